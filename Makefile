@@ -1,0 +1,64 @@
+# medbench — every target sets itself up: a fresh clone needs only `make run` or `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NATIVE := $(wildcard _native/*.pyx _native/*.pxd _native/*.h _native/sha256*.c)
+EXTRAS ?= dev,notebooks,fhir
+
+.PHONY: run test test-pure test-native lint typecheck bench bench-check lab soak native clean
+
+# --- set-up -----------------------------------------------------------------------------------
+$(STAMP): pyproject.toml setup.py $(NATIVE)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=69" wheel "Cython>=3.0"
+	MEDBENCH_REQUIRE_NATIVE=$${MEDBENCH_REQUIRE_NATIVE:-0} \
+	  $(PY) -m pip install --quiet --no-build-isolation -e ".[$(EXTRAS)]"
+	$(PY) -m medbench.backend --require-native || \
+	  echo "WARNING: native core did not load; running on the pure-Python reference."
+	touch $(STAMP)
+
+native: $(STAMP)
+	$(PY) setup.py --quiet build_ext --inplace
+
+# --- the main job ------------------------------------------------------------------------------
+run: $(STAMP)
+	$(PY) -m medbench selfcheck
+
+# --- every test: both backends, lint, types, notebooks, benchmark gate --------------------------
+test: $(STAMP) lint typecheck test-native test-pure bench-check
+
+test-native: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+
+test-pure: $(STAMP)
+	MEDBENCH_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+
+lint: $(STAMP)
+	$(PY) -m ruff check medbench tests benchmarks setup.py
+	$(PY) -m ruff format --check medbench tests benchmarks setup.py
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	mkdir -p .benchmarks
+	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only \
+	  --benchmark-json=.benchmarks/latest.json
+	$(PY) -m benchmarks.gate report .benchmarks/latest.json
+
+bench-check: $(STAMP)
+	mkdir -p .benchmarks
+	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only -m "not full" \
+	  --benchmark-json=.benchmarks/check.json
+	$(PY) -m benchmarks.gate check .benchmarks/check.json
+
+soak: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m slow
+
+lab: $(STAMP)
+	$(PY) -m jupyter lab --ip=127.0.0.1 --no-browser notebooks
+
+clean:
+	rm -rf $(VENV) build .benchmarks medbench/_native/*.so
+	rm -f _native/hashing.c _native/merkle.c _native/quorum.c

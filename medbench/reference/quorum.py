@@ -1,0 +1,144 @@
+"""Vote quorums for PBFT certificates (Castro & Liskov, TOCS 2002 §4.2).
+
+Theory of operation
+-------------------
+A certificate is a set of matching votes from distinct replicas: the same ``(phase, view,
+sequence, digest)``. With ``n`` replicas the kit tolerates ``f = (n - 1) // 3`` faulty ones; a
+*strong* quorum is ``2f + 1`` votes (prepared, committed, stable checkpoint, new view) and a *weak*
+quorum is ``f + 1`` (client replies, joining a view change), so at least one vote is honest.
+
+:meth:`QuorumTracker.add` counts each voter once per key and answers with a :class:`Status`:
+``PENDING`` (counted, threshold not met), ``REACHED`` (exactly once, on the vote that meets the
+threshold), ``ALREADY`` (counted, threshold met earlier), ``DUPLICATE`` (this voter already voted
+this key; not counted again) or ``CONFLICT`` (this voter already voted a *different* digest for
+the same ``(phase, view, sequence)``: not counted, and the pair is kept as :class:`Evidence`).
+Everything below a low watermark is forgotten by :meth:`QuorumTracker.forget_below`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import IntEnum
+from typing import NamedTuple
+
+
+class Status(IntEnum):
+    """Outcome of one vote."""
+
+    PENDING = 0
+    REACHED = 1
+    ALREADY = 2
+    DUPLICATE = 3
+    CONFLICT = 4
+
+
+class Evidence(NamedTuple):
+    """One voter voted two digests for the same (phase, view, sequence)."""
+
+    phase: int
+    view: int
+    sequence: int
+    voter: int
+    first_digest: bytes
+    second_digest: bytes
+
+
+def max_faulty(n: int) -> int:
+    """``f = (n - 1) // 3``: how many faulty replicas ``n`` replicas tolerate."""
+    if n < 1:
+        raise ValueError(f"need at least one replica, got n={n}")
+    return (n - 1) // 3
+
+
+def strong_quorum(n: int) -> int:
+    """``2f + 1`` votes: any two such sets share an honest replica."""
+    return 2 * max_faulty(n) + 1
+
+
+def weak_quorum(n: int) -> int:
+    """``f + 1`` votes: at least one of them is honest."""
+    return max_faulty(n) + 1
+
+
+class QuorumTracker:
+    """Counts distinct voters per ``(phase, view, sequence, digest)``; see the module docstring.
+
+    ``thresholds`` maps a phase to the number of votes it needs; phases not listed need a
+    strong quorum (``2f + 1``).
+    """
+
+    def __init__(self, n: int, thresholds: Mapping[int, int] | None = None) -> None:
+        self.n = n
+        self.f = max_faulty(n)
+        self.strong = 2 * self.f + 1
+        self.weak = self.f + 1
+        self._thresholds = dict(thresholds or {})
+        for phase, t in self._thresholds.items():
+            if not 1 <= t <= n:
+                raise ValueError(f"threshold {t} for phase {phase} outside 1..{n}")
+        # sequence -> {(phase, view, digest): set of voters}
+        self._votes: dict[int, dict[tuple[int, int, bytes], set[int]]] = {}
+        # sequence -> {(phase, view, voter): digest}: the first digest each voter chose
+        self._choice: dict[int, dict[tuple[int, int, int], bytes]] = {}
+        self._evidence: list[Evidence] = []
+        self.low_watermark = 0
+
+    def threshold(self, phase: int) -> int:
+        """Votes needed for ``phase``."""
+        return self._thresholds.get(phase, self.strong)
+
+    def add(self, phase: int, view: int, sequence: int, digest: bytes, voter: int) -> Status:
+        """Count ``voter``'s vote for ``digest``; see :class:`Status` for the answers."""
+        if not 0 <= voter < self.n:
+            raise ValueError(f"voter {voter} outside 0..{self.n - 1}")
+        if sequence < self.low_watermark:
+            raise ValueError(f"sequence {sequence} below low watermark {self.low_watermark}")
+        choice = self._choice.setdefault(sequence, {})
+        chosen = choice.setdefault((phase, view, voter), digest)
+        if chosen != digest:
+            self._evidence.append(Evidence(phase, view, sequence, voter, chosen, digest))
+            return Status.CONFLICT
+        voters = self._votes.setdefault(sequence, {}).setdefault((phase, view, digest), set())
+        if voter in voters:
+            return Status.DUPLICATE
+        voters.add(voter)
+        need = self._thresholds.get(phase, self.strong)
+        count = len(voters)
+        if count < need:
+            return Status.PENDING
+        return Status.REACHED if count == need else Status.ALREADY
+
+    def count(self, phase: int, view: int, sequence: int, digest: bytes) -> int:
+        """Distinct voters counted for this key."""
+        return len(self._votes.get(sequence, {}).get((phase, view, digest), ()))
+
+    def voters(self, phase: int, view: int, sequence: int, digest: bytes) -> frozenset[int]:
+        """The distinct voters counted for this key."""
+        return frozenset(self._votes.get(sequence, {}).get((phase, view, digest), ()))
+
+    def reached(self, phase: int, view: int, sequence: int, digest: bytes) -> bool:
+        """True once this key has met its phase's threshold."""
+        return self.count(phase, view, sequence, digest) >= self.threshold(phase)
+
+    def take_evidence(self) -> list[Evidence]:
+        """Return and clear the equivocation evidence gathered so far."""
+        out, self._evidence = self._evidence, []
+        return out
+
+    def forget_below(self, low_watermark: int) -> None:
+        """Drop every vote for a sequence below ``low_watermark`` (after a stable checkpoint)."""
+        if low_watermark <= self.low_watermark:
+            return
+        self.low_watermark = low_watermark
+        for table in (self._votes, self._choice):
+            for seq in [s for s in table if s < low_watermark]:
+                del table[seq]
+
+    def __len__(self) -> int:
+        """How many sequences currently hold votes."""
+        return len(self._choice)
+
+
+def implementation() -> str:
+    """Which code serves this module."""
+    return "reference (dict + set)"

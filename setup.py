@@ -1,0 +1,74 @@
+"""Build the optional native core (Cython + C) of medbench.
+
+The package is fully functional without it: every accelerated function has a pure-Python twin
+in ``medbench.reference``. When no compiler is available the build prints a warning and installs
+the pure-Python kit. Cython 3.3 ignores ``optional=True`` inside ``cythonize``, so failures are
+caught here, in a custom ``build_ext``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """A build_ext that degrades to pure Python instead of failing the install."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any compiler/linker failure
+            self._warn(exc)
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            if os.environ.get("MEDBENCH_REQUIRE_NATIVE") == "1":
+                raise
+            self._warn(exc)
+
+    @staticmethod
+    def _warn(exc: BaseException) -> None:
+        print(
+            f"WARNING: medbench native core not built ({exc!r}); "
+            "installing the pure-Python reference backend.",
+            file=sys.stderr,
+        )
+
+
+def native_extensions() -> list[Extension]:
+    """Cythonize ``_native/``; return no extensions when Cython itself is missing."""
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print("WARNING: Cython not available; pure-Python install.", file=sys.stderr)
+        return []
+    cflags = ["-O3"]
+    if sys.platform != "win32":
+        cflags += ["-std=c11", "-fno-strict-aliasing"]
+    sha_c = os.path.join("_native", "sha256.c")
+    exts = [
+        Extension("medbench._native.hashing", ["_native/hashing.pyx", sha_c],
+                  include_dirs=["_native"], extra_compile_args=cflags),
+        Extension("medbench._native.merkle", ["_native/merkle.pyx", sha_c],
+                  include_dirs=["_native"], extra_compile_args=cflags),
+        Extension("medbench._native.quorum", ["_native/quorum.pyx"],
+                  include_dirs=["_native"], extra_compile_args=cflags),
+    ]
+    exts = [e for e in exts if all(os.path.exists(s) for s in e.sources)]
+    try:
+        return cythonize(exts, language_level=3, compiler_directives={
+            "boundscheck": False, "wraparound": False, "cdivision": True,
+            "embedsignature": True,
+        })
+    except Exception as exc:  # noqa: BLE001
+        print(f"WARNING: cythonize failed ({exc!r}); pure-Python install.", file=sys.stderr)
+        return []
+
+
+setup(ext_modules=native_extensions(), cmdclass={"build_ext": OptionalBuildExt})

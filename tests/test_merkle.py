@@ -1,0 +1,201 @@
+"""RFC 9162 / RFC 6962 Merkle trees on both backends: known answers, proofs, tamper diffs.
+
+The known answers are the test vectors published with the Certificate Transparency reference
+implementation (eight leaves of 0 to 16 bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from types import ModuleType
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+LEAVES = [
+    bytes.fromhex(h)
+    for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+              "606162636465666768696a6b6c6d6e6f"]
+]
+ROOTS = {
+    0: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    1: "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    2: "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    3: "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    4: "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    5: "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    6: "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    7: "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    8: "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+}
+INCLUSION = [  # (index, size, path)
+    (0, 1, []),
+    (0, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
+    (5, 8, ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+    (2, 3, ["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+    (1, 5, ["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+]
+CONSISTENCY = [  # (old size, new size, proof)
+    (1, 1, []),
+    (1, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
+    (6, 8, ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+    (2, 5, ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+]
+
+
+def rfc_root(leaves: list[bytes]) -> bytes:
+    """MTH straight from RFC 9162 §2.1.1: recursive split at the largest power of two < n."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + rfc_root(leaves[:k]) + rfc_root(leaves[k:])).digest()
+
+
+@pytest.mark.parametrize("size", sorted(ROOTS))
+def test_known_roots(merkle_impl: ModuleType, size: int) -> None:
+    assert merkle_impl.root(LEAVES[:size]).hex() == ROOTS[size]
+
+
+@pytest.mark.parametrize(("index", "size", "path"), INCLUSION)
+def test_known_inclusion_proofs(
+    merkle_impl: ModuleType, index: int, size: int, path: list[str]
+) -> None:
+    proof = merkle_impl.inclusion_proof(LEAVES[:size], index)
+    assert [p.hex() for p in proof] == path
+    root = bytes.fromhex(ROOTS[size])
+    assert merkle_impl.verify_inclusion(LEAVES[index], index, size, proof, root)
+
+
+@pytest.mark.parametrize(("old", "new", "path"), CONSISTENCY)
+def test_known_consistency_proofs(
+    merkle_impl: ModuleType, old: int, new: int, path: list[str]
+) -> None:
+    proof = merkle_impl.consistency_proof(LEAVES[:new], old)
+    assert [p.hex() for p in proof] == path
+    assert merkle_impl.verify_consistency(
+        old, new, bytes.fromhex(ROOTS[old]), bytes.fromhex(ROOTS[new]), proof
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100])
+def test_root_matches_the_rfc_recursion(merkle_impl: ModuleType, size: int) -> None:
+    leaves = [i.to_bytes(4, "big") * (i % 5) for i in range(size)]
+    assert merkle_impl.root(leaves) == rfc_root(leaves)
+
+
+def test_bad_indices_are_clear_errors(merkle_impl: ModuleType) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        merkle_impl.inclusion_proof(LEAVES[:3], 3)
+    with pytest.raises(ValueError, match="out of range"):
+        merkle_impl.inclusion_proof([], 0)
+    with pytest.raises(ValueError, match="out of range"):
+        merkle_impl.consistency_proof(LEAVES[:3], 4)
+
+
+def test_malformed_proofs_are_false_not_errors(merkle_impl: ModuleType) -> None:
+    root = bytes.fromhex(ROOTS[8])
+    proof = merkle_impl.inclusion_proof(LEAVES, 3)
+    v = merkle_impl.verify_inclusion
+    assert not v(LEAVES[3], 3, 8, proof[:-1], root)
+    assert not v(LEAVES[3], 3, 8, [*proof, proof[0]], root)
+    assert not v(LEAVES[3], 8, 8, proof, root)
+    assert not v(LEAVES[3], -1, 8, proof, root)
+    assert not v(LEAVES[3], 3, 8, [p[:31] for p in proof], root)
+    assert not v(LEAVES[3], 3, 8, proof, root[:16])
+    assert not v(LEAVES[3], 0, 0, [], root)
+    vc = merkle_impl.verify_consistency
+    r6, r8 = bytes.fromhex(ROOTS[6]), root
+    cproof = merkle_impl.consistency_proof(LEAVES, 6)
+    assert not vc(6, 8, r6, r8, cproof[:-1])
+    assert not vc(6, 8, r6, r8, [])
+    assert not vc(8, 6, r8, r6, cproof)
+    assert not vc(6, 8, r6, r8, [b"\x00" * 31, *cproof[1:]])
+
+
+leaf_lists = st.lists(st.binary(max_size=40), min_size=1, max_size=70)
+
+
+@given(leaf_lists, st.data())
+def test_every_inclusion_proof_verifies_and_any_altered_byte_fails(
+    merkle_impl: ModuleType, leaves: list[bytes], data: st.DataObject
+) -> None:
+    root = merkle_impl.root(leaves)
+    n = len(leaves)
+    for i in range(n):
+        proof = merkle_impl.inclusion_proof(leaves, i)
+        assert merkle_impl.verify_inclusion(leaves[i], i, n, proof, root)
+    i = data.draw(st.integers(0, n - 1))
+    proof = merkle_impl.inclusion_proof(leaves, i)
+    # Alter one byte anywhere: in the leaf, a proof node or the root.
+    targets = ["leaf", "root"] + (["proof"] if proof else [])
+    where = data.draw(st.sampled_from(targets))
+    flip = data.draw(st.integers(1, 255))
+    if where == "leaf":
+        leaf = bytearray(leaves[i] or b"\x00")
+        if not leaves[i]:
+            leaf = bytearray(b"\x00")
+            flip = 0
+        pos = data.draw(st.integers(0, len(leaf) - 1))
+        leaf[pos] ^= flip
+        assume(bytes(leaf) != leaves[i])
+        assert not merkle_impl.verify_inclusion(bytes(leaf), i, n, proof, root)
+    elif where == "root":
+        bad = bytearray(root)
+        bad[data.draw(st.integers(0, 31))] ^= flip
+        assert not merkle_impl.verify_inclusion(leaves[i], i, n, proof, bytes(bad))
+    else:
+        k = data.draw(st.integers(0, len(proof) - 1))
+        node = bytearray(proof[k])
+        node[data.draw(st.integers(0, 31))] ^= flip
+        bad_proof = [*proof[:k], bytes(node), *proof[k + 1 :]]
+        assert not merkle_impl.verify_inclusion(leaves[i], i, n, bad_proof, root)
+
+
+@given(st.lists(st.binary(max_size=8), min_size=1, max_size=70), st.data())
+def test_consistency_proofs_verify_for_every_prefix(
+    merkle_impl: ModuleType, leaves: list[bytes], data: st.DataObject
+) -> None:
+    n = len(leaves)
+    new_root = merkle_impl.root(leaves)
+    for m in range(n + 1):
+        proof = merkle_impl.consistency_proof(leaves, m)
+        assert merkle_impl.verify_consistency(m, n, merkle_impl.root(leaves[:m]), new_root, proof)
+    m = data.draw(st.integers(1, n))
+    other = data.draw(st.binary(min_size=1, max_size=8))
+    j = data.draw(st.integers(0, m - 1))
+    assume(other != leaves[j])
+    forged = [*leaves[:j], other, *leaves[j + 1 : m]]
+    proof = merkle_impl.consistency_proof(leaves, m)
+    assert not merkle_impl.verify_consistency(m, n, merkle_impl.root(forged), new_root, proof)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=8), min_size=0, max_size=200), st.data())
+def test_diff_finds_exactly_the_changed_leaves(
+    merkle_impl: ModuleType, leaves: list[bytes], data: st.DataObject
+) -> None:
+    changed = sorted(set(data.draw(st.lists(st.integers(0, max(len(leaves) - 1, 0)), max_size=8))))
+    if not leaves:
+        changed = []
+    other = list(leaves)
+    for i in changed:
+        other[i] = other[i] + b"!"
+    assert sorted(merkle_impl.diff(leaves, other)) == changed
+    extra = data.draw(st.lists(st.binary(max_size=4), max_size=3))
+    longer = other + extra
+    want = changed + list(range(len(leaves), len(longer)))
+    assert sorted(merkle_impl.diff(leaves, longer)) == want
+    assert sorted(merkle_impl.diff(longer, leaves)) == want

@@ -1,0 +1,84 @@
+"""``medbench`` command line: ``medbench selfcheck`` and, as the kit grows, more subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import medbench
+from medbench import backend
+
+
+def _timeit(fn: Callable[[], object], repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def cmd_selfcheck(args: argparse.Namespace) -> int:
+    """Print the version, the backend of each group and a few primitive timings."""
+    from medbench import hashing, merkle, quorum
+    from medbench.reference import hashing as ref_hashing
+    from medbench.reference import merkle as ref_merkle
+
+    print(f"medbench {medbench.__version__} on Python {sys.version.split()[0]}")
+    info = backend.describe()
+    for group, entry in info["groups"].items():
+        extra = entry.get("implementation") or ""
+        print(f"  {group:8s} {entry['backend']:9s} {extra}")
+    if entry.get("native_error"):
+        print(f"  native error: {entry['native_error']}")
+    print(f"  native core loaded: {info['native_loaded']}")
+
+    n = 1 << args.log2_leaves
+    messages = [os.urandom(65) for _ in range(1 << 14)]
+    leaves = [i.to_bytes(32, "big") for i in range(n)]
+    t_many = _timeit(lambda: hashing.sha256_many(messages))
+    t_ref_many = _timeit(lambda: ref_hashing.sha256_many(messages))
+    t_root = _timeit(lambda: merkle.root(leaves), repeat=3)
+    t_ref_root = _timeit(lambda: ref_merkle.root(leaves), repeat=3)
+    tracker = quorum.QuorumTracker(4)
+    digests = [i.to_bytes(32, "big") for i in range(20_000)]
+
+    def votes() -> None:
+        t = quorum.QuorumTracker(4)
+        for d in digests:
+            for v in range(4):
+                t.add(1, 0, 1, d, v)
+
+    t_quorum = _timeit(votes, repeat=3)
+    del tracker
+    print("timings (best of several runs):")
+    print(f"  sha256_many 65-byte msgs : {t_many / len(messages) * 1e9:8.1f} ns/hash "
+          f"(hashlib loop {t_ref_many / len(messages) * 1e9:.1f} ns/hash)")
+    print(f"  merkle root 2^{args.log2_leaves} leaves  : {t_root * 1e3:8.2f} ms "
+          f"(reference {t_ref_root * 1e3:.2f} ms, {t_ref_root / t_root:.1f}x)")
+    print(f"  quorum votes             : {t_quorum / (4 * len(digests)) * 1e9:8.1f} ns/vote")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="medbench", description=medbench.__doc__)
+    parser.add_argument("--version", action="version", version=medbench.__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("selfcheck", help="version, backends and primitive timings")
+    p.add_argument("--log2-leaves", type=int, default=16, help="Merkle tree size (2^k leaves)")
+    p.set_defaults(func=cmd_selfcheck)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``medbench`` command."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -21,13 +21,13 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:  # noqa: BLE001 - any compiler/linker failure
+        except Exception as exc:
             self._warn(exc)
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if os.environ.get("MEDBENCH_REQUIRE_NATIVE") == "1":
                 raise
             self._warn(exc)
@@ -53,20 +53,38 @@ def native_extensions() -> list[Extension]:
         cflags += ["-std=c11", "-fno-strict-aliasing"]
     sha_c = os.path.join("_native", "sha256.c")
     exts = [
-        Extension("medbench._native.hashing", ["_native/hashing.pyx", sha_c],
-                  include_dirs=["_native"], extra_compile_args=cflags),
-        Extension("medbench._native.merkle", ["_native/merkle.pyx", sha_c],
-                  include_dirs=["_native"], extra_compile_args=cflags),
-        Extension("medbench._native.quorum", ["_native/quorum.pyx"],
-                  include_dirs=["_native"], extra_compile_args=cflags),
+        Extension(
+            "medbench._native.hashing",
+            ["_native/hashing.pyx", sha_c],
+            include_dirs=["_native"],
+            extra_compile_args=cflags,
+        ),
+        Extension(
+            "medbench._native.merkle",
+            ["_native/merkle.pyx", sha_c],
+            include_dirs=["_native"],
+            extra_compile_args=cflags,
+        ),
+        Extension(
+            "medbench._native.quorum",
+            ["_native/quorum.pyx"],
+            include_dirs=["_native"],
+            extra_compile_args=cflags,
+        ),
     ]
     exts = [e for e in exts if all(os.path.exists(s) for s in e.sources)]
     try:
-        return cythonize(exts, language_level=3, compiler_directives={
-            "boundscheck": False, "wraparound": False, "cdivision": True,
-            "embedsignature": True,
-        })
-    except Exception as exc:  # noqa: BLE001
+        return cythonize(
+            exts,
+            language_level=3,
+            compiler_directives={
+                "boundscheck": False,
+                "wraparound": False,
+                "cdivision": True,
+                "embedsignature": True,
+            },
+        )
+    except Exception as exc:
         print(f"WARNING: cythonize failed ({exc!r}); pure-Python install.", file=sys.stderr)
         return []
 

@@ -55,10 +55,14 @@ def cmd_selfcheck(args: argparse.Namespace) -> int:
     t_quorum = _timeit(votes, repeat=3)
     del tracker
     print("timings (best of several runs):")
-    print(f"  sha256_many 65-byte msgs : {t_many / len(messages) * 1e9:8.1f} ns/hash "
-          f"(hashlib loop {t_ref_many / len(messages) * 1e9:.1f} ns/hash)")
-    print(f"  merkle root 2^{args.log2_leaves} leaves  : {t_root * 1e3:8.2f} ms "
-          f"(reference {t_ref_root * 1e3:.2f} ms, {t_ref_root / t_root:.1f}x)")
+    print(
+        f"  sha256_many 65-byte msgs : {t_many / len(messages) * 1e9:8.1f} ns/hash "
+        f"(hashlib loop {t_ref_many / len(messages) * 1e9:.1f} ns/hash)"
+    )
+    print(
+        f"  merkle root 2^{args.log2_leaves} leaves  : {t_root * 1e3:8.2f} ms "
+        f"(reference {t_ref_root * 1e3:.2f} ms, {t_ref_root / t_root:.1f}x)"
+    )
     print(f"  quorum votes             : {t_quorum / (4 * len(digests)) * 1e9:8.1f} ns/vote")
     return 0
 

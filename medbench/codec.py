@@ -85,8 +85,9 @@ def _canonical(value: Any, depth: int) -> Any:
 
 
 def encode(value: Any) -> bytes:
-    """The canonical bytes of ``value``; raises :class:`EncodeError` for values outside the model."""
-    return msgpack.packb(_canonical(value, 0), use_bin_type=True)
+    """The canonical bytes of ``value``; :class:`EncodeError` for values outside the model."""
+    out: bytes = msgpack.packb(_canonical(value, 0), use_bin_type=True)
+    return out
 
 
 def _reject_ext(code: int, data: bytes) -> Any:

@@ -71,9 +71,7 @@ class Ready:
         return self
 
     def __bool__(self) -> bool:
-        return bool(
-            self.messages or self.persist or self.committed or self.completed or self.notes
-        )
+        return bool(self.messages or self.persist or self.committed or self.completed or self.notes)
 
 
 @runtime_checkable

@@ -12,9 +12,7 @@ from medbench import backend
 def test_native_core_loaded_unless_pure_python_is_forced() -> None:
     if backend.pure_python_forced():
         assert not backend.native_loaded()
-        assert all(
-            e["backend"] == "reference" for e in backend.describe()["groups"].values()
-        )
+        assert all(e["backend"] == "reference" for e in backend.describe()["groups"].values())
     else:
         # CI must fail when the extension did not build or load.
         assert backend.native_loaded(), backend.describe()

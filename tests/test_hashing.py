@@ -20,7 +20,9 @@ FIPS_EXAMPLES = [
 ]
 
 
-@pytest.mark.parametrize(("message", "digest"), FIPS_EXAMPLES, ids=["abc", "448bit", "empty", "1M-a"])
+@pytest.mark.parametrize(
+    ("message", "digest"), FIPS_EXAMPLES, ids=["abc", "448bit", "empty", "1M-a"]
+)
 def test_fips_180_4_examples(hashing_impl: ModuleType, message: bytes, digest: str) -> None:
     assert hashing_impl.sha256(message).hex() == digest
     assert [d.hex() for d in hashing_impl.sha256_many([message, message])] == [digest, digest]

@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 
-@pytest.mark.parametrize(("n", "f", "strong", "weak"), [(1, 0, 1, 1), (4, 1, 3, 2), (7, 2, 5, 3),
-                                                         (10, 3, 7, 4), (100, 33, 67, 34)])
+@pytest.mark.parametrize(
+    ("n", "f", "strong", "weak"),
+    [(1, 0, 1, 1), (4, 1, 3, 2), (7, 2, 5, 3), (10, 3, 7, 4), (100, 33, 67, 34)],
+)
 def test_thresholds(quorum_impl: ModuleType, n: int, f: int, strong: int, weak: int) -> None:
     assert quorum_impl.max_faulty(n) == f
     assert quorum_impl.strong_quorum(n) == strong
@@ -54,8 +56,12 @@ def test_weak_threshold_per_phase(quorum_impl: ModuleType) -> None:
     S = quorum_impl.Status
     t = quorum_impl.QuorumTracker(7, thresholds={9: 3})
     assert t.threshold(9) == 3 and t.threshold(1) == 5
-    assert [t.add(9, 0, 1, b"r", v) for v in range(4)] == [S.PENDING, S.PENDING, S.REACHED,
-                                                           S.ALREADY]
+    assert [t.add(9, 0, 1, b"r", v) for v in range(4)] == [
+        S.PENDING,
+        S.PENDING,
+        S.REACHED,
+        S.ALREADY,
+    ]
     with pytest.raises(ValueError):
         quorum_impl.QuorumTracker(4, thresholds={1: 5})
 
@@ -82,8 +88,13 @@ def test_voter_out_of_range(quorum_impl: ModuleType) -> None:
 
 
 votes = st.lists(
-    st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 3),
-              st.sampled_from([b"a", b"b", b"c"]), st.integers(0, 6)),
+    st.tuples(
+        st.integers(0, 2),
+        st.integers(0, 2),
+        st.integers(0, 3),
+        st.sampled_from([b"a", b"b", b"c"]),
+        st.integers(0, 6),
+    ),
     max_size=300,
 )
 

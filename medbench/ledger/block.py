@@ -217,11 +217,12 @@ class Block:
 
     def root_ok(self) -> bool:
         """True if the header's Merkle root is the root of the listed IDs."""
-        return merkle.root(self.tx_ids) == self.header.merkle_root
+        computed: bytes = merkle.root(self.tx_ids)
+        return computed == self.header.merkle_root
 
     def inclusion_proof(self, index: int) -> list[bytes]:
         """The RFC 9162 audit path of ``tx_ids[index]`` under the header's Merkle root."""
-        return merkle.inclusion_proof(self.tx_ids, index)
+        return list(merkle.inclusion_proof(self.tx_ids, index))
 
     def to_fields(self) -> list[Any]:
         """``[header, signature, count, [ids]]``."""
@@ -269,4 +270,4 @@ def verify_inclusion(
 
     What an outside auditor checks against a published header; never raises.
     """
-    return merkle.verify_inclusion(tx_id, index, count, proof, header.merkle_root)
+    return bool(merkle.verify_inclusion(tx_id, index, count, proof, header.merkle_root))

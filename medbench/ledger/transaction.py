@@ -88,7 +88,8 @@ def transaction_id(
     kind: Kind | int, content: bytes, timestamp_us: int, public_keys: Sequence[bytes]
 ) -> bytes:
     """SHA-256 over the canonical encoding of ``[kind, content, timestamp_us, [keys...]]``."""
-    return sha256(codec.encode([int(kind), content, timestamp_us, list(public_keys)]))
+    digest: bytes = sha256(codec.encode([int(kind), content, timestamp_us, list(public_keys)]))
+    return digest
 
 
 def _check_fields(
@@ -225,7 +226,8 @@ class Transaction:
         signed = sum(1 for s in self.signatures if s)
         return (
             f"Transaction({self.kind.name.lower()}, id={self.id[:4].hex()}, "
-            f"t={self.timestamp_us}, {len(self.content)} B, {signed}/{len(self.public_keys)} signed)"
+            f"t={self.timestamp_us}, {len(self.content)} B, "
+            f"{signed}/{len(self.public_keys)} signed)"
         )
 
 

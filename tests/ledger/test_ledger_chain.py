@@ -21,7 +21,7 @@ from medbench.ledger import (
     verify_chain,
 )
 from medbench.ledger.rotation import blocker_offset
-from medbench.ledger.workload import WorkloadConfig, Workload, build_chain, generate
+from medbench.ledger.workload import Workload, WorkloadConfig, build_chain, generate
 
 CONFIG = WorkloadConfig(
     institutions=4, staff_per_institution=2, independent_workers=1, patients=6, visits=20
@@ -56,7 +56,12 @@ def test_paper_worked_example_l1_n4_is_va1() -> None:
     va = ["VA_0", "VA_1", "VA_2", "VA_3"]
     assert expected_blocker(1, va, "VA_0") == "VA_1"
     assert [expected_blocker(h, va, "VA_0") for h in range(1, 7)] == [
-        "VA_1", "VA_2", "VA_3", "VA_1", "VA_2", "VA_3"
+        "VA_1",
+        "VA_2",
+        "VA_3",
+        "VA_1",
+        "VA_2",
+        "VA_3",
     ]
 
 

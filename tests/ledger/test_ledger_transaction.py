@@ -159,7 +159,9 @@ def test_hostile_bytes_raise_only_the_typed_error(data: bytes) -> None:
 
 
 @given(transactions(), st.data())
-def test_mutated_wire_bytes_raise_only_the_typed_error(tx: Transaction, data: st.DataObject) -> None:
+def test_mutated_wire_bytes_raise_only_the_typed_error(
+    tx: Transaction, data: st.DataObject
+) -> None:
     wire = bytearray(tx.to_wire())
     i = data.draw(st.integers(0, len(wire) - 1))
     wire[i] = data.draw(st.integers(0, 255))

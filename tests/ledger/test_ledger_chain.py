@@ -250,7 +250,7 @@ def test_wrong_blocker(world) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_blocker_depends_on_the_primary(world) -> None:  # type: ignore[no-untyped-def]
-    wl, genesis, blocks = world
+    wl, genesis, _blocks = world
     # a chain built in view 1 (primary VA_1) fails when checked against primary VA_0
     g, chain = build_chain(wl, block_size=8, primary=genesis.validators[1])
     assert verify_chain(g, chain, primary=genesis.validators[1]).ok

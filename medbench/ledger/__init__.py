@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from medbench.ledger.audit import audit, compare, publish, read_publication
+from medbench.ledger.audit import audit_publication, compare, publish, read_publication
 from medbench.ledger.block import Block, BlockHeader, Genesis
 from medbench.ledger.chain import (
     ChainReport,
@@ -54,7 +54,7 @@ __all__ = [
     "SignerPolicy",
     "Transaction",
     "Verification",
-    "audit",
+    "audit_publication",
     "check_headers",
     "compare",
     "expected_blocker",

@@ -65,7 +65,7 @@ def read_publication(data: bytes, limits: codec.Limits = DEFAULT_PUBLICATION_LIM
     return Publication(genesis, tuple(Block.from_fields(b) for b in f[2]))
 
 
-def audit(
+def audit_publication(
     data: bytes | Publication,
     *,
     trusted_genesis_id: bytes | None = None,

@@ -16,7 +16,7 @@ from medbench.ledger import (
     FindingKind,
     Genesis,
     LedgerDecodeError,
-    audit,
+    audit_publication,
     compare,
     publish,
     read_publication,
@@ -91,12 +91,12 @@ def test_genesis_names_the_consortium() -> None:
 def test_auditor_accepts_published_chain(chain) -> None:  # type: ignore[no-untyped-def]
     _, genesis, blocks = chain
     data = publish(genesis, blocks)
-    report = audit(data, trusted_genesis_id=genesis.id)
+    report = audit_publication(data, trusted_genesis_id=genesis.id)
     assert report.ok and report.blocks_checked == len(blocks) and report.transactions_checked == 0
     pub = read_publication(data)
     assert pub.genesis == genesis and list(pub.blocks) == blocks
     with pytest.raises(ValueError):
-        audit(data, trusted_genesis_id=bytes(32))
+        audit_publication(data, trusted_genesis_id=bytes(32))
 
 
 def test_auditor_finds_tampered_published_ids(chain) -> None:  # type: ignore[no-untyped-def]
@@ -105,7 +105,7 @@ def test_auditor_finds_tampered_published_ids(chain) -> None:  # type: ignore[no
     ids = list(b.tx_ids)
     ids[3] = bytes(32)
     tampered = [blocks[0], Block(b.header, b.signature, tuple(ids)), *blocks[2:]]
-    report = audit(publish(genesis, tampered))
+    report = audit_publication(publish(genesis, tampered))
     assert [(f.kind, f.height) for f in report.findings] == [(FindingKind.MERKLE_ROOT_MISMATCH, 2)]
     # comparing a node's copy with the publication pinpoints the position
     found = compare(tampered, blocks)
@@ -115,7 +115,7 @@ def test_auditor_finds_tampered_published_ids(chain) -> None:  # type: ignore[no
 def test_auditor_finds_reordered_and_truncated(chain) -> None:  # type: ignore[no-untyped-def]
     _, genesis, blocks = chain
     swapped = [blocks[1], blocks[0], *blocks[2:]]
-    report = audit(publish(genesis, swapped))
+    report = audit_publication(publish(genesis, swapped))
     assert {FindingKind.HEIGHT_MISMATCH, FindingKind.LINK_BROKEN} <= report.kinds()
     assert [f.height for f in compare(blocks[:-1], blocks)] == [len(blocks)]
 

@@ -31,6 +31,7 @@ from medbench.crypto import (
     seal,
     verify,
 )
+from medbench.crypto.keys import public_key_object, raw_public_of
 
 SEED = bytes(range(32))
 
@@ -262,3 +263,21 @@ def test_identity_export_load() -> None:
         Identity.load(blob, "nope")
     with pytest.raises(KeyFormatError):  # a plain signing-key file is not an identity file
         Identity.load(encrypt_signing_key(ident.signing, "pw", log2_n=10), "pw")
+
+
+def test_cryptography_interop(key: SigningKey) -> None:
+    obj = key.to_cryptography()
+    again = SigningKey.from_cryptography(obj)
+    assert again.public == key.public and again.scheme is key.scheme
+    pub_obj = public_key_object(key.scheme, key.public)
+    assert raw_public_of(pub_obj) == (key.scheme, key.public)
+    with pytest.raises(KeyFormatError):
+        public_key_object(key.scheme, b"\x00" * 7)
+
+
+def test_public_key_value_semantics() -> None:
+    a = SigningKey.generate(Scheme.ED25519, SEED).public_key
+    b = PublicKey("ed25519", a.raw)
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != PublicKey(Scheme.ECDSA_P256, a.raw)
+    assert "ed25519" in repr(a)

@@ -131,3 +131,16 @@ def test_inclusion_proofs(chain) -> None:  # type: ignore[no-untyped-def]
     assert not check_proof(headers, tx.id, replace(proof, height=99))
     assert not check_proof(headers, tx.id, replace(proof, index=proof.index + 1))
     assert prove(blocks, bytes(32)) is None
+
+
+@given(st.data())
+def test_mutated_publication_never_crashes_the_auditor(chain, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+    _, genesis, blocks = chain
+    wire = bytearray(publish(genesis, blocks[:3]))
+    i = data.draw(st.integers(0, len(wire) - 1))
+    wire[i] ^= data.draw(st.integers(1, 255))
+    try:
+        report = audit_publication(bytes(wire), trusted_genesis_id=genesis.id)
+    except (LedgerDecodeError, ValueError):
+        return
+    assert not report.ok  # a change that still parses is always found

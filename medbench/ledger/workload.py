@@ -1,0 +1,285 @@
+"""A seeded synthetic medical workload: institutions, staff, patients, visits, signed transactions.
+
+Theory of operation
+-------------------
+Tests, benchmarks and notebooks need realistic but reproducible traffic. :func:`generate` draws
+everything from one ``numpy.random.Generator(seed)`` — key seeds, sealed-box ephemeral keys,
+content sizes, timestamps — so the same ``(config, seed)`` always yields the same bytes (Ed25519
+and RFC 6979 ECDSA signatures are deterministic; the wall clock is never read).
+
+The population follows PAPER.md §1.3 and §1.7:
+
+* institutions (hospitals), staff affiliated to one institution, independent licensed workers,
+  patients, and validators (one per institution, at least 4, §1.1);
+* every entity has a ``register`` transaction: role and bound public identity in clear, private
+  fields (name, ID number) sealed to its own encryption key;
+* a visit produces a record (``add``) signed by the staff member *and* the institution, or by an
+  independent worker alone, with optional imaging attachments referenced by SHA-256 only (the
+  image bytes stay off chain; :meth:`ImageRef.payload` regenerates them for a blob store);
+* each record is followed by an ``associate`` transaction linking it to the patient; the link is
+  sealed to the patient's encryption key so a leaked record cannot be tied to the patient (§1.3
+  item 3); only the patient's public key is in clear so the patient can find it;
+* patients occasionally ``grant`` a doctor a time window, doctors ``query``, and a few records are
+  ``delete``-d (content = the deleted transaction's ID).
+
+Record sizes are log-normal (median ``content_median_bytes``, shape ``content_sigma``), clipped
+to ``[64, max_content_bytes]``; inter-arrival gaps are exponential. :func:`build_chain` packs the
+transactions into blocks signed by the rotating blocker of :mod:`medbench.ledger.rotation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medbench import codec
+from medbench.crypto.identity import Identity
+from medbench.crypto.keys import Scheme, SigningKey
+from medbench.hashing import sha256
+from medbench.ledger.block import Block, Genesis
+from medbench.ledger.rotation import expected_blocker
+from medbench.ledger.transaction import Kind, SignerPolicy, Transaction
+
+_ALPHABET = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz     ,.0123456789", dtype=np.uint8)
+_MODALITIES = ("CT", "US", "MR", "XR")
+_DEPARTMENTS = ("cardiology", "oncology", "pediatrics", "radiology", "emergency", "neurology")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadConfig:
+    """Sizes and rates of a synthetic workload (defaults: a small city consortium)."""
+
+    institutions: int = 4
+    staff_per_institution: int = 3
+    independent_workers: int = 1
+    patients: int = 20
+    visits: int = 60
+    content_median_bytes: int = 1500
+    content_sigma: float = 0.8
+    max_content_bytes: int = 64 * 1024
+    image_probability: float = 0.3
+    image_median_bytes: int = 128 * 1024
+    image_sigma: float = 1.0
+    max_image_bytes: int = 4 * 1024 * 1024
+    grant_probability: float = 0.3
+    query_probability: float = 0.3
+    delete_probability: float = 0.05
+    mean_gap_us: int = 30_000_000
+    start_us: int = 1_546_300_800_000_000  # 2019-01-01T00:00:00Z
+    scheme: Scheme = Scheme.ED25519
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A participant: ``role`` is institution, staff, worker or patient."""
+
+    role: str
+    name: str
+    identity: Identity
+    institution: bytes | None = None
+
+    @property
+    def key(self) -> bytes:
+        """The raw signing public key (the on-chain identifier)."""
+        return self.identity.key
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """An off-chain image: only ``digest`` goes on chain; :meth:`payload` regenerates the bytes."""
+
+    digest: bytes
+    size: int
+    modality: str
+    seed: int
+
+    def payload(self) -> bytes:
+        """The image bytes (deterministic from ``seed``); their SHA-256 is :attr:`digest`."""
+        return _image_bytes(self.seed, self.size)
+
+
+def _image_bytes(seed: int, size: int) -> bytes:
+    return np.random.default_rng(seed).bytes(size)
+
+
+@dataclass
+class Workload:
+    """The generated population and transactions, in timestamp order."""
+
+    config: WorkloadConfig
+    seed: int
+    validators: list[SigningKey]
+    root_ca: SigningKey
+    institutions: list[Entity]
+    staff: list[Entity]
+    workers: list[Entity]
+    patients: list[Entity]
+    transactions: list[Transaction] = field(default_factory=list)
+    images: list[ImageRef] = field(default_factory=list)
+
+    @property
+    def affiliation(self) -> dict[bytes, bytes]:
+        """Staff key → institution key."""
+        return {s.key: s.institution for s in self.staff if s.institution is not None}
+
+    @property
+    def policy(self) -> SignerPolicy:
+        """The signer rule of this population (staff records need the institution too)."""
+        return SignerPolicy(self.affiliation)
+
+    def store(self) -> dict[bytes, Transaction]:
+        """A fresh transaction store (ID → body) holding every transaction."""
+        return {tx.id: tx for tx in self.transactions}
+
+    def genesis(self, chain_id: str = "medical-chain") -> Genesis:
+        """The consortium's genesis: validators in replica order, the root CA key as root of
+        trust, timestamped at the workload's start."""
+        return Genesis(
+            chain_id,
+            self.config.scheme,
+            tuple(v.public for v in self.validators),
+            self.root_ca.public,
+            self.config.start_us,
+        )
+
+
+def _text(rng: np.random.Generator, n: int) -> str:
+    return _ALPHABET[rng.integers(0, len(_ALPHABET), n)].tobytes().decode("ascii")
+
+
+def _lognormal_size(rng: np.random.Generator, median: int, sigma: float, lo: int, hi: int) -> int:
+    return int(np.clip(rng.lognormal(np.log(median), sigma), lo, hi))
+
+
+def _randbytes(rng: np.random.Generator) -> Callable[[int], bytes]:
+    return rng.bytes
+
+
+def _register(e: Entity, ts: int, rng: np.random.Generator) -> Transaction:
+    private = codec.encode({"name": e.name, "id_number": _text(rng, 18)})
+    content = codec.encode(
+        {
+            "role": e.role,
+            "identity": e.identity.public.to_fields(),
+            "institution": e.institution,
+            "private": e.identity.public.seal(private, b"register", randbytes=_randbytes(rng)),
+        }
+    )
+    return Transaction.create(Kind.REGISTER, content, ts, [e.identity.signing])
+
+
+def generate(config: WorkloadConfig | None = None, seed: int = 0) -> Workload:
+    """Generate a workload; the same ``(config, seed)`` always gives the same bytes."""
+    cfg = config or WorkloadConfig()
+    rng = np.random.default_rng(seed)
+    scheme = cfg.scheme
+
+    def ident() -> Identity:
+        return Identity.generate(scheme, rng.bytes(32))
+
+    n_validators = max(4, cfg.institutions)
+    validators = [SigningKey.generate(scheme, rng.bytes(32)) for _ in range(n_validators)]
+    root_ca = SigningKey.generate(scheme, rng.bytes(32))
+    institutions = [
+        Entity("institution", f"Hospital {i}", ident()) for i in range(cfg.institutions)
+    ]
+    staff = [
+        Entity("staff", f"Dr. {h}-{j}", ident(), inst.key)
+        for h, inst in enumerate(institutions)
+        for j in range(cfg.staff_per_institution)
+    ]
+    workers = [Entity("worker", f"Licensed {k}", ident()) for k in range(cfg.independent_workers)]
+    patients = [Entity("patient", f"Patient {p}", ident()) for p in range(cfg.patients)]
+    wl = Workload(cfg, seed, validators, root_ca, institutions, staff, workers, patients)
+    inst_by_key = {i.key: i for i in institutions}
+
+    t = cfg.start_us
+
+    def tick() -> int:
+        nonlocal t
+        t += int(rng.exponential(cfg.mean_gap_us)) + 1
+        return t
+
+    txs = wl.transactions
+    for e in [*institutions, *staff, *workers, *patients]:
+        txs.append(_register(e, tick(), rng))
+    authors = staff + workers
+    records: list[Transaction] = []
+    for _ in range(cfg.visits):
+        patient = patients[int(rng.integers(len(patients)))]
+        author = authors[int(rng.integers(len(authors)))]
+        signers = [author.identity.signing]
+        if author.institution is not None:
+            signers.append(inst_by_key[author.institution].identity.signing)
+        if rng.random() < cfg.grant_probability:
+            grant = codec.encode(
+                {"grantee": author.key, "from_us": t, "until_us": t + 86_400_000_000 * 180}
+            )
+            txs.append(Transaction.create(Kind.GRANT, grant, tick(), [patient.identity.signing]))
+        if rng.random() < cfg.query_probability:
+            query = codec.encode({"owner": patient.key, "condition": "visits since 2018"})
+            txs.append(Transaction.create(Kind.QUERY, query, tick(), [author.identity.signing]))
+        images = []
+        if rng.random() < cfg.image_probability:
+            size = _lognormal_size(
+                rng, cfg.image_median_bytes, cfg.image_sigma, 1024, cfg.max_image_bytes
+            )
+            img_seed = int(rng.integers(1 << 62))
+            modality = _MODALITIES[int(rng.integers(len(_MODALITIES)))]
+            ref = ImageRef(sha256(_image_bytes(img_seed, size)), size, modality, img_seed)
+            wl.images.append(ref)
+            images.append({"sha256": ref.digest, "size": size, "modality": modality})
+        n = _lognormal_size(
+            rng, cfg.content_median_bytes, cfg.content_sigma, 64, cfg.max_content_bytes
+        )
+        content = codec.encode(
+            {
+                "department": _DEPARTMENTS[int(rng.integers(len(_DEPARTMENTS)))],
+                "findings": _text(rng, n),
+                "images": images,
+                "visit_us": t,
+            }
+        )
+        record = Transaction.create(Kind.ADD, content, tick(), signers)
+        records.append(record)
+        txs.append(record)
+        link = codec.encode({"record": record.id, "doctor": author.key})
+        assoc = codec.encode(
+            {
+                "owner": patient.key,
+                "link": patient.identity.public.seal(link, b"associate", randbytes=_randbytes(rng)),
+            }
+        )
+        txs.append(Transaction.create(Kind.ASSOCIATE, assoc, tick(), signers))
+        if records and rng.random() < cfg.delete_probability:
+            victim = records[int(rng.integers(len(records)))]
+            txs.append(Transaction.create(Kind.DELETE, victim.id, tick(), signers))
+    return wl
+
+
+def build_chain(
+    workload: Workload,
+    block_size: int = 16,
+    *,
+    primary: bytes | None = None,
+    chain_id: str = "medical-chain",
+) -> tuple[Genesis, list[Block]]:
+    """Pack the workload's transactions, in order, into blocks of ``block_size`` IDs, each signed
+    by the expected blocker (primary ``validators[0]`` unless given) and timestamped with its last
+    transaction's time."""
+    genesis = workload.genesis(chain_id)
+    by_key = {v.public: v for v in workload.validators}
+    p = primary if primary is not None else genesis.validators[0]
+    blocks: list[Block] = []
+    prev = genesis.id
+    txs = workload.transactions
+    for start in range(0, len(txs), block_size):
+        chunk = txs[start : start + block_size]
+        height = len(blocks) + 1
+        blocker = by_key[expected_blocker(height, genesis.validators, p)]
+        block = Block.make(height, prev, blocker, [tx.id for tx in chunk], chunk[-1].timestamp_us)
+        blocks.append(block)
+        prev = block.id
+    return genesis, blocks

@@ -1,0 +1,283 @@
+"""Tests of medbench.crypto: signing per scheme, PBE key files, sealed boxes, identities."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from medbench import codec
+from medbench.crypto import (
+    SIGNATURE_SIZE,
+    BindingError,
+    EncryptionKey,
+    Identity,
+    IdentityPublic,
+    KeyFormatError,
+    PublicKey,
+    Scheme,
+    SealError,
+    SeedNotSupportedError,
+    SigningKey,
+    UnknownSchemeError,
+    WrongPasswordError,
+    decrypt_signing_key,
+    encrypt_signing_key,
+    open_sealed,
+    pbe,
+    scheme_of,
+    seal,
+    verify,
+)
+from medbench.crypto.keys import public_key_object, raw_public_of
+
+SEED = bytes(range(32))
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> SigningKey:
+    """One RSA-3072 key for the module (generation takes a while)."""
+    return SigningKey.generate(Scheme.RSA_PSS_3072)
+
+
+@pytest.fixture(scope="module", params=list(Scheme), ids=[str(s) for s in Scheme])
+def key(request: pytest.FixtureRequest, rsa_key: SigningKey) -> SigningKey:
+    """A key of each scheme."""
+    if request.param is Scheme.RSA_PSS_3072:
+        return rsa_key
+    return SigningKey.generate(request.param, SEED)
+
+
+def test_sign_verify_each_scheme(key: SigningKey) -> None:
+    sig = key.sign(b"transaction id")
+    assert len(sig) == SIGNATURE_SIZE[key.scheme]
+    assert verify(key.scheme, key.public, b"transaction id", sig)
+    assert key.public_key.verify(b"transaction id", sig)
+    assert not verify(key.scheme, key.public, b"transaction iD", sig)
+
+
+def test_wrong_key_fails(key: SigningKey) -> None:
+    other = (
+        SigningKey.generate(key.scheme)
+        if key.scheme is Scheme.RSA_PSS_3072
+        else SigningKey.generate(key.scheme, bytes(32))
+    )
+    sig = key.sign(b"m")
+    assert not verify(key.scheme, other.public, b"m", sig)
+
+
+def test_flipped_signature_bit_fails(key: SigningKey) -> None:
+    sig = bytearray(key.sign(b"m"))
+    sig[len(sig) // 2] ^= 0x01
+    assert not verify(key.scheme, key.public, b"m", bytes(sig))
+
+
+def test_verify_under_other_scheme_is_false(key: SigningKey) -> None:
+    sig = key.sign(b"m")
+    for other in Scheme:
+        if other is not key.scheme:
+            assert not verify(other, key.public, b"m", sig)
+
+
+def test_seeded_generation_is_deterministic() -> None:
+    for scheme in (Scheme.ED25519, Scheme.ECDSA_P256):
+        a, b = SigningKey.generate(scheme, SEED), SigningKey.generate(scheme, SEED)
+        assert a.public == b.public
+        assert a.sign(b"x") == b.sign(b"x")  # Ed25519 and RFC 6979 ECDSA are deterministic
+        assert SigningKey.generate(scheme, bytes(32)).public != a.public
+    assert len(SigningKey.generate(Scheme.ED25519, SEED).public) == 32
+    assert len(SigningKey.generate(Scheme.ECDSA_P256, SEED).public) == 33
+
+
+def test_ed25519_seed_is_rfc8032_private_key() -> None:
+    # RFC 8032 §7.1 TEST 1
+    seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    k = SigningKey.generate(Scheme.ED25519, seed)
+    assert k.public.hex() == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    assert k.sign(b"").hex().startswith("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065")
+
+
+def test_rsa_seed_refused_and_bad_seed_length() -> None:
+    with pytest.raises(SeedNotSupportedError):
+        SigningKey.generate(Scheme.RSA_PSS_3072, SEED)
+    with pytest.raises(ValueError):
+        SigningKey.generate(Scheme.ED25519, b"short")
+
+
+def test_unknown_scheme() -> None:
+    with pytest.raises(UnknownSchemeError):
+        scheme_of("sm2")
+    with pytest.raises(UnknownSchemeError):
+        SigningKey.generate("dsa")
+    assert not verify("sm2", b"k" * 32, b"m", b"s" * 64)
+    with pytest.raises(UnknownSchemeError):
+        PublicKey("sm2", b"")
+
+
+@given(
+    scheme=st.sampled_from([*list(Scheme), "nope"]),
+    public=st.binary(max_size=500),
+    msg=st.binary(max_size=64),
+    sig=st.binary(max_size=400),
+)
+def test_verify_never_raises_on_garbage(scheme: str, public: bytes, msg: bytes, sig: bytes) -> None:
+    assert verify(scheme, public, msg, sig) is False
+
+
+def test_verify_non_bytes_is_false() -> None:
+    k = SigningKey.generate(Scheme.ED25519, SEED)
+    assert not verify(Scheme.ED25519, k.public, "m", k.sign(b"m"))  # type: ignore[arg-type]
+    assert not verify(Scheme.ED25519, None, b"m", k.sign(b"m"))  # type: ignore[arg-type]
+
+
+def test_pkcs8_round_trip(key: SigningKey) -> None:
+    again = SigningKey.from_pkcs8(key.to_pkcs8())
+    assert again.scheme is key.scheme and again.public == key.public
+    assert verify(key.scheme, key.public, b"m", again.sign(b"m"))
+    with pytest.raises(KeyFormatError):
+        SigningKey.from_pkcs8(b"\x30\x03garbage")
+
+
+def test_pbe_round_trip_and_wrong_password(key: SigningKey) -> None:
+    blob = encrypt_signing_key(key, "correct horse", log2_n=10)
+    assert key.to_pkcs8() not in blob
+    opened = decrypt_signing_key(blob, "correct horse")
+    assert opened.public == key.public
+    with pytest.raises(WrongPasswordError):
+        decrypt_signing_key(blob, "battery staple")
+
+
+def test_pbe_default_cost_is_memory_hard() -> None:
+    blob = pbe.encrypt(b"secret", b"pw", label="x")
+    fields = codec.decode(blob)
+    assert fields[2] == "scrypt" and fields[3] >= 15 and fields[4] >= 8
+
+
+def test_pbe_tamper_is_detected() -> None:
+    blob = pbe.encrypt(b"secret key", b"pw", label="pkcs8", log2_n=10)
+    fields = codec.decode(blob)
+    fields[10] = bytes([fields[10][0] ^ 1]) + fields[10][1:]
+    with pytest.raises(WrongPasswordError):
+        pbe.decrypt(codec.encode(fields), b"pw")
+    fields = codec.decode(blob)
+    fields[9] = "other"  # the label is authenticated as well as checked
+    with pytest.raises((WrongPasswordError, KeyFormatError)):
+        pbe.decrypt(codec.encode(fields), b"pw", label="pkcs8")
+    with pytest.raises(WrongPasswordError):
+        pbe.decrypt(codec.encode(fields), b"pw")
+
+
+def test_pbe_refuses_hostile_cost() -> None:
+    blob = pbe.encrypt(b"s", b"pw", log2_n=10)
+    fields = codec.decode(blob)
+    fields[3] = 30  # 2**30 * 8 * 128 bytes of memory
+    with pytest.raises(KeyFormatError):
+        pbe.decrypt(codec.encode(fields), b"pw")
+
+
+@given(st.binary(max_size=300))
+def test_pbe_garbage_raises_typed_error(data: bytes) -> None:
+    with pytest.raises((KeyFormatError, WrongPasswordError)):
+        pbe.decrypt(data, b"pw")
+
+
+def test_pbe_deterministic_with_injected_randomness() -> None:
+    a = pbe.encrypt(b"s", b"pw", log2_n=10, randbytes=random.Random(1).randbytes)
+    b = pbe.encrypt(b"s", b"pw", log2_n=10, randbytes=random.Random(1).randbytes)
+    assert a == b
+
+
+def test_seal_round_trip_with_associated_data() -> None:
+    recipient = EncryptionKey.generate(SEED)
+    box = seal(recipient.public, b"ID 110101199001011234", b"record-id")
+    assert b"110101" not in box
+    assert open_sealed(recipient, box, b"record-id") == b"ID 110101199001011234"
+    assert recipient.open(box, b"record-id") == b"ID 110101199001011234"
+    with pytest.raises(SealError):
+        open_sealed(recipient, box, b"other-record")
+    with pytest.raises(SealError):
+        open_sealed(EncryptionKey.generate(bytes(32)), box, b"record-id")
+
+
+def test_seal_is_randomised_unless_seeded() -> None:
+    r = EncryptionKey.generate(SEED)
+    assert seal(r.public, b"x") != seal(r.public, b"x")
+    assert seal(r.public, b"x", randbytes=random.Random(3).randbytes) == seal(
+        r.public, b"x", randbytes=random.Random(3).randbytes
+    )
+
+
+@given(st.data())
+def test_any_tampered_box_raises(data: st.DataObject) -> None:
+    r = EncryptionKey.generate(SEED)
+    box = bytearray(seal(r.public, b"private field", b"ad"))
+    i = data.draw(st.integers(0, len(box) - 1))
+    box[i] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(SealError):
+        open_sealed(r, bytes(box), b"ad")
+
+
+@given(st.binary(max_size=100))
+def test_garbage_box_raises_seal_error(data: bytes) -> None:
+    with pytest.raises(SealError):
+        open_sealed(EncryptionKey.generate(SEED), data)
+
+
+def test_seal_to_bad_public_key() -> None:
+    with pytest.raises(KeyFormatError):
+        seal(b"short", b"x")
+
+
+@pytest.mark.parametrize("scheme", [Scheme.ED25519, Scheme.ECDSA_P256])
+def test_identity_binding_and_sealing(scheme: Scheme) -> None:
+    ident = Identity.generate(scheme, SEED)
+    assert Identity.generate(scheme, SEED).public == ident.public
+    pub = ident.public
+    assert pub.is_bound() and pub.signing == ident.key
+    box = pub.seal(b"name: Zhang San")
+    assert ident.open(box) == b"name: Zhang San"
+    # An attacker substitutes their own encryption key: the binding fails.
+    mallory = EncryptionKey.generate(bytes(32))
+    forged = IdentityPublic(pub.scheme, pub.signing, mallory.public, pub.binding)
+    assert not forged.is_bound()
+    with pytest.raises(BindingError):
+        forged.seal(b"x")
+    again = IdentityPublic.from_fields(codec.decode(codec.encode(pub.to_fields())))
+    assert again == pub
+
+
+def test_identity_from_fields_rejects_garbage() -> None:
+    for bad in (None, [], ["ed25519", b"", b"x" * 32, b""], ["sm2", b"k", b"x" * 32, b""]):
+        with pytest.raises(KeyFormatError):
+            IdentityPublic.from_fields(bad)
+
+
+def test_identity_export_load() -> None:
+    ident = Identity.generate(Scheme.ED25519, SEED)
+    blob = ident.export("pw", log2_n=10)
+    again = Identity.load(blob, "pw")
+    assert again.public == ident.public
+    with pytest.raises(WrongPasswordError):
+        Identity.load(blob, "nope")
+    with pytest.raises(KeyFormatError):  # a plain signing-key file is not an identity file
+        Identity.load(encrypt_signing_key(ident.signing, "pw", log2_n=10), "pw")
+
+
+def test_cryptography_interop(key: SigningKey) -> None:
+    obj = key.to_cryptography()
+    again = SigningKey.from_cryptography(obj)
+    assert again.public == key.public and again.scheme is key.scheme
+    pub_obj = public_key_object(key.scheme, key.public)
+    assert raw_public_of(pub_obj) == (key.scheme, key.public)
+    with pytest.raises(KeyFormatError):
+        public_key_object(key.scheme, b"\x00" * 7)
+
+
+def test_public_key_value_semantics() -> None:
+    a = SigningKey.generate(Scheme.ED25519, SEED).public_key
+    b = PublicKey("ed25519", a.raw)
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != PublicKey(Scheme.ECDSA_P256, a.raw)
+    assert "ed25519" in repr(a)

@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("selfcheck", help="version, backends and primitive timings")
     p.add_argument("--log2-leaves", type=int, default=16, help="Merkle tree size (2^k leaves)")
     p.set_defaults(func=cmd_selfcheck)
+
+    from medbench.ledger.cli import register as register_verify
+
+    register_verify(sub)
     return parser
 
 

@@ -1,0 +1,70 @@
+"""Node storage for Medical Chain (PAPER §1.4): SQLite per node, blob store with tiers, retention.
+
+* :mod:`medbench.store.node_store` — :class:`NodeStore`: transactions, blocks (IDs only), block
+  membership, consensus log and checkpoints, with atomic block append and consistent snapshots;
+* :mod:`medbench.store.blobs` — :class:`BlobStore`: content-addressed files for images and scans
+  in online / near-line tiers, the health authority's archive as the offline tier;
+* :mod:`medbench.store.retention` — the retention policy as a pure function and its applier;
+* :mod:`medbench.store.accounting` — bytes on disk per category and the storage overhead.
+"""
+
+from __future__ import annotations
+
+from medbench.store.errors import (
+    AlreadyInBlock,
+    ArchiveMissing,
+    BlobCorrupted,
+    BlobNotFound,
+    BlockRefused,
+    CheckpointConflict,
+    DuplicateBlockId,
+    DuplicateTransaction,
+    InvalidInput,
+    MigrationError,
+    MissingTransactions,
+    NotANodeStore,
+    PreviousIdMismatch,
+    SchemaTooNew,
+    StoreError,
+    TransactionNotFound,
+    WrongHeight,
+)
+from medbench.store.node_store import BodyMap, NodeStore, Snapshot, TransactionMap
+from medbench.store.records import (
+    ID_SIZE,
+    BlobRecord,
+    Checkpoint,
+    LogEntry,
+    StoredBlock,
+    StoredTransaction,
+)
+
+__all__ = [
+    "ID_SIZE",
+    "AlreadyInBlock",
+    "ArchiveMissing",
+    "BlobCorrupted",
+    "BlobNotFound",
+    "BlobRecord",
+    "BlockRefused",
+    "BodyMap",
+    "Checkpoint",
+    "CheckpointConflict",
+    "DuplicateBlockId",
+    "DuplicateTransaction",
+    "InvalidInput",
+    "LogEntry",
+    "MigrationError",
+    "MissingTransactions",
+    "NodeStore",
+    "NotANodeStore",
+    "PreviousIdMismatch",
+    "SchemaTooNew",
+    "Snapshot",
+    "StoreError",
+    "StoredBlock",
+    "StoredTransaction",
+    "TransactionMap",
+    "TransactionNotFound",
+    "WrongHeight",
+]

@@ -22,7 +22,8 @@ bytes per category:
 b-tree's payload is computed with ``length()`` over its columns plus a per-row cell overhead,
 turned into pages at an assumed 85 % fill (at least one page per b-tree), and the pages in use
 (page count minus free pages) are shared out in proportion to those guesses; the total is exact,
-the split is typically within 10-30 % per category. :attr:`StorageReport.method` says which was used.
+the split is typically within 10-30 % per category. :attr:`StorageReport.method` says which
+was used.
 
 *Overhead* = bytes on disk / canonical bytes stored, where canonical bytes are what the store was
 given: transaction bodies, block headers, 32 bytes per block-membership ID, consensus-log records,
@@ -137,9 +138,7 @@ def _split_dbstat(conn: sqlite3.Connection) -> dict[str, int]:
         for r in conn.execute("SELECT name, type, tbl_name FROM sqlite_schema")
     }
     out = dict.fromkeys(DB_CATEGORIES, 0)
-    for name, pgsize in conn.execute(
-        "SELECT name, pgsize FROM dbstat WHERE aggregate = TRUE"
-    ):
+    for name, pgsize in conn.execute("SELECT name, pgsize FROM dbstat WHERE aggregate = TRUE"):
         kind, table = kinds.get(str(name), ("table", str(name)))
         out[_category(kind, table)] += int(pgsize)
     return out
@@ -151,9 +150,7 @@ def _split_estimate(conn: sqlite3.Connection, page_size: int, used: int) -> dict
     pages: dict[str, float] = dict.fromkeys(DB_CATEGORIES, 0.0)
     pages["metadata"] = 1.0
     per_page = page_size * _FILL
-    for name, kind, table in conn.execute(
-        "SELECT name, type, tbl_name FROM sqlite_schema WHERE rootpage > 0"
-    ):
+    for kind, table in conn.execute("SELECT type, tbl_name FROM sqlite_schema WHERE rootpage > 0"):
         sql = (_INDEX_PAYLOAD_SQL if kind == "index" else _PAYLOAD_SQL).get(str(table))
         payload = int(conn.execute(sql).fetchone()[0]) if sql else 0
         pages[_category(str(kind), str(table))] += max(1.0, payload / per_page)

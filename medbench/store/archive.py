@@ -27,16 +27,26 @@ from medbench.store.records import ID_SIZE, StoredTransaction
 
 
 @runtime_checkable
-class Archive(Protocol):
-    """Where data that left a node can be fetched again (the offline tier)."""
+class BlobSource(Protocol):
+    """Anything that serves blobs by digest (a :class:`BlobStore`, the authority's archive)."""
 
     def fetch_blob(self, digest: bytes) -> bytes:
         """The blob named ``digest``; a ``KeyError`` subclass if not held."""
         ...
 
+
+@runtime_checkable
+class TransactionSource(Protocol):
+    """Anything that serves transactions by ID (a :class:`NodeStore`, the authority's archive)."""
+
     def fetch_transaction(self, tx_id: bytes) -> StoredTransaction:
         """The transaction with ID ``tx_id``; a ``KeyError`` subclass if not held."""
         ...
+
+
+@runtime_checkable
+class Archive(BlobSource, TransactionSource, Protocol):
+    """Where data that left a node can be fetched again (the offline tier): blobs and bodies."""
 
 
 class AuthorityArchive:
@@ -72,7 +82,9 @@ class ArchiveBackedTransactions(Mapping[bytes, StoredTransaction]):
 
     __slots__ = ("_archive", "_local", "fetched")
 
-    def __init__(self, local: Mapping[bytes, StoredTransaction], archive: Archive) -> None:
+    def __init__(
+        self, local: Mapping[bytes, StoredTransaction], archive: TransactionSource
+    ) -> None:
         self._local = local
         self._archive = archive
         self.fetched = 0

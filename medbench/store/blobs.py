@@ -6,7 +6,8 @@ PAPER §1.3 item 2 and §1.4: images and video (ultrasound, CT) stay off chain a
 and are backed up at the health authority; only their SHA-256 goes on chain, so a changed file is
 detected. Storage is tiered: online (recent, disk), near-line (6 months to 2 years, tape library)
 and offline (older, tape) — here the offline tier is the health authority's archive (any object
-with the :class:`~medbench.store.archive.Archive` methods, e.g. another node's blob store).
+with a ``fetch_blob`` method, :class:`~medbench.store.archive.BlobSource`, e.g. another node's
+blob store).
 
 *Names.* A blob is the file ``<root>/<tier>/<h0h1>/<h2h3>/<hex digest>`` where the digest is
 ``medbench.hashing.sha256(data)``; two levels of 256-way fan-out keep directories small for
@@ -41,7 +42,7 @@ from medbench.store.errors import ArchiveMissing, BlobCorrupted, BlobNotFound, I
 from medbench.store.records import check_blob, check_id
 
 if TYPE_CHECKING:
-    from medbench.store.archive import Archive
+    from medbench.store.archive import BlobSource
 
 
 class Tier(enum.IntEnum):
@@ -80,7 +81,7 @@ class BlobStore:
     """
 
     def __init__(
-        self, root: str | Path, *, archive: Archive | None = None, fsync: bool = True
+        self, root: str | Path, *, archive: BlobSource | None = None, fsync: bool = True
     ) -> None:
         self.root = Path(root)
         self.archive = archive
@@ -134,7 +135,7 @@ class BlobStore:
         data = check_blob(data, "blob", max_len=MAX_BLOB_BYTES, empty=True)
         tier = Tier(tier)
         tier.dirname  # noqa: B018 - refuses OFFLINE with InvalidInput
-        digest = sha256(data)
+        digest: bytes = sha256(data)
         if self.tier_of(digest) is None:
             self._write_atomic(self.path_of(digest, tier), data)
         return digest

@@ -139,7 +139,8 @@ class BlobCorrupted(StoreError):
 
     def __init__(self, digest: bytes, actual: bytes, where: str) -> None:
         super().__init__(
-            f"blob {digest.hex()[:16]} in {where} hashes to {actual.hex()[:16]}: tampered or damaged"
+            f"blob {digest.hex()[:16]} in {where} hashes to {actual.hex()[:16]}: "
+            "tampered or damaged"
         )
         self.digest = digest
         self.actual = actual

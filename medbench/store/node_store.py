@@ -38,7 +38,7 @@ is one statement or one short read transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -92,6 +92,10 @@ def _tx_from_row(row: Sequence[Any]) -> StoredTransaction:
     return StoredTransaction(row[0], row[1], row[2], row[3], row[4])
 
 
+def _block_from_row(row: Sequence[Any], tx_ids: Iterable[bytes]) -> StoredBlock:
+    return StoredBlock(row[0], row[1], row[2], row[3], row[4], row[5], tuple(tx_ids))
+
+
 class _Reads:
     """The read API, shared by :class:`NodeStore` and :class:`Snapshot` (one connection each)."""
 
@@ -112,7 +116,7 @@ class _Reads:
 
     # -- transactions ----------------------------------------------------------------------------
     def get_transaction(self, tx_id: bytes) -> StoredTransaction | None:
-        """The transaction with ID ``tx_id``, or ``None``; a malformed ID is :class:`InvalidInput`."""
+        """The transaction with ID ``tx_id`` or ``None`` (malformed ID: :class:`InvalidInput`)."""
         tx_id = check_id(tx_id, "transaction ID")
         row = self._conn.execute(
             "SELECT id, kind, timestamp_us, producer, body FROM transactions WHERE id = ?",
@@ -219,7 +223,7 @@ class _Reads:
                     "SELECT tx_id FROM block_tx WHERE height = ? ORDER BY position", (height,)
                 )
             ]
-        return StoredBlock(*row, tx_ids=tuple(ids))
+        return _block_from_row(row, ids)
 
     def block_height_of(self, block_id: bytes) -> int | None:
         """Height of the block with ID ``block_id``, or ``None``."""
@@ -230,9 +234,7 @@ class _Reads:
     def block_of(self, tx_id: bytes) -> int | None:
         """Height of the block that holds transaction ``tx_id``, or ``None`` if none does."""
         tx_id = check_id(tx_id, "transaction ID")
-        row = self._conn.execute(
-            "SELECT height FROM block_tx WHERE tx_id = ?", (tx_id,)
-        ).fetchone()
+        row = self._conn.execute("SELECT height FROM block_tx WHERE tx_id = ?", (tx_id,)).fetchone()
         return None if row is None else int(row[0])
 
     def iter_blocks(self, start: int = 0, stop: int | None = None) -> Iterator[StoredBlock]:
@@ -260,7 +262,7 @@ class _Reads:
             if not heads:
                 return
             for row in heads:
-                yield StoredBlock(*row, tx_ids=tuple(members.get(row[0], ())))
+                yield _block_from_row(row, members.get(row[0], ()))
             height = upper
 
     def iter_block_ids(self, start: int = 0) -> Iterator[tuple[int, bytes, bytes]]:
@@ -324,7 +326,9 @@ class _Reads:
                     problems.append(f"block {h}: positions not contiguous ({n} IDs, max {top})")
         missing = self.missing_transactions()
         if missing:
-            problems.append(f"{len(missing)} listed transaction(s) missing, e.g. {missing[0].hex()}")
+            problems.append(
+                f"{len(missing)} listed transaction(s) missing, e.g. {missing[0].hex()}"
+            )
         return problems
 
     # -- consensus log and checkpoints ------------------------------------------------------------
@@ -375,7 +379,7 @@ class _Reads:
 
 
 class TransactionMap(Mapping[bytes, StoredTransaction]):
-    """``Mapping`` view of the stored transactions by ID; keys that are not 32-byte IDs are absent."""
+    """``Mapping`` view of the stored transactions by ID (keys that are not IDs are absent)."""
 
     __slots__ = ("_reads",)
 
@@ -670,7 +674,9 @@ class NodeStore(_Reads):
         * :class:`MissingTransactions` — some ID has no body here (only if
           ``require_transactions``; a node that evicted or lost bodies still follows the chain).
         """
-        block = StoredBlock(height, block_id, prev_id, header_bytes, blocker, timestamp, tuple(tx_ids))
+        block = StoredBlock(
+            height, block_id, prev_id, header_bytes, blocker, timestamp, tuple(tx_ids)
+        )
         with self._write() as conn:
             self._check_block(conn, block, require_transactions)
             self._insert_block_row(conn, block)
@@ -755,7 +761,8 @@ class NodeStore(_Reads):
         with self._write() as conn:
             for row in rows:
                 cur = conn.execute(
-                    "INSERT INTO consensus_log (sequence, view, digest, record) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO consensus_log (sequence, view, digest, record) "
+                    "VALUES (?, ?, ?, ?)",
                     row,
                 )
                 assert cur.lastrowid is not None

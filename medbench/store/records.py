@@ -25,25 +25,27 @@ INT64_MAX = (1 << 63) - 1
 
 
 def check_id(value: Any, what: str = "ID") -> bytes:
-    """Return ``value`` as ``bytes`` if it is a 32-byte ID; raise :class:`InvalidInput` otherwise."""
+    """Return ``value`` as ``bytes`` if it is a 32-byte ID, else raise :class:`InvalidInput`."""
     if not isinstance(value, (bytes, bytearray, memoryview)):
         raise InvalidInput(f"{what} must be bytes, got {type(value).__name__}")
-    value = bytes(value)
-    if len(value) != ID_SIZE:
-        raise InvalidInput(f"{what} must be {ID_SIZE} bytes, got {len(value)}")
-    return value
+    out = bytes(value)
+    if len(out) != ID_SIZE:
+        raise InvalidInput(f"{what} must be {ID_SIZE} bytes, got {len(out)}")
+    return out
 
 
-def check_blob(value: Any, what: str, *, max_len: int = MAX_RECORD_BYTES, empty: bool = False) -> bytes:
+def check_blob(
+    value: Any, what: str, *, max_len: int = MAX_RECORD_BYTES, empty: bool = False
+) -> bytes:
     """Return ``value`` as ``bytes`` if it is a byte string of an allowed length."""
     if not isinstance(value, (bytes, bytearray, memoryview)):
         raise InvalidInput(f"{what} must be bytes, got {type(value).__name__}")
-    value = bytes(value)
-    if not empty and not value:
+    out = bytes(value)
+    if not empty and not out:
         raise InvalidInput(f"{what} must not be empty")
-    if len(value) > max_len:
-        raise InvalidInput(f"{what} of {len(value)} bytes exceeds {max_len}")
-    return value
+    if len(out) > max_len:
+        raise InvalidInput(f"{what} of {len(out)} bytes exceeds {max_len}")
+    return out
 
 
 def check_int(value: Any, what: str, lo: int = 0, hi: int = INT64_MAX) -> int:
@@ -77,7 +79,9 @@ class StoredTransaction:
         object.__setattr__(
             self, "timestamp_us", check_int(self.timestamp_us, "timestamp_us", INT64_MIN)
         )
-        object.__setattr__(self, "producer", check_blob(self.producer, "producer", max_len=MAX_KEY_BYTES))
+        object.__setattr__(
+            self, "producer", check_blob(self.producer, "producer", max_len=MAX_KEY_BYTES)
+        )
         object.__setattr__(self, "body", check_blob(self.body, "body"))
 
     @property
@@ -114,7 +118,9 @@ class StoredBlock:
         object.__setattr__(self, "block_id", check_id(self.block_id, "block ID"))
         object.__setattr__(self, "prev_id", check_id(self.prev_id, "previous block ID"))
         object.__setattr__(self, "header", check_blob(self.header, "header"))
-        object.__setattr__(self, "blocker", check_blob(self.blocker, "blocker", max_len=MAX_KEY_BYTES))
+        object.__setattr__(
+            self, "blocker", check_blob(self.blocker, "blocker", max_len=MAX_KEY_BYTES)
+        )
         object.__setattr__(
             self, "timestamp_us", check_int(self.timestamp_us, "timestamp_us", INT64_MIN)
         )
@@ -130,7 +136,8 @@ class StoredBlock:
 
     def __repr__(self) -> str:
         return (
-            f"StoredBlock(h={self.height}, {self.block_id.hex()[:12]} <- {self.prev_id.hex()[:12]}, "
+            f"StoredBlock(h={self.height}, {self.block_id.hex()[:12]} "
+            f"<- {self.prev_id.hex()[:12]}, "
             f"{len(self.tx_ids)} IDs)"
         )
 
@@ -161,7 +168,7 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class BlobRecord:
-    """What the node store knows about an off-chain blob: who produced it and when (for retention)."""
+    """What the node store knows about an off-chain blob: who produced it, when (for retention)."""
 
     digest: bytes
     producer: bytes

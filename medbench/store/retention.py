@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from medbench.store.archive import Archive
+from medbench.store.archive import TransactionSource
 from medbench.store.blobs import BlobStore, Tier
 from medbench.store.errors import ArchiveMissing, BlobCorrupted, InvalidInput
 from medbench.store.node_store import NodeStore
@@ -110,15 +110,17 @@ def apply_retention(
     *,
     own_institution: bytes,
     now_us: int,
-    archive: Archive | None = None,
+    archive: TransactionSource | None = None,
 ) -> RetentionReport:
     """Move blobs between tiers and evict bodies as the policy decides at ``now_us``.
 
-    ``archive`` defaults to ``blobs.archive``; it is needed for anything to go offline. Blobs that
-    are offline but belong online again (a policy change) are fetched back from the archive.
+    Blobs go offline through ``blobs.archive``; bodies are evicted only once ``archive`` (by
+    default ``blobs.archive`` when it also serves transactions, like :class:`AuthorityArchive`)
+    returns an identical copy. Blobs that are offline but belong online again (a policy change)
+    are fetched back from the archive.
     """
     now_us = check_int(now_us, "now_us", -(1 << 63))
-    if archive is None and blobs is not None:
+    if archive is None and blobs is not None and isinstance(blobs.archive, TransactionSource):
         archive = blobs.archive
     report = RetentionReport()
     if blobs is not None:

@@ -32,7 +32,8 @@ def block_txs(seed: int, height: int) -> list[StoredTransaction]:
 
 def block_id(seed: int, height: int) -> bytes:
     """The ID of block ``height`` (deterministic)."""
-    return sha256(b"crash block %d %d" % (seed, height))
+    digest: bytes = sha256(b"crash block %d %d" % (seed, height))
+    return digest
 
 
 def header(seed: int, height: int) -> bytes:
@@ -57,7 +58,12 @@ def main(argv: list[str]) -> int:
             txs = block_txs(seed, h)
             store.put_transactions(txs, skip_identical=True)
             store.append_block(
-                h, block_id(seed, h), prev_id(seed, h), header(seed, h), BLOCKER, h,
+                h,
+                block_id(seed, h),
+                prev_id(seed, h),
+                header(seed, h),
+                BLOCKER,
+                h,
                 [t.tx_id for t in txs],
             )
             sys.stdout.write(f"{h}\n")

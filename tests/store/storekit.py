@@ -9,7 +9,9 @@ INSTITUTIONS = [sha256(b"institution %d" % i) for i in range(4)]
 BLOCKER = sha256(b"blocker key")
 
 
-def make_tx(i: int, *, producer: bytes = INSTITUTIONS[0], t: int | None = None) -> StoredTransaction:
+def make_tx(
+    i: int, *, producer: bytes = INSTITUTIONS[0], t: int | None = None
+) -> StoredTransaction:
     """Transaction number ``i``: its ID is the SHA-256 of its body, like the ledger's."""
     body = b"visit record %d " % i + bytes([i % 251]) * (i % 97 + 10)
     return StoredTransaction(sha256(body), 1, i if t is None else t, producer, body)
@@ -17,7 +19,8 @@ def make_tx(i: int, *, producer: bytes = INSTITUTIONS[0], t: int | None = None) 
 
 def block_id(h: int) -> bytes:
     """The ID of block ``h`` in the test chains."""
-    return sha256(b"block %d" % h)
+    digest: bytes = sha256(b"block %d" % h)
+    return digest
 
 
 def prev_of(h: int) -> bytes:
@@ -28,5 +31,12 @@ def prev_of(h: int) -> bytes:
 def append(store: NodeStore, h: int, txs: list[StoredTransaction], **kw: bool) -> StoredBlock:
     """Append block ``h`` of the test chain holding ``txs``' IDs."""
     return store.append_block(
-        h, block_id(h), prev_of(h), b"header %d" % h, BLOCKER, 1000 + h, [t.tx_id for t in txs], **kw
+        h,
+        block_id(h),
+        prev_of(h),
+        b"header %d" % h,
+        BLOCKER,
+        1000 + h,
+        [t.tx_id for t in txs],
+        **kw,
     )

@@ -38,7 +38,9 @@ def test_categories_sum_to_the_file(store: NodeStore, chain: Chain, tmp_path: Pa
     assert os.path.getsize(store.path) == page_size * page_count
     assert r.disk_bytes == sum(r.categories.values()) == r.as_dict()["total"]
     assert r.categories["blobs_nearline"] >= 10_000 and r.categories["blobs_online"] >= 5000
-    assert all(r.categories[c] > 0 for c in ("blocks", "transaction_bodies", "indexes", "consensus_log"))
+    assert all(
+        r.categories[c] > 0 for c in ("blocks", "transaction_bodies", "indexes", "consensus_log")
+    )
     assert r.categories["transaction_bodies"] > r.categories["blocks"]
     canonical = (
         sum(t.size for t in store.iter_transactions())

@@ -86,8 +86,14 @@ def test_sigkill_mid_stream_loses_nothing_reported(tmp_path: Path, seed: int) ->
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(WRITER.parent)])}
     done = subprocess.run(
         [sys.executable, str(WRITER), str(db), str(seed), str(tip[0] + 4), "10"],
-        capture_output=True, env=env, timeout=30, check=True,
+        capture_output=True,
+        env=env,
+        timeout=30,
+        check=True,
     )
     assert done.stdout.split() == [b"%d" % h for h in range(tip[0] + 1, tip[0] + 4)]
     with NodeStore(db) as store:
-        assert store.check_consistency() == [] and store.tip() == (tip[0] + 3, block_id(seed, tip[0] + 3))
+        assert store.check_consistency() == [] and store.tip() == (
+            tip[0] + 3,
+            block_id(seed, tip[0] + 3),
+        )

@@ -38,7 +38,7 @@ def _snapshot_state(s: NodeStore) -> tuple[object, ...]:
     )
 
 
-# -- transactions -----------------------------------------------------------------------------------
+# -- transactions ----------------------------------------------------------------------------------
 def test_put_get_and_mapping_views(store: NodeStore) -> None:
     txs = [make_tx(i) for i in range(20)]
     assert store.put_transactions(txs) == 20
@@ -50,7 +50,8 @@ def test_put_get_and_mapping_views(store: NodeStore) -> None:
     assert len(view) == 20 and list(view) == [t.tx_id for t in txs]
     assert view[txs[0].tx_id] == txs[0]
     assert store.bodies[txs[5].tx_id] == txs[5].body
-    assert b"short" not in view and 42 not in view and sha256(b"x") not in store.bodies
+    hostile: list[object] = [b"short", 42, "text", None]
+    assert not any(k in view for k in hostile) and sha256(b"x") not in store.bodies
     with pytest.raises(KeyError):
         view[b"short"]
     with pytest.raises(KeyError):
@@ -128,7 +129,7 @@ def test_evicted_bodies_are_not_missing(store: NodeStore, chain: Chain) -> None:
     assert store.evicted_ids() == {txs[1].tx_id: 9}
 
 
-# -- blocks ---------------------------------------------------------------------------------------
+# -- blocks ----------------------------------------------------------------------------------------
 def test_append_and_iterate_blocks(store: NodeStore, chain: Chain) -> None:
     txs = chain(600, 3)  # more than one iteration batch
     assert store.block_count() == 600 and store.tip() == (599, block_id(599))
@@ -237,7 +238,16 @@ def test_hostile_block_input_never_corrupts(
         pool = [t.tx_id for t in txs]
         ids = [pool[i] for i in pick]
         try:
-            s.append_block(height, bid, prev, header, blocker, ts, ids, require_transactions=require)  # type: ignore[arg-type]
+            s.append_block(
+                height,
+                bid,
+                prev,
+                header,
+                blocker,
+                ts,  # type: ignore[arg-type]
+                ids,
+                require_transactions=require,
+            )
         except StoreError:
             assert s.block_count() == 2
         else:
@@ -246,7 +256,7 @@ def test_hostile_block_input_never_corrupts(
         assert set(s.missing_transactions()) <= {pool[8], pool[9]}
 
 
-# -- snapshots --------------------------------------------------------------------------------------
+# -- snapshots -------------------------------------------------------------------------------------
 def test_snapshot_sees_one_commit(store: NodeStore, chain: Chain) -> None:
     txs = chain(3, 2)
     more = [make_tx(100 + i) for i in range(4)]
@@ -274,14 +284,19 @@ def test_snapshot_is_read_only(store: NodeStore) -> None:
         snap._conn.execute("DELETE FROM blocks")
 
 
-# -- consensus log and checkpoints --------------------------------------------------------------------
+# -- consensus log and checkpoints -----------------------------------------------------------------
 def test_consensus_log_append_read_truncate(store: NodeStore) -> None:
     d = [sha256(b"%d" % i) for i in range(5)]
     i0 = store.append_log(3, 0, d[3], b"pp3")
     idx = store.append_log_batch([(1, 0, d[1], b"pp1"), (1, 0, d[1], b"p1"), (2, 1, d[2], b"c2")])
     assert idx == [i0 + 1, i0 + 2, i0 + 3]
     log = store.read_log()
-    assert [(e.sequence, e.record) for e in log] == [(1, b"pp1"), (1, b"p1"), (2, b"c2"), (3, b"pp3")]
+    assert [(e.sequence, e.record) for e in log] == [
+        (1, b"pp1"),
+        (1, b"p1"),
+        (2, b"c2"),
+        (3, b"pp3"),
+    ]
     assert log[2].view == 1 and log[2].digest == d[2]
     assert [e.sequence for e in store.read_log(2)] == [2, 3]
     assert store.truncate_log_below(2) == 2

@@ -51,16 +51,22 @@ times = st.integers(-(2**50), 2**50)
 def test_policy_equals_reference_model(
     own: bool, produced: int, now: int, online: int, extra: int, evict: bool
 ) -> None:
-    policy = RetentionPolicy(online_age_us=online, nearline_age_us=online + extra, evict_bodies=evict)
+    policy = RetentionPolicy(
+        online_age_us=online, nearline_age_us=online + extra, evict_bodies=evict
+    )
     producer = OWN if own else INSTITUTIONS[2]
-    tier = blob_tier(policy, own_institution=OWN, producer=producer, produced_at_us=produced, now_us=now)
+    tier = blob_tier(
+        policy, own_institution=OWN, producer=producer, produced_at_us=produced, now_us=now
+    )
     assert tier.name.lower() == reference_tier(  # exact day arithmetic, no float rounding
         own,
         Fraction(now - produced, DAY_US),
         Fraction(online, DAY_US),
         Fraction(online + extra, DAY_US),
     )
-    kept = keep_body(policy, own_institution=OWN, producer=producer, timestamp_us=produced, now_us=now)
+    kept = keep_body(
+        policy, own_institution=OWN, producer=producer, timestamp_us=produced, now_us=now
+    )
     assert kept == (not evict or own or tier is Tier.ONLINE)
 
 
@@ -70,7 +76,9 @@ def test_tiers_only_get_colder_with_time(produced: int, now: int, later: int, ow
     producer = OWN if own else INSTITUTIONS[1]
 
     def tier(at: int) -> Tier:
-        return blob_tier(policy, own_institution=OWN, producer=producer, produced_at_us=produced, now_us=at)
+        return blob_tier(
+            policy, own_institution=OWN, producer=producer, produced_at_us=produced, now_us=at
+        )
 
     assert tier(now) <= tier(now + later)
 
@@ -82,12 +90,21 @@ def test_default_policy_matches_the_paper() -> None:
     at = 10_000 * DAY_US
 
     def tier(days: int) -> Tier:
-        return blob_tier(p, own_institution=OWN, producer=other, produced_at_us=at - days * DAY_US, now_us=at)
+        return blob_tier(
+            p, own_institution=OWN, producer=other, produced_at_us=at - days * DAY_US, now_us=at
+        )
 
     assert [tier(d) for d in (0, 182, 183, 729, 730, 5000)] == [
-        Tier.ONLINE, Tier.ONLINE, Tier.NEARLINE, Tier.NEARLINE, Tier.OFFLINE, Tier.OFFLINE,
+        Tier.ONLINE,
+        Tier.ONLINE,
+        Tier.NEARLINE,
+        Tier.NEARLINE,
+        Tier.OFFLINE,
+        Tier.OFFLINE,
     ]
-    assert blob_tier(p, own_institution=OWN, producer=OWN, produced_at_us=0, now_us=at) is Tier.ONLINE
+    assert (
+        blob_tier(p, own_institution=OWN, producer=OWN, produced_at_us=0, now_us=at) is Tier.ONLINE
+    )
     with pytest.raises(InvalidInput):
         RetentionPolicy(online_age_us=10, nearline_age_us=5)
     with pytest.raises(InvalidInput):
@@ -142,8 +159,11 @@ def test_apply_retention_moves_blobs_and_evicts_bodies(
     assert not again.blob_moves and again.bodies_evicted == 0
     # a policy change brings offline blobs back from the archive
     back = apply_retention(
-        store, blobs, RetentionPolicy(online_age_us=10_000 * DAY_US, nearline_age_us=10_000 * DAY_US),
-        own_institution=OWN, now_us=now,
+        store,
+        blobs,
+        RetentionPolicy(online_age_us=10_000 * DAY_US, nearline_age_us=10_000 * DAY_US),
+        own_institution=OWN,
+        now_us=now,
     )
     assert back.blob_moves == {("nearline", "online"): 6, ("missing", "online"): 3}
     store.close()

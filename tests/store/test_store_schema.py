@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from storekit import append, make_tx
 
 from medbench.store import MigrationError, NodeStore, NotANodeStore, SchemaTooNew
 from medbench.store import schema as store_schema
+from medbench.store.schema import Migration
 
 
 def test_fresh_store_has_version_wal_and_foreign_keys(tmp_path: Path) -> None:
@@ -67,7 +70,7 @@ class _V2(NodeStore):
     def _v1_to_v2(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
 
-    MIGRATIONS = {1: _v1_to_v2}
+    MIGRATIONS: ClassVar[Mapping[int, Migration]] = {1: _v1_to_v2}
     SCHEMA_DDL = store_schema.SCHEMA_V1 + ";CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)"
 
 
@@ -89,7 +92,7 @@ def test_migration_hook_upgrades_in_place(tmp_path: Path) -> None:
 def test_missing_migration_step_rolls_back(tmp_path: Path) -> None:
     class _V3(NodeStore):
         SCHEMA_VERSION = 3
-        MIGRATIONS = {1: _V2._v1_to_v2}  # no step from 2 to 3
+        MIGRATIONS: ClassVar[Mapping[int, Migration]] = {1: _V2._v1_to_v2}  # none from 2 to 3
 
     with NodeStore(tmp_path / "n.db"):
         pass

@@ -64,7 +64,7 @@ _PAYLOAD_SQL = {
     "checkpoints": "SELECT coalesce(sum(length(state_digest) + length(certificate) + 16), 0) "
     "FROM checkpoints",
     "blobs": "SELECT coalesce(sum(length(digest) + length(producer) + 20), 0) FROM blobs",
-    "evicted": "SELECT coalesce(sum(length(id) + length(producer) + 24), 0) FROM evicted",
+    "evicted": "SELECT coalesce(sum(length(id) + 24), 0) FROM evicted",
 }
 _FILL = 0.85
 """Typical b-tree page fill assumed by the estimate (SQLite leaves splits ~2/3 to full)."""

@@ -639,8 +639,8 @@ class NodeStore(_Reads):
                 q = tuple(part)
                 conn.execute(
                     "INSERT OR REPLACE INTO evicted "
-                    "(id, producer, timestamp_us, size, evicted_at_us) "
-                    "SELECT id, producer, timestamp_us, size, ? FROM transactions "
+                    "(id, timestamp_us, size, evicted_at_us) "
+                    "SELECT id, timestamp_us, size, ? FROM transactions "
                     f"WHERE id IN ({_marks(len(q))})",
                     (now_us, *q),
                 )

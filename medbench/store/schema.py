@@ -85,14 +85,14 @@ CREATE TABLE blobs (
 ) WITHOUT ROWID;
 CREATE TABLE evicted (
     id             BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 32),
-    producer       BLOB    NOT NULL,
     timestamp_us   INTEGER NOT NULL,
     size           INTEGER NOT NULL,
     evicted_at_us  INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
 """Version 1. ``evicted`` remembers bodies that left this node by the retention policy (they are
-fetchable from the authority's archive), so a verifier can tell "archived" from "lost"."""
+fetchable from the authority's archive), so a verifier can tell "archived" from "lost"; it is kept
+lean (no producer key) because a node evicts most of the chain's bodies."""
 
 MIGRATIONS: Mapping[int, Migration] = {}
 """``MIGRATIONS[v]`` upgrades version ``v`` to ``v + 1``. Empty while version 1 is the only one."""

@@ -29,7 +29,8 @@ from medbench.store.errors import (
     TransactionNotFound,
     WrongHeight,
 )
-from medbench.store.node_store import BodyMap, NodeStore, Snapshot, TransactionMap
+from medbench.store.node_store import NodeStore
+from medbench.store.reads import BodyMap, Snapshot, TransactionMap
 from medbench.store.records import (
     ID_SIZE,
     BlobRecord,

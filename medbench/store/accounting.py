@@ -92,7 +92,9 @@ class StorageReport:
     method: str
     """``"dbstat"`` (exact split) or ``"estimate"`` (see the module docstring)."""
     counts: dict[str, int] = field(default_factory=dict)
-    """Row counts: transactions, blocks, memberships, log records, blobs per tier."""
+    """Row counts: transactions, blocks, memberships, log records, evicted bodies, blob files per
+    local tier, and ``blobs_offline`` / ``blobs_offline_bytes``: blobs recorded in the store but
+    held only by the archive (not on this node's disk)."""
 
     @property
     def db_bytes(self) -> int:
@@ -220,6 +222,11 @@ def storage_report(
         cats[key] = disk
         counts[key] = files
         blob_content += size
+    if blobs is not None:
+        # blobs this node knows of but holds in no local tier: at the authority (offline tier)
+        offline = [r for r in store.blob_records() if blobs.tier_of(r.digest) is None]
+        counts["blobs_offline"] = len(offline)
+        counts["blobs_offline_bytes"] = sum(r.size for r in offline)
     disk = db_file + cats["wal"] + cats["blobs_online"] + cats["blobs_nearline"]
     return StorageReport(
         categories=cats,

@@ -29,6 +29,9 @@ def test_categories_sum_to_the_file(store: NodeStore, chain: Chain, tmp_path: Pa
     blobs = BlobStore(tmp_path / "blobs")
     online = blobs.put(b"a" * 10_000)
     blobs.put(b"b" * 5000)
+    gone = blobs.put(b"c" * 700)
+    store.put_blob_record(gone, producer=b"other", produced_at_us=0, size=700)
+    blobs.delete(gone)  # as if archived: known to the store, held offline
     blobs.move(online, Tier.NEARLINE)
     r = storage_report(store, blobs)
     page_size = store._conn.execute("PRAGMA page_size").fetchone()[0]
@@ -53,6 +56,7 @@ def test_categories_sum_to_the_file(store: NodeStore, chain: Chain, tmp_path: Pa
     assert r.overhead == r.disk_bytes / r.canonical_bytes
     assert r.counts["transactions"] == 1000 and r.counts["memberships"] == 1000
     assert r.counts["blobs_online"] == 1 and r.counts["blobs_nearline"] == 1
+    assert r.counts["blobs_offline"] == 1 and r.counts["blobs_offline_bytes"] == 700
 
 
 def test_dbstat_is_used_and_the_estimate_is_close(store: NodeStore, chain: Chain) -> None:

@@ -75,6 +75,17 @@ from medbench.store.records import (
     check_int,
 )
 
+
+def _check_records(txs: Iterable[StoredTransaction]) -> list[StoredTransaction]:
+    if isinstance(txs, (bytes, str, StoredTransaction)):
+        raise InvalidInput("expected an iterable of StoredTransaction")
+    batch = list(txs)
+    for tx in batch:
+        if not isinstance(tx, StoredTransaction):
+            raise InvalidInput(f"expected StoredTransaction, got {type(tx).__name__}")
+    return batch
+
+
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 
 
@@ -204,32 +215,34 @@ class NodeStore(_Reads):
         which is then skipped (a re-delivered transaction). Storing an ID that the retention policy
         had evicted brings it back (the eviction mark is dropped).
         """
-        batch = list(txs)
-        for tx in batch:
-            if not isinstance(tx, StoredTransaction):
-                raise InvalidInput(f"expected StoredTransaction, got {type(tx).__name__}")
+        batch = _check_records(txs)
+        with self._write() as conn:
+            return self._insert_transactions(conn, batch, skip_identical)
+
+    def _insert_transactions(
+        self, conn: sqlite3.Connection, batch: list[StoredTransaction], skip_identical: bool
+    ) -> int:
         sql = (
             "INSERT OR IGNORE INTO transactions (id, kind, timestamp_us, producer, body, size) "
             "VALUES (?, ?, ?, ?, ?, ?)"
         )
         added = 0
-        with self._write() as conn:
-            for tx in batch:
-                cur = conn.execute(
-                    sql, (tx.tx_id, tx.kind, tx.timestamp_us, tx.producer, tx.body, tx.size)
-                )
-                if cur.rowcount == 1:
-                    added += 1
-                    continue
-                row = conn.execute(
-                    "SELECT id, kind, timestamp_us, producer, body FROM transactions WHERE id = ?",
-                    (tx.tx_id,),
-                ).fetchone()
-                identical = row is not None and _tx_from_row(row) == tx
-                if not (identical and skip_identical):
-                    raise DuplicateTransaction(tx.tx_id, identical)
-            for part in _chunks([tx.tx_id for tx in batch]):
-                conn.execute(f"DELETE FROM evicted WHERE id IN ({_marks(len(part))})", tuple(part))
+        for tx in batch:
+            cur = conn.execute(
+                sql, (tx.tx_id, tx.kind, tx.timestamp_us, tx.producer, tx.body, tx.size)
+            )
+            if cur.rowcount == 1:
+                added += 1
+                continue
+            row = conn.execute(
+                "SELECT id, kind, timestamp_us, producer, body FROM transactions WHERE id = ?",
+                (tx.tx_id,),
+            ).fetchone()
+            identical = row is not None and _tx_from_row(row) == tx
+            if not (identical and skip_identical):
+                raise DuplicateTransaction(tx.tx_id, identical)
+        for part in _chunks([tx.tx_id for tx in batch]):
+            conn.execute(f"DELETE FROM evicted WHERE id IN ({_marks(len(part))})", tuple(part))
         return added
 
     def delete_transaction(self, tx_id: bytes) -> StoredTransaction:
@@ -304,8 +317,14 @@ class NodeStore(_Reads):
         tx_ids: Sequence[bytes],
         *,
         require_transactions: bool = True,
+        transactions: Iterable[StoredTransaction] = (),
     ) -> StoredBlock:
         """Commit a block and its transaction IDs atomically; return the stored block.
+
+        ``transactions`` (optional) are bodies to store in the same commit, e.g. a block and its
+        batch arriving together: one fsync instead of two. They are stored as by
+        :meth:`put_transactions` with ``skip_identical=True`` (a differing record under a stored
+        ID is :class:`DuplicateTransaction`) and count for the ``require_transactions`` check.
 
         Refuses, before writing and with the store unchanged:
 
@@ -321,7 +340,9 @@ class NodeStore(_Reads):
         block = StoredBlock(
             height, block_id, prev_id, header_bytes, blocker, timestamp, tuple(tx_ids)
         )
+        bodies = _check_records(transactions)
         with self._write() as conn:
+            self._insert_transactions(conn, bodies, True)
             self._check_block(conn, block, require_transactions)
             self._insert_block_row(conn, block)
             self._insert_membership(conn, block)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from medbench.hashing import sha256
 from medbench.store import NodeStore, StoredBlock, StoredTransaction
 
@@ -28,7 +30,7 @@ def prev_of(h: int) -> bytes:
     return bytes(32) if h == 0 else block_id(h - 1)
 
 
-def append(store: NodeStore, h: int, txs: list[StoredTransaction], **kw: bool) -> StoredBlock:
+def append(store: NodeStore, h: int, txs: list[StoredTransaction], **kw: Any) -> StoredBlock:
     """Append block ``h`` of the test chain holding ``txs``' IDs."""
     return store.append_block(
         h,

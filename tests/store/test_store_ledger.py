@@ -152,8 +152,12 @@ def test_block_refusals_are_typed_and_change_nothing(store: NodeStore, chain: Ch
     store.put_transactions(extra)
     before = _snapshot_state(store)
 
-    def try_block(h: int, bid: bytes, prev: bytes, ids: list[bytes], **kw: bool) -> None:
-        store.append_block(h, bid, prev, b"hdr", BLOCKER, 5, ids, **kw)
+    def try_block(
+        h: int, bid: bytes, prev: bytes, ids: list[bytes], require_transactions: bool = True
+    ) -> None:
+        store.append_block(
+            h, bid, prev, b"hdr", BLOCKER, 5, ids, require_transactions=require_transactions
+        )
 
     with pytest.raises(WrongHeight) as wh:
         try_block(5, block_id(5), prev_of(5), [extra[0].tx_id])
@@ -183,6 +187,24 @@ def test_block_refusals_are_typed_and_change_nothing(store: NodeStore, chain: Ch
     try_block(2, block_id(2), block_id(1), [sha256(b"nobody")], require_transactions=False)
     assert store.tip() == (2, block_id(2))
     assert store.missing_transactions() == [sha256(b"nobody")]
+
+
+def test_block_with_its_bodies_in_one_commit(store: NodeStore, chain: Chain) -> None:
+    chain(1, 2)
+    txs = [make_tx(70 + i) for i in range(3)]
+    store.put_transaction(txs[0])  # already here: fine, it is identical
+    append(store, 1, txs, transactions=txs)
+    assert store.get_transactions(t.tx_id for t in txs) == {t.tx_id: t for t in txs}
+    more = [make_tx(80 + i) for i in range(2)]
+    before = _snapshot_state(store)
+    with pytest.raises(WrongHeight):  # a refused block takes its bodies with it
+        append(store, 5, more, transactions=more)
+    forged = StoredTransaction(txs[1].tx_id, 1, 0, INSTITUTIONS[0], b"forged")
+    with pytest.raises(DuplicateTransaction):
+        append(store, 2, more, transactions=[*more, forged])
+    with pytest.raises(InvalidInput):
+        append(store, 2, more, transactions=[b"not a record"])
+    assert _snapshot_state(store) == before
 
 
 def test_failure_mid_append_leaves_nothing(store: NodeStore, chain: Chain) -> None:

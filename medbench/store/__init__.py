@@ -1,11 +1,16 @@
 """Node storage for Medical Chain (PAPER §1.4): SQLite per node, blob store with tiers, retention.
 
 * :mod:`medbench.store.node_store` — :class:`NodeStore`: transactions, blocks (IDs only), block
-  membership, consensus log and checkpoints, with atomic block append and consistent snapshots;
+  membership, consensus log and checkpoints, with atomic block append; its reads, ``Mapping``
+  views and consistent snapshots are in :mod:`medbench.store.reads`, its schema and migration
+  hook in :mod:`medbench.store.schema`, its typed errors in :mod:`medbench.store.errors`;
 * :mod:`medbench.store.blobs` — :class:`BlobStore`: content-addressed files for images and scans
   in online / near-line tiers, the health authority's archive as the offline tier;
+* :mod:`medbench.store.archive` — the health authority's archive (the offline tier) and the
+  ``BlobSource`` / ``TransactionSource`` protocols any node store or blob store satisfies;
 * :mod:`medbench.store.retention` — the retention policy as a pure function and its applier;
-* :mod:`medbench.store.accounting` — bytes on disk per category and the storage overhead.
+* :mod:`medbench.store.accounting` — bytes on disk per category and the storage overhead;
+* :mod:`medbench.store.cli` — ``medbench store report | check`` (``register(subparsers)``).
 """
 
 from __future__ import annotations

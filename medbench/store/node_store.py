@@ -121,6 +121,7 @@ class NodeStore(_Reads):
         self.synchronous = synchronous
         self._conn = _connect(self.path, read_only=False)
         try:
+            schema.check_identity(self._conn)
             # Only takes effect on a new, empty file (before WAL is on): see PAGE_SIZE.
             self._conn.execute(f"PRAGMA page_size = {int(self.PAGE_SIZE)}")
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]

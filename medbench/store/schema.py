@@ -105,6 +105,21 @@ def _user_tables(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+def check_identity(conn: sqlite3.Connection) -> None:
+    """Refuse (:class:`NotANodeStore`) a file that is not a node store and not new, before the
+    store changes anything in it (not even the journal mode)."""
+    try:
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        if app_id == APPLICATION_ID:
+            return
+        if app_id != 0:
+            raise NotANodeStore(f"application_id {app_id:#x} is not a medbench node store")
+        if int(conn.execute("PRAGMA user_version").fetchone()[0]) != 0 or _user_tables(conn):
+            raise NotANodeStore("the file holds tables but is not a medbench node store")
+    except sqlite3.DatabaseError as exc:  # e.g. "file is not a database"
+        raise NotANodeStore(f"not an SQLite node store: {exc}") from None
+
+
 def prepare(
     conn: sqlite3.Connection,
     *,

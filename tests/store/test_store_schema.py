@@ -58,7 +58,14 @@ def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
         NodeStore(tmp_path / "other.db")
     conn = sqlite3.connect(tmp_path / "other.db")
     assert [r[0] for r in conn.execute("SELECT name FROM sqlite_schema")] == ["patients"]
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # left as it was
+    conn.execute("PRAGMA application_id = 7")
     conn.close()
+    with pytest.raises(NotANodeStore, match="application_id"):
+        NodeStore(tmp_path / "other.db")
+    (tmp_path / "junk.db").write_bytes(b"this is not a database file at all" * 200)
+    with pytest.raises(NotANodeStore):
+        NodeStore(tmp_path / "junk.db")
 
 
 class _V2(NodeStore):

@@ -343,3 +343,30 @@ def test_checkpoints(store: NodeStore) -> None:
     assert [c.sequence for c in store.checkpoints()] == [200]
     with pytest.raises(InvalidInput):
         store.save_checkpoint(300, b"short", b"cert")
+
+
+anything = st.one_of(
+    st.integers(-(2**65), 2**65),
+    st.binary(max_size=40),
+    st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=True),
+)
+
+
+@given(entries=st.lists(st.tuples(anything, anything, anything, anything), max_size=4))
+def test_hostile_log_entries_are_all_or_nothing(
+    tmp_path_factory: pytest.TempPathFactory, entries: list[tuple[object, ...]]
+) -> None:
+    with NodeStore(tmp_path_factory.mktemp("log") / "n.db", synchronous="NORMAL") as s:
+        s.append_log(0, 0, sha256(b"x"), b"first")
+        try:
+            idx = s.append_log_batch(entries)  # type: ignore[arg-type]
+        except InvalidInput:
+            assert len(s.read_log()) == 1
+        else:
+            assert len(idx) == len(entries) and len(s.read_log()) == 1 + len(entries)
+            stored = [(e.sequence, e.view, e.digest, e.record) for e in s.read_log()]
+            assert sorted(stored[1:]) == sorted(entries)
+            assert s.integrity_check() == ["ok"]

@@ -127,6 +127,8 @@ class NodeStore(_Reads):
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"could not switch {self.path} to WAL (journal_mode={mode})")
+            # FULL by default: a commit is on stable storage when the call returns, so the node
+            # never reports committed what a power cut could take back ("Durability" above).
             self._conn.execute(f"PRAGMA synchronous = {synchronous}")
             self.schema_found = schema.prepare(
                 self._conn,

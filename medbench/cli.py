@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     from medbench.ledger.cli import register as register_verify
 
     register_verify(sub)
+
+    from medbench.store.cli import register as register_store
+
+    register_store(sub)
     return parser
 
 

@@ -25,10 +25,10 @@ behind :class:`medbench.node.Node`. This module holds the parts they have in com
 Driver contract (all baselines)
 -------------------------------
 A node learns time only from ``tick(now)``. After every ``step``/``tick`` the driver reads
-``next_deadline()`` (absolute microseconds, or ``None``) and should call ``tick(t)`` with ``t`` at or
-after it; a driver that ticks on a fixed period also works, timers then fire up to one period late.
-A node never needs the time of a ``step``: everything it schedules is anchored on block
-timestamps, slot boundaries or its own tick times.
+``next_deadline()`` (absolute microseconds, or ``None``) and should call ``tick(t)`` with ``t`` at
+or after it; a driver that ticks on a fixed period also works (timers then fire up to one
+period late). A node never needs the time of a ``step``: everything it schedules is anchored
+on block timestamps, slot boundaries or its own tick times.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from functools import cache
 from typing import Any, ClassVar
 
 import nacl.exceptions
-import numpy as np
 import nacl.signing
+import numpy as np
 
 from medbench import codec
 from medbench.hashing import sha256
@@ -196,7 +196,7 @@ def decode_wire(data: Any, classes: Iterable[type[WireMessage]]) -> WireMessage:
 
 @dataclass(frozen=True, slots=True)
 class Submit(WireMessage):
-    """Local: a client hands transaction ``tx_id`` (``size`` bytes, made at ``submit_time``) to us."""
+    """Local: a client hands us transaction ``tx_id`` (``size`` bytes, made at ``submit_time``)."""
 
     tx_id: bytes
     size: int

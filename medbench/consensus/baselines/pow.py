@@ -40,16 +40,13 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from medbench import codec
-from medbench.consensus.baselines.chain import BlockTree, DepthCommitter, Entry, HeadChange
+from medbench.consensus.baselines.chain import Entry
 from medbench.consensus.baselines.common import (
-    BaselineNode,
     Check,
-    CommittedBlock,
     MalformedMessage,
     Rejected,
     Rng,
     Submit,
-    TxCompleted,
     TxGossip,
     WireMessage,
     b32,
@@ -57,17 +54,16 @@ from medbench.consensus.baselines.common import (
     bytes_max,
     draw_below,
     draw_exponential_us,
-    gossip_tx,
     tx_entries,
     tx_root,
     u64,
 )
+from medbench.consensus.baselines.ledger import LedgerNode
 from medbench.hashing import sha256, sha256_many
-from medbench.node import Committed, Note, Ready, Send
+from medbench.node import Note, Ready, Send
 
 GWEI_PER_ETH = 1_000_000_000
 MAX_PAYLOAD = 1 << 20
-MAX_MEMPOOL = 1 << 20
 NONCE_BATCH = 256
 
 
@@ -151,7 +147,7 @@ def tx_gas(size: int) -> int:
     return 21_000 + 68 * size
 
 
-class PowNode(BaselineNode):
+class PowNode(LedgerNode):
     """A PoW miner and full node (see the module docstring for its rules)."""
 
     HANDLERS: ClassVar[dict[type, str]] = {
@@ -163,22 +159,29 @@ class PowNode(BaselineNode):
     GENESIS_LABEL: ClassVar[bytes] = b"medbench-pow-genesis"
 
     def __init__(self, node_id: int, n: int, params: PowParams, rng: Rng) -> None:
-        super().__init__(node_id, n)
+        super().__init__(node_id, n, params.confirmations)
         self.params = params
         self.rng = rng
         self.difficulty = params.resolved_difficulty(n)
         self.target = (1 << 256) // self.difficulty
         self.hashrate = params.rate(node_id)
-        self.genesis_id = sha256(self.GENESIS_LABEL)
-        self.tree = BlockTree(self.genesis_id, None)
-        self.committer = DepthCommitter(params.confirmations)
-        self.mempool: dict[bytes, tuple[bytes, int, int]] = {}
-        self.chain_txs: set[bytes] = set()
-        self.local_txs: set[bytes] = set()
-        self.completed_txs: set[bytes] = set()
         self.next_find: int | None = None
         self.mining_start = 0
         self.nonce_trials: list[int] = []  # real mode: trials per found block
+
+    # --- LedgerNode hooks
+
+    def tx_cost(self, tx: tuple[bytes, int, int]) -> int:
+        """Gas of a transaction."""
+        return tx_gas(tx[1])
+
+    def block_budget(self) -> int:
+        """The block gas limit."""
+        return self.params.gas_limit
+
+    def producer_of(self, block: PowBlock) -> int:
+        """The miner."""
+        return block.miner
 
     # --- timers
 
@@ -216,20 +219,6 @@ class PowNode(BaselineNode):
 
     # --- block production
 
-    def select_txs(self) -> tuple[tuple[bytes, int, int], ...]:
-        """Mempool transactions not on the main chain, in arrival order, within the gas limit."""
-        chosen: list[tuple[bytes, int, int]] = []
-        gas = 0
-        for tx_id, entry in self.mempool.items():
-            if tx_id in self.chain_txs:
-                continue
-            g = tx_gas(entry[1])
-            if gas + g > self.params.gas_limit:
-                break
-            gas += g
-            chosen.append(entry)
-        return tuple(chosen)
-
     def mine_block(self, ready: Ready) -> None:
         """Build a block on the head (the find event fired) and broadcast it."""
         parent = self.tree.head
@@ -250,11 +239,10 @@ class PowNode(BaselineNode):
         block = PowBlock(*fields_, nonce, txs, payload)  # type: ignore[arg-type]
         block_id = block_hash(block.header(), self.counters)
         self.counters.blocks_produced += 1
-        added, _ = self.tree.add(block_id, parent.block_id, self.difficulty, block,
-                                 lambda _p, _b: None)
+        added, _ = self.tree.add(block_id, parent.block_id, self.difficulty, block, _accept)
         if self.peers:
             ready.messages.append(Send(self.peers, block))
-        self._after_add(added, ready)
+        self.after_add(added, ready)
 
     def _search_nonce(self, fields_: list[Any]) -> bytes | None:
         """Iterate nonces (batches through ``sha256_many``) until the ID is below the target."""
@@ -278,24 +266,6 @@ class PowNode(BaselineNode):
 
     # --- message handlers
 
-    def handle_submit(self, src: int, msg: Submit, ready: Ready) -> None:
-        """A local client's transaction: keep it and flood it."""
-        self.local_txs.add(msg.tx_id)
-        if self._add_tx(msg.tx_id, msg.size, msg.submit_time):
-            gossip_tx(self, TxGossip(msg.tx_id, msg.size, msg.submit_time), ready)
-
-    def handle_tx(self, src: int, msg: TxGossip, ready: Ready) -> None:
-        """A peer's transaction: keep it (the sender already flooded it to everyone)."""
-        self._add_tx(msg.tx_id, msg.size, msg.submit_time)
-
-    def _add_tx(self, tx_id: bytes, size: int, submit_time: int) -> bool:
-        if tx_id in self.mempool or tx_id in self.completed_txs:
-            return False
-        if len(self.mempool) >= MAX_MEMPOOL:
-            raise Rejected("mempool_full")
-        self.mempool[tx_id] = (tx_id, size, submit_time)
-        return True
-
     def handle_block(self, src: int, msg: PowBlock, ready: Ready) -> None:
         """Check a peer's block, insert it, and move the head if it is heavier."""
         if msg.difficulty != self.difficulty:
@@ -318,10 +288,8 @@ class PowNode(BaselineNode):
         added, refused = self.tree.add(block_id, msg.parent, msg.difficulty, msg, self._validate)
         for exc in refused:
             self.reject(ready, exc.reason, exc.detail)
-        for tx in msg.txs:  # transactions we missed still become known
-            if tx[0] not in self.mempool and tx[0] not in self.completed_txs:
-                self.mempool[tx[0]] = tuple(tx)  # type: ignore[assignment]
-        self._after_add(added, ready)
+        self.learn_block_txs(msg.txs)
+        self.after_add(added, ready)
 
     def _validate(self, parent: Entry, block: PowBlock) -> None:
         """Parent-dependent checks, run when the block connects to the tree."""
@@ -332,70 +300,20 @@ class PowNode(BaselineNode):
             raise Rejected("bad_timestamp", block.timestamp)
         self.check_payload(parent, block)
 
-    def _after_add(self, added: list[Entry], ready: Ready) -> None:
-        """Fork choice, transaction index, commits and notes after blocks were connected."""
-        if not added:
-            return
-        self.counters.blocks_accepted += len(added)
-        change = self.tree.choose_head(added)
-        self._reindex(change)
-        if change.dropped:
-            ready.notes.append(Note("reorg", len(change.dropped)))
-        new, reverted = self.committer.advance(self.tree)
-        if reverted:
-            ready.notes.append(Note("commit_reverted", reverted))
-        for entry in new:
-            self._commit(entry, ready)
-
-    def _reindex(self, change: HeadChange) -> None:
-        for bid in change.dropped:
-            for tx in self.tree.entries[bid].block.txs:
-                self.chain_txs.discard(tx[0])
-        for bid in change.added:
-            for tx in self.tree.entries[bid].block.txs:
-                self.chain_txs.add(tx[0])
-
-    def _commit(self, entry: Entry, ready: Ready) -> None:
-        block: PowBlock = entry.block
-        ready.committed.append(Committed(entry.height, CommittedBlock(
-            entry.height, entry.block_id, block.miner, block.txs)))
-        for tx in block.txs:
-            self.mempool.pop(tx[0], None)
-            if tx[0] in self.local_txs and tx[0] not in self.completed_txs:
-                self.completed_txs.add(tx[0])
-                ready.completed.append(TxCompleted(tx[0], tx[2]))
-
     # --- figures
 
-    def money(self, blocks: list[PowBlock]) -> tuple[int, int, int]:
-        """``(rewards, fees, transactions)`` paid by ``blocks`` (first inclusion of a tx only)."""
-        seen: set[bytes] = set()
-        fees = txs = 0
-        for b in blocks:
-            for tx in b.txs:
-                if tx[0] in seen:
-                    continue
-                seen.add(tx[0])
-                txs += 1
-                fees += tx_gas(tx[1]) * self.params.gas_price
-        return self.params.block_reward * len(blocks), fees, txs
+    def money(self, blocks: list[PowBlock]) -> tuple[int, int]:
+        """``(rewards, fees)`` paid by ``blocks`` (a transaction pays at its first inclusion)."""
+        fees = sum(tx_gas(t[1]) * self.params.gas_price for t in self.distinct_txs(blocks))
+        return self.params.block_reward * len(blocks), fees
 
     def stats(self) -> dict[str, int]:
-        """Counters plus chain figures: orphans, reorgs, committed transactions and money."""
+        """Ledger figures plus the money paid by committed blocks and the difficulty."""
         out = super().stats()
-        committed = [self.tree.entries[b].block for b in self.committer.committed]
-        rewards, fees, txs = self.money(committed)
-        out.update(
-            height=len(self.tree.main) - 1,
-            orphans=self.tree.orphans(),
-            known_blocks=len(self.tree.entries) - 1,
-            reorgs=self.tree.reorgs,
-            max_reorg_depth=self.tree.max_reorg_depth,
-            commits_reverted=self.committer.reverted,
-            committed_blocks=len(committed),
-            committed_txs=txs,
-            rewards_paid=rewards,
-            fees_paid=fees,
-            difficulty=self.difficulty,
-        )
+        out["rewards_paid"], out["fees_paid"] = self.money(self.committed_blocks())
+        out["difficulty"] = self.difficulty
         return out
+
+
+def _accept(parent: Entry, block: Any) -> None:
+    """Validation of a block we made ourselves: nothing to check."""

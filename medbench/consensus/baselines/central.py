@@ -57,7 +57,8 @@ MAX_BLOCK_TXS = 4096
 
 def block_digest(index: int, timestamp: int, prev_hash: bytes, producer: int, txs: Any) -> bytes:
     """The hash of all other fields of a block (rule 1)."""
-    return sha256(codec.encode([index, timestamp, prev_hash, producer, list(txs)]))
+    digest: bytes = sha256(codec.encode([index, timestamp, prev_hash, producer, list(txs)]))
+    return digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +318,9 @@ class NodeServer(BaselineNode):
         if msg.index < len(self.chain):
             if self.chain[msg.index] == msg:
                 raise Rejected("duplicate_block", msg.index)
-            self._replace(self.chain[: msg.index] + [msg], ready)
+            if msg.index == 0 or msg.prev_hash != self.chain[msg.index - 1].hash:
+                raise Rejected("does_not_link", msg.index)
+            self._replace([*self.chain[: msg.index], msg], ready)
             return
         if msg.prev_hash != self.chain[-1].hash:
             raise Rejected("does_not_link", msg.index)

@@ -38,7 +38,6 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, ClassVar
 
 import nacl.exceptions
@@ -135,9 +134,14 @@ def _freeze(v: Any) -> Any:
 # ---------------------------------------------------------------- messages
 
 
-@cache
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 class WireMessage:
@@ -310,13 +314,15 @@ def merkle_hashes(n_leaves: int) -> int:
 def tx_root(txs: Sequence[tuple[bytes, int, int]], counters: Counters) -> bytes:
     """Merkle root over the transaction IDs of ``txs``, counted."""
     counters.hash_merkle += merkle_hashes(len(txs))
-    return merkle_root([t[0] for t in txs])
+    digest: bytes = merkle_root([t[0] for t in txs])
+    return digest
 
 
 def block_hash(header: Sequence[Any], counters: Counters) -> bytes:
     """``sha256(encode(header))``: a block ID, counted."""
     counters.hash_block += 1
-    return sha256(codec.encode(list(header)))
+    digest: bytes = sha256(codec.encode(list(header)))
+    return digest
 
 
 # ---------------------------------------------------------------- signers
@@ -362,7 +368,8 @@ class ModeledSigner:
 
     def sign(self, message: bytes) -> bytes:
         """32-byte keyed digest standing in for a signature."""
-        return sha256(self._secret + message)
+        digest: bytes = sha256(self._secret + message)
+        return digest
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         """True iff ``signature`` was made by the registered secret of ``public_key``."""

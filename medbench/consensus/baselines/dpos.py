@@ -37,7 +37,7 @@ delegates (slots are skipped, throughput falls).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 from medbench import codec
@@ -237,12 +237,11 @@ class DposNode(LedgerNode):
         if parent.block is not None and parent.block.slot >= slot:
             return
         txs = self.select_txs()
-        header = [parent.block_id, parent.height + 1, slot, self.node_id,
-                  tx_root(txs, self.counters)]
+        block = DposBlock(parent.block_id, parent.height + 1, slot, self.node_id,
+                          tx_root(txs, self.counters), txs, b"")
         self.counters.sign_ops += 1
-        sig = self.signer.sign(codec.encode(header))
-        block = DposBlock(*header, txs, sig)  # type: ignore[arg-type]
-        block_id = block_hash([*header, sig], self.counters)
+        block = replace(block, signature=self.signer.sign(codec.encode(block.header())))
+        block_id = block_hash([*block.header(), block.signature], self.counters)
         self.counters.blocks_produced += 1
         added, _ = self.tree.add(block_id, parent.block_id, 1, block, lambda _p, _b: None)
         if self.peers:

@@ -28,7 +28,7 @@ Timers are anchored on the parent's timestamp, so a node never needs the time of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 from medbench import codec
@@ -201,12 +201,11 @@ class PoaNode(LedgerNode):
         number = parent.height + 1
         txs = self.select_txs()
         diff = DIFF_IN_TURN if self.in_turn(number) == self.node_id else DIFF_NO_TURN
-        header = [parent.block_id, number, self._timestamp(parent) + self.params.period_us, diff,
-                  self.node_id, tx_root(txs, self.counters)]
+        block = PoaBlock(parent.block_id, number, self._timestamp(parent) + self.params.period_us,
+                         diff, self.node_id, tx_root(txs, self.counters), txs, b"")
         self.counters.sign_ops += 1
-        sig = self.signer.sign(codec.encode(header))
-        block = PoaBlock(*header, txs, sig)  # type: ignore[arg-type]
-        block_id = block_hash([*header, sig], self.counters)
+        block = replace(block, seal=self.signer.sign(codec.encode(block.header())))
+        block_id = block_hash([*block.header(), block.seal], self.counters)
         self.counters.blocks_produced += 1
         self.plan = None
         added, _ = self.tree.add(block_id, parent.block_id, diff, block, lambda _p, _b: None)

@@ -36,7 +36,7 @@ Blocks are sent directly to every peer (the driver's topology decides how long t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 from medbench import codec
@@ -219,30 +219,40 @@ class PowNode(LedgerNode):
 
     # --- block production
 
-    def mine_block(self, ready: Ready) -> None:
-        """Build a block on the head (the find event fired) and broadcast it."""
-        parent = self.tree.head
+    def mining_parent(self) -> Entry:
+        """The block to mine on: the head (an attacker overrides this)."""
+        return self.tree.head
+
+    def publish(self, block: PowBlock, ready: Ready) -> None:
+        """Send a freshly mined block to every peer (an attacker withholds instead)."""
+        if self.peers:
+            ready.messages.append(Send(self.peers, block))
+
+    def mine_block(self, ready: Ready) -> Entry | None:
+        """Build a block on the mining parent (the find event fired), publish it, return it."""
+        parent = self.mining_parent()
         pblock = parent.block
         timestamp = max(self.now, (pblock.timestamp + 1) if pblock is not None else 0)
         txs = self.select_txs()
         payload = self.make_payload(parent)
         self.counters.hash_block += 1  # payload hash
-        fields_ = [parent.block_id, parent.height + 1, self.node_id, timestamp, self.difficulty,
-                   tx_root(txs, self.counters), sha256(payload)]
+        block = PowBlock(parent.block_id, parent.height + 1, self.node_id, timestamp,
+                         self.difficulty, tx_root(txs, self.counters), sha256(payload), bytes(8),
+                         txs, payload)
         if self.params.real_hashing:
-            nonce = self._search_nonce(fields_)
+            nonce = self._search_nonce(block.header()[:-1])
             if nonce is None:
                 ready.notes.append(Note("nonce_search_exhausted"))
-                return
+                return None
         else:
             nonce = draw_below(self.rng, 1 << 64).to_bytes(8, "big")
-        block = PowBlock(*fields_, nonce, txs, payload)  # type: ignore[arg-type]
+        block = replace(block, nonce=nonce)
         block_id = block_hash(block.header(), self.counters)
         self.counters.blocks_produced += 1
         added, _ = self.tree.add(block_id, parent.block_id, self.difficulty, block, _accept)
-        if self.peers:
-            ready.messages.append(Send(self.peers, block))
+        self.publish(block, ready)
         self.after_add(added, ready)
+        return added[0]
 
     def _search_nonce(self, fields_: list[Any]) -> bytes | None:
         """Iterate nonces (batches through ``sha256_many``) until the ID is below the target."""

@@ -9,7 +9,7 @@ difficulty; Clique: 2 in turn, 1 out of turn) and the *head* is the leaf of grea
 stays head, as Bitcoin and Ethereum do, which is what makes orphans depend on propagation delay.
 
 A block whose parent is unknown waits in a bounded buffer and is connected when the parent
-arrives. Blocks off the main chain are *orphans* (Ethereum calls them uncles/ommers).
+arrives; a block whose parent was refused is refused too (``invalid_ancestor``). Blocks off the main chain are *orphans* (Ethereum calls them uncles/ommers).
 
 Commits are probabilistic: a block is committed once ``depth`` blocks are on top of it on the main
 chain. A reorganisation that removes an already committed block is a safety violation of the
@@ -26,6 +26,7 @@ from typing import Any
 from medbench.consensus.baselines.common import Rejected
 
 MAX_PENDING = 1024
+MAX_INVALID = 1 << 16
 
 
 @dataclass(slots=True)
@@ -63,6 +64,7 @@ class BlockTree:
         self.main: list[bytes] = [genesis_id]
         self.pending: dict[bytes, list[tuple[bytes, int, Any]]] = {}
         self.n_pending = 0
+        self.invalid: set[bytes] = set()  # refused blocks: their descendants are refused too
         self.reorgs = 0
         self.max_reorg_depth = 0
 
@@ -95,6 +97,9 @@ class BlockTree:
         """
         if block_id in self.entries:
             raise Rejected("duplicate_block")
+        if parent in self.invalid:
+            self._mark_invalid(block_id)
+            raise Rejected("invalid_ancestor")
         if parent not in self.entries:
             if self.n_pending >= MAX_PENDING:
                 raise Rejected("orphan_buffer_full")
@@ -116,6 +121,7 @@ class BlockTree:
                 validate(pe, blk)
             except Rejected as exc:
                 refused.append(exc)
+                self._mark_invalid(bid)
                 self._drop_pending(bid, refused)
                 continue
             entry = Entry(bid, par, pe.height + 1, pe.total + w, blk)
@@ -126,12 +132,19 @@ class BlockTree:
                 stack.append((cbid, bid, cw, cblk))
         return added, refused
 
+    def _mark_invalid(self, block_id: bytes) -> None:
+        """Remember a refused block so its descendants are refused at once (bounded memory)."""
+        if len(self.invalid) >= MAX_INVALID:
+            self.invalid.clear()
+        self.invalid.add(block_id)
+
     def _drop_pending(self, block_id: bytes, refused: list[Rejected]) -> None:
         """Forget the buffered descendants of a refused block."""
         stack = [block_id]
         while stack:
             for cbid, _, _ in self.pending.pop(stack.pop(), []):
                 self.n_pending -= 1
+                self._mark_invalid(cbid)
                 refused.append(Rejected("invalid_ancestor"))
                 stack.append(cbid)
 

@@ -108,7 +108,7 @@ class Sync(WireMessage):
 
     def encode(self) -> bytes:
         """``[kind, [block fields, ...]]``."""
-        return codec.encode([self.KIND, [list(b.fields()) for b in self.blocks]])
+        return codec.encode([self.KIND, [list(b.fields()) for b in self.chain()]])
 
     def chain(self) -> list[RelayBlock]:
         """The blocks as :class:`RelayBlock` objects."""

@@ -1,4 +1,4 @@
-"""Central relay (PAPER.md §2): relays blocks, halts on a central crash, trusts a Byzantine centre."""
+"""Central relay (PAPER.md §2): relays blocks, halts when the centre crashes, trusts a liar."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_byzantine_centre_rewrites_history_and_nodes_accept_it() -> None:
 
 
 def test_only_the_centre_is_trusted_and_linkage_is_checked() -> None:
-    h, nodes = run(txs=3, until=3_000_000)
+    _, nodes = run(txs=3, until=3_000_000)
     node: NodeServer = nodes[1]
     tip = node.chain[-1]
     fake = relay_block(tip.index + 1, tip.timestamp, tip.hash, 2, ())

@@ -32,8 +32,10 @@ def test_refuses_to_start_below_its_membership() -> None:
 
 
 def producers(node: DposNode) -> list[tuple[int, int]]:
-    return [(node.tree.entries[b].block.slot, node.tree.entries[b].block.producer)
-            for b in node.tree.main[1:]]
+    return [
+        (node.tree.entries[b].block.slot, node.tree.entries[b].block.producer)
+        for b in node.tree.main[1:]
+    ]
 
 
 def test_delegates_produce_in_rotation_and_auditors_finalise() -> None:
@@ -92,8 +94,9 @@ def test_vote_weights_change_the_elected_delegates() -> None:
     ballots = ((3,), (3,), (2,), (3,), (4,), (5,), (), (), ())
     heavy = replace(base, weights=(10, 10, 1, 1, 1, 1, 1, 1, 1), ballots=ballots)
     assert elect(n, heavy) == (2, 3, 4)  # 3 tops the tally (21); ties at 1 go to lower IDs
-    nodes = make_nodes("dpos", n, {"delegates": 3, "auditors": 3,
-                                   "weights": [1, 1, 1, 1, 5, 9, 1, 1, 1]}, seed=4)
+    nodes = make_nodes(
+        "dpos", n, {"delegates": 3, "auditors": 3, "weights": [1, 1, 1, 1, 5, 9, 1, 1, 1]}, seed=4
+    )
     Harness(nodes, 10_000).run(20_000_000)
     assert {p for _, p in producers(nodes[0])} == {0, 4, 5}
     assert REGISTRY["dpos"].vote_weights

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from baselines.harness import Harness
 from medbench import codec
 from medbench.consensus.baselines import make_nodes
-from medbench.consensus.baselines.central import RelayBlock, Refuse, Register, Rewrite, Sync
+from medbench.consensus.baselines.central import Refuse, Register, RelayBlock, Rewrite, Sync
 from medbench.consensus.baselines.common import Submit, TxGossip, WireMessage
 from medbench.consensus.baselines.dpos import Audit, DposBlock
 from medbench.consensus.baselines.poa import PoaBlock
@@ -31,7 +31,16 @@ CONFIGS: dict[str, tuple[int, dict[str, Any]]] = {
     "central": (3, {}),
 }
 CLASSES: list[type[WireMessage]] = [
-    Submit, TxGossip, PowBlock, PoaBlock, DposBlock, Audit, RelayBlock, Sync, Register, Refuse,
+    Submit,
+    TxGossip,
+    PowBlock,
+    PoaBlock,
+    DposBlock,
+    Audit,
+    RelayBlock,
+    Sync,
+    Register,
+    Refuse,
     Rewrite,
 ]
 KINDS = [c.KIND for c in CLASSES]
@@ -51,13 +60,22 @@ def warmed(name: str) -> list[Any]:
 NETWORKS = {name: warmed(name) for name in CONFIGS}
 
 garbage_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.binary(max_size=70), st.text(max_size=8), st.floats(allow_nan=True),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.binary(max_size=70),
+    st.text(max_size=8),
+    st.floats(allow_nan=True),
 )
-garbage = st.recursive(garbage_leaf, lambda c: st.lists(c, max_size=4) | st.tuples(c, c),
-                       max_leaves=12)
-wire_leaf = st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**64 - 1),
-                      st.binary(max_size=40), st.text(max_size=8))
+garbage = st.recursive(
+    garbage_leaf, lambda c: st.lists(c, max_size=4) | st.tuples(c, c), max_leaves=12
+)
+wire_leaf = st.one_of(
+    st.none(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.binary(max_size=40),
+    st.text(max_size=8),
+)
 wire_value = st.recursive(wire_leaf, lambda c: st.lists(c, max_size=4), max_leaves=12)
 sources = st.one_of(st.integers(min_value=-3, max_value=8), st.none(), st.text(max_size=3))
 
@@ -113,8 +131,7 @@ def test_foreign_objects_and_bad_ticks_never_crash(name: str, obj: Any, src: Any
         ready = check(node, src, obj)
         assert ready.notes[0].detail[0] in {"unknown_message", "malformed"}
         before = node.now
-        assert isinstance(node.tick(now) if not isinstance(now, int) or now < 0 else Ready(),
-                          Ready)
+        assert isinstance(node.tick(now) if not isinstance(now, int) or now < 0 else Ready(), Ready)
         assert node.now == before
 
 
@@ -137,7 +154,10 @@ def test_wire_round_trip_of_every_message() -> None:
     from medbench.consensus.baselines.common import decode_message
 
     samples: list[WireMessage] = [
-        Submit(bytes(32), 5, 7), TxGossip(bytes(32), 5, 7), Register(1), Refuse(3),
+        Submit(bytes(32), 5, 7),
+        TxGossip(bytes(32), 5, 7),
+        Register(1),
+        Refuse(3),
         Rewrite(1, bytes(32)),
     ]
     for name in ("pow", "poa", "dpos"):
@@ -166,8 +186,19 @@ small = st.integers(0, 7)
 sigs = st.binary(max_size=64)
 txs = st.lists(st.tuples(b32s, st.integers(0, 5000), u64s), max_size=3).map(tuple)
 blocks = st.one_of(
-    st.builds(PowBlock, b32s, u64s, small, u64s, st.sampled_from([2000, 1, 2**64 - 1]), b32s,
-              b32s, st.binary(min_size=8, max_size=8), txs, st.binary(max_size=60)),
+    st.builds(
+        PowBlock,
+        b32s,
+        u64s,
+        small,
+        u64s,
+        st.sampled_from([2000, 1, 2**64 - 1]),
+        b32s,
+        b32s,
+        st.binary(min_size=8, max_size=8),
+        txs,
+        st.binary(max_size=60),
+    ),
     st.builds(PoaBlock, b32s, u64s, u64s, st.sampled_from([1, 2, 3]), small, b32s, txs, sigs),
     st.builds(DposBlock, b32s, u64s, u64s, small, b32s, txs, sigs),
     st.builds(Audit, b32s, u64s, small, sigs),

@@ -25,8 +25,18 @@ def tx(i: int) -> bytes:
 
 def block_on(parent: bytes, height: int, miner: int, ts: int, difficulty: int) -> PowBlock:
     """A well-formed modeled-mode block (no work: modeled mode trusts work)."""
-    return PowBlock(parent, height, miner, ts, difficulty, root([]), sha256(b""),
-                    miner.to_bytes(8, "big"), (), b"")
+    return PowBlock(
+        parent,
+        height,
+        miner,
+        ts,
+        difficulty,
+        root([]),
+        sha256(b""),
+        miner.to_bytes(8, "big"),
+        (),
+        b"",
+    )
 
 
 def block_id(b: PowBlock) -> bytes:
@@ -70,8 +80,9 @@ def test_unknown_parent_is_buffered_then_connected() -> None:
 
 
 def orphan_rate(latency_us: int, seed: int) -> float:
-    nodes = make_nodes("pow", 6, {"hashrate": 1000.0, "difficulty": 12_000,
-                                  "confirmations": 3}, seed)
+    nodes = make_nodes(
+        "pow", 6, {"hashrate": 1000.0, "difficulty": 12_000, "confirmations": 3}, seed
+    )
     Harness(nodes, latency_us).run(400_000_000)  # ~200 blocks at a 2 s mean interval
     s = nodes[0].stats()
     return s["orphans"] / s["known_blocks"]
@@ -88,8 +99,12 @@ def test_orphan_rate_grows_with_propagation_delay() -> None:
 
 def test_real_hashing_matches_the_model_expected_hash_count() -> None:
     d = 256
-    nodes = make_nodes("pow", 2, {"hashrate": 1000.0, "difficulty": d, "real_hashing": True,
-                                  "confirmations": 2}, seed=7)
+    nodes = make_nodes(
+        "pow",
+        2,
+        {"hashrate": 1000.0, "difficulty": d, "real_hashing": True, "confirmations": 2},
+        seed=7,
+    )
     rec = Harness(nodes, 1_000).run(160_000_000)  # ~600 blocks
     trials = nodes[0].nonce_trials + nodes[1].nonce_trials
     assert len(trials) > 400
@@ -112,8 +127,9 @@ def test_real_hashing_matches_the_model_expected_hash_count() -> None:
 
 
 def test_rewards_and_fees_are_paid_per_committed_transaction() -> None:
-    nodes = make_nodes("pow", 4, {"hashrate": 1000.0, "difficulty": 4000,
-                                  "confirmations": 2}, seed=3)
+    nodes = make_nodes(
+        "pow", 4, {"hashrate": 1000.0, "difficulty": 4000, "confirmations": 2}, seed=3
+    )
     h = Harness(nodes, 20_000)
     for i in range(40):
         h.submit(i % 4, tx(i), 100, 1_000_000 + i * 500_000)

@@ -76,8 +76,10 @@ def make_central(n: int, params: dict[str, Any], seed: int) -> list[Node]:
         raise MembershipError("the central relay needs the centre and at least one node server")
     if not 0 <= p.center < n:
         raise ValueError("center must be a node ID")
-    return [central.CentralServer(i, n, p) if i == p.center else central.NodeServer(i, n, p)
-            for i in range(n)]
+    return [
+        central.CentralServer(i, n, p) if i == p.center else central.NodeServer(i, n, p)
+        for i in range(n)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,40 +114,92 @@ class ProtocolSpec:
 
 REGISTRY: dict[str, ProtocolSpec] = {
     "pow": ProtocolSpec(
-        "pow", "MedRec (Azaria et al. 2016)", "PoW", "PoX", True, False, make_pow,
-        MinimalConfig(1, {}, 0, "attackers below half the hash power (51% attack)",
-                      "one miner extends the chain alone; each extra miner adds one tolerated "
-                      "crash, but safety needs the honest majority of hash power, hence 'many'"),
+        "pow",
+        "MedRec (Azaria et al. 2016)",
+        "PoW",
+        "PoX",
+        True,
+        False,
+        make_pow,
+        MinimalConfig(
+            1,
+            {},
+            0,
+            "attackers below half the hash power (51% attack)",
+            "one miner extends the chain alone; each extra miner adds one tolerated "
+            "crash, but safety needs the honest majority of hash power, hence 'many'",
+        ),
         pow,
     ),
     "poa": ProtocolSpec(
-        "poa", "MedRec 2.0 (Clique PoA)", "PoA (Clique)", "PoA", False, False, make_poa,
-        MinimalConfig(1, {}, 0, "fewer than half of the authorities",
-                      "one authority seals every block; with N authorities at least N//2 + 1 "
-                      "must be live (recent-signer limit), so ceil(N/2) - 1 crashes are tolerated"),
+        "poa",
+        "MedRec 2.0 (Clique PoA)",
+        "PoA (Clique)",
+        "PoA",
+        False,
+        False,
+        make_poa,
+        MinimalConfig(
+            1,
+            {},
+            0,
+            "fewer than half of the authorities",
+            "one authority seals every block; with N authorities at least N//2 + 1 "
+            "must be live (recent-signer limit), so ceil(N/2) - 1 crashes are tolerated",
+        ),
         poa,
     ),
     "dpos": ProtocolSpec(
-        "dpos", "MDSM (Xue et al. 2017)", "improved DPoS", "PoX", False, True, make_dpos,
-        MinimalConfig(121, {"delegates": 101, "auditors": 20}, 6,
-                      "auditors: fewer than 2t - A equivocating (t = 14 of A = 20)",
-                      "refuses to start below 101 delegates + 20 auditors; finality needs "
-                      "14 of 20 audits, so 6 auditor crashes are tolerated (and up to 100 "
-                      "delegate crashes, at lower throughput)"),
+        "dpos",
+        "MDSM (Xue et al. 2017)",
+        "improved DPoS",
+        "PoX",
+        False,
+        True,
+        make_dpos,
+        MinimalConfig(
+            121,
+            {"delegates": 101, "auditors": 20},
+            6,
+            "auditors: fewer than 2t - A equivocating (t = 14 of A = 20)",
+            "refuses to start below 101 delegates + 20 auditors; finality needs "
+            "14 of 20 audits, so 6 auditor crashes are tolerated (and up to 100 "
+            "delegate crashes, at lower throughput)",
+        ),
         dpos,
     ),
     "poi": ProtocolSpec(
-        "poi", "ModelChain (Kuo et al.)", "PoI (PoW + online learning)", "PoX", True, False,
+        "poi",
+        "ModelChain (Kuo et al.)",
+        "PoI (PoW + online learning)",
+        "PoX",
+        True,
+        False,
         make_poi,
-        MinimalConfig(1, {}, 0, "attackers below half the hash power; poisoned updates rejected",
-                      "as PoW: one site mines alone; safety needs an honest hash majority"),
+        MinimalConfig(
+            1,
+            {},
+            0,
+            "attackers below half the hash power; poisoned updates rejected",
+            "as PoW: one site mines alone; safety needs an honest hash majority",
+        ),
         poi,
     ),
     "central": ProtocolSpec(
-        "central", "Medical Blockchain with a central server (PAPER.md §2)", "none (relay)",
-        "centralised", False, False, make_central,
-        MinimalConfig(2, {}, 0, "none: a Byzantine centre rewrites history undetected",
-                      "the centre and one node server; a centre crash halts everything"),
+        "central",
+        "Medical Blockchain with a central server (PAPER.md §2)",
+        "none (relay)",
+        "centralised",
+        False,
+        False,
+        make_central,
+        MinimalConfig(
+            2,
+            {},
+            0,
+            "none: a Byzantine centre rewrites history undetected",
+            "the centre and one node server; a centre crash halts everything",
+        ),
         central,
     ),
 }

@@ -41,8 +41,9 @@ def rosenfeld(q: float, z: int) -> float:
     p = 1.0 - q
     if q >= p:
         return 1.0
-    lose = sum(comb(m + z - 1, m) * p**z * q**m * (1.0 - (q / p) ** (z - m + 1))
-               for m in range(z + 1))
+    lose = sum(
+        comb(m + z - 1, m) * p**z * q**m * (1.0 - (q / p) ** (z - m + 1)) for m in range(z + 1)
+    )
     return min(1.0, max(0.0, 1.0 - lose))
 
 
@@ -70,13 +71,15 @@ def simulate_double_spend(
     return wins / trials
 
 
-def attack_curve(
-    shares: list[float], z: int, trials: int, rng: Rng
-) -> list[dict[str, float]]:
+def attack_curve(shares: list[float], z: int, trials: int, rng: Rng) -> list[dict[str, float]]:
     """Success probability against hash share: simulated and exact, one row per share."""
     return [
-        {"share": q, "confirmations": z, "simulated": simulate_double_spend(q, z, trials, rng),
-         "exact": rosenfeld(q, z)}
+        {
+            "share": q,
+            "confirmations": z,
+            "simulated": simulate_double_spend(q, z, trials, rng),
+            "exact": rosenfeld(q, z),
+        }
         for q in shares
     ]
 

@@ -84,8 +84,9 @@ class RelayBlock(WireMessage):
 def relay_block(index: int, timestamp: int, prev: bytes, producer: int, txs: Any) -> RelayBlock:
     """A block with its hash filled in."""
     txs = tuple(tuple(t) for t in txs)
-    return RelayBlock(index, timestamp, prev, producer, txs,
-                      block_digest(index, timestamp, prev, producer, txs))
+    return RelayBlock(
+        index, timestamp, prev, producer, txs, block_digest(index, timestamp, prev, producer, txs)
+    )
 
 
 def _block(v: Any) -> None:
@@ -150,8 +151,9 @@ class Rewrite(WireMessage):
 def verify_linkage(chain: list[RelayBlock]) -> bool:
     """Everything a node can check: every hash recomputes and every block names its predecessor."""
     for i, b in enumerate(chain):
-        if b.index != i or b.hash != block_digest(b.index, b.timestamp, b.prev_hash, b.producer,
-                                                  b.txs):
+        if b.index != i or b.hash != block_digest(
+            b.index, b.timestamp, b.prev_hash, b.producer, b.txs
+        ):
             return False
         if i and b.prev_hash != chain[i - 1].hash:
             return False
@@ -284,8 +286,9 @@ class NodeServer(BaselineNode):
         txs = list(self.pending.values())[: self.params.max_block_txs]
         tip = self.chain[-1]
         self.counters.hash_block += 1
-        block = relay_block(len(self.chain), max(self.now, tip.timestamp), tip.hash, self.node_id,
-                            txs)
+        block = relay_block(
+            len(self.chain), max(self.now, tip.timestamp), tip.hash, self.node_id, txs
+        )
         for t in txs:
             del self.pending[t[0]]
         self.inflight = block
@@ -352,8 +355,11 @@ class NodeServer(BaselineNode):
         if block.index == 0:
             return  # genesis: made by the centre, nothing to commit
         self.counters.blocks_accepted += 1
-        ready.committed.append(Committed(block.index, CommittedBlock(
-            block.index, block.hash, block.producer, block.txs)))
+        ready.committed.append(
+            Committed(
+                block.index, CommittedBlock(block.index, block.hash, block.producer, block.txs)
+            )
+        )
         if self.inflight is not None and self.inflight.hash == block.hash:
             self.inflight = None
         for t in block.txs:
@@ -376,8 +382,12 @@ class NodeServer(BaselineNode):
     def stats(self) -> dict[str, int]:
         """Counters plus chain length and replaced blocks."""
         out = super().stats()
-        out.update(height=len(self.chain) - 1, replaced_blocks=self.replaced,
-                   committed_blocks=max(0, len(self.chain) - 1),
-                   committed_txs=sum(len(b.txs) for b in self.chain),
-                   rewards_paid=0, fees_paid=0)
+        out.update(
+            height=len(self.chain) - 1,
+            replaced_blocks=self.replaced,
+            committed_blocks=max(0, len(self.chain) - 1),
+            committed_txs=sum(len(b.txs) for b in self.chain),
+            rewards_paid=0,
+            fees_paid=0,
+        )
         return out

@@ -9,7 +9,8 @@ difficulty; Clique: 2 in turn, 1 out of turn) and the *head* is the leaf of grea
 stays head, as Bitcoin and Ethereum do, which is what makes orphans depend on propagation delay.
 
 A block whose parent is unknown waits in a bounded buffer and is connected when the parent
-arrives; a block whose parent was refused is refused too (``invalid_ancestor``). Blocks off the main chain are *orphans* (Ethereum calls them uncles/ommers).
+arrives; a block whose parent was refused is refused too (``invalid_ancestor``). Blocks off the
+main chain are *orphans* (Ethereum calls them uncles/ommers).
 
 Commits are probabilistic: a block is committed once ``depth`` blocks are on top of it on the main
 chain. A reorganisation that removes an already committed block is a safety violation of the
@@ -58,9 +59,7 @@ class BlockTree:
 
     def __init__(self, genesis_id: bytes, genesis_block: Any = None) -> None:
         self.genesis_id = genesis_id
-        self.entries: dict[bytes, Entry] = {
-            genesis_id: Entry(genesis_id, b"", 0, 0, genesis_block)
-        }
+        self.entries: dict[bytes, Entry] = {genesis_id: Entry(genesis_id, b"", 0, 0, genesis_block)}
         self.main: list[bytes] = [genesis_id]
         self.pending: dict[bytes, list[tuple[bytes, int, Any]]] = {}
         self.n_pending = 0

@@ -384,8 +384,10 @@ def make_signers(
     n: int, seed: int, label: bytes, modeled: bool
 ) -> list[Ed25519Signer] | list[ModeledSigner]:
     """``n`` deterministic signers for one run (key seed = sha256(label, seed, index))."""
-    seeds = [sha256(label + seed.to_bytes(8, "big", signed=True) + i.to_bytes(4, "big"))
-             for i in range(n)]
+    seeds = [
+        sha256(label + seed.to_bytes(8, "big", signed=True) + i.to_bytes(4, "big"))
+        for i in range(n)
+    ]
     if modeled:
         registry: dict[bytes, bytes] = {}
         return [ModeledSigner(s, registry) for s in seeds]
@@ -495,6 +497,8 @@ def draw_below(rng: Rng, bound: int) -> int:
         return 0
     if isinstance(rng, random.Random):
         return rng.randrange(bound)
-    return int(rng.integers(0, bound, dtype=np.uint64)) if bound > (1 << 63) - 1 else int(
-        rng.integers(0, bound)
+    return (
+        int(rng.integers(0, bound, dtype=np.uint64))
+        if bound > (1 << 63) - 1
+        else int(rng.integers(0, bound))
     )

@@ -237,8 +237,15 @@ class DposNode(LedgerNode):
         if parent.block is not None and parent.block.slot >= slot:
             return
         txs = self.select_txs()
-        block = DposBlock(parent.block_id, parent.height + 1, slot, self.node_id,
-                          tx_root(txs, self.counters), txs, b"")
+        block = DposBlock(
+            parent.block_id,
+            parent.height + 1,
+            slot,
+            self.node_id,
+            tx_root(txs, self.counters),
+            txs,
+            b"",
+        )
         self.counters.sign_ops += 1
         block = replace(block, signature=self.signer.sign(codec.encode(block.header())))
         block_id = block_hash([*block.header(), block.signature], self.counters)

@@ -134,8 +134,14 @@ class LedgerNode(BaselineNode):
     def commit(self, entry: Entry, ready: Ready) -> None:
         """Report ``entry`` as final and complete the local transactions it carries."""
         block = entry.block
-        ready.committed.append(Committed(entry.height, CommittedBlock(
-            entry.height, entry.block_id, self.producer_of(block), tuple(block.txs))))
+        ready.committed.append(
+            Committed(
+                entry.height,
+                CommittedBlock(
+                    entry.height, entry.block_id, self.producer_of(block), tuple(block.txs)
+                ),
+            )
+        )
         for tx in block.txs:
             self.mempool.pop(tx[0], None)
             if tx[0] in self.local_txs and tx[0] not in self.completed_txs:

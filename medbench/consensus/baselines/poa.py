@@ -75,8 +75,14 @@ class PoaBlock(WireMessage):
 
     def header(self) -> list[Any]:
         """The signed part."""
-        return [self.parent, self.number, self.timestamp, self.difficulty, self.signer,
-                self.tx_root]
+        return [
+            self.parent,
+            self.number,
+            self.timestamp,
+            self.difficulty,
+            self.signer,
+            self.tx_root,
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +207,16 @@ class PoaNode(LedgerNode):
         number = parent.height + 1
         txs = self.select_txs()
         diff = DIFF_IN_TURN if self.in_turn(number) == self.node_id else DIFF_NO_TURN
-        block = PoaBlock(parent.block_id, number, self._timestamp(parent) + self.params.period_us,
-                         diff, self.node_id, tx_root(txs, self.counters), txs, b"")
+        block = PoaBlock(
+            parent.block_id,
+            number,
+            self._timestamp(parent) + self.params.period_us,
+            diff,
+            self.node_id,
+            tx_root(txs, self.counters),
+            txs,
+            b"",
+        )
         self.counters.sign_ops += 1
         block = replace(block, seal=self.signer.sign(codec.encode(block.header())))
         block_id = block_hash([*block.header(), block.seal], self.counters)

@@ -112,8 +112,9 @@ class PoiNode(PowNode):
         shared = make_rng(seed, 0x504F49)  # the consortium's model task and validation set
         self.w_true = shared.standard_normal(learn.features)
         self.x_val, self.y_val = cohort(shared, self.w_true, learn.validation_samples)
-        self.x, self.y = cohort(make_rng(seed, 0x504F49, node_id + 1), self.w_true,
-                                learn.local_samples)
+        self.x, self.y = cohort(
+            make_rng(seed, 0x504F49, node_id + 1), self.w_true, learn.local_samples
+        )
         self.loss_cache: dict[bytes, float] = {}
         self.updates_checked = 0
         self.updates_rejected = 0

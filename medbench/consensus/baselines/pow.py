@@ -90,13 +90,30 @@ class PowBlock(WireMessage):
 
     KIND: ClassVar[str] = "pow_block"
     SCHEMA: ClassVar[tuple[Check, ...]] = (
-        b32, u64, u64, u64, u64, b32, b32, nonce8, tx_entries, bytes_max(MAX_PAYLOAD),
+        b32,
+        u64,
+        u64,
+        u64,
+        u64,
+        b32,
+        b32,
+        nonce8,
+        tx_entries,
+        bytes_max(MAX_PAYLOAD),
     )
 
     def header(self) -> list[Any]:
         """The hashed part: everything but the transaction list and the payload."""
-        return [self.parent, self.height, self.miner, self.timestamp, self.difficulty,
-                self.tx_root, self.payload_hash, self.nonce]
+        return [
+            self.parent,
+            self.height,
+            self.miner,
+            self.timestamp,
+            self.difficulty,
+            self.tx_root,
+            self.payload_hash,
+            self.nonce,
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,9 +253,18 @@ class PowNode(LedgerNode):
         txs = self.select_txs()
         payload = self.make_payload(parent)
         self.counters.hash_block += 1  # payload hash
-        block = PowBlock(parent.block_id, parent.height + 1, self.node_id, timestamp,
-                         self.difficulty, tx_root(txs, self.counters), sha256(payload), bytes(8),
-                         txs, payload)
+        block = PowBlock(
+            parent.block_id,
+            parent.height + 1,
+            self.node_id,
+            timestamp,
+            self.difficulty,
+            tx_root(txs, self.counters),
+            sha256(payload),
+            bytes(8),
+            txs,
+            payload,
+        )
         if self.params.real_hashing:
             nonce = self._search_nonce(block.header()[:-1])
             if nonce is None:
@@ -261,8 +287,10 @@ class PowNode(LedgerNode):
         max_trials = 64 * self.difficulty + 4096  # P(no success) < e**-64
         trials = 0
         while trials < max_trials:
-            nonces = [((start + trials + i) & ((1 << 64) - 1)).to_bytes(8, "big")
-                      for i in range(NONCE_BATCH)]
+            nonces = [
+                ((start + trials + i) & ((1 << 64) - 1)).to_bytes(8, "big")
+                for i in range(NONCE_BATCH)
+            ]
             digests = sha256_many([prefix + x for x in nonces])
             self.counters.hash_mining_real += len(digests)
             for i, d in enumerate(digests):

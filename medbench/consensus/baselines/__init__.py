@@ -22,14 +22,13 @@ signature operations, rewards and fees paid, blocks, orphans, rejections by reas
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from medbench.consensus.baselines import attack, central, dpos, poa, poi, pow
 from medbench.consensus.baselines.common import (
+    BaselineNode,
     CommittedBlock,
     MembershipError,
     Submit,
@@ -105,11 +104,11 @@ class ProtocolSpec:
     vote_weights: bool
     make_nodes: Callable[[int, dict[str, Any], int], list[Node]]
     minimal: MinimalConfig
-    module: ModuleType
+    node_class: type[BaselineNode]
 
     def describe(self) -> str:
         """The rules this implementation follows (its module's theory of operation)."""
-        return inspect.getdoc(self.module) or ""
+        return self.node_class.describe()
 
 
 REGISTRY: dict[str, ProtocolSpec] = {
@@ -129,7 +128,7 @@ REGISTRY: dict[str, ProtocolSpec] = {
             "one miner extends the chain alone; each extra miner adds one tolerated "
             "crash, but safety needs the honest majority of hash power, hence 'many'",
         ),
-        pow,
+        pow.PowNode,
     ),
     "poa": ProtocolSpec(
         "poa",
@@ -147,7 +146,7 @@ REGISTRY: dict[str, ProtocolSpec] = {
             "one authority seals every block; with N authorities at least N//2 + 1 "
             "must be live (recent-signer limit), so ceil(N/2) - 1 crashes are tolerated",
         ),
-        poa,
+        poa.PoaNode,
     ),
     "dpos": ProtocolSpec(
         "dpos",
@@ -166,7 +165,7 @@ REGISTRY: dict[str, ProtocolSpec] = {
             "14 of 20 audits, so 6 auditor crashes are tolerated (and up to 100 "
             "delegate crashes, at lower throughput)",
         ),
-        dpos,
+        dpos.DposNode,
     ),
     "poi": ProtocolSpec(
         "poi",
@@ -183,7 +182,7 @@ REGISTRY: dict[str, ProtocolSpec] = {
             "attackers below half the hash power; poisoned updates rejected",
             "as PoW: one site mines alone; safety needs an honest hash majority",
         ),
-        poi,
+        poi.PoiNode,
     ),
     "central": ProtocolSpec(
         "central",
@@ -200,7 +199,7 @@ REGISTRY: dict[str, ProtocolSpec] = {
             "none: a Byzantine centre rewrites history undetected",
             "the centre and one node server; a centre crash halts everything",
         ),
-        central,
+        central.NodeServer,
     ),
 }
 

@@ -34,7 +34,9 @@ on block timestamps, slot boundaries or its own tick times.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import random
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -453,6 +455,11 @@ class BaselineNode:
 
     def on_tick(self, ready: Ready) -> None:
         """Fire timers due at ``self.now`` (override)."""
+
+    @classmethod
+    def describe(cls) -> str:
+        """The rules this node follows: its module's theory of operation."""
+        return inspect.getdoc(sys.modules[cls.__module__]) or ""
 
     # --- helpers
 

@@ -28,7 +28,7 @@ system; node servers do not know each other. Rules, from the seed paper's §A.2:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from medbench import codec
@@ -43,6 +43,7 @@ from medbench.consensus.baselines.common import (
     TxCompleted,
     WireMessage,
     b32,
+    check_param_names,
     seq_of,
     tx_entries,
     u64,
@@ -171,9 +172,7 @@ class CentralParams:
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> CentralParams:
         """Build from a plain dict; unknown keys are a caller error."""
-        unknown = set(params) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown central-relay parameters: {sorted(unknown)}")
+        check_param_names(cls, params, "central-relay")
         return cls(**params)
 
 

@@ -254,6 +254,13 @@ def decode_message(data: Any, classes: Sequence[type[WireMessage]]) -> WireMessa
     return decode_wire(data, classes)
 
 
+def check_param_names(cls: type, params: dict[str, Any], system: str) -> None:
+    """Raise ``ValueError`` for keys of ``params`` that are not fields of dataclass ``cls``."""
+    unknown = set(params) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {system} parameters: {sorted(unknown)}")
+
+
 # ---------------------------------------------------------------- results handed to the driver
 
 

@@ -37,7 +37,7 @@ delegates (slots are skipped, throughput falls).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from medbench import codec
@@ -53,6 +53,7 @@ from medbench.consensus.baselines.common import (
     b32,
     block_hash,
     bytes_max,
+    check_param_names,
     tx_entries,
     tx_root,
     u64,
@@ -116,9 +117,7 @@ class DposParams:
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> DposParams:
         """Build from a plain dict; unknown keys are a caller error."""
-        unknown = set(params) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown DPoS parameters: {sorted(unknown)}")
+        check_param_names(cls, params, "DPoS")
         p = dict(params)
         if p.get("weights") is not None:
             p["weights"] = tuple(int(w) for w in p["weights"])
@@ -261,12 +260,7 @@ class DposNode(LedgerNode):
         """Validate a block (rule 4); auditors then audit it (rule 5)."""
         if msg.producer != self.slot_owner(msg.slot):
             raise Rejected("not_slot_owner", (msg.slot, msg.producer))
-        if len({t[0] for t in msg.txs}) != len(msg.txs):
-            raise Rejected("repeated_transaction")
-        if len(msg.txs) > self.params.max_block_txs:
-            raise Rejected("block_too_large")
-        if tx_root(msg.txs, self.counters) != msg.tx_root:
-            raise Rejected("bad_merkle_root")
+        self.check_block_txs(msg.txs, msg.tx_root)
         header = msg.header()
         self.counters.verify_ops += 1
         if not self.signer.verify(self.keys[msg.producer], codec.encode(header), msg.signature):

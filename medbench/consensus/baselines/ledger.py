@@ -26,6 +26,7 @@ from medbench.consensus.baselines.common import (
     TxCompleted,
     TxGossip,
     gossip_tx,
+    tx_root,
 )
 from medbench.hashing import sha256
 from medbench.node import Committed, Note, Ready
@@ -108,6 +109,15 @@ class LedgerNode(BaselineNode):
 
     # --- blocks
 
+    def check_block_txs(self, txs: Any, root: bytes) -> None:
+        """A block's transactions: none repeated, within the budget, Merkle root matching."""
+        if len({t[0] for t in txs}) != len(txs):
+            raise Rejected("repeated_transaction")
+        if sum(self.tx_cost(t) for t in txs) > self.block_budget():
+            raise Rejected("over_block_budget")
+        if tx_root(txs, self.counters) != root:
+            raise Rejected("bad_merkle_root")
+
     def after_add(self, added: list[Entry], ready: Ready) -> HeadChange | None:
         """Fork choice, transaction index, commits and notes after blocks were connected."""
         if not added:
@@ -181,3 +191,22 @@ class LedgerNode(BaselineNode):
             fees_paid=0,
         )
         return out
+
+
+def tx_gas(size: int) -> int:
+    """Homestead intrinsic gas of a transaction carrying ``size`` bytes of data."""
+    return 21_000 + 68 * size
+
+
+class GasLedgerNode(LedgerNode):
+    """A ledger whose blocks are bounded by Ethereum gas (PoW of MedRec, Clique of MedRec 2.0)."""
+
+    gas_limit: int = 4_700_000
+
+    def tx_cost(self, tx: TxRef) -> int:
+        """Gas of a transaction."""
+        return tx_gas(tx[1])
+
+    def block_budget(self) -> int:
+        """The block gas limit."""
+        return self.gas_limit

@@ -28,7 +28,7 @@ Timers are anchored on the parent's timestamp, so a node never needs the time of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from medbench import codec
@@ -44,13 +44,13 @@ from medbench.consensus.baselines.common import (
     b32,
     block_hash,
     bytes_max,
+    check_param_names,
     draw_below,
     tx_entries,
     tx_root,
     u64,
 )
-from medbench.consensus.baselines.ledger import LedgerNode
-from medbench.consensus.baselines.pow import tx_gas
+from medbench.consensus.baselines.ledger import GasLedgerNode, tx_gas
 from medbench.node import Ready, Send
 
 DIFF_IN_TURN = 2
@@ -100,13 +100,11 @@ class PoaParams:
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> PoaParams:
         """Build from a plain dict; unknown keys are a caller error."""
-        unknown = set(params) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown PoA parameters: {sorted(unknown)}")
+        check_param_names(cls, params, "PoA")
         return cls(**params)
 
 
-class PoaNode(LedgerNode):
+class PoaNode(GasLedgerNode):
     """A Clique authority or full node (see the module docstring for its rules)."""
 
     HANDLERS: ClassVar[dict[type, str]] = {
@@ -131,6 +129,7 @@ class PoaNode(LedgerNode):
         if not 1 <= k <= n:
             raise ValueError("authorities must be between 1 and n")
         self.params = params
+        self.gas_limit = params.gas_limit
         self.signer = signer
         self.keys = keys  # public key of every node, by node ID (the genesis directory)
         self.authorities: tuple[int, ...] = tuple(range(k))
@@ -138,16 +137,6 @@ class PoaNode(LedgerNode):
         self.rng = rng
         self.plan: tuple[bytes, int] | None = None  # (parent ID, seal time)
         self.started = False
-
-    # --- LedgerNode hooks
-
-    def tx_cost(self, tx: tuple[bytes, int, int]) -> int:
-        """Gas of a transaction."""
-        return tx_gas(tx[1])
-
-    def block_budget(self) -> int:
-        """The block gas limit."""
-        return self.params.gas_limit
 
     def producer_of(self, block: PoaBlock) -> int:
         """The signer."""
@@ -236,12 +225,7 @@ class PoaNode(LedgerNode):
             raise Rejected("unauthorized_signer", msg.signer)
         if msg.difficulty not in (DIFF_IN_TURN, DIFF_NO_TURN):
             raise Rejected("bad_difficulty", msg.difficulty)
-        if len({t[0] for t in msg.txs}) != len(msg.txs):
-            raise Rejected("repeated_transaction")
-        if sum(tx_gas(t[1]) for t in msg.txs) > self.params.gas_limit:
-            raise Rejected("gas_limit_exceeded")
-        if tx_root(msg.txs, self.counters) != msg.tx_root:
-            raise Rejected("bad_merkle_root")
+        self.check_block_txs(msg.txs, msg.tx_root)
         header = msg.header()
         self.counters.verify_ops += 1
         if not self.signer.verify(self.keys[msg.signer], codec.encode(header), msg.seal):

@@ -36,7 +36,7 @@ Blocks are sent directly to every peer (the driver's topology decides how long t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from medbench import codec
@@ -52,13 +52,14 @@ from medbench.consensus.baselines.common import (
     b32,
     block_hash,
     bytes_max,
+    check_param_names,
     draw_below,
     draw_exponential_us,
     tx_entries,
     tx_root,
     u64,
 )
-from medbench.consensus.baselines.ledger import LedgerNode
+from medbench.consensus.baselines.ledger import GasLedgerNode, tx_gas
 from medbench.hashing import sha256, sha256_many
 from medbench.node import Note, Ready, Send
 
@@ -133,10 +134,7 @@ class PowParams:
     @classmethod
     def from_dict(cls, params: dict[str, Any], n: int) -> PowParams:
         """Build from a plain dict; unknown keys are a caller error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(params) - known
-        if unknown:
-            raise ValueError(f"unknown PoW parameters: {sorted(unknown)}")
+        check_param_names(cls, params, "PoW")
         p = dict(params)
         if p.get("hashrates") is not None:
             p["hashrates"] = tuple(float(x) for x in p["hashrates"])
@@ -159,12 +157,7 @@ class PowParams:
         return max(1, round(self.total_rate(n) * self.block_time_us / 1e6))
 
 
-def tx_gas(size: int) -> int:
-    """Homestead intrinsic gas of a transaction carrying ``size`` bytes of data."""
-    return 21_000 + 68 * size
-
-
-class PowNode(LedgerNode):
+class PowNode(GasLedgerNode):
     """A PoW miner and full node (see the module docstring for its rules)."""
 
     HANDLERS: ClassVar[dict[type, str]] = {
@@ -182,19 +175,10 @@ class PowNode(LedgerNode):
         self.difficulty = params.resolved_difficulty(n)
         self.target = (1 << 256) // self.difficulty
         self.hashrate = params.rate(node_id)
+        self.gas_limit = params.gas_limit
         self.next_find: int | None = None
         self.mining_start = 0
         self.nonce_trials: list[int] = []  # real mode: trials per found block
-
-    # --- LedgerNode hooks
-
-    def tx_cost(self, tx: tuple[bytes, int, int]) -> int:
-        """Gas of a transaction."""
-        return tx_gas(tx[1])
-
-    def block_budget(self) -> int:
-        """The block gas limit."""
-        return self.params.gas_limit
 
     def producer_of(self, block: PowBlock) -> int:
         """The miner."""
@@ -310,12 +294,7 @@ class PowNode(LedgerNode):
             raise Rejected("bad_difficulty", msg.difficulty)
         if msg.miner >= self.n:
             raise Rejected("unknown_miner", msg.miner)
-        if sum(tx_gas(t[1]) for t in msg.txs) > self.params.gas_limit:
-            raise Rejected("gas_limit_exceeded")
-        if len({t[0] for t in msg.txs}) != len(msg.txs):
-            raise Rejected("repeated_transaction")
-        if tx_root(msg.txs, self.counters) != msg.tx_root:
-            raise Rejected("bad_merkle_root")
+        self.check_block_txs(msg.txs, msg.tx_root)
         self.counters.hash_block += 1
         if sha256(msg.payload) != msg.payload_hash:
             raise Rejected("bad_payload_hash")

@@ -184,7 +184,6 @@ class CentralServer(BaselineNode):
         RelayBlock: "handle_block",
         Rewrite: "handle_rewrite",
     }
-    MESSAGES: ClassVar[tuple[type[WireMessage], ...]] = (Register, RelayBlock, Rewrite)
 
     def __init__(self, node_id: int, n: int, params: CentralParams) -> None:
         super().__init__(node_id, n)
@@ -248,7 +247,6 @@ class NodeServer(BaselineNode):
         RelayBlock: "handle_block",
         Refuse: "handle_refuse",
     }
-    MESSAGES: ClassVar[tuple[type[WireMessage], ...]] = (Submit, Sync, RelayBlock, Refuse)
 
     def __init__(self, node_id: int, n: int, params: CentralParams) -> None:
         super().__init__(node_id, n)

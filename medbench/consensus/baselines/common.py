@@ -409,12 +409,11 @@ def make_signers(
 class BaselineNode:
     """Shared plumbing of the baseline nodes (see the module docstring's driver contract).
 
-    Subclasses fill ``HANDLERS`` (message class -> method name), ``MESSAGES`` (classes accepted
-    from bytes) and override :meth:`on_tick` and :meth:`next_deadline`.
+    Subclasses fill ``HANDLERS`` (message class -> method name; also the classes accepted from
+    bytes) and override :meth:`on_tick` and :meth:`next_deadline`.
     """
 
     HANDLERS: ClassVar[dict[type, str]] = {}
-    MESSAGES: ClassVar[tuple[type[WireMessage], ...]] = ()
 
     def __init__(self, node_id: int, n: int) -> None:
         self.node_id = node_id
@@ -430,7 +429,7 @@ class BaselineNode:
         ready = Ready()
         try:
             if isinstance(msg, (bytes, bytearray, memoryview)):
-                msg = decode_message(msg, self.MESSAGES)
+                msg = decode_message(msg, tuple(self.HANDLERS))
             handler = self.HANDLERS.get(type(msg))
             if handler is None:
                 raise Rejected("unknown_message", type(msg).__name__)

@@ -175,7 +175,6 @@ class DposNode(LedgerNode):
         DposBlock: "handle_block",
         Audit: "handle_audit",
     }
-    MESSAGES: ClassVar[tuple[type[WireMessage], ...]] = (Submit, TxGossip, DposBlock, Audit)
     GENESIS_LABEL: ClassVar[bytes] = b"medbench-dpos-genesis"
 
     def __init__(

@@ -112,7 +112,6 @@ class PoaNode(GasLedgerNode):
         TxGossip: "handle_tx",
         PoaBlock: "handle_block",
     }
-    MESSAGES: ClassVar[tuple[type[WireMessage], ...]] = (Submit, TxGossip, PoaBlock)
     GENESIS_LABEL: ClassVar[bytes] = b"medbench-poa-genesis"
 
     def __init__(

@@ -165,7 +165,6 @@ class PowNode(GasLedgerNode):
         TxGossip: "handle_tx",
         PowBlock: "handle_block",
     }
-    MESSAGES: ClassVar[tuple[type[WireMessage], ...]] = (Submit, TxGossip, PowBlock)
     GENESIS_LABEL: ClassVar[bytes] = b"medbench-pow-genesis"
 
     def __init__(self, node_id: int, n: int, params: PowParams, rng: Rng) -> None:

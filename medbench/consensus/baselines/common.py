@@ -9,7 +9,7 @@ behind :class:`medbench.node.Node`. This module holds the parts they have in com
   *schema* (one checker per field). The same check runs at construction (caller misuse raises
   :class:`MalformedMessage`) and again in ``step`` (a peer may hand us anything), so a node never
   trusts a message object's types. ``encode()`` gives the canonical bytes ``[kind, *fields]`` of
-  :mod:`medbench.codec`; :func:`decode_wire` reads them back through the same schema.
+  :mod:`medbench.codec`; :func:`decode_message` reads them back through the same schema.
 * :class:`Submit` — the *local* message a client uses to hand a transaction to its node
   (``src == node_id``); a Submit arriving from any other source is rejected, like raft's local
   messages.
@@ -179,27 +179,6 @@ class WireMessage:
         return codec.encode([self.KIND, *self.fields()])
 
 
-def decode_wire(data: Any, classes: Iterable[type[WireMessage]]) -> WireMessage:
-    """Parse canonical bytes into one of ``classes``; raises only :class:`MalformedMessage`."""
-    try:
-        value = codec.decode(bytes(data) if isinstance(data, (bytearray, memoryview)) else data)
-    except codec.DecodeError as exc:
-        raise MalformedMessage(f"undecodable: {exc}") from None
-    if type(value) is not list or not value or type(value[0]) is not str:
-        raise MalformedMessage("expected [kind, *fields]")
-    table = {c.KIND: c for c in classes}
-    cls = table.get(value[0])
-    if cls is None:
-        raise MalformedMessage(f"unknown kind {value[0]!r}")
-    args = [_freeze(v) for v in value[1:]]
-    if len(args) != len(_field_names(cls)):
-        raise MalformedMessage(f"{cls.KIND}: wrong field count")
-    try:
-        return cls(*args)
-    except TypeError as exc:  # pragma: no cover - arity already checked
-        raise MalformedMessage(str(exc)) from None
-
-
 @dataclass(frozen=True, slots=True)
 class Submit(WireMessage):
     """Local: a client hands us transaction ``tx_id`` (``size`` bytes, made at ``submit_time``)."""
@@ -242,16 +221,28 @@ def decode_tx_gossip(value: list[Any]) -> TxGossip:
     return TxGossip(value[1], value[2], value[3])
 
 
-def decode_message(data: Any, classes: Sequence[type[WireMessage]]) -> WireMessage:
-    """:func:`decode_wire` that also understands :class:`TxGossip`'s body field."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        try:
-            value = codec.decode(bytes(data))
-        except codec.DecodeError as exc:
-            raise MalformedMessage(f"undecodable: {exc}") from None
-        if type(value) is list and value and value[0] == TxGossip.KIND:
-            return decode_tx_gossip(value)
-    return decode_wire(data, classes)
+def decode_message(data: Any, classes: Iterable[type[WireMessage]]) -> WireMessage:
+    """Parse canonical bytes ``[kind, *fields]`` into one of ``classes``.
+
+    Raises only :class:`MalformedMessage`. :class:`TxGossip`'s body field is checked and dropped.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MalformedMessage(f"expected bytes, got {type(data).__name__}")
+    try:
+        value = codec.decode(bytes(data))
+    except codec.DecodeError as exc:
+        raise MalformedMessage(f"undecodable: {exc}") from None
+    if type(value) is not list or not value or type(value[0]) is not str:
+        raise MalformedMessage("expected [kind, *fields]")
+    if value[0] == TxGossip.KIND:
+        return decode_tx_gossip(value)
+    cls = {c.KIND: c for c in classes}.get(value[0])
+    if cls is None:
+        raise MalformedMessage(f"unknown kind {value[0]!r}")
+    args = [_freeze(v) for v in value[1:]]
+    if len(args) != len(_field_names(cls)):
+        raise MalformedMessage(f"{cls.KIND}: wrong field count")
+    return cls(*args)
 
 
 def check_param_names(cls: type, params: dict[str, Any], system: str) -> None:

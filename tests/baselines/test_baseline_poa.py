@@ -7,8 +7,9 @@ from dataclasses import replace
 from baselines.harness import Harness
 from medbench import codec
 from medbench.consensus.baselines import make_nodes
-from medbench.consensus.baselines.common import make_rng, make_signers
+from medbench.consensus.baselines.common import make_rng
 from medbench.consensus.baselines.poa import PoaBlock, PoaNode, PoaParams
+from medbench.consensus.baselines.signing import make_signers
 from medbench.hashing import sha256
 from medbench.merkle import root
 

@@ -34,8 +34,8 @@ from medbench.consensus.baselines.common import (
     Submit,
     TxCompleted,
     make_rng,
-    make_signers,
 )
+from medbench.consensus.baselines.signing import make_signers
 from medbench.node import Node
 
 

@@ -17,8 +17,6 @@ behind :class:`medbench.node.Node`. This module holds the parts they have in com
   so that the wire size is the transaction's size (blocks then carry IDs only, compact-block style).
 * :class:`Counters` — exact counts of hash evaluations, signature operations, rewards and fees,
   blocks and rejections, so that Table 1 is filled from measurements.
-* :class:`Ed25519Signer` (real signatures, PyNaCl) and :class:`ModeledSigner` (SHA-256 keyed
-  stand-in with the same call counts, for large simulated memberships).
 * :class:`BaselineNode` — dispatch by message class, local-message rule, rejection notes, clock
   from ``tick`` and :meth:`BaselineNode.next_deadline`.
 
@@ -42,8 +40,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import nacl.exceptions
-import nacl.signing
 import numpy as np
 
 from medbench import codec
@@ -323,75 +319,6 @@ def block_hash(header: Sequence[Any], counters: Counters) -> bytes:
     counters.hash_block += 1
     digest: bytes = sha256(codec.encode(list(header)))
     return digest
-
-
-# ---------------------------------------------------------------- signers
-
-
-class Ed25519Signer:
-    """Real Ed25519 signatures (PyNaCl); keys derived from a seed so runs are reproducible."""
-
-    real = True
-
-    def __init__(self, seed32: bytes) -> None:
-        self._key = nacl.signing.SigningKey(seed32)
-        self.public_key: bytes = bytes(self._key.verify_key)
-
-    def sign(self, message: bytes) -> bytes:
-        """64-byte detached signature over ``message``."""
-        return bytes(self._key.sign(message).signature)
-
-    @staticmethod
-    def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
-        """True iff ``signature`` is ``public_key``'s signature over ``message``."""
-        try:
-            nacl.signing.VerifyKey(public_key).verify(message, signature)
-        except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, TypeError):
-            return False
-        return True
-
-
-class ModeledSigner:
-    """A cheap stand-in: ``sig = sha256(secret || msg)`` checked against a shared key registry.
-
-    Same call counts as Ed25519 and unforgeable by nodes that do not hold the registry's secrets;
-    for simulating large memberships (MDSM's 121) where crypto time is modeled, not measured.
-    """
-
-    real = False
-
-    def __init__(self, seed32: bytes, registry: dict[bytes, bytes]) -> None:
-        self._secret = sha256(b"modeled-secret" + seed32)
-        self.public_key: bytes = sha256(b"modeled-public" + self._secret)
-        self._registry = registry
-        registry[self.public_key] = self._secret
-
-    def sign(self, message: bytes) -> bytes:
-        """32-byte keyed digest standing in for a signature."""
-        digest: bytes = sha256(self._secret + message)
-        return digest
-
-    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
-        """True iff ``signature`` was made by the registered secret of ``public_key``."""
-        secret = self._registry.get(public_key)
-        return secret is not None and sha256(secret + message) == signature
-
-
-Signer = Ed25519Signer | ModeledSigner
-
-
-def make_signers(
-    n: int, seed: int, label: bytes, modeled: bool
-) -> list[Ed25519Signer] | list[ModeledSigner]:
-    """``n`` deterministic signers for one run (key seed = sha256(label, seed, index))."""
-    seeds = [
-        sha256(label + seed.to_bytes(8, "big", signed=True) + i.to_bytes(4, "big"))
-        for i in range(n)
-    ]
-    if modeled:
-        registry: dict[bytes, bytes] = {}
-        return [ModeledSigner(s, registry) for s in seeds]
-    return [Ed25519Signer(s) for s in seeds]
 
 
 # ---------------------------------------------------------------- node base

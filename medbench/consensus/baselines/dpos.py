@@ -46,7 +46,6 @@ from medbench.consensus.baselines.common import (
     Check,
     MembershipError,
     Rejected,
-    Signer,
     Submit,
     TxGossip,
     WireMessage,
@@ -59,6 +58,7 @@ from medbench.consensus.baselines.common import (
     u64,
 )
 from medbench.consensus.baselines.ledger import LedgerNode
+from medbench.consensus.baselines.signing import Signer
 from medbench.node import Note, Ready, Send
 
 MAX_PENDING_AUDITS = 4096

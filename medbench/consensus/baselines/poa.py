@@ -37,7 +37,6 @@ from medbench.consensus.baselines.common import (
     Check,
     Rejected,
     Rng,
-    Signer,
     Submit,
     TxGossip,
     WireMessage,
@@ -51,6 +50,7 @@ from medbench.consensus.baselines.common import (
     u64,
 )
 from medbench.consensus.baselines.ledger import GasLedgerNode, tx_gas
+from medbench.consensus.baselines.signing import Signer
 from medbench.node import Ready, Send
 
 DIFF_IN_TURN = 2

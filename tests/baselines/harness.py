@@ -1,9 +1,10 @@
 """A small deterministic in-process driver for the baseline tests (the simulator replaces it).
 
 Events sit in a heap ordered by ``(time, seq)``; each link has a fixed latency (a constant or a
-function of ``(src, dst)``); nodes are ticked at their ``next_deadline()``. The driver follows the
-node contract: for each ``Ready`` it records ``persist``, delivers ``messages``, then records
-``committed``, ``completed`` and ``notes``. Crashed nodes neither receive nor tick.
+function of ``(src, dst)``); nodes are ticked at their ``next_deadline()``. For each ``Ready``
+the driver delivers ``messages`` and then records ``committed``, ``completed`` and ``notes`` (the
+baselines keep no stable storage, so ``persist`` is always empty). Crashed nodes neither receive
+nor tick.
 """
 
 from __future__ import annotations

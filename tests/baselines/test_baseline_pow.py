@@ -156,6 +156,19 @@ def test_same_seed_same_chain() -> None:
     assert run(5) != run(6)
 
 
+def test_python_random_generator_is_accepted_and_deterministic() -> None:
+    import random
+
+    def run() -> list[bytes]:
+        params = PowParams(hashrate=1000.0, difficulty=2000, confirmations=1)
+        nodes = [PowNode(i, 2, params, random.Random(i)) for i in range(2)]
+        Harness(nodes, 10_000).run(30_000_000)
+        return list(nodes[0].tree.main)
+
+    chain = run()
+    assert len(chain) > 5 and chain == run()
+
+
 def test_double_spend_probability_against_share() -> None:
     rows = attack_curve([0.1, 0.3, 0.45, 0.55, 0.7], 6, 1500, np.random.default_rng(1))
     sims = [r["simulated"] for r in rows]

@@ -117,6 +117,9 @@ def test_wrong_slot_owner_forged_signature_and_fake_audits_are_rejected() -> Non
     b = DposBlock(node.genesis_id, 1, 1, 1, root([]), (), b"")
     r = node.step(2, replace(b, signature=signers[2].sign(codec.encode(b.header()))))
     assert r.notes[0].detail[0] == "bad_signature"
+    ahead = DposBlock(node.genesis_id, 1, 5, 1, root([]), (), b"")  # slot 5: too far ahead
+    r = node.step(1, replace(ahead, signature=signers[1].sign(codec.encode(ahead.header()))))
+    assert r.notes[0].detail[0] == "future_slot"
     good = replace(b, signature=signers[1].sign(codec.encode(b.header())))
     assert not node.step(1, good).notes
     block_id = node.tree.main[1]

@@ -53,11 +53,14 @@ def test_out_of_turn_signers_keep_the_chain_live_and_respect_the_recent_limit() 
     assert 1 in diffs  # out-of-turn blocks were sealed
 
 
-def make_pair(n: int = 5, authorities: int | None = None) -> tuple[list, PoaNode]:
-    params = PoaParams(authorities=authorities)
+def make_pair() -> tuple[list, PoaNode]:
+    """Authorities 0..4, full nodes 5 and 6; the receiver is full node 6, its clock at 100 s."""
+    n = 7
+    params = PoaParams(authorities=5)
     signers = make_signers(n, 9, b"medbench-poa", False)
     keys = tuple(s.public_key for s in signers)
-    node = PoaNode(0, n, params, signers[0], keys, make_rng(9, 0))
+    node = PoaNode(6, n, params, signers[6], keys, make_rng(9, 6))
+    node.tick(100_000_000)
     return signers, node
 
 
@@ -84,18 +87,21 @@ def test_recent_signer_block_is_rejected() -> None:
     assert r.notes[0].detail[0] == "bad_difficulty"
     r = node.step(4, sealed(signers, bid(b1), 2, 20_000_000, 1, 4))
     assert r.notes[0].detail[0] == "too_early"
+    # A block stamped more than one period ahead of the receiver's clock (100 s).
+    r = node.step(4, sealed(signers, bid(b1), 2, 116_000_000, 1, 4))
+    assert r.notes[0].detail[0] == "future_block"
 
 
 def test_block_signed_by_a_non_authority_is_rejected() -> None:
-    signers, node = make_pair(n=5, authorities=4)
-    outsider = sealed(signers, node.genesis_id, 1, 15_000_000, 1, 4)
-    r = node.step(4, outsider)
+    signers, node = make_pair()
+    outsider = sealed(signers, node.genesis_id, 1, 15_000_000, 1, 5)
+    r = node.step(5, outsider)
     assert r.notes[0].detail[0] == "unauthorized_signer"
     assert node.tree.head.height == 0
-    # A forged seal: authority 1's name on a header signed by node 4's key.
+    # A forged seal: authority 1's name on a header signed by node 5's key.
     b = PoaBlock(node.genesis_id, 1, 15_000_000, 2, 1, root([]), (), b"")
-    forged = replace(b, seal=signers[4].sign(codec.encode(b.header())))
-    r = node.step(4, forged)
+    forged = replace(b, seal=signers[5].sign(codec.encode(b.header())))
+    r = node.step(5, forged)
     assert r.notes[0].detail[0] == "bad_seal"
     assert node.counters.rejections == {"unauthorized_signer": 1, "bad_seal": 1}
 

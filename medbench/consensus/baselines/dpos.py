@@ -19,6 +19,9 @@ servers (AFS), which validate every block. medbench's rules:
 3. *Rotation.* Time is cut into slots of ``slot_us``; slot ``s`` belongs to
    ``schedule[s % D]``, the elected delegates in node-ID order. A delegate produces one signed
    block at the start of its slot on its current head; an absent delegate's slot is skipped.
+   Every member wakes at each slot boundary, and a block for a slot more than one ahead of the
+   member's clock is refused (``future_slot``), so a delegate cannot stall others by producing
+   far ahead.
 4. *Validation.* Every other member checks each block: the producer owns the block's slot, the
    slot is later than the parent's, height, Merkle root of the transaction IDs, and the producer's
    signature. This is the paper's "each block is validated by the other 100 + 20 nodes".
@@ -188,7 +191,6 @@ class DposNode(LedgerNode):
         self.signer = signer
         self.keys = keys
         self.is_auditor = node_id in self.auditor_ids
-        self.position = self.schedule.index(node_id) if node_id in self.schedule else None
         self.last_slot = 0  # last slot this delegate produced in
         self.audits: dict[bytes, set[int]] = {}
         self.audited_heights: dict[int, bytes] = {}
@@ -208,25 +210,21 @@ class DposNode(LedgerNode):
         """The delegate owning ``slot`` (rule 3)."""
         return self.schedule[slot % len(self.schedule)]
 
-    # --- timers (delegates only)
+    # --- timers: every member wakes at each slot boundary (clock for rule 3's future check)
 
-    def _next_own_slot(self) -> int | None:
-        if self.position is None:
-            return None
-        d = len(self.schedule)
-        s = max(self.last_slot + 1, -(-self.now // self.params.slot_us), 1)
-        return s + (self.position - s) % d
+    def current_slot(self) -> int:
+        """The slot the node's clock is in."""
+        return self.now // self.params.slot_us
 
     def next_deadline(self) -> int | None:
-        """Start of this delegate's next slot."""
-        s = self._next_own_slot()
-        return None if s is None else s * self.params.slot_us
+        """The next slot boundary."""
+        return (self.current_slot() + 1) * self.params.slot_us
 
     def on_tick(self, ready: Ready) -> None:
-        """Produce in this delegate's slot once it has started."""
-        s = self._next_own_slot()
-        if s is not None and self.now >= s * self.params.slot_us:
-            self.produce(s, ready)
+        """A delegate produces once in each slot it owns."""
+        slot = self.current_slot()
+        if slot > self.last_slot and slot >= 1 and self.slot_owner(slot) == self.node_id:
+            self.produce(slot, ready)
 
     def produce(self, slot: int, ready: Ready) -> None:
         """Build, sign and broadcast the block of ``slot`` on the head."""
@@ -259,6 +257,8 @@ class DposNode(LedgerNode):
         """Validate a block (rule 4); auditors then audit it (rule 5)."""
         if msg.producer != self.slot_owner(msg.slot):
             raise Rejected("not_slot_owner", (msg.slot, msg.producer))
+        if msg.slot > self.current_slot() + 1:
+            raise Rejected("future_slot", msg.slot)
         self.check_block_txs(msg.txs, msg.tx_root)
         header = msg.header()
         self.counters.verify_ops += 1
@@ -289,7 +289,7 @@ class DposNode(LedgerNode):
         self.audited_heights[entry.height] = entry.block_id
         self.counters.sign_ops += 1
         audit = Audit(entry.block_id, entry.height, self.node_id, b"")
-        audit = Audit(entry.block_id, entry.height, self.node_id, self.signer.sign(audit.signed()))
+        audit = replace(audit, signature=self.signer.sign(audit.signed()))
         if self.peers:
             ready.messages.append(Send(self.peers, audit))
         self._count_audit(audit, ready)

@@ -18,9 +18,12 @@ turns sealing blocks; other nodes are full nodes that only verify. Rules (EIP-22
 4. *Seal.* The header is signed by its signer (Ed25519 here, secp256k1 in geth; ``modeled``
    signatures available for large simulations); a block whose signer is not an authority, or whose
    seal does not verify, is rejected. The cheap membership check runs before the signature check.
-5. *Fork choice.* Heaviest total difficulty (in-turn blocks weigh 2, out-of-turn 1), first seen on
+5. *Clock.* A block stamped more than one period after the node's clock is refused
+   (``future_block``; geth defers such blocks), so a signer cannot stall the chain by sealing
+   far ahead. Every node asks to be ticked at least once per period to keep its clock fresh.
+6. *Fork choice.* Heaviest total difficulty (in-turn blocks weigh 2, out-of-turn 1), first seen on
    ties. Finality is probabilistic: committed ``confirmations`` blocks deep (default 2).
-6. *Money.* Clique mints no block reward; a private MedRec network runs with gas price 0, so no
+7. *Money.* Clique mints no block reward; a private MedRec network runs with gas price 0, so no
    fee is paid by default (``gas_price`` is a parameter).
 
 Timers are anchored on the parent's timestamp, so a node never needs the time of a ``step``.
@@ -176,10 +179,15 @@ class PoaNode(GasLedgerNode):
         self.plan = (head.block_id, at)
 
     def next_deadline(self) -> int | None:
-        """When this authority will seal on the current head (``None`` before the first tick)."""
+        """The sealing plan, or the next period boundary after the head (keeps the clock fresh)."""
         if not self.started:
             return 0
-        return self.plan[1] if self.plan is not None else None
+        period = self.params.period_us
+        head_ts = self._timestamp(self.tree.head)
+        wake = head_ts + period
+        if wake <= self.now:  # stalled: wake on the head's period lattice
+            wake = self.now + period - (self.now - head_ts) % period
+        return min(wake, self.plan[1]) if self.plan is not None else wake
 
     def on_tick(self, ready: Ready) -> None:
         """Start on the first tick; seal when the plan for the current head is due."""
@@ -224,6 +232,8 @@ class PoaNode(GasLedgerNode):
             raise Rejected("unauthorized_signer", msg.signer)
         if msg.difficulty not in (DIFF_IN_TURN, DIFF_NO_TURN):
             raise Rejected("bad_difficulty", msg.difficulty)
+        if msg.timestamp > self.now + self.params.period_us:
+            raise Rejected("future_block", msg.timestamp)
         self.check_block_txs(msg.txs, msg.tx_root)
         header = msg.header()
         self.counters.verify_ops += 1

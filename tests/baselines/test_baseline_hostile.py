@@ -26,7 +26,7 @@ from medbench.node import Ready
 CONFIGS: dict[str, tuple[int, dict[str, Any]]] = {
     "pow": (3, {"hashrate": 1000.0, "difficulty": 2000, "confirmations": 1}),
     "poi": (3, {"hashrate": 1000.0, "difficulty": 2000, "confirmations": 1}),
-    "poa": (3, {"period_us": 1_000_000}),
+    "poa": (3, {"period_us": 1_000_000, "authorities": 2}),  # node 2 is a full node
     "dpos": (5, {"delegates": 3, "auditors": 2}),
     "central": (3, {}),
 }

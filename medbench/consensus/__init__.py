@@ -1,0 +1,1 @@
+"""Consensus protocols: the PBFT replica of Medical Chain and the baselines it is compared with."""

@@ -128,7 +128,10 @@ def population(
         t += 1
         regs.append(
             register(
-                inst, PublicProfile(Role.INSTITUTION), PrivateProfile(f"Hospital {k}"), t,
+                inst,
+                PublicProfile(Role.INSTITUTION),
+                PrivateProfile(f"Hospital {k}"),
+                t,
                 randbytes=rb,
             )
         )

@@ -68,8 +68,9 @@ def test_invalid_operations_are_rejected_with_reasons_not_exceptions() -> None:
     stale = delete(v1.id, T0 + 4, WRITER)
     relink = WRITER.sign(Kind.UPDATE, UpdateLink(v2.id, v1.id, T0 + 5, "loop").encode(), T0 + 5)
     bad_tomb = WRITER.sign(Kind.DELETE, b"not an id", T0 + 6)
-    index = RecordIndex.from_transactions([v1, v2, link, link, stray, ghost, stale, relink,
-                                           bad_tomb])
+    index = RecordIndex.from_transactions(
+        [v1, v2, link, link, stray, ghost, stale, relink, bad_tomb]
+    )
     assert [r.reason for r in index.rejections] == [
         Reason.DUPLICATE,
         Reason.MALFORMED,
@@ -103,8 +104,9 @@ def test_legacy_import_keeps_original_time_and_is_signed_by_the_institution_alon
     hospital = pop.institutions[0]
     old_times = [T0 - 10 * 365 * 86_400_000_000 + k for k in range(3)]  # a decade before
     visits = [build_visit([encounter(k), observation(k)]).encode() for k in range(3)]
-    imported = [legacy_import(hospital.signing, c, t) for c, t in zip(visits, old_times,
-                                                                        strict=True)]
+    imported = [
+        legacy_import(hospital.signing, c, t) for c, t in zip(visits, old_times, strict=True)
+    ]
     policy = SignerPolicy(affiliations(pop.registrations))
     for tx, t in zip(imported, old_times, strict=True):
         assert tx.kind is Kind.ADD and tx.timestamp_us == t
@@ -212,8 +214,12 @@ def test_index_matches_a_dictionary_model(ops: list[tuple[str, int]]) -> None:
     assert again.current() == index.current() and again.rejections == index.rejections
 
 
-@given(st.lists(st.tuples(st.sampled_from([Kind.ADD, Kind.UPDATE, Kind.DELETE]),
-                          st.binary(max_size=80)), max_size=20))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([Kind.ADD, Kind.UPDATE, Kind.DELETE]), st.binary(max_size=80)),
+        max_size=20,
+    )
+)
 def test_hostile_transactions_never_crash_the_index(items: list[tuple[Kind, bytes]]) -> None:
     txs = [Transaction(k, c, T0 + i, (b"k" * 32,)) for i, (k, c) in enumerate(items)]
     index = RecordIndex.from_transactions(txs)

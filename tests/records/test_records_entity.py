@@ -52,8 +52,9 @@ def test_box_length_does_not_reveal_name_length() -> None:
     ident = identity(5)
     profile = PublicProfile(Role.PATIENT)
     short = register(ident, profile, PrivateProfile("Li"), T0, randbytes=randbytes(1))
-    long = register(ident, profile, PrivateProfile("Alexandrina-Maximiliana O."), T0,
-                    randbytes=randbytes(1))
+    long = register(
+        ident, profile, PrivateProfile("Alexandrina-Maximiliana O."), T0, randbytes=randbytes(1)
+    )
     assert len(short.content) == len(long.content)
 
 
@@ -102,10 +103,16 @@ def test_profile_misuse() -> None:
 @given(
     st.dictionaries(
         st.sampled_from(["role", "identity", "institution", "public", "private", "x"]),
-        st.none() | st.binary(max_size=40) | st.text(max_size=10) | st.integers()
+        st.none()
+        | st.binary(max_size=40)
+        | st.text(max_size=10)
+        | st.integers()
         | st.lists(st.binary(max_size=40), max_size=4)
-        | st.dictionaries(st.sampled_from(["sex", "age_band", "department", "level"]),
-                          st.none() | st.text(max_size=5), max_size=4),
+        | st.dictionaries(
+            st.sampled_from(["sex", "age_band", "department", "level"]),
+            st.none() | st.text(max_size=5),
+            max_size=4,
+        ),
         max_size=6,
     )
 )

@@ -31,7 +31,9 @@ def test_each_supported_type_validates(builder: Any) -> None:
     assert res.resource_type == raw["resourceType"]
     # canonical: sorted keys, no whitespace; canonicalising canonical bytes is the identity
     assert res.canonical == canonical_json(json.loads(res.canonical))
-    assert b'": ' not in res.canonical and b', "' not in res.canonical and b"\n" not in res.canonical
+    assert (
+        b'": ' not in res.canonical and b', "' not in res.canonical and b"\n" not in res.canonical
+    )
     assert validate_resource(res.canonical).canonical == res.canonical
     assert validate_resource(json.dumps(raw, indent=2)).canonical == res.canonical
 
@@ -63,13 +65,19 @@ INVALID: list[tuple[str, Any, str | None]] = [
     ("no-type", {"status": "final"}, None),
     ("not-an-object", [1, 2], None),
     ("not-json", "{resourceType:", None),
-    ("nan", '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
-     '"valueQuantity":{"value":NaN}}', None),
+    (
+        "nan",
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+        '"valueQuantity":{"value":NaN}}',
+        None,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "resource", "rtype"), INVALID, ids=[c[0] for c in INVALID])
-def test_invalid_resources_raise_the_typed_error(name: str, resource: Any, rtype: str | None) -> None:
+def test_invalid_resources_raise_the_typed_error(
+    name: str, resource: Any, rtype: str | None
+) -> None:
     with pytest.raises(InvalidFhirError) as info:
         validate_resource(resource)
     assert info.value.errors
@@ -120,11 +128,31 @@ _json = st.recursive(
 
 
 @given(
-    rtype=st.sampled_from(["Encounter", "Condition", "Observation", "MedicationRequest",
-                           "DiagnosticReport", "Bundle", ""]),
+    rtype=st.sampled_from(
+        [
+            "Encounter",
+            "Condition",
+            "Observation",
+            "MedicationRequest",
+            "DiagnosticReport",
+            "Bundle",
+            "",
+        ]
+    ),
     body=st.dictionaries(
-        st.sampled_from(["status", "code", "subject", "class", "intent", "valueQuantity",
-                         "conclusion", "period", "zz"]),
+        st.sampled_from(
+            [
+                "status",
+                "code",
+                "subject",
+                "class",
+                "intent",
+                "valueQuantity",
+                "conclusion",
+                "period",
+                "zz",
+            ]
+        ),
         _json,
         max_size=4,
     ),

@@ -106,7 +106,7 @@ def test_profile_misuse() -> None:
         st.none()
         | st.binary(max_size=40)
         | st.text(max_size=10)
-        | st.integers()
+        | st.integers(-(2**63), 2**63 - 1)
         | st.lists(st.binary(max_size=40), max_size=4)
         | st.dictionaries(
             st.sampled_from(["sex", "age_band", "department", "level"]),

@@ -79,7 +79,7 @@ class PublicProfile:
         """Why this profile is inconsistent, or ``None``."""
         if type(self.role) is not Role:
             return "role must be a Role"
-        if self.sex is not None and self.sex not in _SEXES:
+        if self.sex is not None and (type(self.sex) is not str or self.sex not in _SEXES):
             return f"sex must be one of {sorted(_SEXES)}"
         for name in ("age_band", "department", "level"):
             p = _opt_str(getattr(self, name), name)
@@ -216,8 +216,10 @@ def read_registration(tx: Transaction) -> Registration:
     except KeyFormatError as exc:
         raise RecordDecodeError(str(exc)) from None
     pub = c["public"]
-    if c["role"] not in Role._value2member_map_ or not isinstance(pub, dict):
-        raise RecordDecodeError("unknown role or malformed public fields")
+    if type(c["role"]) is not str or c["role"] not in Role._value2member_map_:
+        raise RecordDecodeError("unknown role")
+    if not isinstance(pub, dict):
+        raise RecordDecodeError("malformed public fields")
     if set(pub) != {"sex", "age_band", "department", "level"}:
         raise RecordDecodeError("public fields are sex, age_band, department, level")
     profile = PublicProfile(Role(c["role"]), institution=c["institution"], **pub)

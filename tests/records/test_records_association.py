@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from records_helpers import (
     T0,
@@ -94,15 +94,14 @@ def test_tampered_or_hostile_associations_are_skipped() -> None:
     assert scan_one(patient, record) is None
 
 
+_SMALL = population(13, patients=1, institutions=1, staff_per=1)
+
+
 @given(st.binary(max_size=120))
 def test_scanning_hostile_content_never_raises(content: bytes) -> None:
-    pop = _SMALL
     tx = Transaction(Kind.ASSOCIATE, content, T0, (b"w" * 32,))
-    assert scan_one(pop.patients[0], tx) is None
+    assert scan_one(_SMALL.patients[0], tx) is None
     assert open_with_secret(tx, bytes(32)) is None
-
-
-_SMALL = population(13, patients=1, institutions=1, staff_per=1)
 
 
 def test_grantee_finds_the_granted_associations_and_a_non_grantee_cannot() -> None:
@@ -217,3 +216,24 @@ def test_found_association_carries_provenance() -> None:
     assert (f.association_id, f.record_id, f.timestamp_us) == (tx.id, record.id, T0 + 7)
     assert f.writers == writer.keys
     assert open_with_secret(tx, f.link_secret) == f
+
+
+_GRANT_POP = population(25, patients=1, institutions=1, staff_per=1)
+
+
+@given(
+    key=st.sampled_from(["grantee", "from_us", "until_us", "view"]),
+    value=st.none()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.binary(max_size=600)
+    | st.lists(st.binary(max_size=8), max_size=3),
+)
+def test_mutated_grants_raise_only_decode_error(key: str, value: object) -> None:
+    patient, doctor = _GRANT_POP.patients[0], _GRANT_POP.staff[0][0]
+    grant = grant_view(patient, doctor.public, [], T0, T0 + 1, T0, randbytes=randbytes(5))
+    fields = codec.decode(grant.content)
+    assume(fields[key] != value)
+    fields[key] = value
+    mutated = Transaction.create(Kind.GRANT, codec.encode(fields), T0, [patient.signing])
+    with pytest.raises(RecordDecodeError):
+        read_view(doctor, mutated)

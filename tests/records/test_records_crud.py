@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -224,3 +225,40 @@ def test_hostile_transactions_never_crash_the_index(items: list[tuple[Kind, byte
     txs = [Transaction(k, c, T0 + i, (b"k" * 32,)) for i, (k, c) in enumerate(items)]
     index = RecordIndex.from_transactions(txs)
     assert len(index.current()) <= sum(1 for k, _ in items if k is Kind.ADD)
+
+
+_ANY = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.binary(max_size=40)
+    | st.text(max_size=10),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=8,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "old",
+                "new",
+                "time_us",
+                "reason",
+                "owner",
+                "record_ids",
+                "from_us",
+                "until_us",
+                "include_history",
+            ]
+        ),
+        _ANY,
+        max_size=9,
+    )
+)
+def test_hostile_links_and_queries_raise_only_decode_error(fields: dict[str, object]) -> None:
+    content = codec.encode(fields)
+    for decode in (UpdateLink.decode, QueryCondition.decode):
+        with contextlib.suppress(RecordDecodeError):
+            decode(content)

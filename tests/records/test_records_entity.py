@@ -120,3 +120,48 @@ def test_hostile_registrations_raise_only_decode_error(fields: dict[str, object]
     tx = Transaction(Kind.REGISTER, codec.encode(fields), T0, (b"k" * 32,))
     with pytest.raises(RecordDecodeError):
         read_registration(tx)
+
+
+_ANY = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.binary(max_size=40)
+    | st.text(max_size=10),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=8,
+)
+_STAFF = population(40, institutions=1, staff_per=1, patients=0)
+
+
+@given(
+    path=st.sampled_from(
+        [
+            ("role",),
+            ("identity",),
+            ("institution",),
+            ("private",),
+            ("public",),
+            ("public", "sex"),
+            ("public", "age_band"),
+            ("public", "level"),
+            ("identity", 2),
+        ]
+    ),
+    value=_ANY,
+)
+def test_mutated_registrations_parse_or_raise_only_decode_error(
+    path: tuple[str | int, ...], value: object
+) -> None:
+    tx = _STAFF.registrations[-1]  # a countersigned staff registration
+    fields = codec.decode(tx.content)
+    target = fields
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    mutated = Transaction(Kind.REGISTER, codec.encode(fields), T0, tx.public_keys)
+    try:
+        reg = read_registration(mutated)
+    except RecordDecodeError:
+        return
+    assert reg.key == tx.author  # whatever parses still names its author

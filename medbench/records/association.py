@@ -27,6 +27,13 @@ association, P can hand out exactly the links she chooses: :mod:`medbench.record
 seals a list of ``(association ID, s)`` pairs to a grantee, who checks each one against the chain
 with :func:`open_with_secret` — a grantee learns those records and nothing else.
 
+What stays visible, by design of the other layers: an association's writers and time (so an
+observer can pair it with the record written in the same message, and learns that *someone* was
+treated — not whom); a ``grant`` names patient and grantee in clear (the access layer must check
+them), and a ``query`` names its querier and owner, so a grant or query next to a record by the
+same doctor is a timing hint that the association itself does not give. Batching grants, or
+sealing the grantee to the validators, would close that channel; it is outside this module.
+
 The nonce is constant because every ``s`` (hence every key) is used for exactly one encryption.
 Writers check P's key binding before sealing; a low-order ``E`` from a hostile writer is skipped
 while scanning. Parsing content from the chain raises only :class:`RecordDecodeError`.

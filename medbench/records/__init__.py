@@ -69,7 +69,14 @@ from medbench.records.fhir import (
     canonical_json,
     validate_resource,
 )
-from medbench.records.index import Reason, RecordIndex, Rejection, Status, Version
+from medbench.records.index import (
+    Reason,
+    RecordIndex,
+    Rejection,
+    Status,
+    Version,
+    same_writers,
+)
 from medbench.records.visit import VisitRecord, build_visit
 from medbench.records.writer import Writer
 
@@ -120,6 +127,7 @@ __all__ = [
     "read_view",
     "register",
     "resolve",
+    "same_writers",
     "scan",
     "scan_one",
     "scan_paper",

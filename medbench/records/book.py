@@ -9,7 +9,10 @@ chain that do this: the associations the reader can open — by scanning with he
 (:func:`~medbench.records.association.scan`) or, for a grantee, through a view capability
 (:mod:`medbench.records.capability`) — and the :class:`~medbench.records.index.RecordIndex`.
 An association may name any version of a record; the book follows it to its lineage, so an update
-needs no new association, and two associations of one record count once.
+needs no new association, and two associations of one record count once. An association counts
+only if one of its signers also signed the version it names: anyone may *write* an association to
+P (her encryption key is public), but a stranger cannot thereby slip someone else's record into
+her book.
 """
 
 from __future__ import annotations
@@ -53,9 +56,11 @@ class RecordBook:
         """Lineage IDs of the linked records (live or deleted), in association order."""
         out: list[bytes] = []
         for a in self.associations:
-            root = self.index.lineage_of(a.record_id)
-            if root is not None and root not in out:
-                out.append(root)
+            version = self.index.version(a.record_id)
+            if version is None or set(a.writers).isdisjoint(version.tx.public_keys):
+                continue
+            if version.lineage not in out:
+                out.append(version.lineage)
         return out
 
     def current(self) -> list[Version]:

@@ -14,6 +14,11 @@ first ``add`` (the lineage ID) and each later version joined to it by an ``updat
 * ``delete id`` — valid when ``id`` is the current head of a live lineage; the lineage is
   *deleted* and leaves the current view.
 
+Validators check who may change a record before a transaction reaches the chain (access layer);
+an index that reads a chain it does not trust can also apply a rule of its own, ``may_change(tx,
+target)`` — :func:`same_writers` (the change shares a signer with the record's first version) is
+the ready-made one — and rejects the rest as :attr:`Reason.UNAUTHORIZED`.
+
 Anything else — a duplicate ID, a link to an unknown, stale or deleted version, a second
 tombstone, malformed content — is a :class:`Rejection` with a :class:`Reason`, recorded in
 :attr:`RecordIndex.rejections`, never an exception: the index reads the chain as it is, and bad
@@ -28,7 +33,7 @@ legacy imports carry old timestamps on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -54,6 +59,7 @@ class Reason(StrEnum):
     NOT_CURRENT = "not-current"
     DELETED_TARGET = "deleted-target"
     NEW_NOT_FRESH = "new-not-fresh"
+    UNAUTHORIZED = "unauthorized"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,17 @@ class Version:
         return self.tx.id
 
 
+ChangeRule = Callable[[Transaction, Transaction], bool]
+"""``may_change(change, first_version)``: may ``change`` (update link or tombstone) alter the record
+whose first version is ``first_version``?"""
+
+
+def same_writers(change: Transaction, first_version: Transaction) -> bool:
+    """The change is signed by a key that also signed the record's first version (its author or
+    institution)."""
+    return not set(change.public_keys).isdisjoint(first_version.public_keys)
+
+
 @dataclass(slots=True)
 class _Lineage:
     versions: list[Transaction]
@@ -94,19 +111,22 @@ class _Lineage:
 class RecordIndex:
     """Lineages of record versions, built by folding transactions in chain order."""
 
-    __slots__ = ("_lineage_of", "_lineages", "_seen", "rejections")
+    __slots__ = ("_lineage_of", "_lineages", "_may_change", "_seen", "rejections")
 
-    def __init__(self) -> None:
-        """An empty index (no transactions applied)."""
+    def __init__(self, may_change: ChangeRule | None = None) -> None:
+        """An empty index; ``may_change`` is an optional rule on who may update or delete."""
+        self._may_change = may_change
         self._lineages: dict[bytes, _Lineage] = {}  # insertion order = chain order of roots
         self._lineage_of: dict[bytes, bytes] = {}
         self._seen: set[bytes] = set()
         self.rejections: list[Rejection] = []
 
     @classmethod
-    def from_transactions(cls, transactions: Iterable[Transaction]) -> RecordIndex:
+    def from_transactions(
+        cls, transactions: Iterable[Transaction], may_change: ChangeRule | None = None
+    ) -> RecordIndex:
         """The index of ``transactions`` in the given (chain) order."""
-        index = cls()
+        index = cls(may_change)
         for tx in transactions:
             index.apply(tx)
         return index
@@ -140,6 +160,8 @@ class RecordIndex:
             return root, self._reject(tx, Reason.DELETED_TARGET, target[:4].hex())
         if lineage.versions[-1].id != target:
             return root, self._reject(tx, Reason.NOT_CURRENT, target[:4].hex())
+        if self._may_change is not None and not self._may_change(tx, lineage.versions[0]):
+            return root, self._reject(tx, Reason.UNAUTHORIZED, target[:4].hex())
         return root, None
 
     def _apply_update(self, tx: Transaction) -> Rejection | None:

@@ -237,3 +237,15 @@ def test_mutated_grants_raise_only_decode_error(key: str, value: object) -> None
     mutated = Transaction.create(Kind.GRANT, codec.encode(fields), T0, [patient.signing])
     with pytest.raises(RecordDecodeError):
         read_view(doctor, mutated)
+
+
+def test_a_strangers_association_cannot_slip_a_record_into_her_book() -> None:
+    pop = population(26, patients=2)
+    patient = pop.patients[0]
+    author, stranger = pop.writer(0), pop.writer(3)  # different hospitals
+    theirs = add(b"someone else's record", T0, author)
+    planted = associate(patient.public, theirs.id, T0 + 1, stranger, randbytes=randbytes(6))
+    genuine = associate(patient.public, theirs.id, T0 + 2, author, randbytes=randbytes(7))
+    assert len(list(scan(patient, [theirs, planted]))) == 1  # she can open it ...
+    assert RecordBook.for_patient(patient, [theirs, planted]).lineages() == []  # ... not count it
+    assert RecordBook.for_patient(patient, [theirs, planted, genuine]).lineages() == [theirs.id]

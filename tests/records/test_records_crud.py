@@ -28,6 +28,7 @@ from medbench.records import (
     delete,
     legacy_import,
     query,
+    same_writers,
     tombstone_target,
     update,
 )
@@ -262,3 +263,19 @@ def test_hostile_links_and_queries_raise_only_decode_error(fields: dict[str, obj
     for decode in (UpdateLink.decode, QueryCondition.decode):
         with contextlib.suppress(RecordDecodeError):
             decode(content)
+
+
+def test_an_optional_rule_refuses_changes_by_strangers() -> None:
+    stranger = Writer(identity(7).signing, identity(8).signing)
+    colleague = Writer(identity(9).signing, WRITER.institution)  # same hospital
+    v1 = add(b"v1", T0, WRITER)
+    forged_tomb = delete(v1.id, T0 + 1, stranger)
+    v2, link = update(v1.id, b"v2", T0 + 2, colleague, "countersigned by the same hospital")
+    chain = [v1, forged_tomb, v2, link]
+    trusting = RecordIndex.from_transactions(chain)
+    # trusting the chain: the stranger's tombstone deletes v1, the update link comes too late
+    assert trusting.head(v1.id) is None
+    assert [r.reason for r in trusting.rejections] == [Reason.DELETED_TARGET]
+    guarded = RecordIndex.from_transactions(chain, may_change=same_writers)
+    assert [r.reason for r in guarded.rejections] == [Reason.UNAUTHORIZED]
+    assert [v.id for v in guarded.current()] == [v2.id] and guarded.head(v1.id) is not None

@@ -26,13 +26,11 @@ a ``subject`` (Condition, MedicationRequest) should use a pseudonymous reference
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
 
 from medbench.records.errors import InvalidFhirError
 
@@ -164,6 +162,14 @@ def _parse(resource: Mapping[str, Any] | str | bytes) -> dict[str, Any]:
     return data
 
 
+@functools.cache
+def _model_class(resource_type: str) -> Any:
+    """The ``fhir.resources.R4B`` model of a type (imported on first use: ~0.3 s)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return get_fhir_model_class(resource_type)
+
+
 def validate_resource(resource: Mapping[str, Any] | str | bytes) -> FhirResource:
     """Validate one resource (dict or JSON text) and return its canonical form.
 
@@ -177,7 +183,9 @@ def validate_resource(resource: Mapping[str, Any] | str | bytes) -> FhirResource
             rtype if isinstance(rtype, str) else None,
             [f"resourceType must be one of {sorted(SUPPORTED_TYPES)}"],
         )
-    model = get_fhir_model_class(rtype)
+    from pydantic import ValidationError
+
+    model = _model_class(rtype)
     try:
         parsed = model.model_validate(data)
         dumped = parsed.model_dump(mode="json", exclude_none=True, by_alias=True)

@@ -115,6 +115,12 @@ class FoundAssociation:
     timestamp_us: int
     writers: tuple[bytes, ...]
 
+    def __repr__(self) -> str:  # never print the secret
+        return (
+            f"FoundAssociation({self.association_id[:4].hex()} -> {self.record_id[:4].hex()}, "
+            f"t={self.timestamp_us})"
+        )
+
 
 def _link_secret(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
     secret: bytes = HKDF(

@@ -71,6 +71,9 @@ class Rejection:
     reason: Reason
     detail: str = ""
 
+    def __repr__(self) -> str:
+        return f"Rejection({self.kind.name.lower()} {self.tx_id[:4].hex()}: {self.reason})"
+
 
 @dataclass(frozen=True, slots=True)
 class Version:
@@ -88,6 +91,12 @@ class Version:
     def id(self) -> bytes:
         """The version's transaction ID."""
         return self.tx.id
+
+    def __repr__(self) -> str:
+        return (
+            f"Version({self.id[:4].hex()} of {self.lineage[:4].hex()}, #{self.number}, "
+            f"{self.status}, t={self.tx.timestamp_us})"
+        )
 
 
 ChangeRule = Callable[[Transaction, Transaction], bool]

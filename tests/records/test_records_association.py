@@ -21,6 +21,7 @@ from medbench import codec
 from medbench.ledger import Kind, SignerPolicy, Transaction, verify_transaction
 from medbench.records import (
     FoundAssociation,
+    QueryCondition,
     RecordBook,
     RecordDecodeError,
     Status,
@@ -190,6 +191,15 @@ def test_patient_book_follows_updates_and_keeps_deleted_history() -> None:
         [(r1.id, Status.SUPERSEDED), (r1b.id, Status.CURRENT)],
         [(r2.id, Status.DELETED)],
     ]
+    assert [v.id for v in book.answer(QueryCondition(include_history=True))] == [
+        r1.id,
+        r1b.id,
+        r2.id,
+    ]
+    assert [v.id for v in book.answer(QueryCondition(from_us=T0 + 4))] == [r1b.id]
+    assert book.answer(QueryCondition(record_ids=(r3.id,))) == []  # not hers
+    first = book.associations[0]
+    assert first.link_secret.hex()[:8] not in repr(first) and "link_secret" not in repr(first)
     other = RecordBook.for_patient(pop.patients[1], chain)
     assert [v.id for v in other.current()] == [r3.id]
 

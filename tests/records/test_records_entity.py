@@ -165,3 +165,20 @@ def test_mutated_registrations_parse_or_raise_only_decode_error(
     except RecordDecodeError:
         return
     assert reg.key == tx.author  # whatever parses still names its author
+
+
+def test_validator_node_registers_under_its_institution() -> None:
+    hospital, node = identity(60), identity(61)
+    profile = PublicProfile(Role.NODE, institution=hospital.key)
+    tx = register(
+        node,
+        profile,
+        PrivateProfile("validator-1", contact="10.0.0.1:7000"),
+        T0,
+        institution=hospital,
+        randbytes=randbytes(62),
+    )
+    reg = read_registration(tx)
+    assert reg.profile == profile and tx.public_keys == (node.key, hospital.key)
+    assert reg.open_private(node).contact == "10.0.0.1:7000"
+    assert affiliations([tx]) == {node.key: hospital.key}

@@ -11,19 +11,26 @@ The population follows PAPER.md §1.3 and §1.7:
 
 * institutions (hospitals), staff affiliated to one institution, independent licensed workers,
   patients, and validators (one per institution, at least 4, §1.1);
-* every entity has a ``register`` transaction: role and bound public identity in clear, private
-  fields (name, ID number) sealed to its own encryption key;
-* a visit produces a record (``add``) signed by the staff member *and* the institution, or by an
-  independent worker alone, with optional imaging attachments referenced by SHA-256 only (the
-  image bytes stay off chain; :meth:`ImageRef.payload` regenerates them for a blob store);
-* each record is followed by an ``associate`` transaction linking it to the patient; the link is
-  sealed to the patient's encryption key so a leaked record cannot be tied to the patient (§1.3
-  item 3); only the patient's public key is in clear so the patient can find it;
-* patients occasionally ``grant`` a doctor a time window, doctors ``query``, and a few records are
-  ``delete``-d (content = the deleted transaction's ID).
+* every entity has a ``register`` transaction (:func:`medbench.records.register`): role, public
+  profile and bound public identity in clear, private fields (name, ID number, contact) sealed to
+  its own encryption key; staff registrations are countersigned by their institution;
+* a visit produces a record (``add``) whose content is FHIR R4B (an Encounter and an Observation
+  holding the findings, validated by :func:`medbench.records.build_visit`), signed by the staff
+  member *and* the institution, or by an independent worker alone, with optional imaging
+  attachments referenced by SHA-256 only (the image bytes stay off chain; :meth:`ImageRef.payload`
+  regenerates them for a blob store);
+* each record is followed by an ``associate`` transaction linking it to the patient. By default
+  it has the paper's form (§1.3 item 3: the link sealed to the patient, her public key in clear);
+  with ``stealth_associations`` it is a stealth association that names nobody
+  (:mod:`medbench.records.association`), and grants then carry a view capability of the
+  patient's associations so far;
+* patients occasionally ``grant`` a doctor a time window, doctors ``query`` (the condition is on
+  chain), a few records are ``update``-d (new version + link) and a few ``delete``-d (tombstone
+  naming the deleted ID) — all built by :mod:`medbench.records`.
 
 Record sizes are log-normal (median ``content_median_bytes``, shape ``content_sigma``), clipped
-to ``[64, max_content_bytes]``; inter-arrival gaps are exponential. :func:`build_chain` packs the
+to ``[64, max_content_bytes]`` and reached by sizing the findings text; inter-arrival gaps are
+exponential. :func:`build_chain` packs the
 transactions into blocks signed by the rotating blocker of :mod:`medbench.ledger.rotation`.
 """
 
@@ -41,10 +48,37 @@ from medbench.hashing import sha256
 from medbench.ledger.block import Block, Genesis
 from medbench.ledger.rotation import expected_blocker
 from medbench.ledger.transaction import Kind, SignerPolicy, Transaction
+from medbench.records import (
+    Attachment,
+    FoundAssociation,
+    PrivateProfile,
+    PublicProfile,
+    QueryCondition,
+    Role,
+    Writer,
+    associate,
+    build_visit,
+    crud,
+    grant_view,
+    paper_association,
+    register,
+    scan_one,
+)
 
 _ALPHABET = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz     ,.0123456789", dtype=np.uint8)
 _MODALITIES = ("CT", "US", "MR", "XR")
 _DEPARTMENTS = ("cardiology", "oncology", "pediatrics", "radiology", "emergency", "neurology")
+_MEDIA_TYPES = {
+    "CT": "application/dicom",
+    "US": "video/mp4",
+    "MR": "application/dicom",
+    "XR": "image/jpeg",
+}
+_SEXES = ("female", "male")
+_AGE_BANDS = ("0-17", "18-29", "30-39", "40-49", "50-59", "60-69", "70+")
+_LEVELS = ("resident", "attending", "chief")
+_FHIR_OVERHEAD = 420
+"""Approximate bytes of a visit's content besides its findings text (sizes the text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +100,8 @@ class WorkloadConfig:
     grant_probability: float = 0.3
     query_probability: float = 0.3
     delete_probability: float = 0.05
+    update_probability: float = 0.0
+    stealth_associations: bool = False
     mean_gap_us: int = 30_000_000
     start_us: int = 1_546_300_800_000_000  # 2019-01-01T00:00:00Z
     scheme: Scheme = Scheme.ED25519
@@ -157,17 +193,58 @@ def _randbytes(rng: np.random.Generator) -> Callable[[int], bytes]:
     return rng.bytes
 
 
-def _register(e: Entity, ts: int, rng: np.random.Generator) -> Transaction:
-    private = codec.encode({"name": e.name, "id_number": _text(rng, 18)})
-    content = codec.encode(
-        {
-            "role": e.role,
-            "identity": e.identity.public.to_fields(),
-            "institution": e.institution,
-            "private": e.identity.public.seal(private, b"register", randbytes=_randbytes(rng)),
-        }
+def _register(
+    e: Entity, ts: int, rng: np.random.Generator, institution: Entity | None
+) -> Transaction:
+    role = Role(e.role)
+    if role is Role.PATIENT:
+        profile = PublicProfile(
+            role,
+            sex=_SEXES[int(rng.integers(len(_SEXES)))],
+            age_band=_AGE_BANDS[int(rng.integers(len(_AGE_BANDS)))],
+        )
+    elif role is Role.STAFF:
+        profile = PublicProfile(
+            role,
+            institution=e.institution,
+            department=_DEPARTMENTS[int(rng.integers(len(_DEPARTMENTS)))],
+            level=_LEVELS[int(rng.integers(len(_LEVELS)))],
+        )
+    else:
+        profile = PublicProfile(role)
+    private = PrivateProfile(e.name, id_number=_text(rng, 18), contact=_text(rng, 11))
+    return register(
+        e.identity,
+        profile,
+        private,
+        ts,
+        institution=None if institution is None else institution.identity,
+        randbytes=_randbytes(rng),
     )
-    return Transaction.create(Kind.REGISTER, content, ts, [e.identity.signing])
+
+
+def _visit_content(
+    rng: np.random.Generator, cfg: WorkloadConfig, visit_us: int, images: list[Attachment]
+) -> bytes:
+    """A FHIR R4B visit (Encounter + Observation with the findings), sized log-normally."""
+    n = _lognormal_size(rng, cfg.content_median_bytes, cfg.content_sigma, 64, cfg.max_content_bytes)
+    department = _DEPARTMENTS[int(rng.integers(len(_DEPARTMENTS)))]
+    when = f"{np.datetime64(visit_us, 'us').astype('datetime64[s]')}Z"
+    encounter = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "period": {"start": when},
+        "serviceType": {"text": department},
+    }
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "clinical findings"},
+        "effectiveDateTime": when,
+        "valueString": "x" + _text(rng, max(1, n - _FHIR_OVERHEAD)).rstrip() + ".",
+    }
+    return build_visit([encounter, observation], images).encode()
 
 
 def generate(config: WorkloadConfig | None = None, seed: int = 0) -> Workload:
@@ -204,23 +281,38 @@ def generate(config: WorkloadConfig | None = None, seed: int = 0) -> Workload:
 
     txs = wl.transactions
     for e in [*institutions, *staff, *workers, *patients]:
-        txs.append(_register(e, tick(), rng))
+        inst = None if e.institution is None else inst_by_key[e.institution]
+        txs.append(_register(e, tick(), rng, inst))
     authors = staff + workers
-    records: list[Transaction] = []
+    live: list[Transaction] = []  # current versions, candidates for update and delete
+    found: dict[bytes, list[FoundAssociation]] = {p.key: [] for p in patients}
     for _ in range(cfg.visits):
         patient = patients[int(rng.integers(len(patients)))]
         author = authors[int(rng.integers(len(authors)))]
-        signers = [author.identity.signing]
-        if author.institution is not None:
-            signers.append(inst_by_key[author.institution].identity.signing)
+        inst_key = author.institution
+        writer = Writer(
+            author.identity.signing,
+            None if inst_key is None else inst_by_key[inst_key].identity.signing,
+        )
         if rng.random() < cfg.grant_probability:
-            grant = codec.encode(
-                {"grantee": author.key, "from_us": t, "until_us": t + 86_400_000_000 * 180}
-            )
-            txs.append(Transaction.create(Kind.GRANT, grant, tick(), [patient.identity.signing]))
+            until = t + 86_400_000_000 * 180
+            if cfg.stealth_associations:
+                grant = grant_view(
+                    patient.identity,
+                    author.identity.public,
+                    found[patient.key],
+                    t,
+                    until,
+                    tick(),
+                    randbytes=_randbytes(rng),
+                )
+            else:
+                content = codec.encode({"grantee": author.key, "from_us": t, "until_us": until})
+                grant = Transaction.create(Kind.GRANT, content, tick(), [patient.identity.signing])
+            txs.append(grant)
         if rng.random() < cfg.query_probability:
-            query = codec.encode({"owner": patient.key, "condition": "visits since 2018"})
-            txs.append(Transaction.create(Kind.QUERY, query, tick(), [author.identity.signing]))
+            condition = QueryCondition(owner=patient.key, from_us=cfg.start_us, until_us=t)
+            txs.append(crud.query(condition, tick(), author.identity.signing))
         images = []
         if rng.random() < cfg.image_probability:
             size = _lognormal_size(
@@ -230,32 +322,34 @@ def generate(config: WorkloadConfig | None = None, seed: int = 0) -> Workload:
             modality = _MODALITIES[int(rng.integers(len(_MODALITIES)))]
             ref = ImageRef(sha256(_image_bytes(img_seed, size)), size, modality, img_seed)
             wl.images.append(ref)
-            images.append({"sha256": ref.digest, "size": size, "modality": modality})
-        n = _lognormal_size(
-            rng, cfg.content_median_bytes, cfg.content_sigma, 64, cfg.max_content_bytes
-        )
-        content = codec.encode(
-            {
-                "department": _DEPARTMENTS[int(rng.integers(len(_DEPARTMENTS)))],
-                "findings": _text(rng, n),
-                "images": images,
-                "visit_us": t,
-            }
-        )
-        record = Transaction.create(Kind.ADD, content, tick(), signers)
-        records.append(record)
+            images.append(Attachment(ref.digest, _MEDIA_TYPES[modality], size, modality))
+        record = crud.add(_visit_content(rng, cfg, t, images), tick(), writer)
+        live.append(record)
         txs.append(record)
-        link = codec.encode({"record": record.id, "doctor": author.key})
-        assoc = codec.encode(
-            {
-                "owner": patient.key,
-                "link": patient.identity.public.seal(link, b"associate", randbytes=_randbytes(rng)),
-            }
-        )
-        txs.append(Transaction.create(Kind.ASSOCIATE, assoc, tick(), signers))
-        if records and rng.random() < cfg.delete_probability:
-            victim = records[int(rng.integers(len(records)))]
-            txs.append(Transaction.create(Kind.DELETE, victim.id, tick(), signers))
+        ts = tick()
+        if cfg.stealth_associations:
+            assoc = associate(
+                patient.identity.public, record.id, ts, writer, randbytes=_randbytes(rng)
+            )
+            mine = scan_one(patient.identity, assoc)
+            assert mine is not None, "a fresh stealth association must open for its patient"
+            found[patient.key].append(mine)
+        else:
+            content = paper_association(
+                patient.identity.public, record.id, author.key, randbytes=_randbytes(rng)
+            )
+            assoc = writer.sign(Kind.ASSOCIATE, content, ts)
+        txs.append(assoc)
+        if live and rng.random() < cfg.update_probability:
+            i = int(rng.integers(len(live)))
+            new, link = crud.update(
+                live[i].id, _visit_content(rng, cfg, t, []), tick(), writer, "amended findings"
+            )
+            live[i] = new
+            txs += [new, link]
+        if live and rng.random() < cfg.delete_probability:
+            victim = live.pop(int(rng.integers(len(live))))
+            txs.append(crud.delete(victim.id, tick(), writer))
     return wl
 
 

@@ -1,0 +1,120 @@
+"""The ledger's view of a node store: Medical Chain blocks and transactions in SQLite.
+
+:class:`NodeStore` keeps bytes (canonical bodies, header bytes, ID lists); the ledger works on
+:class:`~medbench.ledger.Transaction`, :class:`~medbench.ledger.Block` and
+:class:`~medbench.ledger.Genesis`. :class:`LedgerStore` is the bridge, so that chain verification,
+tamper localisation and repair (:mod:`medbench.ledger.chain`) run against a node's real database:
+
+* transactions are stored under their ID with ``body = tx.to_wire()``, ``kind`` and
+  ``timestamp_us`` as columns, and ``producer`` = the last listed key — the institution for a
+  staff record (which carries staff then institution), the worker for an independent one; the
+  retention policy keeps by producer (PAPER §1.4);
+* the genesis block is stored at height 0 with its canonical bytes as header; block ``h >= 1`` is
+  stored with ``header = encode([header fields, blocker signature])`` and its IDs as membership
+  rows, so the block is rebuilt exactly from the store;
+* as a ``MutableMapping[bytes, Transaction]`` it is what :func:`medbench.ledger.chain.repair`
+  writes restored copies into: a missing body is put back, an altered one is replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, MutableMapping
+
+from medbench import codec
+from medbench.ledger.block import Block, BlockHeader, Genesis
+from medbench.ledger.errors import LedgerDecodeError
+from medbench.ledger.transaction import Transaction
+from medbench.store.node_store import NodeStore
+from medbench.store.reads import BodyMap
+from medbench.store.records import StoredTransaction
+
+
+def stored(tx: Transaction) -> StoredTransaction:
+    """The store row of ``tx`` (see the module docstring for the ``producer`` rule)."""
+    return StoredTransaction(tx.id, int(tx.kind), tx.timestamp_us, tx.public_keys[-1], tx.to_wire())
+
+
+class LedgerStore(MutableMapping[bytes, Transaction]):
+    """Ledger objects over a :class:`NodeStore`; a mapping from transaction ID to transaction.
+
+    Reading a body that no longer decodes raises :class:`LedgerDecodeError`; chain verification
+    reads :attr:`bodies` instead, where corruption becomes a finding.
+    """
+
+    def __init__(self, store: NodeStore) -> None:
+        self.store = store
+
+    @property
+    def bodies(self) -> BodyMap:
+        """ID -> canonical body bytes, for :func:`medbench.ledger.chain.verify_chain`."""
+        return self.store.bodies
+
+    # -- transactions --------------------------------------------------------------------------
+    def add(self, txs: Iterable[Transaction]) -> None:
+        """Store transactions (a batch is atomic; identical copies are fine)."""
+        self.store.put_transactions([stored(t) for t in txs], skip_identical=True)
+
+    def __getitem__(self, tx_id: bytes) -> Transaction:
+        row = self.store.get_transaction(tx_id)
+        if row is None:
+            raise KeyError(tx_id)
+        return Transaction.from_wire(row.body)
+
+    def __setitem__(self, tx_id: bytes, tx: Transaction) -> None:
+        if tx.id != tx_id:
+            raise ValueError(f"transaction {tx.id.hex()[:12]} stored under {tx_id.hex()[:12]}")
+        row = stored(tx)
+        if self.store.get_transaction(tx_id) is None:
+            self.store.restore_transaction(row)
+        else:  # an altered body under this ID: put the genuine one back
+            self.store.tamper_transaction(tx_id, row.body)
+
+    def __delitem__(self, tx_id: bytes) -> None:
+        self.store.delete_transaction(tx_id)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.store.iter_transaction_ids()
+
+    def __len__(self) -> int:
+        return self.store.transaction_count()
+
+    # -- blocks --------------------------------------------------------------------------------
+    def append_genesis(self, genesis: Genesis) -> None:
+        """Store the genesis block at height 0."""
+        self.store.append_block(
+            0, genesis.id, bytes(32), genesis.to_wire(), b"genesis", genesis.timestamp_us, ()
+        )
+
+    def append(self, block: Block, txs: Iterable[Transaction] = ()) -> None:
+        """Commit ``block`` (and optionally its transactions) atomically."""
+        h = block.header
+        self.store.append_block(
+            h.height,
+            block.id,
+            h.previous_id,
+            codec.encode([h.to_fields(), block.signature]),
+            h.blocker,
+            h.timestamp_us,
+            block.tx_ids,
+            transactions=[stored(t) for t in txs],
+        )
+
+    def genesis(self) -> Genesis:
+        """The genesis block stored at height 0."""
+        row = self.store.get_block(0)
+        if row is None:
+            raise LookupError("the store holds no genesis block")
+        return Genesis.from_wire(row.header)
+
+    def blocks(self) -> list[Block]:
+        """Every block above genesis, in height order, rebuilt from the store."""
+        out: list[Block] = []
+        for row in self.store.iter_blocks(start=1):
+            try:
+                fields = codec.decode(row.header)
+                header_fields, signature = fields
+                header = BlockHeader.from_fields(header_fields)
+                out.append(Block(header, signature, row.tx_ids))
+            except (codec.DecodeError, ValueError, TypeError) as exc:
+                raise LedgerDecodeError(f"stored block {row.height} is malformed: {exc}") from None
+        return out

@@ -386,12 +386,8 @@ class Policy:
         return self._any_is_a(role, self.document["emergency"]["roles"])
 
     def is_authority(self, role: str) -> bool:
-        """Whether ``role`` is a health-administration role."""
-        return (
-            self.is_a(role, "health_authority")
-            if "health_authority" in self.ancestors
-            else (self.region_depth_of(role) is not None)
-        )
+        """Whether ``role`` is a health-administration role (it governs a region depth)."""
+        return self.region_depth_of(role) is not None
 
     # -- signatures and sanctions -------------------------------------------------------------
     def needs_countersign(self, role: str, op: str) -> bool:
@@ -416,7 +412,7 @@ class Policy:
 
 def _closure(role: str, parents: Mapping[str, list[str]]) -> frozenset[str]:
     seen = {role}
-    stack = [(role, (role,))]
+    stack: list[tuple[str, tuple[str, ...]]] = [(role, (role,))]
     while stack:
         cur, path = stack.pop()
         for p in parents[cur]:

@@ -133,6 +133,9 @@ class Allowed:
     def __bool__(self) -> bool:
         return True
 
+    def __repr__(self) -> str:
+        return f"Allowed({self.request_id[:4].hex()} {self.role} {self.verdict})"
+
 
 @dataclass(frozen=True, slots=True)
 class Refused:
@@ -146,6 +149,9 @@ class Refused:
 
     def __bool__(self) -> bool:
         return False
+
+    def __repr__(self) -> str:
+        return f"Refused({self.reason.value} {self.request_id[:4].hex()} {self.detail!r})"
 
     @property
     def drafts(self) -> list[TxDraft]:

@@ -47,6 +47,9 @@ class TxDraft:
         """The record type inside the ledger kind (``"crl"``, ``"blacklist"``, ``"audit"``...)."""
         return str(self.content["type"])
 
+    def __repr__(self) -> str:
+        return f"TxDraft({self.kind}/{self.type} t={self.timestamp_us})"
+
     def encode(self) -> bytes:
         """Canonical bytes of ``[kind, content, timestamp_us]``."""
         return codec.encode([self.kind, self.content, self.timestamp_us])

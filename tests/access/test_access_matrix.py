@@ -32,6 +32,8 @@ from medbench.access.request import Operation
 from medbench.access.state import ChainState
 from medbench.access.validator import Allowed, Refused, Validator
 
+from medbench.access.clients import Identity
+
 from .conftest import T0, Cast, make_cast
 
 DAY = 86_400_000_000
@@ -115,7 +117,7 @@ def world() -> tuple[Cast, bytes]:
     return cast, d.request_id
 
 
-def _subject(cast: Cast, role: str):  # noqa: ANN202 - test helper
+def _subject(cast: Cast, role: str) -> Identity:
     return {
         "patient_self": cast.P,
         "patient_other": cast.Q,
@@ -197,7 +199,6 @@ def test_permission_matrix(
     assert (audit is not None) == (op is Operation.READ)
     if audit is not None:
         assert audit.kind == "query" and audit.content["request"] == req.request_id
-        assert audit.content["outcome"] == (
-            "allowed" if expected == "ok" else decision.reason.value
-        )  # type: ignore[union-attr]
+        outcome = "allowed" if isinstance(decision, Allowed) else decision.reason.value
+        assert audit.content["outcome"] == outcome
     assert cast.world.state.blacklist == before  # check() is pure

@@ -27,12 +27,11 @@ import dataclasses
 
 import pytest
 
+from medbench.access.clients import Identity
 from medbench.access.grants import GrantBook, GrantRecord, RevokeRecord
 from medbench.access.request import Operation
 from medbench.access.state import ChainState
 from medbench.access.validator import Allowed, Refused, Validator
-
-from medbench.access.clients import Identity
 
 from .conftest import T0, Cast, make_cast
 

@@ -49,10 +49,15 @@ def reseal(
     new_public: bytes,
     sealed: Mapping[bytes, bytes],
     rng: random.Random,
+    aad: bytes = b"",
 ) -> dict[bytes, bytes]:
-    """Open every blob with ``old`` and seal it to ``new_public`` (the record ID is the AAD)."""
+    """Open every blob (keyed by record ID) with ``old`` and seal it again to ``new_public``.
+
+    ``aad`` is the associated data the fields were sealed with (the same for all of them: a
+    record's ID is the hash of its sealed content, so it cannot be bound into its own seal).
+    """
     return {
-        rid: seal(new_public, open_sealed(old, blob, rid), rng, rid)
+        rid: seal(new_public, open_sealed(old, blob, aad), rng, aad)
         for rid, blob in sorted(sealed.items())
     }
 

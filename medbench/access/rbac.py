@@ -214,6 +214,16 @@ class Policy:
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Policy:
         """Check a document and precompute role closures; raises :class:`PolicyError`."""
+        try:
+            return cls._load(doc)
+        except PolicyError:
+            raise
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            # a shape the explicit checks above missed is still just a malformed document
+            raise PolicyError(f"malformed policy: {type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def _load(cls, doc: Mapping[str, Any]) -> Policy:
         if type(doc) is not dict or doc.get("version") != 1:
             raise PolicyError("policy document must be a dict with version 1")
         roles = _table(doc, "roles")
@@ -250,14 +260,18 @@ class Policy:
                 raise PolicyError("self_ops names an unknown operation")
         for role, kind in _table(doc, "grantors").items():
             known(role, "grantors")
-            if kind not in GRANTOR_KINDS:
+            if type(kind) is not str or kind not in GRANTOR_KINDS:
                 raise PolicyError(f"unknown grantor kind {kind!r}")
         raw_rules = doc.get("grant_rules")
         if type(raw_rules) is not list:
             raise PolicyError("grant_rules must be a list")
         rules = []
         for r in raw_rules:
-            if type(r) is not dict or r.get("grantor") not in GRANTOR_KINDS:
+            if (
+                type(r) is not dict
+                or type(r.get("grantor")) is not str
+                or (r["grantor"] not in GRANTOR_KINDS)
+            ):
                 raise PolicyError("a grant rule needs a known grantor kind")
             ops = frozenset(_str_list(r.get("ops"), "grant_rules.ops"))
             if not ops or not ops <= GRANT_OPS:
@@ -281,16 +295,25 @@ class Policy:
         if type(roots) is not list:
             raise PolicyError("root_authorities must be a list")
         for root in roots:
-            if type(root) is not dict or type(root.get("key")) is not bytes:
+            if (
+                type(root) is not dict
+                or type(root.get("key")) is not bytes
+                or type(root.get("region")) is not str
+            ):
                 raise PolicyError("a root authority is {key, role, region}")
             known(str(root.get("role")), "root_authorities")
         for section in ("emergency", "countersign", "blacklist"):
             for role in _str_list(_table(doc, section).get("roles"), f"{section}.roles"):
                 known(role, section)
+        _str_list(_table(doc, "countersign").get("ops", []), "countersign.ops")
+        inst_role = _table(doc, "countersign").get("institution_role", "institution")
+        if type(inst_role) is not str:
+            raise PolicyError("countersign.institution_role must be a role name")
+        for key, cats in _table(doc, "categories").items():
+            _str_list(cats, f"categories.{key}")
         refuse_after = _table(doc, "blacklist").get("refuse_after")
         if type(refuse_after) is not int or refuse_after < 1:
             raise PolicyError("blacklist.refuse_after must be a positive int")
-        _table(doc, "categories")
         return cls(dict(doc), ancestors, tuple(rules), regions)
 
     @classmethod

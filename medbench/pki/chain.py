@@ -30,11 +30,13 @@ older CRL again can never un-revoke a certificate.
 from __future__ import annotations
 
 import enum
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from medbench.pki.ca import to_us
@@ -81,6 +83,18 @@ class VerifiedIdentity:
     cert: x509.Certificate
 
 
+_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    UnsupportedAlgorithm,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+    x509.InvalidVersion,
+)
+"""What lazily parsed certificate / CRL fields raise on hostile DER."""
+
+
 def _name_key(name: x509.Name) -> bytes:
     return name.public_bytes()
 
@@ -112,6 +126,19 @@ class RevocationRegistry:
         ``issuer_chain`` is the issuing CA's certificate first, up to (optionally) the root.
         Raises :class:`CertificateError` if the CRL or its issuer does not verify.
         """
+        try:
+            return self._publish(crl_der, issuer_chain, anchors)
+        except CertificateError:
+            raise
+        except _PARSE_ERRORS as exc:
+            raise CertificateError(CertReason.MALFORMED, f"CRL: {exc}") from None
+
+    def _publish(
+        self,
+        crl_der: bytes,
+        issuer_chain: Sequence[bytes],
+        anchors: Sequence[x509.Certificate],
+    ) -> int:
         try:
             crl = x509.load_der_x509_crl(crl_der)
         except ValueError as exc:
@@ -155,9 +182,15 @@ def _load(chain: Sequence[bytes]) -> list[x509.Certificate]:
         if not isinstance(blob, bytes) or len(blob) > MAX_CERT_BYTES:
             raise CertificateError(CertReason.MALFORMED, "certificate is not bytes or too big")
         try:
-            certs.append(x509.load_der_x509_certificate(blob))
+            with warnings.catch_warnings():
+                # non-positive serials only warn today; they are refused below either way
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                cert = x509.load_der_x509_certificate(blob)
         except ValueError as exc:
             raise CertificateError(CertReason.MALFORMED, str(exc)) from None
+        if cert.serial_number <= 0:
+            raise CertificateError(CertReason.MALFORMED, "serial number is not positive")
+        certs.append(cert)
     return certs
 
 
@@ -211,7 +244,7 @@ def _walk(
         return _walk_unchecked(chain, anchors, at_us, registry, leaf_is_ca=leaf_is_ca)
     except CertificateError:
         raise
-    except (ValueError, TypeError, OverflowError, UnsupportedAlgorithm) as exc:
+    except _PARSE_ERRORS as exc:
         # hostile DER can make lazily parsed fields fail late; it is still just "malformed"
         raise CertificateError(CertReason.MALFORMED, f"{type(exc).__name__}: {exc}") from None
 

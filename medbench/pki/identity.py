@@ -115,7 +115,7 @@ class SubjectInfo:
             ext = cert.extensions.get_extension_for_oid(IDENTITY_OID)
         except x509.ExtensionNotFound:
             raise IdentityError("certificate has no medbench identity extension") from None
-        except ValueError as exc:  # duplicate or unparsable extensions
+        except (ValueError, x509.DuplicateExtension) as exc:  # unparsable extensions
             raise IdentityError(f"bad extensions: {exc}") from None
         value = ext.value
         if not isinstance(value, x509.UnrecognizedExtension):

@@ -186,9 +186,10 @@ def _load(chain: Sequence[bytes]) -> list[x509.Certificate]:
                 # non-positive serials only warn today; they are refused below either way
                 warnings.simplefilter("ignore", CryptographyDeprecationWarning)
                 cert = x509.load_der_x509_certificate(blob)
+                serial = cert.serial_number
         except ValueError as exc:
             raise CertificateError(CertReason.MALFORMED, str(exc)) from None
-        if cert.serial_number <= 0:
+        if serial <= 0:
             raise CertificateError(CertReason.MALFORMED, "serial number is not positive")
         certs.append(cert)
     return certs

@@ -16,9 +16,11 @@ state relevant to a decision is therefore just the ordered list of these records
 request's consensus timestamp, never a wall clock:
 
 * only records with ``recorded_us <= at_us`` exist as of the request (state as of its time);
+* the first record of a grant ID in chain order is the grant; later records reusing the ID are
+  ignored (even if their timestamps are earlier);
 * a grant *covers* a request if patient, grantee, grantor kind, operation and category match
   (category ``"*"`` in a grant covers every category; a request for ``"*"`` is covered only by a
-  ``"*"`` grant); the first record of a grant ID wins, later duplicates are ignored;
+  ``"*"`` grant);
 * a revocation counts only if it names a grant recorded before it in the list and is signed by
   that grant's grantor; it takes effect at its own ``recorded_us``;
 * a covering grant is ACTIVE iff ``not_before_us <= at_us < not_after_us`` and it is not revoked;
@@ -115,16 +117,21 @@ def evaluate(
     grants: dict[bytes, GrantRecord] = {}
     revoked_at: dict[bytes, int] = {}
     for ev in events:
-        if ev.recorded_us > at_us:
-            continue
         if isinstance(ev, GrantRecord):
-            grants.setdefault(ev.grant_id, ev)
-        else:
-            g = grants.get(ev.grant_id)
-            if g is not None and ev.revoker == g.grantor and ev.grant_id not in revoked_at:
-                revoked_at[ev.grant_id] = ev.recorded_us
+            grants.setdefault(ev.grant_id, ev)  # chain order decides, whatever the times say
+            continue
+        g = grants.get(ev.grant_id)
+        if (
+            g is not None
+            and ev.revoker == g.grantor
+            and ev.recorded_us <= at_us
+            and ev.grant_id not in revoked_at
+        ):
+            revoked_at[ev.grant_id] = ev.recorded_us
     seen: set[GrantStatus] = set()
     for gid, g in grants.items():
+        if g.recorded_us > at_us:
+            continue  # not on chain yet as of the request
         if g.patient != patient or g.grantee != grantee or g.grantor_kind not in grantor_kinds:
             continue
         if not g.covers(op, category):

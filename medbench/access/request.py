@@ -219,6 +219,22 @@ def from_transaction_fields(
     Raises :class:`RequestError` if the transaction is not a well-formed access request, or if
     its kind does not match the operation its content names.
     """
+    try:
+        return _from_fields(kind, content, timestamp_us, public_keys, signatures, cert_chains)
+    except RequestError:
+        raise
+    except (TypeError, ValueError, KeyError) as exc:  # shapes the explicit checks did not name
+        raise RequestError(f"malformed transaction: {type(exc).__name__}: {exc}") from None
+
+
+def _from_fields(
+    kind: str,
+    content: Any,
+    timestamp_us: int,
+    public_keys: Sequence[bytes],
+    signatures: Sequence[bytes],
+    cert_chains: Sequence[tuple[bytes, ...]],
+) -> AccessRequest:
     if type(content) is not dict or set(content) != {
         "op",
         "requester",

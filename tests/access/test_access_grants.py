@@ -30,13 +30,14 @@ def reference(
     kinds: set[str],
 ) -> GrantStatus:
     """Replay the chain literally as of ``at`` and ask each grant in turn (the paper's words)."""
-    visible = [e for e in events if e.recorded_us <= at]  # type: ignore[attr-defined]
     statuses = []
-    for i, g in enumerate(visible):
+    for i, g in enumerate(events):
         if not isinstance(g, GrantRecord):
             continue
-        if any(isinstance(e, GrantRecord) and e.grant_id == g.grant_id for e in visible[:i]):
+        if any(isinstance(e, GrantRecord) and e.grant_id == g.grant_id for e in events[:i]):
             continue  # a reused ID is not a new grant
+        if g.recorded_us > at:
+            continue  # not on chain as of the request
         if (g.patient, g.grantee) != (patient, grantee) or g.grantor_kind not in kinds:
             continue
         if op not in g.ops:
@@ -47,8 +48,11 @@ def reference(
         elif "*" not in g.categories and category not in g.categories:
             continue
         revoked = any(
-            isinstance(e, RevokeRecord) and e.grant_id == g.grant_id and e.revoker == g.grantor
-            for e in visible[i + 1 :]
+            isinstance(e, RevokeRecord)
+            and e.grant_id == g.grant_id
+            and e.revoker == g.grantor
+            and e.recorded_us <= at
+            for e in events[i + 1 :]
         )
         if revoked:
             statuses.append(GrantStatus.REVOKED)

@@ -478,3 +478,22 @@ def test_unknown_issuer_certificate_is_refused() -> None:
     assert isinstance(d2, Refused) and d2.reason is Reason.CERT_INVALID
     assert "unknown-issuer" in d2.detail
     assert der(x509.load_der_x509_certificate(other.P.chain[0])) == other.P.chain[0]
+
+
+@given(
+    st.one_of(st.integers(), st.none(), st.binary(max_size=4), st.lists(st.integers(), max_size=2)),
+    st.one_of(st.integers(), st.text(max_size=3), st.lists(st.binary(max_size=3), max_size=2)),
+)
+def test_transaction_fields_of_any_shape_are_refused_not_raised(chain: object, op: object) -> None:
+    content = {
+        "op": op,
+        "requester": b"a" * 32,
+        "patient": b"",
+        "category": "x",
+        "nonce": b"n" * 16,
+        "body": {},
+    }
+    d = Validator().check_transaction(
+        _HOSTILE_CAST.world.state, "query", content, 0, [b"a" * 32], [b"b" * 64], [chain]
+    )  # type: ignore[list-item]
+    assert isinstance(d, Refused) and d.reason is Reason.MALFORMED

@@ -57,6 +57,7 @@ class CertReason(enum.Enum):
     NOT_A_CA = "not-a-ca"
     PATH_TOO_LONG = "path-too-long"
     LEAF_IS_CA = "leaf-is-ca"
+    KEY_USAGE = "key-usage"
     OUT_OF_REGION = "out-of-region"
     NOT_YET_VALID = "not-yet-valid"
     EXPIRED = "expired"
@@ -215,6 +216,15 @@ def _can_sign_certs(cert: x509.Certificate) -> bool:
     return bool(ku.key_cert_sign)
 
 
+def _can_sign_messages(cert: x509.Certificate) -> bool:
+    """An end-entity key signs requests unless its KeyUsage leaves out digitalSignature."""
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    return bool(ku.digital_signature)
+
+
 def _info(cert: x509.Certificate) -> SubjectInfo:
     try:
         return SubjectInfo.from_certificate(cert)
@@ -286,6 +296,8 @@ def _walk_unchecked(
             raise CertificateError(CertReason.NOT_A_CA, "CRL issuer is not a CA")
     elif leaf_bc is not None and leaf_bc.ca:
         raise CertificateError(CertReason.LEAF_IS_CA, "a CA certificate cannot sign requests")
+    elif not _can_sign_messages(path[0]):
+        raise CertificateError(CertReason.KEY_USAGE, "key usage excludes digital signatures")
     infos = [_info(c) for c in path]
     for i in range(len(path) - 1):
         child, parent = path[i], path[i + 1]

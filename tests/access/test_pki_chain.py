@@ -227,3 +227,26 @@ def test_crl_must_come_from_the_issuing_ca() -> None:
     with pytest.raises(CertificateError):
         t.reg.publish(b"junk", (t.hz.cert_der,), [t.root.cert])
     assert t.reg.entries == {}
+
+
+def test_leaf_key_usage_must_allow_signatures() -> None:
+    t = Tree()
+    keys = KeyBundle.generate(t.rng)
+    info = SubjectInfo("patient", "", "cn/zj/hz", hash_identifier("k"), keys.encryption_public)
+    enc_only = (
+        x509.CertificateBuilder()
+        .subject_name(info.subject_name())
+        .issuer_name(t.hz.cert.subject)
+        .public_key(keys.signing.public_key())
+        .serial_number(81)
+        .not_valid_before(to_datetime(T0))
+        .not_valid_after(to_datetime(T0 + 10 * DAY))
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, True, False, False, False, False),
+            critical=True,
+        )
+        .add_extension(info.to_extension(), critical=False)
+        .sign(t.hz.key, None)
+    )
+    ch = (der(enc_only), t.hz.cert_der, t.zj.cert_der, t.nat.cert_der)
+    assert _reason(t.verify, ch) is CertReason.KEY_USAGE

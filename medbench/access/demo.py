@@ -47,8 +47,8 @@ def _fmt(decision: Decision) -> str:
     return f"refused ({decision.reason.value})"  # type: ignore[union-attr]
 
 
-def run(seed: int = 0) -> list[str]:
-    """Play the scenario and return the report lines."""
+def run(seed: int = 0, dictionary_size: int | None = None) -> list[str]:
+    """Play the scenario and return the report lines (``dictionary_size`` caps the names)."""
     out: list[str] = []
     w = Consortium.create(seed)
     rng = random.Random(seed + 1)
@@ -154,7 +154,7 @@ def run(seed: int = 0) -> list[str]:
         )
     )
 
-    names = common_names()
+    names = common_names(dictionary_size)
     record = codec.encode({"patient": names[-1], "diagnosis": "type 2 diabetes"})
     blob = encrypt_with_name(names[-1], record, rng)
     t0 = time.perf_counter()
@@ -182,7 +182,7 @@ def run(seed: int = 0) -> list[str]:
 
 def cmd_access_demo(args: argparse.Namespace) -> int:
     """Print the report of :func:`run`."""
-    for line in run(args.seed):
+    for line in run(args.seed, args.names):
         print(line)
     return 0
 
@@ -193,4 +193,5 @@ def register(subparsers: Any) -> None:
         "access-demo", help="PKI, grants, blacklist, emergency access and the name-key attack"
     )
     p.add_argument("--seed", type=int, default=0, help="scenario seed")
+    p.add_argument("--names", type=int, default=None, help="cap the name dictionary")
     p.set_defaults(func=cmd_access_demo)

@@ -26,7 +26,8 @@ The document's sections (:func:`default_policy_document` is the reading of the p
 ``grant_rules``
     list of ``{"grantor", "grantee", "ops", "categories", "same_institution"?}``: which grantor
     kind may give which grantee role which operations on which categories. A grant only ever
-    confers what a rule allows (patient -> medical staff: read/add/modify/delete, §2.2.2;
+    confers what a rule allows (patient -> medical staff: read/add/modify/delete, §2.2.2 — the
+    seed puts *adding* under the grant window too, so a doctor needs a grant even to add;
     patient -> family: all five, §2.3.3; patient -> another person: read/add/modify/delete,
     §2.2.2 "doctors or others"; authority -> courts/police: read only, §1.5, §2.3.3;
     authority -> family for an incapacitated patient, §2.3.3; administrative staff -> medical staff

@@ -22,7 +22,11 @@ stops at the first refusal:
    handlers, not an if-ladder).
 
 ``check(request, state)`` is pure: it reads the state and never changes it (the replica applies
-accepted requests and the produced drafts after commit, see :mod:`medbench.access.state`). Its
+accepted requests and the produced drafts after commit, see :mod:`medbench.access.state`). The
+replica's duty: check a request when it arrives (to refuse early) and check it *again* at
+execution, against the state after every earlier committed request, right before
+:meth:`~medbench.access.state.ChainState.apply` — two requests of one batch may conflict (the same
+record modified twice, a grant revoked by the request before). Its
 answer is :class:`Allowed` or :class:`Refused` with a :class:`Reason`. Alongside, it builds the
 records the caller must submit as transactions: an ``audit`` draft for every query (READ or
 EMERGENCY, allowed or refused) and a ``blacklist`` draft when a subject whose role the policy

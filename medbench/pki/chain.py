@@ -19,7 +19,9 @@ anchors, all **as of the request's consensus time** ``at_us`` (never a wall cloc
    key is revoked; what it signed before stays valid as of its time).
 
 Failures raise :class:`CertificateError` carrying a :class:`CertReason`; nothing else escapes for
-any input bytes.
+any input bytes. Rules 1-4 do not depend on time or CRLs, so their outcome is memoized per
+distinct chain (an LRU of :data:`STATIC_CACHE_SIZE` entries, failures included); rules 5-6 are
+evaluated for every request.
 
 :class:`RevocationRegistry` is the chain state of revocations: a CRL enters it only after its
 signature is checked against a validated CA chain (:meth:`RevocationRegistry.publish`); entries
@@ -30,6 +32,7 @@ older CRL again can never un-revoke a certificate.
 from __future__ import annotations
 
 import enum
+import functools
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +47,7 @@ from medbench.pki.identity import IdentityError, SubjectInfo, region_within
 
 MAX_CHAIN = 8
 MAX_CERT_BYTES = 16 * 1024
+STATIC_CACHE_SIZE = 4096
 
 
 class CertReason(enum.Enum):
@@ -145,7 +149,7 @@ class RevocationRegistry:
         except ValueError as exc:
             raise CertificateError(CertReason.MALFORMED, f"CRL: {exc}") from None
         at_us = to_us(crl.last_update_utc)
-        issuer = _walk(issuer_chain, anchors, at_us, self, leaf_is_ca=True)
+        issuer = _walk(issuer_chain, anchors, at_us, self, leaf_is_ca=True).leaf
         if crl.issuer != issuer.subject:
             raise CertificateError(CertReason.UNKNOWN_ISSUER, "CRL issuer is not the given CA")
         pub = issuer.public_key()
@@ -232,15 +236,14 @@ def _info(cert: x509.Certificate) -> SubjectInfo:
         raise CertificateError(CertReason.NO_IDENTITY, str(exc)) from None
 
 
-def _check_time(cert: x509.Certificate, at_us: int) -> None:
-    try:
-        nb, na = to_us(cert.not_valid_before_utc), to_us(cert.not_valid_after_utc)
-    except (ValueError, OverflowError) as exc:
-        raise CertificateError(CertReason.MALFORMED, f"validity: {exc}") from None
-    if at_us < nb:
-        raise CertificateError(CertReason.NOT_YET_VALID, f"serial {cert.serial_number:x}")
-    if at_us > na + 999_999:  # notAfter is inclusive to the end of its second
-        raise CertificateError(CertReason.EXPIRED, f"serial {cert.serial_number:x}")
+@dataclass(frozen=True, slots=True)
+class _Path:
+    """The time-independent result of validating a chain: what is left to check per request."""
+
+    leaf: x509.Certificate
+    identity: VerifiedIdentity | None  # what an end-entity chain certifies (None for a CA)
+    windows: tuple[tuple[int, int, int], ...]  # (not_before_us, not_after_us, serial) per cert
+    revocable: tuple[tuple[bytes, int], ...]  # (issuer name, serial) of all but the anchor
 
 
 def _walk(
@@ -250,24 +253,54 @@ def _walk(
     registry: RevocationRegistry,
     *,
     leaf_is_ca: bool,
-) -> x509.Certificate:
+) -> _Path:
+    if not isinstance(chain, (tuple, list)) or not all(type(b) is bytes for b in chain):
+        raise CertificateError(CertReason.MALFORMED, "a chain is a sequence of DER bytes")
+    found = _static(tuple(chain), tuple(anchors), leaf_is_ca)
+    if isinstance(found, CertificateError):
+        raise CertificateError(found.reason, found.detail)
+    for nb, na, serial in found.windows:
+        if at_us < nb:
+            raise CertificateError(CertReason.NOT_YET_VALID, f"serial {serial:x}")
+        if at_us > na + 999_999:  # notAfter is inclusive to the end of its second
+            raise CertificateError(CertReason.EXPIRED, f"serial {serial:x}")
+    for slot in found.revocable:
+        when = registry.entries.get(slot)
+        if when is not None and at_us >= when:
+            raise CertificateError(CertReason.REVOKED, f"serial {slot[1]:x}")
+    return found
+
+
+@functools.lru_cache(maxsize=STATIC_CACHE_SIZE)
+def _static(
+    chain: tuple[bytes, ...], anchors: tuple[x509.Certificate, ...], leaf_is_ca: bool
+) -> _Path | CertificateError:
+    """Everything about a chain that depends neither on time nor on CRLs, memoized.
+
+    Signatures, path length, regions and key usages of a given chain never change, so replicas
+    verify each distinct chain once; the per-request part (validity windows at the consensus
+    time, revocations) is redone by :func:`_walk` every time. Failures are memoized too, so a
+    peer repeating a bad chain costs a dictionary lookup.
+    """
     try:
-        return _walk_unchecked(chain, anchors, at_us, registry, leaf_is_ca=leaf_is_ca)
-    except CertificateError:
-        raise
+        return _static_unchecked(chain, anchors, leaf_is_ca)
+    except CertificateError as exc:
+        return exc
     except _PARSE_ERRORS as exc:
         # hostile DER can make lazily parsed fields fail late; it is still just "malformed"
-        raise CertificateError(CertReason.MALFORMED, f"{type(exc).__name__}: {exc}") from None
+        return CertificateError(CertReason.MALFORMED, f"{type(exc).__name__}: {exc}")
 
 
-def _walk_unchecked(
-    chain: Sequence[bytes],
-    anchors: Sequence[x509.Certificate],
-    at_us: int,
-    registry: RevocationRegistry,
-    *,
-    leaf_is_ca: bool,
-) -> x509.Certificate:
+def _window(cert: x509.Certificate) -> tuple[int, int, int]:
+    try:
+        return to_us(cert.not_valid_before_utc), to_us(cert.not_valid_after_utc), cert.serial_number
+    except (ValueError, OverflowError) as exc:
+        raise CertificateError(CertReason.MALFORMED, f"validity: {exc}") from None
+
+
+def _static_unchecked(
+    chain: tuple[bytes, ...], anchors: tuple[x509.Certificate, ...], leaf_is_ca: bool
+) -> _Path:
     certs = _load(chain)
     # A chain may end with the anchor itself; trust comes from the anchor list, not the chain.
     if len(certs) > 1 and any(certs[-1] == a for a in anchors):
@@ -281,15 +314,14 @@ def _walk_unchecked(
         if not certs:  # the chain is the anchor itself (only meaningful for CA chains)
             if not leaf_is_ca:
                 raise CertificateError(CertReason.LEAF_IS_CA, "a trust anchor cannot sign")
-            _check_time(anchor, at_us)
-            return anchor
+            return _Path(anchor, None, (_window(anchor),), ())
     if anchor is None:
         raise CertificateError(CertReason.UNKNOWN_ISSUER, "chain does not end at a trust anchor")
     path = [*certs, anchor]
     for cert in path:
         if not isinstance(cert.public_key(), Ed25519PublicKey):
             raise CertificateError(CertReason.UNSUPPORTED_KEY, "only Ed25519 keys are accepted")
-        _check_time(cert, at_us)
+    windows = tuple(_window(c) for c in path)
     leaf_bc = _basic(path[0])
     if leaf_is_ca:
         if not _can_sign_certs(path[0]):
@@ -318,10 +350,19 @@ def _walk_unchecked(
             raise CertificateError(
                 CertReason.OUT_OF_REGION, f"{infos[i].region!r} outside {infos[i + 1].region!r}"
             )
-    for cert in path[:-1]:
-        if registry.is_revoked(cert, at_us):
-            raise CertificateError(CertReason.REVOKED, f"serial {cert.serial_number:x}")
-    return path[0]
+    identity = None
+    if not leaf_is_ca:
+        pub = path[0].public_key()
+        assert isinstance(pub, Ed25519PublicKey), "checked above"
+        identity = VerifiedIdentity(
+            public_key=pub.public_bytes_raw(),
+            info=infos[0],
+            serial=path[0].serial_number,
+            issuer=_name_key(path[0].issuer),
+            cert=path[0],
+        )
+    revocable = tuple((_name_key(c.issuer), c.serial_number) for c in path[:-1])
+    return _Path(path[0], identity, windows, revocable)
 
 
 def verify_chain(
@@ -331,13 +372,6 @@ def verify_chain(
     registry: RevocationRegistry,
 ) -> VerifiedIdentity:
     """Validate an end-entity chain as of ``at_us``; raises :class:`CertificateError`."""
-    leaf = _walk(chain, anchors, at_us, registry, leaf_is_ca=False)
-    pub = leaf.public_key()
-    assert isinstance(pub, Ed25519PublicKey)  # checked in _walk
-    return VerifiedIdentity(
-        public_key=pub.public_bytes_raw(),
-        info=_info(leaf),
-        serial=leaf.serial_number,
-        issuer=_name_key(leaf.issuer),
-        cert=leaf,
-    )
+    found = _walk(chain, anchors, at_us, registry, leaf_is_ca=False)
+    assert found.identity is not None, "an end-entity walk always yields an identity"
+    return found.identity

@@ -80,11 +80,31 @@ LEDGER_KIND: dict[Operation, str] = {
 """The ledger transaction kind each operation travels as."""
 
 
+LEDGER_KIND_CODES: dict[str, int] = {
+    "add": 1,
+    "delete": 2,
+    "update": 3,
+    "query": 4,
+    "grant": 5,
+    "revoke": 6,
+    "associate": 7,
+    "register": 8,
+}
+"""The ledger's integer codes of the kinds (``medbench.ledger.Kind``), used inside the ID."""
+
+
 def transaction_id(
-    kind: str, content: Any, timestamp_us: int, public_keys: Sequence[bytes]
+    kind: str | int, content: Any, timestamp_us: int, public_keys: Sequence[bytes]
 ) -> bytes:
-    """SHA-256 over the canonical ``[kind, content, timestamp_us, public_keys]`` (PAPER.md §1.2)."""
-    return bytes(sha256(codec.encode([kind, content, timestamp_us, list(public_keys)])))
+    """The ledger's transaction ID (PAPER.md §1.2).
+
+    SHA-256 over the canonical ``[kind code, content bytes, timestamp_us, [public keys]]``, where
+    a dict ``content`` is first canonically encoded — byte for byte the rule of
+    ``medbench.ledger.transaction_id`` for a transaction whose content is ``codec.encode(content)``.
+    """
+    code = LEDGER_KIND_CODES[kind] if isinstance(kind, str) else int(kind)
+    body = content if type(content) is bytes else codec.encode(content)
+    return bytes(sha256(codec.encode([code, body, timestamp_us, list(public_keys)])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +184,16 @@ class AccessRequest:
         }
 
     @property
+    def content_bytes(self) -> bytes:
+        """The canonical bytes of :attr:`content`: the ledger transaction's ``content``."""
+        return codec.encode(self.content)
+
+    @property
+    def kind_code(self) -> int:
+        """The ledger's integer code of :attr:`kind`."""
+        return LEDGER_KIND_CODES[self.kind]
+
+    @property
     def public_keys(self) -> list[bytes]:
         """The creators' keys, in signature order (part of the ID)."""
         return [s.public_key for s in self.signatures]
@@ -207,7 +237,7 @@ def build_request(
 
 
 def from_transaction_fields(
-    kind: str,
+    kind: str | int,
     content: Any,
     timestamp_us: int,
     public_keys: Sequence[bytes],
@@ -215,6 +245,13 @@ def from_transaction_fields(
     cert_chains: Sequence[tuple[bytes, ...]],
 ) -> AccessRequest:
     """Map a ledger transaction's fields onto an :class:`AccessRequest` (the adapter point).
+
+    ``kind`` is a kind name or the ledger's integer code (``medbench.ledger.Kind`` is an
+    ``IntEnum``); ``content`` is the transaction's canonical bytes or the decoded dict. With
+    ``tx`` a ``medbench.ledger.Transaction``::
+
+        from_transaction_fields(tx.kind, tx.content, tx.timestamp_us, tx.public_keys,
+                                tx.signatures, chains)   # .request_id == tx.id
 
     Raises :class:`RequestError` if the transaction is not a well-formed access request, or if
     its kind does not match the operation its content names.
@@ -228,13 +265,23 @@ def from_transaction_fields(
 
 
 def _from_fields(
-    kind: str,
+    kind: str | int,
     content: Any,
     timestamp_us: int,
     public_keys: Sequence[bytes],
     signatures: Sequence[bytes],
     cert_chains: Sequence[tuple[bytes, ...]],
 ) -> AccessRequest:
+    if type(content) is bytes:  # the ledger carries content as canonical bytes
+        try:
+            content = codec.decode(content, codec.Limits(max_bytes=MAX_BODY_BYTES))
+        except codec.DecodeError as exc:
+            raise RequestError(f"content does not decode: {exc}") from None
+    if not isinstance(kind, str):
+        names = {v: k for k, v in LEDGER_KIND_CODES.items()}
+        if type(kind) is bool or not isinstance(kind, int) or int(kind) not in names:
+            raise RequestError(f"unknown transaction kind {kind!r}")
+        kind = names[int(kind)]
     if type(content) is not dict or set(content) != {
         "op",
         "requester",

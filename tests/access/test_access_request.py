@@ -36,8 +36,11 @@ def _req(cast: Cast) -> AccessRequest:
 def test_id_is_sha256_of_kind_content_time_and_keys(cast: Cast) -> None:
     req = _req(cast)
     keys = [cast.D.public_key, cast.HB.public_key]
-    expect = sha256(codec.encode(["add", req.content, T0, keys]))
+    # the ledger's rule: [kind code, canonical content bytes, time, keys] (medbench.ledger)
+    expect = sha256(codec.encode([1, codec.encode(req.content), T0, keys]))
     assert req.request_id == expect == transaction_id("add", req.content, T0, keys)
+    assert transaction_id(1, req.content_bytes, T0, keys) == expect
+    assert req.kind_code == 1 and req.content_bytes == codec.encode(req.content)
     assert req.public_keys == keys
     assert "add" in repr(req) and len(repr(req)) < 120
 
@@ -53,6 +56,22 @@ def test_adapter_round_trips_a_ledger_transaction(cast: Cast) -> None:
         [s.cert_chain for s in req.signatures],
     )
     assert back == req and back.request_id == req.request_id
+    # as the ledger carries it: integer kind code, content as canonical bytes
+    wire = from_transaction_fields(
+        req.kind_code,
+        req.content_bytes,
+        req.timestamp_us,
+        req.public_keys,
+        [s.signature for s in req.signatures],
+        [s.cert_chain for s in req.signatures],
+    )
+    assert wire == req
+    with pytest.raises(RequestError, match="does not decode"):
+        from_transaction_fields(1, b"\xc1", T0, req.public_keys, [b"x" * 64] * 2, [(), ()])
+    with pytest.raises(RequestError, match="unknown transaction kind"):
+        from_transaction_fields(
+            99, req.content_bytes, T0, req.public_keys, [b"x" * 64] * 2, [(), ()]
+        )
 
 
 def test_adapter_rejects_mismatches(cast: Cast) -> None:

@@ -176,7 +176,9 @@ class PatientClient(_Client):
 
     def seal_private(self, plaintext: bytes, aad: bytes = b"") -> bytes:
         """Seal a private field (ID number, name, contact) to this patient's own key (§1.3)."""
-        return seal(self.identity.keys.encryption_public, plaintext, self.rng, aad)
+        return seal(
+            self.identity.keys.encryption_public, plaintext, aad, randbytes=self.rng.randbytes
+        )
 
     def open_private(self, blob: bytes, aad: bytes = b"") -> bytes:
         """Open a field sealed to this patient."""

@@ -164,7 +164,7 @@ def run(seed: int = 0, dictionary_size: int | None = None) -> list[str]:
         f"§2 name-keyed AES vs a {len(names)}-name dictionary: key found="
         f"{hit.name is not None} after {hit.tries} tries in {dt * 1e3:.0f} ms"
     )
-    sealed_rec = seal(p_id.keys.encryption_public, record, rng)
+    sealed_rec = seal(p_id.keys.encryption_public, record, randbytes=rng.randbytes)
     t0 = time.perf_counter()
     miss = attack_sealed(sealed_rec, names)
     dt = time.perf_counter() - t0

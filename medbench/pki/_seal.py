@@ -1,8 +1,9 @@
 """Private stand-in for field sealing: X25519 + HKDF-SHA256 + AES-256-GCM.
 
-To be replaced by ``medbench.crypto``'s sealing once that package lands on main; the function
-signatures (``seal(recipient_public, plaintext, rng, aad)`` / ``open_sealed(private, blob, aad)``)
-are deliberately plain so the swap is a one-line import change.
+To be replaced by ``medbench.crypto``'s sealing once that package lands on this branch: ``seal``
+has the same call shape (``seal(recipient_public, plaintext, aad, randbytes=...)``);
+``open_sealed`` takes the raw ``X25519PrivateKey`` where ``medbench.crypto`` takes its
+``EncryptionKey`` wrapper.
 
 Theory of operation
 -------------------
@@ -16,7 +17,7 @@ can open it, and any bit flip makes :func:`open_sealed` raise :class:`SealError`
 
 from __future__ import annotations
 
-import random
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -40,10 +41,19 @@ def _derive(shared: bytes, eph_pub: bytes, rcpt_pub: bytes) -> bytes:
     )
 
 
-def seal(recipient: bytes, plaintext: bytes, rng: random.Random, aad: bytes = b"") -> bytes:
-    """Seal ``plaintext`` to the raw 32-byte X25519 public key ``recipient``."""
+def seal(
+    recipient: bytes,
+    plaintext: bytes,
+    aad: bytes = b"",
+    *,
+    randbytes: Callable[[int], bytes],
+) -> bytes:
+    """Seal ``plaintext`` to the raw 32-byte X25519 public key ``recipient``.
+
+    Same call shape as ``medbench.crypto.seal`` (``randbytes`` is e.g. ``rng.randbytes``).
+    """
     rcpt = X25519PublicKey.from_public_bytes(recipient)
-    eph = X25519PrivateKey.from_private_bytes(rng.randbytes(32))
+    eph = X25519PrivateKey.from_private_bytes(randbytes(32))
     eph_pub = eph.public_key().public_bytes_raw()
     key = _derive(eph.exchange(rcpt), eph_pub, recipient)
     return eph_pub + AESGCM(key).encrypt(_NONCE, plaintext, aad)

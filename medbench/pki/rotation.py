@@ -57,7 +57,7 @@ def reseal(
     record's ID is the hash of its sealed content, so it cannot be bound into its own seal).
     """
     return {
-        rid: seal(new_public, open_sealed(old, blob, aad), rng, aad)
+        rid: seal(new_public, open_sealed(old, blob, aad), aad, randbytes=rng.randbytes)
         for rid, blob in sorted(sealed.items())
     }
 

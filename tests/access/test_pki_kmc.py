@@ -87,7 +87,7 @@ def test_password_based_key_file() -> None:
 def test_seal_open_and_tamper() -> None:
     rng = random.Random(2)
     keys = KeyBundle.generate(rng)
-    blob = seal(keys.encryption_public, b"ID 330101199001011234", rng, b"rec1")
+    blob = seal(keys.encryption_public, b"ID 330101199001011234", b"rec1", randbytes=rng.randbytes)
     assert open_sealed(keys.encryption, blob, b"rec1") == b"ID 330101199001011234"
     with pytest.raises(SealError):
         open_sealed(keys.encryption, blob, b"rec2")

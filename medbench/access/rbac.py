@@ -56,6 +56,7 @@ from typing import Any
 from medbench import codec
 from medbench.access.grants import GRANT_OPS, GRANTOR_KINDS, GrantBook, GrantStatus
 from medbench.access.request import ALL
+from medbench.pki.drafts import TxDraft
 from medbench.pki.identity import valid_region
 
 MAX_ROLES = 256
@@ -432,6 +433,11 @@ class Policy:
     def refuse_after(self) -> int:
         """Blacklist entries after which a subject's requests are refused outright."""
         return int(self.document["blacklist"]["refuse_after"])
+
+
+def policy_draft(policy: Policy, at_us: int) -> TxDraft:
+    """The transaction that publishes ``policy`` (signed by a root authority, §1.6)."""
+    return TxDraft("add", {"type": "policy", "document": policy.to_bytes()}, at_us)
 
 
 def _closure(role: str, parents: Mapping[str, list[str]]) -> frozenset[str]:

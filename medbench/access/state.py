@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from medbench.access.grants import GrantBook, GrantRecord, RevokeRecord
-from medbench.access.rbac import DelegationBook, DelegationRecord, Policy
+from medbench.access.rbac import DelegationBook, DelegationRecord, Policy, PolicyError
 from medbench.access.request import ALL, AccessRequest, Operation
 from medbench.pki.chain import RevocationRegistry, VerifiedIdentity, verify_chain
 from medbench.pki.drafts import TxDraft
@@ -163,6 +163,33 @@ class ChainState:
         ident = verify_chain(chain, self.anchors, at_us, self.revocations)
         self.identities[ident.public_key] = ident.info
         return ident
+
+    def register_draft(self, draft: TxDraft) -> VerifiedIdentity:
+        """Commit a ``register``/``certificate`` draft (see ``certificate_draft``)."""
+        if draft.kind != "register" or draft.type != "certificate":
+            raise ValueError("not a certificate registration")
+        chain = draft.content["chain"]
+        if type(chain) is not list:
+            raise ValueError("certificate chain must be a list")
+        return self.register(tuple(chain), draft.timestamp_us)
+
+    def adopt_policy(self, draft: TxDraft, publisher: bytes) -> Policy:
+        """Commit a policy publication signed by ``publisher``, a current root authority.
+
+        The health administration publishes the rules (PAPER.md §1.6); the new document replaces
+        the old one for every later request. Raises :class:`PermissionError` for any other
+        publisher and :class:`~medbench.access.rbac.PolicyError` for a malformed document.
+        """
+        if draft.kind != "add" or draft.type != "policy":
+            raise ValueError("not a policy publication")
+        roots = self.policy.document["root_authorities"]
+        if not any(r["key"] == publisher for r in roots):
+            raise PermissionError("only a root health authority publishes the policy")
+        document = draft.content["document"]
+        if type(document) is not bytes:
+            raise PolicyError("policy document must be canonical bytes")
+        self.policy = Policy.from_bytes(document)
+        return self.policy
 
     def publish_crl(self, draft: TxDraft) -> int:
         """Commit a CRL publication (see :func:`medbench.pki.ca.crl_draft`)."""

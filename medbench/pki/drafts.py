@@ -53,3 +53,8 @@ class TxDraft:
     def encode(self) -> bytes:
         """Canonical bytes of ``[kind, content, timestamp_us]``."""
         return codec.encode([self.kind, self.content, self.timestamp_us])
+
+
+def certificate_draft(chain: tuple[bytes, ...], at_us: int) -> TxDraft:
+    """The ``register`` transaction that publishes a subject's certificate chain (leaf first)."""
+    return TxDraft("register", {"type": "certificate", "chain": list(chain)}, at_us)

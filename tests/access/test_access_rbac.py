@@ -183,3 +183,36 @@ def test_blacklist_threshold_comes_from_the_document(cast: Cast) -> None:
     second, _ = doc_client.read(cast.P.public_key, at_us=T0 + DAY + 1)
     assert isinstance(first, Refused) and first.reason is Reason.NO_GRANT
     assert isinstance(second, Refused) and second.reason is Reason.BLACKLISTED
+
+
+def test_policy_is_published_as_a_transaction_by_a_root_authority_only(cast: Cast) -> None:
+    from medbench.access.rbac import policy_draft
+
+    state = cast.world.state
+    doc = copy.deepcopy(state.policy.document)
+    doc["blacklist"]["refuse_after"] = 7
+    draft = policy_draft(Policy.from_document(doc), T0 + DAY)
+    assert draft.kind == "add" and draft.type == "policy"
+    with pytest.raises(PermissionError):
+        state.adopt_policy(draft, cast.ZJ.public_key)  # a provincial authority may not
+    assert state.policy.refuse_after == 3
+    state.adopt_policy(draft, cast.world.national_authority.public_key)
+    assert state.policy.refuse_after == 7
+    bad = dataclasses.replace(draft, content={"type": "policy", "document": b"\x81\xa1x\x01"})
+    with pytest.raises(PolicyError):
+        state.adopt_policy(bad, cast.world.national_authority.public_key)
+
+
+def test_certificates_register_through_their_draft(cast: Cast) -> None:
+    from medbench.pki.drafts import certificate_draft
+
+    newcomer = cast.world.issue("newcomer", "patient", "cn/zj/nb", at_us=T0)
+    assert newcomer.public_key not in cast.world.state.identities
+    ident = cast.world.state.register_draft(certificate_draft(newcomer.chain, T0 + 1))
+    assert ident.public_key == newcomer.public_key
+    assert cast.world.state.identities[newcomer.public_key].region == "cn/zj/nb"
+    cast.world.revoke("newcomer", at_us=T0 + 2_000_000)
+    from medbench.pki.chain import CertificateError
+
+    with pytest.raises(CertificateError):
+        cast.world.state.register_draft(certificate_draft(newcomer.chain, T0 + 3_000_000))

@@ -16,6 +16,7 @@ from medbench.access.rbac import (
     PolicyError,
     decide_data_access,
     default_policy_document,
+    policy_draft,
 )
 from medbench.access.request import (
     ALL,
@@ -56,5 +57,6 @@ __all__ = [
     "default_policy_document",
     "evaluate",
     "from_transaction_fields",
+    "policy_draft",
     "transaction_id",
 ]

@@ -23,7 +23,7 @@ from medbench.pki.chain import (
     VerifiedIdentity,
     verify_chain,
 )
-from medbench.pki.drafts import TxDraft
+from medbench.pki.drafts import TxDraft, certificate_draft
 from medbench.pki.identity import SubjectInfo, hash_identifier, region_within
 from medbench.pki.kmc import IdentityAttestation, KeyBundle, KeyManagementCenter, KmcError
 from medbench.pki.rotation import Rotation, reseal, rotate_subject
@@ -43,6 +43,7 @@ __all__ = [
     "SubjectInfo",
     "TxDraft",
     "VerifiedIdentity",
+    "certificate_draft",
     "crl_draft",
     "der",
     "hash_identifier",

@@ -497,3 +497,67 @@ def test_transaction_fields_of_any_shape_are_refused_not_raised(chain: object, o
         _HOSTILE_CAST.world.state, "query", content, 0, [b"a" * 32], [b"b" * 64], [chain]
     )  # type: ignore[list-item]
     assert isinstance(d, Refused) and d.reason is Reason.MALFORMED
+
+
+_BODY_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 1 << 62),
+    st.binary(max_size=33),
+    st.text(max_size=5),
+    st.lists(
+        st.one_of(st.text(max_size=6), st.integers(-100, 1 << 40), st.binary(max_size=3)),
+        max_size=3,
+    ),
+    st.sampled_from(["read", "visit", "*", "cn/zj/hz", "cn/gd/gz", "health_admin_city"]),
+)
+_BODY_KEYS = st.sampled_from(
+    [
+        "history",
+        "content",
+        "record",
+        "grantee",
+        "ops",
+        "categories",
+        "reason",
+        "not_before_us",
+        "not_after_us",
+        "grant",
+        "delegate",
+        "role",
+        "region",
+        "hidden",
+    ]
+)
+
+
+@given(
+    st.sampled_from(list(Operation)),
+    st.dictionaries(_BODY_KEYS, _BODY_VALUES, max_size=6),
+    st.sampled_from(["P", "Q", "D", "HZ", "C", "A", "none"]),
+    st.sampled_from(["P", "D", "HZ", "ZJ", "A", "C"]),
+    st.sampled_from(["*", "visit", "identity", "lab"]),
+    st.integers(0, 400),
+)
+def test_well_typed_hostile_requests_never_crash_the_validator(
+    op: Operation,
+    body: dict,
+    target: str,
+    who: str,
+    category: str,
+    dt: int,  # type: ignore[type-arg]
+) -> None:
+    cast = _HOSTILE_CAST
+    patient = b"" if target == "none" else getattr(cast, target).public_key
+    signer = getattr(cast, who)
+    req = build_request(
+        op,
+        patient=patient,
+        category=category,
+        timestamp_us=T0 + dt * DAY,
+        nonce=dt.to_bytes(16, "big"),
+        body=body,
+        signers=[(signer.keys.signing, signer.chain), (cast.HB.keys.signing, cast.HB.chain)],
+    )
+    d = Validator().check(req, cast.world.state)
+    assert isinstance(d, (Allowed, Refused))

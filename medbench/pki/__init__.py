@@ -1,0 +1,56 @@
+"""Medical Chain's PKI (PAPER.md §1.6): CAs, certificates, chain validation, CRLs, the KMC.
+
+Modules: :mod:`~medbench.pki.identity` (what a certificate says), :mod:`~medbench.pki.ca`
+(root / national / provincial / city CAs, CRL signing), :mod:`~medbench.pki.chain` (validation as of
+a consensus time, revocation registry), :mod:`~medbench.pki.kmc` (key generation, escrow, recovery,
+emergency release), :mod:`~medbench.pki.rotation` (revoke + re-key + re-seal) and
+:mod:`~medbench.pki.drafts` (records to be submitted as transactions).
+"""
+
+from medbench.pki.ca import (
+    CA_ROLE,
+    CertificateAuthority,
+    IssuanceError,
+    crl_draft,
+    der,
+    new_signing_key,
+    raw_public,
+)
+from medbench.pki.chain import (
+    CertificateError,
+    CertReason,
+    RevocationRegistry,
+    VerifiedIdentity,
+    verify_chain,
+)
+from medbench.pki.drafts import TxDraft, certificate_draft
+from medbench.pki.identity import SubjectInfo, hash_identifier, region_within
+from medbench.pki.kmc import IdentityAttestation, KeyBundle, KeyManagementCenter, KmcError
+from medbench.pki.rotation import Rotation, reseal, rotate_subject
+
+__all__ = [
+    "CA_ROLE",
+    "CertReason",
+    "CertificateAuthority",
+    "CertificateError",
+    "IdentityAttestation",
+    "IssuanceError",
+    "KeyBundle",
+    "KeyManagementCenter",
+    "KmcError",
+    "RevocationRegistry",
+    "Rotation",
+    "SubjectInfo",
+    "TxDraft",
+    "VerifiedIdentity",
+    "certificate_draft",
+    "crl_draft",
+    "der",
+    "hash_identifier",
+    "new_signing_key",
+    "raw_public",
+    "region_within",
+    "reseal",
+    "rotate_subject",
+    "verify_chain",
+]

@@ -1,0 +1,1 @@
+"""Tests of medbench.pki and medbench.access."""

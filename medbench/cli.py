@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     from medbench.store.cli import register as register_store
 
     register_store(sub)
+
+    from medbench.access.demo import register as register_access
+
+    register_access(sub)
     return parser
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from medbench.access.request import ALL, AccessRequest, Operation, build_request
 from medbench.access.state import ChainState, RecordStatus, RecordVersion
 from medbench.access.validator import Allowed, Decision, Validator
-from medbench.pki._seal import open_sealed, seal
+from medbench.crypto.sealing import EncryptionKey, open_sealed, seal
 from medbench.pki.identity import SubjectInfo
 from medbench.pki.kmc import KeyBundle, KeyManagementCenter
 
@@ -182,7 +182,7 @@ class PatientClient(_Client):
 
     def open_private(self, blob: bytes, aad: bytes = b"") -> bytes:
         """Open a field sealed to this patient."""
-        return open_sealed(self.identity.keys.encryption, blob, aad)
+        return open_sealed(EncryptionKey(self.identity.keys.encryption), blob, aad)
 
     def add_own(self, category: str, content: bytes, *, at_us: int) -> Decision:
         """Add a record to one's own data."""

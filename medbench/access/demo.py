@@ -38,7 +38,7 @@ from medbench.access.name_key import (
 )
 from medbench.access.scenario import DAY_US, GENESIS_US, YEAR_US, Consortium
 from medbench.access.validator import CertificateRule, Decision, SignatureRule, Validator
-from medbench.pki._seal import seal
+from medbench.crypto.sealing import seal
 
 
 def _fmt(decision: Decision) -> str:

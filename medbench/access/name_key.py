@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from medbench import codec
+from medbench.crypto.sealing import EncryptionKey, SealError, open_sealed
 from medbench.hashing import sha256
-from medbench.pki._seal import SealError, open_sealed
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -140,7 +140,7 @@ def attack_sealed(
     for name in candidates[:max_tries]:
         tries += 1
         try:
-            plaintext = open_sealed(name_derived_x25519(name), blob, aad)
+            plaintext = open_sealed(EncryptionKey(name_derived_x25519(name)), blob, aad)
         except SealError:
             continue
         return AttackResult(name, plaintext, tries)

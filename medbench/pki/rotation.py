@@ -14,7 +14,7 @@ it again with the new one. :func:`rotate_subject` performs exactly that sequence
 3. the CA issues a certificate for the new keys with the same role, institution and region;
 4. every sealed field is opened with the old X25519 key and sealed to the new one.
 
-Sealing here uses the private stand-in :mod:`medbench.pki._seal` until ``medbench.crypto`` lands.
+Sealing is :mod:`medbench.crypto.sealing` (X25519 + HKDF-SHA256 + AES-256-GCM).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from medbench.pki._seal import open_sealed, seal
+from medbench.crypto.sealing import EncryptionKey, open_sealed, seal
 from medbench.pki.ca import CertificateAuthority, crl_draft
 from medbench.pki.drafts import TxDraft
 from medbench.pki.identity import SubjectInfo
@@ -57,7 +57,9 @@ def reseal(
     record's ID is the hash of its sealed content, so it cannot be bound into its own seal).
     """
     return {
-        rid: seal(new_public, open_sealed(old, blob, aad), aad, randbytes=rng.randbytes)
+        rid: seal(
+            new_public, open_sealed(EncryptionKey(old), blob, aad), aad, randbytes=rng.randbytes
+        )
         for rid, blob in sorted(sealed.items())
     }
 

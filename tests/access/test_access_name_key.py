@@ -13,7 +13,7 @@ from medbench.access.name_key import (
     encrypt_with_name,
     name_key,
 )
-from medbench.pki._seal import open_sealed, seal
+from medbench.crypto.sealing import EncryptionKey, open_sealed, seal
 from medbench.pki.kmc import KeyBundle
 
 RECORD = codec.encode({"patient": "Zhang Wei", "diagnosis": "type 2 diabetes", "hba1c": 71})
@@ -62,4 +62,4 @@ def test_sealed_field_resists_the_same_dictionary() -> None:
     result = attack_sealed(blob, names)
     assert result.name is None and result.plaintext is None
     assert result.tries == len(names)  # every candidate was tried, none opened it
-    assert open_sealed(patient.encryption, blob) == RECORD
+    assert open_sealed(EncryptionKey(patient.encryption), blob) == RECORD

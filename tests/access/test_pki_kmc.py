@@ -10,7 +10,7 @@ from cryptography import x509
 
 from medbench.access.request import Operation
 from medbench.access.validator import Allowed, CertificateRule, Reason, Refused, Validator
-from medbench.pki._seal import SealError, open_sealed, seal
+from medbench.crypto.sealing import EncryptionKey, SealError, open_sealed, seal
 from medbench.pki.ca import der
 from medbench.pki.identity import SubjectInfo, hash_identifier
 from medbench.pki.kmc import IdentityAttestation, KeyBundle, KeyManagementCenter, KmcError
@@ -88,15 +88,15 @@ def test_seal_open_and_tamper() -> None:
     rng = random.Random(2)
     keys = KeyBundle.generate(rng)
     blob = seal(keys.encryption_public, b"ID 330101199001011234", b"rec1", randbytes=rng.randbytes)
-    assert open_sealed(keys.encryption, blob, b"rec1") == b"ID 330101199001011234"
+    assert open_sealed(EncryptionKey(keys.encryption), blob, b"rec1") == b"ID 330101199001011234"
     with pytest.raises(SealError):
-        open_sealed(keys.encryption, blob, b"rec2")
+        open_sealed(EncryptionKey(keys.encryption), blob, b"rec2")
     with pytest.raises(SealError):
-        open_sealed(KeyBundle.generate(rng).encryption, blob, b"rec1")
+        open_sealed(EncryptionKey(KeyBundle.generate(rng).encryption), blob, b"rec1")
     with pytest.raises(SealError):
-        open_sealed(keys.encryption, blob[:-1] + bytes([blob[-1] ^ 1]), b"rec1")
+        open_sealed(EncryptionKey(keys.encryption), blob[:-1] + bytes([blob[-1] ^ 1]), b"rec1")
     with pytest.raises(SealError):
-        open_sealed(keys.encryption, b"short", b"")
+        open_sealed(EncryptionKey(keys.encryption), b"short", b"")
 
 
 def test_compromised_key_rotation_reseals_and_revokes(cast: Cast) -> None:
@@ -124,9 +124,12 @@ def test_compromised_key_rotation_reseals_and_revokes(cast: Cast) -> None:
     w.state.publish_crl(rot.crl)
     # the re-sealed field opens with the new key only
     new_blob = rot.resealed[first.request_id]
-    assert open_sealed(rot.new.encryption, new_blob) == b"name=Li Wei;id=330101199001011234"
+    assert (
+        open_sealed(EncryptionKey(rot.new.encryption), new_blob)
+        == b"name=Li Wei;id=330101199001011234"
+    )
     with pytest.raises(SealError):
-        open_sealed(rot.old.encryption, new_blob)
+        open_sealed(EncryptionKey(rot.old.encryption), new_blob)
     assert SubjectInfo.from_certificate(rot.cert).enc_key == rot.new.encryption_public
     assert w.kmc.versions(hash_identifier("330101199001011234")) == 2
     # the old key can no longer act; what it signed before stays verifiable as of its time

@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from medbench import codec
-from medbench.crypto.sealing import EncryptionKey, SealError, open_sealed
+from medbench.crypto.errors import SealError
+from medbench.crypto.sealing import EncryptionKey, open_sealed
 from medbench.hashing import sha256
 
 

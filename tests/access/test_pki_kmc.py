@@ -10,7 +10,8 @@ from cryptography import x509
 
 from medbench.access.request import Operation
 from medbench.access.validator import Allowed, CertificateRule, Reason, Refused, Validator
-from medbench.crypto.sealing import EncryptionKey, SealError, open_sealed, seal
+from medbench.crypto.errors import SealError
+from medbench.crypto.sealing import EncryptionKey, open_sealed, seal
 from medbench.pki.ca import der
 from medbench.pki.identity import SubjectInfo, hash_identifier
 from medbench.pki.kmc import IdentityAttestation, KeyBundle, KeyManagementCenter, KmcError

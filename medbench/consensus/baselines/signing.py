@@ -12,33 +12,28 @@ measured. Keys derive from the run's seed, so a run is reproducible.
 
 from __future__ import annotations
 
-import nacl.exceptions
-import nacl.signing
-
+from medbench.crypto import Scheme, SigningKey, verify
 from medbench.hashing import sha256
 
 
 class Ed25519Signer:
-    """Real Ed25519 signatures (PyNaCl); keys derived from a seed so runs are reproducible."""
+    """Real Ed25519 signatures (:mod:`medbench.crypto`, PyNaCl underneath); keys derived from a
+    seed so runs are reproducible."""
 
     real = True
 
     def __init__(self, seed32: bytes) -> None:
-        self._key = nacl.signing.SigningKey(seed32)
-        self.public_key: bytes = bytes(self._key.verify_key)
+        self._key = SigningKey.generate(Scheme.ED25519, seed32)
+        self.public_key: bytes = self._key.public
 
     def sign(self, message: bytes) -> bytes:
         """64-byte detached signature over ``message``."""
-        return bytes(self._key.sign(message).signature)
+        return self._key.sign(message)
 
     @staticmethod
     def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
         """True iff ``signature`` is ``public_key``'s signature over ``message``."""
-        try:
-            nacl.signing.VerifyKey(public_key).verify(message, signature)
-        except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, TypeError):
-            return False
-        return True
+        return verify(Scheme.ED25519, public_key, message, signature)
 
 
 class ModeledSigner:

@@ -93,7 +93,9 @@ class SimpleBlock:
 
     def __repr__(self) -> str:
         h = self.header
-        return f"SimpleBlock(h={h.height} b={h.blocker} txs={len(self.tx_ids)} id={self.id[:4].hex()})"
+        return (
+            f"SimpleBlock(h={h.height} b={h.blocker} txs={len(self.tx_ids)} id={self.id[:4].hex()})"
+        )
 
 
 class DefaultBlockFormat:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from medbench.consensus.pbft.messages import Checkpoint, Item, PrePrepare, Prepare, PreparedProof
+from medbench.consensus.pbft.messages import Checkpoint, Item, Prepare, PreparedProof, PrePrepare
 
 
 @dataclass(slots=True)

@@ -346,9 +346,7 @@ class Prepare(_Message):
         return (self.view, self.sequence, self.batch_digest, self.replica)
 
     def __repr__(self) -> str:
-        return (
-            f"Prepare(v={self.view} s={self.sequence} d={short(self.batch_digest)} r={self.replica})"
-        )
+        return f"Prepare(v={self.view} s={self.sequence} d={short(self.batch_digest)} r={self.replica})"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -377,7 +375,9 @@ class Commit(_Message):
         return (self.view, self.sequence, self.batch_digest, self.replica)
 
     def __repr__(self) -> str:
-        return f"Commit(v={self.view} s={self.sequence} d={short(self.batch_digest)} r={self.replica})"
+        return (
+            f"Commit(v={self.view} s={self.sequence} d={short(self.batch_digest)} r={self.replica})"
+        )
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -438,9 +438,7 @@ class Checkpoint(_Message):
         return (self.sequence, self.state_digest, self.replica)
 
     def __repr__(self) -> str:
-        return (
-            f"Checkpoint(s={self.sequence} d={short(self.state_digest)} r={self.replica})"
-        )
+        return f"Checkpoint(s={self.sequence} d={short(self.state_digest)} r={self.replica})"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -503,9 +501,7 @@ class ViewChange(_Message):
 
     def __repr__(self) -> str:
         seqs = ",".join(str(p.pre_prepare.sequence) for p in self.prepared)
-        return (
-            f"ViewChange(v={self.view} h={self.stable_sequence} P=[{seqs}] r={self.replica})"
-        )
+        return f"ViewChange(v={self.view} h={self.stable_sequence} P=[{seqs}] r={self.replica})"
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -170,6 +170,7 @@ class Replica:
         self.vc_deadline: int | None = None
         self.view_changes: dict[int, dict[int, ViewChange]] = {}
         self.new_view_sent: set[int] = set()
+        self.last_new_view: NewView | None = None
         self.fetch_target: tuple[int, bytes, tuple[Checkpoint, ...]] | None = None
         self.fetch_deadline: int | None = None
         self.fetch_round = 0
@@ -222,7 +223,7 @@ class Replica:
                 if key[1] > self.last_timestamp.get(key[0], 0):
                     break
                 del pending[key]
-            if pending and not self.is_primary:
+            if pending:  # the primary too: its own proposals not committing is a reason to move
                 oldest = next(iter(pending.values()))[0]
                 if now - oldest >= self._timeout():
                     self.handle_timeout(self.node_id, Timeout("request"))
@@ -744,6 +745,9 @@ class Replica:
             self._reject(vc, "forged sender")
             return
         if vc.view < self.view or (vc.view == self.view and self.active):
+            nv = self.last_new_view
+            if self.active and nv is not None and src != self.node_id:
+                self._send((src,), nv)  # it missed the NEW-VIEW: relay it (signed by the primary)
             self._reject(vc, "stale view change")
             return
         if not self._verify(src, vc):
@@ -757,10 +761,13 @@ class Replica:
             return
         self._store_view_change(vc)
         # liveness rule (TOCS §4.5.2): f+1 replicas are in higher views -> join the smallest
-        higher = {r: v for v, m in self.view_changes.items() if v > self.view for r in m}
+        higher: dict[int, int] = {}
+        for v, m in self.view_changes.items():
+            if v > self.view:
+                for r in m:
+                    higher[r] = max(higher.get(r, 0), v)
         if len(higher) >= self.f + 1:
-            target = min(v for v in self.view_changes if v > self.view and self.view_changes[v])
-            self._start_view_change(target)
+            self._start_view_change(min(higher.values()))
         self._maybe_new_view()
 
     def _maybe_new_view(self) -> None:
@@ -779,6 +786,7 @@ class Replica:
         )
         nv = self._seal(NewView(v, tuple(chosen), pps, self.node_id))
         self.new_view_sent.add(v)
+        self.last_new_view = nv
         self._ready.persist.append(nv)
         self._send(self.others, nv)
         self._install_view(v, plan, pps)
@@ -786,7 +794,7 @@ class Replica:
     def handle_new_view(self, src: int, nv: NewView) -> None:
         """Check a NEW-VIEW against the plan recomputed from its view changes, then enter it."""
         v = nv.view
-        if src != nv.replica or nv.replica != v % self.n:
+        if nv.replica != v % self.n:
             self._reject(nv, "new-view not from the new primary")
             return
         if v < self.view or (v == self.view and self.active):
@@ -825,6 +833,7 @@ class Replica:
                 self._reject(nv, "pre-prepare not authentic")
                 return
         self._ready.persist.append(nv)
+        self.last_new_view = nv
         self._install_view(v, plan, nv.pre_prepares)
 
     def _install_view(self, v: int, plan: viewchange.Plan, pps: tuple[PrePrepare, ...]) -> None:

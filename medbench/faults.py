@@ -35,8 +35,8 @@ from medbench.consensus.pbft.auth import Keyring
 from medbench.consensus.pbft.messages import (
     Commit,
     NewView,
-    PrePrepare,
     Prepare,
+    PrePrepare,
     Request,
     compute_batch_digest,
 )
@@ -245,11 +245,7 @@ class SplitBrain:
     def step(self, src: int, msg: Any) -> Ready:
         """The primary turns each incoming request into two conflicting batches."""
         ready = Ready()
-        if (
-            self.node_id == self.coalition[0]
-            and isinstance(msg, Request)
-            and self.inner.is_primary
-        ):
+        if self.node_id == self.coalition[0] and isinstance(msg, Request) and self.inner.is_primary:
             self._attack(msg, ready)
         return ready
 
@@ -270,7 +266,9 @@ class SplitBrain:
             pp = _seal(self.keyrings[primary], PrePrepare(v, s, d, ts, batch, primary))
             ready.messages.append(Send(group, pp))
             for member in self.coalition:
-                box = ready.messages if member == self.node_id else self.outbox.setdefault(member, [])
+                box = (
+                    ready.messages if member == self.node_id else self.outbox.setdefault(member, [])
+                )
                 if member != primary:
                     box.append(Send(group, _seal(self.keyrings[member], Prepare(v, s, d, member))))
                 box.append(Send(group, _seal(self.keyrings[member], Commit(v, s, d, member))))

@@ -99,7 +99,7 @@ class SimpleBlock:
 
 
 class DefaultBlockFormat:
-    """Header = (height, prev ID, blocker, Merkle root of tx IDs, timestamp); ID = sha256(header)."""
+    """Header = (height, prev ID, blocker, Merkle root of tx IDs, timestamp); ID = its sha256."""
 
     def build(
         self, height: int, prev_id: bytes, blocker: int, tx_ids: tuple[bytes, ...], timestamp: int
@@ -170,7 +170,7 @@ class Chain:
 
     def pending(self, limit: int) -> tuple[bytes, ...]:
         """Up to ``limit`` accepted-but-unblocked IDs, oldest first."""
-        out = []
+        out: list[bytes] = []
         for tx in self.unblocked:
             if len(out) >= limit:
                 break

@@ -19,9 +19,7 @@ agree the replica has a proof and starts a state transfer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from medbench.consensus.pbft.messages import Checkpoint
+from medbench.consensus.pbft.messages import Checkpoint, Verify
 from medbench.hashing import sha256
 
 GENESIS_DIGEST = sha256(b"medbench/pbft/genesis-state")
@@ -29,7 +27,8 @@ GENESIS_DIGEST = sha256(b"medbench/pbft/genesis-state")
 
 def chain_digest(prev: bytes, sequence: int, batch_digest: bytes) -> bytes:
     """``D_s = sha256(D_{s-1} || s (8 bytes, big-endian) || batch_digest)``."""
-    return sha256(prev + sequence.to_bytes(8, "big") + batch_digest)
+    digest: bytes = sha256(prev + sequence.to_bytes(8, "big") + batch_digest)
+    return digest
 
 
 def verify_proof(
@@ -37,7 +36,7 @@ def verify_proof(
     sequence: int,
     n: int,
     quorum: int,
-    verify: Callable[[int, bytes, object], bool],
+    verify: Verify,
 ) -> bytes | None:
     """The state digest ``proof`` certifies for ``sequence``, or ``None`` if it is no proof.
 

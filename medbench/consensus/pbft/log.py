@@ -57,7 +57,7 @@ class Slot:
         votes[msg.replica] = msg
 
     def certificate(self, primary: int, need: int) -> PreparedProof:
-        """The prepared certificate for the accepted pre-prepare: it plus ``need`` backup prepares."""
+        """The prepared certificate: the accepted pre-prepare plus ``need`` backup prepares."""
         pp = self.pre_prepare
         assert pp is not None, f"slot {self.sequence}: certificate without a pre-prepare"
         votes = self.prepares.get((pp.view, pp.batch_digest), {})

@@ -26,6 +26,7 @@ no wire code, :func:`decode_message` never yields them and a replica rejects the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeAlias
@@ -76,6 +77,8 @@ WIRE_CODES: dict[Kind, int] = {
 }
 
 Auth: TypeAlias = bytes | tuple[bytes, ...]
+Verify: TypeAlias = Callable[[int, bytes, Auth], bool]
+"""``verify(sender, body, auth)``: a keyring's check of one authenticator."""
 
 
 class MessageError(ValueError):
@@ -83,12 +86,12 @@ class MessageError(ValueError):
 
 
 def _uint(name: str, value: object) -> None:
-    if type(value) is not int or not 0 <= value <= MAX_U63:  # type: ignore[operator]
+    if type(value) is not int or not 0 <= value <= MAX_U63:
         raise MessageError(f"{name} must be an integer in 0..2^63-1, got {value!r}")
 
 
 def _sint(name: str, value: object) -> None:
-    if type(value) is not int or not -1 <= value <= MAX_U63:  # type: ignore[operator]
+    if type(value) is not int or not -1 <= value <= MAX_U63:
         raise MessageError(f"{name} must be an integer in -1..2^63-1, got {value!r}")
 
 
@@ -276,9 +279,9 @@ Item: TypeAlias = Request | Block
 class PrePrepare(_Message):
     """<PRE-PREPARE, v, n, d, t>, m: the primary assigns sequence ``sequence`` to ``batch``.
 
-    ``digest`` is :func:`compute_batch_digest` of ``(timestamp, batch)``; ``timestamp`` is the primary's
-    clock, the non-deterministic value of TOCS §4.6, used for block timestamps. An empty batch with
-    timestamp 0 is the *null request* a new primary issues for a gap (TOCS §4.4).
+    ``batch_digest`` is :func:`compute_batch_digest` of ``(timestamp, batch)``; ``timestamp`` is
+    the primary's clock, the non-deterministic value of TOCS §4.6, used for block timestamps. An
+    empty batch with timestamp 0 is the *null request* a new primary issues for a gap (§4.4).
     """
 
     KIND: ClassVar[Kind] = Kind.PRE_PREPARE
@@ -346,7 +349,8 @@ class Prepare(_Message):
         return (self.view, self.sequence, self.batch_digest, self.replica)
 
     def __repr__(self) -> str:
-        return f"Prepare(v={self.view} s={self.sequence} d={short(self.batch_digest)} r={self.replica})"
+        d = short(self.batch_digest)
+        return f"Prepare(v={self.view} s={self.sequence} d={d} r={self.replica})"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -375,9 +379,8 @@ class Commit(_Message):
         return (self.view, self.sequence, self.batch_digest, self.replica)
 
     def __repr__(self) -> str:
-        return (
-            f"Commit(v={self.view} s={self.sequence} d={short(self.batch_digest)} r={self.replica})"
-        )
+        d = short(self.batch_digest)
+        return f"Commit(v={self.view} s={self.sequence} d={d} r={self.replica})"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -687,7 +690,8 @@ NULL_DIGEST_INPUT = (0, ())
 
 def compute_batch_digest(timestamp: int, batch: tuple[Item, ...]) -> bytes:
     """``sha256(encode((timestamp, (item digests...))))``: the digest a PRE-PREPARE names."""
-    return sha256(codec.encode((timestamp, tuple(item.digest() for item in batch))))
+    digest: bytes = sha256(codec.encode((timestamp, tuple(item.digest() for item in batch))))
+    return digest
 
 
 NULL_DIGEST = compute_batch_digest(0, ())

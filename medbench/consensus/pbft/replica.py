@@ -272,7 +272,7 @@ class Replica:
         d = item.digest()
         if d in self._verified:
             return None
-        if type(item) is Request:
+        if isinstance(item, Request):
             if item.client < self.n:
                 return "request from a replica id"
             if not self._verify(item.client, item):
@@ -527,7 +527,7 @@ class Replica:
             d = item.digest()
             self.queued.discard(d)
             self._verified.discard(d)
-            if type(item) is Request:
+            if isinstance(item, Request):
                 c = item.client
                 if item.timestamp <= self.last_timestamp.get(c, 0):
                     continue  # already executed: exactly-once by client timestamp
@@ -540,7 +540,7 @@ class Replica:
                     self._seal(reply, c)
                     self._send((c,), reply)
                 self.last_reply[c] = reply
-            elif chain.check(item) is None:
+            elif isinstance(item, Block) and chain.check(item) is None:
                 blocks.append(chain.append(item.blocker, item.tx_ids, item.timestamp))
         if chain.mode is BlockMode.INTEGRATED and executed:
             blocks.append(chain.append(-1, tuple(r.digest() for r in executed), ts))
@@ -740,7 +740,7 @@ class Replica:
             del self.view_changes[v][vc.replica]
 
     def handle_view_change(self, src: int, vc: ViewChange) -> None:
-        """Check and store a VIEW-CHANGE; join f+1 higher views; the new primary may send NEW-VIEW."""
+        """Check and store a VIEW-CHANGE; join f+1 higher views; a new primary sends NEW-VIEW."""
         if src != vc.replica or vc.replica >= self.n:
             self._reject(vc, "forged sender")
             return

@@ -23,7 +23,7 @@ primary's pre-prepares match exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from medbench.consensus.pbft.checkpoint import verify_proof
@@ -31,11 +31,10 @@ from medbench.consensus.pbft.messages import (
     NULL_DIGEST,
     Item,
     PrePrepare,
+    Verify,
     ViewChange,
     compute_batch_digest,
 )
-
-Verify = Callable[[int, bytes, object], bool]
 
 
 def check_view_change(vc: ViewChange, n: int, window: int, verify: Verify) -> str | None:
@@ -111,11 +110,11 @@ def plan_new_view(view_changes: Iterable[ViewChange]) -> Plan:
     max_s = max(chosen, default=min_s)
     batches: dict[int, tuple[int, tuple[Item, ...], bytes]] = {}
     for s in range(min_s + 1, max_s + 1):
-        pp = chosen.get(s)
-        if pp is None:
+        cert = chosen.get(s)
+        if cert is None:
             batches[s] = (0, (), NULL_DIGEST)
         else:
-            batches[s] = (pp.timestamp, pp.batch, pp.batch_digest)
+            batches[s] = (cert.timestamp, cert.batch, cert.batch_digest)
     return Plan(min_s, max_s, batches, best_vc)
 
 

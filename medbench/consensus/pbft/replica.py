@@ -170,6 +170,8 @@ class Replica:
         self.vc_deadline: int | None = None
         self.view_changes: dict[int, dict[int, ViewChange]] = {}
         self.new_view_sent: set[int] = set()
+        self.own_view_changes: dict[int, ViewChange] = {}
+        self.vc_resend_at = 0
         self.last_new_view: NewView | None = None
         self.fetch_target: tuple[int, bytes, tuple[Checkpoint, ...]] | None = None
         self.fetch_deadline: int | None = None
@@ -229,6 +231,12 @@ class Replica:
                     self.handle_timeout(self.node_id, Timeout("request"))
         elif self.vc_deadline is not None and now >= self.vc_deadline:
             self.handle_timeout(self.node_id, Timeout("view-change"))
+        elif now >= self.vc_resend_at:
+            # view changes lost on the way are sent again (TOCS §5.2: retransmission)
+            own = self.own_view_changes.get(self.view)
+            if own is not None:
+                self._send(self.others, own)
+            self.vc_resend_at = now + self.config.view_change_timeout_us
         if self.fetch_deadline is not None and now >= self.fetch_deadline:
             self.handle_timeout(self.node_id, Timeout("fetch"))
         if self.config.block_mode is BlockMode.BLOCKER:
@@ -726,7 +734,13 @@ class Replica:
         self._ready.persist.append(ViewRecord(new_view, False))
         self._ready.persist.append(vc)
         self._send(self.others, vc)
-        self.vc_deadline = self.now + self._timeout()
+        self.own_view_changes[new_view] = vc
+        for old in sorted(self.own_view_changes)[:-4]:
+            del self.own_view_changes[old]
+        self.vc_resend_at = self.now + self.config.view_change_timeout_us
+        # the timer for the new view starts only once 2f+1 replicas are in it (TOCS §4.5.2), so a
+        # replica that suspects the primary alone does not race ahead through views
+        self.vc_deadline = None
         self.vc_backoff += 1
         self._store_view_change(vc)
         self._maybe_new_view()
@@ -734,6 +748,13 @@ class Replica:
     def _store_view_change(self, vc: ViewChange) -> None:
         by_replica = self.view_changes.setdefault(vc.view, {})
         by_replica[vc.replica] = vc
+        if (
+            vc.view == self.view
+            and not self.active
+            and self.vc_deadline is None
+            and len(by_replica) >= self.quorum
+        ):
+            self.vc_deadline = self.now + self._timeout()
         # memory bound: each replica keeps view changes for at most 4 views
         held = sorted(v for v, m in self.view_changes.items() if vc.replica in m)
         for v in held[:-4]:
@@ -746,8 +767,13 @@ class Replica:
             return
         if vc.view < self.view or (vc.view == self.view and self.active):
             nv = self.last_new_view
-            if self.active and nv is not None and src != self.node_id:
+            mine = self.own_view_changes.get(vc.view)
+            if src == self.node_id:
+                pass
+            elif self.active and nv is not None and nv.view >= vc.view:
                 self._send((src,), nv)  # it missed the NEW-VIEW: relay it (signed by the primary)
+            elif mine is not None:
+                self._send((src,), mine)  # it may have missed our view change for its view
             self._reject(vc, "stale view change")
             return
         if not self._verify(src, vc):

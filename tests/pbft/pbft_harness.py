@@ -229,3 +229,42 @@ def safety_violations(net: Network, honest: Iterable[int]) -> list[str]:
             if ids[:k] != other[:k]:
                 problems.append(f"chains of {i} and {j} differ")
     return problems
+
+
+def sample_messages(keyrings: dict[int, Any]) -> list[Any]:
+    """One authenticated message of every wire kind, nested ones included (n = 4, client 4)."""
+    from medbench.consensus.pbft.messages import (
+        Block,
+        Checkpoint,
+        Commit,
+        Fetch,
+        NewView,
+        Prepare,
+        PreparedProof,
+        PrePrepare,
+        Reply,
+        Request,
+        State,
+        StateBatch,
+        ViewChange,
+        compute_batch_digest,
+    )
+
+    def seal(msg: Any, signer: int, to: int | None = None) -> Any:
+        object.__setattr__(msg, "auth", keyrings[signer].sign(msg.body(), to))
+        return msg
+
+    req = seal(Request(4, 1, b"operation"), 4)
+    block = seal(Block(0, 1, bytes(32), 1, (req.digest(),), 10), 1)
+    batch = (req, block)
+    d = compute_batch_digest(7, batch)
+    pp = seal(PrePrepare(0, 1, d, 7, batch, 0), 0)
+    prepares = tuple(seal(Prepare(0, 1, d, r), r) for r in (1, 2))
+    commit = seal(Commit(0, 1, d, 3), 3)
+    reply = seal(Reply(0, 1, 4, 2, b"result"), 2, 4)
+    cps = tuple(seal(Checkpoint(4, bytes(range(32)), r), r) for r in (0, 1, 2))
+    vc = seal(ViewChange(1, 4, cps, (PreparedProof(pp, prepares),), 3), 3)
+    nv = seal(NewView(1, (vc,), (seal(PrePrepare(1, 5, d, 7, batch, 1), 1),), 1), 1)
+    fetch = seal(Fetch(1, 3), 3)
+    state = seal(State(1, 1, (StateBatch(1, 7, batch),), cps, 0), 0)
+    return [req, block, pp, prepares[0], commit, reply, cps[0], vc, nv, fetch, state]

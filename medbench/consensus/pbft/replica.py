@@ -455,8 +455,8 @@ class Replica:
             return
         slot = self.log.slot(s)
         slot.add_prepare(msg)
-        if status is not Status.PENDING and slot.digest == msg.batch_digest:
-            self._maybe_prepared(slot)
+        if status is Status.REACHED and slot.digest == msg.batch_digest:
+            self._maybe_prepared(slot)  # later votes (ALREADY) change nothing
 
     def _maybe_prepared(self, slot: Slot) -> None:
         pp = slot.pre_prepare
@@ -495,7 +495,7 @@ class Replica:
         if status is Status.CONFLICT:
             self._note_evidence()
             return
-        if status is Status.REACHED or status is Status.ALREADY:
+        if status is Status.REACHED:
             slot = self.log.get(s)
             if slot is not None and slot.digest == msg.batch_digest:
                 self._maybe_committed(slot)

@@ -268,3 +268,43 @@ def sample_messages(keyrings: dict[int, Any]) -> list[Any]:
     fetch = seal(Fetch(1, 3), 3)
     state = seal(State(1, 1, (StateBatch(1, 7, batch),), cps, 0), 0)
     return [req, block, pp, prepares[0], commit, reply, cps[0], vc, nv, fetch, state]
+
+
+# --- message-count figures ---------------------------------------------------------------
+
+
+def expected_messages(n: int, batch: int, batches: int, k: int) -> dict[str, int]:
+    """Fault-free PBFT, ``batches`` batches of ``batch`` requests, checkpoint every ``k``.
+
+    Per batch: (n-1) PRE-PREPAREs, (n-1)^2 PREPAREs (n-1 backups to n-1 peers), n(n-1) COMMITs
+    (every replica to its n-1 peers); per request: 1 REQUEST and n REPLYs; per checkpoint
+    n(n-1) CHECKPOINTs. Per request that is
+    1 + n + [(n-1) + (n-1)^2 + n(n-1)] / batch + n(n-1) / (k * batch).
+    """
+    return {
+        "request": batch * batches,
+        "pre-prepare": (n - 1) * batches,
+        "prepare": (n - 1) ** 2 * batches,
+        "commit": n * (n - 1) * batches,
+        "reply": n * batch * batches,
+        "checkpoint": n * (n - 1) * (batches // k),
+    }
+
+
+def measure(n: int, batch: int, batches: int, k: int = 4) -> Network:
+    """Run ``batches`` rounds of ``batch`` clients each sending one request per round."""
+    net = Network(
+        n=n,
+        clients=batch,
+        seed=n * 1000 + batch,
+        max_batch_size=batch,
+        max_batch_delay_us=60_000_000,
+        checkpoint_interval=k,
+        log_window=4 * k,
+        tick_us=10_000,
+    )
+    for c in net.client_ids:
+        for r in range(batches):
+            net.submit(c, b"op-%d-%d" % (c, r))
+    assert net.run_until_idle(120_000_000, step_us=100_000)
+    return net

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from pbft_harness import Network, safety_violations
+from pbft_harness import Network, expected_messages, measure, safety_violations
 
 from medbench.consensus.pbft import Replica, Request
 from medbench.consensus.pbft.log import ExecutedBatch
 from medbench.consensus.pbft.messages import Commit, Prepare, PrePrepare, Submit, Timeout
 
 
-def test_requests_commit_everywhere_in_the_same_order(net4: Network) -> None:
+@pytest.mark.parametrize("scheme", ["modeled", "macs", "signatures"])
+def test_requests_commit_everywhere_in_the_same_order(scheme: str) -> None:
+    net4 = Network(n=4, clients=2, seed=7, scheme=scheme)
     for k in range(6):
         net4.submit(4, b"a%d" % k)
         net4.submit(5, b"b%d" % k)
@@ -20,6 +22,9 @@ def test_requests_commit_everywhere_in_the_same_order(net4: Network) -> None:
     logs = [net4.committed[i] for i in range(4)]
     assert all(len(log) == len(logs[0]) for log in logs)
     ops = [req.operation for b in logs[0].values() for req in b.requests]
+    counters = net4.replicas()[1].counters()
+    assert counters["verifies"] >= counters["handled"] - counters["rejected"] - 1
+    assert counters["signs"] > 0
     assert sorted(ops) == sorted([b"a%d" % k for k in range(6)] + [b"b%d" % k for k in range(6)])
     # each client's operations execute in its submission order
     assert [o for o in ops if o.startswith(b"a")] == [b"a%d" % k for k in range(6)]
@@ -194,46 +199,16 @@ def test_executed_batches_carry_the_chained_state_digest(net4: Network) -> None:
 # --- exact message counts --------------------------------------------------------------------
 
 
-def expected_messages(n: int, batch: int, batches: int, k: int) -> dict[str, int]:
-    """Fault-free PBFT, ``batches`` batches of ``batch`` requests, checkpoint every ``k``.
-
-    Per batch: (n-1) PRE-PREPAREs, (n-1)^2 PREPAREs (n-1 backups to n-1 peers), n(n-1) COMMITs
-    (every replica to its n-1 peers); per request: 1 REQUEST and n REPLYs; per checkpoint
-    n(n-1) CHECKPOINTs. Per request that is
-    1 + n + [(n-1) + (n-1)^2 + n(n-1)] / batch + n(n-1) / (k * batch).
-    """
-    return {
-        "request": batch * batches,
-        "pre-prepare": (n - 1) * batches,
-        "prepare": (n - 1) ** 2 * batches,
-        "commit": n * (n - 1) * batches,
-        "reply": n * batch * batches,
-        "checkpoint": n * (n - 1) * (batches // k),
-    }
-
-
-def measure(n: int, batch: int, batches: int, k: int = 4) -> Network:
-    """Run ``batches`` rounds of ``batch`` clients each sending one request per round."""
-    net = Network(
-        n=n,
-        clients=batch,
-        seed=n * 1000 + batch,
-        max_batch_size=batch,
-        max_batch_delay_us=60_000_000,
-        checkpoint_interval=k,
-        log_window=4 * k,
-        tick_us=10_000,
-    )
-    for c in net.client_ids:
-        for r in range(batches):
-            net.submit(c, b"op-%d-%d" % (c, r))
-    assert net.run_until_idle(120_000_000, step_us=100_000)
-    return net
-
-
 @pytest.mark.parametrize(("n", "batch"), [(4, 1), (4, 10), (7, 1), (7, 5), (16, 1), (16, 4)])
 def test_exact_message_counts_match_the_formula(n: int, batch: int) -> None:
     batches = 8
     net = measure(n, batch, batches)
     assert dict(net.stats.messages) == expected_messages(n, batch, batches, 4)
     assert len(net.completed) == batch * batches
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [1, 100])
+def test_exact_message_counts_at_n64(batch: int) -> None:
+    net = measure(64, batch, 8)
+    assert dict(net.stats.messages) == expected_messages(64, batch, 8, 4)

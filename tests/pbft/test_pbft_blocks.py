@@ -119,3 +119,29 @@ def test_block_from_the_wrong_blocker_is_refused() -> None:
     forged = Block(0, 1, primary.chain.head_id, 1, txs, 1, net.keyrings[2].sign(b"x"))
     primary.step(1, forged)
     assert primary.rejections["block not authentic"] == 1
+
+
+def test_a_faulty_blocker_causes_a_view_change_and_a_new_blocker() -> None:
+    net = Network(
+        n=4,
+        clients=2,
+        seed=34,
+        block_mode=BlockMode.BLOCKER,
+        block_size=2,
+        block_interval_us=50_000,
+        view_change_timeout_us=100_000,
+    )
+    net.black_holes.add(1)  # VA_1 is the blocker of height 1 in view 0 (L = 1, N = 4)
+    for k in range(3):
+        net.submit(4, b"a%d" % k)
+        net.submit(5, b"b%d" % k)
+    assert net.run_until_idle(10_000_000)
+    net.run(2_000_000)
+    honest = net.replicas([0, 2, 3])
+    assert any(n.kind == "block-stalled" for _, n in net.notes)
+    assert all(r.view >= 1 for r in honest)
+    r = honest[0]
+    assert r.chain.length >= 2 and not r.chain.unblocked
+    first = r.chain.blocks[1]
+    assert first.header.blocker != 1
+    assert safety_violations(net, [0, 2, 3]) == []

@@ -25,7 +25,7 @@ SAMPLES = sample_messages(KEYS)
 def test_every_wire_kind_has_a_sample_and_a_code() -> None:
     assert {m.kind for m in SAMPLES} == set(WIRE_CODES)
     assert set(Kind) == set(WIRE_CODES) | LOCAL_KINDS
-    assert LOCAL_KINDS == {Kind.SUBMIT, Kind.TIMEOUT}
+    assert {Kind.SUBMIT, Kind.TIMEOUT} == LOCAL_KINDS
     assert Submit(b"x").kind is Kind.SUBMIT and Timeout("t").kind is Kind.TIMEOUT
 
 

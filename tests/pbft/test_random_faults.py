@@ -117,6 +117,16 @@ def check_seed(seed: int) -> None:
         f"{[r.view for r in net.replicas()]} executed {[r.last_executed for r in net.replicas()]}"
     )
     assert len(net.completed) == net.submitted
+    if net.config.block_mode is BlockMode.BLOCKER:
+        # liveness of blocks: every accepted transaction ends up in exactly one block, even when
+        # the blocker is faulty (the stall makes the replicas change view, hence blocker)
+        net.run(3_000_000)
+        problems = safety_violations(net, honest)
+        assert not problems, f"seed {seed}: {problems}"
+        top = max(r.last_executed for r in net.replicas(honest))
+        for r in net.replicas(honest):
+            if r.last_executed == top:
+                assert not r.chain.unblocked, f"seed {seed}: replica {r.node_id} left txs unblocked"
     # every completed request was executed exactly once by every up-to-date honest replica
     for r in net.replicas(honest):
         executed = [req.digest() for b in net.committed[r.node_id].values() for req in b.requests]

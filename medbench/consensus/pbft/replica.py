@@ -178,6 +178,7 @@ class Replica:
         self.fetch_round = 0
         self.block_sent: tuple[int, int, int] | None = None  # (height, view, time)
         self.last_block_time = 0
+        self.unblocked_since: int | None = None  # when the oldest unblocked transaction waited
         self._verified: set[bytes] = set()
         self.rejections: Counter[str] = Counter()
         self.handled = 0
@@ -241,6 +242,14 @@ class Replica:
             self.handle_timeout(self.node_id, Timeout("fetch"))
         if self.config.block_mode is BlockMode.BLOCKER:
             self._maybe_propose_block()
+            since = self.unblocked_since
+            limit = self.config.block_interval_us + self._timeout()
+            if self.active and since is not None and now - since >= limit:
+                # accepted transactions wait too long for a block: the blocker or the primary is
+                # faulty; a new view brings a new primary and so a new blocker (PAPER.md §1.5)
+                self.unblocked_since = now
+                ready.notes.append(Note("block-stalled", self.chain.length))
+                self._start_view_change(self.view + 1)
         return ready
 
     # --- small helpers ---------------------------------------------------------------------------
@@ -555,6 +564,10 @@ class Replica:
         if blocks:
             self.last_block_time = self.now
             self.block_sent = None
+        if not chain.unblocked:
+            self.unblocked_since = None
+        elif blocks or self.unblocked_since is None:
+            self.unblocked_since = self.now
         if executed:
             self.vc_backoff = 0
         self.state_digest = chain_digest(self.state_digest, s, digest)
@@ -885,6 +898,8 @@ class Replica:
             self._accept_pre_prepare(slot, pp)
         self.next_sequence = max(plan.max_s, self.checkpoints.stable)
         self.pending = {k: (self.now, req) for k, (_, req) in self.pending.items()}
+        if self.unblocked_since is not None:
+            self.unblocked_since = self.now
         if self.is_primary:
             self.queued = {
                 item.digest()

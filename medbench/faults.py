@@ -22,8 +22,9 @@ the classic PBFT fault list:
   halves of the honest replicas commit different batches; with f+1 faulty replicas PBFT's safety
   no longer holds, which shows the safety checker is not vacuous.
 
-Crash and recovery is not a wrapper: a driver stops delivering to the replica and later rebuilds
-it with :meth:`Replica.recover` from its persisted records.
+* :class:`Crashable` — crash and recover: while crashed the replica hears and says nothing; on
+  recovery it is rebuilt by :meth:`Replica.recover` from the records it persisted (everything
+  in memory is lost), then fetches what it missed from its peers.
 """
 
 from __future__ import annotations
@@ -81,6 +82,57 @@ class Byzantine:
         for send in ready.messages:
             out.extend(self.outgoing(send))
         ready.messages = out
+        return ready
+
+
+class Crashable:
+    """A replica that can crash and recover from the records it persisted (its stable storage).
+
+    The wrapper plays the driver's storage: it keeps every ``Ready.persist`` record. ``crash()``
+    drops the replica object (all volatile state is gone); ``recover(now)`` rebuilds it from the
+    records with :meth:`Replica.recover` and returns the recovering replica's first output.
+    """
+
+    def __init__(self, inner: Replica) -> None:
+        self.inner = inner
+        self.node_id = inner.node_id
+        self.records: list[Any] = []
+        self.crashed = False
+
+    def step(self, src: int, msg: Any) -> Ready:
+        """Deliver ``msg`` unless crashed; keep what the replica persists."""
+        if self.crashed:
+            return Ready()
+        return self._store(self.inner.step(src, msg))
+
+    def tick(self, now: int) -> Ready:
+        """Tick unless crashed."""
+        if self.crashed:
+            return Ready()
+        return self._store(self.inner.tick(now))
+
+    def crash(self) -> None:
+        """Lose all volatile state; only :attr:`records` survive."""
+        self.crashed = True
+
+    def recover(self, now: int) -> Ready:
+        """Rebuild the replica from its records; the returned Ready asks peers for the rest."""
+        old = self.inner
+        self.inner, ready = Replica.recover(
+            old.node_id,
+            old.config,
+            old.keyring,
+            self.records,
+            validator=old.validator,
+            service=old.service,
+            block_format=old.chain.format,
+            now=now,
+        )
+        self.crashed = False
+        return self._store(ready)
+
+    def _store(self, ready: Ready) -> Ready:
+        self.records.extend(ready.persist)
         return ready
 
 

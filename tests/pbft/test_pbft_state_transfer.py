@@ -145,3 +145,29 @@ class _Withhold:
     def _filter(self, ready):  # type: ignore[no-untyped-def]
         ready.messages = [s for s in ready.messages if s.msg.kind != "commit"]
         return ready
+
+
+def test_crashable_wrapper_recovers_from_its_own_records() -> None:
+    from medbench.faults import Crashable
+
+    net = Network(n=4, clients=2, seed=24, checkpoint_interval=4, log_window=8, max_batch_size=1)
+    node = Crashable(net.nodes[1])
+    net.nodes[1] = node
+    for k in range(4):
+        net.submit(4, b"a%d" % k)
+    assert net.run_until_idle(5_000_000)
+    executed = node.inner.last_executed
+    assert executed == 4 and node.records
+    node.crash()
+    assert not node.step(0, object()) and not node.tick(net.now)
+    for k in range(4, 10):
+        net.submit(4, b"a%d" % k)
+    assert net.run_until_idle(5_000_000)
+    net._apply(1, node.recover(net.now))
+    assert node.inner.last_executed == executed  # replayed, nothing lost, nothing new yet
+    for k in range(10, 14):
+        net.submit(5, b"b%d" % k)
+    assert net.run_until_idle(5_000_000)
+    net.run(500_000)
+    assert node.inner.last_executed == net.nodes[0].last_executed
+    assert node.inner.state_digest == net.nodes[0].state_digest

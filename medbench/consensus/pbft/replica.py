@@ -194,8 +194,13 @@ class Replica:
             Fetch: self.handle_fetch,
             State: self.handle_state,
             Block: self.handle_block,
+        }
+        # local events: only the node's own driver may deliver them (src == node_id)
+        self._local_handlers: dict[type, Callable[[int, Any], None]] = {
             Timeout: self.handle_timeout,
         }
+        assert all(t.KIND in LOCAL_KINDS for t in self._local_handlers)  # type: ignore[attr-defined]
+        assert not any(t.KIND in LOCAL_KINDS for t in self._handlers)  # type: ignore[attr-defined]
 
     # --- the node interface ----------------------------------------------------------------------
 
@@ -204,9 +209,13 @@ class Replica:
         ready = self._ready = Ready()
         self.handled += 1
         handler = self._handlers.get(type(msg))
+        if handler is not None:
+            handler(src, msg)
+            return ready
+        handler = self._local_handlers.get(type(msg))
         if handler is None:
             self._reject(msg, "unknown message type")
-        elif msg.KIND in LOCAL_KINDS and src != self.node_id:
+        elif src != self.node_id:
             self._reject(msg, "local kind from the network")
         else:
             handler(src, msg)
@@ -425,8 +434,9 @@ class Replica:
         slot.accept(pp)
         v, s, d = pp.view, pp.sequence, pp.batch_digest
         self.votes.add(PREPARE_PHASE, v, s, d, pp.replica)
-        for item in pp.batch:
-            self.queued.add(item.digest())
+        if pp.replica == self.node_id:
+            for item in pp.batch:
+                self.queued.add(item.digest())
         if pp.replica != self.node_id:
             prepare = self._seal(Prepare(v, s, d, self.node_id))
             self._ready.persist.append(prepare)

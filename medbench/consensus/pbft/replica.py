@@ -34,6 +34,20 @@ any other node id. The protocol, rule by rule (TOCS section in brackets):
 * Blocks (PAPER.md §1.5): in ``blocker`` mode the rotating blocker sends BLOCK to the primary,
   which orders it like a request; in ``integrated`` mode each executed batch is a block.
 
+Choices where the papers leave room (each is exercised by ``tests/pbft``):
+
+* the primary runs the request timer too: if its own proposals do not commit it moves on, which
+  keeps a group live when the primary is cut off from a quorum;
+* the timer of a view being entered starts only once 2f+1 VIEW-CHANGEs for it are in (TOCS
+  §4.5.2), VIEW-CHANGEs are re-sent every ``view_change_timeout_us`` while a view is being
+  entered, a replica answers a stale VIEW-CHANGE with the NEW-VIEW it installed (any replica may
+  relay it: it is the primary's authenticated message) or with its own VIEW-CHANGE of that view;
+  messages of a view that arrive before its NEW-VIEW are buffered (bounded) and replayed;
+* in blocker mode, accepted transactions waiting longer than ``block_interval_us`` plus the
+  view-change timeout for a block make the replica change view (new primary, hence new blocker);
+* the executed history (the ordered batches: the ledger) is kept in memory for state transfer;
+  a STATE answer carries everything from the requested sequence to the sender's stable checkpoint.
+
 Bad input from a peer never raises: it is dropped, counted in :attr:`Replica.rejections` and
 reported as a ``Note("reject", (kind, reason))``. Handlers are chosen from one table keyed by
 message type; local kinds (:data:`.messages.LOCAL_KINDS`) from a peer are rejected.

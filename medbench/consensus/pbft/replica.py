@@ -58,12 +58,13 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from medbench.consensus.pbft import viewchange
+from medbench.consensus.pbft import statetransfer, viewchange
 from medbench.consensus.pbft.auth import Keyring
 from medbench.consensus.pbft.blocks import BlockFormat, BlockMode, Chain, blocker_for
-from medbench.consensus.pbft.checkpoint import Checkpoints, chain_digest, verify_proof
+from medbench.consensus.pbft.checkpoint import Checkpoints, chain_digest
 from medbench.consensus.pbft.log import ExecutedBatch, Log, Slot, StableRecord, ViewRecord
 from medbench.consensus.pbft.messages import (
     LOCAL_KINDS,
@@ -79,7 +80,6 @@ from medbench.consensus.pbft.messages import (
     Reply,
     Request,
     State,
-    StateBatch,
     Timeout,
     ViewChange,
     compute_batch_digest,
@@ -202,16 +202,16 @@ class Replica:
             PrePrepare: self.handle_pre_prepare,
             Prepare: self.handle_prepare,
             Commit: self.handle_commit,
-            Checkpoint: self.handle_checkpoint,
-            ViewChange: self.handle_view_change,
-            NewView: self.handle_new_view,
-            Fetch: self.handle_fetch,
-            State: self.handle_state,
+            Checkpoint: partial(statetransfer.handle_checkpoint, self),
+            ViewChange: partial(viewchange.handle_view_change, self),
+            NewView: partial(viewchange.handle_new_view, self),
+            Fetch: partial(statetransfer.handle_fetch, self),
+            State: partial(statetransfer.handle_state, self),
             Block: self.handle_block,
         }
         # local events: only the node's own driver may deliver them (src == node_id)
         self._local_handlers: dict[type, Callable[[int, Any], None]] = {
-            Timeout: self.handle_timeout,
+            Timeout: partial(viewchange.handle_timeout, self),
         }
         assert all(t.KIND in LOCAL_KINDS for t in self._local_handlers)  # type: ignore[attr-defined]
         assert not any(t.KIND in LOCAL_KINDS for t in self._handlers)  # type: ignore[attr-defined]
@@ -252,9 +252,9 @@ class Replica:
             if pending:  # the primary too: its own proposals not committing is a reason to move
                 oldest = next(iter(pending.values()))[0]
                 if now - oldest >= self._timeout():
-                    self.handle_timeout(self.node_id, Timeout("request"))
+                    viewchange.handle_timeout(self, self.node_id, Timeout("request"))
         elif self.vc_deadline is not None and now >= self.vc_deadline:
-            self.handle_timeout(self.node_id, Timeout("view-change"))
+            viewchange.handle_timeout(self, self.node_id, Timeout("view-change"))
         elif now >= self.vc_resend_at:
             # view changes lost on the way are sent again (TOCS §5.2: retransmission)
             own = self.own_view_changes.get(self.view)
@@ -262,7 +262,7 @@ class Replica:
                 self._send(self.others, own)
             self.vc_resend_at = now + self.config.view_change_timeout_us
         if self.fetch_deadline is not None and now >= self.fetch_deadline:
-            self.handle_timeout(self.node_id, Timeout("fetch"))
+            viewchange.handle_timeout(self, self.node_id, Timeout("fetch"))
         if self.config.block_mode is BlockMode.BLOCKER:
             self._maybe_propose_block()
             since = self.unblocked_since
@@ -272,7 +272,7 @@ class Replica:
                 # faulty; a new view brings a new primary and so a new blocker (PAPER.md §1.5)
                 self.unblocked_since = now
                 ready.notes.append(Note("block-stalled", self.chain.length))
-                self._start_view_change(self.view + 1)
+                viewchange.start_view_change(self, self.view + 1)
         return ready
 
     # --- small helpers ---------------------------------------------------------------------------
@@ -606,353 +606,8 @@ class Replica:
             cp = self._seal(Checkpoint(s, self.state_digest, self.node_id))
             self._ready.persist.append(cp)
             self._send(self.others, cp)
-            self._add_checkpoint(cp)
+            statetransfer.add_checkpoint(self, cp)
         return batch
-
-    # --- checkpoints and state transfer (TOCS §4.3, §5.3) ----------------------------------------
-
-    def handle_checkpoint(self, src: int, msg: Checkpoint) -> None:
-        """Collect checkpoints; 2f+1 matching make one stable (or reveal that we fell behind)."""
-        if src != msg.replica or msg.replica >= self.n:
-            self._reject(msg, "forged sender")
-            return
-        if msg.sequence <= self.checkpoints.stable:
-            return  # stale but harmless: the replica already has a newer stable checkpoint
-        if not self._verify(src, msg):
-            self._reject(msg, "not authentic")
-            return
-        self._add_checkpoint(msg)
-
-    def _add_checkpoint(self, msg: Checkpoint) -> None:
-        proof = self.checkpoints.add(msg, self.quorum)
-        if proof is not None:
-            self._make_stable(msg.sequence, msg.state_digest, proof)
-
-    def _make_stable(self, s: int, digest: bytes, proof: tuple[Checkpoint, ...]) -> None:
-        if s <= self.checkpoints.stable:
-            return
-        if s <= self.last_executed:
-            own = self.history.get(s)
-            if own is not None and own.state_digest != digest:
-                self._ready.notes.append(Note("state-divergence", s))
-        self.checkpoints.make_stable(s, digest, proof)
-        self.log.collect(s)
-        self.votes.forget_below(s + 1)
-        self._ready.persist.append(StableRecord(s, digest, proof))
-        if s > self.last_executed:
-            self._start_fetch(s, digest, proof)
-        if self.next_sequence < s:
-            self.next_sequence = s
-        if self.is_primary and self.active:
-            self._maybe_send_batch()
-
-    def _start_fetch(self, s: int, digest: bytes, proof: tuple[Checkpoint, ...]) -> None:
-        target = self.fetch_target
-        if target is not None and target[0] >= s:
-            return
-        self.fetch_target = (s, digest, proof)
-        self.fetch_round = 0
-        self._ready.notes.append(Note("state-transfer", (self.last_executed, s)))
-        self._send_fetch()
-
-    def _send_fetch(self) -> None:
-        target = self.fetch_target
-        assert target is not None
-        peers = [c.replica for c in target[2] if c.replica != self.node_id] or list(self.others)
-        dst = peers[self.fetch_round % len(peers)]
-        self.fetch_round += 1
-        msg = self._seal(Fetch(self.last_executed + 1, self.node_id))
-        self._send((dst,), msg)
-        self.fetch_deadline = self.now + self.config.fetch_timeout_us
-
-    def handle_fetch(self, src: int, msg: Fetch) -> None:
-        """Answer with the executed batches from ``msg.sequence`` to the stable checkpoint."""
-        if src != msg.replica or msg.replica >= self.n or src == self.node_id:
-            self._reject(msg, "forged sender")
-            return
-        if not self._verify(src, msg):
-            self._reject(msg, "not authentic")
-            return
-        stable = self.checkpoints.stable
-        if stable == 0 or not 1 <= msg.sequence <= stable:
-            self._reject(msg, "nothing to transfer")
-            return
-        batches = tuple(
-            StateBatch(s, b.timestamp, b.items)
-            for s in range(msg.sequence, stable + 1)
-            if (b := self.history.get(s)) is not None
-        )
-        if len(batches) != stable + 1 - msg.sequence:
-            self._reject(msg, "history incomplete")
-            return
-        state = State(msg.sequence, stable, batches, self.checkpoints.stable_proof, self.node_id)
-        self._send((src,), self._seal(state))
-
-    def handle_state(self, src: int, msg: State) -> None:
-        """Check a STATE answer against its 2f+1 checkpoint proof, then apply it."""
-        if src != msg.replica or msg.replica >= self.n:
-            self._reject(msg, "forged sender")
-            return
-        if msg.sequence != self.last_executed + 1 or msg.checkpoint_sequence < msg.sequence:
-            self._reject(msg, "unexpected state")
-            return
-        if len(msg.batches) != msg.checkpoint_sequence + 1 - msg.sequence:
-            self._reject(msg, "state batches incomplete")
-            return
-        if not self._verify(src, msg):
-            self._reject(msg, "not authentic")
-            return
-        digest = verify_proof(
-            msg.proof, msg.checkpoint_sequence, self.n, self.quorum, self.keyring.verify
-        )
-        if digest is None:
-            self._reject(msg, "bad checkpoint proof")
-            return
-        d = self.state_digest
-        digests = []
-        for i, b in enumerate(msg.batches):
-            if b.sequence != msg.sequence + i:
-                self._reject(msg, "state batches out of order")
-                return
-            bd = compute_batch_digest(b.timestamp, b.items)
-            digests.append(bd)
-            d = chain_digest(d, b.sequence, bd)
-        if d != digest:
-            self._reject(msg, "state does not match its proof")
-            return
-        for b, bd in zip(msg.batches, digests, strict=True):
-            self._execute(b.sequence, b.timestamp, b.items, bd, replies=False)
-        self._ready.notes.append(Note("state-transferred", (msg.sequence, msg.checkpoint_sequence)))
-        cs = msg.checkpoint_sequence
-        if cs > self.checkpoints.stable:
-            self.checkpoints.make_stable(cs, digest, msg.proof)
-            self.log.collect(cs)
-            self.votes.forget_below(cs + 1)
-            self._ready.persist.append(StableRecord(cs, digest, msg.proof))
-        if self.next_sequence < cs:
-            self.next_sequence = cs
-        target = self.fetch_target
-        if target is not None and cs >= target[0]:
-            self.fetch_target = None
-            self.fetch_deadline = None
-        elif target is not None:
-            self._send_fetch()
-        self._execute_ready()
-
-    # --- view change (TOCS §4.4) -----------------------------------------------------------------
-
-    def handle_timeout(self, src: int, msg: Timeout) -> None:
-        """A local timer fired: request timer, view-change timer or fetch timer."""
-        if msg.timer == "fetch":
-            if self.fetch_target is not None:
-                self._send_fetch()
-            else:
-                self.fetch_deadline = None
-            return
-        if msg.timer in ("request", "view-change"):
-            self._start_view_change(self.view + 1)
-            return
-        self._reject(msg, "unknown timer")
-
-    def _start_view_change(self, new_view: int) -> None:
-        if new_view <= self.view:
-            return
-        self.view = new_view
-        self.active = False
-        self.queue.clear()
-        self._ready.notes.append(Note("view-change", new_view))
-        stable = self.checkpoints.stable
-        prepared = tuple(
-            slot.proof for slot in self.log if slot.proof is not None and slot.sequence > stable
-        )
-        vc = self._seal(
-            ViewChange(new_view, stable, self.checkpoints.stable_proof, prepared, self.node_id)
-        )
-        self._ready.persist.append(ViewRecord(new_view, False))
-        self._ready.persist.append(vc)
-        self._send(self.others, vc)
-        self.own_view_changes[new_view] = vc
-        for old in sorted(self.own_view_changes)[:-4]:
-            del self.own_view_changes[old]
-        self.vc_resend_at = self.now + self.config.view_change_timeout_us
-        # the timer for the new view starts only once 2f+1 replicas are in it (TOCS §4.5.2), so a
-        # replica that suspects the primary alone does not race ahead through views
-        self.vc_deadline = None
-        self.vc_backoff += 1
-        self._store_view_change(vc)
-        self._maybe_new_view()
-
-    def _store_view_change(self, vc: ViewChange) -> None:
-        by_replica = self.view_changes.setdefault(vc.view, {})
-        by_replica[vc.replica] = vc
-        if (
-            vc.view == self.view
-            and not self.active
-            and self.vc_deadline is None
-            and len(by_replica) >= self.quorum
-        ):
-            self.vc_deadline = self.now + self._timeout()
-        # memory bound: each replica keeps view changes for at most 4 views
-        held = sorted(v for v, m in self.view_changes.items() if vc.replica in m)
-        for v in held[:-4]:
-            del self.view_changes[v][vc.replica]
-
-    def handle_view_change(self, src: int, vc: ViewChange) -> None:
-        """Check and store a VIEW-CHANGE; join f+1 higher views; a new primary sends NEW-VIEW."""
-        if src != vc.replica or vc.replica >= self.n:
-            self._reject(vc, "forged sender")
-            return
-        if vc.view < self.view or (vc.view == self.view and self.active):
-            nv = self.last_new_view
-            mine = self.own_view_changes.get(vc.view)
-            if src == self.node_id:
-                pass
-            elif self.active and nv is not None and nv.view >= vc.view:
-                self._send((src,), nv)  # it missed the NEW-VIEW: relay it (signed by the primary)
-            elif mine is not None:
-                self._send((src,), mine)  # it may have missed our view change for its view
-            self._reject(vc, "stale view change")
-            return
-        if not self._verify(src, vc):
-            self._reject(vc, "not authentic")
-            return
-        reason = viewchange.check_view_change(
-            vc, self.n, self.config.log_window, self.keyring.verify
-        )
-        if reason is not None:
-            self._reject(vc, reason)
-            return
-        self._store_view_change(vc)
-        # liveness rule (TOCS §4.5.2): f+1 replicas are in higher views -> join the smallest
-        higher: dict[int, int] = {}
-        for v, m in self.view_changes.items():
-            if v > self.view:
-                for r in m:
-                    higher[r] = max(higher.get(r, 0), v)
-        if len(higher) >= self.f + 1:
-            self._start_view_change(min(higher.values()))
-        self._maybe_new_view()
-
-    def _maybe_new_view(self) -> None:
-        v = self.view
-        if self.active or self.primary(v) != self.node_id or v in self.new_view_sent:
-            return
-        vcs = self.view_changes.get(v, {})
-        if self.node_id not in vcs or len(vcs) < self.quorum:
-            return
-        chosen = [vcs[self.node_id]] + [vcs[r] for r in sorted(vcs) if r != self.node_id]
-        chosen = chosen[: self.quorum]
-        plan = viewchange.plan_new_view(chosen)
-        pps = tuple(
-            self._seal(PrePrepare(v, s, d, ts, batch, self.node_id))
-            for s, (ts, batch, d) in sorted(plan.batches.items())
-        )
-        nv = self._seal(NewView(v, tuple(chosen), pps, self.node_id))
-        self.new_view_sent.add(v)
-        self.last_new_view = nv
-        self._ready.persist.append(nv)
-        self._send(self.others, nv)
-        self._install_view(v, plan, pps)
-
-    def handle_new_view(self, src: int, nv: NewView) -> None:
-        """Check a NEW-VIEW against the plan recomputed from its view changes, then enter it."""
-        v = nv.view
-        if nv.replica != v % self.n:
-            self._reject(nv, "new-view not from the new primary")
-            return
-        if v < self.view or (v == self.view and self.active):
-            self._reject(nv, "stale new-view")
-            return
-        if not self._verify(src, nv):
-            self._reject(nv, "not authentic")
-            return
-        voters = set()
-        for vc in nv.view_changes:
-            if vc.view != v or not 0 <= vc.replica < self.n or vc.replica in voters:
-                self._reject(nv, "bad view-change set")
-                return
-            voters.add(vc.replica)
-        if len(voters) < self.quorum:
-            self._reject(nv, "too few view changes")
-            return
-        known = self.view_changes.get(v, {})
-        for vc in nv.view_changes:
-            if known.get(vc.replica) != vc:
-                if not self._verify(vc.replica, vc):
-                    self._reject(nv, "view change not authentic")
-                    return
-                reason = viewchange.check_view_change(
-                    vc, self.n, self.config.log_window, self.keyring.verify
-                )
-                if reason is not None:
-                    self._reject(nv, f"view change: {reason}")
-                    return
-        plan = viewchange.plan_new_view(nv.view_changes)
-        if not viewchange.matches_plan(plan, nv.pre_prepares, v, self.n):
-            self._reject(nv, "pre-prepares do not match the view changes")
-            return
-        for pp in nv.pre_prepares:
-            if not self._verify(src, pp):
-                self._reject(nv, "pre-prepare not authentic")
-                return
-        self._ready.persist.append(nv)
-        self.last_new_view = nv
-        self._install_view(v, plan, nv.pre_prepares)
-
-    def _install_view(self, v: int, plan: viewchange.Plan, pps: tuple[PrePrepare, ...]) -> None:
-        self.view = v
-        self.active = True
-        self.vc_deadline = None
-        self.queue.clear()
-        self._ready.notes.append(Note("new-view", v))
-        self._ready.persist.append(ViewRecord(v, True))
-        for old in [w for w in self.view_changes if w <= v]:
-            del self.view_changes[old]
-        self.next_sequence = max(plan.max_s, self.checkpoints.stable)
-        if plan.min_s > self.checkpoints.stable:
-            best = plan.checkpoint
-            digest = best.checkpoint_proof[0].state_digest
-            self._make_stable(plan.min_s, digest, best.checkpoint_proof)
-        for pp in pps:
-            if pp.sequence <= self.checkpoints.stable:
-                continue
-            slot = self.log.slot(pp.sequence)
-            if pp.replica == self.node_id:
-                self._ready.persist.append(pp)
-            self._accept_pre_prepare(slot, pp)
-        self.next_sequence = max(plan.max_s, self.checkpoints.stable)
-        self.pending = {k: (self.now, req) for k, (_, req) in self.pending.items()}
-        if self.unblocked_since is not None:
-            self.unblocked_since = self.now
-        if self.is_primary:
-            self.queued = {
-                item.digest()
-                for slot in self.log
-                if slot.pre_prepare is not None and slot.pre_prepare.view == v
-                for item in slot.pre_prepare.batch
-            }
-            for item in self._pending_items():
-                self._enqueue(item)
-        self._execute_ready()
-        early = [m for w in sorted(self.future) if w <= v for m in self.future.pop(w)]
-        self.future_count = sum(len(x) for x in self.future.values())
-        for src, msg in early:
-            self._handlers[type(msg)](src, msg)
-
-    def _pending_items(self) -> Iterable[Item]:
-        """Requests a new primary knows to be unexecuted: uncommitted slots, then pending timers."""
-        for slot in self.log:
-            pp = slot.pre_prepare
-            if pp is None or slot.committed or pp.view == self.view:
-                continue
-            for item in pp.batch:
-                if type(item) is Request and item.timestamp > self.last_timestamp.get(
-                    item.client, 0
-                ):
-                    yield item
-        for _, req in self.pending.values():
-            if req.timestamp > self.last_timestamp.get(req.client, 0):
-                yield req
 
     # --- blocks (PAPER.md §1.5) ------------------------------------------------------------------
 

@@ -21,9 +21,9 @@ from medbench.consensus.pbft.messages import (
     MessageError,
     Request,
     Submit,
-    decode_message,
 )
 from medbench.consensus.pbft.replica import Config, Replica, accept_all, acknowledge
+from medbench.consensus.pbft.wire import decode_message
 
 __all__ = [
     "LOCAL_KINDS",

@@ -26,6 +26,11 @@ from typing import Any
 
 from medbench.consensus.pbft.messages import Checkpoint, Item, Prepare, PreparedProof, PrePrepare
 
+PREPARE_PHASE = 1
+"""QuorumTracker phase of PREPARE votes (the pre-prepare counts as the primary's)."""
+COMMIT_PHASE = 2
+"""QuorumTracker phase of COMMIT votes."""
+
 
 @dataclass(slots=True)
 class Slot:

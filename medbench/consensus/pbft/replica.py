@@ -61,11 +61,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from medbench.consensus.pbft import statetransfer, viewchange
+from medbench.consensus.pbft import recovery, statetransfer, viewchange
 from medbench.consensus.pbft.auth import Keyring
 from medbench.consensus.pbft.blocks import BlockFormat, BlockMode, Chain, blocker_for
 from medbench.consensus.pbft.checkpoint import Checkpoints, chain_digest
-from medbench.consensus.pbft.log import ExecutedBatch, Log, Slot, StableRecord, ViewRecord
+from medbench.consensus.pbft.log import COMMIT_PHASE, PREPARE_PHASE, ExecutedBatch, Log, Slot
 from medbench.consensus.pbft.messages import (
     LOCAL_KINDS,
     Block,
@@ -75,7 +75,6 @@ from medbench.consensus.pbft.messages import (
     Item,
     NewView,
     Prepare,
-    PreparedProof,
     PrePrepare,
     Reply,
     Request,
@@ -88,8 +87,6 @@ from medbench.node import Committed, Note, Ready, Send
 from medbench.quorum import QuorumTracker, Status
 
 FUTURE_LIMIT = 256  # early messages kept per replica, times n
-PREPARE_PHASE = 1
-COMMIT_PHASE = 2
 
 Validator = Callable[[Request], "str | None"]
 Service = Callable[[Request], bytes]
@@ -675,57 +672,7 @@ class Replica:
     ) -> tuple[Replica, Ready]:
         """Rebuild a crashed replica from its persisted records; the Ready holds its FETCH."""
         r = cls(node_id, config, keyring, validator, service, block_format)
-        r.now = now
-        r._ready = Ready()
-        active = True
-        view = 0
-        own: list[PrePrepare | Prepare | Commit] = []
-        for rec in records:
-            if isinstance(rec, ExecutedBatch):
-                if rec.sequence == r.last_executed + 1:
-                    r._execute(rec.sequence, rec.timestamp, rec.items, rec.batch_digest, False)
-            elif isinstance(rec, StableRecord):
-                if rec.sequence > r.checkpoints.stable:
-                    r.checkpoints.make_stable(rec.sequence, rec.state_digest, rec.proof)
-                    r.log.collect(rec.sequence)
-                    r.votes.forget_below(rec.sequence + 1)
-            elif isinstance(rec, ViewRecord):
-                if rec.view >= view:
-                    view, active = rec.view, rec.active
-            elif isinstance(rec, PreparedProof):
-                slot = r.log.slot(rec.pre_prepare.sequence)
-                if slot.proof is None or slot.proof.pre_prepare.view <= rec.pre_prepare.view:
-                    slot.proof = rec
-            elif isinstance(rec, (PrePrepare, Prepare, Commit)):
-                own.append(rec)
-        r.view = view
-        r.active = active
-        stable = r.checkpoints.stable
-        r.log.collect(stable)
-        # restore this replica's votes of its current view, so it never votes twice
-        for m in own:
-            if m.view != view or m.sequence <= stable:
-                continue
-            slot = r.log.slot(m.sequence)
-            if isinstance(m, PrePrepare):
-                slot.accept(m)
-                r.votes.add(PREPARE_PHASE, m.view, m.sequence, m.batch_digest, m.replica)
-                if m.replica == node_id:
-                    r.next_sequence = max(r.next_sequence, m.sequence)
-            elif isinstance(m, Prepare):
-                r.votes.add(PREPARE_PHASE, m.view, m.sequence, m.batch_digest, node_id)
-                slot.add_prepare(m)
-            else:
-                slot.commit_sent = True
-                r.votes.add(COMMIT_PHASE, m.view, m.sequence, m.batch_digest, node_id)
-        r.next_sequence = max(r.next_sequence, stable, r.last_executed)
-        if not active:
-            r.vc_deadline = now + r._timeout()
-        ready = Ready()
-        r._ready = ready
-        # ask every peer for what was committed while this replica was down
-        ready.messages.append(Send(r.others, r._seal(Fetch(r.last_executed + 1, node_id))))
-        return r, ready
+        return recovery.restore(r, records, now)
 
     # --- introspection ---------------------------------------------------------------------------
 

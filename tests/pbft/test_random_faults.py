@@ -36,7 +36,7 @@ BEHAVIOURS = (
 )
 
 
-def run_schedule(seed: int) -> tuple[Network, list[int]]:
+def run_schedule(seed: int, scheme: str = "modeled") -> tuple[Network, list[int]]:
     """Run one randomized schedule; return the network and the honest replica ids."""
     rng = random.Random(seed)
     n = rng.choice((4, 4, 4, 7))
@@ -47,6 +47,7 @@ def run_schedule(seed: int) -> tuple[Network, list[int]]:
         n=n,
         clients=clients,
         seed=seed,
+        scheme=scheme,
         tick_us=5_000,
         latency_us=(200, 3_000),
         checkpoint_interval=4,
@@ -107,8 +108,8 @@ def run_schedule(seed: int) -> tuple[Network, list[int]]:
     return net, honest
 
 
-def check_seed(seed: int) -> None:
-    net, honest = run_schedule(seed)
+def check_seed(seed: int, scheme: str = "modeled") -> None:
+    net, honest = run_schedule(seed, scheme)
     done = net.run_until_idle(limit_us=20_000_000, step_us=20_000)
     problems = safety_violations(net, honest)
     assert not problems, f"seed {seed}: {problems}"
@@ -138,6 +139,13 @@ def test_random_schedules(chunk: int) -> None:
     """300 seeds in ten chunks of 30."""
     for seed in range(chunk * 30, chunk * 30 + 30):
         check_seed(seed)
+
+
+@pytest.mark.parametrize(("scheme", "seeds"), [("macs", 20), ("signatures", 8)])
+def test_random_schedules_with_real_authentication(scheme: str, seeds: int) -> None:
+    """Authenticator vectors and Ed25519 signatures through the same fault schedules."""
+    for seed in range(seeds):
+        check_seed(seed, scheme)
 
 
 @pytest.mark.slow

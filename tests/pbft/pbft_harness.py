@@ -88,6 +88,7 @@ class Network:
         self.trace_on = trace
         self.trace: list[str] = []
         self.submitted = 0
+        self.recent: list[Any] = []  # the last messages sent (material for replay/mutation tests)
 
     # --- faults -----------------------------------------------------------------------------------
 
@@ -145,6 +146,9 @@ class Network:
         if src in self.black_holes or src in self.crashed:
             return
         for send in ready.messages:
+            self.recent.append(send.msg)
+            if len(self.recent) > 256:
+                del self.recent[:128]
             size = len(send.msg.encode())
             kind = str(send.msg.kind)
             for dst in send.dsts:

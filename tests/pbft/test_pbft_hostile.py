@@ -8,6 +8,7 @@ stay safe, and once the attacker stops, every request still completes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -100,12 +101,46 @@ hostile = st.one_of(
 )
 
 
+def _mutate(net: Network, pick: int, field: str, delta: int) -> Any:
+    """A recently sent real message with one field changed (its authenticator kept)."""
+    if not net.recent:
+        return None
+    msg = net.recent[pick % len(net.recent)]
+    names = [f.name for f in dataclasses.fields(msg) if f.init and f.name != "auth"]
+    name = field if field in names else names[delta % len(names)]
+    value = getattr(msg, name)
+    if isinstance(value, bool) or not isinstance(value, (int, bytes, tuple)):
+        return msg
+    if isinstance(value, int):
+        value = max(0, value + delta)
+    elif isinstance(value, bytes):
+        value = bytes([(value[0] + 1) % 256]) + value[1:] if value else b"x"
+    else:
+        value = value[1:] + value[:1]
+    values = {f: getattr(msg, f) for f in names}
+    values[name] = value
+    try:
+        return type(msg)(**values, auth=msg.auth)
+    except ValueError:
+        return msg
+
+
+mutations = st.tuples(
+    st.just("mutate"),
+    st.integers(0, 255),
+    st.sampled_from(["view", "sequence", "batch_digest", "replica", "timestamp", "batch"]),
+    st.integers(-2, 3),
+)
+
+
 def _arm(net: Network, msg: Any, how: str) -> Any:
     """Give ``msg`` the attacker's authenticator, or a garbage one."""
+    if isinstance(msg, tuple) and msg and msg[0] == "mutate":
+        msg = _mutate(net, *msg[1:])
     if not hasattr(msg, "body") or how == "keep":
         return msg
-    if how == "sign":
-        object.__setattr__(msg, "auth", net.keyrings[ATTACKER].sign(msg.body()))
+    if how == "sign":  # a copy: the original may be in flight (and a client may resend it)
+        return msg.with_auth(net.keyrings[ATTACKER].sign(msg.body()))
     return msg
 
 
@@ -113,7 +148,7 @@ def _arm(net: Network, msg: Any, how: str) -> Any:
 @given(
     st.lists(
         st.tuples(
-            hostile,
+            st.one_of(hostile, mutations),
             st.sampled_from(["sign", "keep"]),
             st.integers(0, 2),  # target replica
             st.sampled_from([ATTACKER, ATTACKER, 0, 1, 2, 4, 5]),  # claimed transport source

@@ -148,3 +148,12 @@ def test_signature_public_keys_are_raw_ed25519() -> None:
     keys = make_keyrings("signatures", 4, range(4))
     assert all(len(k.public_key()) == 32 for k in keys.values())
     assert len({k.public_key() for k in keys.values()}) == 4
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: str(m.kind))
+def test_with_auth_copies_and_keeps_the_body(msg: object) -> None:
+    other = msg.with_auth(b"new")  # type: ignore[attr-defined]
+    assert other is not msg and other.auth == b"new"
+    assert other.body() == msg.body()  # type: ignore[attr-defined]
+    assert msg.auth != b"new"  # type: ignore[attr-defined]
+    assert decode_message(other.encode()) == other

@@ -27,6 +27,7 @@ no wire code, the decoder never yields them and a replica rejects them from a pe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -182,9 +183,9 @@ class _Message:
         """A copy carrying ``auth``, sharing the cached body (the authenticator is not in it)."""
         _auth(auth)
         values = {
-            name: getattr(self, name)
-            for name in self.__dataclass_fields__  # type: ignore[attr-defined]
-            if not name.startswith("_")
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if f.init
         }
         values["auth"] = auth
         out = type(self)(**values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pbft_harness import Network, safety_violations
 
 from medbench import faults
@@ -154,3 +155,34 @@ def test_forged_view_change_and_new_view_are_rejected(net4: Network) -> None:
     r.step(1, nv)
     assert r.rejections["too few view changes"] == 1
     assert r.view == 0 and r.active
+
+
+@pytest.mark.parametrize("field", ["view", "sequence", "digest"])
+def test_malformed_votes_of_a_backup_are_discarded(field: str) -> None:
+    """PAPER.md §1.7 step 6: mismatching v, n or digest -> discarded, no view change."""
+    net = Network(n=4, clients=2, seed=19)
+    net.nodes[2] = faults.BadVoter(net.nodes[2], field)
+    for k in range(4):
+        net.submit(4, b"a%d" % k)
+        net.submit(5, b"b%d" % k)
+    assert net.run_until_idle(5_000_000)
+    assert {r.view for r in net.replicas()} == {0}
+    assert not [n for _, n in net.notes if n.kind == "view-change"]
+    assert safety_violations(net, [0, 1, 3]) == []
+    assert len(net.completed) == 8
+    # each slot's certificate holds only matching prepares: never one of the bad voter's
+    for r in net.replicas([0, 1, 3]):
+        for slot in r.log:
+            if slot.proof is not None:
+                assert 2 not in {p.replica for p in slot.proof.prepares}
+
+
+def test_a_backup_dropping_everything_changes_nothing() -> None:
+    net = Network(n=4, clients=2, seed=20)
+    net.black_holes.add(3)
+    for k in range(4):
+        net.submit(4, b"a%d" % k)
+        net.submit(5, b"b%d" % k)
+    assert net.run_until_idle(5_000_000)
+    assert {r.view for r in net.replicas()} == {0}
+    assert len(net.completed) == 8

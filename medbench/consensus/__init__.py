@@ -1,1 +1,1 @@
-"""Consensus protocols of medbench; each is a sans-IO node (see :mod:`medbench.node`)."""
+"""Consensus protocols: the PBFT replica of Medical Chain and the baselines it is compared with."""

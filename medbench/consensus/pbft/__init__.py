@@ -1,8 +1,10 @@
 """PBFT (Castro & Liskov, OSDI 1999 / TOCS 2002) as Medical Chain uses it (PAPER.md §1.1, §1.5).
 
 Sans-IO: :class:`Replica` and :class:`Client` implement :class:`medbench.node.Node`; drivers feed
-them messages and time. See :mod:`.replica` for the protocol, :mod:`.messages` for the wire
-format, :mod:`.auth` for the authentication schemes and :mod:`.blocks` for block production.
+them messages and time. Modules: :mod:`.replica` (normal case, batching, execution),
+:mod:`.viewchange`, :mod:`.statetransfer`, :mod:`.checkpoint`, :mod:`.log`, :mod:`.recovery`,
+:mod:`.client`, :mod:`.messages` and :mod:`.wire` (the wire format), :mod:`.persist` (stored
+records), :mod:`.auth` (signatures, MAC authenticators, modeled tags) and :mod:`.blocks`.
 """
 
 from medbench.consensus.pbft.auth import Keyring, Scheme, make_keyrings
@@ -22,6 +24,7 @@ from medbench.consensus.pbft.messages import (
     Request,
     Submit,
 )
+from medbench.consensus.pbft.persist import decode_record, encode_record
 from medbench.consensus.pbft.replica import Config, Replica, accept_all, acknowledge
 from medbench.consensus.pbft.wire import decode_message
 
@@ -48,5 +51,7 @@ __all__ = [
     "acknowledge",
     "blocker_for",
     "decode_message",
+    "decode_record",
+    "encode_record",
     "make_keyrings",
 ]

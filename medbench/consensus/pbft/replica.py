@@ -1,0 +1,683 @@
+"""The PBFT replica: a sans-IO state machine (Castro & Liskov, OSDI 1999 / TOCS 2002).
+
+Theory of operation
+-------------------
+``Replica`` implements :class:`medbench.node.Node`. It owns no clock, socket, random module or
+database: its driver calls ``step(src, msg)`` for every message and ``tick(now_us)`` for time, and
+gets one :class:`medbench.node.Ready` back. **The driver's duty: write ``Ready.persist`` to stable
+storage before delivering ``Ready.messages``** (a replica must never contradict, after a crash, a
+vote it already sent), then hand ``Ready.committed`` (executed batches, in sequence order) to the
+application. A crashed replica is rebuilt by :meth:`Replica.recover` from those records.
+
+Replicas are ``0..n-1``; the primary of view ``v`` is ``v mod n`` (PAPER.md §1.1). Clients are
+any other node id. The protocol, rule by rule (TOCS section in brackets):
+
+* REQUEST [§4.1]: authenticated by the client, checked by the pluggable *validator* (Medical
+  Chain's rule checks, PAPER.md §1.5). A request whose client timestamp is not newer than the
+  client's last executed one is answered from the cached last reply (exactly-once). The primary
+  queues it; a backup relays it to the primary and starts the view-change timer for it.
+* Batching [§5.1]: the primary sends a PRE-PREPARE when ``max_batch_size`` requests wait, or when
+  the oldest has waited ``max_batch_delay_us`` (0: at once), and only inside the watermarks.
+* PRE-PREPARE [§4.2]: a backup accepts it in its current view, inside ``(h, h+L]``, if it has not
+  accepted another digest for that view and sequence, the digest matches the batch and every
+  request is authentic and valid; then it broadcasts PREPARE. The pre-prepare counts as the
+  primary's prepare vote, so *prepared* = pre-prepare + 2f+1 matching votes (PAPER.md §1.1).
+* COMMIT [§4.2]: once prepared a replica persists the certificate and broadcasts COMMIT; with 2f+1
+  matching commits the batch is *committed-local* and executed in sequence order; replies go to
+  clients, the chain of blocks advances (:mod:`.blocks`).
+* CHECKPOINT [§4.3]: every ``checkpoint_interval`` sequences (:mod:`.checkpoint`).
+* View change [§4.4]: the timer of a pending request expires -> VIEW-CHANGE for ``v+1``; f+1 view
+  changes for higher views make a replica join; the new primary sends NEW-VIEW
+  (:mod:`.viewchange`); timeouts double for every view change that does not bring progress.
+* State transfer [§5.3]: a stable checkpoint beyond the last executed batch (or a restart) sends
+  FETCH; the STATE answer is accepted only if its batches chain to the 2f+1-certified digest.
+* Blocks (PAPER.md §1.5): in ``blocker`` mode the rotating blocker sends BLOCK to the primary,
+  which orders it like a request; in ``integrated`` mode each executed batch is a block.
+
+Choices where the papers leave room (each is exercised by ``tests/pbft``):
+
+* the primary runs the request timer too: if its own proposals do not commit it moves on, which
+  keeps a group live when the primary is cut off from a quorum;
+* the timer of a view being entered starts only once 2f+1 VIEW-CHANGEs for it are in (TOCS
+  §4.5.2), VIEW-CHANGEs are re-sent every ``view_change_timeout_us`` while a view is being
+  entered, a replica answers a stale VIEW-CHANGE with the NEW-VIEW it installed (any replica may
+  relay it: it is the primary's authenticated message) or with its own VIEW-CHANGE of that view;
+  messages of a view that arrive before its NEW-VIEW are buffered (bounded) and replayed;
+* in blocker mode, accepted transactions waiting longer than ``block_interval_us`` plus the
+  view-change timeout for a block make the replica change view (new primary, hence new blocker);
+* the executed history (the ordered batches: the ledger) is kept in memory for state transfer;
+  a STATE answer carries everything from the requested sequence to the sender's stable checkpoint.
+
+Bad input from a peer never raises: it is dropped, counted in :attr:`Replica.rejections` and
+reported as a ``Note("reject", (kind, reason))``. Handlers are chosen from one table keyed by
+message type; local kinds (:data:`.messages.LOCAL_KINDS`) from a peer are rejected.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from medbench.consensus.pbft import recovery, statetransfer, viewchange
+from medbench.consensus.pbft.auth import Keyring
+from medbench.consensus.pbft.blocks import BlockFormat, BlockMode, Chain, blocker_for
+from medbench.consensus.pbft.checkpoint import Checkpoints, chain_digest
+from medbench.consensus.pbft.log import COMMIT_PHASE, PREPARE_PHASE, ExecutedBatch, Log, Slot
+from medbench.consensus.pbft.messages import (
+    LOCAL_KINDS,
+    Block,
+    Checkpoint,
+    Commit,
+    Fetch,
+    Item,
+    NewView,
+    Prepare,
+    PrePrepare,
+    Reply,
+    Request,
+    State,
+    Timeout,
+    ViewChange,
+    compute_batch_digest,
+)
+from medbench.node import Committed, Note, Ready, Send
+from medbench.quorum import QuorumTracker, Status
+
+FUTURE_LIMIT = 256  # early messages kept per replica, times n
+
+Validator = Callable[[Request], "str | None"]
+Service = Callable[[Request], bytes]
+
+
+def accept_all(request: Request) -> str | None:
+    """The permissive validator: every request is valid."""
+    return None
+
+
+def acknowledge(request: Request) -> bytes:
+    """The default service: the result of a request is its transaction ID (its digest)."""
+    return request.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Protocol parameters of one run (all times in integer microseconds)."""
+
+    n: int
+    checkpoint_interval: int = 16
+    log_window: int = 64
+    max_batch_size: int = 16
+    max_batch_delay_us: int = 0
+    view_change_timeout_us: int = 500_000
+    max_view_change_timeout_us: int = 60_000_000
+    fetch_timeout_us: int = 300_000
+    block_mode: BlockMode = BlockMode.INTEGRATED
+    block_size: int = 100
+    block_interval_us: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError("need at least one replica")
+        if self.checkpoint_interval < 1 or self.log_window < self.checkpoint_interval:
+            raise ValueError("need 1 <= checkpoint_interval <= log_window")
+        if self.max_batch_size < 1 or self.block_size < 1:
+            raise ValueError("batch and block sizes must be positive")
+        if self.block_mode == BlockMode.BLOCKER and self.n < 2:
+            raise ValueError("blocker mode needs at least two replicas")
+
+    @property
+    def f(self) -> int:
+        """Faults tolerated: ``(n - 1) // 3``."""
+        return (self.n - 1) // 3
+
+
+class Replica:
+    """One PBFT replica (see the module docstring)."""
+
+    def __init__(
+        self,
+        node_id: int,
+        config: Config,
+        keyring: Keyring,
+        validator: Validator = accept_all,
+        service: Service = acknowledge,
+        block_format: BlockFormat | None = None,
+    ) -> None:
+        if not 0 <= node_id < config.n:
+            raise ValueError(f"replica id {node_id} outside 0..{config.n - 1}")
+        self.node_id = node_id
+        self.config = config
+        self.keyring = keyring
+        self.validator = validator
+        self.service = service
+        n = config.n
+        self.n = n
+        self.f = config.f
+        self.quorum = 2 * self.f + 1
+        self.others: tuple[int, ...] = tuple(r for r in range(n) if r != node_id)
+        self.view = 0
+        self.active = True
+        self.now = 0
+        self.log = Log()
+        self.votes = QuorumTracker(n)
+        self.checkpoints = Checkpoints(n, config.checkpoint_interval, config.log_window)
+        self.chain = Chain(n, config.block_mode, block_format)
+        self.last_executed = 0
+        self.state_digest = self.checkpoints.stable_digest
+        self.next_sequence = 0  # last sequence the primary assigned
+        self.history: dict[int, ExecutedBatch] = {}
+        self.last_reply: dict[int, Reply] = {}
+        self.last_timestamp: dict[int, int] = {}
+        # request key -> (time its timer started, request): the view-change timers (TOCS §4.4)
+        self.pending: dict[tuple[int, int], tuple[int, Request]] = {}
+        self.future: dict[int, list[tuple[int, Any]]] = {}  # early messages of a coming view
+        self.future_count = 0
+        self.queue: deque[tuple[Item, int]] = deque()  # primary: (item, arrival time)
+        self.queued: set[bytes] = set()  # digests queued or assigned, not yet executed
+        self.vc_backoff = 0
+        self.vc_deadline: int | None = None
+        self.view_changes: dict[int, dict[int, ViewChange]] = {}
+        self.new_view_sent: set[int] = set()
+        self.own_view_changes: dict[int, ViewChange] = {}
+        self.vc_resend_at = 0
+        self.last_new_view: NewView | None = None
+        self.fetch_target: tuple[int, bytes, tuple[Checkpoint, ...]] | None = None
+        self.fetch_deadline: int | None = None
+        self.fetch_round = 0
+        self.block_sent: tuple[int, int, int] | None = None  # (height, view, time)
+        self.last_block_time = 0
+        self.unblocked_since: int | None = None  # when the oldest unblocked transaction waited
+        self._verified: set[bytes] = set()
+        self.rejections: Counter[str] = Counter()
+        self.handled = 0
+        self._ready = Ready()
+        self._handlers: dict[type, Callable[[int, Any], None]] = {
+            Request: self.handle_request,
+            PrePrepare: self.handle_pre_prepare,
+            Prepare: self.handle_prepare,
+            Commit: self.handle_commit,
+            Checkpoint: partial(statetransfer.handle_checkpoint, self),
+            ViewChange: partial(viewchange.handle_view_change, self),
+            NewView: partial(viewchange.handle_new_view, self),
+            Fetch: partial(statetransfer.handle_fetch, self),
+            State: partial(statetransfer.handle_state, self),
+            Block: self.handle_block,
+        }
+        # local events: only the node's own driver may deliver them (src == node_id)
+        self._local_handlers: dict[type, Callable[[int, Any], None]] = {
+            Timeout: partial(viewchange.handle_timeout, self),
+        }
+        assert all(t.KIND in LOCAL_KINDS for t in self._local_handlers)  # type: ignore[attr-defined]
+        assert not any(t.KIND in LOCAL_KINDS for t in self._handlers)  # type: ignore[attr-defined]
+
+    # --- the node interface ----------------------------------------------------------------------
+
+    def step(self, src: int, msg: Any) -> Ready:
+        """Handle ``msg`` from node ``src``; never raises on bad input from a peer."""
+        ready = self._ready = Ready()
+        self.handled += 1
+        handler = self._handlers.get(type(msg))
+        if handler is not None:
+            handler(src, msg)
+            return ready
+        handler = self._local_handlers.get(type(msg))
+        if handler is None:
+            self._reject(msg, "unknown message type")
+        elif src != self.node_id:
+            self._reject(msg, "local kind from the network")
+        else:
+            handler(src, msg)
+        return ready
+
+    def tick(self, now: int) -> Ready:
+        """The clock reads ``now`` µs: batch timeouts, view-change and fetch timers, blocks."""
+        ready = self._ready = Ready()
+        if now > self.now:
+            self.now = now
+        if self.queue and self.is_primary and self.active:
+            self._maybe_send_batch()
+        if self.active:
+            pending = self.pending
+            while pending:  # drop timers of requests executed meanwhile (e.g. state transfer)
+                key = next(iter(pending))
+                if key[1] > self.last_timestamp.get(key[0], 0):
+                    break
+                del pending[key]
+            if pending:  # the primary too: its own proposals not committing is a reason to move
+                oldest = next(iter(pending.values()))[0]
+                if now - oldest >= self._timeout():
+                    viewchange.handle_timeout(self, self.node_id, Timeout("request"))
+        elif self.vc_deadline is not None and now >= self.vc_deadline:
+            viewchange.handle_timeout(self, self.node_id, Timeout("view-change"))
+        elif now >= self.vc_resend_at:
+            # view changes lost on the way are sent again (TOCS §5.2: retransmission)
+            own = self.own_view_changes.get(self.view)
+            if own is not None:
+                self._send(self.others, own)
+            self.vc_resend_at = now + self.config.view_change_timeout_us
+        if self.fetch_deadline is not None and now >= self.fetch_deadline:
+            viewchange.handle_timeout(self, self.node_id, Timeout("fetch"))
+        if self.config.block_mode is BlockMode.BLOCKER:
+            self._maybe_propose_block()
+            since = self.unblocked_since
+            limit = self.config.block_interval_us + self._timeout()
+            if self.active and since is not None and now - since >= limit:
+                # accepted transactions wait too long for a block: the blocker or the primary is
+                # faulty; a new view brings a new primary and so a new blocker (PAPER.md §1.5)
+                self.unblocked_since = now
+                ready.notes.append(Note("block-stalled", self.chain.length))
+                viewchange.start_view_change(self, self.view + 1)
+        return ready
+
+    # --- small helpers ---------------------------------------------------------------------------
+
+    @property
+    def is_primary(self) -> bool:
+        """True when this replica is the primary of its current view."""
+        return self.view % self.n == self.node_id
+
+    def primary(self, view: int | None = None) -> int:
+        """The primary of ``view`` (default: the current view)."""
+        return (self.view if view is None else view) % self.n
+
+    def _timeout(self) -> int:
+        t = self.config.view_change_timeout_us << min(self.vc_backoff, 30)
+        return min(t, self.config.max_view_change_timeout_us)
+
+    def _reject(self, msg: Any, reason: str) -> None:
+        self.rejections[reason] += 1
+        kind = getattr(msg, "KIND", type(msg).__name__)
+        self._ready.notes.append(Note("reject", (str(kind), reason)))
+
+    def _seal(self, msg: Any, to: int | None = None) -> Any:
+        """Authenticate a message this replica just built (it has not escaped yet)."""
+        object.__setattr__(msg, "auth", self.keyring.sign(msg.body(), to))
+        return msg
+
+    def _send(self, dsts: tuple[int, ...], msg: Any) -> None:
+        if dsts:
+            self._ready.messages.append(Send(dsts, msg))
+
+    def _verify(self, sender: int, msg: Any) -> bool:
+        return self.keyring.verify(sender, msg.body(), msg.auth)
+
+    def _verify_item(self, item: Item) -> str | None:
+        """Authenticity and validity of one batch item (results cached per digest)."""
+        d = item.digest()
+        if d in self._verified:
+            return None
+        if isinstance(item, Request):
+            if item.client < self.n:
+                return "request from a replica id"
+            if not self._verify(item.client, item):
+                return "request not authentic"
+            reason = self.validator(item)
+            if reason is not None:
+                return f"invalid request: {reason}"
+        else:
+            if self.config.block_mode is not BlockMode.BLOCKER:
+                return "block message in integrated mode"
+            if not 0 <= item.blocker < self.n:
+                return "block from a non-replica"
+            if item.blocker != blocker_for(item.height, item.view, self.n):
+                return "block not from the expected blocker"
+            if not self._verify(item.blocker, item):
+                return "block not authentic"
+        self._verified.add(d)
+        return None
+
+    def _wrong_view(self, src: int, msg: Any) -> None:
+        """Keep a bounded number of messages of the view being entered; reject the others."""
+        v = msg.view
+        coming = v > self.view or (v == self.view and not self.active)
+        if coming and v <= self.view + 2 and self.future_count < FUTURE_LIMIT * self.n:
+            self.future.setdefault(v, []).append((src, msg))
+            self.future_count += 1
+            return
+        self._reject(msg, "wrong view")
+
+    def _in_window(self, sequence: int) -> bool:
+        return (
+            self.checkpoints.stable < sequence <= self.checkpoints.stable + self.config.log_window
+        )
+
+    # --- requests and batching (TOCS §4.1, §5.1) -------------------------------------------------
+
+    def handle_request(self, src: int, req: Request) -> None:
+        """A client request, straight from the client or relayed by a backup."""
+        client = req.client
+        last = self.last_timestamp.get(client, 0)
+        if req.timestamp <= last:
+            cached = self.last_reply.get(client)
+            if cached is not None and cached.timestamp == req.timestamp and src == client:
+                if not cached.auth:  # executed by state transfer: authenticate on first use
+                    self._seal(cached, client)
+                self._send((client,), cached)  # a retransmission: answer from the reply cache
+            else:
+                self._reject(req, "old request")
+            return
+        reason = self._verify_item(req)
+        if reason is not None:
+            self._reject(req, reason)
+            return
+        key = (client, req.timestamp)
+        if key not in self.pending:
+            self.pending[key] = (self.now, req)
+        if self.is_primary and self.active:
+            self._enqueue(req)
+        elif src == client and self.active:
+            self._send((self.primary(),), req)  # relay to the primary (TOCS §4.1)
+
+    def _enqueue(self, item: Item) -> None:
+        d = item.digest()
+        if d in self.queued:
+            return
+        self.queued.add(d)
+        self.queue.append((item, self.now))
+        self._maybe_send_batch()
+
+    def _maybe_send_batch(self) -> None:
+        cfg = self.config
+        while self.queue and self.next_sequence < self.checkpoints.high:
+            if (
+                len(self.queue) < cfg.max_batch_size
+                and self.now - self.queue[0][1] < cfg.max_batch_delay_us
+            ):
+                return
+            count = min(len(self.queue), cfg.max_batch_size)
+            batch = tuple(self.queue.popleft()[0] for _ in range(count))
+            self._send_pre_prepare(batch)
+
+    def _send_pre_prepare(self, batch: tuple[Item, ...]) -> None:
+        self.next_sequence += 1
+        s = self.next_sequence
+        ts = self.now
+        pp = self._seal(
+            PrePrepare(self.view, s, compute_batch_digest(ts, batch), ts, batch, self.node_id)
+        )
+        self._ready.persist.append(pp)
+        self._send(self.others, pp)
+        self._accept_pre_prepare(self.log.slot(s), pp)
+
+    # --- normal case (TOCS §4.2) -----------------------------------------------------------------
+
+    def handle_pre_prepare(self, src: int, pp: PrePrepare) -> None:
+        """A backup checks and accepts a pre-prepare, then broadcasts its PREPARE."""
+        v = pp.view
+        if src != pp.replica or pp.replica != v % self.n:
+            self._reject(pp, "pre-prepare not from the primary")
+            return
+        if v != self.view or not self.active:
+            self._wrong_view(src, pp)
+            return
+        s = pp.sequence
+        if not self._in_window(s):
+            self._reject(pp, "outside watermarks")
+            return
+        slot = self.log.slot(s)
+        if slot.view == v and slot.pre_prepare is not None:
+            if slot.digest == pp.batch_digest:
+                self._reject(pp, "duplicate")
+            else:
+                self._reject(pp, "conflicting pre-prepare")
+            return
+        if slot.committed and slot.digest != pp.batch_digest:
+            self._reject(pp, "contradicts a committed batch")
+            return
+        if not self._verify(src, pp):
+            self._reject(pp, "not authentic")
+            return
+        if compute_batch_digest(pp.timestamp, pp.batch) != pp.batch_digest:
+            self._reject(pp, "batch digest mismatch")
+            return
+        for item in pp.batch:
+            reason = self._verify_item(item)
+            if reason is not None:
+                self._reject(pp, reason)
+                return
+        self._ready.persist.append(pp)
+        self._accept_pre_prepare(slot, pp)
+
+    def _accept_pre_prepare(self, slot: Slot, pp: PrePrepare) -> None:
+        slot.accept(pp)
+        v, s, d = pp.view, pp.sequence, pp.batch_digest
+        self.votes.add(PREPARE_PHASE, v, s, d, pp.replica)
+        if pp.replica == self.node_id:
+            for item in pp.batch:
+                self.queued.add(item.digest())
+        if pp.replica != self.node_id:
+            prepare = self._seal(Prepare(v, s, d, self.node_id))
+            self._ready.persist.append(prepare)
+            self._send(self.others, prepare)
+            slot.add_prepare(prepare)
+            self.votes.add(PREPARE_PHASE, v, s, d, self.node_id)
+        self._maybe_prepared(slot)
+
+    def handle_prepare(self, src: int, msg: Prepare) -> None:
+        """Count a backup's PREPARE (the hot path: cheap checks before the authenticator)."""
+        r = msg.replica
+        v = msg.view
+        if src != r or r >= self.n:
+            self._reject(msg, "forged sender")
+            return
+        if v != self.view or not self.active:
+            self._wrong_view(src, msg)
+            return
+        s = msg.sequence
+        stable = self.checkpoints.stable
+        if s <= stable or s > stable + self.config.log_window:
+            self._reject(msg, "outside watermarks")
+            return
+        if r == v % self.n:
+            self._reject(msg, "prepare from the primary")
+            return
+        if not self.keyring.verify(r, msg.body(), msg.auth):
+            self._reject(msg, "not authentic")
+            return
+        status = self.votes.add(PREPARE_PHASE, v, s, msg.batch_digest, r)
+        if status is Status.DUPLICATE:
+            return
+        if status is Status.CONFLICT:
+            self._note_evidence()
+            return
+        slot = self.log.slot(s)
+        slot.add_prepare(msg)
+        if status is Status.REACHED and slot.digest == msg.batch_digest:
+            self._maybe_prepared(slot)  # later votes (ALREADY) change nothing
+
+    def _maybe_prepared(self, slot: Slot) -> None:
+        pp = slot.pre_prepare
+        if pp is None or slot.commit_sent or pp.view != self.view or not self.active:
+            return
+        v, s, d = pp.view, pp.sequence, pp.batch_digest
+        if self.votes.count(PREPARE_PHASE, v, s, d) < self.quorum:
+            return
+        slot.proof = slot.certificate(pp.replica, self.quorum - 1)
+        slot.commit_sent = True
+        commit = self._seal(Commit(v, s, d, self.node_id))
+        self._ready.persist.append(slot.proof)  # persisted before the COMMIT it justifies
+        self._ready.persist.append(commit)
+        self._send(self.others, commit)
+        self.votes.add(COMMIT_PHASE, v, s, d, self.node_id)
+        self._maybe_committed(slot)
+
+    def handle_commit(self, src: int, msg: Commit) -> None:
+        """Count a COMMIT; 2f+1 matching ones on a prepared batch commit it."""
+        r = msg.replica
+        if src != r or r >= self.n:
+            self._reject(msg, "forged sender")
+            return
+        if msg.view != self.view or not self.active:
+            self._wrong_view(src, msg)
+            return
+        s = msg.sequence
+        stable = self.checkpoints.stable
+        if s <= stable or s > stable + self.config.log_window:
+            self._reject(msg, "outside watermarks")
+            return
+        if not self.keyring.verify(r, msg.body(), msg.auth):
+            self._reject(msg, "not authentic")
+            return
+        status = self.votes.add(COMMIT_PHASE, msg.view, s, msg.batch_digest, r)
+        if status is Status.CONFLICT:
+            self._note_evidence()
+            return
+        if status is Status.REACHED:
+            slot = self.log.get(s)
+            if slot is not None and slot.digest == msg.batch_digest:
+                self._maybe_committed(slot)
+
+    def _maybe_committed(self, slot: Slot) -> None:
+        if slot.committed or not slot.commit_sent or slot.pre_prepare is None:
+            return
+        pp = slot.pre_prepare
+        if self.votes.count(COMMIT_PHASE, pp.view, pp.sequence, pp.batch_digest) < self.quorum:
+            return
+        slot.committed = True
+        self._execute_ready()
+
+    def _note_evidence(self) -> None:
+        for ev in self.votes.take_evidence():
+            self._ready.notes.append(Note("equivocation", ev))
+
+    # --- execution -------------------------------------------------------------------------------
+
+    def _execute_ready(self) -> None:
+        while self.fetch_target is None:
+            slot = self.log.get(self.last_executed + 1)
+            if slot is None or not slot.committed or slot.pre_prepare is None:
+                return
+            pp = slot.pre_prepare
+            self._execute(pp.sequence, pp.timestamp, pp.batch, pp.batch_digest, replies=True)
+
+    def _execute(
+        self, s: int, ts: int, items: tuple[Item, ...], digest: bytes, replies: bool
+    ) -> ExecutedBatch:
+        """Apply one committed batch (deterministic: the same on every honest replica)."""
+        assert s == self.last_executed + 1, f"executing {s} after {self.last_executed}"
+        executed: list[Request] = []
+        blocks: list[Any] = []
+        chain = self.chain
+        for item in items:
+            d = item.digest()
+            self.queued.discard(d)
+            self._verified.discard(d)
+            if isinstance(item, Request):
+                c = item.client
+                if item.timestamp <= self.last_timestamp.get(c, 0):
+                    continue  # already executed: exactly-once by client timestamp
+                reply = Reply(self.view, item.timestamp, c, self.node_id, self.service(item))
+                self.last_timestamp[c] = item.timestamp
+                self.pending.pop((c, item.timestamp), None)
+                executed.append(item)
+                chain.accept(item.digest())
+                if replies:
+                    self._seal(reply, c)
+                    self._send((c,), reply)
+                self.last_reply[c] = reply
+            elif isinstance(item, Block) and chain.check(item) is None:
+                blocks.append(chain.append(item.blocker, item.tx_ids, item.timestamp))
+        if chain.mode is BlockMode.INTEGRATED and executed:
+            blocks.append(chain.append(-1, tuple(r.digest() for r in executed), ts))
+        if blocks:
+            self.last_block_time = self.now
+            self.block_sent = None
+        if not chain.unblocked:
+            self.unblocked_since = None
+        elif blocks or self.unblocked_since is None:
+            self.unblocked_since = self.now
+        if executed:
+            self.vc_backoff = 0
+        self.state_digest = chain_digest(self.state_digest, s, digest)
+        self.last_executed = s
+        batch = ExecutedBatch(
+            s, ts, digest, items, tuple(executed), tuple(blocks), self.state_digest
+        )
+        self.history[s] = batch
+        self._ready.persist.append(batch)
+        self._ready.committed.append(Committed(s, batch))
+        if replies and s % self.config.checkpoint_interval == 0:
+            cp = self._seal(Checkpoint(s, self.state_digest, self.node_id))
+            self._ready.persist.append(cp)
+            self._send(self.others, cp)
+            statetransfer.add_checkpoint(self, cp)
+        return batch
+
+    # --- blocks (PAPER.md §1.5) ------------------------------------------------------------------
+
+    def _maybe_propose_block(self) -> None:
+        """The blocker of the current view and chain length sends its BLOCK to the primary."""
+        chain = self.chain
+        height = chain.length
+        if not self.active or blocker_for(height, self.view, self.n) != self.node_id:
+            return
+        if not chain.unblocked:
+            return
+        sent = self.block_sent
+        cfg = self.config
+        if sent is not None and sent[0] == height and sent[1] == self.view:
+            if self.now - sent[2] < cfg.block_interval_us:
+                return  # a block for this height is in flight; resend only after an interval
+        elif (
+            len(chain.unblocked) < cfg.block_size
+            and self.now - self.last_block_time < cfg.block_interval_us
+        ):
+            return
+        block = self._seal(
+            Block(
+                self.view,
+                height,
+                chain.head_id,
+                self.node_id,
+                chain.pending(cfg.block_size),
+                self.now,
+            )
+        )
+        self.block_sent = (height, self.view, self.now)
+        self._send((self.primary(),), block)
+
+    def handle_block(self, src: int, block: Block) -> None:
+        """The primary receives a blocker's BLOCK and orders it like a request."""
+        if src != block.blocker:
+            self._reject(block, "forged sender")
+            return
+        if not self.is_primary or not self.active:
+            self._reject(block, "not the primary")
+            return
+        if block.view != self.view or block.height < self.chain.length:
+            self._reject(block, "stale block")
+            return
+        reason = self._verify_item(block)
+        if reason is not None:
+            self._reject(block, reason)
+            return
+        self._enqueue(block)
+
+    # --- recovery from persisted records --------------------------------------------------------
+
+    @classmethod
+    def recover(
+        cls,
+        node_id: int,
+        config: Config,
+        keyring: Keyring,
+        records: Iterable[Any],
+        validator: Validator = accept_all,
+        service: Service = acknowledge,
+        block_format: BlockFormat | None = None,
+        now: int = 0,
+    ) -> tuple[Replica, Ready]:
+        """Rebuild a crashed replica from its persisted records; the Ready holds its FETCH."""
+        r = cls(node_id, config, keyring, validator, service, block_format)
+        return recovery.restore(r, records, now)
+
+    # --- introspection ---------------------------------------------------------------------------
+
+    def counters(self) -> dict[str, int]:
+        """Handled messages, rejections and authentication operations, for metrics."""
+        out = {"handled": self.handled, "rejected": sum(self.rejections.values())}
+        out.update(self.keyring.counters())
+        return out

@@ -1,0 +1,369 @@
+"""View change rules: checking VIEW-CHANGE messages and computing a NEW-VIEW (TOCS 2002 §4.4).
+
+Theory of operation
+-------------------
+A backup whose request timer expires stops accepting messages of view ``v`` and sends
+``<VIEW-CHANGE, v+1, h, C, P, i>``: ``h`` its stable checkpoint with proof ``C`` (2f+1 CHECKPOINTs)
+and ``P`` one prepared certificate per sequence above ``h`` (a PRE-PREPARE and 2f matching
+PREPAREs of distinct backups, the highest view's). :func:`check_view_change` verifies all of it,
+authenticators included, so a faulty replica cannot invent a certificate.
+
+The primary of ``v+1`` collects 2f+1 valid view changes (its own included) and derives the
+pre-prepares of the new view with :func:`plan_new_view`:
+
+* ``min_s`` = the highest stable checkpoint among them, ``max_s`` = the highest prepared sequence;
+* for every ``s`` in ``(min_s, max_s]``: if some certificate for ``s`` exists, re-issue its batch
+  (the one from the highest view); otherwise issue the *null request* (empty batch).
+
+Any batch committed at ``s`` was prepared by 2f+1 replicas, f+1 of them honest; any 2f+1 view
+changes include one of those, so the batch is re-issued and no committed request is lost or
+reordered. Backups recompute the plan from the NEW-VIEW's view changes and accept it only if the
+primary's pre-prepares match exactly.
+
+The pure rules come first; the replica's view-change handlers follow as functions of the
+:class:`~.replica.Replica` whose state they change (its handler table binds them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from medbench.consensus.pbft import statetransfer
+from medbench.consensus.pbft.checkpoint import verify_proof
+from medbench.consensus.pbft.log import ViewRecord
+from medbench.consensus.pbft.messages import (
+    NULL_DIGEST,
+    Item,
+    NewView,
+    PrePrepare,
+    Request,
+    Timeout,
+    Verify,
+    ViewChange,
+    compute_batch_digest,
+)
+from medbench.node import Note
+
+
+def check_view_change(vc: ViewChange, n: int, window: int, verify: Verify) -> str | None:
+    """``None`` when ``vc``'s checkpoint proof and prepared certificates hold, else why not.
+
+    The outer authenticator of ``vc`` is checked by the caller.
+    """
+    f = (n - 1) // 3
+    h = vc.stable_sequence
+    if h == 0:
+        if vc.checkpoint_proof:
+            return "proof for the genesis checkpoint"
+    elif verify_proof(vc.checkpoint_proof, h, n, 2 * f + 1, verify) is None:
+        return "bad checkpoint proof"
+    seen: set[int] = set()
+    for proof in vc.prepared:
+        pp = proof.pre_prepare
+        s = pp.sequence
+        if s in seen:
+            return "two certificates for one sequence"
+        seen.add(s)
+        if not h < s <= h + window:
+            return "certificate outside the watermarks"
+        if pp.view >= vc.view:
+            return "certificate from a view not before the new one"
+        primary = pp.view % n
+        if pp.replica != primary:
+            return "certificate pre-prepare not from its primary"
+        if compute_batch_digest(pp.timestamp, pp.batch) != pp.batch_digest:
+            return "certificate batch digest mismatch"
+        voters: set[int] = set()
+        for p in proof.prepares:
+            if (p.view, p.sequence, p.batch_digest) != (pp.view, s, pp.batch_digest):
+                return "certificate prepare does not match"
+            if p.replica == primary or not 0 <= p.replica < n or p.replica in voters:
+                return "certificate prepare from a wrong replica"
+            voters.add(p.replica)
+        if len(voters) < 2 * f:
+            return "certificate without 2f prepares"
+        if not verify(pp.replica, pp.body(), pp.auth):
+            return "certificate pre-prepare not authentic"
+        for p in proof.prepares:
+            if not verify(p.replica, p.body(), p.auth):
+                return "certificate prepare not authentic"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a NEW-VIEW must re-issue: ``batches[s] = (timestamp, batch, digest)``."""
+
+    min_s: int
+    max_s: int
+    batches: dict[int, tuple[int, tuple[Item, ...], bytes]]
+    checkpoint: ViewChange
+
+
+def plan_new_view(view_changes: Iterable[ViewChange]) -> Plan:
+    """Compute ``min_s``, ``max_s`` and the batch for every sequence between (TOCS §4.4)."""
+    vcs = list(view_changes)
+    assert vcs, "plan_new_view needs view changes"
+    best_vc = max(vcs, key=lambda vc: vc.stable_sequence)
+    min_s = best_vc.stable_sequence
+    chosen: dict[int, PrePrepare] = {}
+    for vc in vcs:
+        for proof in vc.prepared:
+            pp = proof.pre_prepare
+            if pp.sequence <= min_s:
+                continue
+            old = chosen.get(pp.sequence)
+            if old is None or pp.view > old.view:
+                chosen[pp.sequence] = pp
+    max_s = max(chosen, default=min_s)
+    batches: dict[int, tuple[int, tuple[Item, ...], bytes]] = {}
+    for s in range(min_s + 1, max_s + 1):
+        cert = chosen.get(s)
+        if cert is None:
+            batches[s] = (0, (), NULL_DIGEST)
+        else:
+            batches[s] = (cert.timestamp, cert.batch, cert.batch_digest)
+    return Plan(min_s, max_s, batches, best_vc)
+
+
+def matches_plan(plan: Plan, pre_prepares: tuple[PrePrepare, ...], view: int, n: int) -> bool:
+    """True when ``pre_prepares`` are exactly the plan's, issued by the primary of ``view``."""
+    if len(pre_prepares) != len(plan.batches):
+        return False
+    for pp, s in zip(pre_prepares, range(plan.min_s + 1, plan.max_s + 1), strict=True):
+        ts, _batch, digest = plan.batches[s]
+        if pp.sequence != s or pp.view != view or pp.replica != view % n:
+            return False
+        if pp.batch_digest != digest or pp.timestamp != ts:
+            return False
+        if compute_batch_digest(pp.timestamp, pp.batch) != digest:
+            return False
+    return True
+
+
+if TYPE_CHECKING:
+    from medbench.consensus.pbft.replica import Replica
+
+
+# --- view change (TOCS §4.4) -----------------------------------------------------------------
+
+
+def handle_timeout(replica: Replica, src: int, msg: Timeout) -> None:
+    """A local timer fired: request timer, view-change timer or fetch timer."""
+    if msg.timer == "fetch":
+        if replica.fetch_target is not None:
+            statetransfer.send_fetch(replica)
+        else:
+            replica.fetch_deadline = None
+        return
+    if msg.timer in ("request", "view-change"):
+        start_view_change(replica, replica.view + 1)
+        return
+    replica._reject(msg, "unknown timer")
+
+
+def start_view_change(replica: Replica, new_view: int) -> None:
+    if new_view <= replica.view:
+        return
+    replica.view = new_view
+    replica.active = False
+    replica.queue.clear()
+    replica._ready.notes.append(Note("view-change", new_view))
+    stable = replica.checkpoints.stable
+    prepared = tuple(
+        slot.proof for slot in replica.log if slot.proof is not None and slot.sequence > stable
+    )
+    vc = replica._seal(
+        ViewChange(new_view, stable, replica.checkpoints.stable_proof, prepared, replica.node_id)
+    )
+    replica._ready.persist.append(ViewRecord(new_view, False))
+    replica._ready.persist.append(vc)
+    replica._send(replica.others, vc)
+    replica.own_view_changes[new_view] = vc
+    for old in sorted(replica.own_view_changes)[:-4]:
+        del replica.own_view_changes[old]
+    replica.vc_resend_at = replica.now + replica.config.view_change_timeout_us
+    # the timer for the new view starts only once 2f+1 replicas are in it (TOCS §4.5.2), so a
+    # replica that suspects the primary alone does not race ahead through views
+    replica.vc_deadline = None
+    replica.vc_backoff += 1
+    store_view_change(replica, vc)
+    maybe_new_view(replica)
+
+
+def store_view_change(replica: Replica, vc: ViewChange) -> None:
+    by_replica = replica.view_changes.setdefault(vc.view, {})
+    by_replica[vc.replica] = vc
+    if (
+        vc.view == replica.view
+        and not replica.active
+        and replica.vc_deadline is None
+        and len(by_replica) >= replica.quorum
+    ):
+        replica.vc_deadline = replica.now + replica._timeout()
+    # memory bound: each replica keeps view changes for at most 4 views
+    held = sorted(v for v, m in replica.view_changes.items() if vc.replica in m)
+    for v in held[:-4]:
+        del replica.view_changes[v][vc.replica]
+
+
+def handle_view_change(replica: Replica, src: int, vc: ViewChange) -> None:
+    """Check and store a VIEW-CHANGE; join f+1 higher views; a new primary sends NEW-VIEW."""
+    if src != vc.replica or vc.replica >= replica.n:
+        replica._reject(vc, "forged sender")
+        return
+    if vc.view < replica.view or (vc.view == replica.view and replica.active):
+        nv = replica.last_new_view
+        mine = replica.own_view_changes.get(vc.view)
+        if src == replica.node_id:
+            pass
+        elif replica.active and nv is not None and nv.view >= vc.view:
+            replica._send((src,), nv)  # it missed the NEW-VIEW: relay it (signed by the primary)
+        elif mine is not None:
+            replica._send((src,), mine)  # it may have missed our view change for its view
+        replica._reject(vc, "stale view change")
+        return
+    if not replica._verify(src, vc):
+        replica._reject(vc, "not authentic")
+        return
+    reason = check_view_change(vc, replica.n, replica.config.log_window, replica.keyring.verify)
+    if reason is not None:
+        replica._reject(vc, reason)
+        return
+    store_view_change(replica, vc)
+    # liveness rule (TOCS §4.5.2): f+1 replicas are in higher views -> join the smallest
+    higher: dict[int, int] = {}
+    for v, m in replica.view_changes.items():
+        if v > replica.view:
+            for r in m:
+                higher[r] = max(higher.get(r, 0), v)
+    if len(higher) >= replica.f + 1:
+        start_view_change(replica, min(higher.values()))
+    maybe_new_view(replica)
+
+
+def maybe_new_view(replica: Replica) -> None:
+    v = replica.view
+    if replica.active or replica.primary(v) != replica.node_id or v in replica.new_view_sent:
+        return
+    vcs = replica.view_changes.get(v, {})
+    if replica.node_id not in vcs or len(vcs) < replica.quorum:
+        return
+    chosen = [vcs[replica.node_id]] + [vcs[r] for r in sorted(vcs) if r != replica.node_id]
+    chosen = chosen[: replica.quorum]
+    plan = plan_new_view(chosen)
+    pps = tuple(
+        replica._seal(PrePrepare(v, s, d, ts, batch, replica.node_id))
+        for s, (ts, batch, d) in sorted(plan.batches.items())
+    )
+    nv = replica._seal(NewView(v, tuple(chosen), pps, replica.node_id))
+    replica.new_view_sent.add(v)
+    replica.last_new_view = nv
+    replica._ready.persist.append(nv)
+    replica._send(replica.others, nv)
+    install_view(replica, v, plan, pps)
+
+
+def handle_new_view(replica: Replica, src: int, nv: NewView) -> None:
+    """Check a NEW-VIEW against the plan recomputed from its view changes, then enter it."""
+    v = nv.view
+    if nv.replica != v % replica.n:
+        replica._reject(nv, "new-view not from the new primary")
+        return
+    if v < replica.view or (v == replica.view and replica.active):
+        replica._reject(nv, "stale new-view")
+        return
+    if not replica._verify(src, nv):
+        replica._reject(nv, "not authentic")
+        return
+    voters = set()
+    for vc in nv.view_changes:
+        if vc.view != v or not 0 <= vc.replica < replica.n or vc.replica in voters:
+            replica._reject(nv, "bad view-change set")
+            return
+        voters.add(vc.replica)
+    if len(voters) < replica.quorum:
+        replica._reject(nv, "too few view changes")
+        return
+    known = replica.view_changes.get(v, {})
+    for vc in nv.view_changes:
+        if known.get(vc.replica) != vc:
+            if not replica._verify(vc.replica, vc):
+                replica._reject(nv, "view change not authentic")
+                return
+            reason = check_view_change(
+                vc, replica.n, replica.config.log_window, replica.keyring.verify
+            )
+            if reason is not None:
+                replica._reject(nv, f"view change: {reason}")
+                return
+    plan = plan_new_view(nv.view_changes)
+    if not matches_plan(plan, nv.pre_prepares, v, replica.n):
+        replica._reject(nv, "pre-prepares do not match the view changes")
+        return
+    for pp in nv.pre_prepares:
+        if not replica._verify(src, pp):
+            replica._reject(nv, "pre-prepare not authentic")
+            return
+    replica._ready.persist.append(nv)
+    replica.last_new_view = nv
+    install_view(replica, v, plan, nv.pre_prepares)
+
+
+def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ...]) -> None:
+    replica.view = v
+    replica.active = True
+    replica.vc_deadline = None
+    replica.queue.clear()
+    replica._ready.notes.append(Note("new-view", v))
+    replica._ready.persist.append(ViewRecord(v, True))
+    for old in [w for w in replica.view_changes if w <= v]:
+        del replica.view_changes[old]
+    replica.next_sequence = max(plan.max_s, replica.checkpoints.stable)
+    if plan.min_s > replica.checkpoints.stable:
+        best = plan.checkpoint
+        digest = best.checkpoint_proof[0].state_digest
+        statetransfer.make_stable(replica, plan.min_s, digest, best.checkpoint_proof)
+    for pp in pps:
+        if pp.sequence <= replica.checkpoints.stable:
+            continue
+        slot = replica.log.slot(pp.sequence)
+        if pp.replica == replica.node_id:
+            replica._ready.persist.append(pp)
+        replica._accept_pre_prepare(slot, pp)
+    replica.next_sequence = max(plan.max_s, replica.checkpoints.stable)
+    replica.pending = {k: (replica.now, req) for k, (_, req) in replica.pending.items()}
+    if replica.unblocked_since is not None:
+        replica.unblocked_since = replica.now
+    if replica.is_primary:
+        replica.queued = {
+            item.digest()
+            for slot in replica.log
+            if slot.pre_prepare is not None and slot.pre_prepare.view == v
+            for item in slot.pre_prepare.batch
+        }
+        for item in pending_items(replica):
+            replica._enqueue(item)
+    replica._execute_ready()
+    early = [m for w in sorted(replica.future) if w <= v for m in replica.future.pop(w)]
+    replica.future_count = sum(len(x) for x in replica.future.values())
+    for src, msg in early:
+        replica._handlers[type(msg)](src, msg)
+
+
+def pending_items(replica: Replica) -> Iterable[Item]:
+    """Requests a new primary knows to be unexecuted: uncommitted slots, then pending timers."""
+    for slot in replica.log:
+        pp = slot.pre_prepare
+        if pp is None or slot.committed or pp.view == replica.view:
+            continue
+        for item in pp.batch:
+            if type(item) is Request and item.timestamp > replica.last_timestamp.get(
+                item.client, 0
+            ):
+                yield item
+    for _, req in replica.pending.values():
+        if req.timestamp > replica.last_timestamp.get(req.client, 0):
+            yield req

@@ -1,0 +1,314 @@
+"""An in-process, deterministic network for PBFT nodes (after etcd raft's ``network`` in tests).
+
+Messages travel with a seeded random latency over FIFO links; the harness can drop messages at
+random, cut links, isolate nodes, add delay and turn a replica into a black hole (it receives but
+nothing it sends leaves). Virtual time advances by ``tick``. It records what every node persisted,
+committed and completed, the message counts and bytes by kind, and (optionally) a readable trace.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from medbench.consensus.pbft import (
+    Client,
+    Config,
+    ExecutedBatch,
+    Replica,
+    Submit,
+    make_keyrings,
+)
+from medbench.node import Ready
+
+
+@dataclass
+class Stats:
+    """Message counts and bytes by kind (one per destination)."""
+
+    messages: Counter[str] = field(default_factory=Counter)
+    bytes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def total_messages(self) -> int:
+        return sum(self.messages.values())
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.bytes.values())
+
+
+class Network:
+    """Replicas ``0..n-1`` and clients ``n..n+clients-1`` on a simulated network."""
+
+    def __init__(
+        self,
+        n: int = 4,
+        clients: int = 1,
+        seed: int = 0,
+        scheme: str = "modeled",
+        latency_us: tuple[int, int] = (500, 1500),
+        tick_us: int = 1_000,
+        trace: bool = False,
+        client_timeout_us: int = 400_000,
+        **config: Any,
+    ) -> None:
+        self.n = n
+        self.rng = random.Random(seed)
+        self.config = Config(n=n, **config)
+        ids = list(range(n + clients))
+        self.keyrings = make_keyrings(scheme, n, ids, seed=b"test-%d" % seed)
+        self.nodes: dict[int, Any] = {
+            i: Replica(i, self.config, self.keyrings[i]) for i in range(n)
+        }
+        for c in range(n, n + clients):
+            self.nodes[c] = Client(c, n, self.keyrings[c], retransmit_timeout_us=client_timeout_us)
+        self.client_ids = list(range(n, n + clients))
+        self.latency_us = latency_us
+        self.tick_us = tick_us
+        self.now = 0
+        self._heap: list[tuple[int, int, int, int, Any]] = []
+        self._seq = 0
+        self._link_time: dict[tuple[int, int], int] = {}
+        self.drop_rate = 0.0
+        self.cut: set[tuple[int, int]] = set()
+        self.isolated: set[int] = set()
+        self.black_holes: set[int] = set()
+        self.crashed: set[int] = set()
+        self.extra_delay: dict[int, int] = {}
+        self.persisted: dict[int, list[Any]] = {i: [] for i in range(n)}
+        self.committed: dict[int, dict[int, ExecutedBatch]] = {i: {} for i in range(n)}
+        self.completed: list[Any] = []
+        self.notes: list[tuple[int, Any]] = []
+        self.stats = Stats()
+        self.trace_on = trace
+        self.trace: list[str] = []
+        self.submitted = 0
+        self.recent: list[Any] = []  # the last messages sent (material for replay/mutation tests)
+
+    # --- faults -----------------------------------------------------------------------------------
+
+    def cut_link(self, a: int, b: int) -> None:
+        """Drop every message between ``a`` and ``b`` (both directions)."""
+        self.cut |= {(a, b), (b, a)}
+
+    def heal(self) -> None:
+        """Remove every network fault (crashed nodes stay crashed)."""
+        self.drop_rate = 0.0
+        self.cut.clear()
+        self.isolated.clear()
+        self.black_holes.clear()
+        self.extra_delay.clear()
+
+    def crash(self, i: int) -> None:
+        """Stop replica ``i``: it loses its memory; only its persisted records survive."""
+        self.crashed.add(i)
+
+    def restart(self, i: int) -> None:
+        """Rebuild crashed replica ``i`` from its persisted records."""
+        self.crashed.discard(i)
+        replica, ready = Replica.recover(
+            i, self.config, self.keyrings[i], self.persisted[i], now=self.now
+        )
+        self.nodes[i] = replica
+        self._apply(i, ready)
+
+    # --- driving ----------------------------------------------------------------------------------
+
+    def submit(self, client: int, op: bytes) -> None:
+        """The application of ``client`` submits ``op``."""
+        self.submitted += 1
+        self._apply(client, self.nodes[client].step(client, Submit(op)))
+
+    def deliver_now(self, src: int, dst: int, msg: Any) -> None:
+        """Inject ``msg`` from ``src`` into ``dst`` immediately (tests of hostile input)."""
+        self._apply(dst, self.nodes[dst].step(src, msg))
+
+    def _apply(self, src: int, ready: Ready) -> None:
+        if src in self.persisted:
+            self.persisted[src].extend(ready.persist)
+        for c in ready.committed:
+            batch = c.payload
+            log = self.committed[src]
+            assert c.sequence not in log, f"replica {src} committed {c.sequence} twice"
+            log[c.sequence] = batch
+            if self.trace_on:
+                self.trace.append(f"{self.now:>9} commit {src} s={c.sequence}")
+        self.completed.extend(ready.completed)
+        for note in ready.notes:
+            self.notes.append((src, note))
+            if self.trace_on and note.kind != "reject":
+                self.trace.append(f"{self.now:>9} note {src} {note.kind} {note.detail}")
+        if src in self.black_holes or src in self.crashed:
+            return
+        for send in ready.messages:
+            self.recent.append(send.msg)
+            if len(self.recent) > 256:
+                del self.recent[:128]
+            size = len(send.msg.encode())
+            kind = str(send.msg.kind)
+            for dst in send.dsts:
+                if dst == src:
+                    continue
+                self.stats.messages[kind] += 1
+                self.stats.bytes[kind] += size
+                if self.trace_on:
+                    self.trace.append(f"{self.now:>9} send {src}->{dst} {send.msg!r}")
+                if (src, dst) in self.cut or src in self.isolated or dst in self.isolated:
+                    continue
+                if self.drop_rate and self.rng.random() < self.drop_rate:
+                    continue
+                lo, hi = self.latency_us
+                t = self.now + self.rng.randint(lo, hi) + self.extra_delay.get(src, 0)
+                t = max(t, self._link_time.get((src, dst), 0))  # FIFO links
+                self._link_time[(src, dst)] = t
+                self._seq += 1
+                heapq.heappush(self._heap, (t, self._seq, src, dst, send.msg))
+
+    def run(self, duration_us: int) -> None:
+        """Advance virtual time by ``duration_us``, delivering messages and ticking every node."""
+        end = self.now + duration_us
+        next_tick = (self.now // self.tick_us + 1) * self.tick_us
+        while True:
+            t_msg = self._heap[0][0] if self._heap else None
+            if t_msg is not None and t_msg <= next_tick and t_msg <= end:
+                t, _, src, dst, msg = heapq.heappop(self._heap)
+                self.now = max(self.now, t)
+                if dst in self.crashed:
+                    continue
+                self._apply(dst, self.nodes[dst].step(src, msg))
+                continue
+            if next_tick > end:
+                break
+            self.now = next_tick
+            for i in sorted(self.nodes):
+                if i not in self.crashed:
+                    self._apply(i, self.nodes[i].tick(self.now))
+            next_tick += self.tick_us
+        self.now = end
+
+    def run_until_idle(self, limit_us: int = 60_000_000, step_us: int = 50_000) -> bool:
+        """Run until every client is idle (True) or ``limit_us`` passes (False)."""
+        spent = 0
+        while spent < limit_us:
+            if all(self.nodes[c].idle for c in self.client_ids):
+                return True
+            self.run(step_us)
+            spent += step_us
+        return all(self.nodes[c].idle for c in self.client_ids)
+
+    # --- verdicts ---------------------------------------------------------------------------------
+
+    def replicas(self, ids: Iterable[int] | None = None) -> list[Replica]:
+        """The honest replica objects (unwrapping fault wrappers)."""
+        out = []
+        for i in range(self.n) if ids is None else ids:
+            node = self.nodes[i]
+            out.append(getattr(node, "inner", node))
+        return out
+
+
+def safety_violations(net: Network, honest: Iterable[int]) -> list[str]:
+    """Safety: honest replicas never commit different batches at one sequence number, and their
+    chains of blocks agree on their common prefix."""
+    honest = sorted(honest)
+    problems: list[str] = []
+    by_seq: dict[int, tuple[int, bytes]] = {}
+    for i in honest:
+        log = net.committed[i]
+        for s, batch in log.items():
+            first = by_seq.setdefault(s, (i, batch.batch_digest))
+            if first[1] != batch.batch_digest:
+                problems.append(f"seq {s}: replica {first[0]} and {i} committed different batches")
+        if log and sorted(log) != list(range(1, max(log) + 1)):
+            problems.append(f"replica {i} committed with gaps")
+    chains = [(i, net.replicas([i])[0].chain.ids) for i in honest if i not in net.crashed]
+    for i, ids in chains:
+        for j, other in chains:
+            k = min(len(ids), len(other))
+            if ids[:k] != other[:k]:
+                problems.append(f"chains of {i} and {j} differ")
+    return problems
+
+
+def sample_messages(keyrings: dict[int, Any]) -> list[Any]:
+    """One authenticated message of every wire kind, nested ones included (n = 4, client 4)."""
+    from medbench.consensus.pbft.messages import (
+        Block,
+        Checkpoint,
+        Commit,
+        Fetch,
+        NewView,
+        Prepare,
+        PreparedProof,
+        PrePrepare,
+        Reply,
+        Request,
+        State,
+        StateBatch,
+        ViewChange,
+        compute_batch_digest,
+    )
+
+    def seal(msg: Any, signer: int, to: int | None = None) -> Any:
+        object.__setattr__(msg, "auth", keyrings[signer].sign(msg.body(), to))
+        return msg
+
+    req = seal(Request(4, 1, b"operation"), 4)
+    block = seal(Block(0, 1, bytes(32), 1, (req.digest(),), 10), 1)
+    batch = (req, block)
+    d = compute_batch_digest(7, batch)
+    pp = seal(PrePrepare(0, 1, d, 7, batch, 0), 0)
+    prepares = tuple(seal(Prepare(0, 1, d, r), r) for r in (1, 2))
+    commit = seal(Commit(0, 1, d, 3), 3)
+    reply = seal(Reply(0, 1, 4, 2, b"result"), 2, 4)
+    cps = tuple(seal(Checkpoint(4, bytes(range(32)), r), r) for r in (0, 1, 2))
+    vc = seal(ViewChange(1, 4, cps, (PreparedProof(pp, prepares),), 3), 3)
+    nv = seal(NewView(1, (vc,), (seal(PrePrepare(1, 5, d, 7, batch, 1), 1),), 1), 1)
+    fetch = seal(Fetch(1, 3), 3)
+    state = seal(State(1, 1, (StateBatch(1, 7, batch),), cps, 0), 0)
+    return [req, block, pp, prepares[0], commit, reply, cps[0], vc, nv, fetch, state]
+
+
+# --- message-count figures ---------------------------------------------------------------
+
+
+def expected_messages(n: int, batch: int, batches: int, k: int) -> dict[str, int]:
+    """Fault-free PBFT, ``batches`` batches of ``batch`` requests, checkpoint every ``k``.
+
+    Per batch: (n-1) PRE-PREPAREs, (n-1)^2 PREPAREs (n-1 backups to n-1 peers), n(n-1) COMMITs
+    (every replica to its n-1 peers); per request: 1 REQUEST and n REPLYs; per checkpoint
+    n(n-1) CHECKPOINTs. Per request that is
+    1 + n + [(n-1) + (n-1)^2 + n(n-1)] / batch + n(n-1) / (k * batch).
+    """
+    return {
+        "request": batch * batches,
+        "pre-prepare": (n - 1) * batches,
+        "prepare": (n - 1) ** 2 * batches,
+        "commit": n * (n - 1) * batches,
+        "reply": n * batch * batches,
+        "checkpoint": n * (n - 1) * (batches // k),
+    }
+
+
+def measure(n: int, batch: int, batches: int, k: int = 4) -> Network:
+    """Run ``batches`` rounds of ``batch`` clients each sending one request per round."""
+    net = Network(
+        n=n,
+        clients=batch,
+        seed=n * 1000 + batch,
+        max_batch_size=batch,
+        max_batch_delay_us=60_000_000,
+        checkpoint_interval=k,
+        log_window=4 * k,
+        tick_us=10_000,
+    )
+    for c in net.client_ids:
+        for r in range(batches):
+            net.submit(c, b"op-%d-%d" % (c, r))
+    assert net.run_until_idle(120_000_000, step_us=100_000)
+    return net

@@ -58,7 +58,7 @@ class ExperimentError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """At ``at_us``, give ``msg`` to node ``node`` as a local input; ``tx`` names the transaction."""
+    """At ``at_us``, give ``msg`` to ``node`` as a local input; ``tx`` names the transaction."""
 
     at_us: int
     node: int
@@ -272,7 +272,7 @@ def run_grid(
         else:
             from dask.distributed import Client
 
-            client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+            client = scheduler if isinstance(scheduler, Client) else Client(scheduler)  # type: ignore[no-untyped-call]
             try:
                 with parallel_config(backend="dask"):
                     for row in Parallel(n_jobs=-1, return_as="generator")(jobs):
@@ -280,7 +280,7 @@ def run_grid(
                         bar.update(1)
             finally:
                 if client is not scheduler:
-                    client.close()
+                    client.close()  # type: ignore[no-untyped-call]
     finally:
         bar.close()
     return rows

@@ -78,10 +78,10 @@ class CostProfile:
     @classmethod
     def zero(cls) -> CostProfile:
         """A profile where nothing costs CPU time (pure network timing)."""
-        return cls(
-            **{f.name: 0.0 for f in fields(cls) if f.name.endswith("_ns") and f.name != "extra_ns"},
-            host="zero",
-        )
+        zeros: dict[str, Any] = {
+            f.name: 0.0 for f in fields(cls) if f.name.endswith("_ns") and f.name != "extra_ns"
+        }
+        return cls(**zeros, host="zero")
 
     def op_ns(self, op: str, count: int) -> int:
         """Nanoseconds for ``count`` units of operation ``op``."""

@@ -54,6 +54,8 @@ from medbench.sim import topology as topo
 from medbench.sim.costs import CostProfile
 from medbench.sim.faults import Action, FaultEvent
 
+INF = 1 << 62
+
 P_FAULT = 0
 P_INPUT = 1
 P_DELIVER = 2
@@ -131,6 +133,12 @@ class Simulator:
         self._heap: list[tuple[Any, ...]] = []
         self._seq = 0
         self._until = 0
+        # Earliest instant at which something other than a message can touch a node (a tick, a
+        # fault, a callback, the end of the run): inputs whose service starts before it are
+        # served at once (see _serve_or_queue).
+        self._barrier = 0
+        self._next_tick = INF
+        self._fault_times: list[int] = []
         self._stopped = False
         self._stop_when_complete = False
 
@@ -177,6 +185,7 @@ class Simulator:
         self._drop_loss = 0
         self._drop_dead = 0
         if tick_us:
+            self._next_tick = 0
             self._push(0, P_TICK, None)
 
     # ------------------------------------------------------------------ scheduling API
@@ -202,7 +211,7 @@ class Simulator:
 
     def call_at(self, at_us: int, fn: Callable[[Simulator], None]) -> None:
         """At ``at_us`` (before other events of that instant), call ``fn(simulator)``."""
-        self._push(at_us, P_FAULT, fn)
+        self._push_fault(at_us, fn)
 
     def schedule_faults(self, events: Iterable[FaultEvent]) -> None:
         """Schedule each :class:`~medbench.sim.faults.FaultEvent`."""
@@ -214,7 +223,20 @@ class Simulator:
                     self._check_node(node)
             if ev.action is Action.RECOVER and self.recover_factory is None:
                 raise SimulationError("a recover event needs a recovery factory")
-            self._push(ev.at_us, P_FAULT, ev)
+            self._push_fault(ev.at_us, ev)
+
+    def _push_fault(self, at_us: int, data: Any) -> None:
+        heappush(self._fault_times, at_us)
+        self._push(at_us, P_FAULT, data)
+        self._set_barrier()
+
+    def _set_barrier(self) -> None:
+        b = self._until + 1
+        if self._next_tick < b:
+            b = self._next_tick
+        if self._fault_times and self._fault_times[0] < b:
+            b = self._fault_times[0]
+        self._barrier = b
 
     def _check_node(self, node: int) -> None:
         if not 0 <= node < self.n:
@@ -317,6 +339,7 @@ class Simulator:
         completed. :meth:`run` may be called again to continue.
         """
         self._until = until_us
+        self._set_barrier()
         self._stopped = False
         self._stop_when_complete = stop_when_complete
         if stop_when_complete and not self._awaiting and self.record.submitted:
@@ -340,10 +363,13 @@ class Simulator:
                 tick(t)
             elif prio == P_INPUT:
                 self._input(t, data)
-            elif isinstance(data, FaultEvent):
-                self.apply_fault(data)
             else:
-                data(self)
+                heappop(self._fault_times)
+                if isinstance(data, FaultEvent):
+                    self.apply_fault(data)
+                else:
+                    data(self)
+                self._set_barrier()
         if not self._stopped:
             self.now = max(self.now, until_us)
         self._events += events
@@ -397,11 +423,23 @@ class Simulator:
         if not self._alive[node]:
             self._drop_dead += 1
             return
-        tns = t * 1000
-        if self._busy[node] > tns or self._inbox[node]:
-            self._enqueue(node, (node, msg, 0, tns))
+        self._serve_or_queue(node, node, msg, 0, t * 1000)
+
+    def _serve_or_queue(self, node: int, src: int, msg: Any, size: int, tns: int) -> None:
+        """An input arrives at ``node`` at ``tns``: serve it now or queue it.
+
+        The node is a FIFO single server, so the input's service starts at
+        ``max(arrival, busy)`` whatever arrives later. When that start lies before the barrier
+        (the next tick, fault or callback, or the end of the run), nothing can come between, so
+        ``step`` runs at once with that start time. Only inputs whose service would start at or
+        after the barrier wait in the inbox for a wake-up event.
+        """
+        b = self._busy[node]
+        start = b if b > tns else tns
+        if not self._inbox[node] and -(-start // 1000) < self._barrier:
+            self._handle(node, src, msg, size, start)
         else:
-            self._handle(node, node, msg, 0, tns)
+            self._enqueue(node, (src, msg, size, tns))
 
     def _enqueue(self, node: int, item: tuple[int, Any, int, int]) -> None:
         self._inbox[node].append(item)
@@ -416,6 +454,7 @@ class Simulator:
         busy = self._busy
         inbox = self._inbox
         handle = self._handle
+        serve = self._serve_or_queue
         tns = t * 1000
         h = self._hash
         got: list[bytes] = []
@@ -425,10 +464,11 @@ class Simulator:
                 self._drop_dead += 1
                 continue
             got.append(dst_bytes[dst])
-            if busy[dst] > tns or inbox[dst]:
-                self._enqueue(dst, (src, msg, size, tns))
-            else:
+            b = busy[dst]
+            if b <= tns and not inbox[dst]:
                 handle(dst, src, msg, size, tns)
+            else:
+                serve(dst, src, msg, size, tns)
         if got:
             self._delivered += len(got)
             if h is not None:
@@ -443,18 +483,13 @@ class Simulator:
         self._wake_pending[node] = False
         q = self._inbox[node]
         busy = self._busy
-        heap = self._heap
         tns = t * 1000
         while q:
             b = busy[node]
             if b > tns:
                 nxt = -(-b // 1000)
-                # Nothing else happens before the CPU frees up: serve the next input now
-                # instead of a heap round trip (same result, far fewer events).
-                if nxt <= self._until and (not heap or heap[0][0] > nxt) and not self._stopped:
-                    t = nxt
-                    tns = t * 1000
-                    self.now = t
+                if nxt < self._barrier and not self._stopped:
+                    tns = nxt * 1000
                 else:
                     self._wake_pending[node] = True
                     self._push(nxt, P_WAKE, (node, epoch))
@@ -485,7 +520,9 @@ class Simulator:
                     end = self._emit(i, ready, end)
                 busy[i] = end
         if self.tick_us:
-            self._push(t + self.tick_us, P_TICK, None)
+            self._next_tick = t + self.tick_us
+            self._push(self._next_tick, P_TICK, None)
+            self._set_barrier()
 
     def _handle(self, node: int, src: int, msg: Any, size: int, start_ns: int) -> None:
         """Serve one input on ``node``'s CPU starting at ``start_ns``."""

@@ -24,6 +24,7 @@ expands the site tables to node tables, with ``lan_latency_us`` between co-locat
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Hashable, Sequence
@@ -125,7 +126,7 @@ def from_graph(
             if b not in paths:
                 raise TopologyError(f"no route from {a} to {b}")
             path = paths[b]
-            edges = [graph.edges[u, v] for u, v in zip(path, path[1:], strict=False)]
+            edges = [graph.edges[u, v] for u, v in itertools.pairwise(path)]
             j = index[b]
             lat[i][j] = int(sum(e["latency_us"] for e in edges))
             bw[i][j] = int(min(e["bandwidth_bps"] for e in edges))

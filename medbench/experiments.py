@@ -192,6 +192,7 @@ def run(params: Mapping[str, Any], seed: int, profile: CostProfile | None = None
     record = sim.run(int(float(p["duration_ms"]) * 1000), stop_when_complete=True)
     wall = time.perf_counter() - t0
     row: dict[str, Any] = {"run_id": run_id(params, seed), "seed": seed}
+    row["protocol"] = p["protocol"]
     for key, value in p.items():
         row[key] = value
     row.update(metrics.summarize(record, dep.checkers))

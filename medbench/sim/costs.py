@@ -58,15 +58,15 @@ class CostProfile:
 
     sign_ns: float = 22_000.0
     verify_ns: float = 55_000.0
-    hash_base_ns: float = 250.0
-    hash_per_byte_ns: float = 1.5
-    encode_base_ns: float = 1_500.0
-    encode_per_byte_ns: float = 2.0
-    decode_base_ns: float = 2_000.0
-    decode_per_byte_ns: float = 2.5
+    hash_base_ns: float = 500.0
+    hash_per_byte_ns: float = 1.0
+    encode_base_ns: float = 4_000.0
+    encode_per_byte_ns: float = 0.1
+    decode_base_ns: float = 5_000.0
+    decode_per_byte_ns: float = 0.2
     message_base_ns: float = 3_000.0
     send_per_dst_ns: float = 500.0
-    merkle_leaf_ns: float = 600.0
+    merkle_leaf_ns: float = 1_000.0
     extra_ns: dict[str, float] = field(default_factory=dict)
     host: str = "default"
 

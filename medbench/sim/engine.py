@@ -26,7 +26,8 @@ the same instant are one heap event (a broadcast on equal links costs one push a
 is busy waits in its FIFO inbox. ``step`` runs when the input's service starts; the outputs leave
 when the CPU time it cost has elapsed (the node's busy time is kept in nanoseconds and rounded up
 to the microsecond only for events). ``tick(now)`` runs at the tick instant for every live node
-in id order; its cost is queued on the CPU like any other work.
+in id order; its outputs leave once the job in service (if any) and the tick's own counted work
+are done: a timer is served ahead of queued inputs, like an interrupt.
 
 **Faults.** ``crash`` stops deliveries and ticks and empties the inbox; ``recover`` replaces the
 node by ``recover(node_id, persisted)`` (the deployment's recovery factory) and resumes it.

@@ -455,8 +455,9 @@ class Simulator:
         busy = self._busy
         inbox = self._inbox
         handle = self._handle
-        serve = self._serve_or_queue
         tns = t * 1000
+        # Inputs starting before this instant (in ns) are served at once (_serve_or_queue).
+        limit = (self._barrier - 1) * 1000
         h = self._hash
         got: list[bytes] = []
         dst_bytes = self._dst_bytes
@@ -466,10 +467,14 @@ class Simulator:
                 continue
             got.append(dst_bytes[dst])
             b = busy[dst]
-            if b <= tns and not inbox[dst]:
+            if inbox[dst]:
+                self._enqueue(dst, (src, msg, size, tns))
+            elif b <= tns:
                 handle(dst, src, msg, size, tns)
+            elif b <= limit:
+                handle(dst, src, msg, size, b)
             else:
-                serve(dst, src, msg, size, tns)
+                self._enqueue(dst, (src, msg, size, tns))
         if got:
             self._delivered += len(got)
             if h is not None:
@@ -536,7 +541,7 @@ class Simulator:
             if ops:
                 cost += self._charge(node, ops)
         end = start_ns + cost
-        if ready:
+        if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
             end = self._emit(node, ready, end)
         self._busy[node] = end
 

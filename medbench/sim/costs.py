@@ -85,10 +85,10 @@ class CostProfile:
 
     def op_ns(self, op: str, count: int) -> int:
         """Nanoseconds for ``count`` units of operation ``op``."""
-        unit = self._unit(op)
-        return int(unit * count)
+        return int(self.unit_ns(op) * count)
 
-    def _unit(self, op: str) -> float:
+    def unit_ns(self, op: str) -> float:
+        """Nanoseconds for one unit of operation ``op`` (``extra_ns`` or 0 for unknown names)."""
         if op == "sign":
             return self.sign_ns
         if op == "verify":

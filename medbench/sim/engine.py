@@ -25,9 +25,15 @@ the same instant are one heap event (a broadcast on equal links costs one push a
 **CPU.** Each node is one server (see :mod:`medbench.sim.costs`): an input arriving while the node
 is busy waits in its FIFO inbox. ``step`` runs when the input's service starts; the outputs leave
 when the CPU time it cost has elapsed (the node's busy time is kept in nanoseconds and rounded up
-to the microsecond only for events). ``tick(now)`` runs at the tick instant for every live node
-in id order; its outputs leave once the job in service (if any) and the tick's own counted work
-are done: a timer is served ahead of queued inputs, like an interrupt.
+to the microsecond only for events). The periodic tick is an input too: at each tick instant every
+live node (in id order) receives it behind the inputs that arrived before, and ``tick(now)`` is
+called with the time its service starts (the instant itself for an idle node).
+
+Service is computed eagerly: when an input arrives, its start time ``max(arrival, busy)`` is
+known at once (FIFO), so ``step`` runs immediately unless a *barrier* (a fault, a callback or the
+end of the run) lies before that start; only then does it wait in the inbox for a wake-up event.
+Nodes share no state, so this gives the same result as calling ``step`` at the start instant, with
+far fewer heap events.
 
 **Faults.** ``crash`` stops deliveries and ticks and empties the inbox; ``recover`` replaces the
 node by ``recover(node_id, persisted)`` (the deployment's recovery factory) and resumes it.
@@ -55,13 +61,13 @@ from medbench.sim import topology as topo
 from medbench.sim.costs import CostProfile
 from medbench.sim.faults import Action, FaultEvent
 
-INF = 1 << 62
-
 P_FAULT = 0
 P_INPUT = 1
 P_DELIVER = 2
 P_WAKE = 3
 P_TICK = 4
+
+_TICK = object()  # marks a tick waiting in a node's inbox
 
 RecoverFactory = Callable[[int, list[Any]], Node]
 
@@ -134,11 +140,10 @@ class Simulator:
         self._heap: list[tuple[Any, ...]] = []
         self._seq = 0
         self._until = 0
-        # Earliest instant at which something other than a message can touch a node (a tick, a
-        # fault, a callback, the end of the run): inputs whose service starts before it are
-        # served at once (see _serve_or_queue).
+        # Earliest instant at which something other than an input can touch a node (a fault, a
+        # callback, the end of the run): inputs whose service starts before it are served at
+        # once (see _serve_or_queue).
         self._barrier = 0
-        self._next_tick = INF
         self._fault_times: list[int] = []
         self._stopped = False
         self._stop_when_complete = False
@@ -163,6 +168,8 @@ class Simulator:
         self._wake_pending = [False] * n
         self._epoch = [0] * n
         self._take = [getattr(node, "take_costs", None) for node in self.nodes]
+        self._steps = [node.step for node in self.nodes]
+        self._recv_ns: dict[int, int] = {}
         self.storage: list[list[Any]] = [[] for _ in range(n)]
 
         self._kinds: dict[Any, str] = {}
@@ -173,7 +180,7 @@ class Simulator:
         # Counters (hot path: plain lists and dicts).
         self._msg_cpu_ns = [0] * n
         self._send_cpu_ns = [0] * n
-        self._op_ns: list[dict[str, int]] = [{} for _ in range(n)]
+        self._units: dict[str, float] = {}
         self._op_counts: list[dict[str, int]] = [{} for _ in range(n)]
         self.record = RunRecord(
             n_nodes=n, replicas=tuple(replicas) if replicas is not None else tuple(range(n))
@@ -186,7 +193,6 @@ class Simulator:
         self._drop_loss = 0
         self._drop_dead = 0
         if tick_us:
-            self._next_tick = 0
             self._push(0, P_TICK, None)
 
     # ------------------------------------------------------------------ scheduling API
@@ -233,8 +239,6 @@ class Simulator:
 
     def _set_barrier(self) -> None:
         b = self._until + 1
-        if self._next_tick < b:
-            b = self._next_tick
         if self._fault_times and self._fault_times[0] < b:
             b = self._fault_times[0]
         self._barrier = b
@@ -287,6 +291,7 @@ class Simulator:
             raise SimulationError(f"recovery of node {node} returned node {fresh.node_id}")
         self.nodes[node] = fresh
         self._take[node] = getattr(fresh, "take_costs", None)
+        self._steps[node] = fresh.step
         self._alive[node] = True
         self._busy[node] = self.now * 1000
         self.record.notes.append((self.now, node, "recover", None))
@@ -391,7 +396,8 @@ class Simulator:
         cpu: dict[int, dict[str, int]] = {}
         counts: dict[int, dict[str, int]] = {}
         for i in range(self.n):
-            ops = dict(self._op_ns[i])
+            # CPU per operation from the tallied counts (the busy time used the same units).
+            ops = {op: int(self.profile.unit_ns(op) * c) for op, c in self._op_counts[i].items()}
             ops["message"] = self._msg_cpu_ns[i]
             ops["send"] = self._send_cpu_ns[i]
             cpu[i] = ops
@@ -501,61 +507,83 @@ class Simulator:
                     self._push(nxt, P_WAKE, (node, epoch))
                     return
             src, msg, size, arrived = q.popleft()
-            self._handle(node, src, msg, size, b if b > arrived else arrived)
+            if msg is _TICK:
+                self._serve_tick(node, b if b > arrived else arrived)
+            else:
+                self._handle(node, src, msg, size, b if b > arrived else arrived)
 
     def _tick_all(self, t: int) -> None:
+        """The periodic tick: an input of every live node arriving at ``t`` (in id order)."""
         tns = t * 1000
         alive = self._alive
-        nodes = self.nodes
-        take = self._take
         busy = self._busy
+        inbox = self._inbox
+        limit = (self._barrier - 1) * 1000
         for i in range(self.n):
             if not alive[i]:
                 continue
-            ready = nodes[i].tick(t)
-            cost = 0
-            tk = take[i]
-            if tk is not None:
-                ops = tk()
-                if ops:
-                    cost = self._charge(i, ops)
-            if ready or cost:
-                b = busy[i]
-                end = (b if b > tns else tns) + cost
-                if ready:
-                    end = self._emit(i, ready, end)
-                busy[i] = end
+            b = busy[i]
+            if inbox[i]:
+                self._enqueue(i, (i, _TICK, 0, tns))
+            elif b <= tns:
+                self._serve_tick(i, tns)
+            elif b <= limit:
+                self._serve_tick(i, b)
+            else:
+                self._enqueue(i, (i, _TICK, 0, tns))
         if self.tick_us:
-            self._next_tick = t + self.tick_us
-            self._push(self._next_tick, P_TICK, None)
-            self._set_barrier()
+            self._push(t + self.tick_us, P_TICK, None)
+
+    def _serve_tick(self, node: int, start_ns: int) -> None:
+        """Serve a tick on ``node``'s CPU at ``start_ns``; the node reads that time."""
+        ready = self.nodes[node].tick(-(-start_ns // 1000))
+        end = start_ns
+        tk = self._take[node]
+        if tk is not None:
+            ops = tk()
+            if ops:
+                end += self._charge(node, ops)
+        if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
+            end = self._emit(node, ready, end)
+        self._busy[node] = end
 
     def _handle(self, node: int, src: int, msg: Any, size: int, start_ns: int) -> None:
-        """Serve one input on ``node``'s CPU starting at ``start_ns``."""
-        ready = self.nodes[node].step(src, msg)
-        cost = int(self._msg_base_ns + self._dec_byte_ns * size)
+        """Serve one input on ``node``'s CPU starting at ``start_ns`` (the hot path)."""
+        ready = self._steps[node](src, msg)
+        cost = self._recv_ns.get(size)
+        if cost is None:
+            cost = int(self._msg_base_ns + self._dec_byte_ns * size)
+            if len(self._recv_ns) < 4096:
+                self._recv_ns[size] = cost
         self._msg_cpu_ns[node] += cost
         tk = self._take[node]
         if tk is not None:
             ops = tk()
             if ops:
-                cost += self._charge(node, ops)
+                units = self._units
+                counts = self._op_counts[node]
+                for op, count in ops.items():
+                    unit = units.get(op)
+                    if unit is None:
+                        unit = units[op] = self.profile.unit_ns(op)
+                    cost += int(unit * count)
+                    counts[op] = counts.get(op, 0) + count
         end = start_ns + cost
         if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
             end = self._emit(node, ready, end)
         self._busy[node] = end
 
     def _charge(self, node: int, ops: Any) -> int:
-        """CPU ns for the operation counts ``ops``; tallied per operation."""
-        unit = self.profile.op_ns
-        op_ns = self._op_ns[node]
-        op_counts = self._op_counts[node]
+        """CPU ns for the operation counts ``ops`` (a mapping op -> count); counts are tallied."""
+        units = self._units
+        counts = self._op_counts[node]
         total = 0
         for op, count in ops.items():
-            ns = unit(op, count)
-            total += ns
-            op_ns[op] = op_ns.get(op, 0) + ns
-            op_counts[op] = op_counts.get(op, 0) + count
+            unit = units.get(op)
+            if unit is None:
+                unit = units[op] = self.profile.unit_ns(op)
+            total += int(unit * count)
+            counts[op] = counts.get(op, 0) + count
         return total
 
     def _emit(self, node: int, ready: Ready, end_ns: int) -> int:

@@ -198,7 +198,7 @@ def test_cost_note_is_charged_like_take_costs() -> None:
     assert all(kind != "cost" for _t, _n, kind, _d in rec.notes)
 
 
-def test_tick_waits_for_the_current_job_but_not_for_queued_inputs() -> None:
+def test_tick_is_an_input_served_in_fifo_order() -> None:
     profile = replace(CostProfile.zero(), verify_ns=3_000_000)  # 3 ms per counted verify
     sim = make(2, lat=10, bw=10**12, profile=profile, tick_us=1000)
     sim.nodes[1].tick_sends = (Send((0,), Blob(0, tag=7)),)
@@ -206,12 +206,12 @@ def test_tick_waits_for_the_current_job_but_not_for_queued_inputs() -> None:
     sim.schedule_input(0, 1, slow)
     sim.schedule_input(0, 1, slow)
     sim.run(2_500)
-    # Inputs come before the tick at t=0. The first keeps node 1 busy until 3000 us; the ticks
-    # at 0, 1000 and 2000 run when that job ends, ahead of the queued second input.
+    # Inputs come before the tick at t=0 and keep node 1 busy until 6000 us; the ticks at 0,
+    # 1000, ..., 6000 are served after them, reading the clock when their service starts.
     assert times(sim.nodes[0]) == []
     sim.run(8_000)
-    # The second input then occupies 3000..6000 us, delaying the ticks at 3000..6000.
-    assert times(sim.nodes[0]) == [3010] * 3 + [6010] * 4 + [7010]
+    assert times(sim.nodes[0]) == [6010] * 7 + [7010]
+    assert sim.nodes[1].ticks == [6000] * 7 + [7000, 8000]
 
 
 # ---------------------------------------------------------------------------- faults
@@ -284,7 +284,7 @@ def test_crash_discards_the_inbox() -> None:
         sim.schedule_input(0, 1, Do(sends=(Send((0,), Blob(1)),)))
     sim.schedule_faults([FaultEvent(2000, Action.CRASH, (1,))])
     sim.run(50_000)
-    # Only the first input (served 0..5 ms, before the barrier at the next tick) got out.
+    # Only the first input (served 0..5 ms) got out: the others would start after the crash.
     assert len(times(sim.nodes[0])) == 1
 
 

@@ -15,6 +15,10 @@ predict, so tests of the driver, the metrics and the sweep runner need not wait 
   number (in order), persists it and sends :class:`Reply` to the client (n messages).
 * The client completes a transaction on ``f + 1`` replies from distinct replicas.
 
+With ``crypto="real"`` requests and echoes carry Ed25519 signatures that are checked; with
+``"modeled"`` they carry 64 zero bytes and checks pass; the counted operations are the same.
+Proposals and replies carry 64-byte placeholders in both modes (counted, not checked).
+
 So one transaction costs ``1 + (n - 1) + n(n - 1) + n`` messages. Operations are counted through
 ``take_costs`` (:class:`medbench.sim.costs.OpCounter`). Bad input (a wrong type, an unknown sender,
 a proposal not from the leader) is dropped and counted in ``rejected``, never raised.
@@ -26,6 +30,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey
 
 from medbench import codec
 from medbench.experiments import Deployment, Submission
@@ -49,17 +56,55 @@ class Submit:
         return codec.encode(("submit", self.tx, self.payload))
 
 
+ZERO_SIG = b"\0" * 64
+
+
+class Keys:
+    """Ed25519 keys of every node, real or modeled (a simulation convenience: one object holds
+    all private keys, and each node signs only with its own).
+
+    Modeled keys sign with 64 zero bytes and accept every signature, so messages have the same
+    size in both modes and only wall time differs.
+    """
+
+    def __init__(self, seeds: list[bytes], real: bool) -> None:
+        self.real = real
+        self._signing = [SigningKey(s) for s in seeds] if real else []
+        self._verify = [k.verify_key for k in self._signing]
+
+    def sign(self, who: int, data: bytes) -> bytes:
+        """``who``'s signature over ``data``."""
+        return self._signing[who].sign(data).signature if self.real else ZERO_SIG
+
+    def verify(self, who: int, data: bytes, sig: bytes) -> bool:
+        """True when ``sig`` is ``who``'s signature over ``data``."""
+        if not self.real:
+            return True
+        if not 0 <= who < len(self._verify):
+            return False
+        try:
+            self._verify[who].verify(data, sig)
+        except (BadSignatureError, ValueError, TypeError):
+            return False
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
-    """Client -> leader: please order ``tx``."""
+    """Client -> leader: please order ``tx`` (signed by the client)."""
 
     tx: int
     payload: bytes
+    sig: bytes = ZERO_SIG
     kind = "request"
 
+    def signed_bytes(self) -> bytes:
+        """What the client signs."""
+        return codec.encode(("request", self.tx, self.payload))
+
     def encode(self) -> bytes:
-        """Canonical bytes (with a 64-byte signature's worth of room)."""
-        return codec.encode(("request", self.tx, self.payload, b"\0" * 64))
+        """Canonical bytes."""
+        return codec.encode(("request", self.tx, self.payload, self.sig))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +123,21 @@ class Propose:
 
 @dataclass(frozen=True, slots=True)
 class Echo:
-    """Replica -> replicas: I saw proposal ``seq`` for ``tx``."""
+    """Replica ``sender`` -> replicas: I saw proposal ``seq`` for ``tx`` (signed)."""
 
     seq: int
     tx: int
+    sender: int = 0
+    sig: bytes = ZERO_SIG
     kind = "echo"
+
+    def signed_bytes(self) -> bytes:
+        """What the sender signs."""
+        return codec.encode(("echo", self.seq, self.tx, self.sender))
 
     def encode(self) -> bytes:
         """Canonical bytes."""
-        return codec.encode(("echo", self.seq, self.tx, b"\0" * 64))
+        return codec.encode(("echo", self.seq, self.tx, self.sender, self.sig))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +156,16 @@ class Reply:
 class Replica:
     """A toy-quorum replica (see the module docstring)."""
 
-    def __init__(self, node_id: int, n: int, client: int, log: list[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        node_id: int,
+        n: int,
+        client: int,
+        log: list[bytes] | None = None,
+        keys: Keys | None = None,
+    ) -> None:
         self.node_id = node_id
+        self.keys = keys if keys is not None else Keys([], real=False)
         self.n = n
         self.client = client
         self.quorum = strong_quorum(n)
@@ -138,6 +197,8 @@ class Replica:
         t = type(msg)
         if t is Request and self.node_id == LEADER and src == self.client:
             self.ops.add("verify")
+            if not self.keys.verify(self.client, msg.signed_bytes(), msg.sig):
+                return self._reject(ready, "bad request signature")
             if msg.tx in self.seen_tx:
                 return ready
             self.seen_tx.add(msg.tx)
@@ -151,6 +212,8 @@ class Replica:
             self._on_propose(msg, ready)
         elif t is Echo and src < self.n and src != self.node_id:
             self.ops.add("verify")
+            if msg.sender != src or not self.keys.verify(src, msg.signed_bytes(), msg.sig):
+                return self._reject(ready, "bad echo signature")
             self.echoes.setdefault(msg.seq, set()).add(src)
             self._maybe_commit(ready)
         else:
@@ -170,7 +233,11 @@ class Replica:
         self.ops.add("hash_bytes", len(prop.payload))
         self.ops.add("sign")
         self.echoes.setdefault(prop.seq, set()).add(self.node_id)
-        ready.messages.append(Send(self.others, Echo(prop.seq, prop.tx)))
+        echo = Echo(prop.seq, prop.tx, self.node_id)
+        echo = Echo(
+            prop.seq, prop.tx, self.node_id, self.keys.sign(self.node_id, echo.signed_bytes())
+        )
+        ready.messages.append(Send(self.others, echo))
         self._maybe_commit(ready)
 
     def _maybe_commit(self, ready: Ready) -> None:
@@ -189,8 +256,9 @@ class Replica:
 class Client:
     """The toy-quorum client: one node submitting every transaction (see the module docstring)."""
 
-    def __init__(self, node_id: int, n: int, retry_us: int) -> None:
+    def __init__(self, node_id: int, n: int, retry_us: int, keys: Keys | None = None) -> None:
         self.node_id = node_id
+        self.keys = keys if keys is not None else Keys([], real=False)
         self.n = n
         self.f = max_faulty(n)
         self.retry_us = retry_us
@@ -220,6 +288,7 @@ class Client:
         t = type(msg)
         if t is Submit and src == self.node_id:
             req = Request(msg.tx, msg.payload)
+            req = Request(msg.tx, msg.payload, self.keys.sign(self.node_id, req.signed_bytes()))
             self.ops.add("sign")
             self.open[msg.tx] = (self.now, req)
             ready.messages.append(Send((LEADER,), req))
@@ -248,7 +317,7 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
 
     Parameters: ``n``, ``txs`` (default 20), ``interval_us`` (default 1000; the gap between
     submissions, drawn exponentially when ``poisson`` is true), ``payload_bytes`` (default 100),
-    ``retry_us`` (default 500000).
+    ``retry_us`` (default 500000), ``crypto`` (``"modeled"`` or ``"real"`` Ed25519).
     """
     n = int(params["n"])
     if n < 1:
@@ -258,8 +327,10 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
     size = int(params.get("payload_bytes", 100))
     retry = int(params.get("retry_us", 500_000))
     client = n
-    nodes: list[Any] = [Replica(i, n, client) for i in range(n)]
-    nodes.append(Client(client, n, retry))
+    # Key seeds are drawn in both modes so the workload below is the same random stream.
+    keys = Keys([rng.randbytes(32) for _ in range(n + 1)], real=params.get("crypto") == "real")
+    nodes: list[Any] = [Replica(i, n, client, keys=keys) for i in range(n)]
+    nodes.append(Client(client, n, retry, keys))
     subs = []
     t = 0
     for tx in range(txs):
@@ -270,8 +341,8 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
 
     def recover(node_id: int, persisted: list[Any]) -> Any:
         if node_id == client:
-            return Client(client, n, retry)
-        return Replica(node_id, n, client, persisted)
+            return Client(client, n, retry, keys)
+        return Replica(node_id, n, client, persisted, keys)
 
     return Deployment(
         nodes=nodes,

@@ -84,6 +84,29 @@ def test_loss_is_counted() -> None:
     assert row["safety"] is True
 
 
+def test_real_crypto_gives_the_same_virtual_run_as_modeled() -> None:
+    params = {**BASE, "n": 4, "txs": 5}
+    modeled = experiments.run(params, seed=2)
+    real = experiments.run({**params, "crypto": "real"}, seed=2)
+    skip = {"run_id", "crypto", *NONDETERMINISTIC_COLUMNS}
+    assert {k: v for k, v in real.items() if k not in skip} == {
+        k: v for k, v in modeled.items() if k not in skip
+    }
+    assert real["trace_digest"] == modeled["trace_digest"]
+
+
+def test_real_crypto_rejects_forged_messages() -> None:
+    dep = toy.build({"n": 4, "txs": 1, "crypto": "real"}, random.Random(0))
+    replica = dep.nodes[1]
+    forged = toy.Echo(0, 0, 2, b"\1" * 64)
+    ready = replica.step(2, forged)
+    assert [n.detail for n in ready.notes] == ["bad echo signature"]
+    leader = dep.nodes[0]
+    ready = leader.step(4, toy.Request(0, b"x", b"\2" * 64))
+    assert [n.detail for n in ready.notes] == ["bad request signature"]
+    assert not ready.messages
+
+
 def test_unknown_protocol_and_bad_cpu_mode() -> None:
     with pytest.raises(experiments.ExperimentError):
         experiments.run({"protocol": "nope"}, 0)
@@ -222,7 +245,7 @@ hostile = st.one_of(
     st.none(),
     st.integers(),
     st.binary(max_size=20),
-    st.builds(toy.Echo, st.integers(-5, 50), st.integers(-5, 50)),
+    st.builds(toy.Echo, st.integers(-5, 50), st.integers(-5, 50), st.integers(-5, 9)),
     st.builds(toy.Propose, st.integers(-5, 50), st.integers(-5, 50), st.binary(max_size=8)),
     st.builds(toy.Reply, st.integers(-5, 50), st.integers(-5, 50)),
     st.builds(toy.Request, st.integers(-5, 50), st.binary(max_size=8)),

@@ -64,3 +64,28 @@ def test_driver_messages_per_second(benchmark: Any, n: int, cpu: str) -> None:
     rate = delivered / benchmark.stats.stats.min
     benchmark.extra_info["messages_per_second"] = round(rate)
     benchmark.extra_info["us_per_delivery"] = round(1e6 / rate, 3)
+
+
+@pytest.mark.parametrize("n", [4, 16, 64])
+def test_toy_quorum_messages_per_second(benchmark: Any, n: int) -> None:
+    """Simulated messages per wall second with the toy-quorum protocol and the default profile.
+
+    The toy replica allocates a Ready, counts operations and encodes each Send, so this is the
+    driver plus a light protocol, a lower bound of what a leaner replica pays per message.
+    """
+    from medbench import experiments
+    from medbench.sim import toy
+
+    txs = max(5, 60_000 // toy.messages_per_tx(n))
+    params = {"protocol": "toy-quorum", "n": n, "txs": txs, "interval_us": 2000}
+
+    def once() -> tuple[int, float]:
+        sim, _dep = experiments.build_simulator(params, seed=1)
+        t0 = time.perf_counter()
+        record = sim.run(10**9, stop_when_complete=True)
+        return record.delivered, time.perf_counter() - t0
+
+    delivered, _ = benchmark.pedantic(once, rounds=3, iterations=1)
+    assert delivered >= txs * (toy.messages_per_tx(n) - n)
+    rate = delivered / benchmark.stats.stats.min
+    benchmark.extra_info["messages_per_second"] = round(rate)

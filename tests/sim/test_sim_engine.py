@@ -315,6 +315,20 @@ def test_commits_completions_and_stop_when_complete() -> None:
     assert rec.end_us == 100
 
 
+def test_storage_reported_by_nodes_by_category() -> None:
+    class Stored(Recorder):
+        def storage_bytes(self) -> dict[str, int]:
+            return {"blocks": 10 * self.node_id, "log": 3}
+
+    sim = Simulator([Stored(i) for i in range(3)], tick_us=0)
+    rec = sim.run(10)
+    assert rec.storage == {
+        0: {"blocks": 0, "log": 3},
+        1: {"blocks": 10, "log": 3},
+        2: {"blocks": 20, "log": 3},
+    }
+
+
 def test_trace_digest_is_deterministic_and_sensitive() -> None:
     def digest(seed: int, lat: int = 100) -> str:
         topo = topology.complete(4, lat, 10**9, loss=0.2)

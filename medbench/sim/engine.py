@@ -18,8 +18,9 @@ and ``notes`` are counted.
 (0 for messages without ``encode``). For each destination the message crosses the directed link
 ``src -> dst`` (a FIFO of the link's bandwidth: transmission starts when the link is free and
 takes ``ceil(8 * size / bandwidth)`` us), then the link's latency (plus uniform jitter in
-``[0, jitter_us]``). Loss drops a copy with the link's probability; a cut link (partition, isolated
-node) drops it when sent; a crashed destination drops it on arrival. Copies of one Send arriving at
+``[0, jitter_us]``). Loss drops a copy with the link's probability when it is sent; a copy whose
+link is cut (partition, isolated node) when it arrives is dropped, and so is a copy arriving at a
+crashed node. Copies of one Send arriving at
 the same instant are one heap event (a broadcast on equal links costs one push and one pop).
 
 **CPU.** Each node is one server (see :mod:`medbench.sim.costs`): an input arriving while the node
@@ -33,7 +34,8 @@ Service is computed eagerly: when an input arrives, its start time ``max(arrival
 known at once (FIFO), so ``step`` runs immediately unless a *barrier* (a fault, a callback or the
 end of the run) lies before that start; only then does it wait in the inbox for a wake-up event.
 Nodes share no state, so this gives the same result as calling ``step`` at the start instant, with
-far fewer heap events.
+far fewer heap events. (One consequence: a job whose service started before a crash completes and
+its messages leave.)
 
 **Faults.** ``crash`` stops deliveries and ticks and empties the inbox; ``recover`` replaces the
 node by ``recover(node_id, persisted)`` (the deployment's recovery factory) and resumes it.
@@ -467,9 +469,13 @@ class Simulator:
         h = self._hash
         got: list[bytes] = []
         dst_bytes = self._dst_bytes
+        blocked = self._blocked[src]
         for dst in dsts:
             if not alive[dst]:
                 self._drop_dead += 1
+                continue
+            if blocked and dst in blocked:
+                self._drop_cut += 1
                 continue
             got.append(dst_bytes[dst])
             b = busy[dst]
@@ -646,7 +652,6 @@ class Simulator:
         lat = self._lat[src]
         bw = self._bw[src]
         free = self._link_free[src]
-        blocked = self._blocked[src]
         loss = self._loss[src] if self._lossy else None
         jitter = self.jitter_us
         rnd = self.rng.random
@@ -656,9 +661,6 @@ class Simulator:
         tx = 0
         groups: dict[int, list[int]] = {}
         for dst in dsts:
-            if blocked and dst in blocked:
-                self._drop_cut += 1
-                continue
             if loss is not None:
                 p = loss[dst]
                 if p and rnd() < p:

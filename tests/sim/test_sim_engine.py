@@ -251,6 +251,17 @@ def test_cut_heal_isolate_partition() -> None:
     assert rec.dropped["cut"] == 1 + 3 + 2
 
 
+def test_a_cut_drops_copies_that_arrive_while_it_holds() -> None:
+    sim = make(2, lat=1000, bw=10**12)
+    sim.schedule_input(0, 0, Do(sends=(Send((1,), Blob(0)),)))  # in flight when cut at 500
+    sim.call_at(500, lambda s: s.cut(0, 1))
+    sim.schedule_input(2000, 0, Do(sends=(Send((1,), Blob(0)),)))  # healed before it arrives
+    sim.call_at(2500, lambda s: s.heal(0, 1))
+    rec = sim.run(10_000)
+    assert times(sim.nodes[1]) == [3000]
+    assert rec.dropped["cut"] == 1
+
+
 def test_crash_stops_delivery_and_ticks_then_recover_restores_from_persisted() -> None:
     def recover(node_id: int, persisted: list[object]) -> Recorder:
         fresh = Recorder(node_id, restored=persisted)

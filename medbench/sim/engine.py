@@ -619,6 +619,8 @@ class Simulator:
                     sent_bytes.setdefault(kind, 0)
                 dsts = send.dsts
                 nd = len(dsts)
+                if nd and (min(dsts) < 0 or max(dsts) >= self.n):
+                    raise SimulationError(f"node {node} sent {kind} to {dsts}: no such node")
                 cost = int(self._enc_base_ns + self._enc_byte_ns * size + self._dst_ns * nd)
                 self._send_cpu_ns[node] += cost
                 end_ns += cost

@@ -307,6 +307,13 @@ def test_recover_without_factory_is_refused() -> None:
         sim.schedule_input(0, 7, Do())
 
 
+def test_sending_to_a_node_that_does_not_exist_is_a_driver_error() -> None:
+    sim = make(2)
+    sim.schedule_input(0, 0, Do(sends=(Send((1, -1), Blob(0)),)))
+    with pytest.raises(SimulationError, match="no such node"):
+        sim.run(100)
+
+
 def test_node_ids_must_match_positions() -> None:
     with pytest.raises(SimulationError):
         Simulator([Recorder(1), Recorder(0)], tick_us=0)

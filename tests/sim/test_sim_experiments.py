@@ -232,6 +232,36 @@ def test_cli_sweep_from_params_and_toml(tmp_path: Path) -> None:
     assert args.func(args) == 2
 
 
+def test_cli_calibrate_writes_a_loadable_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="medbench")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    out = tmp_path / "profile.json"
+    args = parser.parse_args(["calibrate", "--quick", "--out", str(out)])
+    assert args.func(args) == 0
+    assert "verify_ns" in capsys.readouterr().out
+    prof = CostProfile.load(out)
+    assert prof.verify_ns > 0
+    args = parser.parse_args(
+        [
+            "sweep",
+            "--param",
+            "protocol=toy-quorum",
+            "--param",
+            "txs=2",
+            "--profile",
+            str(out),
+            "--no-progress",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert args.func(args) == 0
+    meta = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert meta["cost_profile"]["verify_ns"] == prof.verify_ns
+
+
 def test_cli_value_parsing() -> None:
     assert cli.parse_param("n=4,7") == ("n", [4, 7])
     assert cli.parse_param("loss=0.1,0") == ("loss", [0.1, 0])

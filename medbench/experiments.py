@@ -186,6 +186,13 @@ def build_simulator(
 
 def run(params: Mapping[str, Any], seed: int, profile: CostProfile | None = None) -> dict[str, Any]:
     """Run one experiment and return its flat row (see the module docstring)."""
+    return run_detailed(params, seed, profile)[0]
+
+
+def run_detailed(
+    params: Mapping[str, Any], seed: int, profile: CostProfile | None = None
+) -> tuple[dict[str, Any], metrics.RunRecord]:
+    """Like :func:`run`, and also return the raw record (e.g. for :func:`metrics.node_rows`)."""
     t0 = time.perf_counter()
     sim, dep = build_simulator(params, seed, profile)
     p = {**DEFAULTS, **params}
@@ -198,7 +205,7 @@ def run(params: Mapping[str, Any], seed: int, profile: CostProfile | None = None
     row.update(metrics.summarize(record, dep.checkers))
     row["wall_s"] = wall
     row["sim_msgs_per_wall_s"] = record.delivered / wall if wall > 0 else 0.0
-    return row
+    return row, record
 
 
 def expand_grid(grid: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -337,8 +344,11 @@ def write_results(
             for row in rows:
                 writer.writerow(dict(row))
     elif fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ExperimentError("Parquet output needs pyarrow (pip install pyarrow)") from None
 
         table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
         path = out / f"{name}.parquet"

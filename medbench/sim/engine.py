@@ -386,7 +386,8 @@ class Simulator:
     def snapshot(self) -> RunRecord:
         """The record of the run so far (counters copied in)."""
         rec = self.record
-        rec.end_us = self.now
+        # Eagerly served jobs may finish after the clock's last event (see the module docstring).
+        rec.end_us = max(self.now, max(rec.completed.values(), default=0))
         rec.delivered = self._delivered
         rec.events = self._events
         rec.dropped = {

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medbench import experiments
+from medbench import experiments, metrics
 from medbench.experiments import NONDETERMINISTIC_COLUMNS, Deployment, Submission
 from medbench.sim import cli, toy
 from medbench.sim.costs import CostProfile
@@ -47,6 +47,14 @@ def test_same_params_and_seed_give_the_same_row_and_digest() -> None:
     assert a["run_id"] == b["run_id"] != c["run_id"]
     assert a["safety"] and a["liveness"]
     assert a["completed"] == 15
+
+
+def test_run_detailed_gives_the_record() -> None:
+    row, record = experiments.run_detailed({**BASE, "n": 4}, seed=0)
+    assert record.trace_digest == row["trace_digest"]
+    assert record.end_us >= max(record.completed.values())
+    nodes = {r["node"] for r in metrics.node_rows(record)}
+    assert nodes == set(range(5))
 
 
 def test_row_is_flat_and_has_the_parameters() -> None:

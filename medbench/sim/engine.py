@@ -18,10 +18,11 @@ and ``notes`` are counted.
 (0 for messages without ``encode``). For each destination the message crosses the directed link
 ``src -> dst`` (a FIFO of the link's bandwidth: transmission starts when the link is free and
 takes ``ceil(8 * size / bandwidth)`` us), then the link's latency (plus uniform jitter in
-``[0, jitter_us]``). Loss drops a copy with the link's probability when it is sent; a copy whose
-link is cut (partition, isolated node) when it arrives is dropped, and so is a copy arriving at a
-crashed node. Copies of one Send arriving at
-the same instant are one heap event (a broadcast on equal links costs one push and one pop).
+``[0, jitter_us]``; links stay FIFO, like TCP connections, so jitter never reorders a link).
+Loss drops a copy with the link's probability when it is sent; a copy whose link is cut
+(partition, isolated node) when it arrives is dropped, and so is a copy arriving at a crashed
+node. Copies of one Send arriving at the same instant are one heap event (a broadcast on equal
+links costs one push and one pop).
 
 **CPU.** Each node is one server (see :mod:`medbench.sim.costs`): an input arriving while the node
 is busy waits in its FIFO inbox. ``step`` runs when the input's service starts; the outputs leave
@@ -162,6 +163,7 @@ class Simulator:
         self._loss = [list(r) for r in self.topology.loss]
         self._lossy = self.topology.lossy
         self._link_free = [[0] * n for _ in range(n)]
+        self._link_last = [[0] * n for _ in range(n)]  # last arrival per link (jitter only)
         self._blocked: list[set[int]] = [set() for _ in range(n)]
 
         self._alive = [True] * n
@@ -655,6 +657,7 @@ class Simulator:
         lat = self._lat[src]
         bw = self._bw[src]
         free = self._link_free[src]
+        last = self._link_last[src]
         loss = self._loss[src] if self._lossy else None
         jitter = self.jitter_us
         rnd = self.rng.random
@@ -681,6 +684,11 @@ class Simulator:
             arrive = done + lat[dst]
             if jitter:
                 arrive += randint(0, jitter)
+                # Links are FIFO (like the TCP connections of the real runtime): jitter
+                # delays a copy but never lets it overtake the previous one.
+                if arrive < last[dst]:
+                    arrive = last[dst]
+                last[dst] = arrive
             g = groups.get(arrive)
             if g is None:
                 groups[arrive] = [dst]

@@ -134,6 +134,17 @@ def test_message_size_is_computed_once_per_send() -> None:
     assert rec.sent_bytes["counted"] == 9
 
 
+def test_jitter_never_reorders_a_link() -> None:
+    sim = make(2, lat=1000, bw=10**12, jitter_us=5000, rng=random.Random(9))
+    for k in range(200):
+        sim.schedule_input(k * 10, 0, Do(sends=(Send((1,), Blob(0, tag=k)),)))
+    sim.run(10_000_000)
+    tags = [m.tag for _t, _s, m in sim.nodes[1].log]
+    assert tags == list(range(200))
+    arrivals = times(sim.nodes[1])
+    assert arrivals == sorted(arrivals) and len(set(arrivals)) > 5
+
+
 def test_jitter_is_bounded_and_seeded() -> None:
     def arrivals(seed: int) -> list[int]:
         sim = make(2, lat=1000, bw=10**12, jitter_us=300, rng=random.Random(seed))

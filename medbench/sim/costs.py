@@ -14,7 +14,8 @@ reproducible anywhere), and :func:`medbench.calibrate.calibrate` measures one on
 
 **How a protocol reports its operations** (the choice of this kit): a node *may* define
 ``take_costs() -> Mapping[str, int]`` returning the operation counts since its previous call; the
-simulator calls it after every ``step`` and ``tick``. :class:`OpCounter` is a ready-made counter
+simulator looks it up once (at the start and after a recovery) and calls it after every ``step``
+and ``tick``. :class:`OpCounter` is a ready-made counter
 for that. The operation names the profile knows are listed in :data:`OPS`
 (``sign``, ``verify``, ``hash`` (calls), ``hash_bytes``, ``encode_bytes``, ``decode_bytes``,
 ``merkle_leaves``); any other name is charged ``CostProfile.extra_ns[name]`` per unit (0 if absent)

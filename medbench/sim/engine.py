@@ -131,6 +131,7 @@ class Simulator:
         if tick_us < 0 or jitter_us < 0:
             raise SimulationError("tick_us and jitter_us must be non-negative")
         self.nodes: list[Node] = list(nodes)
+        self._nodes = self.nodes  # the same list, read on the hot path
         self.n = n
         self.rng = rng if rng is not None else random.Random(seed)
         self.tick_us = tick_us
@@ -172,7 +173,6 @@ class Simulator:
         self._wake_pending = [False] * n
         self._epoch = [0] * n
         self._take = [getattr(node, "take_costs", None) for node in self.nodes]
-        self._steps = [node.step for node in self.nodes]
         self._recv_ns: dict[int, int] = {}
         self.storage: list[list[Any]] = [[] for _ in range(n)]
 
@@ -295,7 +295,6 @@ class Simulator:
             raise SimulationError(f"recovery of node {node} returned node {fresh.node_id}")
         self.nodes[node] = fresh
         self._take[node] = getattr(fresh, "take_costs", None)
-        self._steps[node] = fresh.step
         self._alive[node] = True
         self._busy[node] = self.now * 1000
         self.record.notes.append((self.now, node, "recover", None))
@@ -558,7 +557,8 @@ class Simulator:
 
     def _handle(self, node: int, src: int, msg: Any, size: int, start_ns: int) -> None:
         """Serve one input on ``node``'s CPU starting at ``start_ns`` (the hot path)."""
-        ready = self._steps[node](src, msg)
+        # Not a cached bound method: a node may swap its ``step`` (roles as swapped handlers).
+        ready = self._nodes[node].step(src, msg)
         cost = self._recv_ns.get(size)
         if cost is None:
             cost = int(self._msg_base_ns + self._dec_byte_ns * size)

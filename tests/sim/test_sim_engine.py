@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 from sim_testnodes import Blob, Do, Recorder, attach, recorders
 
-from medbench.node import Committed, Note, Send
+from medbench.node import Committed, Note, Ready, Send
 from medbench.sim import CostProfile, SimulationError, Simulator, topology
 from medbench.sim.faults import Action, FaultEvent
 
@@ -323,6 +323,25 @@ def test_sending_to_a_node_that_does_not_exist_is_a_driver_error() -> None:
     sim.schedule_input(0, 0, Do(sends=(Send((1, -1), Blob(0)),)))
     with pytest.raises(SimulationError, match="no such node"):
         sim.run(100)
+
+
+def test_a_node_may_swap_its_step_handler() -> None:
+    sim = make(2)
+    seen: list[str] = []
+
+    def second(src: int, msg: object):  # type: ignore[no-untyped-def]
+        seen.append("second")
+        return Ready()
+
+    def first(src: int, msg: object):  # type: ignore[no-untyped-def]
+        seen.append("first")
+        sim.nodes[1].step = second
+        return Ready()
+
+    sim.nodes[1].step = first
+    sim.schedule_input(0, 0, Do(sends=(Send((1,), Blob(0)), Send((1,), Blob(0)))))
+    sim.run(10_000)
+    assert seen == ["first", "second"]
 
 
 def test_node_ids_must_match_positions() -> None:

@@ -204,8 +204,13 @@ class Simulator:
         self._seq += 1
         heappush(self._heap, (t, prio, self._seq, data))
 
+    def _check_time(self, at_us: int) -> None:
+        if at_us < self.now:
+            raise SimulationError(f"cannot schedule at {at_us} us: the clock reads {self.now} us")
+
     def schedule_input(self, at_us: int, node: int, msg: Any) -> None:
         """At ``at_us``, hand ``msg`` to ``node`` as a local input (``step(node, msg)``)."""
+        self._check_time(at_us)
         self._check_node(node)
         self._push(at_us, P_INPUT, (node, msg, None))
 
@@ -215,6 +220,7 @@ class Simulator:
         Its latency ends when some node lists an item whose key (``completion_key``) is ``tx``
         in ``Ready.completed``.
         """
+        self._check_time(at_us)
         self._check_node(node)
         if tx not in self.record.submitted and tx not in self._awaiting:
             self._awaiting.add(tx)
@@ -222,11 +228,13 @@ class Simulator:
 
     def call_at(self, at_us: int, fn: Callable[[Simulator], None]) -> None:
         """At ``at_us`` (before other events of that instant), call ``fn(simulator)``."""
+        self._check_time(at_us)
         self._push_fault(at_us, fn)
 
     def schedule_faults(self, events: Iterable[FaultEvent]) -> None:
         """Schedule each :class:`~medbench.sim.faults.FaultEvent`."""
         for ev in events:
+            self._check_time(ev.at_us)
             for node in ev.nodes:
                 self._check_node(node)
             for group in ev.groups:
@@ -441,7 +449,7 @@ class Simulator:
 
         The node is a FIFO single server, so the input's service starts at
         ``max(arrival, busy)`` whatever arrives later. When that start lies before the barrier
-        (the next tick, fault or callback, or the end of the run), nothing can come between, so
+        (the next fault or callback, or the end of the run), nothing can come between, so
         ``step`` runs at once with that start time. Only inputs whose service would start at or
         after the barrier wait in the inbox for a wake-up event.
         """
@@ -456,8 +464,9 @@ class Simulator:
         self._inbox[node].append(item)
         if not self._wake_pending[node]:
             self._wake_pending[node] = True
-            b = self._busy[node]
-            self._push(-(-b // 1000), P_WAKE, (node, self._epoch[node]))
+            free = -(-self._busy[node] // 1000)
+            arrived = item[3] // 1000
+            self._push(free if free > arrived else arrived, P_WAKE, (node, self._epoch[node]))
 
     def _deliver(self, t: int, data: tuple[int, Any, str, int, list[int]]) -> None:
         src, msg, kind, size, dsts = data

@@ -344,6 +344,22 @@ def test_a_node_may_swap_its_step_handler() -> None:
     assert seen == ["first", "second"]
 
 
+def test_callback_at_the_current_instant_never_moves_the_clock_back() -> None:
+    sim = make(2, tick_us=0)
+    clock: list[int] = []
+
+    def later(s: Simulator) -> None:
+        s.call_at(s.now, lambda s2: clock.append(s2.now))
+        s.schedule_input(s.now, 1, Do())
+
+    sim.call_at(700, later)
+    sim.run(1000)
+    assert clock == [700]
+    assert times(sim.nodes[1], Do) == [700]
+    with pytest.raises(SimulationError, match="clock reads"):
+        sim.schedule_input(10, 0, Do())
+
+
 def test_node_ids_must_match_positions() -> None:
     with pytest.raises(SimulationError):
         Simulator([Recorder(1), Recorder(0)], tick_us=0)

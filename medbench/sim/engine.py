@@ -196,6 +196,7 @@ class Simulator:
         self._drop_cut = 0
         self._drop_loss = 0
         self._drop_dead = 0
+        self._drop_input = 0
         if tick_us:
             self._push(0, P_TICK, None)
 
@@ -403,6 +404,7 @@ class Simulator:
             "cut": self._drop_cut,
             "loss": self._drop_loss,
             "crashed": self._drop_dead,
+            "input_at_crashed": self._drop_input,
         }
         rec.commits = {i: list(c) for i, c in enumerate(self._commits) if c}
         cpu: dict[int, dict[str, int]] = {}
@@ -440,7 +442,7 @@ class Simulator:
         if tx is not None and tx not in self.record.submitted:
             self.record.submitted[tx] = t
         if not self._alive[node]:
-            self._drop_dead += 1
+            self._drop_input += 1
             return
         self._serve_or_queue(node, node, msg, 0, t * 1000)
 

@@ -34,9 +34,10 @@ called with the time its service starts (the instant itself for an idle node).
 Service is computed eagerly: when an input arrives, its start time ``max(arrival, busy)`` is
 known at once (FIFO), so ``step`` runs immediately unless a *barrier* (a fault, a callback or the
 end of the run) lies before that start; only then does it wait in the inbox for a wake-up event.
-Nodes share no state, so this gives the same result as calling ``step`` at the start instant, with
-far fewer heap events. (One consequence: a job whose service started before a crash completes and
-its messages leave.)
+Nodes share no state, so this is the same queueing model as calling ``step`` at the start
+instant, with far fewer heap events; only the (deterministic) order in which loss and jitter are
+drawn differs. Consequences: ``Simulator.now`` during a ``step`` is the arrival instant, and a job
+whose service started before a crash completes and its messages leave.
 
 **Faults.** ``crash`` stops deliveries and ticks and empties the inbox; ``recover`` replaces the
 node by ``recover(node_id, persisted)`` (the deployment's recovery factory) and resumes it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from typing import Any
 
 import networkx as nx
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sim_testnodes import Blob, Do, Recorder, attach, recorders
 
+from medbench.metrics import RunRecord
 from medbench.node import Committed, Note, Ready, Send
 from medbench.sim import CostProfile, SimulationError, Simulator, topology
 from medbench.sim.faults import Action, FaultEvent
@@ -18,10 +20,10 @@ from medbench.sim.faults import Action, FaultEvent
 MBIT8 = 8_000_000  # 8 Mbit/s = one byte per microsecond
 
 
-def make(n: int = 3, lat: int = 1000, bw: int = MBIT8, **kw: object) -> Simulator:
+def make(n: int = 3, lat: int = 1000, bw: int = MBIT8, **kw: Any) -> Simulator:
     """Recorders on a complete graph; no ticks unless asked; zero CPU cost unless asked."""
     kw.setdefault("tick_us", 0)
-    sim = Simulator(recorders(n), topology.complete(n, lat, bw), **kw)  # type: ignore[arg-type]
+    sim = Simulator(recorders(n), topology.complete(n, lat, bw), **kw)
     attach(sim)
     return sim
 
@@ -53,11 +55,11 @@ def test_delivery_before_tick_at_the_same_instant() -> None:
     node1 = sim.nodes[1]
     original_tick = node1.tick
 
-    def tick(now: int):  # type: ignore[no-untyped-def]
+    def tick(now: int) -> Ready:
         events.append(f"tick@{now}:{len(times(node1))}")
         return original_tick(now)
 
-    node1.tick = tick  # type: ignore[method-assign]
+    node1.tick = tick
     sim.run(1000)
     assert times(node1) == [1000]
     # At t=1000 the message (priority 2) was delivered before the tick (priority 4).
@@ -331,11 +333,11 @@ def test_a_node_may_swap_its_step_handler() -> None:
     sim = make(2)
     seen: list[str] = []
 
-    def second(src: int, msg: object):  # type: ignore[no-untyped-def]
+    def second(src: int, msg: object) -> Ready:
         seen.append("second")
         return Ready()
 
-    def first(src: int, msg: object):  # type: ignore[no-untyped-def]
+    def first(src: int, msg: object) -> Ready:
         seen.append("first")
         sim.nodes[1].step = second
         return Ready()
@@ -438,9 +440,9 @@ scenario = st.fixed_dictionaries(
 )
 
 
-def run_scenario(sc: dict[str, object], seed: int) -> tuple[Simulator, object]:
-    n = int(sc["n"])  # type: ignore[call-overload]
-    topo = topology.complete(n, 500, 50 * MBIT8, loss=float(sc["loss"]))  # type: ignore[arg-type]
+def run_scenario(sc: dict[str, Any], seed: int) -> tuple[Simulator, RunRecord]:
+    n = int(sc["n"])
+    topo = topology.complete(n, 500, 50 * MBIT8, loss=float(sc["loss"]))
     profile = replace(CostProfile.zero(), message_base_ns=sc["base_ns"])
 
     def recover(node_id: int, persisted: list[object]) -> Recorder:
@@ -452,16 +454,16 @@ def run_scenario(sc: dict[str, object], seed: int) -> tuple[Simulator, object]:
         recorders(n, echo=True),
         topo,
         rng=random.Random(seed),
-        tick_us=int(sc["tick"]),  # type: ignore[call-overload]
+        tick_us=int(sc["tick"]),
         profile=profile,
-        jitter_us=int(sc["jitter"]),  # type: ignore[call-overload]
+        jitter_us=int(sc["jitter"]),
         recover=recover,
     )
     attach(sim)
-    for at, src, dsts, size in sc["sends"]:  # type: ignore[attr-defined]
+    for at, src, dsts, size in sc["sends"]:
         sim.schedule_input(at, src % n, Do(sends=(Send(tuple(d % n for d in dsts), Blob(size)),)))
     events = []
-    for at, action, a, b in sc["faults"]:  # type: ignore[attr-defined]
+    for at, action, a, b in sc["faults"]:
         a, b = a % n, b % n
         if action in ("cut", "heal"):
             if a == b:
@@ -477,15 +479,15 @@ def run_scenario(sc: dict[str, object], seed: int) -> tuple[Simulator, object]:
 
 @given(scenario, st.integers(0, 3))
 def test_random_scenarios_conserve_messages_keep_time_and_repeat(
-    sc: dict[str, object], seed: int
+    sc: dict[str, Any], seed: int
 ) -> None:
     sim, rec = run_scenario(sc, seed)
     _again, rec2 = run_scenario(sc, seed)
-    assert rec2.trace_digest == rec.trace_digest  # type: ignore[attr-defined]
-    assert rec2.delivered == rec.delivered  # type: ignore[attr-defined]
+    assert rec2.trace_digest == rec.trace_digest
+    assert rec2.delivered == rec.delivered
     if not sc["tick"]:  # every event ran: each copy was delivered or dropped for a reason
-        dropped = rec.dropped  # type: ignore[attr-defined]
-        sent = sum(rec.sent_msgs.values())  # type: ignore[attr-defined]
+        dropped = rec.dropped
+        sent = sum(rec.sent_msgs.values())
         assert sent == rec.delivered + dropped["cut"] + dropped["loss"] + dropped["crashed"]
     for node in sim.nodes:
         seen = [t for t, _s, _m in node.log]

@@ -346,6 +346,10 @@ class Simulator:
         for s in self._blocked:
             s.clear()
 
+    def in_flight(self) -> int:
+        """Copies of messages sent but not yet arrived."""
+        return sum(len(e[3][4]) for e in self._heap if e[1] == P_DELIVER)
+
     def alive(self, node: int) -> bool:
         """True unless ``node`` is crashed."""
         return self._alive[node]

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     from medbench.access.demo import register as register_access
 
     register_access(sub)
+
+    from medbench.sim import cli as sim_cli
+
+    sim_cli.register(sub)
     return parser
 
 

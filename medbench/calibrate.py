@@ -1,0 +1,104 @@
+"""Measure a :class:`~medbench.sim.costs.CostProfile` on this host.
+
+Theory of operation
+-------------------
+The simulator charges CPU time per operation from a profile. :func:`calibrate` times, with
+:func:`time.perf_counter_ns` and the best of several repeats (the least disturbed measurement):
+
+* Ed25519 ``sign`` and ``verify`` of a 128-byte message with PyNaCl (libsodium);
+* SHA-256 (:func:`medbench.hashing.sha256`): the per-call base from 64-byte inputs and the
+  per-byte slope from 64 KiB inputs;
+* the canonical codec (:mod:`medbench.codec`): ``encode`` and ``decode`` of a PBFT-shaped message
+  (a tuple of small integers, two digests, a signature and a payload) at two payload sizes; the
+  slope gives the per-byte cost, the intercept the per-message base;
+* Merkle leaves from :func:`medbench.merkle.root` over 4096 leaves.
+
+``message_base_ns`` (dispatching one input through a replica beyond decoding) and
+``send_per_dst_ns`` (handing one copy to the network) are not measurable without a protocol and
+a socket; they keep the defaults of :meth:`CostProfile.default`. :func:`save` / :func:`load`
+store a profile as JSON (``medbench calibrate --out profile.json``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from medbench import codec, hashing, merkle
+from medbench.sim.costs import CostProfile, host_name
+
+
+def _best_ns(fn: Callable[[], object], inner: int, repeat: int) -> float:
+    """Best (smallest) mean time of ``inner`` calls, over ``repeat`` attempts, in ns per call."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter_ns()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.perf_counter_ns() - t0) / inner)
+    return best
+
+
+def _message(payload: bytes) -> tuple[object, ...]:
+    return ("prepare", 3, 1_000_017, os.urandom(32), os.urandom(32), 7, payload, os.urandom(64))
+
+
+def calibrate(quick: bool = False) -> CostProfile:
+    """Time the primitives on this host and return the profile (``quick``: fewer repeats)."""
+    from nacl.signing import SigningKey
+
+    scale = 1 if quick else 5
+    repeat = 3 if quick else 7
+    key = SigningKey(os.urandom(32))
+    verify_key = key.verify_key
+    msg = os.urandom(128)
+    signed = key.sign(msg)
+    sign_ns = _best_ns(lambda: key.sign(msg), 20 * scale, repeat)
+    verify_ns = _best_ns(lambda: verify_key.verify(signed), 20 * scale, repeat)
+
+    small, big = os.urandom(64), os.urandom(64 * 1024)
+    h_small = _best_ns(lambda: hashing.sha256(small), 200 * scale, repeat)
+    h_big = _best_ns(lambda: hashing.sha256(big), 4 * scale, repeat)
+    hash_per_byte = max((h_big - h_small) / (len(big) - len(small)), 0.0)
+    hash_base = max(h_small - hash_per_byte * len(small), 0.0)
+
+    m_small = _message(os.urandom(64))
+    m_big = _message(os.urandom(32 * 1024))
+    b_small, b_big = codec.encode(m_small), codec.encode(m_big)
+    e_small = _best_ns(lambda: codec.encode(m_small), 100 * scale, repeat)
+    e_big = _best_ns(lambda: codec.encode(m_big), 20 * scale, repeat)
+    d_small = _best_ns(lambda: codec.decode(b_small), 100 * scale, repeat)
+    d_big = _best_ns(lambda: codec.decode(b_big), 20 * scale, repeat)
+    span = len(b_big) - len(b_small)
+    enc_per_byte = max((e_big - e_small) / span, 0.0)
+    dec_per_byte = max((d_big - d_small) / span, 0.0)
+
+    leaves = [os.urandom(32) for _ in range(4096)]
+    leaf_ns = _best_ns(lambda: merkle.root(leaves), scale, repeat) / len(leaves)
+
+    return replace(
+        CostProfile.default(),
+        sign_ns=round(sign_ns, 1),
+        verify_ns=round(verify_ns, 1),
+        hash_base_ns=round(hash_base, 1),
+        hash_per_byte_ns=round(hash_per_byte, 4),
+        encode_base_ns=round(max(e_small - enc_per_byte * len(b_small), 0.0), 1),
+        encode_per_byte_ns=round(enc_per_byte, 4),
+        decode_base_ns=round(max(d_small - dec_per_byte * len(b_small), 0.0), 1),
+        decode_per_byte_ns=round(dec_per_byte, 4),
+        merkle_leaf_ns=round(leaf_ns, 1),
+        host=host_name(),
+    )
+
+
+def save(profile: CostProfile, path: str | Path) -> None:
+    """Write ``profile`` as JSON to ``path``."""
+    profile.save(path)
+
+
+def load(path: str | Path) -> CostProfile:
+    """Read a profile written by :func:`save`."""
+    return CostProfile.load(path)

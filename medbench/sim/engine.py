@@ -1,0 +1,715 @@
+"""The deterministic discrete-event driver of protocol nodes.
+
+Theory of operation
+-------------------
+The simulator owns a virtual clock in integer microseconds and one event heap of tuples
+``(time, priority, sequence, data)``. ``sequence`` is a counter, so events at the same time and
+priority run in the order they were scheduled and every run of the same inputs is identical.
+Priorities at one instant: faults and callbacks (0), local inputs such as client submissions (1),
+message deliveries (2), CPU wake-ups (3), the periodic tick (4).
+
+**Nodes** implement :class:`medbench.node.Node`; node ``i`` of the list must have ``node_id == i``.
+The driver carries out a :class:`~medbench.node.Ready` in the order the interface demands:
+``persist`` is appended to the node's stable storage (a list that survives crashes and is handed
+to the recovery factory), then ``messages`` leave, then ``committed``/``completed`` are recorded,
+and ``notes`` are counted.
+
+**Network.** A :class:`~medbench.node.Send` is encoded once: its size is ``len(msg.encode())``
+(0 for messages without ``encode``). For each destination the message crosses the directed link
+``src -> dst`` (a FIFO of the link's bandwidth: transmission starts when the link is free and
+takes ``ceil(8 * size / bandwidth)`` us), then the link's latency (plus uniform jitter in
+``[0, jitter_us]``; links stay FIFO, like TCP connections, so jitter never reorders a link).
+Loss drops a copy with the link's probability when it is sent; a copy whose link is cut
+(partition, isolated node) when it arrives is dropped, and so is a copy arriving at a crashed
+node. Copies of one Send arriving at the same instant are one heap event (a broadcast on equal
+links costs one push and one pop).
+
+**CPU.** Each node is one server (see :mod:`medbench.sim.costs`): an input arriving while the node
+is busy waits in its FIFO inbox. ``step`` runs when the input's service starts; the outputs leave
+when the CPU time it cost has elapsed (the node's busy time is kept in nanoseconds and rounded up
+to the microsecond only for events). The periodic tick is an input too: at each tick instant every
+live node (in id order) receives it behind the inputs that arrived before, and ``tick(now)`` is
+called with the time its service starts (the instant itself for an idle node).
+
+Service is computed eagerly: when an input arrives, its start time ``max(arrival, busy)`` is
+known at once (FIFO), so ``step`` runs immediately unless a *barrier* (a fault, a callback or the
+end of the run) lies before that start; only then does it wait in the inbox for a wake-up event.
+Nodes share no state, so this is the same queueing model as calling ``step`` at the start
+instant, with far fewer heap events; only the (deterministic) order in which loss and jitter are
+drawn differs. Consequences: ``Simulator.now`` during a ``step`` is the arrival instant, and a job
+whose service started before a crash completes and its messages leave.
+
+**Faults.** ``crash`` stops deliveries and ticks and empties the inbox; ``recover`` replaces the
+node by ``recover(node_id, persisted)`` (the deployment's recovery factory) and resumes it.
+``cut``/``heal``/``isolate``/``rejoin``/``partition``/``heal_all`` change which links drop.
+
+**Randomness** (loss, jitter) comes only from the injected ``random.Random``.
+
+**Trace digest.** A running SHA-256 over every delivery: for each delivered batch the line
+``time src kind size`` followed by the destinations that received it, so two runs have the same
+digest exactly when they delivered the same messages to the same nodes at the same times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from heapq import heappop, heappush
+from typing import Any
+
+from medbench.metrics import RunRecord
+from medbench.node import Node, Ready
+from medbench.sim import topology as topo
+from medbench.sim.costs import CostProfile
+from medbench.sim.faults import Action, FaultEvent
+
+P_FAULT = 0
+P_INPUT = 1
+P_DELIVER = 2
+P_WAKE = 3
+P_TICK = 4
+
+_TICK = object()  # marks a tick waiting in a node's inbox
+
+RecoverFactory = Callable[[int, list[Any]], Node]
+
+
+class SimulationError(RuntimeError):
+    """The simulator was misused (bad node ids, recovering without a factory, ...)."""
+
+
+def default_key(value: Any) -> Hashable:
+    """Identify a committed payload or completed item: ``tx_id`` attribute, bytes, or value."""
+    tx = getattr(value, "tx_id", None)
+    if tx is not None:
+        return tx  # type: ignore[no-any-return]
+    try:
+        hash(value)
+    except TypeError:
+        encode = getattr(value, "encode", None)
+        return encode() if callable(encode) else repr(value)
+    return value  # type: ignore[no-any-return]
+
+
+def _kind_name(kind: Any) -> str:
+    if isinstance(kind, str):
+        return kind
+    value = getattr(kind, "value", None)
+    if isinstance(value, str):
+        return value
+    name = getattr(kind, "name", None)
+    return name.lower() if isinstance(name, str) else str(kind)
+
+
+class Simulator:
+    """Discrete-event driver of ``nodes`` over ``topology`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        nodes: Sequence[Node],
+        topology: topo.Topology | None = None,
+        *,
+        rng: random.Random | None = None,
+        seed: int = 0,
+        tick_us: int = 1000,
+        profile: CostProfile | None = None,
+        jitter_us: int = 0,
+        recover: RecoverFactory | None = None,
+        replicas: Iterable[int] | None = None,
+        completion_key: Callable[[Any], Hashable] = default_key,
+        commit_key: Callable[[Any], Hashable] = default_key,
+        trace: bool = True,
+    ) -> None:
+        n = len(nodes)
+        for i, node in enumerate(nodes):
+            if node.node_id != i:
+                raise SimulationError(f"node at index {i} has node_id {node.node_id}")
+        self.topology = topology if topology is not None else topo.complete(n)
+        if self.topology.size != n:
+            raise SimulationError(f"topology has {self.topology.size} sites for {n} nodes")
+        if tick_us < 0 or jitter_us < 0:
+            raise SimulationError("tick_us and jitter_us must be non-negative")
+        self.nodes: list[Node] = list(nodes)
+        self._nodes = self.nodes  # the same list, read on the hot path
+        self.n = n
+        self.rng = rng if rng is not None else random.Random(seed)
+        self.tick_us = tick_us
+        self.profile = profile if profile is not None else CostProfile.zero()
+        self.jitter_us = jitter_us
+        self.recover_factory = recover
+        self.completion_key = completion_key
+        self.commit_key = commit_key
+        self.now = 0
+        self._heap: list[tuple[Any, ...]] = []
+        self._seq = 0
+        self._until = 0
+        # Earliest instant at which something other than an input can touch a node (a fault, a
+        # callback, the end of the run): inputs whose service starts before it are served at
+        # once (see _serve_or_queue).
+        self._barrier = 0
+        self._fault_times: list[int] = []
+        self._stopped = False
+        self._stop_when_complete = False
+
+        p = self.profile
+        self._msg_base_ns = p.message_base_ns + p.decode_base_ns
+        self._dec_byte_ns = p.decode_per_byte_ns
+        self._enc_base_ns = p.encode_base_ns
+        self._enc_byte_ns = p.encode_per_byte_ns
+        self._dst_ns = p.send_per_dst_ns
+
+        self._lat = [list(r) for r in self.topology.latency_us]
+        self._bw = [list(r) for r in self.topology.bandwidth_bps]
+        self._loss = [list(r) for r in self.topology.loss]
+        self._lossy = self.topology.lossy
+        self._link_free = [[0] * n for _ in range(n)]
+        self._link_last = [[0] * n for _ in range(n)]  # last arrival per link (jitter only)
+        self._blocked: list[set[int]] = [set() for _ in range(n)]
+
+        self._alive = [True] * n
+        self._busy = [0] * n  # ns at which the node's CPU becomes free
+        self._inbox: list[deque[tuple[int, Any, int, int]]] = [deque() for _ in range(n)]
+        self._wake_pending = [False] * n
+        self._epoch = [0] * n
+        self._take = [getattr(node, "take_costs", None) for node in self.nodes]
+        self._recv_ns: dict[int, int] = {}
+        self.storage: list[list[Any]] = [[] for _ in range(n)]
+
+        self._kinds: dict[Any, str] = {}
+        self._kind_bytes: dict[str, bytes] = {}
+        self._dst_bytes = [b"%d," % i for i in range(n)]
+        self._hash = hashlib.sha256() if trace else None
+
+        # Counters (hot path: plain lists and dicts).
+        self._msg_cpu_ns = [0] * n
+        self._send_cpu_ns = [0] * n
+        self._units: dict[str, float] = {}
+        self._op_counts: list[dict[str, int]] = [{} for _ in range(n)]
+        self.record = RunRecord(
+            n_nodes=n, replicas=tuple(replicas) if replicas is not None else tuple(range(n))
+        )
+        self._commits: list[list[tuple[int, Hashable, int]]] = [[] for _ in range(n)]
+        self._awaiting: set[Hashable] = set()
+        self._delivered = 0
+        self._events = 0
+        self._drop_cut = 0
+        self._drop_loss = 0
+        self._drop_dead = 0
+        self._drop_input = 0
+        if tick_us:
+            self._push(0, P_TICK, None)
+
+    # ------------------------------------------------------------------ scheduling API
+    def _push(self, t: int, prio: int, data: Any) -> None:
+        self._seq += 1
+        heappush(self._heap, (t, prio, self._seq, data))
+
+    def _check_time(self, at_us: int) -> None:
+        if at_us < self.now:
+            raise SimulationError(f"cannot schedule at {at_us} us: the clock reads {self.now} us")
+
+    def schedule_input(self, at_us: int, node: int, msg: Any) -> None:
+        """At ``at_us``, hand ``msg`` to ``node`` as a local input (``step(node, msg)``)."""
+        self._check_time(at_us)
+        self._check_node(node)
+        self._push(at_us, P_INPUT, (node, msg, None))
+
+    def submit(self, at_us: int, node: int, msg: Any, tx: Hashable) -> None:
+        """Like :meth:`schedule_input`, and record ``tx`` as submitted at ``at_us``.
+
+        Its latency ends when some node lists an item whose key (``completion_key``) is ``tx``
+        in ``Ready.completed``.
+        """
+        self._check_time(at_us)
+        self._check_node(node)
+        if tx not in self.record.submitted and tx not in self._awaiting:
+            self._awaiting.add(tx)
+        self._push(at_us, P_INPUT, (node, msg, tx))
+
+    def call_at(self, at_us: int, fn: Callable[[Simulator], None]) -> None:
+        """At ``at_us`` (before other events of that instant), call ``fn(simulator)``."""
+        self._check_time(at_us)
+        self._push_fault(at_us, fn)
+
+    def schedule_faults(self, events: Iterable[FaultEvent]) -> None:
+        """Schedule each :class:`~medbench.sim.faults.FaultEvent`."""
+        for ev in events:
+            self._check_time(ev.at_us)
+            for node in ev.nodes:
+                self._check_node(node)
+            for group in ev.groups:
+                for node in group:
+                    self._check_node(node)
+            if ev.action is Action.RECOVER and self.recover_factory is None:
+                raise SimulationError("a recover event needs a recovery factory")
+            self._push_fault(ev.at_us, ev)
+
+    def _push_fault(self, at_us: int, data: Any) -> None:
+        heappush(self._fault_times, at_us)
+        self._push(at_us, P_FAULT, data)
+        self._set_barrier()
+
+    def _set_barrier(self) -> None:
+        b = self._until + 1
+        if self._fault_times and self._fault_times[0] < b:
+            b = self._fault_times[0]
+        self._barrier = b
+
+    def _check_node(self, node: int) -> None:
+        if not 0 <= node < self.n:
+            raise SimulationError(f"no node {node} (nodes are 0..{self.n - 1})")
+
+    # ------------------------------------------------------------------ faults
+    def apply_fault(self, ev: FaultEvent) -> None:
+        """Carry out one fault event now."""
+        a = ev.action
+        if a is Action.CRASH:
+            self.crash(ev.nodes[0])
+        elif a is Action.RECOVER:
+            self.recover(ev.nodes[0])
+        elif a is Action.CUT:
+            self.cut(*ev.nodes)
+        elif a is Action.HEAL:
+            self.heal(*ev.nodes)
+        elif a is Action.ISOLATE:
+            self.isolate(ev.nodes[0])
+        elif a is Action.REJOIN:
+            self.rejoin(ev.nodes[0])
+        elif a is Action.PARTITION:
+            self.partition(ev.groups)
+        else:
+            self.heal_all()
+
+    def crash(self, node: int) -> None:
+        """Stop ``node``: no more deliveries or ticks; its queued inputs are lost."""
+        self._check_node(node)
+        if not self._alive[node]:
+            return
+        self._alive[node] = False
+        self._epoch[node] += 1
+        self._inbox[node].clear()
+        self._wake_pending[node] = False
+        self.record.notes.append((self.now, node, "crash", None))
+
+    def recover(self, node: int) -> None:
+        """Restart ``node`` from its persisted records through the recovery factory."""
+        self._check_node(node)
+        if self._alive[node]:
+            return
+        if self.recover_factory is None:
+            raise SimulationError("no recovery factory was given")
+        fresh = self.recover_factory(node, list(self.storage[node]))
+        if fresh.node_id != node:
+            raise SimulationError(f"recovery of node {node} returned node {fresh.node_id}")
+        self.nodes[node] = fresh
+        self._take[node] = getattr(fresh, "take_costs", None)
+        self._alive[node] = True
+        self._busy[node] = self.now * 1000
+        self.record.notes.append((self.now, node, "recover", None))
+
+    def cut(self, a: int, b: int) -> None:
+        """Drop messages sent either way between ``a`` and ``b``."""
+        self._blocked[a].add(b)
+        self._blocked[b].add(a)
+
+    def heal(self, a: int, b: int) -> None:
+        """Undo :meth:`cut` of ``a`` and ``b``."""
+        self._blocked[a].discard(b)
+        self._blocked[b].discard(a)
+
+    def isolate(self, node: int) -> None:
+        """Cut every link of ``node``."""
+        for other in range(self.n):
+            if other != node:
+                self.cut(node, other)
+
+    def rejoin(self, node: int) -> None:
+        """Heal every link of ``node``."""
+        for other in range(self.n):
+            self.heal(node, other)
+
+    def partition(self, groups: Iterable[Iterable[int]]) -> None:
+        """Cut every link between nodes of different groups (nodes in no group keep links)."""
+        side: dict[int, int] = {}
+        for g, members in enumerate(groups):
+            for m in members:
+                side[m] = g
+        for a, ga in side.items():
+            for b, gb in side.items():
+                if ga != gb:
+                    self._blocked[a].add(b)
+
+    def heal_all(self) -> None:
+        """Heal every link."""
+        for s in self._blocked:
+            s.clear()
+
+    def in_flight(self) -> int:
+        """Copies of messages sent but not yet arrived."""
+        return sum(len(e[3][4]) for e in self._heap if e[1] == P_DELIVER)
+
+    def alive(self, node: int) -> bool:
+        """True unless ``node`` is crashed."""
+        return self._alive[node]
+
+    # ------------------------------------------------------------------ running
+    def run(self, until_us: int, stop_when_complete: bool = False) -> RunRecord:
+        """Process events up to virtual time ``until_us`` (inclusive) and return the record.
+
+        With ``stop_when_complete`` the run ends as soon as every submitted transaction has
+        completed. :meth:`run` may be called again to continue.
+        """
+        self._until = until_us
+        self._set_barrier()
+        self._stopped = False
+        self._stop_when_complete = stop_when_complete
+        if stop_when_complete and not self._awaiting and self.record.submitted:
+            self._stopped = True
+        heap = self._heap
+        deliver = self._deliver
+        wake = self._wake
+        tick = self._tick_all
+        events = 0
+        while heap and not self._stopped:
+            if heap[0][0] > until_us:
+                break
+            t, prio, _, data = heappop(heap)
+            self.now = t
+            events += 1
+            if prio == P_DELIVER:
+                deliver(t, data)
+            elif prio == P_WAKE:
+                wake(t, data)
+            elif prio == P_TICK:
+                tick(t)
+            elif prio == P_INPUT:
+                self._input(t, data)
+            else:
+                heappop(self._fault_times)
+                if isinstance(data, FaultEvent):
+                    self.apply_fault(data)
+                else:
+                    data(self)
+                self._set_barrier()
+        if not self._stopped:
+            self.now = max(self.now, until_us)
+        self._events += events
+        return self.snapshot()
+
+    def snapshot(self) -> RunRecord:
+        """The record of the run so far (counters copied in)."""
+        rec = self.record
+        # Eagerly served jobs may finish after the clock's last event (see the module docstring).
+        rec.end_us = max(self.now, max(rec.completed.values(), default=0))
+        rec.delivered = self._delivered
+        rec.events = self._events
+        rec.dropped = {
+            "cut": self._drop_cut,
+            "loss": self._drop_loss,
+            "crashed": self._drop_dead,
+            "input_at_crashed": self._drop_input,
+        }
+        rec.commits = {i: list(c) for i, c in enumerate(self._commits) if c}
+        cpu: dict[int, dict[str, int]] = {}
+        counts: dict[int, dict[str, int]] = {}
+        for i in range(self.n):
+            # CPU per operation from the tallied counts (the busy time used the same units).
+            ops = {op: int(self.profile.unit_ns(op) * c) for op, c in self._op_counts[i].items()}
+            ops["message"] = self._msg_cpu_ns[i]
+            ops["send"] = self._send_cpu_ns[i]
+            cpu[i] = ops
+            counts[i] = dict(self._op_counts[i])
+        rec.cpu_ns = cpu
+        rec.op_counts = counts
+        rec.storage = {i: self._storage_of(i) for i in range(self.n)}
+        rec.trace_digest = self._hash.hexdigest() if self._hash is not None else ""
+        return rec
+
+    def _storage_of(self, i: int) -> dict[str, int]:
+        report = getattr(self.nodes[i], "storage_bytes", None)
+        if callable(report):
+            return {str(k): int(v) for k, v in report().items()}
+        total = 0
+        for item in self.storage[i]:
+            if isinstance(item, (bytes, bytearray)):
+                total += len(item)
+            else:
+                enc = getattr(item, "encode", None)
+                if callable(enc):
+                    total += len(enc())
+        return {"persisted": total} if self.storage[i] else {}
+
+    # ------------------------------------------------------------------ event handlers
+    def _input(self, t: int, data: tuple[int, Any, Hashable | None]) -> None:
+        node, msg, tx = data
+        if tx is not None and tx not in self.record.submitted:
+            self.record.submitted[tx] = t
+        if not self._alive[node]:
+            self._drop_input += 1
+            return
+        self._serve_or_queue(node, node, msg, 0, t * 1000)
+
+    def _serve_or_queue(self, node: int, src: int, msg: Any, size: int, tns: int) -> None:
+        """An input arrives at ``node`` at ``tns``: serve it now or queue it.
+
+        The node is a FIFO single server, so the input's service starts at
+        ``max(arrival, busy)`` whatever arrives later. When that start lies before the barrier
+        (the next fault or callback, or the end of the run), nothing can come between, so
+        ``step`` runs at once with that start time. Only inputs whose service would start at or
+        after the barrier wait in the inbox for a wake-up event.
+        """
+        b = self._busy[node]
+        start = b if b > tns else tns
+        if not self._inbox[node] and -(-start // 1000) < self._barrier:
+            self._handle(node, src, msg, size, start)
+        else:
+            self._enqueue(node, (src, msg, size, tns))
+
+    def _enqueue(self, node: int, item: tuple[int, Any, int, int]) -> None:
+        self._inbox[node].append(item)
+        if not self._wake_pending[node]:
+            self._wake_pending[node] = True
+            free = -(-self._busy[node] // 1000)
+            arrived = item[3] // 1000
+            self._push(free if free > arrived else arrived, P_WAKE, (node, self._epoch[node]))
+
+    def _deliver(self, t: int, data: tuple[int, Any, str, int, list[int]]) -> None:
+        src, msg, kind, size, dsts = data
+        alive = self._alive
+        busy = self._busy
+        inbox = self._inbox
+        handle = self._handle
+        tns = t * 1000
+        # Inputs starting before this instant (in ns) are served at once (_serve_or_queue).
+        limit = (self._barrier - 1) * 1000
+        h = self._hash
+        got: list[bytes] = []
+        dst_bytes = self._dst_bytes
+        blocked = self._blocked[src]
+        for dst in dsts:
+            if not alive[dst]:
+                self._drop_dead += 1
+                continue
+            if blocked and dst in blocked:
+                self._drop_cut += 1
+                continue
+            got.append(dst_bytes[dst])
+            b = busy[dst]
+            if inbox[dst]:
+                self._enqueue(dst, (src, msg, size, tns))
+            elif b <= tns:
+                handle(dst, src, msg, size, tns)
+            elif b <= limit:
+                handle(dst, src, msg, size, b)
+            else:
+                self._enqueue(dst, (src, msg, size, tns))
+        if got:
+            self._delivered += len(got)
+            if h is not None:
+                h.update(
+                    b"%d %d %s %d:%s\n" % (t, src, self._kind_bytes[kind], size, b"".join(got))
+                )
+
+    def _wake(self, t: int, data: tuple[int, int]) -> None:
+        node, epoch = data
+        if epoch != self._epoch[node]:
+            return
+        self._wake_pending[node] = False
+        q = self._inbox[node]
+        busy = self._busy
+        tns = t * 1000
+        while q:
+            b = busy[node]
+            if b > tns:
+                nxt = -(-b // 1000)
+                if nxt < self._barrier and not self._stopped:
+                    tns = nxt * 1000
+                else:
+                    self._wake_pending[node] = True
+                    self._push(nxt, P_WAKE, (node, epoch))
+                    return
+            src, msg, size, arrived = q.popleft()
+            if msg is _TICK:
+                self._serve_tick(node, b if b > arrived else arrived)
+            else:
+                self._handle(node, src, msg, size, b if b > arrived else arrived)
+
+    def _tick_all(self, t: int) -> None:
+        """The periodic tick: an input of every live node arriving at ``t`` (in id order)."""
+        tns = t * 1000
+        alive = self._alive
+        busy = self._busy
+        inbox = self._inbox
+        limit = (self._barrier - 1) * 1000
+        for i in range(self.n):
+            if not alive[i]:
+                continue
+            b = busy[i]
+            if inbox[i]:
+                self._enqueue(i, (i, _TICK, 0, tns))
+            elif b <= tns:
+                self._serve_tick(i, tns)
+            elif b <= limit:
+                self._serve_tick(i, b)
+            else:
+                self._enqueue(i, (i, _TICK, 0, tns))
+        if self.tick_us:
+            self._push(t + self.tick_us, P_TICK, None)
+
+    def _serve_tick(self, node: int, start_ns: int) -> None:
+        """Serve a tick on ``node``'s CPU at ``start_ns``; the node reads that time."""
+        ready = self.nodes[node].tick(-(-start_ns // 1000))
+        end = start_ns
+        tk = self._take[node]
+        if tk is not None:
+            ops = tk()
+            if ops:
+                end += self._charge(node, ops)
+        if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
+            end = self._emit(node, ready, end)
+        self._busy[node] = end
+
+    def _handle(self, node: int, src: int, msg: Any, size: int, start_ns: int) -> None:
+        """Serve one input on ``node``'s CPU starting at ``start_ns`` (the hot path)."""
+        # Not a cached bound method: a node may swap its ``step`` (roles as swapped handlers).
+        ready = self._nodes[node].step(src, msg)
+        cost = self._recv_ns.get(size)
+        if cost is None:
+            cost = int(self._msg_base_ns + self._dec_byte_ns * size)
+            if len(self._recv_ns) < 4096:
+                self._recv_ns[size] = cost
+        self._msg_cpu_ns[node] += cost
+        tk = self._take[node]
+        if tk is not None:
+            ops = tk()
+            if ops:
+                units = self._units
+                counts = self._op_counts[node]
+                for op, count in ops.items():
+                    unit = units.get(op)
+                    if unit is None:
+                        unit = units[op] = self.profile.unit_ns(op)
+                    cost += int(unit * count)
+                    counts[op] = counts.get(op, 0) + count
+        end = start_ns + cost
+        if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
+            end = self._emit(node, ready, end)
+        self._busy[node] = end
+
+    def _charge(self, node: int, ops: Any) -> int:
+        """CPU ns for the operation counts ``ops`` (a mapping op -> count); counts are tallied."""
+        units = self._units
+        counts = self._op_counts[node]
+        total = 0
+        for op, count in ops.items():
+            unit = units.get(op)
+            if unit is None:
+                unit = units[op] = self.profile.unit_ns(op)
+            total += int(unit * count)
+            counts[op] = counts.get(op, 0) + count
+        return total
+
+    def _emit(self, node: int, ready: Ready, end_ns: int) -> int:
+        """Carry out ``ready`` for ``node`` whose CPU work so far ends at ``end_ns``."""
+        if ready.persist:
+            self.storage[node].extend(ready.persist)
+        if ready.notes:
+            for note in ready.notes:
+                if note.kind == "cost" and hasattr(note.detail, "items"):
+                    end_ns += self._charge(node, note.detail)
+                else:
+                    self.record.notes.append((-(-end_ns // 1000), node, note.kind, note.detail))
+        if ready.messages:
+            sent_msgs = self.record.sent_msgs
+            sent_bytes = self.record.sent_bytes
+            kinds = self._kinds
+            for send in ready.messages:
+                msg = send.msg
+                enc = getattr(msg, "encode", None)
+                size = len(enc()) if enc is not None else 0
+                k = msg.kind
+                kind = kinds.get(k)
+                if kind is None:
+                    kind = kinds[k] = _kind_name(k)
+                    self._kind_bytes[kind] = kind.encode()
+                    sent_msgs.setdefault(kind, 0)
+                    sent_bytes.setdefault(kind, 0)
+                dsts = send.dsts
+                nd = len(dsts)
+                if nd and (min(dsts) < 0 or max(dsts) >= self.n):
+                    raise SimulationError(f"node {node} sent {kind} to {dsts}: no such node")
+                cost = int(self._enc_base_ns + self._enc_byte_ns * size + self._dst_ns * nd)
+                self._send_cpu_ns[node] += cost
+                end_ns += cost
+                sent_msgs[kind] += nd
+                sent_bytes[kind] += nd * size
+                self._route(node, -(-end_ns // 1000), msg, kind, size, dsts)
+        t_done = -(-end_ns // 1000)
+        if ready.committed:
+            key = self.commit_key
+            log = self._commits[node]
+            for c in ready.committed:
+                log.append((c.sequence, key(c.payload), t_done))
+        if ready.completed:
+            key = self.completion_key
+            done = self.record.completed
+            awaiting = self._awaiting
+            for item in ready.completed:
+                k = key(item)
+                if k not in done:
+                    done[k] = t_done
+                    if k in awaiting:
+                        awaiting.discard(k)
+                        if not awaiting and self._stop_when_complete:
+                            self._stopped = True
+        return end_ns
+
+    def _route(
+        self, src: int, depart: int, msg: Any, kind: str, size: int, dsts: Sequence[int]
+    ) -> None:
+        """Schedule the arrival of one Send's copies, grouping equal arrival times."""
+        lat = self._lat[src]
+        bw = self._bw[src]
+        free = self._link_free[src]
+        last = self._link_last[src]
+        loss = self._loss[src] if self._lossy else None
+        jitter = self.jitter_us
+        rnd = self.rng.random
+        randint = self.rng.randint
+        bits = size * 8_000_000
+        last_bw = 0
+        tx = 0
+        groups: dict[int, list[int]] = {}
+        for dst in dsts:
+            if loss is not None:
+                p = loss[dst]
+                if p and rnd() < p:
+                    self._drop_loss += 1
+                    continue
+            b = bw[dst]
+            if b != last_bw:
+                last_bw = b
+                tx = -(-bits // b)
+            start = free[dst]
+            if start < depart:
+                start = depart
+            done = start + tx
+            free[dst] = done
+            arrive = done + lat[dst]
+            if jitter:
+                arrive += randint(0, jitter)
+                # Links are FIFO (like the TCP connections of the real runtime): jitter
+                # delays a copy but never lets it overtake the previous one.
+                if arrive < last[dst]:
+                    arrive = last[dst]
+                last[dst] = arrive
+            g = groups.get(arrive)
+            if g is None:
+                groups[arrive] = [dst]
+            else:
+                g.append(dst)
+        for arrive, group in groups.items():
+            self._seq += 1
+            heappush(self._heap, (arrive, P_DELIVER, self._seq, (src, msg, kind, size, group)))

@@ -272,12 +272,12 @@ def liveness_timeout_ms(first: Trial, n: int, crashed: int, s: Settings) -> int:
 
     Four times the crash-free run's slowest latency, scaled by ``n / (n - crashed)`` (a
     proof-of-work network loses that share of its hash power), after the workload's span;
-    never more than ``s.duration_ms``.
+    never more than four times ``s.duration_ms``.
     """
     lat_ms = float(first.row.get("latency_ms_p99", 0.0) or 0.0)
     span_ms = 1000.0 * s.txs / s.rate_tps
     scale = n / max(1, n - crashed)
-    return int(min(s.duration_ms, span_ms + 4.0 * max(lat_ms, 100.0) * scale + 1000.0))
+    return int(min(4 * s.duration_ms, span_ms + 4.0 * max(lat_ms, 100.0) * scale + 1000.0))
 
 
 def quorum_bound(n: int, crash_live: int) -> int:

@@ -9,8 +9,9 @@ parameter. It builds ``n`` nodes with the baseline's own factory, each wrapped i
 ``rate_tps`` (fixed gaps), handed round-robin to the first ``clients`` eligible nodes as the local
 :class:`~medbench.consensus.baselines.common.Submit` (every node is eligible except the central
 server of ``central``). Parameters that are neither common run parameters (see
-:data:`medbench.experiments.DEFAULTS`) nor workload parameters go to the protocol's own parameter
-class (``delegates``, ``auditors``, ``block_time_us``, ``poison``, ...), which rejects unknown names.
+:data:`medbench.experiments.DEFAULTS`) nor workload parameters go to the protocol's own
+parameter class (``delegates``, ``auditors``, ``block_time_us``, ``poison``, ...), which rejects
+unknown names.
 
 Time: a baseline node asks for its next tick through ``next_deadline()``; the simulator ticks
 every node that has that method at its deadline (see :mod:`medbench.sim.engine`, "Deadline

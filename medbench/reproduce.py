@@ -112,14 +112,14 @@ def faults(
     byz_rows = []
     by_protocol = {sy.protocol: sy for sy in systems}
     for protocol, size, opts, what in BYZANTINE:
-        system = by_protocol.get(protocol)
-        if system is None:
+        target = by_protocol.get(protocol)
+        if target is None:
             continue
-        t = table1.measure(system, size, {**system.options_for(size), **opts}, s)
+        t = table1.measure(target, size, {**target.options_for(size), **opts}, s)
         r = t.row
         byz_rows.append(
             {
-                "system": system.name,
+                "system": target.name,
                 "behaviour": what,
                 "n": size,
                 "live": t.live,

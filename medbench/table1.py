@@ -151,8 +151,8 @@ class Settings:
     """Workload and search bounds of a Table 1 measurement."""
 
     seed: int = 1
-    txs: int = 40
-    rate_tps: float = 20.0
+    txs: int = 200
+    rate_tps: float = 50.0
     tx_bytes: int = 200
     common_n: int = 16
     max_n: int = 130

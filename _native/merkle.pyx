@@ -151,6 +151,63 @@ cdef _Tree _build(object leaves):
     return tree
 
 
+cdef const uint8_t *_reduce(uint8_t *a, uint8_t *b, Py_ssize_t s) noexcept nogil:
+    """Hash ``s`` nodes in ``a`` up to their root, ping-ponging with ``b`` (room for (s+1)//2)."""
+    cdef Py_ssize_t pairs
+    cdef uint8_t *t
+    while s > 1:
+        pairs = s // 2
+        medbench_sha256_strided(a, 64, 64, <size_t>pairs, 0x01, b)
+        if s & 1:
+            memcpy(b + 32 * pairs, a + 32 * (s - 1), 32)
+        s = (s + 1) // 2
+        t = a
+        a = b
+        b = t
+    return a
+
+
+cdef enum:
+    CHUNK = 4096  # leaves per chunk of root(): a power of two, so each chunk is one subtree
+
+
+cdef bytes _root(list items):
+    """The root in chunks of CHUNK leaves: each chunk's root is node ``c`` of level 12, so the
+    chunk roots are reduced like any level. Working memory stays in cache and no page of a
+    whole-tree buffer is ever touched."""
+    cdef Py_ssize_t n = len(items), chunks = (n + CHUNK - 1) // CHUNK, c, lo, cnt, i
+    cdef uint8_t *roots = <uint8_t *>PyMem_RawMalloc(32 * chunks)
+    cdef uint8_t *spare = <uint8_t *>PyMem_RawMalloc(32 * ((chunks + 1) // 2))
+    cdef uint8_t *a = <uint8_t *>PyMem_RawMalloc(32 * CHUNK)
+    cdef uint8_t *b = <uint8_t *>PyMem_RawMalloc(32 * (CHUNK // 2))
+    cdef const uint8_t **ptrs = <const uint8_t **>PyMem_RawMalloc(CHUNK * sizeof(uint8_t *))
+    cdef size_t *lens = <size_t *>PyMem_RawMalloc(CHUNK * sizeof(size_t))
+    cdef object item
+    try:
+        if not (roots and spare and a and b and ptrs and lens):
+            raise MemoryError()
+        for c in range(chunks):
+            lo = c * CHUNK
+            cnt = min(<Py_ssize_t>CHUNK, n - lo)
+            for i in range(cnt):
+                item = <object>PyList_GET_ITEM(items, lo + i)
+                ptrs[i] = <const uint8_t *>PyBytes_AS_STRING(item)
+                lens[i] = <size_t>PyBytes_GET_SIZE(item)
+            with nogil:
+                medbench_sha256_batch(ptrs, lens, <size_t>cnt, 0x00, a)
+                memcpy(roots + 32 * c, _reduce(a, b, cnt), 32)
+        with nogil:
+            memcpy(a, _reduce(roots, spare, chunks), 32)
+        return PyBytes_FromStringAndSize(<char *>a, 32)
+    finally:
+        PyMem_RawFree(roots)
+        PyMem_RawFree(spare)
+        PyMem_RawFree(a)
+        PyMem_RawFree(b)
+        PyMem_RawFree(ptrs)
+        PyMem_RawFree(lens)
+
+
 cdef bytes _empty_root():
     cdef uint8_t out[32]
     medbench_sha256(<const uint8_t *>b"", 0, out)
@@ -251,10 +308,10 @@ def levels(leaves):
 
 def root(leaves):
     """The Merkle tree hash (root) of ``leaves``; ``H(b"")`` for an empty list."""
-    cdef _Tree tree = _build(leaves)
-    if tree.n == 0:
+    cdef list items = _snapshot(leaves)
+    if not items:
         return _empty_root()
-    return tree.node_bytes(tree.depth - 1, 0)
+    return _root(items)
 
 
 def inclusion_proof(leaves, index):

@@ -15,6 +15,12 @@
 #include <immintrin.h>
 #define MB_SHANI_TARGET __attribute__((target("sha,sse4.1,ssse3")))
 #define MB_ALWAYS_INLINE inline __attribute__((always_inline))
+/* The lane and round loops must be fully unrolled so the message words live in registers. */
+#if defined(__clang__)
+#define MB_UNROLL _Pragma("unroll")
+#else
+#define MB_UNROLL _Pragma("GCC unroll 16")
+#endif
 #else
 #define MB_X86 0
 #endif
@@ -136,12 +142,15 @@ MB_SHANI_TARGET static MB_ALWAYS_INLINE void shani_lanes(uint32_t *const st[], c
     const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
     __m128i s0[4], s1[4], save0[4], save1[4], m[4][4];
 
+    MB_UNROLL
     for (int l = 0; l < N; l++) {
         s0[l] = save0[l] = _mm_loadu_si128((const __m128i *)st[l]);
         s1[l] = save1[l] = _mm_loadu_si128((const __m128i *)(st[l] + 4));
     }
+    MB_UNROLL
     for (int g = 0; g < 16; g++) {
         const __m128i k = _mm_loadu_si128((const __m128i *)(K256 + 4 * g));
+        MB_UNROLL
         for (int l = 0; l < N; l++) {
             __m128i w;
             if (g < 4) {
@@ -163,6 +172,7 @@ MB_SHANI_TARGET static MB_ALWAYS_INLINE void shani_lanes(uint32_t *const st[], c
             s0[l] = _mm_sha256rnds2_epu32(s0[l], s1[l], wk); /* rounds 4g+2, 4g+3 */
         }
     }
+    MB_UNROLL
     for (int l = 0; l < N; l++) {
         _mm_storeu_si128((__m128i *)st[l], _mm_add_epi32(s0[l], save0[l]));
         _mm_storeu_si128((__m128i *)(st[l] + 4), _mm_add_epi32(s1[l], save1[l]));
@@ -314,22 +324,147 @@ static const uint8_t *lane_block(lane_t *lane)
     return buf;
 }
 
-static void lane_finish(const lane_t *lane, uint8_t *out, int shani)
+/* Write the digest of a finished chaining state (in the layout of the path) to out[0..32). */
+static void state_digest(const uint32_t st[8], uint8_t *out, int shani)
 {
     uint32_t natural[8];
 #if MB_X86
     if (shani)
-        shani_state_out(natural, lane->st);
+        shani_state_out(natural, st);
     else
 #endif
-        memcpy(natural, lane->st, sizeof natural);
+        memcpy(natural, st, sizeof natural);
     (void)shani;
     for (int i = 0; i < 8; i++)
-        store_be32(out + 32 * lane->index + 4 * i, natural[i]);
+        store_be32(out + 4 * i, natural[i]);
+}
+
+static void lane_finish(const lane_t *lane, uint8_t *out, int shani)
+{
+    state_digest(lane->st, out + 32 * lane->index, shani);
+}
+
+/* Compress one block for each of k (1..4) independent states. */
+static void compress_k(int k, uint32_t *st[4], const uint8_t *blk[4], int shani)
+{
+#if MB_X86
+    if (shani) {
+        if (k == 1) {
+            shani_x1(st, blk);
+        } else if (k == 2) {
+            shani_x2(st, blk);
+        } else {
+            uint32_t spare_state[8] = {0};
+            if (k == 3) { /* the spare lane absorbs the unused slot */
+                st[3] = spare_state;
+                blk[3] = blk[0];
+            }
+            shani_x4(st, blk);
+        }
+        return;
+    }
+#endif
+    (void)shani;
+    for (int i = 0; i < k; i++)
+        portable_compress(st[i], blk[i]);
+}
+
+/* Copy bytes [from, from + n) of the prefixed message stream ([prefix] || data) to dst. */
+static inline void copy_stream(uint8_t *dst, const uint8_t *data, int prefix, size_t from, size_t n)
+{
+    if (n == 0)
+        return;
+    if (prefix < 0) {
+        memcpy(dst, data + from, n);
+    } else if (from == 0) {
+        dst[0] = (uint8_t)prefix;
+        memcpy(dst + 1, data, n - 1);
+    } else {
+        memcpy(dst, data + from - 1, n);
+    }
+}
+
+/* Messages of one length: groups of four hashed in lockstep without a scheduler. The padded tail
+ * (last one or two blocks) differs between the messages only in its message bytes, so it is laid
+ * out once as a template and each message copies in just its own tail bytes. */
+static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *out)
+{
+    const int shani = medbench_sha256_shani_enabled();
+    const int prefix = src->prefix;
+    const size_t total = len + (prefix >= 0 ? 1 : 0);
+    const size_t blocks = (total + 72) / 64;
+    const size_t whole = total / 64;          /* blocks made of message bytes only */
+    const size_t tail_from = whole * 64;      /* stream offset of the tail */
+    const size_t tail_len = total - tail_from; /* message bytes in the tail: 0..63 */
+    const size_t tail_blocks = blocks - whole; /* 1 or 2 */
+    uint8_t tmpl[128];
+    memset(tmpl, 0, sizeof tmpl);
+    tmpl[tail_len] = 0x80;
+    store_be64(tmpl + 64 * tail_blocks - 8, (uint64_t)total * 8);
+    uint32_t init[8];
+#if MB_X86
+    if (shani)
+        shani_state_in(init, H0);
+    else
+#endif
+        memcpy(init, H0, sizeof init);
+    const int group = shani ? 4 : 1;
+    uint32_t states[4][8];
+    uint8_t bufs[4][128];
+    for (size_t i = 0; i < count; i += (size_t)group) {
+        const size_t left = count - i;
+        const int k = left < (size_t)group ? (int)left : group;
+        if (k > 4) /* never: tells the compiler the lane arrays cannot be overrun */
+            break;
+        const uint8_t *data[4];
+        uint32_t *st[4];
+        const uint8_t *blk[4];
+        for (int l = 0; l < k; l++) {
+            data[l] = src->ptrs ? src->ptrs[i + l] : src->base + (i + l) * src->stride;
+            memcpy(states[l], init, sizeof init);
+        }
+        for (size_t b = 0; b < whole; b++) {
+            for (int l = 0; l < k; l++) {
+                st[l] = states[l];
+                if (prefix < 0) {
+                    blk[l] = data[l] + 64 * b;
+                } else {
+                    /* constant-size copies: inlined, no library call */
+                    if (b == 0) {
+                        bufs[l][0] = (uint8_t)prefix;
+                        memcpy(bufs[l] + 1, data[l], 63);
+                    } else {
+                        memcpy(bufs[l], data[l] + 64 * b - 1, 64);
+                    }
+                    blk[l] = bufs[l];
+                }
+            }
+            compress_k(k, st, blk, shani);
+        }
+        for (int l = 0; l < k; l++) {
+            if (tail_blocks == 1)
+                memcpy(bufs[l], tmpl, 64);
+            else
+                memcpy(bufs[l], tmpl, 128);
+            if (tail_len == 1 && tail_from > 0) /* e.g. a Merkle node's last byte */
+                bufs[l][0] = data[l][tail_from - (prefix >= 0 ? 1 : 0)];
+            else
+                copy_stream(bufs[l], data[l], prefix, tail_from, tail_len);
+        }
+        for (size_t t = 0; t < tail_blocks; t++) {
+            for (int l = 0; l < k; l++) {
+                st[l] = states[l];
+                blk[l] = bufs[l] + 64 * t;
+            }
+            compress_k(k, st, blk, shani);
+        }
+        for (int l = 0; l < k; l++)
+            state_digest(states[l], out + 32 * (i + l), shani);
+    }
 }
 
 /* Hash every message of src: up to four lanes in flight, refilled as they finish. */
-static void run_batch(const source_t *src, size_t count, uint8_t *out)
+static void run_lanes(const source_t *src, size_t count, uint8_t *out)
 {
     if (count == 0)
         return;
@@ -342,13 +477,6 @@ static void run_batch(const source_t *src, size_t count, uint8_t *out)
         lane_start(&lanes[l], src, next++, shani);
         busy[l] = 1;
     }
-#if MB_X86
-    /* The spare lane absorbs the unused slot when three lanes are busy. */
-    uint32_t spare_state[8];
-    uint8_t spare_block[64];
-    memset(spare_state, 0, sizeof spare_state);
-    memset(spare_block, 0, sizeof spare_block);
-#endif
     for (;;) {
         uint32_t *st[4];
         const uint8_t *blk[4];
@@ -362,25 +490,7 @@ static void run_batch(const source_t *src, size_t count, uint8_t *out)
         }
         if (k == 0)
             break;
-#if MB_X86
-        if (shani) {
-            if (k == 1) {
-                shani_x1(st, blk);
-            } else if (k == 2) {
-                shani_x2(st, blk);
-            } else {
-                if (k == 3) {
-                    st[3] = spare_state;
-                    blk[3] = spare_block;
-                }
-                shani_x4(st, blk);
-            }
-        } else
-#endif
-        {
-            for (int i = 0; i < k; i++)
-                portable_compress(st[i], blk[i]);
-        }
+        compress_k(k, st, blk, shani);
         for (int l = 0; l < nlanes; l++) {
             if (!busy[l])
                 continue;
@@ -394,6 +504,23 @@ static void run_batch(const source_t *src, size_t count, uint8_t *out)
                 busy[l] = 0;
         }
     }
+}
+
+static void run_batch(const source_t *src, size_t count, uint8_t *out)
+{
+    if (count == 0)
+        return;
+    if (!src->ptrs) {
+        run_fixed(src, count, src->len, out);
+        return;
+    }
+    size_t i = 1;
+    while (i < count && src->lens[i] == src->lens[0])
+        i++;
+    if (i == count && count > 1)
+        run_fixed(src, count, src->lens[0], out);
+    else
+        run_lanes(src, count, out);
 }
 
 void medbench_sha256(const uint8_t *data, size_t len, uint8_t out[MEDBENCH_SHA256_DIGEST])

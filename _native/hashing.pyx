@@ -58,10 +58,14 @@ def sha256(data):
     return PyBytes_FromStringAndSize(<char *>out, 32)
 
 
+cdef enum:
+    CHUNK = 2048  # messages per GIL-free batch: scratch arrays stay small and in cache
+
+
 def sha256_many(messages):
     """The SHA-256 digests of ``messages``, in order (one 32-byte digest per message)."""
     cdef list items = list(messages)
-    cdef Py_ssize_t n = len(items), i
+    cdef Py_ssize_t n = len(items), i, lo, cnt
     cdef object item
     if n == 0:
         return []
@@ -70,29 +74,31 @@ def sha256_many(messages):
         if not PyBytes_Check(item):
             # A private immutable copy: a bytearray could be resized while the GIL is released.
             items[i] = bytes(memoryview(item))
-    cdef const uint8_t **ptrs = <const uint8_t **>PyMem_RawMalloc(n * sizeof(uint8_t *))
-    cdef size_t *lens = <size_t *>PyMem_RawMalloc(n * sizeof(size_t))
-    cdef uint8_t *out = <uint8_t *>PyMem_RawMalloc(n * 32)
-    cdef list result
+    # One scratch block for pointers, lengths and digests of a chunk (below the mmap threshold,
+    # so repeated calls do not fault fresh pages in).
+    cdef char *scratch = <char *>PyMem_RawMalloc(CHUNK * (sizeof(uint8_t *) + sizeof(size_t) + 32))
+    if scratch == NULL:
+        raise MemoryError()
+    cdef const uint8_t **ptrs = <const uint8_t **>scratch
+    cdef size_t *lens = <size_t *>(scratch + CHUNK * sizeof(uint8_t *))
+    cdef uint8_t *out = <uint8_t *>(scratch + CHUNK * (sizeof(uint8_t *) + sizeof(size_t)))
+    cdef list result = PyList_New(n)
     try:
-        if ptrs == NULL or lens == NULL or out == NULL:
-            raise MemoryError()
-        for i in range(n):
-            item = <object>PyList_GET_ITEM(items, i)
-            ptrs[i] = <const uint8_t *>PyBytes_AS_STRING(item)
-            lens[i] = <size_t>PyBytes_GET_SIZE(item)
-        with nogil:
-            medbench_sha256_batch(ptrs, lens, <size_t>n, -1, out)
-        result = PyList_New(n)
-        for i in range(n):
-            item = PyBytes_FromStringAndSize(<char *>out + 32 * i, 32)
-            Py_INCREF(item)
-            PyList_SET_ITEM(result, i, item)
+        for lo in range(0, n, CHUNK):
+            cnt = min(<Py_ssize_t>CHUNK, n - lo)
+            for i in range(cnt):
+                item = <object>PyList_GET_ITEM(items, lo + i)
+                ptrs[i] = <const uint8_t *>PyBytes_AS_STRING(item)
+                lens[i] = <size_t>PyBytes_GET_SIZE(item)
+            with nogil:
+                medbench_sha256_batch(ptrs, lens, <size_t>cnt, -1, out)
+            for i in range(cnt):
+                item = PyBytes_FromStringAndSize(<char *>out + 32 * i, 32)
+                Py_INCREF(item)
+                PyList_SET_ITEM(result, lo + i, item)
         return result
     finally:
-        PyMem_RawFree(ptrs)
-        PyMem_RawFree(lens)
-        PyMem_RawFree(out)
+        PyMem_RawFree(scratch)
 
 
 def implementation():

@@ -44,6 +44,7 @@ NODE_PREFIX = b"\x01"
 
 cdef enum:
     MAX_LEVELS = 66  # 2**64 leaves need 65 levels
+    CHUNK = 4096  # leaves hashed per GIL-free batch; a power of two: root() chunks are subtrees
 
 
 def _env_disables_shani():
@@ -123,19 +124,23 @@ cdef _Tree _build(object leaves):
         s = (s + 1) // 2
     tree.depth = depth
     tree.buf = <uint8_t *>PyMem_RawMalloc(32 * total)
-    cdef const uint8_t **ptrs = <const uint8_t **>PyMem_RawMalloc(n * sizeof(uint8_t *))
-    cdef size_t *lens = <size_t *>PyMem_RawMalloc(n * sizeof(size_t))
+    cdef const uint8_t **ptrs = <const uint8_t **>PyMem_RawMalloc(CHUNK * sizeof(uint8_t *))
+    cdef size_t *lens = <size_t *>PyMem_RawMalloc(CHUNK * sizeof(size_t))
     cdef object item
     cdef uint8_t *buf = tree.buf
+    cdef Py_ssize_t lo, cnt
     try:
         if buf == NULL or ptrs == NULL or lens == NULL:
             raise MemoryError()
-        for i in range(n):
-            item = <object>PyList_GET_ITEM(items, i)
-            ptrs[i] = <const uint8_t *>PyBytes_AS_STRING(item)
-            lens[i] = <size_t>PyBytes_GET_SIZE(item)
+        for lo in range(0, n, CHUNK):  # the leaf level, a chunk of pointers at a time
+            cnt = min(<Py_ssize_t>CHUNK, n - lo)
+            for i in range(cnt):
+                item = <object>PyList_GET_ITEM(items, lo + i)
+                ptrs[i] = <const uint8_t *>PyBytes_AS_STRING(item)
+                lens[i] = <size_t>PyBytes_GET_SIZE(item)
+            with nogil:
+                medbench_sha256_batch(ptrs, lens, <size_t>cnt, 0x00, buf + 32 * lo)
         with nogil:
-            medbench_sha256_batch(ptrs, lens, <size_t>n, 0x00, buf)
             for L in range(depth - 1):
                 s = tree.size[L]
                 pairs = s // 2
@@ -165,10 +170,6 @@ cdef const uint8_t *_reduce(uint8_t *a, uint8_t *b, Py_ssize_t s) noexcept nogil
         a = b
         b = t
     return a
-
-
-cdef enum:
-    CHUNK = 4096  # leaves per chunk of root(): a power of two, so each chunk is one subtree
 
 
 cdef bytes _root(list items):

@@ -16,11 +16,13 @@ subtree ``[lo, hi)`` is node ``lo >> L`` of level ``L = ceil(log2(hi - lo))`` â€
 never re-rooting slices. :func:`diff` compares the two trees' levels top-down in C.
 """
 
+import operator
 import os
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize
 from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.long cimport PyLong_CheckExact
 from cpython.list cimport PyList_GET_ITEM, PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc
 from cpython.ref cimport Py_INCREF
@@ -32,6 +34,7 @@ from csha256 cimport (
     medbench_sha256_batch,
     medbench_sha256_cpu_has_shani,
     medbench_sha256_lanes,
+    medbench_sha256_node,
     medbench_sha256_set_shani,
     medbench_sha256_shani_enabled,
     medbench_sha256_strided,
@@ -216,11 +219,7 @@ cdef bytes _empty_root():
 
 
 cdef inline void _node_into(const uint8_t *left, const uint8_t *right, uint8_t *out) noexcept:
-    cdef uint8_t msg[65]
-    msg[0] = 0x01
-    memcpy(msg + 1, left, 32)
-    memcpy(msg + 33, right, 32)
-    medbench_sha256(msg, 65, out)
+    medbench_sha256_node(left, right, out)  # out may alias left or right: inputs copied first
 
 
 cdef int _bytes32(object obj, uint8_t *out) except -1:
@@ -246,10 +245,11 @@ cdef int _bytes32(object obj, uint8_t *out) except -1:
 
 cdef int _as_u64(object value, uint64_t *out) except -1:
     """``value`` as a uint64: 1 on success, 0 when it is not an int, -2 when it is out of range."""
-    try:
-        value = value.__index__()
-    except (AttributeError, TypeError):
-        return 0
+    if not PyLong_CheckExact(value):
+        try:
+            value = operator.index(value)
+        except TypeError:
+            return 0
     if value < 0:
         return 0
     if value > 0xFFFFFFFFFFFFFFFF:

@@ -134,6 +134,20 @@ MB_SHANI_TARGET static void shani_state_out(uint32_t natural[8], const uint32_t 
     _mm_storeu_si128((__m128i *)(natural + 4), _mm_alignr_epi8(dchg, feba, 8)); /* HGFE */
 }
 
+/* The digest of a finished SHA-NI state: back to a..h order, then big-endian words. */
+MB_SHANI_TARGET static void shani_digest(const uint32_t st[8], uint8_t *out)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i abef = _mm_loadu_si128((const __m128i *)st);
+    __m128i cdgh = _mm_loadu_si128((const __m128i *)(st + 4));
+    __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+    __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    __m128i dcba = _mm_blend_epi16(feba, dchg, 0xF0);
+    __m128i hgfe = _mm_alignr_epi8(dchg, feba, 8);
+    _mm_storeu_si128((__m128i *)out, _mm_shuffle_epi8(dcba, bswap));
+    _mm_storeu_si128((__m128i *)(out + 16), _mm_shuffle_epi8(hgfe, bswap));
+}
+
 /* One block for each of N lanes. Every step is written as a loop over the lanes, so the compiler
  * (N is a constant after inlining) emits the N independent dependency chains side by side. */
 MB_SHANI_TARGET static MB_ALWAYS_INLINE void shani_lanes(uint32_t *const st[], const uint8_t *const blk[],
@@ -327,6 +341,12 @@ static const uint8_t *lane_block(lane_t *lane)
 /* Write the digest of a finished chaining state (in the layout of the path) to out[0..32). */
 static void state_digest(const uint32_t st[8], uint8_t *out, int shani)
 {
+#if MB_X86
+    if (shani) {
+        shani_digest(st, out);
+        return;
+    }
+#endif
     uint32_t natural[8];
 #if MB_X86
     if (shani)
@@ -506,10 +526,51 @@ static void run_lanes(const source_t *src, size_t count, uint8_t *out)
     }
 }
 
+/* Hash already padded blocks as one message: the short single messages of proof checking. */
+static void hash_padded(const uint8_t *blocks, size_t nblocks, uint8_t *out)
+{
+    const int shani = medbench_sha256_shani_enabled();
+    uint32_t st[8];
+    uint32_t *stp[4] = {st, NULL, NULL, NULL};
+    const uint8_t *blk[4] = {NULL, NULL, NULL, NULL};
+#if MB_X86
+    if (shani)
+        shani_state_in(st, H0);
+    else
+#endif
+        memcpy(st, H0, sizeof st);
+    for (size_t b = 0; b < nblocks; b++) {
+        blk[0] = blocks + 64 * b;
+        compress_k(1, stp, blk, shani);
+    }
+    state_digest(st, out, shani);
+}
+
+/* One message of at most 119 bytes (prefix included): padded on the stack, no lane machinery. */
+static void run_short(const uint8_t *data, size_t len, int prefix, uint8_t *out)
+{
+    uint8_t blocks[128];
+    const size_t total = len + (prefix >= 0 ? 1 : 0);
+    const size_t nblocks = (total + 72) / 64;
+    memset(blocks, 0, sizeof blocks);
+    copy_stream(blocks, data, prefix, 0, total);
+    blocks[total] = 0x80;
+    store_be64(blocks + 64 * nblocks - 8, (uint64_t)total * 8);
+    hash_padded(blocks, nblocks, out);
+}
+
 static void run_batch(const source_t *src, size_t count, uint8_t *out)
 {
     if (count == 0)
         return;
+    if (count == 1) {
+        const uint8_t *data = src->ptrs ? src->ptrs[0] : src->base;
+        const size_t len = src->ptrs ? src->lens[0] : src->len;
+        if (len + 1 <= 119) {
+            run_short(data, len, src->prefix, out);
+            return;
+        }
+    }
     if (!src->ptrs) {
         run_fixed(src, count, src->len, out);
         return;
@@ -529,6 +590,19 @@ void medbench_sha256(const uint8_t *data, size_t len, uint8_t out[MEDBENCH_SHA25
     size_t lens[1] = {len};
     source_t src = {ptrs, lens, NULL, 0, 0, MEDBENCH_SHA256_NO_PREFIX};
     run_batch(&src, 1, out);
+}
+
+void medbench_sha256_node(const uint8_t *left, const uint8_t *right,
+                          uint8_t out[MEDBENCH_SHA256_DIGEST])
+{
+    uint8_t blocks[128];
+    blocks[0] = 0x01;
+    memcpy(blocks + 1, left, 32);
+    memcpy(blocks + 33, right, 32);
+    blocks[65] = 0x80;
+    memset(blocks + 66, 0, 128 - 66);
+    store_be64(blocks + 120, 65 * 8);
+    hash_padded(blocks, 2, out);
 }
 
 void medbench_sha256_batch(const uint8_t *const *ptrs, const size_t *lens, size_t count,

@@ -41,6 +41,10 @@ int medbench_sha256_lanes(void);
 /* out = SHA-256(data[0..len)). */
 void medbench_sha256(const uint8_t *data, size_t len, uint8_t out[MEDBENCH_SHA256_DIGEST]);
 
+/* out = SHA-256(0x01 || left[0..32) || right[0..32)): one Merkle inner node (RFC 9162). */
+void medbench_sha256_node(const uint8_t *left, const uint8_t *right,
+                          uint8_t out[MEDBENCH_SHA256_DIGEST]);
+
 /* out[32*i ..] = SHA-256([prefix] || ptrs[i][0..lens[i])) for i < count.
  * prefix is a byte value 0..255 or MEDBENCH_SHA256_NO_PREFIX. */
 void medbench_sha256_batch(const uint8_t *const *ptrs, const size_t *lens, size_t count,

@@ -9,7 +9,9 @@
 
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* MEDBENCH_SHA256_PORTABLE_ONLY builds what a non-x86 machine builds (to check it compiles). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&                          \
+    !defined(MEDBENCH_SHA256_PORTABLE_ONLY)
 #define MB_X86 1
 #include <cpuid.h>
 #include <immintrin.h>

@@ -98,14 +98,27 @@ cdef inline int _ceil_log2(Py_ssize_t s):
     return level
 
 
-cdef list _snapshot(object leaves):
-    """A private list of the leaves as bytes: no other thread can free them while the GIL is out."""
+cdef list _snapshot(object leaves, bint as_bytes=True):
+    """A private list of the leaves: no other thread can free them while the GIL is out.
+
+    With ``as_bytes`` every leaf is made ``bytes`` here; otherwise the caller does it with
+    :func:`_leaf_at` while it walks the leaves anyway (one pass over the objects, not two).
+    """
     cdef list items = list(leaves)
     cdef Py_ssize_t i
-    for i in range(len(items)):
-        if not PyBytes_Check(<object>PyList_GET_ITEM(items, i)):
-            items[i] = bytes(memoryview(items[i]))
+    if as_bytes:
+        for i in range(len(items)):
+            _leaf_at(items, i)
     return items
+
+
+cdef inline object _leaf_at(list items, Py_ssize_t i):
+    """Leaf ``i`` as bytes, converting (and keeping) a bytes-like leaf in place."""
+    cdef object item = <object>PyList_GET_ITEM(items, i)
+    if not PyBytes_Check(item):
+        item = bytes(memoryview(item))
+        items[i] = item
+    return item
 
 
 cdef _Tree _build(object leaves):
@@ -194,7 +207,7 @@ cdef bytes _root(list items):
             lo = c * CHUNK
             cnt = min(<Py_ssize_t>CHUNK, n - lo)
             for i in range(cnt):
-                item = <object>PyList_GET_ITEM(items, lo + i)
+                item = _leaf_at(items, lo + i)
                 ptrs[i] = <const uint8_t *>PyBytes_AS_STRING(item)
                 lens[i] = <size_t>PyBytes_GET_SIZE(item)
             with nogil:
@@ -309,7 +322,7 @@ def levels(leaves):
 
 def root(leaves):
     """The Merkle tree hash (root) of ``leaves``; ``H(b"")`` for an empty list."""
-    cdef list items = _snapshot(leaves)
+    cdef list items = _snapshot(leaves, False)
     if not items:
         return _empty_root()
     return _root(items)

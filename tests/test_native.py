@@ -244,6 +244,19 @@ def test_merkle_differential(leaves: list[bytes], data: st.DataObject) -> None:
     assert nat_merkle.diff(other, leaves) == ref_merkle.diff(other, leaves)
 
 
+def test_bytes_like_leaves_across_chunks() -> None:
+    leaves = [
+        bytearray(b"x" * (i % 40)) if i % 3 else memoryview(b"y" * (i % 9)) for i in range(9000)
+    ]
+    plain = [bytes(leaf) for leaf in leaves]
+    assert nat_merkle.root(leaves) == ref_merkle.root(plain)
+    assert nat_merkle.levels(leaves[:100]) == ref_merkle.levels(plain[:100])
+    with pytest.raises(TypeError):
+        nat_merkle.root([b"a", 5])
+    with pytest.raises(TypeError):
+        ref_merkle.root([b"a", 5])
+
+
 def test_bad_indices_give_the_reference_errors() -> None:
     for call in (
         lambda m: m.inclusion_proof(CT_LEAVES[:3], 3),

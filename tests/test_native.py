@@ -144,9 +144,12 @@ def test_every_length_across_block_boundaries(sha_path: str) -> None:
     want = [hashlib.sha256(m).digest() for m in messages]
     assert nat_hashing.sha256_many(messages) == want
     assert [nat_hashing.sha256(m) for m in messages] == want
-    for n in (0, 1, 55, 56, 63, 64, 65, 119, 120, 128):  # equal-length batches of every count
-        same = [bytes([k]) * n for k in range(9)]
-        assert nat_hashing.sha256_many(same) == [hashlib.sha256(m).digest() for m in same]
+    # Equal-length batches (lockstep lanes), 1..9 messages so every lane count occurs; 65 bytes
+    # is the precomputed-last-block case.
+    for n in (0, 1, 55, 56, 63, 64, 65, 119, 120, 128):
+        for count in range(1, 10):
+            same = [bytes([(k * 37 + j) % 256 for j in range(n)]) for k in range(count)]
+            assert nat_hashing.sha256_many(same) == [hashlib.sha256(m).digest() for m in same]
 
 
 def test_bytes_like_inputs_and_type_errors() -> None:

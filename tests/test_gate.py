@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,7 @@ def test_openssl_ratio_uses_the_recorded_measurement(tmp_path: Path) -> None:
 def test_missing_openssl_skips_only_that_ratio(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gate.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     assert gate.openssl_ns_per_hash() is None
     cases = gate.load_cases(
         _write(tmp_path, [_case("test_sha256_many[native]", 0.001, hashes=1000)])

@@ -224,7 +224,7 @@ def test_tree_shapes_match_reference(size: int) -> None:
 
 
 @given(st.lists(st.binary(max_size=40), max_size=300), st.data())
-def test_merkle_differential(leaves: list[bytes], data: st.DataObject) -> None:
+def test_merkle_differential(sha_path: str, leaves: list[bytes], data: st.DataObject) -> None:
     n = len(leaves)
     root = nat_merkle.root(leaves)
     assert root == ref_merkle.root(leaves)

@@ -277,6 +277,29 @@ cdef class QuorumTracker:
         """How many sequences currently hold votes."""
         return len(self._per_sequence)
 
+    def __reduce__(self):
+        """Pickle/copy support (joblib workers, snapshots): the counted votes are replayed."""
+        cdef _Round rnd
+        cdef Py_ssize_t v
+        votes = []
+        for key, rnd in self._rounds.items():
+            phase, view, sequence = key
+            for v in range(rnd.n):
+                if rnd.choice[v]:
+                    votes.append((phase, view, sequence, rnd.digest(rnd.choice[v] - 1), v))
+        state = (self.n, self._thresholds, self._low_watermark, votes, list(self._evidence))
+        return (_rebuild, state)
+
+
+def _rebuild(n, thresholds, low_watermark, votes, evidence):
+    """Recreate a pickled :class:`QuorumTracker` (see ``QuorumTracker.__reduce__``)."""
+    cdef QuorumTracker tracker = QuorumTracker(n, thresholds)
+    for phase, view, sequence, digest, voter in votes:
+        tracker.add(phase, view, sequence, digest, voter)
+    tracker.low_watermark = low_watermark
+    tracker._evidence = list(evidence)
+    return tracker
+
 
 def implementation():
     """Which code serves this module."""

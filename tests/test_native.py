@@ -7,8 +7,10 @@ with ``_set_shani``; the differential tests drive native and reference with the 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -416,6 +418,22 @@ def test_quorum_matches_reference(stream: list[tuple], n: int) -> None:  # type:
         assert _apply(nat, op) == _apply(ref, op), op
     assert nat.take_evidence() == ref.take_evidence()
     assert nat.take_evidence() == []
+
+
+@given(ops)
+def test_quorum_survives_pickle_and_copy(stream: list[tuple]) -> None:  # type: ignore[type-arg]
+    ref = ref_quorum.QuorumTracker(4)
+    nat = nat_quorum.QuorumTracker(4)
+    half = len(stream) // 2
+    for op in stream[:half]:
+        _apply(ref, op)
+        _apply(nat, op)
+    for clone in (pickle.loads(pickle.dumps(nat)), copy.deepcopy(nat)):
+        twin = copy.deepcopy(ref)
+        assert (len(clone), clone.low_watermark) == (len(twin), twin.low_watermark)
+        for op in stream[half:]:
+            assert _apply(clone, op) == _apply(twin, op), op
+        assert clone.take_evidence() == twin.take_evidence()
 
 
 def test_quorum_shares_the_reference_types() -> None:

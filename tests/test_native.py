@@ -354,12 +354,13 @@ def _runs_concurrently(work: object) -> bool:
 
 def test_sha256_many_releases_the_gil() -> None:
     messages = [i.to_bytes(64, "big") for i in range(200_000)]
-    assert _runs_concurrently(lambda: nat_hashing.sha256_many(messages))
+    # A few attempts: on a crowded CI box the OS may not schedule the main thread in time.
+    assert any(_runs_concurrently(lambda: nat_hashing.sha256_many(messages)) for _ in range(3))
 
 
 def test_merkle_root_releases_the_gil() -> None:
     leaves = [i.to_bytes(32, "big") for i in range(1 << 17)]
-    assert _runs_concurrently(lambda: nat_merkle.root(leaves))
+    assert any(_runs_concurrently(lambda: nat_merkle.root(leaves)) for _ in range(3))
 
 
 def test_the_concurrency_probe_detects_a_gil_holder() -> None:

@@ -292,12 +292,19 @@ int medbench_sha256_shani_enabled(void)
     return g_shani;
 }
 
+#if MB_X86
 /* The last block of every 65-byte message (a Merkle node 0x01 || left || right, or 65 bytes of
  * data) is [b, 0x80, 0 ... 0, 520 as 64 bits]: only its first byte b varies. Its message schedule
  * is therefore one of 256, computed once: W[t] + K[t] for each b. The rounds of that block then
- * skip the schedule instructions, which share the SHA unit with the rounds. */
+ * skip the schedule instructions, which share the SHA unit with the rounds. The ready flag is
+ * published with release/acquire so a batch never sees it before the table. */
 static uint32_t g_tail65[256][64];
 static int g_tail65_ready = 0;
+
+static int tail65_ready(void)
+{
+    return __atomic_load_n(&g_tail65_ready, __ATOMIC_ACQUIRE);
+}
 
 static void build_tail65(void)
 {
@@ -311,15 +318,18 @@ static void build_tail65(void)
         for (int t = 0; t < 64; t++)
             g_tail65[b][t] = w[t] + K256[t];
     }
-    g_tail65_ready = 1;
+    __atomic_store_n(&g_tail65_ready, 1, __ATOMIC_RELEASE);
 }
+#endif
 
 int medbench_sha256_set_shani(int enable)
 {
     g_shani = enable ? medbench_sha256_cpu_has_shani() : 0;
-    /* Built here, at module import (under the import lock), never racing a batch. */
-    if (g_shani && !g_tail65_ready)
+#if MB_X86
+    /* Built here, normally at module import (under the import lock). */
+    if (g_shani && !tail65_ready())
         build_tail65();
+#endif
     return g_shani;
 }
 
@@ -501,7 +511,7 @@ static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *ou
         memcpy(init, H0, sizeof init);
     const int group = shani ? 4 : 1;
 #if MB_X86
-    const int tail65 = shani && total == 65 && g_tail65_ready;
+    const int tail65 = shani && total == 65 && tail65_ready();
 #else
     const int tail65 = 0;
 #endif

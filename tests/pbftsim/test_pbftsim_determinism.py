@@ -44,7 +44,8 @@ CASES: list[dict[str, Any]] = [
         "block_size": 5,
         "block_interval_us": 50_000,
         "auth": "macs",
-        "faults": "crash:2@20ms;recover:2@200ms",
+        "interval_us": 5_000,
+        "faults": "crash:2@20ms;recover:2@60ms",
     },
 ]
 

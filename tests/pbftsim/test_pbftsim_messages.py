@@ -28,7 +28,7 @@ def run_fault_free(n: int, batch: int, batches: int) -> metrics.RunRecord:
         "log_window": 4 * K,
         "tick_us": 10_000,
     }
-    sim, dep = experiments.build_simulator(params, seed=n * 1000 + batch)
+    sim, _dep = experiments.build_simulator(params, seed=n * 1000 + batch)
     record = sim.run(60_000_000, stop_when_complete=True)
     assert len(record.completed) == batch * batches
     # Let the replicas that were not among the first f+1 finish their commits and replies.

@@ -40,7 +40,7 @@ def params(n: int, requests: int) -> dict[str, Any]:
 def simulate(n: int, requests: int) -> dict[str, Any]:
     """Build and run one deployment; the figures of the run."""
     t0 = time.perf_counter()
-    sim, dep = experiments.build_simulator(params(n, requests), seed=1)
+    sim, _dep = experiments.build_simulator(params(n, requests), seed=1)
     t1 = time.perf_counter()
     record = sim.run(600_000_000, stop_when_complete=True)
     t2 = time.perf_counter()

@@ -105,10 +105,12 @@ class SimNode:
     """
 
     __slots__ = (
-        "_last",
         "_macs",
+        "_p",
         "_pending",
+        "_s",
         "_state",
+        "_v",
         "inner",
         "keyring",
         "node_id",
@@ -121,7 +123,9 @@ class SimNode:
         self.node_id: int = inner.node_id
         self.keyring = keyring
         self._macs = keyring.scheme is Scheme.MACS
-        self._last = (keyring.signs, keyring.verifies, keyring.primitives)
+        self._s = keyring.signs
+        self._v = keyring.verifies
+        self._p = keyring.primitives
         self._pending = pending
         self._state = self.replica  # the honest machine whose ``_ready`` holds the notes
         self.step: Callable[[int, Any], Ready] = inner.step
@@ -142,31 +146,37 @@ class SimNode:
         ready: Ready = self.inner.tick(now)
         if first is not None:
             ready = first.extend(ready)
-        _rename_notes(ready)
+        _rename_notes(ready.notes)
         return ready
 
     def take_costs(self) -> dict[str, int]:
         """Authentication operations since the last call (see the module docstring)."""
-        ready = getattr(self._state, "_ready", None)
-        if ready is not None and ready.notes:
-            _rename_notes(ready)
+        notes = self._state._ready.notes
+        if notes:
+            _rename_notes(notes)
         k = self.keyring
-        s, v, p = k.signs, k.verifies, k.primitives
-        ls, lv, lp = self._last
-        if s == ls and v == lv and p == lp:
-            return {}
-        self._last = (s, v, p)
         if self._macs:
-            return {"hash": 2 * (p - lp)}
-        if s == ls:
-            return {"verify": v - lv}
-        if v == lv:
-            return {"sign": s - ls}
-        return {"sign": s - ls, "verify": v - lv}
+            p = k.primitives
+            done = p - self._p
+            self._p = p
+            return {"hash": 2 * done} if done else {}
+        s = k.signs
+        v = k.verifies
+        ds = s - self._s
+        dv = v - self._v
+        if ds:
+            self._s = s
+            if dv:
+                self._v = v
+                return {"sign": ds, "verify": dv}
+            return {"sign": ds}
+        if dv:
+            self._v = v
+            return {"verify": dv}
+        return {}
 
 
-def _rename_notes(ready: Ready) -> None:
-    notes = ready.notes
+def _rename_notes(notes: list[Note]) -> None:
     for i, note in enumerate(notes):
         new = _RENAMED.get(note.kind)
         if new is not None:

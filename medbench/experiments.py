@@ -84,6 +84,7 @@ ProtocolFactory = Callable[[Mapping[str, Any], random.Random], Deployment]
 
 _REGISTRY: dict[str, ProtocolFactory | str] = {
     "toy-quorum": "medbench.sim.toy:build",
+    "pbft": "medbench.consensus.pbft.sim:build",
 }
 
 

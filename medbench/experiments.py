@@ -89,6 +89,7 @@ _REGISTRY: dict[str, ProtocolFactory | str] = {
     "dpos": "medbench.consensus.baselines.sim:build",
     "poi": "medbench.consensus.baselines.sim:build",
     "central": "medbench.consensus.baselines.sim:build",
+    "pbft": "medbench.consensus.pbft.sim:build",
 }
 
 

@@ -93,15 +93,28 @@ class QuorumTracker:
             raise ValueError(f"voter {voter} outside 0..{self.n - 1}")
         if sequence < self.low_watermark:
             raise ValueError(f"sequence {sequence} below low watermark {self.low_watermark}")
-        choice = self._choice.setdefault(sequence, {})
-        chosen = choice.setdefault((phase, view, voter), digest)
-        if chosen != digest:
+        # The hot path of every replica: plain get/insert, no throw-away {} or set() per call.
+        choice = self._choice.get(sequence)
+        if choice is None:
+            choice = self._choice[sequence] = {}
+            by_key = self._votes[sequence] = {}
+        else:
+            by_key = self._votes[sequence]
+        ckey = (phase, view, voter)
+        chosen = choice.get(ckey)
+        if chosen is None:
+            choice[ckey] = digest
+        elif chosen != digest:
             self._evidence.append(Evidence(phase, view, sequence, voter, chosen, digest))
             return Status.CONFLICT
-        voters = self._votes.setdefault(sequence, {}).setdefault((phase, view, digest), set())
-        if voter in voters:
+        vkey = (phase, view, digest)
+        voters = by_key.get(vkey)
+        if voters is None:
+            voters = by_key[vkey] = {voter}
+        elif voter in voters:
             return Status.DUPLICATE
-        voters.add(voter)
+        else:
+            voters.add(voter)
         need = self._thresholds.get(phase, self.strong)
         count = len(voters)
         if count < need:

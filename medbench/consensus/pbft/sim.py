@@ -1,0 +1,410 @@
+"""PBFT in the simulator: the ``"pbft"`` protocol factory of :mod:`medbench.experiments`.
+
+Theory of operation
+-------------------
+:func:`build` turns a parameter dict into a :class:`~medbench.experiments.Deployment`: replicas
+``0..n-1`` (honest :class:`~medbench.consensus.pbft.replica.Replica` objects, some of them wrapped
+in a Byzantine behaviour of :mod:`medbench.faults`) and clients ``n..n+clients-1``
+(:class:`~medbench.consensus.pbft.client.Client`), each wrapped in a :class:`SimNode` adapter.
+Client ``j`` sits at the site of replica ``j mod n`` (a hospital runs a replica and its clients).
+
+The workload: ``requests`` operations dealt round-robin to the clients, submitted
+``interval_us`` apart (0: all at time 0). A client is a closed loop (one request outstanding), so
+a request's latency includes the time it waits behind its client's earlier requests. The k-th
+operation given to client ``c`` gets client timestamp ``k``: its transaction name is ``(c, k)``,
+which is also the key of its :class:`~medbench.consensus.pbft.client.Completion`.
+
+:class:`SimNode` adds what the simulator wants and the sans-IO nodes do not do themselves:
+
+* ``take_costs()`` from the keyring counters: with ``signatures`` and ``modeled`` (a model *of*
+  signatures) every sign is charged as ``sign`` and every check as ``verify``; with ``macs``
+  every MAC computed or checked (the keyring's ``primitives``) is charged as two ``hash`` calls
+  (HMAC-SHA256 is two SHA-256 passes);
+* the replica's ``view-change``/``new-view`` notes are renamed ``view_change``/``new_view``, the
+  names :mod:`medbench.metrics` times view changes with;
+* a replica rebuilt after a crash (:meth:`Replica.recover`) returns a first output (its FETCH);
+  the adapter hands it to the driver with the next tick.
+
+Verdicts (:attr:`Deployment.checkers`): :class:`~medbench.metrics.SafetyChecker` over the honest
+replicas with a batch's digest as the commit key (honest replicas commit identical batches at each
+sequence number), :class:`ChainChecker` (the honest replicas' chains of blocks agree on their
+common prefix) and :class:`~medbench.metrics.LivenessChecker` (every request completed).
+
+Parameters (defaults in :data:`PBFT_DEFAULTS`): ``n``, ``clients``, ``requests``,
+``interval_us``, ``payload_bytes``, ``batch`` (max batch size), ``batch_delay_us``,
+``checkpoint_interval``, ``log_window`` (0: ``max(64, 4 * checkpoint_interval)``),
+``view_change_timeout_us``, ``client_timeout_us``, ``block_mode`` (``blocker`` | ``integrated``),
+``block_size``, ``block_interval_us``, ``auth`` (``signatures`` | ``macs`` | ``modeled``; empty:
+``modeled`` when ``crypto`` is ``modeled``, else ``signatures``), ``byzantine`` (a name of
+:data:`BEHAVIOURS`, empty for none), ``byzantine_count`` (0: 1, or f+1 for ``split-brain``) and
+``byzantine_ids`` (comma-separated replica ids; default the first ``byzantine_count`` replicas,
+so the primaries of the first views). The common parameters (``topology``, ``faults``, ...) are
+handled by :func:`medbench.experiments.run`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+from medbench import faults
+from medbench.consensus.pbft.auth import Keyring, ModeledKeyring, Scheme, make_keyrings
+from medbench.consensus.pbft.blocks import BlockMode
+from medbench.consensus.pbft.client import Client, Completion
+from medbench.consensus.pbft.messages import Submit
+from medbench.consensus.pbft.replica import Config, Replica
+from medbench.experiments import Deployment, ExperimentError, Submission
+from medbench.metrics import LivenessChecker, RunRecord, SafetyChecker, Verdict
+from medbench.node import Note, Ready, Send
+
+PBFT_DEFAULTS: dict[str, Any] = {
+    "clients": 4,
+    "requests": 100,
+    "interval_us": 0,
+    "payload_bytes": 64,
+    "batch": 16,
+    "batch_delay_us": 0,
+    "checkpoint_interval": 16,
+    "log_window": 0,
+    "view_change_timeout_us": 500_000,
+    "client_timeout_us": 500_000,
+    "block_mode": "integrated",
+    "block_size": 100,
+    "block_interval_us": 1_000_000,
+    "auth": "",
+    "byzantine": "",
+    "byzantine_count": 0,
+    "byzantine_ids": "",
+}
+"""Defaults of the PBFT-specific parameters."""
+
+BEHAVIOURS: tuple[str, ...] = (
+    "silent-primary",
+    "dropping-primary",
+    "altering-primary",
+    "equivocating-primary",
+    "bad-voter",
+    "bad-voter-view",
+    "bad-voter-sequence",
+    "replayer",
+    "crashed",
+    "split-brain",
+)
+"""Named Byzantine behaviours (:mod:`medbench.faults`); ``split-brain`` is a coalition (f+1)."""
+
+_RENAMED = {"view-change": "view_change", "new-view": "new_view"}
+
+
+class SimNode:
+    """Adapter of a PBFT replica or client (possibly Byzantine-wrapped) for the simulator.
+
+    See the module docstring. ``step`` and ``tick`` are the wrapped node's own bound methods (no
+    extra call on the hot path); notes are renamed in :meth:`take_costs`, which the simulator
+    calls after every ``step`` and ``tick`` and before it reads the output.
+    """
+
+    __slots__ = (
+        "_macs",
+        "_p",
+        "_pending",
+        "_s",
+        "_state",
+        "_v",
+        "inner",
+        "keyring",
+        "node_id",
+        "step",
+        "tick",
+    )
+
+    def __init__(self, inner: Any, keyring: Keyring, pending: Ready | None = None) -> None:
+        self.inner = inner
+        self.node_id: int = inner.node_id
+        self.keyring = keyring
+        self._macs = keyring.scheme is Scheme.MACS
+        self._s = keyring.signs
+        self._v = keyring.verifies
+        self._p = keyring.primitives
+        self._pending = pending
+        self._state = self.replica  # the honest machine whose ``_ready`` holds the notes
+        self.step: Callable[[int, Any], Ready] = inner.step
+        self.tick: Callable[[int], Ready] = inner.tick if pending is None else self._first_tick
+
+    @property
+    def replica(self) -> Any:
+        """The honest state machine under any Byzantine wrapper."""
+        node = self.inner
+        while hasattr(node, "inner"):
+            node = node.inner
+        return node
+
+    def _first_tick(self, now: int) -> Ready:
+        """The first tick after a recovery: the recovery's output, then the tick's."""
+        first, self._pending = self._pending, None
+        self.tick = self.inner.tick
+        ready: Ready = self.inner.tick(now)
+        if first is not None:
+            ready = first.extend(ready)
+        _rename_notes(ready.notes)
+        return ready
+
+    def take_costs(self) -> dict[str, int]:
+        """Authentication operations since the last call (see the module docstring)."""
+        notes = self._state._ready.notes
+        if notes:
+            _rename_notes(notes)
+        k = self.keyring
+        if self._macs:
+            p = k.primitives
+            done = p - self._p
+            self._p = p
+            return {"hash": 2 * done} if done else {}
+        s = k.signs
+        v = k.verifies
+        ds = s - self._s
+        dv = v - self._v
+        if ds:
+            self._s = s
+            if dv:
+                self._v = v
+                return {"sign": ds, "verify": dv}
+            return {"sign": ds}
+        if dv:
+            self._v = v
+            return {"verify": dv}
+        return {}
+
+
+class SharedModeledKeyring(ModeledKeyring):
+    """The ``modeled`` keyring with one verification memo shared by every node of a run.
+
+    A modeled tag check is a pure function of ``(sender, body, auth)`` (every node of the model
+    knows every secret), and in the simulator the n - 1 receivers of a broadcast check the very
+    same bytes. The first check computes the tag; the others find the verdict in the memo (the
+    body's hash is cached by Python on the shared bytes object). Counters are unchanged (each
+    check still counts one ``verifies``), so the charged CPU time and every result are the same
+    as with :class:`ModeledKeyring`; only wall time drops. The memo is bounded (cleared when
+    full), which changes nothing but wall time either.
+    """
+
+    MEMO_LIMIT = 200_000
+
+    def __init__(self, node_id: int, n_replicas: int, seed: bytes, memo: dict[Any, bool]) -> None:
+        super().__init__(node_id, n_replicas, seed)
+        self._memo = memo
+
+    def verify(self, sender: int, body: bytes, auth: Any) -> bool:
+        """Recompute ``sender``'s tag (or recall the verdict) and compare."""
+        if type(auth) is not bytes or type(body) is not bytes or type(sender) is not int:
+            self.verifies += 1
+            self.primitives += 1
+            return False
+        key = (sender, body, auth)
+        memo = self._memo
+        ok = memo.get(key)
+        if ok is None:
+            ok = super().verify(sender, body, auth)
+            if len(memo) >= self.MEMO_LIMIT:
+                memo.clear()
+            memo[key] = ok
+            return ok
+        self.verifies += 1
+        self.primitives += 1
+        return ok
+
+
+def shared_keyrings(
+    scheme: Scheme, n_replicas: int, node_ids: Sequence[int], seed: bytes
+) -> dict[int, Keyring]:
+    """:func:`make_keyrings`, with :class:`SharedModeledKeyring` for the ``modeled`` scheme."""
+    if scheme is not Scheme.MODELED:
+        return make_keyrings(scheme, n_replicas, node_ids, seed=seed)
+    memo: dict[Any, bool] = {}
+    ids = sorted(set(node_ids) | set(range(n_replicas)))
+    return {i: SharedModeledKeyring(i, n_replicas, seed, memo) for i in ids}
+
+
+def _rename_notes(notes: list[Note]) -> None:
+    for i, note in enumerate(notes):
+        new = _RENAMED.get(note.kind)
+        if new is not None:
+            notes[i] = Note(new, note.detail)
+
+
+class ChainChecker:
+    """The honest replicas' chains of blocks agree on their common prefix (read at the end)."""
+
+    name = "chain"
+
+    def __init__(self, nodes: Sequence[SimNode], honest: Sequence[int]) -> None:
+        self.nodes = nodes
+        self.honest = tuple(honest)
+
+    def check(self, record: RunRecord) -> Verdict:
+        """Compare every honest chain with the longest one."""
+        chains = [(i, self.nodes[i].replica.chain.ids) for i in self.honest]
+        if not chains:
+            return Verdict(self.name, True)
+        ref_i, ref = max(chains, key=lambda c: len(c[1]))
+        for i, ids in chains:
+            if ids != ref[: len(ids)]:
+                k = next(h for h, (a, b) in enumerate(zip(ids, ref, strict=False)) if a != b)
+                return Verdict(
+                    self.name, False, f"height {k}: chains of replicas {i} and {ref_i} differ"
+                )
+        return Verdict(self.name, True)
+
+
+def completion_key(item: Any) -> Hashable:
+    """A client's completion is named ``(client, timestamp)``, as its submission was."""
+    if isinstance(item, Completion):
+        return (item.client, item.timestamp)
+    return item  # type: ignore[no-any-return]
+
+
+def commit_key(batch: Any) -> Hashable:
+    """A committed batch is identified by its batch digest."""
+    return getattr(batch, "batch_digest", batch)  # type: ignore[no-any-return]
+
+
+def _int(params: Mapping[str, Any], key: str) -> int:
+    value = params.get(key, PBFT_DEFAULTS.get(key))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ExperimentError(f"parameter {key} must be an integer, not {value!r}") from None
+
+
+def _byzantine_ids(params: Mapping[str, Any], behaviour: str, n: int, f: int) -> list[int]:
+    if not behaviour:
+        return []
+    if behaviour not in BEHAVIOURS:
+        raise ExperimentError(f"unknown byzantine behaviour {behaviour!r}; known: {BEHAVIOURS}")
+    count = _int(params, "byzantine_count")
+    if count <= 0:
+        count = f + 1 if behaviour == "split-brain" else 1
+    raw = str(params.get("byzantine_ids", "") or "")
+    ids = [int(x) for x in raw.split(",") if x.strip()] if raw else list(range(count))
+    if len(set(ids)) != len(ids) or any(not 0 <= i < n for i in ids):
+        raise ExperimentError(f"byzantine_ids {ids} must be distinct replicas of 0..{n - 1}")
+    if behaviour == "split-brain" and (0 not in ids or len(ids) < 2):
+        raise ExperimentError("split-brain needs a coalition of 2+ replicas including replica 0")
+    return ids
+
+
+def _wrap(
+    behaviour: str,
+    replica: Replica,
+    clients: Sequence[int],
+    coalition: Sequence[int],
+    keyrings: dict[int, Keyring],
+    outbox: dict[int, list[Send]],
+) -> Any:
+    if behaviour == "silent-primary":
+        return faults.SilentPrimary(replica)
+    if behaviour == "dropping-primary":
+        return faults.DroppingPrimary(replica, clients)
+    if behaviour == "altering-primary":
+        return faults.AlteringPrimary(replica)
+    if behaviour == "equivocating-primary":
+        return faults.EquivocatingPrimary(replica)
+    if behaviour.startswith("bad-voter"):
+        field = behaviour.removeprefix("bad-voter").removeprefix("-") or "digest"
+        return faults.BadVoter(replica, field)
+    if behaviour == "replayer":
+        return faults.Replayer(replica)
+    if behaviour == "crashed":
+        node = faults.Crashable(replica)
+        node.crash()
+        return node
+    return faults.SplitBrain(replica, coalition, keyrings, outbox)
+
+
+def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
+    """The PBFT deployment for ``params`` (see the module docstring for the parameters)."""
+    p = {**PBFT_DEFAULTS, **params}
+    n = _int(p, "n")
+    n_clients = _int(p, "clients")
+    requests = _int(p, "requests")
+    if n < 1 or n_clients < 1 or requests < 0:
+        raise ExperimentError("pbft needs n >= 1, clients >= 1 and requests >= 0")
+    k = _int(p, "checkpoint_interval")
+    window = _int(p, "log_window") or max(64, 4 * k)
+    auth = str(p.get("auth") or ("modeled" if p.get("crypto", "modeled") == "modeled" else "sig"))
+    if auth == "sig":
+        auth = "signatures"
+    try:
+        scheme = Scheme(auth)
+        mode = BlockMode(str(p["block_mode"]))
+        config = Config(
+            n=n,
+            checkpoint_interval=k,
+            log_window=window,
+            max_batch_size=_int(p, "batch"),
+            max_batch_delay_us=_int(p, "batch_delay_us"),
+            view_change_timeout_us=_int(p, "view_change_timeout_us"),
+            block_mode=mode,
+            block_size=_int(p, "block_size"),
+            block_interval_us=_int(p, "block_interval_us"),
+        )
+    except ValueError as exc:
+        raise ExperimentError(f"bad pbft parameters: {exc}") from None
+    client_ids = list(range(n, n + n_clients))
+    keyrings = shared_keyrings(scheme, n, client_ids, seed=rng.randbytes(32))
+    behaviour = str(p.get("byzantine") or "")
+    faulty = _byzantine_ids(p, behaviour, n, config.f)
+    honest = tuple(i for i in range(n) if i not in faulty)
+    outbox: dict[int, list[Send]] = {}
+    timeout = _int(p, "client_timeout_us")
+
+    nodes: list[SimNode] = []
+    for i in range(n):
+        replica = Replica(i, config, keyrings[i])
+        inner: Any = replica
+        if i in faulty:
+            inner = _wrap(behaviour, replica, client_ids, faulty, keyrings, outbox)
+        nodes.append(SimNode(inner, keyrings[i]))
+    for c in client_ids:
+        client = Client(c, n, keyrings[c], retransmit_timeout_us=timeout)
+        nodes.append(SimNode(client, keyrings[c]))
+
+    size = _int(p, "payload_bytes")
+    interval = _int(p, "interval_us")
+    subs: list[Submission] = []
+    issued = dict.fromkeys(client_ids, 0)
+    for r in range(requests):
+        c = client_ids[r % n_clients]
+        issued[c] += 1
+        op = rng.randbytes(size)
+        subs.append(Submission(r * interval, c, Submit(op), (c, issued[c])))
+
+    def recover(node_id: int, persisted: list[Any]) -> SimNode:
+        if node_id >= n:
+            fresh = SimNode(
+                Client(node_id, n, keyrings[node_id], retransmit_timeout_us=timeout),
+                keyrings[node_id],
+            )
+        else:
+            old = nodes[node_id]
+            base = old.replica
+            replica, first = Replica.recover(node_id, config, keyrings[node_id], persisted)
+            replica.validator, replica.service = base.validator, base.service
+            inner: Any = replica
+            if node_id in faulty:
+                inner = _wrap(behaviour, replica, client_ids, faulty, keyrings, outbox)
+            fresh = SimNode(inner, keyrings[node_id], first)
+        nodes[node_id] = fresh
+        return fresh
+
+    checkers: list[Any] = [SafetyChecker(), ChainChecker(nodes, honest), LivenessChecker()]
+    return Deployment(
+        nodes=nodes,
+        submissions=subs,
+        replicas=honest,
+        sites=[*range(n), *(j % n for j in range(n_clients))],
+        recover=recover,
+        completion_key=completion_key,
+        commit_key=commit_key,
+        checkers=checkers,
+    )

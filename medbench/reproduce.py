@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench import experiments as ex
-from medbench import table1
+from medbench import report, table1
 from medbench.report import Plot, Report
 
 SCALING_N = (4, 7, 10, 16)
@@ -171,7 +171,8 @@ def reproduce(
     rep.text(table1.markdown(rows, cmp))
     rep.table("table1", table1.table_rows(rows, cmp), show=False)
     rep.text("### Searches behind 'nodes needed' and 'faults tolerated'")
-    rep.table("table1_trials", table1.trial_rows(rows))
+    rep.table("table1_trials", table1.trial_rows(rows), show=False)
+    rep.text(report.markdown_table(table1.trial_summary(rows)))
     pbft_rows = [r for r in scale if r["protocol"] == "pbft"]
     rep.text("## PBFT scaling (Medical Chain, n = " + ", ".join(map(str, o.scaling_n)) + ")")
     if pbft_rows:

@@ -13,7 +13,7 @@ import sys
 import time
 
 from medbench import reproduce, table1
-from medbench.report import Report
+from medbench.report import Report, markdown_table
 
 
 def cmd_table1(args: argparse.Namespace) -> int:
@@ -29,7 +29,8 @@ def cmd_table1(args: argparse.Namespace) -> int:
         rep = Report("medbench table1")
         rep.text(md)
         rep.table("table1", table1.table_rows(rows, cmp), show=False)
-        rep.table("table1_trials", table1.trial_rows(rows))
+        rep.table("table1_trials", table1.trial_rows(rows), show=False)
+        rep.text(markdown_table(table1.trial_summary(rows)))
         from medbench import experiments
 
         rep.meta = {**experiments.metadata(seeds=[args.seed]), "quick": args.quick}

@@ -513,7 +513,10 @@ def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
     out.append("")
     out.append(
         f"Compute demand is 'large' at >= {LARGE_HASHES_PER_TX:.0e} hash evaluations per "
-        "committed transaction (mining trials + block/Merkle/MAC hashes), else 'small'."
+        "committed transaction (mining trials + block/Merkle/MAC hashes), else 'small'. "
+        "Signature work is CPU time (cpu_ms_per_tx), not hash evaluations. Extra columns: "
+        "faults_tolerated at the minimal configuration; throughput, latency and storage at the "
+        "common configuration."
     )
     mism = [
         f"- {names[k]} / {col}: {why}"
@@ -543,12 +546,34 @@ def table_rows(rows: Sequence[Row], cmp: Comparison | None = None) -> list[dict[
     return flat
 
 
+def trial_summary(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """:func:`trial_rows` with each run of consecutive refusals folded into one row."""
+    out: list[dict[str, Any]] = []
+    for t in trial_rows(rows):
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and not t["started"]
+            and not last["started"]
+            and last["system"] == t["system"]
+            and last["search"] == t["search"]
+        ):
+            first = str(last["n"]).split("..")[0]
+            last["n"] = f"{first}..{t['n']}"
+            last["reason"] = str(last["reason"]).split("; got ")[0]
+            continue
+        out.append(dict(t))
+    return out
+
+
 def trial_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
     """Every search and fault trial as a flat row (for CSV)."""
     out = []
     for row in rows:
         for kind, trials in (("nodes_needed", row.search), ("faults", row.faults)):
             for t in trials:
+                if kind == "faults" and any(t is u for u in row.search):
+                    continue  # the search already ran these at the minimal size
                 out.append(
                     {
                         "system": row.system.name,
@@ -586,5 +611,6 @@ __all__ = [
     "nodes_needed",
     "table_rows",
     "trial_rows",
+    "trial_summary",
     "vote_weights",
 ]

@@ -24,16 +24,18 @@
 import os
 
 import matplotlib.pyplot as plt
-import pandas as pd
+from IPython.display import Markdown, display
 
 from medbench import reproduce, table1
+from medbench.report import markdown_table
 
 SMALL = os.environ.get("MEDBENCH_SMALL") == "1"
 settings = table1.Settings.quick() if SMALL else table1.Settings()
 sizes = (4, 7, 10) if SMALL else reproduce.SCALING_N
 systems = table1.available()
-df = pd.DataFrame(reproduce.scaling(systems, sizes, settings))
-df[["system", "n", "live", "throughput_tps", "latency_ms_p50", "cpu_ms_per_tx", "storage_kb_per_node"]]
+rows = reproduce.scaling(systems, sizes, settings)
+shown = ["system", "n", "live", "throughput_tps", "latency_ms_p50", "cpu_ms_per_tx", "storage_kb_per_node"]
+display(Markdown(markdown_table(rows, shown)))
 
 # %% [markdown]
 # ## Throughput, latency, compute and storage against n
@@ -51,8 +53,9 @@ for ax, (col, label) in zip(
         ("storage_kb_per_node", "storage per node (KiB)"),
     ],
 ):
-    for name, g in df.groupby("system"):
-        ax.plot(g["n"], g[col], marker="o", label=name)
+    for system in systems:
+        pts = [(r["n"], r[col]) for r in rows if r["system"] == system.name]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=system.name)
     ax.set_xlabel("nodes")
     ax.set_ylabel(label)
     if col != "storage_kb_per_node":
@@ -70,9 +73,10 @@ plt.show()
 
 # %%
 crash_rows, byz_rows = reproduce.faults(systems, sizes[1], settings)
-crash = pd.DataFrame(crash_rows)
-print(crash.groupby("system")["tolerated"].first())
-pd.DataFrame(byz_rows)
+for system in systems:
+    k = next(r["tolerated"] for r in crash_rows if r["system"] == system.name)
+    print(f"{system.name:20s} tolerates {k} crashed node(s) of {sizes[1]}")
+display(Markdown(markdown_table(byz_rows)))
 
 # %%
-assert df["live"].all(), df[~df["live"]]
+assert all(r["live"] for r in rows), [r for r in rows if not r["live"]]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from medbench import experiments as ex
 from medbench.consensus.baselines.common import MembershipError
+from medbench.consensus.baselines.sim import SimBaseline
+from medbench.consensus.baselines.sim import build as sim_build
 from medbench.node import Ready
 from medbench.sim.engine import Simulator
 
@@ -83,3 +88,38 @@ def test_a_stuck_deadline_cannot_spin_the_clock() -> None:
     node = Stuck()
     Simulator([node], tick_us=0).run(10)
     assert node.ticks == list(range(11))  # once per microsecond at most
+
+
+def test_crashed_node_server_recovers_and_resyncs() -> None:
+    params = {
+        "protocol": "central",
+        "n": 3,
+        "tick_us": 0,
+        "txs": 10,
+        "clients": 1,
+        "faults": "crash:2@100ms; recover:2@300ms",
+    }
+    sim, _dep = ex.build_simulator(params, seed=2)
+    record = sim.run(60_000_000, stop_when_complete=True)
+    assert all(tx in record.completed for tx in record.submitted)
+    # The fresh node server registered again and received the cached chain.
+    server = sim.nodes[2]
+    assert isinstance(server, SimBaseline)
+    assert server.stats()["height"] >= 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    protocol=st.sampled_from(["pow", "poa", "dpos", "poi", "central"]),
+    src=st.integers(-3, 8),
+    msg=st.one_of(st.binary(max_size=64), st.integers(), st.none(), st.text(max_size=8)),
+)
+def test_adapter_never_raises_on_hostile_input(protocol: str, src: int, msg: Any) -> None:
+    extra = {"delegates": 3, "auditors": 2} if protocol == "dpos" else {}
+    dep = sim_build({"protocol": protocol, "n": 5, "txs": 1, **extra}, random.Random(0))
+    node = dep.nodes[1]
+    assert isinstance(node, SimBaseline)
+    ready = node.step(src, msg)
+    assert not ready.committed and not ready.messages
+    assert [n.kind for n in ready.notes] == ["rejected"]
+    assert node.take_costs() == {}  # nothing was hashed or signed for garbage

@@ -8,7 +8,8 @@ Theory of operation
    the measured table beside the paper's with match marks and reasons, and every search trial.
 2. **Scaling**: every registered system at ``n`` in :data:`SCALING_N` (4, 7, 10, 16) with the same
    workload: throughput, median latency, CPU and hashes per transaction, storage per node. The
-   PBFT rows are the paper's scaling sweep (Medical Chain with f = 1, 2, 3, 5).
+   PBFT rows are the paper's scaling sweep (Medical Chain with f = 1, 2, 3, 5), also run under
+   saturating load (:func:`pbft_saturation`).
 3. **Faults**: each system at the common size with ``k`` nodes crashed from the start, up to the
    first ``k`` that loses liveness; then the Byzantine behaviours each protocol has:
    PBFT's equivocating and silent primaries at n = 3 (f = 0) and n = 4 (f = 1), and ModelChain
@@ -77,6 +78,40 @@ def scaling(
                     "safety": r.get("safety", ""),
                 }
             )
+    return rows
+
+
+def pbft_saturation(
+    ns: Sequence[int], s: table1.Settings, clients: int = 16
+) -> list[dict[str, Any]]:
+    """PBFT at ``n`` in ``ns`` under saturating load: ``clients`` closed loops, all at time 0."""
+    rows = []
+    for n in ns:
+        params = {
+            "protocol": "pbft",
+            "n": n,
+            "requests": s.txs,
+            "clients": clients,
+            "interval_us": 0,
+            "payload_bytes": s.tx_bytes,
+        }
+        r = ex.run(params, s.seed)
+        rows.append(
+            {
+                "n": n,
+                "f": (n - 1) // 3,
+                "clients": clients,
+                "completed": r["completed"],
+                "throughput_tps": float(r["throughput_tps"]),
+                "latency_ms_p50": float(r["latency_ms_p50"]),
+                "latency_ms_p95": float(r["latency_ms_p95"]),
+                "msgs_per_tx": float(r["msgs_per_tx"]),
+                "bytes_per_tx": float(r["bytes_per_tx"]),
+                "cpu_s_max_node": float(r["cpu_s_max_node"]),
+                "safety": r["safety"],
+                "liveness": r["liveness"],
+            }
+        )
     return rows
 
 
@@ -176,7 +211,14 @@ def reproduce(
     pbft_rows = [r for r in scale if r["protocol"] == "pbft"]
     rep.text("## PBFT scaling (Medical Chain, n = " + ", ".join(map(str, o.scaling_n)) + ")")
     if pbft_rows:
+        rep.text(f"Offered load {s.rate_tps:g} tx/s (the common workload):")
         rep.table("pbft_scaling", pbft_rows)
+        sat = pbft_saturation(o.scaling_n, s)
+        rep.text("Saturating load (16 closed-loop clients, every request at time 0):")
+        rep.table("pbft_saturation", sat)
+        sat_plot = [{**r, "series": "PBFT"} for r in sat]
+        title = "PBFT saturation throughput against n"
+        rep.plot(Plot("pbft_saturation", sat_plot, "n", "throughput_tps", "series", title))
     else:
         rep.text("PBFT is not registered in the simulator: no scaling rows.")
     rep.text("## Every system against node count")

@@ -117,6 +117,7 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
         "table1.csv",
         "table1_trials.csv",
         "pbft_scaling.csv",
+        "pbft_saturation.csv",
         "scaling.csv",
         "faults_crash.csv",
         "faults_byzantine.csv",

@@ -23,6 +23,7 @@ Two translations are needed:
   anybody but the expected blocker is never prepared by an honest replica and the stall makes the
   view — hence the blocker — change.
 
+Block timestamps are the primary's PBFT clock (TOCS §4.6), counted from the genesis timestamp.
 The genesis block is the chain's block 0 (``build(0, ...)`` returns it), so PBFT's chain IDs are
 the ledger's block IDs. :func:`primary_for` recovers which primary a stored block was made under
 (the header names the blocker, and ``blocker = VA_{(p + B) mod N}`` has one solution ``p``), which
@@ -125,6 +126,8 @@ class LedgerBlockFormat:
             tx_id = self.ledger_ids[r]
             if tx_id:
                 ids.append(tx_id)
+        # PBFT's clock counts microseconds since the genesis block
+        ts = self.genesis.timestamp_us + ts
         return BlockHeader(height, prev_id, validators[blocker], merkle.root(ids), ts)
 
     def tx_ids(self, req_ids: tuple[bytes, ...]) -> tuple[bytes, ...]:

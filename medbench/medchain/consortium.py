@@ -31,6 +31,7 @@ from medbench.consensus.pbft import BlockMode, Client, Config, Replica, Submit, 
 from medbench.crypto.keys import Scheme, SigningKey
 from medbench.hashing import sha256
 from medbench.ledger.block import Genesis
+from medbench.ledger.transaction import SignerPolicy
 from medbench.medchain.blocks import LedgerBlockFormat
 from medbench.medchain.node import MedicalChainNode, NodeSetup
 from medbench.medchain.validation import AccessValidator, draft_transaction
@@ -92,6 +93,12 @@ class Deployment:
         self.nodes[i] = node
         self.nodes[self.config.n + i].node = node
         return node
+
+    def signer_policy(self) -> SignerPolicy:
+        """Who must countersign: each doctor's records need their hospital (PAPER.md §1.2)."""
+        return SignerPolicy(
+            {d.public_key: h.public_key for d, h in zip(self.doctors, self.hospitals, strict=True)}
+        )
 
     def patient_client(self, k: int) -> PatientClient:
         """The request builder of patient ``k`` (its chain argument is unused here)."""

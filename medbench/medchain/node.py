@@ -33,7 +33,7 @@ peers for what it missed (state transfer).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,8 +46,15 @@ from medbench.consensus.pbft.messages import Block as BlockMessage
 from medbench.consensus.pbft.messages import MessageError, PrePrepare
 from medbench.crypto.keys import SigningKey
 from medbench.hashing import sha256
-from medbench.ledger.block import Genesis
-from medbench.medchain.blocks import BlockSignature, LedgerBlockFormat, SignatureWanted
+from medbench.ledger.block import Block, Genesis
+from medbench.ledger.chain import ChainReport, RepairResult, repair, verify_chain
+from medbench.ledger.transaction import SignerPolicy
+from medbench.medchain.blocks import (
+    BlockSignature,
+    LedgerBlockFormat,
+    SignatureWanted,
+    primary_for,
+)
 from medbench.medchain.validation import AccessValidator
 from medbench.node import Note, Ready, Send
 from medbench.store.ledger_store import LedgerStore
@@ -132,6 +139,32 @@ class MedicalChainNode:
     def inner(self) -> Replica:
         """The PBFT replica (what test harnesses inspect)."""
         return self.replica
+
+    def verify(self, policy: SignerPolicy | None = None) -> ChainReport:
+        """:func:`medbench.ledger.verify_chain` over this node's SQLite store."""
+        blocks = self.ledger.blocks()
+        return verify_chain(
+            self.setup.genesis, blocks, self.ledger.bodies, primary=self._primaries(blocks),
+            policy=policy,
+        )  # fmt: skip
+
+    def repair(
+        self, peers: Sequence[MedicalChainNode], policy: SignerPolicy | None = None
+    ) -> RepairResult:
+        """Restore missing or altered bodies from peers' stores (:func:`medbench.ledger.repair`)."""
+        blocks = self.ledger.blocks()
+        return repair(
+            self.setup.genesis, blocks, self.ledger, [p.ledger.bodies for p in peers],
+            primary=self._primaries(blocks), policy=policy,
+        )  # fmt: skip
+
+    def _primaries(self, blocks: Sequence[Block]) -> Callable[[int], bytes]:
+        genesis = self.setup.genesis
+
+        def primary(height: int) -> bytes:
+            return primary_for(genesis, blocks[height - 1].header) or b""
+
+        return primary
 
     def close(self) -> None:
         """Close the store (a crash: nothing in memory survives)."""

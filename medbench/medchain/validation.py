@@ -151,6 +151,8 @@ class AccessValidator:
             self.refusals["malformed"] += 1
             return tx
         verdict = self.judge(tx)
+        if isinstance(verdict, str) and verdict.startswith("duplicate-record"):
+            return None  # ordered and answered "refused" at execution, so its client completes
         if isinstance(verdict, str):
             self.refusals[verdict.split(":", 1)[0]] += 1
             return verdict

@@ -43,3 +43,46 @@ def restart(dep: Deployment, net: Network, i: int) -> None:
     node = dep.restart(i, net.now)
     net.crashed.discard(i)
     net._apply(i, node.first)
+
+
+US = 1_000_000
+
+
+def care_session(dep: Deployment, k: int, records: int, t0: int) -> list[bytes]:
+    """Patient ``k`` grants doctor ``k`` care access, the doctor adds ``records`` countersigned
+    records, the patient reads them (a query: an audit record follows). Wire bytes, in order."""
+    from medbench.access.request import Operation
+    from medbench.medchain import request_transaction
+
+    p, d = dep.patient_client(k), dep.doctor_client(k)
+    body = {
+        "grantee": d.public_key,
+        "ops": ["add", "read"],
+        "categories": ["*"],
+        "not_before_us": t0,
+        "not_after_us": t0 + 3600 * US,
+    }
+    reqs = [p.request(Operation.GRANT, patient=p.public_key, body=body, at_us=t0 + 1)]
+    for j in range(records):
+        reqs.append(
+            d.request(
+                Operation.ADD,
+                patient=p.public_key,
+                category="diagnosis",
+                body={"content": b"visit %d of patient %d" % (j, k)},
+                at_us=t0 + 2 + j,
+                countersign=True,
+            )
+        )
+    reqs.append(p.request(Operation.READ, patient=p.public_key, body={"history": False},
+                          at_us=t0 + 3 + records))  # fmt: skip
+    return [request_transaction(r).to_wire() for r in reqs]
+
+
+def stored_chains(dep: Deployment, ids: list[int]) -> list[list[bytes]]:
+    """The block IDs in each node's SQLite store, genesis first."""
+    out = []
+    for i in ids:
+        node = dep.nodes[i]
+        out.append([node.ledger.genesis().id, *(b.id for b in node.ledger.blocks())])
+    return out

@@ -26,7 +26,6 @@ from typing import Any
 from medbench.access.clients import GranteeClient, Identity, PatientClient
 from medbench.access.scenario import GENESIS_US, Consortium
 from medbench.access.state import ChainState
-from medbench.pki.ca import der
 from medbench.consensus.pbft import BlockMode, Client, Config, Replica, Submit, make_keyrings
 from medbench.crypto.keys import Scheme, SigningKey
 from medbench.hashing import sha256
@@ -36,6 +35,7 @@ from medbench.medchain.blocks import LedgerBlockFormat
 from medbench.medchain.node import MedicalChainNode, NodeSetup
 from medbench.medchain.validation import AccessValidator, draft_transaction
 from medbench.node import Ready
+from medbench.pki.ca import der
 
 REGIONS = ("cn/zj/hz", "cn/zj/nb", "cn/gd/gz")
 
@@ -107,7 +107,10 @@ class Deployment:
     def doctor_client(self, k: int) -> GranteeClient:
         """Doctor ``k``'s request builder, countersigned by their hospital."""
         return GranteeClient(
-            self.doctors[k], None, self.rng, countersigner=self.hospitals[k]  # type: ignore[arg-type]
+            self.doctors[k],
+            None,  # type: ignore[arg-type]
+            self.rng,
+            countersigner=self.hospitals[k],
         )
 
 
@@ -134,7 +137,9 @@ def make_consortium(
         doctors.append(world.enroll(f"doctor-{i}", "doctor", region, institution=inst, at_us=at))
         patients.append(world.enroll(f"patient-{i}", "patient", region, at_us=at))
     rng = random.Random(seed)
-    keys = [SigningKey.generate(Scheme(scheme), seed=sha256(b"va|%d|%d" % (seed, i))) for i in range(n)]
+    keys = [
+        SigningKey.generate(Scheme(scheme), seed=sha256(b"va|%d|%d" % (seed, i))) for i in range(n)
+    ]
     genesis = Genesis(
         f"medchain-{seed}", Scheme(scheme), tuple(k.public for k in keys),
         sha256(der(world.root.cert)), at,

@@ -39,8 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from medbench import codec
-from medbench.consensus.pbft import BlockMode, Config, Keyring, Replica, decode_record
-from medbench.consensus.pbft import encode_record
+from medbench.consensus.pbft import (
+    BlockMode,
+    Config,
+    Keyring,
+    Replica,
+    decode_record,
+    encode_record,
+)
 from medbench.consensus.pbft.log import StableRecord
 from medbench.consensus.pbft.messages import Block as BlockMessage
 from medbench.consensus.pbft.messages import MessageError, PrePrepare
@@ -255,7 +261,9 @@ class MedicalChainNode:
         for send in ready.messages:
             m = send.msg
             if isinstance(m, BlockMessage) and m.blocker == self.node_id:
-                header = self.format.header_for(m.height, m.prev_id, m.blocker, m.tx_ids, m.timestamp)
+                header = self.format.header_for(
+                    m.height, m.prev_id, m.blocker, m.tx_ids, m.timestamp
+                )
                 sig = None if header is None else self.format.sign(header)
                 if header is not None and sig is not None:
                     out.append(Send(self.replica.others, BlockSignature(header.id, sig)))

@@ -114,7 +114,10 @@ class AccessValidator:
             return None
         if type(content) is not dict or content.get("type") not in RECORD_TYPES:
             return None
-        if RECORD_TYPES[content["type"]] is not tx.kind or type(content.get("request")) is not bytes:
+        if (
+            RECORD_TYPES[content["type"]] is not tx.kind
+            or type(content.get("request")) is not bytes
+        ):
             return "malformed: node record of the wrong kind"
         if len(tx.public_keys) != 1 or tx.author not in self.node_keys:
             return "record-not-by-a-node: only validator nodes write blacklist and audit records"

@@ -8,9 +8,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pbft"))
 
-from pbft_harness import Network  # noqa: E402
+from pbft_harness import Network
 
-from medbench.medchain import Deployment, make_consortium  # noqa: E402
+from medbench.medchain import Deployment, make_consortium
 
 
 def network(dep: Deployment, seed: int = 0, tick_us: int = 10_000) -> Network:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from conftest import care_session, deploy, stored_chains
 import pytest
+from conftest import care_session, deploy, stored_chains
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -79,21 +79,25 @@ def access(tmp_path_factory: pytest.TempPathFactory) -> AccessValidator:
     return dep.nodes[1].access  # type: ignore[no-any-return]
 
 
+_INT64 = st.integers(-(2**63), 2**63 - 1)
 _HOSTILE = st.one_of(
     st.binary(max_size=300),
     st.builds(
         lambda kind, content, ts, keys: Transaction(Kind(kind), content, ts, tuple(keys)).to_wire(),
         st.integers(1, 8),
-        st.one_of(st.binary(max_size=80), st.dictionaries(st.text(max_size=8), st.integers(-(2**63), 2**63 - 1))
-                  .map(codec.encode)),
+        st.one_of(
+            st.binary(max_size=80), st.dictionaries(st.text(max_size=8), _INT64).map(codec.encode)
+        ),
         st.integers(0, 1 << 62),
         st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=3, unique=True),
     ),
-)  # fmt: skip
+)
 
 
 @given(_HOSTILE)
-def test_hostile_operation_bytes_are_refused_never_raise(access: AccessValidator, data: bytes) -> None:
+def test_hostile_operation_bytes_are_refused_never_raise(
+    access: AccessValidator, data: bytes
+) -> None:
     req = Request(8, 1, data)
     reason = access(req)
     assert isinstance(reason, str) and reason

@@ -119,7 +119,7 @@ def make_consortium(
     seed: int,
     store_dir: str | Path,
     *,
-    scheme: str = "ed25519",
+    scheme: str = "ed25519",  # the genesis scheme (one per chain)
     auth: str = "signatures",
     block_mode: str = "blocker",
     users: int = 4,
@@ -127,6 +127,10 @@ def make_consortium(
     **config: Any,
 ) -> Deployment:
     """Build genesis, ``n`` nodes with stores under ``store_dir``, hospital and user clients."""
+    if Scheme(scheme) is not Scheme.ED25519:
+        # verify_chain checks every signature of a chain under its genesis scheme, and the
+        # access layer's identities (KMC keys, X.509 certificates) are Ed25519
+        raise ValueError("Medical Chain users sign with Ed25519: the chain's scheme must be too")
     world = Consortium.create(seed)
     at = GENESIS_US
     hospitals, doctors, patients = [], [], []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import US, care_session, crash, deploy, restart, stored_chains
 
 from medbench import codec
@@ -100,6 +101,7 @@ def test_crashed_node_recovers_from_its_store_and_catches_up(tmp_path: Path) -> 
     before = dep.nodes[2].stored_height
     restart(dep, net, 2)
     net.run(3_000_000)
+    assert net.stats.messages["state"] >= 1  # caught up by state transfer
     chains = stored_chains(dep, [0, 1, 2, 3])
     assert dep.nodes[2].stored_height > before
     assert all(ch == chains[0] for ch in chains)
@@ -140,3 +142,38 @@ def test_stores_survive_in_sqlite(tmp_path: Path) -> None:
     assert dep.nodes[0].store.read_log()  # the consensus log is on disk
     assert (tmp_path / "node-0.sqlite").stat().st_size > 0
     assert US == 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("scheme", "auth", "block_mode"),
+    [
+        ("ed25519", "macs", "blocker"),
+        ("ed25519", "modeled", "blocker"),
+        ("ed25519", "signatures", "integrated"),
+        ("ed25519", "macs", "integrated"),
+    ],
+)
+def test_every_configuration_builds_verified_chains(
+    tmp_path: Path, scheme: str, auth: str, block_mode: str
+) -> None:
+    dep, net = deploy(tmp_path, scheme=scheme, auth=auth, block_mode=block_mode, **FAST)
+    for k, c in enumerate(dep.user_ids[:2]):
+        for op in care_session(dep, k, 2, GENESIS_US + 100 * k):
+            net.submit(c, op)
+    assert net.run_until_idle(10_000_000)
+    net.run(1_000_000)
+    chains = stored_chains(dep, [0, 1, 2, 3])
+    assert len(chains[0]) >= 2 and all(ch == chains[0] for ch in chains)
+    assert dep.genesis.scheme == scheme
+    for i in range(4):
+        node = dep.nodes[i]
+        assert node.stored_height == node.replica.chain.length - 1
+        report = node.verify(dep.signer_policy())
+        assert report.ok, report.findings
+        assert len(node.ledger) == 10  # 2 sessions x 4 transactions + 2 audit records
+
+
+def test_one_signature_scheme_per_chain(tmp_path: Path) -> None:
+    # the ledger checks every signature under the genesis scheme; users sign with Ed25519
+    with pytest.raises(ValueError, match="Ed25519"):
+        deploy(tmp_path, scheme="ecdsa-p256")

@@ -6,9 +6,9 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import care_session, deploy, stored_chains
 from hypothesis import given
 from hypothesis import strategies as st
+from medchain_helpers import care_session, deploy, stored_chains
 
 from medbench import codec
 from medbench.access.scenario import GENESIS_US

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import care_session, deploy, stored_chains
+from medchain_helpers import care_session, deploy, stored_chains
 
 from medbench.access.scenario import GENESIS_US
 from medbench.consensus.pbft import blocker_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import US, care_session, crash, deploy, restart, stored_chains
+from medchain_helpers import US, care_session, crash, deploy, restart, stored_chains
 
 from medbench import codec
 from medbench.access.request import Operation

@@ -1,4 +1,4 @@
-"""Fixtures of the Medical Chain node tests: a deployment on the PBFT in-process network."""
+"""Helpers of the Medical Chain node tests: a deployment on the PBFT in-process network."""
 
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ from medbench.medchain.node import MedicalChainNode, NodeSetup
 from medbench.medchain.validation import AccessValidator, draft_transaction
 from medbench.node import Ready
 from medbench.pki.ca import der
+from medbench.store.node_store import Synchronous
 
 REGIONS = ("cn/zj/hz", "cn/zj/nb", "cn/gd/gz")
 
@@ -124,6 +125,7 @@ def make_consortium(
     block_mode: str = "blocker",
     users: int = 4,
     wrap: dict[int, Callable[[Replica], Any]] | None = None,
+    synchronous: Synchronous = "FULL",
     **config: Any,
 ) -> Deployment:
     """Build genesis, ``n`` nodes with stores under ``store_dir``, hospital and user clients."""
@@ -164,7 +166,7 @@ def make_consortium(
     store.mkdir(parents=True, exist_ok=True)
     setups = [
         NodeSetup(i, cfg, keyrings[i], genesis, keys[i], store / f"node-{i}.sqlite", make_access,
-                  (wrap or {}).get(i))
+                  (wrap or {}).get(i), synchronous)
         for i in range(n)
     ]  # fmt: skip
     nodes: dict[int, Any] = {i: MedicalChainNode(s) for i, s in enumerate(setups)}

@@ -64,7 +64,7 @@ from medbench.medchain.blocks import (
 from medbench.medchain.validation import AccessValidator
 from medbench.node import Note, Ready, Send
 from medbench.store.ledger_store import LedgerStore
-from medbench.store.node_store import NodeStore
+from medbench.store.node_store import NodeStore, Synchronous
 
 HOLD_LIMIT = 64
 """Most messages a node holds while waiting for a block signature."""
@@ -82,6 +82,7 @@ class NodeSetup:
     store_path: Path
     make_access: Callable[[LedgerBlockFormat], AccessValidator]
     wrap: Callable[[Replica], Any] | None = None  # a fault wrapper (medbench.faults) or None
+    synchronous: Synchronous = "FULL"  # SQLite durability: FULL = on disk before any send
 
 
 def _merge(into: Ready, other: Ready) -> None:
@@ -98,7 +99,7 @@ class MedicalChainNode:
     def __init__(self, setup: NodeSetup, *, now: int = 0, recover: bool = False) -> None:
         self.setup = setup
         self.node_id = setup.node_id
-        self.store = NodeStore(setup.store_path)
+        self.store = NodeStore(setup.store_path, synchronous=setup.synchronous)
         self.ledger = LedgerStore(self.store)
         self.format = LedgerBlockFormat(setup.genesis, setup.key)
         self.access = setup.make_access(self.format)

@@ -11,6 +11,7 @@ from medbench.medchain.blocks import (
     BlockSignature,
     LedgerBlockFormat,
     SignatureWanted,
+    decode_side_message,
     primary_for,
 )
 from medbench.medchain.consortium import Deployment, HospitalClient, make_consortium
@@ -30,6 +31,7 @@ __all__ = [
     "MedicalChainNode",
     "NodeSetup",
     "SignatureWanted",
+    "decode_side_message",
     "draft_transaction",
     "make_consortium",
     "primary_for",

@@ -90,6 +90,19 @@ class SignatureWanted:
         return codec.encode([self.KIND, self.block_id])
 
 
+def decode_side_message(data: bytes) -> BlockSignature | SignatureWanted:
+    """Parse a node-level message from a peer; raises only ``ValueError``."""
+    try:
+        f = codec.decode(data, codec.Limits(max_bytes=1024, max_depth=1, max_container_len=3))
+    except codec.DecodeError as exc:
+        raise ValueError(f"malformed side message: {exc}") from None
+    if type(f) is list and len(f) == 3 and f[0] == BlockSignature.KIND:
+        return BlockSignature(f[1], f[2])
+    if type(f) is list and len(f) == 2 and f[0] == SignatureWanted.KIND:
+        return SignatureWanted(f[1])
+    raise ValueError("not a block-signature or signature-wanted message")
+
+
 def primary_for(genesis: Genesis, header: BlockHeader) -> bytes | None:
     """The primary's key under which ``header``'s blocker was the expected one (or ``None``)."""
     validators = genesis.validators

@@ -119,6 +119,9 @@ class AccessValidator:
             or type(content.get("request")) is not bytes
         ):
             return "malformed: node record of the wrong kind"
+        subject = content.get("subject")
+        if content["type"] == "blacklist" and (type(subject) is not bytes or len(subject) != 32):
+            return "malformed: a blacklist record names a 32-byte subject key"
         if len(tx.public_keys) != 1 or tx.author not in self.node_keys:
             return "record-not-by-a-node: only validator nodes write blacklist and audit records"
         if not verify_transaction(tx, self.scheme).ok:

@@ -103,3 +103,22 @@ def test_hostile_operation_bytes_are_refused_never_raise(
     assert isinstance(reason, str) and reason
     assert codec.decode(access.service(req))[0] == "refused"
     assert access.format.ledger_ids[req.digest()] == b""  # left out of any ledger block
+
+
+def test_node_records_are_checked(tmp_path: Path) -> None:
+    from medbench.crypto.keys import Scheme, SigningKey
+
+    dep, _ = deploy(tmp_path)
+    access = dep.nodes[1].access
+    node_key, outsider = dep.setups[0].key, SigningKey.generate(Scheme.ED25519, seed=b"o" * 32)
+
+    def verdict(content: dict, kind: Kind = Kind.ADD, key=node_key) -> str | None:  # type: ignore[no-untyped-def]
+        tx = Transaction.create(kind, codec.encode(content), GENESIS_US, [key])
+        return access(Request(8, 1, tx.to_wire()))
+
+    good = {"type": "blacklist", "request": b"r" * 32, "subject": b"s" * 32, "reason": "no-grant"}
+    assert verdict(good) is None
+    assert verdict(good, key=outsider).startswith("record-not-by-a-node")
+    assert verdict(good, kind=Kind.QUERY).startswith("malformed")
+    assert verdict({**good, "subject": 7}).startswith("malformed")
+    assert verdict({"type": "audit", "request": 5}, kind=Kind.QUERY).startswith("malformed")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from medchain_helpers import care_session, deploy, stored_chains
 
 from medbench.access.scenario import GENESIS_US
@@ -15,7 +18,14 @@ from medbench.crypto.keys import Scheme, SigningKey
 from medbench.faults import Byzantine
 from medbench.hashing import sha256
 from medbench.ledger import Block, Genesis, expected_blocker
-from medbench.medchain import LedgerBlockFormat, MedicalChainNode, primary_for
+from medbench.medchain import (
+    BlockSignature,
+    LedgerBlockFormat,
+    MedicalChainNode,
+    SignatureWanted,
+    decode_side_message,
+    primary_for,
+)
 from medbench.node import Send
 
 FAST = {"block_size": 8, "block_interval_us": 50_000, "checkpoint_interval": 4, "log_window": 16}
@@ -131,3 +141,52 @@ class PhantomBlocker(Byzantine):
 def test_blocker_listing_an_unaccepted_id_is_rejected(tmp_path: Path) -> None:
     dep, net = deploy(tmp_path, wrap={1: PhantomBlocker}, **FAST)
     _honest_blocks_despite(dep, net, 1)
+
+
+def test_side_messages_round_trip() -> None:
+    sig = BlockSignature(sha256(b"b"), b"s" * 64)
+    assert decode_side_message(sig.encode()) == sig
+    want = SignatureWanted(sha256(b"b"))
+    assert decode_side_message(want.encode()) == want
+
+
+@given(st.binary(max_size=200))
+def test_hostile_side_message_bytes_raise_only_value_error(data: bytes) -> None:
+    with contextlib.suppress(ValueError):
+        decode_side_message(data)
+
+
+@pytest.fixture(scope="module")
+def lone_node(tmp_path_factory: pytest.TempPathFactory) -> MedicalChainNode:
+    dep, _ = deploy(tmp_path_factory.mktemp("hostile-node"), **FAST)
+    return dep.nodes[2]  # type: ignore[no-any-return]
+
+
+_JUNK = st.one_of(
+    st.builds(
+        BlockSignature, st.binary(min_size=32, max_size=32), st.binary(min_size=1, max_size=100)
+    ),
+    st.builds(SignatureWanted, st.binary(min_size=32, max_size=32)),
+    st.builds(
+        BlockMessage,
+        st.integers(0, 3),
+        st.integers(0, 5),
+        st.binary(min_size=32, max_size=32),
+        st.integers(-1, 6),
+        st.lists(st.binary(min_size=32, max_size=32), max_size=3).map(tuple),
+        st.integers(0, 1 << 40),
+    ),
+    st.binary(max_size=20),
+    st.none(),
+)
+
+
+@given(st.integers(0, 12), _JUNK)
+def test_hostile_peer_input_never_crashes_a_node(
+    lone_node: MedicalChainNode, src: int, msg: object
+) -> None:
+    ready = lone_node.step(src, msg)
+    for send in ready.messages:  # at most an answer to a signature request, to a replica
+        assert isinstance(send.msg, BlockSignature) and send.dsts == (src,) and src < 4
+    lone_node.tick(lone_node.now + 1000)
+    assert len(lone_node.held) <= 64

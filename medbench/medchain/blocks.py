@@ -121,6 +121,7 @@ class LedgerBlockFormat:
         self.genesis = genesis
         self.key = key  # this node's validator key: signs the blocks it is the blocker of
         self.ledger_ids: dict[bytes, bytes] = {}  # request digest -> accepted transaction ID
+        self.head_timestamp = genesis.timestamp_us  # of the newest block built (the chain's clock)
         self._unverified: OrderedDict[bytes, bytes] = OrderedDict()
         self._verified: dict[bytes, bytes] = {}
 
@@ -204,6 +205,7 @@ class LedgerBlockFormat:
         header = self.header_for(height, prev_id, blocker, tx_ids, timestamp)
         assert header is not None, f"block {height} lists a request this replica never executed"
         sig = self.signature_for(header) or self.sign(header) or b""
+        self.head_timestamp = max(self.head_timestamp, header.timestamp_us)
         return Block(header, sig, self.tx_ids(tx_ids))
 
     def block_id(self, block: Any) -> bytes:

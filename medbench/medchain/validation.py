@@ -9,7 +9,9 @@ bytes. :class:`AccessValidator` plays two roles on each replica:
   (hostile bytes give a reason, never an exception), then judge the transaction against this
   node's :class:`~medbench.access.ChainState` with :class:`medbench.access.Validator` — CA chain,
   signatures, countersignature, blacklist, RBAC and grants, all as of the transaction's own
-  timestamp (the consensus time the client stamped; the rules read no other clock). A refusal is
+  timestamp (the consensus time the client stamped; the rules read no other clock — a timestamp
+  more than :data:`MAX_AGE_US` older than the newest block is refused, so nobody backdates a
+  request into an expired grant window). A refusal is
   returned as ``"<reason>: <detail>"``; the replica counts it. If the access layer drafted a
   blacklist record (a staff member refused for an authorization reason) or an audit record (a
   query), the draft joins :attr:`outbox`, which the node's own client signs and submits as a
@@ -35,14 +37,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 from medbench import codec
-from medbench.access.request import AccessRequest, from_transaction_fields
+from medbench.access.request import AccessRequest, RequestError, from_transaction_fields
 from medbench.access.state import ChainState
-from medbench.access.validator import Allowed, Decision, Validator
+from medbench.access.validator import Allowed, Decision, Refused, Validator
 from medbench.consensus.pbft.messages import Request
-from medbench.crypto.keys import Scheme
+from medbench.crypto.keys import Scheme, SigningKey
 from medbench.ledger.errors import LedgerDecodeError
 from medbench.ledger.transaction import Kind, Transaction, verify_transaction
 from medbench.medchain.blocks import LedgerBlockFormat
@@ -50,6 +52,9 @@ from medbench.pki.drafts import TxDraft
 
 RECORD_TYPES = {"blacklist": Kind.ADD, "audit": Kind.QUERY}
 """Node records and the ledger kind each travels as."""
+
+MAX_AGE_US = 600_000_000
+"""How far a transaction's timestamp may lag the last block's (the paper's 10-minute blocks)."""
 
 _RECORD_LIMITS = codec.Limits(max_bytes=1 << 16, max_depth=3, max_container_len=64)
 
@@ -67,7 +72,7 @@ def request_transaction(request: AccessRequest) -> Transaction:
     return tx
 
 
-def draft_transaction(draft: TxDraft, key: Any) -> Transaction:
+def draft_transaction(draft: TxDraft, key: SigningKey) -> Transaction:
     """The ledger transaction a node submits for ``draft``, signed by its validator key."""
     return Transaction.create(
         Kind[draft.kind.upper()], codec.encode(draft.content), draft.timestamp_us, [key]
@@ -84,12 +89,14 @@ class AccessValidator:
         node_keys: tuple[bytes, ...],
         block_format: LedgerBlockFormat,
         scheme: Scheme | str = Scheme.ED25519,
+        max_age_us: int = MAX_AGE_US,
     ) -> None:
         self.state = state
         self.chains = dict(chains)
         self.node_keys = frozenset(node_keys)
         self.format = block_format
         self.scheme = Scheme(scheme)
+        self.max_age_us = max_age_us
         self.rules = Validator()
         self.refusals: Counter[str] = Counter()
         self.outbox: list[TxDraft] = []
@@ -98,13 +105,28 @@ class AccessValidator:
         self._drafted: set[bytes] = set()  # request IDs whose drafts this node already queued
         self._recorded: set[tuple[str, bytes]] = set()
 
-    # --- decoding -------------------------------------------------------------------------------
-    def decode(self, operation: bytes) -> Transaction | str:
-        """The transaction in ``operation``, or why there is none."""
+    # --- judging --------------------------------------------------------------------------------
+    def judge(self, operation: bytes) -> Verdict:
+        """Decode ``operation`` and judge it against the current state (never raises)."""
         try:
-            return Transaction.from_wire(operation)
+            tx = Transaction.from_wire(operation)
         except LedgerDecodeError as exc:
-            return f"malformed: {exc}"
+            return Verdict(None, f"malformed: {exc}")
+        if tx.timestamp_us < self.format.head_timestamp - self.max_age_us:
+            # the rules read the transaction's own time: it may not lag the chain (backdating
+            # into an expired grant window)
+            return Verdict(tx, "stale-timestamp: older than the last block allows")
+        record = self._record(tx)
+        if record is not None:
+            return Verdict(tx, record)
+        chains = [self.chains.get(k, ()) for k in tx.public_keys]
+        try:
+            request = from_transaction_fields(
+                tx.kind, tx.content, tx.timestamp_us, tx.public_keys, tx.signatures, chains
+            )
+        except RequestError as exc:
+            return Verdict(tx, f"malformed: {exc}")
+        return Verdict(tx, self.rules.check(request, self.state), request)
 
     def _record(self, tx: Transaction) -> TxDraft | str | None:
         """The node record ``tx`` carries, a reason it is a bad one, or ``None`` if it is none."""
@@ -126,25 +148,12 @@ class AccessValidator:
             return "record-not-by-a-node: only validator nodes write blacklist and audit records"
         if not verify_transaction(tx, self.scheme).ok:
             return "bad-signature: node record"
+        if (content["type"], content["request"]) in self._recorded:
+            return "duplicate-record: already on chain"
         return TxDraft(tx.kind.name.lower(), content, tx.timestamp_us)
 
-    def judge(self, tx: Transaction) -> Decision | TxDraft | str:
-        """The access decision, the node record, or a refusal reason, against the current state."""
-        record = self._record(tx)
-        if record is not None:
-            if isinstance(record, TxDraft) and (record.type, record.content["request"]) in (
-                self._recorded
-            ):
-                return "duplicate-record: already on chain"
-            return record
-        chains = [self.chains.get(k, ()) for k in tx.public_keys]
-        return self.rules.check_transaction(
-            self.state, tx.kind.name.lower(), tx.content, tx.timestamp_us,
-            tx.public_keys, tx.signatures, chains,
-        )  # fmt: skip
-
     def _queue(self, drafts: list[TxDraft], request_id: bytes) -> None:
-        if self.quiet or request_id in self._drafted:
+        if self.quiet or request_id in self._drafted or not drafts:
             return
         self._drafted.add(request_id)
         self.outbox.extend(drafts)
@@ -152,48 +161,51 @@ class AccessValidator:
     # --- the PBFT hooks -------------------------------------------------------------------------
     def __call__(self, request: Request) -> str | None:
         """The validator hook: ``None`` to accept, else the refusal reason."""
-        tx = self.decode(request.operation)
-        if isinstance(tx, str):
-            self.refusals["malformed"] += 1
-            return tx
-        verdict = self.judge(tx)
-        if isinstance(verdict, str) and verdict.startswith("duplicate-record"):
-            return None  # ordered and answered "refused" at execution, so its client completes
-        if isinstance(verdict, str):
-            self.refusals[verdict.split(":", 1)[0]] += 1
-            return verdict
-        if isinstance(verdict, (Allowed, TxDraft)):
-            return None
-        self.refusals[verdict.reason.value] += 1
-        self._queue(verdict.drafts, tx.id)
-        return f"{verdict.reason.value}: {verdict.detail}"
+        v = self.judge(request.operation)
+        if v.reason is None or v.reason.startswith("duplicate-record"):
+            return None  # a duplicate record is ordered and answered "refused", so its client ends
+        self.refusals[v.reason.split(":", 1)[0]] += 1
+        if isinstance(v.decision, Refused) and v.tx is not None:
+            self._queue(v.decision.drafts, v.tx.id)
+        return v.reason
 
     def service(self, request: Request) -> bytes:
         """The service hook: re-check in the total order, apply, and answer the client."""
+        v = self.judge(request.operation)
         digest = request.digest()
-        tx = self.decode(request.operation)
-        verdict = self.judge(tx) if isinstance(tx, Transaction) else tx
-        if isinstance(verdict, TxDraft):
-            self.state.record(verdict)
-            self._recorded.add((verdict.type, verdict.content["request"]))
-        elif isinstance(verdict, Allowed):
-            assert isinstance(tx, Transaction)
-            request_obj = self.rules_request(tx)
-            self.state.apply(request_obj, verdict)
-            if verdict.audit is not None:
-                self._queue([verdict.audit], tx.id)
+        if v.reason is not None or v.tx is None:
+            self.format.ledger_ids[digest] = b""  # not part of the ledger block
+            if isinstance(v.decision, Refused) and v.tx is not None:
+                self._queue(v.decision.drafts, v.tx.id)  # e.g. its grant was revoked just before
+            return codec.encode(["refused", (v.reason or "").split(":", 1)[0]])
+        tx, decision = v.tx, v.decision
+        if isinstance(decision, TxDraft):
+            self.state.record(decision)
+            self._recorded.add((decision.type, decision.content["request"]))
         else:
-            reason = verdict if isinstance(verdict, str) else verdict.reason.value
-            self.format.ledger_ids[digest] = b""
-            return codec.encode(["refused", reason.split(":", 1)[0]])
-        assert isinstance(tx, Transaction)
+            assert isinstance(decision, Allowed) and v.request is not None
+            self.state.apply(v.request, decision)
+            if decision.audit is not None:
+                self._queue([decision.audit], tx.id)
         self.format.ledger_ids[digest] = tx.id
         self.accepted[tx.id] = tx
         return codec.encode(["accepted", tx.id])
 
-    def rules_request(self, tx: Transaction) -> AccessRequest:
-        """The access request an accepted transaction carries (for :meth:`ChainState.apply`)."""
-        chains = [self.chains.get(k, ()) for k in tx.public_keys]
-        return from_transaction_fields(
-            tx.kind, tx.content, tx.timestamp_us, tx.public_keys, tx.signatures, chains
-        )
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What :meth:`AccessValidator.judge` found: the transaction, and a decision or a reason."""
+
+    tx: Transaction | None
+    decision: Decision | TxDraft | str
+    request: AccessRequest | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """``None`` if accepted, else ``"<reason>: <detail>"``."""
+        d = self.decision
+        if isinstance(d, str):
+            return d
+        if isinstance(d, Refused):
+            return f"{d.reason.value}: {d.detail}"
+        return None

@@ -122,3 +122,20 @@ def test_node_records_are_checked(tmp_path: Path) -> None:
     assert verdict(good, kind=Kind.QUERY).startswith("malformed")
     assert verdict({**good, "subject": 7}).startswith("malformed")
     assert verdict({"type": "audit", "request": 5}, kind=Kind.QUERY).startswith("malformed")
+
+
+def test_backdated_request_is_refused(tmp_path: Path) -> None:
+    """A request stamped before the chain's clock allows cannot reopen an expired grant."""
+    from medbench.access.request import Operation
+    from medbench.medchain import request_transaction
+
+    dep, _ = deploy(tmp_path)
+    access = dep.nodes[0].access
+    p = dep.patient_client(0)
+    access.format.head_timestamp = GENESIS_US + 2 * access.max_age_us  # blocks made meanwhile
+    old = p.request(Operation.READ, patient=p.public_key, body={"history": False},
+                    at_us=GENESIS_US + access.max_age_us - 1)  # fmt: skip
+    fresh = p.request(Operation.READ, patient=p.public_key, body={"history": False},
+                      at_us=GENESIS_US + access.max_age_us)  # fmt: skip
+    assert access(Request(8, 1, request_transaction(old).to_wire())).startswith("stale-timestamp")
+    assert access(Request(8, 2, request_transaction(fresh).to_wire())) is None

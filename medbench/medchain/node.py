@@ -210,6 +210,7 @@ class MedicalChainNode:
             self.held.remove(item)
             self._refuse(ready, item[1], "block signature missing or invalid")
         self._retry_held(ready)
+        self._persist_blocks(ready)
         chain = self.replica.chain
         if self.stored_height + 1 < chain.length and now - self._wanted_at >= limit:
             self._wanted_at = now

@@ -102,6 +102,8 @@ def test_crashed_node_recovers_from_its_store_and_catches_up(tmp_path: Path) -> 
     restart(dep, net, 2)
     net.run(3_000_000)
     assert net.stats.messages["state"] >= 1  # caught up by state transfer
+    # blocks it executed from a STATE answer came without their blocker's signature: it asked
+    assert net.stats.messages["signature-wanted"] >= 1
     chains = stored_chains(dep, [0, 1, 2, 3])
     assert dep.nodes[2].stored_height > before
     assert all(ch == chains[0] for ch in chains)

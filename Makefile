@@ -23,7 +23,7 @@ native: $(STAMP)
 
 # --- the main job ------------------------------------------------------------------------------
 run: $(STAMP)
-	$(PY) -m medbench selfcheck
+	$(PY) -m medbench reproduce
 
 # --- every test: both backends, lint, types, notebooks, benchmark gate --------------------------
 test: $(STAMP) lint typecheck test-native test-pure bench-check

@@ -52,18 +52,21 @@ def native_extensions() -> list[Extension]:
     if sys.platform != "win32":
         cflags += ["-std=c11", "-fno-strict-aliasing"]
     sha_c = os.path.join("_native", "sha256.c")
+    sha_deps = ["_native/sha256.h", "_native/csha256.pxd"]
     exts = [
         Extension(
             "medbench._native.hashing",
             ["_native/hashing.pyx", sha_c],
             include_dirs=["_native"],
             extra_compile_args=cflags,
+            depends=sha_deps,
         ),
         Extension(
             "medbench._native.merkle",
             ["_native/merkle.pyx", sha_c],
             include_dirs=["_native"],
             extra_compile_args=cflags,
+            depends=sha_deps,
         ),
         Extension(
             "medbench._native.quorum",

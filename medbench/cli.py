@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     from medbench.sim import cli as sim_cli
 
     sim_cli.register(sub)
+
+    from medbench.reproduce_cli import register as register_reproduce
+
+    register_reproduce(sub)
     return parser
 
 

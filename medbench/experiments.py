@@ -84,6 +84,11 @@ ProtocolFactory = Callable[[Mapping[str, Any], random.Random], Deployment]
 
 _REGISTRY: dict[str, ProtocolFactory | str] = {
     "toy-quorum": "medbench.sim.toy:build",
+    "pow": "medbench.consensus.baselines.sim:build",
+    "poa": "medbench.consensus.baselines.sim:build",
+    "dpos": "medbench.consensus.baselines.sim:build",
+    "poi": "medbench.consensus.baselines.sim:build",
+    "central": "medbench.consensus.baselines.sim:build",
     "pbft": "medbench.consensus.pbft.sim:build",
 }
 

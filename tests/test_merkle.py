@@ -168,6 +168,8 @@ def test_malformed_proofs_are_false_not_errors(merkle_impl: ModuleType) -> None:
     assert not vc(6, 8, r6, r8, [])
     assert not vc(8, 6, r8, r6, cproof)
     assert not vc(6, 8, r6, r8, [b"\x00" * 31, *cproof[1:]])
+    assert not vc(3, 3, b"x", b"x", [])  # roots are 32-byte hashes, whatever the sizes
+    assert not vc(4, 8, bytes.fromhex(ROOTS[4])[:31], r8, merkle_impl.consistency_proof(LEAVES, 4))
 
 
 leaf_lists = st.lists(st.binary(max_size=40), min_size=1, max_size=70)

@@ -152,7 +152,12 @@ def verify_consistency(
     """True if the tree of ``old_size`` leaves with ``old_root`` is a prefix of the tree of
     ``new_size`` leaves with ``new_root`` (RFC 9162 §2.1.4.2). Malformed input gives ``False``.
     """
-    if not 0 <= old_size <= new_size or any(len(p) != 32 for p in proof):
+    if (
+        not 0 <= old_size <= new_size
+        or len(old_root) != 32
+        or len(new_root) != 32
+        or any(len(p) != 32 for p in proof)
+    ):
         return False
     if old_size == new_size:
         return not proof and old_root == new_root

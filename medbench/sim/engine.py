@@ -39,6 +39,12 @@ instant, with far fewer heap events; only the (deterministic) order in which los
 drawn differs. Consequences: ``Simulator.now`` during a ``step`` is the arrival instant, and a job
 whose service started before a crash completes and its messages leave.
 
+**Deadline ticks.** A node that has a ``next_deadline()`` method (absolute microseconds or
+``None``; the baselines of :mod:`medbench.consensus.baselines` do) is also ticked at that time:
+after each of its steps and ticks the driver reads the deadline and, when it changed, schedules
+a tick of that node alone (a per-node timer at tick priority; a superseded timer is skipped).
+Such nodes get a first tick at 0. With ``tick_us=0`` they are driven by their deadlines only.
+
 **Faults.** ``crash`` stops deliveries and ticks and empties the inbox; ``recover`` replaces the
 node by ``recover(node_id, persisted)`` (the deployment's recovery factory) and resumes it.
 ``cut``/``heal``/``isolate``/``rejoin``/``partition``/``heal_all`` change which links drop.
@@ -174,6 +180,9 @@ class Simulator:
         self._wake_pending = [False] * n
         self._epoch = [0] * n
         self._take = [getattr(node, "take_costs", None) for node in self.nodes]
+        self._deadline = [getattr(node, "next_deadline", None) for node in self.nodes]
+        self._armed: list[int | None] = [None] * n  # deadline of the node's pending timer
+        self._ticked = [-1] * n  # time of the node's last tick (a deadline re-arms after it)
         self._recv_ns: dict[int, int] = {}
         self.storage: list[list[Any]] = [[] for _ in range(n)]
 
@@ -200,6 +209,10 @@ class Simulator:
         self._drop_input = 0
         if tick_us:
             self._push(0, P_TICK, None)
+        for i in range(n):
+            if self._deadline[i] is not None:
+                self._armed[i] = 0
+                self._push(0, P_TICK, (i, 0, 0))
 
     # ------------------------------------------------------------------ scheduling API
     def _push(self, t: int, prio: int, data: Any) -> None:
@@ -305,9 +318,14 @@ class Simulator:
             raise SimulationError(f"recovery of node {node} returned node {fresh.node_id}")
         self.nodes[node] = fresh
         self._take[node] = getattr(fresh, "take_costs", None)
+        self._deadline[node] = getattr(fresh, "next_deadline", None)
+        self._armed[node] = None
         self._alive[node] = True
         self._busy[node] = self.now * 1000
         self.record.notes.append((self.now, node, "recover", None))
+        if self._deadline[node] is not None:
+            self._armed[node] = self.now
+            self._push(self.now, P_TICK, (node, self.now, self._epoch[node]))
 
     def cut(self, a: int, b: int) -> None:
         """Drop messages sent either way between ``a`` and ``b``."""
@@ -383,7 +401,10 @@ class Simulator:
             elif prio == P_WAKE:
                 wake(t, data)
             elif prio == P_TICK:
-                tick(t)
+                if data is None:
+                    tick(t)
+                else:
+                    self._timer(t, data)
             elif prio == P_INPUT:
                 self._input(t, data)
             else:
@@ -591,9 +612,38 @@ class Simulator:
         if self.tick_us:
             self._push(t + self.tick_us, P_TICK, None)
 
+    def _timer(self, t: int, data: tuple[int, int, int]) -> None:
+        """A node's deadline tick (see "Deadline ticks"); superseded or stale timers are no-ops."""
+        node, deadline, epoch = data
+        if epoch != self._epoch[node] or self._armed[node] != deadline or not self._alive[node]:
+            return
+        self._armed[node] = None
+        tns = t * 1000
+        b = self._busy[node]
+        if self._inbox[node]:
+            self._enqueue(node, (node, _TICK, 0, tns))
+        elif b <= tns:
+            self._serve_tick(node, tns)
+        elif b <= (self._barrier - 1) * 1000:
+            self._serve_tick(node, b)
+        else:
+            self._enqueue(node, (node, _TICK, 0, tns))
+
+    def _arm(self, node: int, deadline_of: Callable[[], int | None]) -> None:
+        """Schedule ``node``'s next deadline tick if its deadline changed."""
+        dl = deadline_of()
+        if dl is None or dl == self._armed[node]:
+            return
+        self._armed[node] = dl
+        # Never twice at one instant: a deadline that does not move on cannot spin the clock.
+        at = max(dl, self.now, self._ticked[node] + 1)
+        self._push(at, P_TICK, (node, dl, self._epoch[node]))
+
     def _serve_tick(self, node: int, start_ns: int) -> None:
         """Serve a tick on ``node``'s CPU at ``start_ns``; the node reads that time."""
-        ready = self.nodes[node].tick(-(-start_ns // 1000))
+        now = -(-start_ns // 1000)
+        self._ticked[node] = now
+        ready = self.nodes[node].tick(now)
         end = start_ns
         tk = self._take[node]
         if tk is not None:
@@ -603,6 +653,9 @@ class Simulator:
         if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
             end = self._emit(node, ready, end)
         self._busy[node] = end
+        dl = self._deadline[node]
+        if dl is not None:
+            self._arm(node, dl)
 
     def _handle(self, node: int, src: int, msg: Any, size: int, start_ns: int) -> None:
         """Serve one input on ``node``'s CPU starting at ``start_ns`` (the hot path)."""
@@ -630,6 +683,9 @@ class Simulator:
         if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
             end = self._emit(node, ready, end)
         self._busy[node] = end
+        dl = self._deadline[node]
+        if dl is not None:
+            self._arm(node, dl)
 
     def _charge(self, node: int, ops: Any) -> int:
         """CPU ns for the operation counts ``ops`` (a mapping op -> count); counts are tallied."""

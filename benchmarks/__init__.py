@@ -1,0 +1,1 @@
+"""Benchmarks (pytest-benchmark) and the regression gate of ``make bench`` / ``bench-check``."""

@@ -1,0 +1,246 @@
+"""Benchmark report and regression gate over a pytest-benchmark JSON file.
+
+``python -m benchmarks.gate report FILE.json`` prints every case (mean and best time, exact
+counts) and every ratio with its committed floor and goal. ``python -m benchmarks.gate check
+FILE.json`` prints the same and exits non-zero when a ratio falls below its floor in
+``benchmarks/floors.json`` or an exact count recorded in ``extra_info`` differs from the
+committed one.
+
+Theory of operation
+-------------------
+Absolute times depend on the machine and are printed, never gated. What is gated is a *ratio* of
+two cases measured in the same run on the same machine (reference time / native time, peer time
+/ native time): a slower box scales both sides. Ratios use each case's best (minimum) round,
+because noise from other processes on a shared CI box only ever adds time. The exact counts
+(leaves, hash calls ``2n - 1`` per root, proof lengths, votes) are facts about the work done and
+must match exactly, so a benchmark that silently measures something smaller fails the gate.
+
+One ratio compares against the outside world: native ``sha256_many`` per-hash time against
+``openssl speed -evp sha256 -bytes 64`` per-hash time. The benchmark session runs ``openssl
+speed`` (best of three 1-second runs) right after timing ``sha256_many`` and records it in that
+case's ``extra_info``; report mode re-measures it when the file lacks it. Without an
+``openssl`` binary only that ratio is skipped, and the report says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FLOORS_FILE = Path(__file__).with_name("floors.json")
+OPENSSL_KEY = "openssl_speed_ns_per_hash"
+OPENSSL_RATIO = "sha256_many: openssl speed / native (per hash)"
+SHA_NATIVE_CASE = "test_sha256_many[native]"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One benchmark case from the JSON file."""
+
+    name: str
+    mean: float
+    best: float
+    rounds: int
+    extra: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RatioResult:
+    """One ratio: its value (``None`` when a side was not measured) against floor and goal."""
+
+    name: str
+    value: float | None
+    floor: float | None
+    goal: float | None
+    note: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """True when measured and below the committed floor."""
+        return self.value is not None and self.floor is not None and self.value < self.floor
+
+
+def load_cases(path: Path) -> dict[str, Case]:
+    """The cases of a pytest-benchmark JSON file, by test name."""
+    data = json.loads(path.read_text())
+    cases: dict[str, Case] = {}
+    for b in data.get("benchmarks", []):
+        stats = b["stats"]
+        cases[b["name"]] = Case(
+            name=b["name"],
+            mean=float(stats["mean"]),
+            best=float(stats["min"]),
+            rounds=int(stats["rounds"]),
+            extra=dict(b.get("extra_info") or {}),
+        )
+    return cases
+
+
+def load_floors(path: Path | None = None) -> dict[str, Any]:
+    """The committed floors, goals and exact counts."""
+    return json.loads((path or FLOORS_FILE).read_text())  # type: ignore[no-any-return]
+
+
+def parse_openssl_speed(stdout: str) -> float | None:
+    """Per-hash nanoseconds from ``openssl speed -evp sha256 -bytes 64`` output, if present."""
+    # The result line: "sha256   164271.94k" (thousands of bytes per second, 64-byte blocks).
+    match = re.search(r"^sha256\s+([0-9.]+)k\s*$", stdout, re.MULTILINE)
+    if match is None or float(match.group(1)) <= 0:
+        return None
+    return 64.0 / (float(match.group(1)) * 1000.0) * 1e9
+
+
+def openssl_ns_per_hash(seconds: int = 1, runs: int = 3) -> float | None:
+    """Per-hash time of ``openssl speed -evp sha256 -bytes 64 -seconds 1``, or ``None``.
+
+    The best of ``runs`` runs, like the best round of a benchmark case: on a shared machine noise
+    only adds time. ``None`` when there is no ``openssl`` binary or it fails.
+    """
+    exe = shutil.which("openssl")
+    if exe is None:
+        return None
+    cmd = [exe, "speed", "-evp", "sha256", "-bytes", "64", "-seconds", str(seconds)]
+    best: float | None = None
+    for _ in range(runs):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60 + 5 * seconds)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        per_hash = parse_openssl_speed(out.stdout) if out.returncode == 0 else None
+        if per_hash is None:
+            return None
+        best = per_hash if best is None else min(best, per_hash)
+    return best
+
+
+def _per_hash_ns(case: Case) -> float | None:
+    hashes = case.extra.get("hashes")
+    if not hashes:
+        return None
+    return case.best / float(hashes) * 1e9
+
+
+def compute_ratios(
+    cases: dict[str, Case], floors: dict[str, Any], *, measure_openssl: bool
+) -> list[RatioResult]:
+    """Every committed ratio, valued from ``cases`` where both sides were measured."""
+    results: list[RatioResult] = []
+    for name, spec in floors["ratios"].items():
+        floor, goal = spec.get("floor"), spec.get("goal")
+        if name == OPENSSL_RATIO:
+            results.append(_openssl_ratio(name, cases, floor, goal, measure_openssl))
+            continue
+        slow, fast = cases.get(spec["slow"]), cases.get(spec["fast"])
+        if slow is None or fast is None:
+            missing = spec["slow"] if slow is None else spec["fast"]
+            results.append(RatioResult(name, None, floor, goal, f"not run: {missing}"))
+            continue
+        results.append(RatioResult(name, slow.best / fast.best, floor, goal))
+    return results
+
+
+def _openssl_ratio(
+    name: str, cases: dict[str, Case], floor: float | None, goal: float | None, measure: bool
+) -> RatioResult:
+    native = cases.get(SHA_NATIVE_CASE)
+    if native is None or _per_hash_ns(native) is None:
+        return RatioResult(name, None, floor, goal, f"not run: {SHA_NATIVE_CASE}")
+    native_ns = _per_hash_ns(native)
+    assert native_ns is not None
+    recorded = native.extra.get(OPENSSL_KEY)
+    where = "measured in the benchmark run"
+    if recorded is None and measure:
+        recorded = openssl_ns_per_hash()
+        where = "measured now by the report"
+    if recorded is None:
+        return RatioResult(name, None, floor, goal, "skipped: openssl not available")
+    note = f"openssl {recorded:.0f} ns/hash vs native {native_ns:.0f} ns/hash ({where})"
+    return RatioResult(name, float(recorded) / native_ns, floor, goal, note)
+
+
+def check_counts(cases: dict[str, Case], floors: dict[str, Any]) -> list[str]:
+    """Mismatches between the recorded exact counts and the committed ones."""
+    problems: list[str] = []
+    for case_name, want in floors["counts"].items():
+        case = cases.get(case_name)
+        if case is None:
+            continue  # not run (e.g. a `full` case under -m "not full")
+        for key, value in want.items():
+            got = case.extra.get(key)
+            if got != value:
+                problems.append(f"{case_name}: {key} = {got!r}, committed {value!r}")
+    return problems
+
+
+def _fmt_time(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:8.2f} {unit}"
+    return f"{seconds / 1e-9:8.1f} ns"
+
+
+def render(cases: dict[str, Case], ratios: list[RatioResult], problems: list[str]) -> str:
+    """The human-readable report."""
+    lines = [f"{'case':58s} {'mean':>11s} {'best':>11s} rounds  counts"]
+    for case in sorted(cases.values(), key=lambda c: c.name):
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(case.extra.items()) if k != OPENSSL_KEY)
+        lines.append(
+            f"{case.name:58s} {_fmt_time(case.mean)} {_fmt_time(case.best)} {case.rounds:6d}  "
+            f"{counts}"
+        )
+    lines.append("")
+    lines.append(f"{'ratio (best times, same run)':58s} {'value':>8s} {'floor':>7s} {'goal':>7s}")
+    for r in ratios:
+        value = "     n/a" if r.value is None else f"{r.value:8.2f}"
+        floor = "      -" if r.floor is None else f"{r.floor:7.2f}"
+        goal = "      -" if r.goal is None else f"{r.goal:7.2f}"
+        verdict = ""
+        if r.value is not None:
+            verdict = "FAIL (below floor)" if r.failed else "ok"
+            if r.goal is not None:
+                verdict += ", goal met" if r.value >= r.goal else ", goal missed"
+        lines.append(f"{r.name:58s} {value} {floor} {goal}  {verdict} {r.note}".rstrip())
+    if problems:
+        lines.append("")
+        lines.append("exact counts that differ from benchmarks/floors.json:")
+        lines.extend(f"  {p}" for p in problems)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.gate (report|check) FILE.json``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] not in {"report", "check"}:
+        print("usage: python -m benchmarks.gate (report|check) FILE.json", file=sys.stderr)
+        return 2
+    mode, path = args[0], Path(args[1])
+    cases = load_cases(path)
+    if not cases:
+        print(f"{path}: no benchmark cases", file=sys.stderr)
+        return 1
+    floors = load_floors()
+    ratios = compute_ratios(cases, floors, measure_openssl=(mode == "report"))
+    problems = check_counts(cases, floors)
+    print(render(cases, ratios, problems))
+    if mode == "report":
+        return 0
+    failed = [r for r in ratios if r.failed]
+    for r in failed:
+        print(f"GATE: {r.name} = {r.value:.2f} below floor {r.floor}", file=sys.stderr)
+    for p in problems:
+        print(f"GATE: count mismatch: {p}", file=sys.stderr)
+    measured = sum(r.value is not None for r in ratios)
+    print(
+        f"gate: {measured} ratios measured, {len(failed)} below floor, {len(problems)} counts off"
+    )
+    return 1 if failed or problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""The baselines in the simulator: ``pow``, ``poa``, ``dpos``, ``poi`` and ``central`` deployments.
+
+Theory of operation
+-------------------
+:func:`build` is the protocol factory of :mod:`medbench.experiments` for every baseline of
+:data:`medbench.consensus.baselines.REGISTRY`; the registry name is the run's ``protocol``
+parameter. It builds ``n`` nodes with the baseline's own factory, each wrapped in a
+:class:`SimBaseline`, and a workload of ``txs`` transactions of ``tx_bytes`` bytes at
+``rate_tps`` (fixed gaps), handed round-robin to the first ``clients`` eligible nodes as the local
+:class:`~medbench.consensus.baselines.common.Submit` (every node is eligible except the central
+server of ``central``). Parameters that are neither common run parameters (see
+:data:`medbench.experiments.DEFAULTS`) nor workload parameters go to the protocol's own
+parameter class (``delegates``, ``auditors``, ``block_time_us``, ``poison``, ...), which rejects
+unknown names.
+
+Time: a baseline node asks for its next tick through ``next_deadline()``; the simulator ticks
+every node that has that method at its deadline (see :mod:`medbench.sim.engine`, "Deadline
+ticks"), so ``tick_us=0`` is the natural setting (the periodic tick also works, timers firing up
+to one period late, at the price of ticking every node every period).
+
+Costs. The wrapper turns the node's exact counters into simulator operations through
+``take_costs``: block and Merkle hashes (and really executed nonce trials) as ``hash``, signature
+operations as ``sign``/``verify``. *Modeled* mining hashes are not charged to the node's CPU
+(a miner hashes on separate hardware while its CPU keeps validating); they stay in ``stats()``
+as ``hash_mining`` and :func:`compute` adds them to the compute demand.
+
+Storage: ``storage_bytes()`` reports the canonical size of every block the node committed
+(height, ID, producer, transaction references) plus the bodies of the transactions it carries,
+which every full node keeps.
+
+Crashes: baseline nodes keep no stable storage; a recovered node is a fresh node with the same
+ID and keys (it resynchronises from its peers, where the protocol can).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from medbench import codec
+from medbench.consensus.baselines import REGISTRY
+from medbench.consensus.baselines.common import CommittedBlock, Submit
+from medbench.experiments import DEFAULTS, Deployment, ExperimentError, Submission
+from medbench.node import Node, Ready
+
+WORKLOAD_DEFAULTS: dict[str, Any] = {
+    "txs": 20,
+    "rate_tps": 10.0,
+    "tx_bytes": 200,
+    "clients": 0,  # 0 = every eligible node
+    "start_us": 0,
+}
+"""Workload parameters of :func:`build` and their defaults."""
+
+_RUN_KEYS = frozenset(DEFAULTS) | frozenset(WORKLOAD_DEFAULTS) | {"protocol"}
+
+
+class SimBaseline:
+    """A baseline node as the simulator sees it: costs, storage and stats (see module doc)."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.node_id: int = node.node_id
+        self._charged = (0, 0, 0)
+        self.chain_bytes = 0
+        self.tx_bytes = 0
+
+    def step(self, src: int, msg: Any) -> Ready:
+        """Delegate to the node; account for committed blocks."""
+        ready: Ready = self.node.step(src, msg)
+        if ready.committed:
+            self._account(ready)
+        return ready
+
+    def tick(self, now_us: int) -> Ready:
+        """Delegate to the node; account for committed blocks."""
+        ready: Ready = self.node.tick(now_us)
+        if ready.committed:
+            self._account(ready)
+        return ready
+
+    def next_deadline(self) -> int | None:
+        """The node's next timer (the simulator ticks it then)."""
+        dl: int | None = self.node.next_deadline()
+        return dl
+
+    def _account(self, ready: Ready) -> None:
+        for c in ready.committed:
+            b = c.payload
+            if isinstance(b, CommittedBlock):
+                header = codec.encode([b.height, b.block_id, b.producer, [list(t) for t in b.txs]])
+                self.chain_bytes += len(header)
+                self.tx_bytes += sum(t[1] for t in b.txs)
+
+    def take_costs(self) -> dict[str, int]:
+        """Hash and signature operations since the last call (modeled mining excluded)."""
+        c = self.node.counters
+        now = (c.hash_block + c.hash_merkle + c.hash_mining_real, c.sign_ops, c.verify_ops)
+        before = self._charged
+        self._charged = now
+        out = {}
+        for op, a, b in zip(("hash", "sign", "verify"), now, before, strict=True):
+            if a != b:
+                out[op] = a - b
+        return out
+
+    def storage_bytes(self) -> dict[str, int]:
+        """Bytes of committed blocks and of the transaction bodies they carry."""
+        return {"chain": self.chain_bytes, "tx_bodies": self.tx_bytes}
+
+    def stats(self) -> dict[str, int]:
+        """The baseline node's exact counters (:meth:`BaselineNode.stats`)."""
+        out: dict[str, int] = self.node.stats()
+        return out
+
+
+def protocol_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters meant for the protocol's own parameter class."""
+    return {k: v for k, v in params.items() if k not in _RUN_KEYS}
+
+
+def eligible_clients(name: str, n: int, options: Mapping[str, Any]) -> list[int]:
+    """Nodes that accept client transactions (all but the central server for ``central``)."""
+    if name == "central":
+        center = int(options.get("center", 0))
+        return [i for i in range(n) if i != center]
+    return list(range(n))
+
+
+def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
+    """The deployment of baseline ``params["protocol"]`` (see the module docstring).
+
+    Raises :class:`~medbench.consensus.baselines.common.MembershipError` when the protocol's
+    rules refuse ``n`` members, and :class:`~medbench.experiments.ExperimentError` for an
+    unknown protocol or a bad workload.
+    """
+    name = str(params["protocol"])
+    spec = REGISTRY.get(name)
+    if spec is None:
+        raise ExperimentError(f"{name!r} is not a baseline; choose from {sorted(REGISTRY)}")
+    n = int(params["n"])
+    if n < 1:
+        raise ExperimentError("n must be at least 1")
+    w = {k: params.get(k, v) for k, v in WORKLOAD_DEFAULTS.items()}
+    txs, rate, size = int(w["txs"]), float(w["rate_tps"]), int(w["tx_bytes"])
+    if txs < 0 or rate <= 0 or size < 0:
+        raise ExperimentError("need txs >= 0, rate_tps > 0, tx_bytes >= 0")
+    options = protocol_options(params)
+    seed = rng.getrandbits(63)
+    nodes: list[Node] = [SimBaseline(node) for node in spec.make_nodes(n, dict(options), seed)]
+    clients = eligible_clients(name, n, options)
+    k = int(w["clients"])
+    if k > 0:
+        clients = clients[:k]
+    if not clients:
+        raise ExperimentError("no node accepts client transactions")
+    gap = 1e6 / rate
+    start = int(w["start_us"])
+    subs = []
+    for i in range(txs):
+        tx_id = rng.randbytes(32)
+        at = start + int(i * gap)
+        node = clients[i % len(clients)]
+        subs.append(Submission(at, node, Submit(tx_id, size, at), tx_id))
+
+    def recover(node_id: int, persisted: list[Any]) -> Node:
+        # Baselines keep no stable storage: the node restarts empty with its keys.
+        fresh: Node = SimBaseline(spec.make_nodes(n, dict(options), seed)[node_id])
+        return fresh
+
+    return Deployment(
+        nodes=nodes,
+        submissions=subs,
+        replicas=tuple(range(n)),
+        recover=recover,
+        commit_key=lambda block: block.block_id,
+    )
+
+
+def compute(stats: Mapping[str, int]) -> dict[str, int]:
+    """Hash evaluations of one node's ``stats()``, split into mining and validation."""
+    return {
+        "hash_mining": int(stats.get("hash_mining", 0)),
+        "hash_validation": int(stats.get("hash_block", 0)) + int(stats.get("hash_merkle", 0)),
+        "flops": int(stats.get("train_flops", 0)) + int(stats.get("validate_flops", 0)),
+    }
+
+
+__all__ = ["WORKLOAD_DEFAULTS", "SimBaseline", "build", "compute", "eligible_clients"]

@@ -1,0 +1,39 @@
+"""The Medical Chain node: PBFT replica + access validator + rotating blocker + SQLite store.
+
+PAPER.md §1.5: on each hospital node a client (creates transactions), a validator (a PBFT
+replica checking signatures and the access rules) and a blocker (packs accepted transaction IDs
+into signed blocks). Modules: :mod:`.blocks` (ledger blocks as PBFT's block format),
+:mod:`.validation` (the access rules as PBFT's validator and service), :mod:`.node` (the node and
+its store duties) and :mod:`.consortium` (a deterministic deployment).
+"""
+
+from medbench.medchain.blocks import (
+    BlockSignature,
+    LedgerBlockFormat,
+    SignatureWanted,
+    decode_side_message,
+    primary_for,
+)
+from medbench.medchain.consortium import Deployment, HospitalClient, make_consortium
+from medbench.medchain.node import MedicalChainNode, NodeSetup
+from medbench.medchain.validation import (
+    AccessValidator,
+    draft_transaction,
+    request_transaction,
+)
+
+__all__ = [
+    "AccessValidator",
+    "BlockSignature",
+    "Deployment",
+    "HospitalClient",
+    "LedgerBlockFormat",
+    "MedicalChainNode",
+    "NodeSetup",
+    "SignatureWanted",
+    "decode_side_message",
+    "draft_transaction",
+    "make_consortium",
+    "primary_for",
+    "request_transaction",
+]

@@ -1,0 +1,211 @@
+"""The access rules as PBFT's validator and service hooks (PAPER.md §1.5, §1.3).
+
+Theory of operation
+-------------------
+A PBFT request's operation bytes are one ledger :class:`~medbench.ledger.Transaction`'s wire
+bytes. :class:`AccessValidator` plays two roles on each replica:
+
+* **validator** (``validator(request) -> reason | None``, before consensus): decode the bytes
+  (hostile bytes give a reason, never an exception), then judge the transaction against this
+  node's :class:`~medbench.access.ChainState` with :class:`medbench.access.Validator` — CA chain,
+  signatures, countersignature, blacklist, RBAC and grants, all as of the transaction's own
+  timestamp (the consensus time the client stamped; the rules read no other clock — a timestamp
+  more than :data:`MAX_AGE_US` older than the newest block is refused, so nobody backdates a
+  request into an expired grant window). A refusal is
+  returned as ``"<reason>: <detail>"``; the replica counts it. If the access layer drafted a
+  blacklist record (a staff member refused for an authorization reason) or an audit record (a
+  query), the draft joins :attr:`outbox`, which the node's own client signs and submits as a
+  transaction in turn;
+* **service** (``service(request) -> result``, at execution, in the total order): judge again,
+  now against the state after every earlier committed transaction (two requests of one batch may
+  conflict), then apply it to the state. The result is deterministic bytes
+  ``["accepted", tx_id]`` or ``["refused", reason]``; the request digest -> transaction ID map of
+  the :class:`~medbench.medchain.blocks.LedgerBlockFormat` is filled here (refused: no ID, so the
+  ledger block leaves it out).
+
+Besides access requests the chain carries the *node records* drafted above: a transaction whose
+content is a ``blacklist`` or ``audit`` draft, authored and signed by a consortium validator key.
+Every node that saw the refusal or executed the query submits its copy; execution keeps the first
+record per (type, request) and refuses the others as duplicates.
+
+Certificate chains are not part of a ledger transaction; the validator looks each signer's chain
+up in :attr:`chains` (the registered identities, PAPER.md §1.6: certificates are registered on
+chain), so an unregistered key fails the certificate rule.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from medbench import codec
+from medbench.access.request import AccessRequest, RequestError, from_transaction_fields
+from medbench.access.state import ChainState
+from medbench.access.validator import Allowed, Decision, Refused, Validator
+from medbench.consensus.pbft.messages import Request
+from medbench.crypto.keys import Scheme, SigningKey
+from medbench.ledger.errors import LedgerDecodeError
+from medbench.ledger.transaction import Kind, Transaction, verify_transaction
+from medbench.medchain.blocks import LedgerBlockFormat
+from medbench.pki.drafts import TxDraft
+
+RECORD_TYPES = {"blacklist": Kind.ADD, "audit": Kind.QUERY}
+"""Node records and the ledger kind each travels as."""
+
+MAX_AGE_US = 600_000_000
+"""How far a transaction's timestamp may lag the last block's (the paper's 10-minute blocks)."""
+
+_RECORD_LIMITS = codec.Limits(max_bytes=1 << 16, max_depth=3, max_container_len=64)
+
+
+def request_transaction(request: AccessRequest) -> Transaction:
+    """The ledger transaction a client sends for a signed access request (same ID)."""
+    tx = Transaction(
+        Kind(request.kind_code),
+        request.content_bytes,
+        request.timestamp_us,
+        tuple(request.public_keys),
+        tuple(s.signature for s in request.signatures),
+    )
+    assert tx.id == request.request_id, "access and ledger disagree on the transaction ID"
+    return tx
+
+
+def draft_transaction(draft: TxDraft, key: SigningKey) -> Transaction:
+    """The ledger transaction a node submits for ``draft``, signed by its validator key."""
+    return Transaction.create(
+        Kind[draft.kind.upper()], codec.encode(draft.content), draft.timestamp_us, [key]
+    )
+
+
+class AccessValidator:
+    """Validator + service hooks of one replica (see the module docstring)."""
+
+    def __init__(
+        self,
+        state: ChainState,
+        chains: Mapping[bytes, tuple[bytes, ...]],
+        node_keys: tuple[bytes, ...],
+        block_format: LedgerBlockFormat,
+        scheme: Scheme | str = Scheme.ED25519,
+        max_age_us: int = MAX_AGE_US,
+    ) -> None:
+        self.state = state
+        self.chains = dict(chains)
+        self.node_keys = frozenset(node_keys)
+        self.format = block_format
+        self.scheme = Scheme(scheme)
+        self.max_age_us = max_age_us
+        self.rules = Validator()
+        self.refusals: Counter[str] = Counter()
+        self.outbox: list[TxDraft] = []
+        self.quiet = False  # while replaying the log after a crash: drafts were submitted before
+        self.accepted: dict[bytes, Transaction] = {}  # tx ID -> accepted body, until stored
+        self._drafted: set[bytes] = set()  # request IDs whose drafts this node already queued
+        self._recorded: set[tuple[str, bytes]] = set()
+
+    # --- judging --------------------------------------------------------------------------------
+    def judge(self, operation: bytes) -> Verdict:
+        """Decode ``operation`` and judge it against the current state (never raises)."""
+        try:
+            tx = Transaction.from_wire(operation)
+        except LedgerDecodeError as exc:
+            return Verdict(None, f"malformed: {exc}")
+        if tx.timestamp_us < self.format.head_timestamp - self.max_age_us:
+            # the rules read the transaction's own time: it may not lag the chain (backdating
+            # into an expired grant window)
+            return Verdict(tx, "stale-timestamp: older than the last block allows")
+        record = self._record(tx)
+        if record is not None:
+            return Verdict(tx, record)
+        chains = [self.chains.get(k, ()) for k in tx.public_keys]
+        try:
+            request = from_transaction_fields(
+                tx.kind, tx.content, tx.timestamp_us, tx.public_keys, tx.signatures, chains
+            )
+        except RequestError as exc:
+            return Verdict(tx, f"malformed: {exc}")
+        return Verdict(tx, self.rules.check(request, self.state), request)
+
+    def _record(self, tx: Transaction) -> TxDraft | str | None:
+        """The node record ``tx`` carries, a reason it is a bad one, or ``None`` if it is none."""
+        try:
+            content = codec.decode(tx.content, _RECORD_LIMITS)
+        except codec.DecodeError:
+            return None
+        if type(content) is not dict or content.get("type") not in RECORD_TYPES:
+            return None
+        if (
+            RECORD_TYPES[content["type"]] is not tx.kind
+            or type(content.get("request")) is not bytes
+        ):
+            return "malformed: node record of the wrong kind"
+        subject = content.get("subject")
+        if content["type"] == "blacklist" and (type(subject) is not bytes or len(subject) != 32):
+            return "malformed: a blacklist record names a 32-byte subject key"
+        if len(tx.public_keys) != 1 or tx.author not in self.node_keys:
+            return "record-not-by-a-node: only validator nodes write blacklist and audit records"
+        if not verify_transaction(tx, self.scheme).ok:
+            return "bad-signature: node record"
+        if (content["type"], content["request"]) in self._recorded:
+            return "duplicate-record: already on chain"
+        return TxDraft(tx.kind.name.lower(), content, tx.timestamp_us)
+
+    def _queue(self, drafts: list[TxDraft], request_id: bytes) -> None:
+        if self.quiet or request_id in self._drafted or not drafts:
+            return
+        self._drafted.add(request_id)
+        self.outbox.extend(drafts)
+
+    # --- the PBFT hooks -------------------------------------------------------------------------
+    def __call__(self, request: Request) -> str | None:
+        """The validator hook: ``None`` to accept, else the refusal reason."""
+        v = self.judge(request.operation)
+        if v.reason is None or v.reason.startswith("duplicate-record"):
+            return None  # a duplicate record is ordered and answered "refused", so its client ends
+        self.refusals[v.reason.split(":", 1)[0]] += 1
+        if isinstance(v.decision, Refused) and v.tx is not None:
+            self._queue(v.decision.drafts, v.tx.id)
+        return v.reason
+
+    def service(self, request: Request) -> bytes:
+        """The service hook: re-check in the total order, apply, and answer the client."""
+        v = self.judge(request.operation)
+        digest = request.digest()
+        if v.reason is not None or v.tx is None:
+            self.format.ledger_ids[digest] = b""  # not part of the ledger block
+            if isinstance(v.decision, Refused) and v.tx is not None:
+                self._queue(v.decision.drafts, v.tx.id)  # e.g. its grant was revoked just before
+            return codec.encode(["refused", (v.reason or "").split(":", 1)[0]])
+        tx, decision = v.tx, v.decision
+        if isinstance(decision, TxDraft):
+            self.state.record(decision)
+            self._recorded.add((decision.type, decision.content["request"]))
+        else:
+            assert isinstance(decision, Allowed) and v.request is not None
+            self.state.apply(v.request, decision)
+            if decision.audit is not None:
+                self._queue([decision.audit], tx.id)
+        self.format.ledger_ids[digest] = tx.id
+        self.accepted[tx.id] = tx
+        return codec.encode(["accepted", tx.id])
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What :meth:`AccessValidator.judge` found: the transaction, and a decision or a reason."""
+
+    tx: Transaction | None
+    decision: Decision | TxDraft | str
+    request: AccessRequest | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """``None`` if accepted, else ``"<reason>: <detail>"``."""
+        d = self.decision
+        if isinstance(d, str):
+            return d
+        if isinstance(d, Refused):
+            return f"{d.reason.value}: {d.detail}"
+        return None

@@ -1,0 +1,616 @@
+"""Table 1 of Medical Chain (PAPER.md §1.8), filled from simulator measurements.
+
+Theory of operation
+-------------------
+Each compared system is a :class:`System`: the simulator protocol that implements it (MDSM ->
+``dpos``, MedRec -> ``pow``, ModelChain -> ``poi``, Medical Chain -> ``pbft``, plus the central
+relay of PAPER.md §2 -> ``central`` and MedRec 2.0's Clique -> ``poa`` as extra rows), its paper
+configuration (MDSM: 101 delegates + 20 auditors; Medical Chain: tolerate ``f = 1``), and the
+order in which a fault search crashes its nodes (the most damaging first where the roles differ:
+MDSM's auditors, the relay's central server).
+
+Every column comes from runs of :func:`medbench.experiments.build_simulator`:
+
+* **nodes needed** — :func:`nodes_needed` tries ``n = 1, 2, ...``: a trial *starts* when the
+  protocol's own rules accept ``n`` members (MDSM refuses fewer than 121), is *live* when every
+  submitted transaction completes, and must then survive the ``required_faults`` crashes of the
+  paper configuration (1 for Medical Chain, whose point is ``f >= 1``; 0 for the others). The
+  first trial that passes is the answer; every trial is kept (so ``n = 3`` PBFT shows 0 faults).
+* **faults tolerated** — :func:`faults_tolerated` crashes ``k = 0, 1, ...`` nodes at time 0 in
+  the system's crash order (clients submit at the nodes crashed last) until a run loses
+  liveness; the answer is the last ``k`` that stayed live.
+* **pays rewards** — block rewards + fees per committed transaction (the chain's own accounting,
+  ``stats()``), > 0 means yes; a protocol without a currency pays nothing.
+* **compute demand** — hash evaluations per committed transaction (mining trials counted by the
+  miners, plus block/Merkle/MAC hashes charged to the CPUs) and CPU seconds per committed
+  transaction (the simulator's CPU time, plus the modeled mining hashes at the host's SHA-256
+  cost). ``large`` when hash evaluations per committed transaction reach
+  :data:`LARGE_HASHES_PER_TX`, else ``small``.
+* **blockchain** — the replicas committed hash-identified blocks in height order.
+* **consensus**, **family**, **vote weights** — from the protocol's own description; vote
+  weights are also checked by behaviour for MDSM (changing the weights changes the elected
+  delegates).
+* extra columns the paper lacks: throughput, median latency, storage per node (common
+  configuration) and faults tolerated (minimal configuration).
+
+:func:`compare` sets the measured table beside the paper's: a match mark per cell and a one-line
+reason for each mismatch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from medbench import experiments as ex
+from medbench import metrics
+from medbench.consensus.baselines import REGISTRY, dpos
+from medbench.consensus.baselines.common import MembershipError
+from medbench.sim.costs import CostProfile
+
+LARGE_HASHES_PER_TX = 1_000_000
+"""Compute demand is ``large`` at or above this many hash evaluations per committed transaction."""
+
+COLUMNS = (
+    "blockchain",
+    "consensus",
+    "family",
+    "pays_rewards",
+    "nodes_needed",
+    "compute_demand",
+    "vote_weights",
+)
+"""The paper's columns (after the system name)."""
+
+EXTRA_COLUMNS = (
+    "faults_tolerated",
+    "throughput_tps",
+    "latency_ms_p50",
+    "storage_kb_per_node",
+    "hashes_per_tx",
+    "cpu_ms_per_tx",
+    "rewards_per_tx",
+)
+"""Measured columns the paper lacks."""
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """One row of Table 1: the protocol that implements a system and how to configure it."""
+
+    key: str
+    name: str
+    protocol: str
+    consensus: str
+    family: str
+    paper_options: Mapping[str, Any] = field(default_factory=dict)
+    required_faults: int = 0
+    crash_first: tuple[int, ...] = ()
+    in_paper: bool = True
+    quorum_safety: bool = False
+
+    def options_for(self, n: int) -> dict[str, Any]:
+        """Protocol options for a run with ``n`` nodes at the common configuration."""
+        if self.protocol == "dpos":
+            auditors = max(1, n // 4)
+            return {"delegates": n - auditors, "auditors": auditors}
+        return {}
+
+    def crash_order(self, n: int) -> list[int]:
+        """Nodes in the order a fault search crashes them."""
+        first = [i for i in self.crash_first if i < n]
+        return first + [i for i in range(n - 1, -1, -1) if i not in first]
+
+
+SYSTEMS: tuple[System, ...] = (
+    System("mdsm", "MDSM", "dpos", "improved DPoS", "PoX", {"delegates": 101, "auditors": 20}),
+    System("medrec", "MedRec", "pow", "PoW", "PoX"),
+    System("modelchain", "ModelChain", "poi", "PoI", "PoX"),
+    System(
+        "medicalchain",
+        "Medical Chain",
+        "pbft",
+        "improved PBFT",
+        "BFT",
+        required_faults=1,
+        quorum_safety=True,
+    ),
+    System(
+        "central",
+        "Central relay (§2)",
+        "central",
+        "none (relay)",
+        "none",
+        crash_first=(0,),
+        in_paper=False,
+    ),
+    System("poa", "MedRec 2.0 (PoA)", "poa", "PoA (Clique)", "PoA", in_paper=False),
+)
+"""The compared systems, in the paper's row order, then the extra rows."""
+
+PAPER: dict[str, dict[str, str]] = {
+    "mdsm": {"blockchain": "yes", "consensus": "improved DPoS", "family": "PoX",
+             "pays_rewards": "no", "nodes_needed": "121", "compute_demand": "small",
+             "vote_weights": "yes"},
+    "medrec": {"blockchain": "yes", "consensus": "PoW", "family": "PoX", "pays_rewards": "yes",
+               "nodes_needed": "many", "compute_demand": "large", "vote_weights": "no"},
+    "modelchain": {"blockchain": "yes", "consensus": "PoI", "family": "PoX",
+                   "pays_rewards": "yes", "nodes_needed": "many", "compute_demand": "large",
+                   "vote_weights": "no"},
+    "medicalchain": {"blockchain": "yes", "consensus": "improved PBFT", "family": "BFT",
+                     "pays_rewards": "no", "nodes_needed": "few, at least 4",
+                     "compute_demand": "small", "vote_weights": "no"},
+}  # fmt: skip
+"""PAPER.md §1.8 Table 1, cell by cell."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Workload and search bounds of a Table 1 measurement."""
+
+    seed: int = 1
+    txs: int = 200
+    rate_tps: float = 50.0
+    tx_bytes: int = 200
+    common_n: int = 16
+    max_n: int = 130
+    duration_ms: int = 600_000
+
+    @classmethod
+    def quick(cls, seed: int = 1) -> Settings:
+        """Smaller workload and common configuration (``--quick``)."""
+        return cls(seed=seed, txs=12, rate_tps=20.0, common_n=7)
+
+
+@dataclass(slots=True)
+class Trial:
+    """One run of a search: did it start, stay live; what it measured."""
+
+    system: str
+    n: int
+    crashed: int
+    started: bool
+    live: bool
+    reason: str = ""
+    row: dict[str, Any] = field(default_factory=dict)
+    tolerated: int | None = None  # faults the membership tolerates (set by the searches)
+
+
+def run_params(
+    system: System, n: int, options: Mapping[str, Any], s: Settings, crashed: int = 0
+) -> dict[str, Any]:
+    """The simulator parameters of one run (workload mapped to the protocol's names)."""
+    p: dict[str, Any] = {
+        "protocol": system.protocol,
+        "n": n,
+        "tick_us": 0,
+        "duration_ms": s.duration_ms,
+        **options,
+    }
+    order = system.crash_order(n)
+    dead = order[:crashed]
+    if dead:
+        p["faults"] = ";".join(f"crash:{i}@0" for i in dead)
+    if system.protocol == "pbft":
+        # Clients are separate nodes (never crashed); four closed loops keep the pipeline busy.
+        p.update(
+            requests=s.txs,
+            interval_us=int(1e6 / s.rate_tps),
+            payload_bytes=s.tx_bytes,
+            clients=4,
+            tick_us=1000,
+        )
+    else:
+        # One client at the first eligible node, which every crash order crashes last: a
+        # transaction left open then means lost liveness, not a crashed entry point.
+        p.update(txs=s.txs, rate_tps=s.rate_tps, tx_bytes=s.tx_bytes, clients=1)
+    return p
+
+
+def measure(
+    system: System,
+    n: int,
+    options: Mapping[str, Any],
+    s: Settings,
+    crashed: int = 0,
+    profile: CostProfile | None = None,
+) -> Trial:
+    """Run ``system`` with ``n`` nodes and ``crashed`` nodes down from time 0."""
+    params = run_params(system, n, options, s, crashed)
+    try:
+        sim, dep = ex.build_simulator(params, s.seed, profile)
+    except (MembershipError, ex.ExperimentError, ValueError) as exc:
+        return Trial(system.key, n, crashed, False, False, f"refused to start: {exc}")
+    t0 = time.perf_counter()
+    record = sim.run(int(s.duration_ms) * 1000, stop_when_complete=True)
+    row = metrics.summarize(record, dep.checkers)
+    row["wall_s"] = time.perf_counter() - t0
+    row.update(_node_figures(sim, record, profile or CostProfile.default()))
+    row["params"] = params
+    live = bool(row["liveness"]) and row["completed"] > 0
+    reason = "" if live else str(row.get("liveness_reason") or "nothing committed")
+    return Trial(system.key, n, crashed, True, live, reason, row)
+
+
+def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> dict[str, Any]:
+    """Money, hashes, CPU, storage and blocks per committed transaction from the nodes."""
+    done = max(1, len(metrics.latencies_us(record)))
+    money = 0
+    mining = 0
+    flops = 0
+    for i, node in enumerate(sim.nodes):
+        stats = getattr(node, "stats", None)
+        if not callable(stats):
+            continue
+        st = stats()
+        mining += int(st.get("hash_mining", 0))
+        flops += int(st.get("train_flops", 0)) + int(st.get("validate_flops", 0))
+        if sim.alive(i):
+            # Every live full node sees the same final chain: take the richest view.
+            money = max(money, int(st.get("rewards_paid", 0)) + int(st.get("fees_paid", 0)))
+    charged = sum(c.get("hash", 0) for c in record.op_counts.values())
+    cpu_ns = sum(sum(ops.values()) for ops in record.cpu_ns.values())
+    cpu_ns += int(mining * profile.unit_ns("hash"))
+    replicas = [r for r in record.replicas if r < sim.n] or list(range(sim.n))
+    storage = sum(sum(record.storage.get(r, {}).values()) for r in replicas)
+    blocks = any(record.commits.get(r) for r in replicas)
+    return {
+        "hashes_per_tx": (charged + mining) / done,
+        "mining_hashes_per_tx": mining / done,
+        "flops_per_tx": flops / done,
+        "cpu_ms_per_tx": cpu_ns / 1e6 / done,
+        "rewards_per_tx": money / done,
+        "storage_kb_per_node": storage / len(replicas) / 1024,
+        "committed_blocks": blocks,
+    }
+
+
+def liveness_timeout_ms(first: Trial, n: int, crashed: int, s: Settings) -> int:
+    """How long a run with ``crashed`` nodes down may take before liveness counts as lost.
+
+    Four times the crash-free run's slowest latency, scaled by ``n / (n - crashed)`` (a
+    proof-of-work network loses that share of its hash power), after the workload's span;
+    never more than four times ``s.duration_ms``.
+    """
+    lat_ms = float(first.row.get("latency_ms_p99", 0.0) or 0.0)
+    span_ms = 1000.0 * s.txs / s.rate_tps
+    scale = n / max(1, n - crashed)
+    return int(min(4 * s.duration_ms, span_ms + 4.0 * max(lat_ms, 100.0) * scale + 1000.0))
+
+
+def quorum_bound(n: int, crash_live: int) -> int:
+    """Byzantine faults a vote-quorum protocol survives, from its measured crash tolerance.
+
+    A run stays live with ``crash_live`` replicas down, so ``q = n - crash_live`` votes make a
+    decision; two such quorums share ``2q - n`` replicas, and safety against ``k`` Byzantine
+    replicas needs ``2q - n >= k + 1`` (one honest replica in every intersection).
+    """
+    q = n - crash_live
+    return max(0, min(crash_live, 2 * q - n - 1))
+
+
+def faults_tolerated(
+    system: System, n: int, options: Mapping[str, Any], s: Settings
+) -> tuple[int, list[Trial]]:
+    """Faults ``system`` tolerates with ``n`` nodes, and every trial.
+
+    Crashes 0, 1, ... nodes until liveness is lost; for a vote-quorum protocol
+    (``quorum_safety``) the answer is then capped by :func:`quorum_bound`. ``-1`` when even the
+    crash-free run is not live.
+    """
+    trials: list[Trial] = []
+    best = -1
+    first: Trial | None = None
+    for k in range(n + 1):
+        run_s = s
+        if first is not None and k > 0:
+            run_s = replace(s, duration_ms=liveness_timeout_ms(first, n, k, s))
+        t = measure(system, n, options, run_s, crashed=k)
+        trials.append(t)
+        if first is None:
+            first = t
+        if not t.live:
+            break
+        best = k
+    if system.quorum_safety and best >= 0:
+        best = quorum_bound(n, best)
+    return best, trials
+
+
+def nodes_needed(system: System, s: Settings) -> tuple[int | None, list[Trial]]:
+    """The smallest ``n`` that starts, stays live and tolerates ``required_faults`` faults."""
+    trials: list[Trial] = []
+    for n in range(1, s.max_n + 1):
+        if not system.required_faults:
+            t = measure(system, n, system.paper_options, s)
+            trials.append(t)
+            if t.live:
+                return n, trials
+            continue
+        k, ft = faults_tolerated(system, n, system.paper_options, s)
+        for t in ft:
+            t.tolerated = k
+        trials.extend(ft)
+        if k >= system.required_faults:
+            return n, trials
+    return None, trials
+
+
+def vote_weights(system: System) -> tuple[bool, str]:
+    """Whether the protocol uses per-member vote weights, and the evidence."""
+    if system.protocol == "dpos":
+        n = 5
+        equal = dpos.DposParams(delegates=2, auditors=1)
+        skewed = dpos.DposParams(delegates=2, auditors=1, weights=(1, 1, 5, 5, 1))
+        a, b = dpos.elect(n, equal), dpos.elect(n, skewed)
+        return a != b, f"elected delegates {list(a)} with equal weights, {list(b)} when skewed"
+    spec = REGISTRY.get(system.protocol)
+    if spec is not None:
+        why = "per-member weight parameter" if spec.vote_weights else "no vote weight parameter"
+        return spec.vote_weights, f"{spec.system}: {why}"
+    return False, "quorums count distinct replicas (2f+1 of n), every replica one vote"
+
+
+@dataclass(slots=True)
+class Row:
+    """A measured Table 1 row with its evidence."""
+
+    system: System
+    cells: dict[str, str]
+    extras: dict[str, Any]
+    search: list[Trial]
+    faults: list[Trial]
+    common: Trial
+    minimal: Trial
+    common_faults: int = -1
+
+
+def measure_system(system: System, s: Settings) -> Row:
+    """Every column of ``system``'s row (see the module docstring)."""
+    needed, search = nodes_needed(system, s)
+    n_min = needed if needed is not None else s.max_n
+    fault_trials = [t for t in search if t.n == n_min and t.tolerated is not None]
+    if fault_trials:
+        tolerated = int(fault_trials[0].tolerated or 0)
+    else:
+        tolerated, fault_trials = faults_tolerated(system, n_min, system.paper_options, s)
+        for t in fault_trials:
+            t.tolerated = tolerated
+    minimal = fault_trials[0]
+    common = measure(system, s.common_n, system.options_for(s.common_n), s)
+    ref = common if common.live else minimal
+    r = ref.row
+    hashes = float(r.get("hashes_per_tx", 0.0))
+    weights, _why = vote_weights(system)
+    cells = {
+        "blockchain": "yes" if r.get("committed_blocks") and r.get("chain", True) else "no",
+        "consensus": system.consensus,
+        "family": system.family,
+        "pays_rewards": "yes" if float(r.get("rewards_per_tx", 0.0)) > 0 else "no",
+        "nodes_needed": str(needed) if needed is not None else f">{s.max_n}",
+        "compute_demand": "large" if hashes >= LARGE_HASHES_PER_TX else "small",
+        "vote_weights": "yes" if weights else "no",
+    }
+    extras = {
+        "faults_tolerated": tolerated,
+        "throughput_tps": float(common.row.get("throughput_tps", 0.0)),
+        "latency_ms_p50": float(common.row.get("latency_ms_p50", float("nan"))),
+        "storage_kb_per_node": float(common.row.get("storage_kb_per_node", 0.0)),
+        "hashes_per_tx": hashes,
+        "cpu_ms_per_tx": float(r.get("cpu_ms_per_tx", 0.0)),
+        "rewards_per_tx": float(r.get("rewards_per_tx", 0.0)),
+    }
+    return Row(system, cells, extras, search, fault_trials, common, minimal)
+
+
+def available(systems: Sequence[System] = SYSTEMS) -> list[System]:
+    """The systems whose protocol is registered in the simulator."""
+    names = set(ex.protocols())
+    return [s for s in systems if s.protocol in names]
+
+
+def measure_table(
+    s: Settings,
+    systems: Sequence[System] = SYSTEMS,
+    progress: Callable[[str], None] | None = None,
+) -> list[Row]:
+    """Measure every available system (see :func:`measure_system`)."""
+    rows = []
+    for system in available(systems):
+        if progress is not None:
+            progress(system.name)
+        rows.append(measure_system(system, s))
+    return rows
+
+
+def _paper_match(key: str, column: str, measured: str) -> bool:
+    paper = PAPER[key][column]
+    if column == "nodes_needed":
+        if paper == "many":
+            return False  # a number can never be "many"; the reason line says why
+        if paper.startswith("few"):
+            return measured.isdigit() and int(measured) == 4
+    return measured == paper
+
+
+def mismatch_reason(row: Row, column: str) -> str:
+    """One line on why the measured cell differs from the paper's."""
+    x = row.extras
+    if column == "nodes_needed" and PAPER[row.system.key][column] == "many":
+        return (
+            f"{row.cells[column]} node(s) start and commit; the paper's 'many' is about "
+            f"safety (honest hash-power majority), not about starting; tolerates "
+            f"{x['faults_tolerated']} crash(es) at that size"
+        )
+    if column == "pays_rewards":
+        return f"measured {x['rewards_per_tx']:.3g} units paid per committed transaction"
+    if column == "compute_demand":
+        return (
+            f"measured {x['hashes_per_tx']:.3g} hashes/tx against the threshold "
+            f"{LARGE_HASHES_PER_TX:.0e}"
+        )
+    return f"measured {row.cells[column]!r}, paper {PAPER[row.system.key][column]!r}"
+
+
+@dataclass(slots=True)
+class Comparison:
+    """Measured cells beside the paper's: ``marks[key][column]`` and reasons for mismatches."""
+
+    marks: dict[str, dict[str, bool]]
+    reasons: dict[str, dict[str, str]]
+
+
+def compare(rows: Sequence[Row]) -> Comparison:
+    """Mark each paper cell as matched or not, with a reason for every mismatch."""
+    marks: dict[str, dict[str, bool]] = {}
+    reasons: dict[str, dict[str, str]] = {}
+    for row in rows:
+        if row.system.key not in PAPER:
+            continue
+        k = row.system.key
+        marks[k] = {}
+        reasons[k] = {}
+        for col in COLUMNS:
+            ok = _paper_match(k, col, row.cells[col])
+            marks[k][col] = ok
+            if not ok:
+                reasons[k][col] = mismatch_reason(row, col)
+    return Comparison(marks, reasons)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "-"
+        return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.3e}"
+    return str(v)
+
+
+def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
+    """The measured table (match marks on paper rows), the paper's table and the reasons."""
+    cmp = cmp if cmp is not None else compare(rows)
+    head = ["System", *COLUMNS, *EXTRA_COLUMNS]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = []
+        for col in COLUMNS:
+            mark = ""
+            if row.system.key in cmp.marks:
+                mark = " ✓" if cmp.marks[row.system.key][col] else " ✗"
+            cells.append(row.cells[col] + mark)
+        extras = [_fmt(row.extras[c]) for c in EXTRA_COLUMNS]
+        out.append("| " + " | ".join([row.system.name, *cells, *extras]) + " |")
+    out.append("")
+    out.append("Paper (PAPER.md §1.8):")
+    out.append("")
+    out.append("| System | " + " | ".join(COLUMNS) + " |")
+    out.append("|" + "---|" * (len(COLUMNS) + 1))
+    names = {s.key: s.name for s in SYSTEMS}
+    for key, cells_ in PAPER.items():
+        out.append("| " + " | ".join([names[key], *(cells_[c] for c in COLUMNS)]) + " |")
+    out.append("")
+    out.append(
+        f"Compute demand is 'large' at >= {LARGE_HASHES_PER_TX:.0e} hash evaluations per "
+        "committed transaction (mining trials + block/Merkle/MAC hashes), else 'small'. "
+        "Signature work is CPU time (cpu_ms_per_tx), not hash evaluations. Extra columns: "
+        "faults_tolerated at the minimal configuration; throughput, latency and storage at the "
+        "common configuration."
+    )
+    mism = [
+        f"- {names[k]} / {col}: {why}"
+        for k, cols in cmp.reasons.items()
+        for col, why in cols.items()
+    ]
+    if mism:
+        out.append("")
+        out.append("Mismatches:")
+        out.extend(mism)
+    return "\n".join(out) + "\n"
+
+
+def table_rows(rows: Sequence[Row], cmp: Comparison | None = None) -> list[dict[str, Any]]:
+    """Flat rows (one per system) for CSV: cells, paper cells, marks, reasons, extras."""
+    cmp = cmp if cmp is not None else compare(rows)
+    flat = []
+    for row in rows:
+        d: dict[str, Any] = {"system": row.system.name, "protocol": row.system.protocol}
+        for col in COLUMNS:
+            d[col] = row.cells[col]
+            d[f"paper_{col}"] = PAPER.get(row.system.key, {}).get(col, "")
+            d[f"match_{col}"] = cmp.marks.get(row.system.key, {}).get(col, "")
+            d[f"reason_{col}"] = cmp.reasons.get(row.system.key, {}).get(col, "")
+        d.update(row.extras)
+        flat.append(d)
+    return flat
+
+
+def trial_summary(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """:func:`trial_rows` with each run of consecutive refusals folded into one row."""
+    out: list[dict[str, Any]] = []
+    for t in trial_rows(rows):
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and not t["started"]
+            and not last["started"]
+            and last["system"] == t["system"]
+            and last["search"] == t["search"]
+        ):
+            first = str(last["n"]).split("..")[0]
+            last["n"] = f"{first}..{t['n']}"
+            last["reason"] = str(last["reason"]).split("; got ")[0]
+            continue
+        out.append(dict(t))
+    return out
+
+
+def trial_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Every search and fault trial as a flat row (for CSV)."""
+    out = []
+    for row in rows:
+        for kind, trials in (("nodes_needed", row.search), ("faults", row.faults)):
+            for t in trials:
+                if kind == "faults" and any(t is u for u in row.search):
+                    continue  # the search already ran these at the minimal size
+                out.append(
+                    {
+                        "system": row.system.name,
+                        "search": kind,
+                        "n": t.n,
+                        "crashed": t.crashed,
+                        "started": t.started,
+                        "live": t.live,
+                        "reason": t.reason,
+                        "tolerated": "" if t.tolerated is None else t.tolerated,
+                        "completed": t.row.get("completed", 0),
+                        "latency_ms_p50": t.row.get("latency_ms_p50", ""),
+                    }
+                )
+    return out
+
+
+__all__ = [
+    "COLUMNS",
+    "EXTRA_COLUMNS",
+    "LARGE_HASHES_PER_TX",
+    "PAPER",
+    "SYSTEMS",
+    "Comparison",
+    "Row",
+    "Settings",
+    "System",
+    "Trial",
+    "compare",
+    "faults_tolerated",
+    "markdown",
+    "measure",
+    "measure_system",
+    "measure_table",
+    "nodes_needed",
+    "table_rows",
+    "trial_rows",
+    "trial_summary",
+    "vote_weights",
+]

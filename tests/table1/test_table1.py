@@ -1,0 +1,138 @@
+"""Table 1 measured in the simulator: every row and column, the searches, the report folder."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import pytest
+
+from medbench import experiments as ex
+from medbench import reproduce, reproduce_cli, table1
+from medbench.consensus.baselines import REGISTRY
+
+QUICK = table1.Settings.quick()
+
+
+@pytest.fixture(scope="module")
+def rows() -> dict[str, table1.Row]:
+    return {r.system.key: r for r in table1.measure_table(QUICK)}
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="medbench")
+    sub = parser.add_subparsers(dest="command", required=True)
+    reproduce_cli.register(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+def test_every_system_is_registered_in_the_simulator() -> None:
+    assert {s.protocol for s in table1.SYSTEMS} <= set(ex.protocols())
+
+
+def test_every_row_has_every_column(rows: dict[str, table1.Row]) -> None:
+    assert set(rows) == {s.key for s in table1.SYSTEMS}
+    for row in rows.values():
+        assert set(row.cells) == set(table1.COLUMNS)
+        assert set(row.extras) == set(table1.EXTRA_COLUMNS)
+        assert row.cells["blockchain"] == "yes"
+        assert row.common.live, row.common.reason
+
+
+def test_nodes_needed_searches(rows: dict[str, table1.Row]) -> None:
+    assert rows["mdsm"].cells["nodes_needed"] == "121"
+    refused = [t for t in rows["mdsm"].search if not t.started]
+    assert [t.n for t in refused] == list(range(1, 121))
+    assert rows["mdsm"].extras["faults_tolerated"] == 6  # 14 of 20 audits
+    assert rows["medicalchain"].cells["nodes_needed"] == "4"
+    pbft = {t.n: t.tolerated for t in rows["medicalchain"].search}
+    assert pbft[3] == 0 and pbft[4] == 1
+    assert rows["medicalchain"].extras["faults_tolerated"] == 1
+    for key, proto in (("medrec", "pow"), ("modelchain", "poi"), ("poa", "poa")):
+        assert rows[key].cells["nodes_needed"] == str(REGISTRY[proto].minimal.n)
+    assert rows["central"].cells["nodes_needed"] == "2"
+    assert rows["central"].extras["faults_tolerated"] == 0  # the centre is a single point
+
+
+def test_pays_rewards(rows: dict[str, table1.Row]) -> None:
+    assert rows["medrec"].cells["pays_rewards"] == "yes"
+    assert rows["modelchain"].cells["pays_rewards"] == "yes"
+    assert rows["medicalchain"].cells["pays_rewards"] == "no"
+    assert rows["mdsm"].cells["pays_rewards"] == "no"
+
+
+def test_compute_demand_threshold_separates_pox_from_bft(rows: dict[str, table1.Row]) -> None:
+    large = [rows[k].extras["hashes_per_tx"] for k in ("medrec", "modelchain")]
+    small = [rows[k].extras["hashes_per_tx"] for k in ("medicalchain", "mdsm")]
+    assert min(large) >= table1.LARGE_HASHES_PER_TX > max(small)
+    assert [rows[k].cells["compute_demand"] for k in ("medrec", "modelchain")] == ["large"] * 2
+    assert [rows[k].cells["compute_demand"] for k in ("medicalchain", "mdsm")] == ["small"] * 2
+
+
+def test_vote_weights_and_comparison(rows: dict[str, table1.Row]) -> None:
+    assert rows["mdsm"].cells["vote_weights"] == "yes"
+    assert rows["medicalchain"].cells["vote_weights"] == "no"
+    cmp = table1.compare(list(rows.values()))
+    assert set(cmp.marks) == set(table1.PAPER)
+    for key, cols in cmp.marks.items():
+        for col, ok in cols.items():
+            assert ok or cmp.reasons[key][col], (key, col)
+    md = table1.markdown(list(rows.values()), cmp)
+    assert f"{table1.LARGE_HASHES_PER_TX:.0e}" in md
+    assert md.count("| MDSM |") == 2  # measured and paper tables
+
+
+def test_quorum_bound() -> None:
+    assert table1.quorum_bound(4, 1) == 1
+    assert table1.quorum_bound(3, 2) == 0  # quorum of 1: live, but never safe
+    assert table1.quorum_bound(7, 2) == 2
+    assert table1.quorum_bound(16, 5) == 5
+
+
+def test_deterministic() -> None:
+    system = next(s for s in table1.SYSTEMS if s.key == "central")
+    a = table1.table_rows([table1.measure_system(system, QUICK)])
+    b = table1.table_rows([table1.measure_system(system, QUICK)])
+    assert a == b
+
+
+def test_table1_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert run_cli(["table1", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for s in table1.SYSTEMS:
+        assert f"| {s.name} |" in out
+    for col in (*table1.COLUMNS, *table1.EXTRA_COLUMNS):
+        assert col in out
+    assert (tmp_path / "table1.csv").read_text().count("\n") == len(table1.SYSTEMS) + 1
+
+
+def test_reproduce_quick_report(tmp_path: Path) -> None:
+    readme = reproduce.reproduce(tmp_path, reproduce.Options(quick=True))
+    names = {p.name for p in tmp_path.iterdir()}
+    for f in (
+        "README.md",
+        "metadata.json",
+        "table1.csv",
+        "table1_trials.csv",
+        "pbft_scaling.csv",
+        "pbft_saturation.csv",
+        "scaling.csv",
+        "faults_crash.csv",
+        "faults_byzantine.csv",
+        "scaling_throughput_tps.png",
+        "faults_crash.png",
+    ):
+        assert f in names
+    md = readme.read_text()
+    assert "| System | blockchain | consensus |" in md
+    assert "| Medical Chain |" in md
+    with (tmp_path / "pbft_scaling.csv").open() as fh:
+        assert [r["n"] for r in csv.DictReader(fh)] == ["4", "7", "10", "16"]
+    with (tmp_path / "faults_byzantine.csv").open() as fh:
+        byz = {(r["behaviour"]): r for r in csv.DictReader(fh)}
+    # An equivocating primary splits a quorum of one (n = 3) but not 2f + 1 = 3 of 4.
+    assert byz["equivocating primary, n=3 (f=0)"]["safety"] == "False"
+    assert byz["equivocating primary, n=4 (f=1)"]["safety"] == "True"
+    assert byz["equivocating primary, n=4 (f=1)"]["live"] == "True"

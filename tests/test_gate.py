@@ -1,0 +1,138 @@
+"""The benchmark gate: ratios against floors, exact counts, the openssl comparison."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmarks import gate
+
+FLOORS = {
+    "ratios": {
+        "root: reference / native": {
+            "slow": "test_root[reference]",
+            "fast": "test_root[native]",
+            "floor": 5.0,
+            "goal": 15,
+        },
+        "full only: reference / native": {
+            "slow": "test_big[reference]",
+            "fast": "test_big[native]",
+            "floor": 5.0,
+            "goal": None,
+        },
+        gate.OPENSSL_RATIO: {"floor": 1.0, "goal": 3.33},
+    },
+    "counts": {"test_root[native]": {"leaves": 8, "hash_calls": 15}},
+}
+
+
+def _case(name: str, best: float, **extra: object) -> dict[str, object]:
+    stats = {"mean": best * 1.1, "min": best, "rounds": 3}
+    return {"name": name, "stats": stats, "extra_info": extra}
+
+
+def _write(tmp_path: Path, benchmarks: list[dict[str, object]]) -> Path:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"benchmarks": benchmarks}))
+    (tmp_path / "floors.json").write_text(json.dumps(FLOORS))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _floors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gate, "FLOORS_FILE", tmp_path / "floors.json")
+
+
+def test_check_passes_and_reports_every_ratio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _write(
+        tmp_path,
+        [
+            _case("test_root[reference]", 1.0),
+            _case("test_root[native]", 0.1, leaves=8, hash_calls=15, hashes=10),
+        ],
+    )
+    assert gate.main(["check", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "root: reference / native" in out and "10.00" in out
+    assert "not run: test_big[reference]" in out  # a `full` case absent from bench-check
+    assert "goal missed" in out  # 10 < 15: reported, not gated
+
+
+def test_ratio_below_floor_fails_check_but_not_report(tmp_path: Path) -> None:
+    run = _write(
+        tmp_path,
+        [
+            _case("test_root[reference]", 1.0),
+            _case("test_root[native]", 0.5, leaves=8, hash_calls=15),
+        ],
+    )
+    assert gate.main(["check", str(run)]) == 1
+    assert gate.main(["report", str(run)]) == 0
+
+
+def test_count_mismatch_fails_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _write(
+        tmp_path,
+        [
+            _case("test_root[reference]", 1.0),
+            _case("test_root[native]", 0.1, leaves=8, hash_calls=14),
+        ],
+    )
+    assert gate.main(["check", str(run)]) == 1
+    assert "hash_calls = 14, committed 15" in capsys.readouterr().out
+
+
+def test_openssl_ratio_uses_the_recorded_measurement(tmp_path: Path) -> None:
+    cases = gate.load_cases(
+        _write(
+            tmp_path,
+            [_case("test_sha256_many[native]", 0.001, hashes=1000, **{gate.OPENSSL_KEY: 3000.0})],
+        )
+    )
+    (ratio,) = [
+        r
+        for r in gate.compute_ratios(cases, gate.load_floors(), measure_openssl=False)
+        if r.name == gate.OPENSSL_RATIO
+    ]
+    assert ratio.value == pytest.approx(3.0)  # 3000 ns/hash openssl vs 1000 ns/hash native
+    assert not ratio.failed
+
+
+def test_missing_openssl_skips_only_that_ratio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert gate.openssl_ns_per_hash() is None
+    cases = gate.load_cases(
+        _write(tmp_path, [_case("test_sha256_many[native]", 0.001, hashes=1000)])
+    )
+    ratios = gate.compute_ratios(cases, gate.load_floors(), measure_openssl=True)
+    (ratio,) = [r for r in ratios if r.name == gate.OPENSSL_RATIO]
+    assert ratio.value is None and "openssl not available" in ratio.note
+
+
+def test_parse_openssl_speed_output() -> None:
+    out = "type             64 bytes\nsha256          164271.94k\n"
+    assert gate.parse_openssl_speed(out) == pytest.approx(64 / 164271940 * 1e9)
+    assert gate.parse_openssl_speed("garbage") is None
+
+
+def test_usage_and_empty_files(tmp_path: Path) -> None:
+    assert gate.main(["nonsense"]) == 2
+    assert gate.main(["check", str(_write(tmp_path, []))]) == 1
+
+
+def test_committed_floors_name_real_cases() -> None:
+    floors = json.loads((Path(gate.__file__).with_name("floors.json")).read_text())
+    source = (Path(gate.__file__).with_name("test_primitives.py")).read_text()
+    for name, spec in floors["ratios"].items():
+        assert spec["floor"] is not None and spec["floor"] > 0, name
+        for side in ("slow", "fast"):
+            if side in spec:
+                assert spec[side].split("[")[0] in source

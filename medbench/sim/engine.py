@@ -501,7 +501,6 @@ class Simulator:
         alive = self._alive
         busy = self._busy
         inbox = self._inbox
-        handle = self._handle
         tns = t * 1000
         # Inputs starting before this instant (in ns) are served at once (_serve_or_queue).
         limit = (self._barrier - 1) * 1000
@@ -509,6 +508,19 @@ class Simulator:
         got: list[bytes] = []
         dst_bytes = self._dst_bytes
         blocked = self._blocked[src]
+        # _handle inlined (the hot path: one broadcast reaches many nodes): what does not depend
+        # on the destination is looked up once per delivery.
+        nodes = self._nodes
+        take = self._take
+        msg_cpu = self._msg_cpu_ns
+        units = self._units
+        op_counts = self._op_counts
+        emit = self._emit
+        recv = self._recv_ns.get(size)
+        if recv is None:
+            recv = int(self._msg_base_ns + self._dec_byte_ns * size)
+            if len(self._recv_ns) < 4096:
+                self._recv_ns[size] = recv
         for dst in dsts:
             if not alive[dst]:
                 self._drop_dead += 1
@@ -520,12 +532,33 @@ class Simulator:
             b = busy[dst]
             if inbox[dst]:
                 self._enqueue(dst, (src, msg, size, tns))
-            elif b <= tns:
-                handle(dst, src, msg, size, tns)
+                continue
+            if b <= tns:
+                start = tns
             elif b <= limit:
-                handle(dst, src, msg, size, b)
+                start = b
             else:
                 self._enqueue(dst, (src, msg, size, tns))
+                continue
+            # -- _handle(dst, src, msg, size, start), inlined --
+            ready = nodes[dst].step(src, msg)
+            cost = recv
+            msg_cpu[dst] += recv
+            tk = take[dst]
+            if tk is not None:
+                ops = tk()
+                if ops:
+                    counts = op_counts[dst]
+                    for op, count in ops.items():
+                        unit = units.get(op)
+                        if unit is None:
+                            unit = units[op] = self.profile.unit_ns(op)
+                        cost += int(unit * count)
+                        counts[op] = counts.get(op, 0) + count
+            end = start + cost
+            if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
+                end = emit(dst, ready, end)
+            busy[dst] = end
         if got:
             self._delivered += len(got)
             if h is not None:

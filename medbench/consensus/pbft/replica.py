@@ -87,6 +87,8 @@ from medbench.node import Committed, Note, Ready, Send
 from medbench.quorum import QuorumTracker, Status
 
 FUTURE_LIMIT = 256  # early messages kept per replica, times n
+# Enum members as module constants for the vote hot path (``Status.X`` is a slow class lookup).
+_REACHED, _DUPLICATE, _CONFLICT = Status.REACHED, Status.DUPLICATE, Status.CONFLICT
 
 Validator = Callable[[Request], "str | None"]
 Service = Callable[[Request], bytes]
@@ -478,14 +480,14 @@ class Replica:
             self._reject(msg, "not authentic")
             return
         status = self.votes.add(PREPARE_PHASE, v, s, msg.batch_digest, r)
-        if status is Status.DUPLICATE:
+        if status is _DUPLICATE:
             return
-        if status is Status.CONFLICT:
+        if status is _CONFLICT:
             self._note_evidence()
             return
         slot = self.log.slot(s)
         slot.add_prepare(msg)
-        if status is Status.REACHED and slot.digest == msg.batch_digest:
+        if status is _REACHED and slot.digest == msg.batch_digest:
             self._maybe_prepared(slot)  # later votes (ALREADY) change nothing
 
     def _maybe_prepared(self, slot: Slot) -> None:
@@ -522,10 +524,10 @@ class Replica:
             self._reject(msg, "not authentic")
             return
         status = self.votes.add(COMMIT_PHASE, msg.view, s, msg.batch_digest, r)
-        if status is Status.CONFLICT:
+        if status is _CONFLICT:
             self._note_evidence()
             return
-        if status is Status.REACHED:
+        if status is _REACHED:
             slot = self.log.get(s)
             if slot is not None and slot.digest == msg.batch_digest:
                 self._maybe_committed(slot)

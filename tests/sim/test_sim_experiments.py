@@ -171,7 +171,8 @@ def test_grid_runner_joblib_one_and_two_jobs_agree() -> None:
 
 
 def test_grid_runner_on_a_dask_local_cluster() -> None:
-    distributed = pytest.importorskip("dask.distributed")
+    import dask.distributed as distributed  # the dev extra installs it
+
     cluster = distributed.LocalCluster(
         n_workers=1,
         threads_per_worker=2,

@@ -67,9 +67,9 @@ from medbench.records import (
     associate,
     build_visit,
     read_registration,
-    register,
     scan,
 )
+from medbench.records import register as register_entity
 from medbench.sim import Simulator
 from medbench.sim import topology as topo
 
@@ -256,7 +256,7 @@ def people(seed: int) -> People:
     return People(ids[0], ids[1], ids[2], ids[3], ids[4], ids[5:], random.Random(seed + 17))
 
 
-def _visit(text: str, code: str) -> VisitRecord:
+def _visit(text: str, code: str, plan: str) -> VisitRecord:
     return build_visit(
         [
             {
@@ -267,11 +267,11 @@ def _visit(text: str, code: str) -> VisitRecord:
                 "recordedDate": "2019-03-01",
             },
             {
-                "resourceType": "CarePlan",
+                "resourceType": "MedicationRequest",  # the treatment plan
                 "status": "active",
-                "intent": "plan",
+                "intent": "order",
                 "subject": PSEUDONYMOUS_SUBJECT,
-                "description": f"treatment plan for {text}",
+                "medicationCodeableConcept": {"text": plan},
             },
         ]
     )  # fmt: skip
@@ -294,7 +294,7 @@ def setup(seed: int = 0) -> Run:
 def step1_entity(run: Run) -> list[str]:
     """P's entity transaction: ID number and name sealed, sex and age in clear, PUB_KEY_P."""
     pp = run.facts["people"]
-    tx = register(
+    tx = register_entity(
         pp.patient,
         PublicProfile(Role.PATIENT, sex="female", age_band="30-39"),
         PrivateProfile("Li Wei", "330101199001011234"),
@@ -340,7 +340,7 @@ def step2_query(run: Run) -> list[str]:
     out = ["STEP 2  P's signed query; P's H_A records shown to D"]
     # history: P's visit at H_A (record + stealth association, signed by the doctor and H_A)
     at_a = Writer(pp.doc_a.signing, pp.h_a.signing)
-    visit_a = add(_visit("hypertension", "38341003").encode(), T0 + 1, at_a)
+    visit_a = add(_visit("hypertension", "38341003", "amlodipine 5 mg").encode(), T0 + 1, at_a)
     assoc_a = associate(pp.patient.public, visit_a.id, T0 + 1, at_a, randbytes=pp.randbytes)
     run.submit(u[0], _grant(run, H_A, T0 + 1), 0)
     run.settle()
@@ -384,7 +384,7 @@ def step3_save(run: Run) -> list[str]:
     """D saves TX1 (add) and TX2 (association), both signed by D and H_B, sent together."""
     pp: People = run.facts["people"]
     at_b = Writer(pp.doc_d.signing, pp.h_b.signing)
-    tx1 = add(_visit("pneumonia", "233604007").encode(), T0 + 30, at_b)
+    tx1 = add(_visit("pneumonia", "233604007", "amoxicillin 500 mg").encode(), T0 + 30, at_b)
     tx2 = associate(pp.patient.public, tx1.id, T0 + 30, at_b, randbytes=pp.randbytes)
     run.facts["tx1"], run.facts["tx2"] = tx1, tx2
     env = [
@@ -513,7 +513,7 @@ def step5_block(run: Run) -> list[str]:
         out.append(f"  PBFT again for the block (n={seqs[0]}): {len(lines)} messages")
     h = block.header
     out += [
-        f"  block height={h.height} id={short(block.id)} prev={short(h.prev_id)} "
+        f"  block height={h.height} id={short(block.id)} prev={short(h.previous_id)} "
         f"blocker=VA_{blocker} merkle_root={short(h.merkle_root)}",
         "  IDs: " + " ".join(
             short(t) + ("(TX1)" if t == env[0].id else "(TX2)" if t == env[1].id else "")
@@ -590,7 +590,7 @@ def attack_deleted(run: Run) -> str:
     victim = run.dep.nodes[3]
     victim.store.delete_transaction(env[1].id)
     report = victim.verify()
-    check(any(f.kind is FindingKind.BODY_MISSING and f.tx_id == env[1].id
+    check(any(f.kind is FindingKind.TRANSACTION_MISSING and f.tx_id == env[1].id
               for f in report.findings), "deletion not found")  # fmt: skip
     result = victim.repair([run.dep.nodes[i] for i in (0, 1, 2)])
     check(env[1].id in result.restored and victim.verify().ok, "not restored")

@@ -51,8 +51,11 @@ from medbench.consensus.pbft.messages import (
     ViewChange,
 )
 from medbench.crypto.identity import Identity
+from medbench.crypto.keys import Scheme, SigningKey
+from medbench.crypto.sealing import EncryptionKey
 from medbench.faults import AlteringPrimary, BadVoter, Byzantine, DroppingPrimary
 from medbench.ledger import FindingKind, Transaction
+from medbench.ledger.rotation import blocker_offset, expected_blocker
 from medbench.medchain import Deployment, make_consortium, request_transaction
 from medbench.node import Ready, Send
 from medbench.records import (
@@ -85,14 +88,15 @@ H_A, H_B = 0, 1  # hospitals (and their validators VA_0, VA_1)
 T0 = GENESIS_US + 10 * US
 
 
-class AttackNotCaught(AssertionError):
-    """A §1.7 attack was not caught: the demo stops (it never prints a false verdict)."""
+class DemoCheckFailed(AssertionError):
+    """A step did not happen as §1.7 says, or an attack was not caught: the demo stops (it
+    never prints a line its checks did not establish)."""
 
 
 def check(ok: bool, what: str) -> None:
-    """Raise :class:`AttackNotCaught` unless ``ok``."""
+    """Raise :class:`DemoCheckFailed` unless ``ok``."""
     if not ok:
-        raise AttackNotCaught(what)
+        raise DemoCheckFailed(what)
 
 
 def short(b: bytes) -> str:
@@ -249,11 +253,25 @@ class People:
         return self.rand.randbytes(k)
 
 
-def people(seed: int) -> People:
-    """Deterministic identities for the records layer."""
-    rng = random.Random(seed * 7919 + 1)
-    ids = [Identity.generate(seed=rng.randbytes(32)) for _ in range(8)]
-    return People(ids[0], ids[1], ids[2], ids[3], ids[4], ids[5:], random.Random(seed + 17))
+def records_identity(ident: Any) -> Identity:
+    """The records-layer :class:`~medbench.crypto.identity.Identity` of an access identity
+    (same Ed25519 signing key, same X25519 key: PUB_KEY_P is one key in both layers)."""
+    keys = ident.keys
+    return Identity(
+        SigningKey.generate(Scheme.ED25519, keys.signing.private_bytes_raw()),
+        EncryptionKey.from_raw(keys.encryption.private_bytes_raw()),
+    )
+
+
+def people(dep: Deployment, seed: int) -> People:
+    """P = patient of H_A, doctor A at H_A, D at H_B, the hospitals and everybody else."""
+    ids = [records_identity(x) for x in (*dep.patients, *dep.doctors, *dep.hospitals)]
+    n = dep.config.n
+    pat, doc, hos = ids[:n], ids[n : 2 * n], ids[2 * n :]
+    named = (pat[H_A], doc[H_A], doc[H_B], hos[H_A], hos[H_B])
+    others = [x for x in ids if all(x is not y for y in named)]
+    return People(pat[H_A], doc[H_A], doc[H_B], hos[H_A], hos[H_B], others,
+                  random.Random(seed + 17))  # fmt: skip
 
 
 def _visit(text: str, code: str, plan: str) -> VisitRecord:
@@ -283,7 +301,7 @@ def _visit(text: str, code: str, plan: str) -> VisitRecord:
 def setup(seed: int = 0) -> Run:
     """The consortium, P's earlier H_A visit (on chain) and P's grant to D; returns the run."""
     run = deploy(seed)
-    run.facts["people"] = people(seed)
+    run.facts["people"] = people(run.dep, seed)
     run.lines.append(
         f"four hospitals H_0..H_3 (H_A = H_{H_A}, H_B = H_{H_B}) on a 'city' topology; "
         f"validators VA_0..VA_3, primary VA_P = v mod 4 = VA_0 in view 0"
@@ -360,23 +378,39 @@ def step2_query(run: Run) -> list[str]:
     check(len(audits) == 1, "the query was not logged")
     out.append(f"  query {short(q.id)} signed by PUB_KEY_P: PKI chain and signature checked, "
                f"accepted; audit record on chain, query ID in a block")  # fmt: skip
-    out.append(f"  returned: P's entity transaction {short(run.facts['entity'].id)}")
-    # P grants D, and finds her H_A records by scanning the chain's association bodies
+    # the identity the PKI checked is the key of P's entity transaction: it is what she gets
+    registered = [run.facts["entity"]]  # the enrolment's register transactions
+    (entity,) = [t for t in registered if read_registration(t).key == q.public_keys[0]]
+    out.append(f"  returned: P's entity transaction {short(entity.id)} (its key = the query's)")
+    # P grants D read (on chain); D reads; P's associations lead to her H_A visit records
     run.submit(u[0], _grant(run, H_B, T0 + 20), 0)
     run.settle()
+    r = _access_tx(run, "D", Operation.READ, T0 + 21, body={"history": False})
+    run.submit(u[2], r, 0)
+    run.settle()
+    check([x[0] for x in run.results(u[2])] == ["accepted"], "D's read refused")
     bodies = [Transaction.from_wire(v.content) for v in
               node.access.state.records.current(dep.patients[H_A].public_key)]  # fmt: skip
-    chain_txs = [run.facts["entity"], *bodies]
-    book = RecordBook.for_patient(pp.patient, chain_txs)
+    book = RecordBook.for_patient(pp.patient, [entity, *bodies])
     found = [v.tx for v in book.current()]
     check([t.id for t in found] == [visit_a.id], "P's association did not lead to her H_A visit")
-    run.facts["chain_txs"] = chain_txs
-    run.facts["grant_d"] = True
     for t in found:
         rec = VisitRecord.decode(t.content)
         cond = rec.of_type("Condition")[0]["code"]["text"]
-        out.append(f"  via association {short(assoc_a.id)} -> H_A visit {short(t.id)} "
-                   f"(signed by doctor A + H_A): condition '{cond}' shown to D")  # fmt: skip
+        out.append(f"  D's read {short(r.id)} accepted (P's grant); P's association "
+                   f"{short(assoc_a.id)} -> H_A visit {short(t.id)} (signed by doctor A + H_A): "
+                   f"condition '{cond}' shown to D")  # fmt: skip
+    # PAPER.md's example has B = L mod (N - 1) = 1 for the block of TX1/TX2: P re-reads her
+    # records (each read is a logged query, hence blocks) until the next block has that L
+    extra = 0
+    while blocker_offset(node.stored_height + 1, run.n) != 1 and extra < 6:
+        extra += 1
+        q2 = _access_tx(run, "P", Operation.READ, T0 + 22 + extra, body={"history": False})
+        run.submit(u[1], q2, 0)
+        run.settle()
+    check(blocker_offset(node.stored_height + 1, run.n) == 1, "cannot align the rotation")
+    out.append(f"  P re-read her records {extra} more time(s) (each query logged); chain length "
+               f"now L = {node.stored_height + 1}")  # fmt: skip
     return out
 
 
@@ -409,8 +443,8 @@ def step3_save(run: Run) -> list[str]:
         "content: condition + treatment plan (FHIR, pseudonymous subject)",
         f"  TX2 {short(tx2.id)} type=associate, same keys and signatures; "
         "content: stealth link to record ID = TX1",
-        f"  TXM: TX1 as request {short(env[0].id)}, TX2 as request {short(env[1].id)}, "
-        "sent together to the primary VA_0",
+        f"  TXM to the primary VA_0: TX1 in access request {short(env[0].id)}, TX2 in "
+        f"{short(env[1].id)} (each signed by D and H_B); the ledger lists these IDs",
     ]
 
 
@@ -454,7 +488,6 @@ def step4_pbft(run: Run) -> list[str]:
     """The PBFT trace of the sequence number that ordered TX1 and TX2."""
     start = run.facts["trace_start"]
     env = run.facts["env"]
-    digests = {request_digest for request_digest in ()}
     seq = None
     for hop in run.trace[start:]:
         m = hop.msg
@@ -466,7 +499,6 @@ def step4_pbft(run: Run) -> list[str]:
                 break
     check(seq is not None, "no pre-prepare carried TX1")
     assert seq is not None
-    del digests
     out = ["STEP 4  PBFT with 4 validators (VA_0 primary)"]
     for hop in run.trace[start:]:
         if isinstance(hop.msg, Request) and hop.msg.operation in (env[0].to_wire(),
@@ -480,8 +512,8 @@ def step4_pbft(run: Run) -> list[str]:
     n_prep = len({x.split()[1] for x in lines if "PREPARE " in x and "PRE-" not in x})
     n_com = len({x.split()[1] for x in lines if "COMMIT" in x})
     check(n_pre == 3 and n_prep == 3 and n_com == 4, "unexpected PBFT phases")
-    results = [r for c in run.dep.user_ids[2:] for r in run.results(c)]
-    check(sorted(r[0] for r in results) == ["accepted", "accepted"], "TX1/TX2 not accepted")
+    results = {(r[0], r[1]) for c in run.dep.user_ids[2:] for r in run.results(c)}
+    check({("accepted", e.id) for e in env} <= results, "TX1/TX2 not accepted")
     out.append(f"  pre-prepare to VA_1..VA_3; prepares from {n_prep} backups; commits from "
                f"{n_com} validators; TX1 and TX2 accepted (n={seq})")  # fmt: skip
     run.facts["seq"] = seq
@@ -497,7 +529,10 @@ def step5_block(run: Run) -> list[str]:
     check(env[1].id in block.tx_ids, "TX2 not in TX1's block")
     validators = run.dep.genesis.validators
     blocker = validators.index(block.header.blocker)
+    height = block.header.height
     check(blocker == 1, "the block was not made by VA_1")
+    check(block.header.blocker == expected_blocker(height, validators, validators[0]),
+          "the blocker does not follow the rotation")  # fmt: skip
     check(merkle.root(list(block.tx_ids)) == block.header.merkle_root, "Merkle root mismatch")
     start = run.facts["trace_start"]
     out = ["STEP 5  the block"]
@@ -514,7 +549,8 @@ def step5_block(run: Run) -> list[str]:
     h = block.header
     out += [
         f"  block height={h.height} id={short(block.id)} prev={short(h.previous_id)} "
-        f"blocker=VA_{blocker} merkle_root={short(h.merkle_root)}",
+        f"blocker=VA_{blocker} (L = {height}, B = L mod 3 = {blocker_offset(height, 4)}) "
+        f"merkle_root={short(h.merkle_root)}",
         "  IDs: " + " ".join(
             short(t) + ("(TX1)" if t == env[0].id else "(TX2)" if t == env[1].id else "")
             for t in block.tx_ids
@@ -579,7 +615,7 @@ def attack_altered(run: Run) -> str:
     check(list(where) == [block.tx_ids.index(env[0].id)], "merkle.diff did not localise")
     result = victim.repair([run.dep.nodes[i] for i in (0, 1, 3)])
     check(result.restored == (env[0].id,) and victim.verify().ok, "not repaired")
-    return (f"record altered on VA_2: recomputed ID {short(forged.id)} != {short(env[0].id)}, "
+    return (f"record altered on VA_2 (TX1's stored body): recomputed ID {short(forged.id)} != {short(env[0].id)}, "
             f"localised at block {finding.height} leaf {where[0]} (merkle.diff), restored from "
             "peers; caught by verify_chain")  # fmt: skip
 
@@ -602,6 +638,7 @@ def _serve(run: Run, honest: list[int], seed_k: int) -> None:
     dep, u = run.dep, run.dep.user_ids
     t = T0 + 100 * seed_k
     run.submit(u[0], _grant(run, H_B, t), 0)
+    run.settle(limit_us=4 * US, extra_us=0)
     for j in range(2):
         tx = _access_tx(run, "D", Operation.ADD, t + 1 + j, category="diagnosis",
                         body={"content": b"record %d" % j}, countersign=True)  # fmt: skip
@@ -676,9 +713,14 @@ def attack_malformed_votes(seed: int) -> str:
         try:
             _serve(run, [0, 1, 3], 4 + k)
             check(all(run.dep.nodes[i].replica.view == 0 for i in (0, 1, 3)), "view change")
-            bad = sum(1 for h in run.trace if h.src == 2 and isinstance(h.msg, (Prepare, Commit)))
-            check(bad > 0, "no malformed vote sent")
-            counts.append(f"{fld}:{bad}")
+            proposed = {(h.msg.view, h.msg.sequence, h.msg.batch_digest) for h in run.trace
+                        if isinstance(h.msg, PrePrepare)}  # fmt: skip
+            bad = [(h.msg.view, h.msg.sequence, h.msg.batch_digest) for h in run.trace
+                   if h.src == 2 and isinstance(h.msg, (Prepare, Commit))]  # fmt: skip
+            check(bool(bad), "no malformed vote sent")
+            # a vote counts only toward the (v, n, digest) it names: these match no proposal
+            check(not proposed.intersection(bad), "a malformed vote matched a pre-prepare")
+            counts.append(f"{fld}:{len(bad)}")
         finally:
             run.close()
     return ("backup VA_2 sends malformed PREPARE/COMMIT (wrong " + ", ".join(counts) +

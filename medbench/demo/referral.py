@@ -44,8 +44,8 @@ from medbench.access.scenario import GENESIS_US
 from medbench.consensus.pbft.messages import (
     Block,
     Commit,
-    PrePrepare,
     Prepare,
+    PrePrepare,
     Reply,
     Request,
     ViewChange,
@@ -77,7 +77,7 @@ from medbench.sim import Simulator
 from medbench.sim import topology as topo
 
 US = 1_000_000
-CONFIG = {
+CONFIG: dict[str, Any] = {
     "block_size": 8,
     "block_interval_us": 50_000,
     "checkpoint_interval": 4,
@@ -270,8 +270,9 @@ def people(dep: Deployment, seed: int) -> People:
     pat, doc, hos = ids[:n], ids[n : 2 * n], ids[2 * n :]
     named = (pat[H_A], doc[H_A], doc[H_B], hos[H_A], hos[H_B])
     others = [x for x in ids if all(x is not y for y in named)]
-    return People(pat[H_A], doc[H_A], doc[H_B], hos[H_A], hos[H_B], others,
-                  random.Random(seed + 17))  # fmt: skip
+    return People(
+        pat[H_A], doc[H_A], doc[H_B], hos[H_A], hos[H_B], others, random.Random(seed + 17)
+    )
 
 
 def _visit(text: str, code: str, plan: str) -> VisitRecord:
@@ -280,8 +281,10 @@ def _visit(text: str, code: str, plan: str) -> VisitRecord:
             {
                 "resourceType": "Condition",
                 "subject": PSEUDONYMOUS_SUBJECT,
-                "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}],
-                         "text": text},
+                "code": {
+                    "coding": [{"system": "http://snomed.info/sct", "code": code}],
+                    "text": text,
+                },
                 "recordedDate": "2019-03-01",
             },
             {
@@ -292,10 +295,10 @@ def _visit(text: str, code: str, plan: str) -> VisitRecord:
                 "medicationCodeableConcept": {"text": plan},
             },
         ]
-    )  # fmt: skip
+    )
 
 
-# --- the steps --------------------------------------------------------------------------------------
+# --- the steps ---------------------------------------------------------------------------------
 
 
 def setup(seed: int = 0) -> Run:
@@ -320,8 +323,10 @@ def step1_entity(run: Run) -> list[str]:
         randbytes=pp.randbytes,
     )
     reg = read_registration(tx)
-    check(b"Li Wei" not in tx.content and b"330101199001011234" not in tx.content,
-          "name or ID number in clear")  # fmt: skip
+    check(
+        b"Li Wei" not in tx.content and b"330101199001011234" not in tx.content,
+        "name or ID number in clear",
+    )
     check(reg.open_private(pp.patient).name == "Li Wei", "P cannot open her own fields")
     run.facts["entity"] = tx
     return [
@@ -335,7 +340,9 @@ def step1_entity(run: Run) -> list[str]:
 
 def _access_tx(run: Run, who: str, op: Operation, at_us: int, **kw: Any) -> Transaction:
     dep = run.dep
-    client = dep.patient_client(H_A) if who == "P" else dep.doctor_client(H_B if who == "D" else H_A)
+    client = (
+        dep.patient_client(H_A) if who == "P" else dep.doctor_client(H_B if who == "D" else H_A)
+    )
     req = client.request(op, patient=dep.patients[H_A].public_key, at_us=at_us, **kw)
     return request_transaction(req)
 
@@ -363,8 +370,15 @@ def step2_query(run: Run) -> list[str]:
     run.submit(u[0], _grant(run, H_A, T0 + 1), 0)
     run.settle()
     for i, content in enumerate((visit_a.to_wire(), assoc_a.to_wire())):
-        tx = _access_tx(run, "A", Operation.ADD, T0 + 2 + i, category="visit" if i == 0 else
-                        "association", body={"content": content}, countersign=True)  # fmt: skip
+        tx = _access_tx(
+            run,
+            "A",
+            Operation.ADD,
+            T0 + 2 + i,
+            category="visit" if i == 0 else "association",
+            body={"content": content},
+            countersign=True,
+        )
         run.submit(u[0], tx, 0)
     run.settle()
     # P's query, signed with her key; checked against the PKI by every validator
@@ -376,8 +390,10 @@ def step2_query(run: Run) -> list[str]:
     audits = [a for a in node.access.state.audit if a.content["request"] == q.id]
     check(q.id in listed, "the query was not packed into a block")
     check(len(audits) == 1, "the query was not logged")
-    out.append(f"  query {short(q.id)} signed by PUB_KEY_P: PKI chain and signature checked, "
-               f"accepted; audit record on chain, query ID in a block")  # fmt: skip
+    out.append(
+        f"  query {short(q.id)} signed by PUB_KEY_P: PKI chain and signature checked, "
+        f"accepted; audit record on chain, query ID in a block"
+    )
     # the identity the PKI checked is the key of P's entity transaction: it is what she gets
     registered = [run.facts["entity"]]  # the enrolment's register transactions
     (entity,) = [t for t in registered if read_registration(t).key == q.public_keys[0]]
@@ -389,17 +405,21 @@ def step2_query(run: Run) -> list[str]:
     run.submit(u[2], r, 0)
     run.settle()
     check([x[0] for x in run.results(u[2])] == ["accepted"], "D's read refused")
-    bodies = [Transaction.from_wire(v.content) for v in
-              node.access.state.records.current(dep.patients[H_A].public_key)]  # fmt: skip
+    bodies = [
+        Transaction.from_wire(v.content)
+        for v in node.access.state.records.current(dep.patients[H_A].public_key)
+    ]
     book = RecordBook.for_patient(pp.patient, [entity, *bodies])
     found = [v.tx for v in book.current()]
     check([t.id for t in found] == [visit_a.id], "P's association did not lead to her H_A visit")
     for t in found:
         rec = VisitRecord.decode(t.content)
         cond = rec.of_type("Condition")[0]["code"]["text"]
-        out.append(f"  D's read {short(r.id)} accepted (P's grant); P's association "
-                   f"{short(assoc_a.id)} -> H_A visit {short(t.id)} (signed by doctor A + H_A): "
-                   f"condition '{cond}' shown to D")  # fmt: skip
+        out.append(
+            f"  D's read {short(r.id)} accepted (P's grant); P's association "
+            f"{short(assoc_a.id)} -> H_A visit {short(t.id)} (signed by doctor A + H_A): "
+            f"condition '{cond}' shown to D"
+        )
     # PAPER.md's example has B = L mod (N - 1) = 1 for the block of TX1/TX2: P re-reads her
     # records (each read is a logged query, hence blocks) until the next block has that L
     extra = 0
@@ -409,8 +429,10 @@ def step2_query(run: Run) -> list[str]:
         run.submit(u[1], q2, 0)
         run.settle()
     check(blocker_offset(node.stored_height + 1, run.n) == 1, "cannot align the rotation")
-    out.append(f"  P re-read her records {extra} more time(s) (each query logged); chain length "
-               f"now L = {node.stored_height + 1}")  # fmt: skip
+    out.append(
+        f"  P re-read her records {extra} more time(s) (each query logged); chain length "
+        f"now L = {node.stored_height + 1}"
+    )
     return out
 
 
@@ -422,10 +444,17 @@ def step3_save(run: Run) -> list[str]:
     tx2 = associate(pp.patient.public, tx1.id, T0 + 30, at_b, randbytes=pp.randbytes)
     run.facts["tx1"], run.facts["tx2"] = tx1, tx2
     env = [
-        _access_tx(run, "D", Operation.ADD, T0 + 30 + i, category=cat,
-                   body={"content": t.to_wire()}, countersign=True)
+        _access_tx(
+            run,
+            "D",
+            Operation.ADD,
+            T0 + 30 + i,
+            category=cat,
+            body={"content": t.to_wire()},
+            countersign=True,
+        )
         for i, (cat, t) in enumerate((("diagnosis", tx1), ("association", tx2)))
-    ]  # fmt: skip
+    ]
     for tx in env:
         check(len(tx.public_keys) == 2 and len(tx.signatures) == 2, "not signed by D and H_B")
     run.facts["env"] = env
@@ -463,8 +492,9 @@ def _describe(run: Run, hop: Hop) -> str | None:
     if isinstance(m, Reply):
         return f"{head} REPLY       v={m.view} {codec.decode(m.result)[0]}"
     if isinstance(m, Block):
-        return f"{head} BLOCK       v={m.view} h={m.height} blocker=VA_{m.blocker} " \
-               f"ids={len(m.tx_ids)}"  # fmt: skip
+        return (
+            f"{head} BLOCK       v={m.view} h={m.height} blocker=VA_{m.blocker} ids={len(m.tx_ids)}"
+        )
     return None
 
 
@@ -501,8 +531,10 @@ def step4_pbft(run: Run) -> list[str]:
     assert seq is not None
     out = ["STEP 4  PBFT with 4 validators (VA_0 primary)"]
     for hop in run.trace[start:]:
-        if isinstance(hop.msg, Request) and hop.msg.operation in (env[0].to_wire(),
-                                                                  env[1].to_wire()):  # fmt: skip
+        if isinstance(hop.msg, Request) and hop.msg.operation in (
+            env[0].to_wire(),
+            env[1].to_wire(),
+        ):
             line = _describe(run, hop)
             if line:
                 out.append(line)
@@ -514,8 +546,10 @@ def step4_pbft(run: Run) -> list[str]:
     check(n_pre == 3 and n_prep == 3 and n_com == 4, "unexpected PBFT phases")
     results = {(r[0], r[1]) for c in run.dep.user_ids[2:] for r in run.results(c)}
     check({("accepted", e.id) for e in env} <= results, "TX1/TX2 not accepted")
-    out.append(f"  pre-prepare to VA_1..VA_3; prepares from {n_prep} backups; commits from "
-               f"{n_com} validators; TX1 and TX2 accepted (n={seq})")  # fmt: skip
+    out.append(
+        f"  pre-prepare to VA_1..VA_3; prepares from {n_prep} backups; commits from "
+        f"{n_com} validators; TX1 and TX2 accepted (n={seq})"
+    )
     run.facts["seq"] = seq
     run.facts["pp"] = pp
     return out
@@ -531,8 +565,10 @@ def step5_block(run: Run) -> list[str]:
     blocker = validators.index(block.header.blocker)
     height = block.header.height
     check(blocker == 1, "the block was not made by VA_1")
-    check(block.header.blocker == expected_blocker(height, validators, validators[0]),
-          "the blocker does not follow the rotation")  # fmt: skip
+    check(
+        block.header.blocker == expected_blocker(height, validators, validators[0]),
+        "the blocker does not follow the rotation",
+    )
     check(merkle.root(list(block.tx_ids)) == block.header.merkle_root, "Merkle root mismatch")
     start = run.facts["trace_start"]
     out = ["STEP 5  the block"]
@@ -540,9 +576,12 @@ def step5_block(run: Run) -> list[str]:
         if isinstance(hop.msg, Block) and hop.msg.height == block.header.height:
             out.append(_describe(run, hop) or "")
             break
-    seqs = [h.msg.sequence for h in run.trace[start:] if isinstance(h.msg, PrePrepare)
-            and any(isinstance(i, Block) and i.height == block.header.height
-                    for i in h.msg.batch)]  # fmt: skip
+    seqs = [
+        h.msg.sequence
+        for h in run.trace[start:]
+        if isinstance(h.msg, PrePrepare)
+        and any(isinstance(i, Block) and i.height == block.header.height for i in h.msg.batch)
+    ]
     if seqs:
         lines, _ = _phase(run, seqs[0], start)
         out.append(f"  PBFT again for the block (n={seqs[0]}): {len(lines)} messages")
@@ -551,11 +590,12 @@ def step5_block(run: Run) -> list[str]:
         f"  block height={h.height} id={short(block.id)} prev={short(h.previous_id)} "
         f"blocker=VA_{blocker} (L = {height}, B = L mod 3 = {blocker_offset(height, 4)}) "
         f"merkle_root={short(h.merkle_root)}",
-        "  IDs: " + " ".join(
+        "  IDs: "
+        + " ".join(
             short(t) + ("(TX1)" if t == env[0].id else "(TX2)" if t == env[1].id else "")
             for t in block.tx_ids
         ),
-    ]  # fmt: skip
+    ]
     chains = [[b.id for b in run.dep.nodes[i].ledger.blocks()] for i in range(4)]
     check(all(c == chains[0] for c in chains), "nodes disagree on the chain")
     for i in range(4):
@@ -565,7 +605,7 @@ def step5_block(run: Run) -> list[str]:
     return out
 
 
-# --- the attacks ------------------------------------------------------------------------------------
+# --- the attacks -------------------------------------------------------------------------------
 
 
 def attack_tx1_leak(run: Run) -> str:
@@ -578,22 +618,28 @@ def attack_tx1_leak(run: Run) -> str:
     check(b"Li Wei" not in blob and b"330101" not in blob, "P's name or ID in TX1")
     subj = VisitRecord.decode(tx1.content).of_type("Condition")[0]["subject"]
     check(subj == PSEUDONYMOUS_SUBJECT, "TX1 names its subject")
-    return "TX1 leaked: holds no P key, name or ID (pseudonymous subject) -> not linkable to P; " \
-           "caught by records design (pseudonymous FHIR content)"  # fmt: skip
+    return (
+        "TX1 leaked: holds no P key, name or ID (pseudonymous subject) -> not linkable to P; "
+        "caught by records design (pseudonymous FHIR content)"
+    )
 
 
 def attack_tx2_leak(run: Run) -> str:
     """TX2 leaked: only P's private key opens the link to TX1."""
     pp: People = run.facts["people"]
     tx1, tx2 = run.facts["tx1"], run.facts["tx2"]
-    check(tx1.id not in tx2.content and pp.patient.public.signing not in tx2.content,
-          "TX2 shows its record or its patient")  # fmt: skip
+    check(
+        tx1.id not in tx2.content and pp.patient.public.signing not in tx2.content,
+        "TX2 shows its record or its patient",
+    )
     for other in [pp.doc_d, pp.h_b, pp.doc_a, *pp.others]:
         check(list(scan(other, [tx2])) == [], "someone else opened TX2")
     (mine,) = list(scan(pp.patient, [tx2]))
     check(mine.record_id == tx1.id, "P cannot open TX2")
-    return f"TX2 leaked: {len(pp.others) + 3} other keys fail to open it, P's key yields TX1; " \
-           "caught by stealth association (X25519 + AES-GCM)"  # fmt: skip
+    return (
+        f"TX2 leaked: {len(pp.others) + 3} other keys fail to open it, P's key yields TX1; "
+        "caught by stealth association (X25519 + AES-GCM)"
+    )
 
 
 def attack_altered(run: Run) -> str:
@@ -601,23 +647,33 @@ def attack_altered(run: Run) -> str:
     env = run.facts["env"]
     victim = run.dep.nodes[2]
     tx = victim.ledger[env[0].id]
-    forged = Transaction(tx.kind, tx.content.replace(b"pneumonia", b"pneumonix"), tx.timestamp_us,
-                         tx.public_keys, tx.signatures)  # fmt: skip
+    forged = Transaction(
+        tx.kind,
+        tx.content.replace(b"pneumonia", b"pneumonix"),
+        tx.timestamp_us,
+        tx.public_keys,
+        tx.signatures,
+    )
     check(forged.content != tx.content, "nothing altered")
     victim.store.tamper_transaction(env[0].id, forged.to_wire())
     report = victim.verify()
     (finding,) = report.findings
-    check(finding.kind is FindingKind.BODY_ALTERED and finding.tx_id == env[0].id,
-          "alteration not localised")  # fmt: skip
+    check(
+        finding.kind is FindingKind.BODY_ALTERED and finding.tx_id == env[0].id,
+        "alteration not localised",
+    )
     block = run.facts["block"]
     leaves = [forged.id if t == env[0].id else t for t in block.tx_ids]
     where = merkle.diff(list(block.tx_ids), leaves)
     check(list(where) == [block.tx_ids.index(env[0].id)], "merkle.diff did not localise")
     result = victim.repair([run.dep.nodes[i] for i in (0, 1, 3)])
     check(result.restored == (env[0].id,) and victim.verify().ok, "not repaired")
-    return (f"record altered on VA_2 (TX1's stored body): recomputed ID {short(forged.id)} != {short(env[0].id)}, "
-            f"localised at block {finding.height} leaf {where[0]} (merkle.diff), restored from "
-            "peers; caught by verify_chain")  # fmt: skip
+    return (
+        f"record altered on VA_2 (TX1's stored body): recomputed ID {short(forged.id)} != "
+        f"{short(env[0].id)}, "
+        f"localised at block {finding.height} leaf {where[0]} (merkle.diff), restored from "
+        "peers; caught by verify_chain"
+    )
 
 
 def attack_deleted(run: Run) -> str:
@@ -626,12 +682,19 @@ def attack_deleted(run: Run) -> str:
     victim = run.dep.nodes[3]
     victim.store.delete_transaction(env[1].id)
     report = victim.verify()
-    check(any(f.kind is FindingKind.TRANSACTION_MISSING and f.tx_id == env[1].id
-              for f in report.findings), "deletion not found")  # fmt: skip
+    check(
+        any(
+            f.kind is FindingKind.TRANSACTION_MISSING and f.tx_id == env[1].id
+            for f in report.findings
+        ),
+        "deletion not found",
+    )
     result = victim.repair([run.dep.nodes[i] for i in (0, 1, 2)])
     check(env[1].id in result.restored and victim.verify().ok, "not restored")
-    return ("record deleted on VA_3: body of TX2's request missing, fetched from peers and "
-            "re-verified; caught by verify_chain + repair")
+    return (
+        "record deleted on VA_3: body of TX2's request missing, fetched from peers and "
+        "re-verified; caught by verify_chain + repair"
+    )
 
 
 def _serve(run: Run, honest: list[int], seed_k: int) -> None:
@@ -640,8 +703,15 @@ def _serve(run: Run, honest: list[int], seed_k: int) -> None:
     run.submit(u[0], _grant(run, H_B, t), 0)
     run.settle(limit_us=4 * US, extra_us=0)
     for j in range(2):
-        tx = _access_tx(run, "D", Operation.ADD, t + 1 + j, category="diagnosis",
-                        body={"content": b"record %d" % j}, countersign=True)  # fmt: skip
+        tx = _access_tx(
+            run,
+            "D",
+            Operation.ADD,
+            t + 1 + j,
+            category="diagnosis",
+            body={"content": b"record %d" % j},
+            countersign=True,
+        )
         run.submit(u[1 + j], tx, 0)
     for _ in range(40):
         if run.settle(limit_us=2 * US, extra_us=0):
@@ -669,9 +739,11 @@ def attack_primary_drops(seed: int) -> str:
         views = [run.dep.nodes[i].replica.view for i in (1, 2, 3)]
         check(min(views) >= 1, "no view change")
         retrans = run.dep.nodes[victim].retransmissions
-        return (f"primary drops the request: client retransmitted to all, {_view_changes(run)} "
-                f"VIEW-CHANGE messages, now view {min(views)}, request committed; caught by "
-                f"client timeout -> view change (retransmissions={retrans})")  # fmt: skip
+        return (
+            f"primary drops the request: client retransmitted to all, {_view_changes(run)} "
+            f"VIEW-CHANGE messages, now view {min(views)}, request committed; caught by "
+            f"client timeout -> view change (retransmissions={retrans})"
+        )
     finally:
         run.close()
 
@@ -681,12 +753,15 @@ def attack_primary_alters(seed: int) -> str:
     run = deploy(seed + 2, wrap={0: AlteringPrimary})
     try:
         _serve(run, [1, 2, 3], 2)
-        refused = sum(run.dep.nodes[i].replica.rejections["request not authentic"]
-                      for i in (1, 2, 3))  # fmt: skip
+        refused = sum(
+            run.dep.nodes[i].replica.rejections["request not authentic"] for i in (1, 2, 3)
+        )
         check(refused >= 2, "backups accepted an altered request")
         check(all(run.dep.nodes[i].replica.view >= 1 for i in (1, 2, 3)), "no view change")
-        return (f"primary alters the request: {refused} refusals 'request not authentic', view "
-                "change, honest chains verify; caught by request signature check -> view change")
+        return (
+            f"primary alters the request: {refused} refusals 'request not authentic', view "
+            "change, honest chains verify; caught by request signature check -> view change"
+        )
     finally:
         run.close()
 
@@ -699,8 +774,10 @@ def attack_backup_drops(seed: int) -> str:
         check(all(run.dep.nodes[i].replica.view == 0 for i in (0, 1, 2)), "a view change")
         sent = sum(1 for h in run.trace if h.src == 3)
         check(sent == 0, "the dropping backup sent messages")
-        return ("backup VA_3 drops every message: 0 sent, still view 0, all requests committed; "
-                "caught by quorum 2f+1 = 3 (no effect while faulty <= f = 1)")
+        return (
+            "backup VA_3 drops every message: 0 sent, still view 0, all requests committed; "
+            "caught by quorum 2f+1 = 3 (no effect while faulty <= f = 1)"
+        )
     finally:
         run.close()
 
@@ -713,19 +790,28 @@ def attack_malformed_votes(seed: int) -> str:
         try:
             _serve(run, [0, 1, 3], 4 + k)
             check(all(run.dep.nodes[i].replica.view == 0 for i in (0, 1, 3)), "view change")
-            proposed = {(h.msg.view, h.msg.sequence, h.msg.batch_digest) for h in run.trace
-                        if isinstance(h.msg, PrePrepare)}  # fmt: skip
-            bad = [(h.msg.view, h.msg.sequence, h.msg.batch_digest) for h in run.trace
-                   if h.src == 2 and isinstance(h.msg, (Prepare, Commit))]  # fmt: skip
+            proposed = {
+                (h.msg.view, h.msg.sequence, h.msg.batch_digest)
+                for h in run.trace
+                if isinstance(h.msg, PrePrepare)
+            }
+            bad = [
+                (h.msg.view, h.msg.sequence, h.msg.batch_digest)
+                for h in run.trace
+                if h.src == 2 and isinstance(h.msg, (Prepare, Commit))
+            ]
             check(bool(bad), "no malformed vote sent")
             # a vote counts only toward the (v, n, digest) it names: these match no proposal
             check(not proposed.intersection(bad), "a malformed vote matched a pre-prepare")
             counts.append(f"{fld}:{len(bad)}")
         finally:
             run.close()
-    return ("backup VA_2 sends malformed PREPARE/COMMIT (wrong " + ", ".join(counts) +
-            " votes): discarded, no view change, chains agree; caught by vote matching "
-            "(v, n, digest) in the quorum tracker")  # fmt: skip
+    return (
+        "backup VA_2 sends malformed PREPARE/COMMIT (wrong "
+        + ", ".join(counts)
+        + " votes): discarded, no view change, chains agree; caught by vote matching "
+        "(v, n, digest) in the quorum tracker"
+    )
 
 
 def attacks(run: Run, seed: int) -> list[str]:

@@ -540,9 +540,12 @@ def step4_pbft(run: Run) -> list[str]:
                 out.append(line)
     lines, pp = _phase(run, seq, start)
     out += lines
-    n_pre = sum(1 for x in lines if "PRE-PREPARE" in x)
-    n_prep = len({x.split()[1] for x in lines if "PREPARE " in x and "PRE-" not in x})
-    n_com = len({x.split()[1] for x in lines if "COMMIT" in x})
+    hops = [h for h in run.trace[start:] if getattr(h.msg, "sequence", None) == seq]
+    pre_to = sorted(h.dst for h in hops if isinstance(h.msg, PrePrepare))
+    preparers = {h.src for h in hops if isinstance(h.msg, Prepare)}
+    committers = {h.src for h in hops if isinstance(h.msg, Commit)}
+    n_pre, n_prep, n_com = len(pre_to), len(preparers), len(committers)
+    check(pre_to == [1, 2, 3] and preparers == {1, 2, 3}, "pre-prepare/prepares not as in PBFT")
     check(n_pre == 3 and n_prep == 3 and n_com == 4, "unexpected PBFT phases")
     results = {(r[0], r[1]) for c in run.dep.user_ids[2:] for r in run.results(c)}
     check({("accepted", e.id) for e in env} <= results, "TX1/TX2 not accepted")

@@ -832,6 +832,15 @@ def attacks(run: Run, seed: int) -> list[str]:
     ]
     for k, fn in enumerate(steps, 1):
         out.append(f"  {k}. {fn()}")
+        if k == 2:
+            # what the leak checks cover (and what they do not): see the module docstring
+            env = run.facts["env"][0]
+            named = run.dep.patients[H_A].public_key in env.content
+            check(named, "the access envelope was expected to name the patient")
+            out.append(
+                "     note: the access envelope carrying TX1/TX2 on chain names P's key (the "
+                "grant check needs it); unlinkability above is that of the record bodies"
+            )
     return out
 
 

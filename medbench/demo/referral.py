@@ -55,6 +55,7 @@ from medbench.crypto.keys import Scheme, SigningKey
 from medbench.crypto.sealing import EncryptionKey
 from medbench.faults import AlteringPrimary, BadVoter, Byzantine, DroppingPrimary
 from medbench.ledger import FindingKind, Transaction
+from medbench.ledger.errors import LedgerDecodeError
 from medbench.ledger.rotation import blocker_offset, expected_blocker
 from medbench.medchain import Deployment, make_consortium, request_transaction
 from medbench.node import Ready, Send
@@ -482,7 +483,11 @@ def _describe(run: Run, hop: Hop) -> str | None:
     src, dst = run.name(hop.src), run.name(hop.dst)
     head = f"  t={hop.time_us:>9} us  {src:>4} -> {dst:<4}"
     if isinstance(m, Request):
-        return f"{head} REQUEST     client={run.name(m.client)} d={short(m.digest())}"
+        try:
+            tx = f" tx={short(Transaction.from_wire(m.operation).id)}"
+        except LedgerDecodeError:
+            tx = ""
+        return f"{head} REQUEST     client={run.name(m.client)} d={short(m.digest())}{tx}"
     if isinstance(m, PrePrepare):
         kinds = ",".join("block" if isinstance(i, Block) else "req" for i in m.batch)
         return f"{head} PRE-PREPARE v={m.view} n={m.sequence} d={short(m.batch_digest)} [{kinds}]"
@@ -579,15 +584,24 @@ def step5_block(run: Run) -> list[str]:
         if isinstance(hop.msg, Block) and hop.msg.height == block.header.height:
             out.append(_describe(run, hop) or "")
             break
-    seqs = [
-        h.msg.sequence
-        for h in run.trace[start:]
-        if isinstance(h.msg, PrePrepare)
-        and any(isinstance(i, Block) and i.height == block.header.height for i in h.msg.batch)
-    ]
-    if seqs:
-        lines, _ = _phase(run, seqs[0], start)
-        out.append(f"  PBFT again for the block (n={seqs[0]}): {len(lines)} messages")
+    seqs = sorted(
+        {
+            h.msg.sequence
+            for h in run.trace[start:]
+            if isinstance(h.msg, PrePrepare)
+            and any(isinstance(i, Block) and i.height == block.header.height for i in h.msg.batch)
+        }
+    )
+    check(len(seqs) == 1, "the block was not ordered exactly once")
+    lines, _ = _phase(run, seqs[0], start)
+    count = {
+        k: sum(1 for x in lines if f" {k} " in x) for k in ("PRE-PREPARE", "PREPARE", "COMMIT")
+    }
+    check(count == {"PRE-PREPARE": 3, "PREPARE": 9, "COMMIT": 12}, "block not ordered by PBFT")
+    out.append(
+        f"  PBFT again for the block (n={seqs[0]}): {count['PRE-PREPARE']} PRE-PREPAREs, "
+        f"{count['PREPARE']} PREPAREs, {count['COMMIT']} COMMITs"
+    )
     h = block.header
     out += [
         f"  block height={h.height} id={short(block.id)} prev={short(h.previous_id)} "

@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     from medbench.reproduce_cli import register as register_reproduce
 
     register_reproduce(sub)
+
+    from medbench.demo import register as register_demo
+
+    register_demo(sub)
     return parser
 
 

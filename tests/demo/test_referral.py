@@ -1,0 +1,139 @@
+"""``medbench demo referral``: PAPER.md §1.7 replayed, every attack caught, deterministic."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from medbench import cli
+from medbench.demo import referral
+from medbench.faults import Byzantine
+from medbench.node import Send
+
+
+@pytest.fixture(scope="module")
+def report() -> list[str]:
+    return referral.run_demo(0)
+
+
+def test_every_step_appears_in_order(report: list[str]) -> None:
+    heads = [line for line in report if line.startswith(("STEP", "ATTACKS"))]
+    assert [h.split()[0] + (h.split()[1] if h.startswith("STEP") else "") for h in heads] == [
+        "STEP1",
+        "STEP2",
+        "STEP3",
+        "STEP4",
+        "STEP5",
+        "ATTACKS",
+    ]
+    text = "\n".join(report)
+    assert "clear : role=patient sex=female age=30-39" in text
+    assert "sealed:" in text and "Li Wei" not in text and "330101" not in text
+    assert "condition 'hypertension' shown to D" in text
+    assert "keys=PUB_KEY_D" in text and "PUB_KEY_HB" in text and "SIG_D + SIG_HB" in text
+    assert "blocker=VA_1 (L = " in text and "B = L mod 3 = 1" in text
+
+
+def test_pbft_trace_shows_three_phases(report: list[str]) -> None:
+    start = report.index(next(x for x in report if x.startswith("STEP 4")))
+    end = report.index(next(x for x in report if x.startswith("STEP 5")))
+    trace = report[start + 1 : end]
+    pre = [x for x in trace if "PRE-PREPARE" in x]
+    prepares = [x for x in trace if " PREPARE " in x]
+    commits = [x for x in trace if " COMMIT " in x]
+    assert [x.split("->")[1].split()[0] for x in pre] == ["VA_1", "VA_2", "VA_3"]
+    assert all("VA_0 ->" in x and "[req,req]" in x for x in pre)  # TX1 and TX2: one batch
+    assert {x.split("->")[0].split()[-1] for x in prepares} == {"VA_1", "VA_2", "VA_3"}
+    assert {x.split("->")[0].split()[-1] for x in commits} == {"VA_0", "VA_1", "VA_2", "VA_3"}
+    assert len(prepares) == 9 and len(commits) == 12
+    seqs = {re.search(r" n=(\d+) ", x).group(1) for x in pre + prepares + commits}  # type: ignore[union-attr]
+    assert len(seqs) == 1
+
+
+def test_each_attack_has_a_verdict(report: list[str]) -> None:
+    start = report.index("ATTACKS (PAPER.md §1.7 item 6)")
+    attacks = [x for x in report[start + 1 :] if re.match(r"  \d\. ", x)]
+    notes = [x for x in report[start + 1 :] if x not in attacks]
+    assert len(notes) == 1 and "names P's key" in notes[0]  # the envelope caveat is stated
+    expected = [
+        "TX1 leaked",
+        "TX2 leaked",
+        "record altered",
+        "record deleted",
+        "primary drops the request",
+        "primary alters the request",
+        "backup VA_3 drops every message",
+        "backup VA_2 sends malformed PREPARE/COMMIT",
+    ]
+    assert len(attacks) == len(expected)
+    for k, (line, what) in enumerate(zip(attacks, expected, strict=True), 1):
+        assert line.startswith(f"  {k}. {what}")
+        assert "caught by" in line
+    assert "merkle.diff" in attacks[2] and "view 1" in attacks[4]
+
+
+def test_determinism_two_runs_byte_for_byte(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    assert cli.main(["demo", "referral", "--seed", "3", "--out", str(a)]) == 0
+    assert cli.main(["demo", "referral", "--seed", "3", "--out", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert str(tmp_path) not in a.read_text() and "/tmp" not in a.read_text()
+
+
+def test_stdout_matches_out_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.txt"
+    assert cli.main(["demo", "referral", "--out", str(out)]) == 0
+    assert cli.main(["demo", "referral"]) == 0
+    assert capsys.readouterr().out == out.read_text()
+
+
+class _Honest(Byzantine):
+    """A 'fault' that changes nothing."""
+
+    def outgoing(self, send: Send) -> list[Send]:
+        return [send]
+
+
+def test_an_attack_that_is_not_caught_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    # if the "altering" primary did not alter anything, there is nothing to catch: the demo
+    # must refuse to print a verdict
+    monkeypatch.setattr(referral, "AlteringPrimary", _Honest)
+    with pytest.raises(referral.DemoCheckFailed, match=r"altered request|view change"):
+        referral.attack_primary_alters(0)
+
+
+def test_a_leak_check_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    run = referral.setup(0)
+    try:
+        referral.step1_entity(run)
+        pp = run.facts["people"]
+        # a TX1 that names its patient must not pass as unlinkable
+        from medbench.records import Writer, add
+
+        at_b = Writer(pp.doc_d.signing, pp.h_b.signing)
+        run.facts["tx1"] = add(pp.patient.public.signing + b"pneumonia", 1, at_b)
+        with pytest.raises(referral.DemoCheckFailed, match="P's key"):
+            referral.attack_tx1_leak(run)
+    finally:
+        run.close()
+
+
+def test_undeleted_record_is_not_reported_as_repaired(monkeypatch: pytest.MonkeyPatch) -> None:
+    run = referral.setup(0)
+    try:
+        for step in (
+            referral.step1_entity,
+            referral.step2_query,
+            referral.step3_save,
+            referral.step4_pbft,
+            referral.step5_block,
+        ):
+            step(run)
+        # the deletion silently does nothing: verify finds nothing, so no verdict
+        monkeypatch.setattr(type(run.dep.nodes[3].store), "delete_transaction", lambda *a: None)
+        with pytest.raises(referral.DemoCheckFailed, match="deletion not found"):
+            referral.attack_deleted(run)
+    finally:
+        run.close()

@@ -23,7 +23,9 @@ native: $(STAMP)
 
 # --- the main job ------------------------------------------------------------------------------
 run: $(STAMP)
-	$(PY) -m medbench reproduce
+	$(PY) -m medbench reproduce --out reports/latest
+	$(PY) -m medbench demo referral --seed 0 --out reports/latest/referral.txt
+	@echo "referral walk-through (PAPER.md §1.7) written to reports/latest/referral.txt"
 
 # --- every test: both backends, lint, types, notebooks, benchmark gate --------------------------
 test: $(STAMP) lint typecheck test-native test-pure bench-check

@@ -77,7 +77,7 @@ from medbench.records.index import (
     Version,
     same_writers,
 )
-from medbench.records.visit import VisitRecord, build_visit
+from medbench.records.visit import VisitRecord, attachments_of, build_visit
 from medbench.records.writer import Writer
 
 __all__ = [
@@ -113,6 +113,7 @@ __all__ = [
     "affiliations",
     "associate",
     "attach",
+    "attachments_of",
     "build_visit",
     "canonical_json",
     "delete",

@@ -30,7 +30,10 @@ The population follows PAPER.md §1.3 and §1.7:
   it has the paper's form (§1.3 item 3: the link sealed to the patient, her public key in clear);
   with ``stealth_associations`` it is a stealth association that names nobody
   (:mod:`medbench.records.association`), and grants then carry a view capability of the
-  patient's associations so far;
+  patient's associations so far. Grants (patient -> author) and queries (owner = patient) are
+  emitted at the visit, just before its record, and name the patient in clear as the access
+  layer needs: they link most such records to their patient whatever the association form (see
+  :mod:`medbench.records.association`, "What stays visible");
 * patients occasionally ``grant`` a doctor a time window, doctors ``query`` (the condition is on
   chain), a few records are ``update``-d (new version + link) and a few ``delete``-d (tombstone
   naming the deleted ID) — all built by :mod:`medbench.records`.

@@ -22,10 +22,11 @@ of stealth addresses:
 P *scans*: for each association she computes ``z = X25519(p, E)`` and keeps those whose tag
 matches (:func:`scan`); no field names her, and *through its association* a record cannot be tied
 to her by anyone who holds neither her private key nor a link secret (the unlinkability test in
-``tests/records/test_records_unlinkability.py`` measures every association strategy at chance). Since ``s`` is fresh per
-association, P can hand out exactly the links she chooses: :mod:`medbench.records.capability`
-seals a list of ``(association ID, s)`` pairs to a grantee, who checks each one against the chain
-with :func:`open_with_secret` — a grantee learns those records and nothing else.
+``tests/records/test_records_unlinkability.py`` measures every association strategy at chance).
+Since ``s`` is fresh per association, P can hand out exactly the links she chooses:
+:mod:`medbench.records.capability` seals a list of ``(association ID, s)`` pairs to a grantee,
+who checks each one against the chain with :func:`open_with_secret` — a grantee learns those
+records and nothing else.
 
 What stays visible, by design of the other layers: an association's writers and time (so an
 observer can pair it with the record written in the same message, and learns that *someone* was

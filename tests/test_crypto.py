@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import random
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,6 +17,7 @@ from medbench import codec
 from medbench.crypto import (
     SIGNATURE_SIZE,
     BindingError,
+    CryptoUsageError,
     EncryptionKey,
     Identity,
     IdentityPublic,
@@ -143,50 +149,173 @@ def test_pkcs8_round_trip(key: SigningKey) -> None:
 def test_pbe_round_trip_and_wrong_password(key: SigningKey) -> None:
     blob = encrypt_signing_key(key, "correct horse", log2_n=10)
     assert key.to_pkcs8() not in blob
-    opened = decrypt_signing_key(blob, "correct horse")
-    assert opened.public == key.public
+    opened = decrypt_signing_key(blob, "correct horse", expected_public=key.public)
+    assert opened.public == key.public and opened.scheme is key.scheme
     with pytest.raises(WrongPasswordError):
         decrypt_signing_key(blob, "battery staple")
-
-
-def test_pbe_default_cost_is_memory_hard() -> None:
-    blob = pbe.encrypt(b"secret", b"pw", label="x")
-    fields = codec.decode(blob)
-    assert fields[2] == "scrypt" and fields[3] >= 15 and fields[4] >= 8
-
-
-def test_pbe_tamper_is_detected() -> None:
-    blob = pbe.encrypt(b"secret key", b"pw", label="pkcs8", log2_n=10)
-    fields = codec.decode(blob)
-    fields[10] = bytes([fields[10][0] ^ 1]) + fields[10][1:]
     with pytest.raises(WrongPasswordError):
-        pbe.decrypt(codec.encode(fields), b"pw")
-    fields = codec.decode(blob)
-    fields[9] = "other"  # the label is authenticated as well as checked
-    with pytest.raises((WrongPasswordError, KeyFormatError)):
-        pbe.decrypt(codec.encode(fields), b"pw", label="pkcs8")
-    with pytest.raises(WrongPasswordError):
-        pbe.decrypt(codec.encode(fields), b"pw")
+        decrypt_signing_key(blob, "correct horse", expected_public=b"\x00" * len(key.public))
+
+
+def test_pbe_file_is_standard_pkcs8_scrypt_pbes2(key: SigningKey) -> None:
+    blob = encrypt_signing_key(key, b"pw")
+    # cryptography's own PKCS#8 loader opens it with the password...
+    loaded = serialization.load_der_private_key(blob, b"pw")
+    assert SigningKey.from_cryptography(loaded).public == key.public
+    with pytest.raises(ValueError):
+        serialization.load_der_private_key(blob, b"wrong")
+    # ...and it names PBES2 / id-scrypt / AES-256-CBC with a memory-hard default cost.
+    info = pbe.EncryptedPrivateKeyInfo.load(blob)
+    alg = info["encryption_algorithm"]
+    kdf = alg["parameters"]["key_derivation_func"]
+    assert alg["algorithm"].dotted == "1.2.840.113549.1.5.13"
+    assert kdf["algorithm"].dotted == "1.3.6.1.4.1.11591.4.11"
+    assert alg["parameters"]["encryption_scheme"]["algorithm"].dotted == "2.16.840.1.101.3.4.1.42"
+    sp = kdf["parameters"]
+    assert 128 * sp["cost_parameter"].native * sp["block_size"].native >= 16 << 20
+
+
+def _openssl_pkcs8(path: Path, password: str) -> bytes:
+    out = subprocess.run(
+        [
+            "openssl",
+            "pkcs8",
+            "-inform",
+            "DER",
+            "-in",
+            str(path),
+            "-passin",
+            f"pass:{password}",
+            "-outform",
+            "DER",
+        ],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.decode(errors="replace"))
+    return out.stdout
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command not on PATH")
+def test_pbe_file_opens_with_openssl_pkcs8(key: SigningKey, tmp_path: Path) -> None:
+    path = tmp_path / "key.p8"
+    path.write_bytes(encrypt_signing_key(key, "s3cret pw"))
+    # openssl may re-encode optional fields (EC parameters), so compare the keys, not bytes
+    plain = serialization.load_der_private_key(_openssl_pkcs8(path, "s3cret pw"), None)
+    assert SigningKey.from_cryptography(plain).public == key.public
+    with pytest.raises(RuntimeError):
+        _openssl_pkcs8(path, "not it")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command not on PATH")
+def test_pbe_opens_what_openssl_writes(tmp_path: Path) -> None:
+    key = SigningKey.generate(Scheme.ED25519, SEED)
+    (tmp_path / "plain.der").write_bytes(key.to_pkcs8())
+    subprocess.run(
+        [
+            "openssl",
+            "pkcs8",
+            "-topk8",
+            "-inform",
+            "DER",
+            "-in",
+            str(tmp_path / "plain.der"),
+            "-outform",
+            "DER",
+            "-out",
+            str(tmp_path / "enc.der"),
+            "-scrypt",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:pw",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    blob = (tmp_path / "enc.der").read_bytes()
+    assert decrypt_signing_key(blob, "pw", expected_public=key.public).public == key.public
+
+
+def test_pbe_refuses_pbkdf2_files() -> None:
+    # cryptography's BestAvailableEncryption writes PBKDF2: not memory-hard, refused by policy.
+    der = (
+        SigningKey.generate(Scheme.ED25519, SEED)
+        .to_cryptography()
+        .private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"pw"),
+        )
+    )
+    with pytest.raises(KeyFormatError, match="only PBES2/scrypt"):
+        decrypt_signing_key(der, b"pw")
+
+
+def _scrypt_params(blob: bytes) -> tuple[pbe.EncryptedPrivateKeyInfo, object]:
+    info = pbe.EncryptedPrivateKeyInfo.load(blob)
+    return info, info["encryption_algorithm"]["parameters"]["key_derivation_func"]["parameters"]
 
 
 def test_pbe_refuses_hostile_cost() -> None:
-    blob = pbe.encrypt(b"s", b"pw", log2_n=10)
-    fields = codec.decode(blob)
-    fields[3] = 30  # 2**30 * 8 * 128 bytes of memory
+    blob = encrypt_signing_key(SigningKey.generate(Scheme.ED25519, SEED), b"pw", log2_n=10)
+    info, sp = _scrypt_params(blob)
+    sp["cost_parameter"] = 1 << 30  # type: ignore[index]  # 2**30 * 8 * 128 bytes of memory
+    with pytest.raises(KeyFormatError, match="bounds"):
+        decrypt_signing_key(info.dump(force=True), b"pw")
+    info, sp = _scrypt_params(blob)
+    sp["cost_parameter"] = 3000  # type: ignore[index]  # not a power of two
+    with pytest.raises(KeyFormatError, match="bounds"):
+        decrypt_signing_key(info.dump(force=True), b"pw")
+    with pytest.raises(CryptoUsageError):
+        encrypt_signing_key(SigningKey.generate(Scheme.ED25519, SEED), b"pw", log2_n=22)
+
+
+def test_pbe_refuses_non_der_encoding() -> None:
+    blob = encrypt_signing_key(SigningKey.generate(Scheme.ED25519, SEED), b"pw", log2_n=10)
+    # the same SEQUENCE with a long-form length octet: valid BER, not DER
+    body = blob[2:] if blob[1] < 0x80 else blob[2 + (blob[1] & 0x7F) :]
+    ber = b"\x30\x82" + len(body).to_bytes(2, "big") + body
     with pytest.raises(KeyFormatError):
-        pbe.decrypt(codec.encode(fields), b"pw")
+        decrypt_signing_key(ber, b"pw")
+
+
+@pytest.mark.parametrize("scheme", [Scheme.ED25519, Scheme.ECDSA_P256])
+def test_pbe_any_tampered_byte_is_detected(scheme: Scheme) -> None:
+    key = SigningKey.generate(scheme, SEED)
+    blob = encrypt_signing_key(key, b"pw", log2_n=10, randbytes=random.Random(5).randbytes)
+    for i in range(len(blob)):  # every byte: structure, salt, cost, IV, ciphertext
+        bad = bytearray(blob)
+        bad[i] ^= 0x01
+        with pytest.raises((KeyFormatError, WrongPasswordError)):
+            decrypt_signing_key(bytes(bad), b"pw", expected_public=key.public)
+
+
+def test_pbe_tampered_ciphertext_is_detected_without_expected_key() -> None:
+    key = SigningKey.generate(Scheme.ECDSA_P256, SEED)
+    blob = encrypt_signing_key(key, b"pw", log2_n=10, randbytes=random.Random(6).randbytes)
+    # the last ciphertext block carries the PKCS#7 padding, the first the DER header
+    for i in (len(blob) - 1, len(blob) - 20, len(blob) - 16 * 4):
+        bad = bytearray(blob)
+        bad[i] ^= 0x80
+        with pytest.raises(WrongPasswordError):
+            decrypt_signing_key(bytes(bad), b"pw")
 
 
 @given(st.binary(max_size=300))
 def test_pbe_garbage_raises_typed_error(data: bytes) -> None:
     with pytest.raises((KeyFormatError, WrongPasswordError)):
-        pbe.decrypt(data, b"pw")
+        decrypt_signing_key(data, b"pw")
 
 
 def test_pbe_deterministic_with_injected_randomness() -> None:
-    a = pbe.encrypt(b"s", b"pw", log2_n=10, randbytes=random.Random(1).randbytes)
-    b = pbe.encrypt(b"s", b"pw", log2_n=10, randbytes=random.Random(1).randbytes)
-    assert a == b
+    k = SigningKey.generate(Scheme.ED25519, SEED)
+    a = encrypt_signing_key(k, b"pw", log2_n=10, randbytes=random.Random(1).randbytes)
+    b = encrypt_signing_key(k, b"pw", log2_n=10, randbytes=random.Random(1).randbytes)
+    assert a == b and a != encrypt_signing_key(k, b"pw", log2_n=10)
 
 
 def test_seal_round_trip_with_associated_data() -> None:
@@ -254,15 +383,44 @@ def test_identity_from_fields_rejects_garbage() -> None:
             IdentityPublic.from_fields(bad)
 
 
-def test_identity_export_load() -> None:
-    ident = Identity.generate(Scheme.ED25519, SEED)
+@pytest.mark.parametrize("scheme", [Scheme.ED25519, Scheme.ECDSA_P256])
+def test_identity_export_load(scheme: Scheme) -> None:
+    ident = Identity.generate(scheme, SEED)
     blob = ident.export("pw", log2_n=10)
+    assert ident.encryption.private_raw() not in blob
     again = Identity.load(blob, "pw")
     assert again.public == ident.public
+    assert again.encryption.private_raw() == ident.encryption.private_raw()
     with pytest.raises(WrongPasswordError):
         Identity.load(blob, "nope")
     with pytest.raises(KeyFormatError):  # a plain signing-key file is not an identity file
         Identity.load(encrypt_signing_key(ident.signing, "pw", log2_n=10), "pw")
+
+
+def test_identity_file_holds_two_standard_pkcs8_keys() -> None:
+    ident = Identity.generate(Scheme.ED25519, SEED)
+    fields = codec.decode(ident.export(b"pw", log2_n=10))
+    sig = serialization.load_der_private_key(fields[3], b"pw")
+    enc = serialization.load_der_private_key(fields[4], b"pw")
+    assert isinstance(enc, x25519.X25519PrivateKey)  # X25519 is PKCS#8 too, not raw bytes
+    assert enc.public_key().public_bytes_raw() == ident.public.encryption
+    assert SigningKey.from_cryptography(sig).public == ident.key
+
+
+def test_identity_file_tamper_is_detected() -> None:
+    ident = Identity.generate(Scheme.ED25519, SEED)
+    other = Identity.generate(Scheme.ED25519, bytes(32))
+    blob = ident.export(b"pw", log2_n=10)
+    for i in range(len(blob)):  # every byte of the container, the public half and both keys
+        bad = bytearray(blob)
+        bad[i] ^= 0x04
+        with pytest.raises((KeyFormatError, WrongPasswordError)):
+            Identity.load(bytes(bad), b"pw")
+    # swapping in another identity's (correctly encrypted) X25519 key is caught as well
+    fields = codec.decode(blob)
+    fields[4] = codec.decode(other.export(b"pw", log2_n=10))[4]
+    with pytest.raises(WrongPasswordError, match="public half"):
+        Identity.load(codec.encode(fields), b"pw")
 
 
 def test_cryptography_interop(key: SigningKey) -> None:

@@ -2,7 +2,7 @@
 
 * :mod:`.keys` — :class:`SigningKey` (Ed25519 via PyNaCl, ECDSA P-256 and RSA-PSS-3072 via
   ``cryptography``), :func:`verify` that never raises;
-* :mod:`.pbe` — private keys at rest under scrypt + AES-256-GCM;
+* :mod:`.pbe` — private keys at rest as PKCS#8 PBES2 (scrypt + AES-256-CBC);
 * :mod:`.sealing` — X25519 + HKDF + AES-256-GCM boxes for private fields;
 * :mod:`.identity` — a signing key with a bound encryption key.
 """

@@ -12,8 +12,12 @@ encryption key really belongs to it before sealing anything to it. The domain pr
 binding signature from ever being mistaken for a signature over a 32-byte transaction or block ID.
 
 With a seed, both keys derive deterministically from it (HKDF-SHA-256 with distinct labels), which
-the workload generator relies on. :meth:`Identity.export` stores both private keys under one
-password (:mod:`medbench.crypto.pbe`, label ``"identity"``).
+the workload generator relies on. :meth:`Identity.export` writes an identity key file: the
+canonical array ``["medbench-identity", 2, public fields, signing key, encryption key]`` where both
+private keys are standard PKCS#8 ``EncryptedPrivateKeyInfo`` DER (PBES2 + scrypt + AES-256-CBC,
+:mod:`medbench.crypto.pbe`) under the same password, each openable by ``openssl pkcs8`` on its own.
+The public half stored beside them is what :meth:`Identity.load` checks the decrypted keys
+against, so a tampered file is always detected although CBC has no MAC.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from medbench import codec
 from medbench.crypto import pbe
-from medbench.crypto.errors import BindingError, KeyFormatError
+from medbench.crypto.errors import BindingError, KeyFormatError, WrongPasswordError
 from medbench.crypto.keys import (
     MAX_PUBLIC_KEY_SIZE,
     SEED_SIZE,
@@ -39,6 +44,9 @@ from medbench.crypto.keys import (
 from medbench.crypto.sealing import EncryptionKey, RandBytes, seal
 
 BINDING_PREFIX = b"medbench/encryption-key-binding/v1"
+KEY_FILE_MAGIC = "medbench-identity"
+KEY_FILE_VERSION = 2
+_KEY_FILE_LIMITS = codec.Limits(max_bytes=1 << 16, max_depth=3, max_container_len=8)
 
 
 def binding_message(encryption_public: bytes) -> bytes:
@@ -145,25 +153,52 @@ class Identity:
         return self.encryption.open(box, associated_data)
 
     def export(self, password: bytes | str, *, log2_n: int = pbe.DEFAULT_LOG2_N) -> bytes:
-        """Both private keys under password-based encryption (label ``"identity"``)."""
-        plain = codec.encode(
-            [str(self.signing.scheme), self.signing.to_pkcs8(), self.encryption.private_raw()]
+        """Both private keys as PKCS#8 under ``password``, with the public half (module doc)."""
+        return codec.encode(
+            [
+                KEY_FILE_MAGIC,
+                KEY_FILE_VERSION,
+                self.public.to_fields(),
+                pbe.encrypt_pkcs8(self.signing.to_pkcs8(), password, log2_n=log2_n),
+                pbe.encrypt_pkcs8(self.encryption.to_pkcs8(), password, log2_n=log2_n),
+            ]
         )
-        return pbe.encrypt(plain, password, label="identity", log2_n=log2_n)
 
     @classmethod
     def load(cls, blob: bytes, password: bytes | str) -> Identity:
-        """Open :meth:`export` output; raises :class:`WrongPasswordError` or
-        :class:`KeyFormatError`."""
-        plain = pbe.decrypt(blob, password, label="identity")
+        """Open :meth:`export` output.
+
+        Raises :class:`KeyFormatError` (not an identity key file) or :class:`WrongPasswordError`
+        (wrong password, or the keys do not match the stored public half: tampered).
+        """
         try:
-            scheme, der, raw = codec.decode(plain)
-        except (codec.DecodeError, ValueError, TypeError) as exc:
-            raise KeyFormatError(f"malformed identity key file: {exc}") from None
-        signing = SigningKey.from_pkcs8(der)
-        if signing.scheme != scheme:
-            raise KeyFormatError("identity key file names the wrong scheme")
-        return cls(signing, EncryptionKey.from_raw(raw))
+            fields = codec.decode(blob, _KEY_FILE_LIMITS)
+        except codec.DecodeError as exc:
+            raise KeyFormatError(f"not an identity key file: {exc}") from None
+        if not (
+            isinstance(fields, list)
+            and len(fields) == 5
+            and fields[:2] == [KEY_FILE_MAGIC, KEY_FILE_VERSION]
+        ):
+            raise KeyFormatError("not an identity key file (magic, version or length)")
+        public = IdentityPublic.from_fields(fields[2])
+        signing_private = pbe.load_private_key(fields[3], password)
+        encryption_private = pbe.load_private_key(fields[4], password)
+        if not isinstance(encryption_private, x25519.X25519PrivateKey):
+            raise WrongPasswordError("identity key file holds no X25519 key (tampered)")
+        try:
+            signing = SigningKey.from_cryptography(signing_private)
+        except KeyFormatError:
+            raise WrongPasswordError("identity key file holds no signing key (tampered)") from None
+        identity = cls(signing, EncryptionKey(encryption_private))
+        if (
+            signing.scheme is not public.scheme
+            or identity.public.signing != public.signing
+            or identity.public.encryption != public.encryption
+            or not public.is_bound()
+        ):
+            raise WrongPasswordError("identity key file keys do not match its public half")
+        return identity
 
     def __repr__(self) -> str:
         return f"Identity({self.signing.scheme}, key={self.key[:4].hex()}…)"

@@ -40,7 +40,7 @@ from typing import Any
 import nacl.bindings
 import nacl.exceptions
 import nacl.signing
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InternalError, InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -312,7 +312,7 @@ class SigningKey:
         """Load an unencrypted PKCS#8 DER key; raises :class:`KeyFormatError` if malformed."""
         try:
             private = serialization.load_der_private_key(der, password=None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm, InternalError) as exc:
             raise KeyFormatError(f"not a PKCS#8 private key: {exc}") from None
         return cls.from_cryptography(private)
 

@@ -5,7 +5,8 @@
 * :mod:`.rotation` — which validator blocks next (``B = L mod (N-1)``);
 * :mod:`.chain` — validation with typed, localised findings, and repair from peers;
 * :mod:`.audit` — verification from published headers and IDs only;
-* :mod:`.workload` — seeded synthetic institutions, staff, patients and visits.
+* :mod:`.workload` — seeded synthetic institutions, staff, patients and visits;
+* :mod:`.rsa_pool` — the shipped RSA-3072 keys that make seeded RSA-PSS workloads reproducible.
 """
 
 from __future__ import annotations

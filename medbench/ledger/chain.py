@@ -38,7 +38,9 @@ Signatures are not part of the ID, so a transaction whose signature bytes were d
 repairable too.
 
 The store is any ``Mapping[bytes, Transaction | bytes]`` (bytes values are wire encodings and
-are decoded here), so a dict, a peer proxy or the SQLite node store all plug in.
+are decoded here; so is the ``body`` of a row object such as ``medbench.store.StoredTransaction``),
+so a dict, a peer proxy, the SQLite node store or its archive-backed view on a node that applied
+the retention policy (``medbench.store.archive``) all plug in.
 """
 
 from __future__ import annotations
@@ -237,6 +239,9 @@ def check_headers(
 def load_transaction(store: TxStore, tx_id: bytes) -> tuple[Transaction | None, str]:
     """``(body, "")`` from ``store``; ``(None, reason)`` when absent or undecodable.
 
+    A stored value is a :class:`Transaction`, its wire bytes, or a row with a ``body`` attribute
+    holding them.
+
     Never raises for a bad stored value: corruption is a finding, not a crash.
     """
     try:
@@ -245,6 +250,9 @@ def load_transaction(store: TxStore, tx_id: bytes) -> tuple[Transaction | None, 
         return None, "missing"
     if isinstance(value, Transaction):
         return value, ""
+    body = getattr(value, "body", None)  # a store row (StoredTransaction): its wire bytes
+    if isinstance(body, bytes):
+        value = body
     if isinstance(value, bytes):
         try:
             return Transaction.from_wire(value), ""

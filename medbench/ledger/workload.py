@@ -7,6 +7,13 @@ everything from one ``numpy.random.Generator(seed)`` — key seeds, sealed-box e
 content sizes, timestamps — so the same ``(config, seed)`` always yields the same bytes (Ed25519
 and RFC 6979 ECDSA signatures are deterministic; the wall clock is never read).
 
+RSA-PSS keys cannot be derived from a seed at a usable speed, so with ``scheme=RSA_PSS_3072`` the
+signing keys come from the shipped pool of :mod:`medbench.ledger.rsa_pool`, in an order drawn
+from the same generator: the key material is still a function of ``(config, seed)``, but PSS
+signatures are randomised by design, so signature bytes — and the IDs of ``register``
+transactions, which embed the identity's binding signature — differ between runs. Such a
+population is capped at :data:`~medbench.ledger.rsa_pool.POOL_SIZE` keys.
+
 The population follows PAPER.md §1.3 and §1.7:
 
 * institutions (hospitals), staff affiliated to one institution, independent licensed workers,
@@ -23,7 +30,10 @@ The population follows PAPER.md §1.3 and §1.7:
   it has the paper's form (§1.3 item 3: the link sealed to the patient, her public key in clear);
   with ``stealth_associations`` it is a stealth association that names nobody
   (:mod:`medbench.records.association`), and grants then carry a view capability of the
-  patient's associations so far;
+  patient's associations so far. Grants (patient -> author) and queries (owner = patient) are
+  emitted at the visit, just before its record, and name the patient in clear as the access
+  layer needs: they link most such records to their patient whatever the association form (see
+  :mod:`medbench.records.association`, "What stays visible");
 * patients occasionally ``grant`` a doctor a time window, doctors ``query`` (the condition is on
   chain), a few records are ``update``-d (new version + link) and a few ``delete``-d (tombstone
   naming the deleted ID) — all built by :mod:`medbench.records`.
@@ -36,7 +46,7 @@ transactions into blocks signed by the rotating blocker of :mod:`medbench.ledger
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +54,9 @@ import numpy as np
 from medbench import codec
 from medbench.crypto.identity import Identity
 from medbench.crypto.keys import Scheme, SigningKey
+from medbench.crypto.sealing import EncryptionKey
 from medbench.hashing import sha256
+from medbench.ledger import rsa_pool
 from medbench.ledger.block import Block, Genesis
 from medbench.ledger.rotation import expected_blocker
 from medbench.ledger.transaction import Kind, SignerPolicy, Transaction
@@ -253,12 +265,30 @@ def generate(config: WorkloadConfig | None = None, seed: int = 0) -> Workload:
     rng = np.random.default_rng(seed)
     scheme = cfg.scheme
 
-    def ident() -> Identity:
-        return Identity.generate(scheme, rng.bytes(32))
-
     n_validators = max(4, cfg.institutions)
-    validators = [SigningKey.generate(scheme, rng.bytes(32)) for _ in range(n_validators)]
-    root_ca = SigningKey.generate(scheme, rng.bytes(32))
+    pooled: Iterator[SigningKey] | None = None
+    if scheme is Scheme.RSA_PSS_3072:  # unseedable: take keys from the seeded pool
+        n_keys = (
+            n_validators
+            + 1
+            + cfg.institutions * (1 + cfg.staff_per_institution)
+            + cfg.independent_workers
+            + cfg.patients
+        )
+        pooled = iter(rsa_pool.assign(rng, n_keys))
+
+    def signing_key() -> SigningKey:
+        seed = rng.bytes(32)
+        return SigningKey.generate(scheme, seed) if pooled is None else next(pooled)
+
+    def ident() -> Identity:
+        seed = rng.bytes(32)
+        if pooled is None:
+            return Identity.generate(scheme, seed)
+        return Identity(next(pooled), EncryptionKey.generate(seed))
+
+    validators = [signing_key() for _ in range(n_validators)]
+    root_ca = signing_key()
     institutions = [
         Entity("institution", f"Hospital {i}", ident()) for i in range(cfg.institutions)
     ]

@@ -51,6 +51,7 @@ from medbench.records.entity import (
     PublicProfile,
     Registration,
     Role,
+    affiliation_change_refused,
     affiliations,
     read_registration,
     register,
@@ -77,7 +78,7 @@ from medbench.records.index import (
     Version,
     same_writers,
 )
-from medbench.records.visit import VisitRecord, build_visit
+from medbench.records.visit import VisitRecord, attachments_of, build_visit
 from medbench.records.writer import Writer
 
 __all__ = [
@@ -110,9 +111,11 @@ __all__ = [
     "VisitRecord",
     "Writer",
     "add",
+    "affiliation_change_refused",
     "affiliations",
     "associate",
     "attach",
+    "attachments_of",
     "build_visit",
     "canonical_json",
     "delete",

@@ -18,6 +18,15 @@ it; :func:`affiliations` derives the staff → institution map that the ledger's
 :class:`~medbench.ledger.SignerPolicy` needs from such registrations, a pure function of the chain.
 :func:`read_registration` parses a ``register`` transaction from the chain and raises only
 :class:`RecordDecodeError`.
+
+*Leaving an institution.* An affiliation is what obliges a staff member's records to carry the
+institution's countersignature, so it must not end on the member's word alone: otherwise a doctor
+could re-register as an independent worker (a registration only they sign) and then sign records
+alone. A re-registration that drops or changes the affiliation of a key therefore names the
+institution it leaves in a ``releases`` field and lists that institution as its last signer
+(:func:`register` with ``releasing=``); :func:`affiliations` applies a change of affiliation only
+when the registration is released by the institution the key belongs to and every listed
+signature verifies, and otherwise keeps the affiliation it had.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from medbench import codec
 from medbench.crypto.errors import KeyFormatError
 from medbench.crypto.identity import Identity, IdentityPublic
 from medbench.crypto.sealing import RandBytes
-from medbench.ledger.transaction import Kind, Transaction
+from medbench.ledger.transaction import Kind, Transaction, verify_transaction
 from medbench.records.errors import RecordDecodeError, RecordUsageError
 
 REGISTER_AAD = b"register"
@@ -145,6 +154,8 @@ class Registration:
     identity: IdentityPublic
     profile: PublicProfile
     sealed_private: bytes
+    released_from: bytes | None = None
+    """The institution this registration leaves (it countersigned the release), if any."""
 
     @property
     def key(self) -> bytes:
@@ -163,11 +174,14 @@ def register(
     timestamp_us: int,
     *,
     institution: Identity | None = None,
+    releasing: Identity | None = None,
     randbytes: RandBytes = os.urandom,
 ) -> Transaction:
     """The signed ``register`` transaction of ``identity``.
 
-    Staff and nodes pass their ``institution``, which is listed second and countersigns.
+    Staff and nodes pass their ``institution``, which is listed second and countersigns. An
+    entity leaving an affiliation (becoming independent, or moving to another institution) passes
+    the institution it leaves as ``releasing``, which is listed last and countersigns the release.
     ``randbytes`` feeds the sealing's ephemeral key (seeded in the workload generator).
     """
     problem = profile.problem()
@@ -177,17 +191,20 @@ def register(
         institution is not None and institution.key != profile.institution
     ):
         raise RecordUsageError("pass the institution named in the profile to countersign")
-    content = codec.encode(
-        {
-            "role": str(profile.role),
-            "identity": identity.public.to_fields(),
-            "institution": profile.institution,
-            "public": profile.to_fields(),
-            "private": identity.public.seal(private.encode(), REGISTER_AAD, randbytes=randbytes),
-        }
-    )
+    if releasing is not None and releasing.key in (identity.key, profile.institution):
+        raise RecordUsageError("the releasing institution is the one being left, not joined")
+    fields: dict[str, Any] = {
+        "role": str(profile.role),
+        "identity": identity.public.to_fields(),
+        "institution": profile.institution,
+        "public": profile.to_fields(),
+        "private": identity.public.seal(private.encode(), REGISTER_AAD, randbytes=randbytes),
+    }
     signers = [identity.signing] if institution is None else [identity.signing, institution.signing]
-    return Transaction.create(Kind.REGISTER, content, timestamp_us, signers)
+    if releasing is not None:  # only then: registrations without a release keep their bytes
+        fields["releases"] = releasing.key
+        signers.append(releasing.signing)
+    return Transaction.create(Kind.REGISTER, codec.encode(fields), timestamp_us, signers)
 
 
 def read_registration(tx: Transaction) -> Registration:
@@ -203,14 +220,13 @@ def read_registration(tx: Transaction) -> Registration:
         c = codec.decode(tx.content)
     except codec.DecodeError as exc:
         raise RecordDecodeError(f"malformed registration: {exc}") from None
-    if not isinstance(c, dict) or set(c) != {
-        "role",
-        "identity",
-        "institution",
-        "public",
-        "private",
-    }:
-        raise RecordDecodeError("a registration is role, identity, institution, public, private")
+    if not isinstance(c, dict) or set(c) - {"releases"} != _REGISTRATION_FIELDS:
+        raise RecordDecodeError(
+            "a registration is role, identity, institution, public, private (and releases)"
+        )
+    released = c.get("releases")
+    if "releases" in c and (type(released) is not bytes or not 0 < len(released) <= 1024):
+        raise RecordDecodeError("releases must be the raw public key of an institution")
     try:
         identity = IdentityPublic.from_fields(c["identity"])
     except KeyFormatError as exc:
@@ -231,16 +247,40 @@ def read_registration(tx: Transaction) -> Registration:
     if identity.signing != tx.author or not identity.is_bound():
         raise RecordDecodeError("the registered identity is not the author or is not bound")
     expected = (tx.author,) if profile.institution is None else (tx.author, profile.institution)
+    if released is not None:
+        if released in expected:
+            raise RecordDecodeError("a registration cannot release the institution it joins")
+        expected = (*expected, released)
     if tx.public_keys != expected:
-        raise RecordDecodeError("an affiliated entity must list its institution as countersigner")
-    return Registration(tx.id, tx.timestamp_us, identity, profile, c["private"])
+        raise RecordDecodeError(
+            "an affiliated entity must list its institution as countersigner, "
+            "and a released one the institution it leaves last"
+        )
+    return Registration(tx.id, tx.timestamp_us, identity, profile, c["private"], released)
+
+
+def affiliation_change_refused(current: bytes | None, reg: Registration) -> str | None:
+    """Why ``reg`` may not change the affiliation ``current`` of its key, or ``None`` if it may.
+
+    Joining (no current affiliation) needs only the joined institution's countersignature, which
+    :func:`read_registration` already demands; leaving or moving needs the release of
+    ``current`` (module docstring, "Leaving an institution").
+    """
+    new = reg.profile.institution
+    if current is None or new == current:
+        return None
+    if reg.released_from != current:
+        return "leaving an institution needs that institution's release"
+    return None
 
 
 def affiliations(transactions: Iterable[Transaction]) -> dict[bytes, bytes]:
     """Staff/node key → institution key from every well-formed registration, in chain order.
 
-    Malformed registrations are skipped (they were counted where they were rejected); a later
-    registration of the same key replaces an earlier one.
+    Malformed registrations, and registrations whose listed signatures do not all verify, are
+    skipped (they were counted where they were rejected). A later registration of the same key
+    replaces the earlier affiliation only as :func:`affiliation_change_refused` allows: a
+    registration that leaves an institution without its release changes nothing.
     """
     out: dict[bytes, bytes] = {}
     for tx in transactions:
@@ -250,6 +290,10 @@ def affiliations(transactions: Iterable[Transaction]) -> dict[bytes, bytes]:
             reg = read_registration(tx)
         except RecordDecodeError:
             continue
+        if affiliation_change_refused(out.get(reg.key), reg) is not None:
+            continue
+        if not verify_transaction(tx, reg.identity.scheme).ok:
+            continue  # a change of affiliation rests on these signatures; never trust it unsigned
         if reg.profile.institution is not None:
             out[reg.key] = reg.profile.institution
         else:

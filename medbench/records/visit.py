@@ -85,6 +85,27 @@ class VisitRecord:
         return cls(tuple(resources), tuple(Attachment.from_fields(a) for a in images))
 
 
+def attachments_of(content: bytes) -> tuple[Attachment, ...]:
+    """The attachment references in record content, without validating its FHIR (cheap).
+
+    For storage bookkeeping (which blobs a stored record names, :mod:`medbench.store`): content
+    that is not a visit record, or whose attachment list is malformed, names none. Never raises.
+    """
+    try:
+        fields = codec.decode(content)
+    except (codec.DecodeError, TypeError):
+        return ()
+    if not isinstance(fields, dict) or set(fields) != {"fhir", "images"}:
+        return ()
+    images = fields["images"]
+    if not isinstance(images, list) or len(images) > MAX_ATTACHMENTS:
+        return ()
+    try:
+        return tuple(Attachment.from_fields(a) for a in images)
+    except RecordDecodeError:
+        return ()
+
+
 def build_visit(
     resources: Iterable[Mapping[str, Any] | str | bytes | FhirResource],
     attachments: Iterable[Attachment] = (),

@@ -11,8 +11,14 @@ Anything with ``fetch_blob`` and ``fetch_transaction`` is an archive: a :class:`
 blobs and a :class:`NodeStore` serves transactions (each raises a ``KeyError`` subclass when it
 does not hold the item), and :class:`AuthorityArchive` pairs the two as the authority's node.
 Callers verify what comes back: blobs by rehashing (done in :mod:`medbench.store.blobs`),
-transactions by the ledger recomputing the ID; :class:`ArchiveBackedTransactions` at least checks
-that the archive answered for the ID that was asked.
+transactions by the ledger recomputing the ID; the two fall-back views below at least check that
+the archive answered for the ID that was asked.
+
+On a node that applied the retention policy, other institutions' old bodies are gone from the
+node's database but still listed in its blocks. :class:`ArchiveBackedBodies` is the ID -> body
+bytes map a chain verifier (:func:`medbench.ledger.chain.verify_chain`) reads on such a node: the
+node's own bodies first, the archive's for the rest, so the chain verifies end to end;
+:class:`ArchiveBackedTransactions` is the same over :class:`StoredTransaction` rows.
 """
 
 from __future__ import annotations
@@ -73,6 +79,60 @@ class AuthorityArchive:
         return self.store.fetch_transaction(tx_id)
 
 
+def _from_archive(archive: TransactionSource, key: object) -> StoredTransaction:
+    if not isinstance(key, bytes) or len(key) != ID_SIZE:
+        raise KeyError(key)
+    try:
+        tx = archive.fetch_transaction(key)
+    except KeyError:
+        raise TransactionNotFound(key) from None
+    if tx.tx_id != key:
+        raise TransactionNotFound(key)
+    return tx
+
+
+class ArchiveBackedBodies(Mapping[bytes, bytes]):
+    """ID -> canonical body bytes: the node's own first, then the archive's (for verifiers).
+
+    Iteration and ``len`` cover the local bodies only (the archive is not enumerable), so a
+    verifier's "stored but unlisted" check sees just this node; lookups of IDs the node evicted or
+    lost are answered by the archive and counted in :attr:`fetched`.
+    """
+
+    __slots__ = ("_archive", "_local", "fetched")
+
+    def __init__(self, local: Mapping[bytes, bytes], archive: TransactionSource) -> None:
+        """Fall back from ``local`` (e.g. :attr:`NodeStore.bodies`) to ``archive``."""
+        self._local = local
+        self._archive = archive
+        self.fetched = 0
+        """How many lookups the archive answered."""
+
+    def __getitem__(self, key: bytes) -> bytes:
+        try:
+            return self._local[key]
+        except KeyError:
+            pass
+        body = _from_archive(self._archive, key).body
+        self.fetched += 1
+        return body
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._local:
+            return True
+        try:
+            _from_archive(self._archive, key)
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._local)
+
+    def __len__(self) -> int:
+        return len(self._local)
+
+
 class ArchiveBackedTransactions(Mapping[bytes, StoredTransaction]):
     """``Mapping`` of transactions: the node's own first, then the archive's (for verifiers).
 
@@ -95,14 +155,7 @@ class ArchiveBackedTransactions(Mapping[bytes, StoredTransaction]):
             return self._local[key]
         except KeyError:
             pass
-        if not isinstance(key, bytes) or len(key) != ID_SIZE:
-            raise KeyError(key)
-        try:
-            tx = self._archive.fetch_transaction(key)
-        except KeyError:
-            raise TransactionNotFound(key) from None
-        if tx.tx_id != key:
-            raise TransactionNotFound(key)
+        tx = _from_archive(self._archive, key)
         self.fetched += 1
         return tx
 

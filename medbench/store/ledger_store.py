@@ -12,26 +12,52 @@ tamper localisation and repair (:mod:`medbench.ledger.chain`) run against a node
 * the genesis block is stored at height 0 with its canonical bytes as header; block ``h >= 1`` is
   stored with ``header = encode([header fields, blocker signature])`` and its IDs as membership
   rows, so the block is rebuilt exactly from the store;
+* the attachments an ``add`` record references (:func:`medbench.records.attachments_of`) are
+  recorded as blob metadata — digest, the record's producer, the record's timestamp, size — in the
+  same commit as the record, which is what lets :func:`medbench.store.retention.apply_retention`
+  age and retire the images of other institutions (PAPER §1.4);
 * as a ``MutableMapping[bytes, Transaction]`` it is what :func:`medbench.ledger.chain.repair`
-  writes restored copies into: a missing body is put back, an altered one is replaced.
+  writes restored copies into: a missing body is put back, an altered one is replaced;
+* on a node that evicted other institutions' bodies by the retention policy,
+  :meth:`LedgerStore.verifiable_bodies` is the ID -> body map to verify against: the node's own
+  bodies first, the authority's archive for the rest (every fetched body is still re-hashed by
+  the verifier, so a lying archive shows up as ``BODY_ALTERED``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
 from medbench import codec
 from medbench.ledger.block import Block, BlockHeader, Genesis
 from medbench.ledger.errors import LedgerDecodeError
-from medbench.ledger.transaction import Transaction
+from medbench.ledger.transaction import Kind, Transaction
+from medbench.records.visit import attachments_of
+from medbench.store.archive import ArchiveBackedBodies, TransactionSource
 from medbench.store.node_store import NodeStore
 from medbench.store.reads import BodyMap
-from medbench.store.records import StoredTransaction
+from medbench.store.records import BlobRecord, StoredTransaction
 
 
 def stored(tx: Transaction) -> StoredTransaction:
     """The store row of ``tx`` (see the module docstring for the ``producer`` rule)."""
     return StoredTransaction(tx.id, int(tx.kind), tx.timestamp_us, tx.public_keys[-1], tx.to_wire())
+
+
+def blob_records_of(tx: Transaction) -> list[BlobRecord]:
+    """The blob metadata of the attachments ``tx`` references (only ``add`` records have any):
+    produced by the record's producer at the record's timestamp."""
+    if tx.kind is not Kind.ADD:
+        return []
+    producer = tx.public_keys[-1]
+    return [
+        BlobRecord(a.sha256, producer, tx.timestamp_us, a.size) for a in attachments_of(tx.content)
+    ]
+
+
+def _rows(txs: Iterable[Transaction]) -> tuple[list[StoredTransaction], list[BlobRecord]]:
+    batch = list(txs)
+    return [stored(t) for t in batch], [r for t in batch for r in blob_records_of(t)]
 
 
 class LedgerStore(MutableMapping[bytes, Transaction]):
@@ -51,8 +77,15 @@ class LedgerStore(MutableMapping[bytes, Transaction]):
 
     # -- transactions --------------------------------------------------------------------------
     def add(self, txs: Iterable[Transaction]) -> None:
-        """Store transactions (a batch is atomic; identical copies are fine)."""
-        self.store.put_transactions([stored(t) for t in txs], skip_identical=True)
+        """Store transactions and their attachments' metadata (one atomic batch; identical
+        copies are fine)."""
+        rows, blobs = _rows(txs)
+        self.store.put_transactions(rows, skip_identical=True, blobs=blobs)
+
+    def verifiable_bodies(self, archive: TransactionSource | None = None) -> Mapping[bytes, bytes]:
+        """ID -> body for :func:`medbench.ledger.chain.verify_chain`: this node's bodies, then
+        (when given) the authority's archive for the ones retention evicted or the node lost."""
+        return self.bodies if archive is None else ArchiveBackedBodies(self.bodies, archive)
 
     def __getitem__(self, tx_id: bytes) -> Transaction:
         row = self.store.get_transaction(tx_id)
@@ -65,7 +98,7 @@ class LedgerStore(MutableMapping[bytes, Transaction]):
             raise ValueError(f"transaction {tx.id.hex()[:12]} stored under {tx_id.hex()[:12]}")
         row = stored(tx)
         if self.store.get_transaction(tx_id) is None:
-            self.store.restore_transaction(row)
+            self.store.put_transactions([row], skip_identical=True, blobs=blob_records_of(tx))
         else:  # an altered body under this ID: put the genuine one back
             self.store.tamper_transaction(tx_id, row.body)
 
@@ -86,7 +119,9 @@ class LedgerStore(MutableMapping[bytes, Transaction]):
         )
 
     def append(self, block: Block, txs: Iterable[Transaction] = ()) -> None:
-        """Commit ``block`` (and optionally its transactions) atomically."""
+        """Commit ``block`` (and optionally its transactions, with their attachments' metadata)
+        atomically."""
+        rows, blobs = _rows(txs)
         h = block.header
         self.store.append_block(
             h.height,
@@ -96,7 +131,8 @@ class LedgerStore(MutableMapping[bytes, Transaction]):
             h.blocker,
             h.timestamp_us,
             block.tx_ids,
-            transactions=[stored(t) for t in txs],
+            transactions=rows,
+            blobs=blobs,
         )
 
     def genesis(self) -> Genesis:

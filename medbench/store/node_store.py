@@ -86,6 +86,24 @@ def _check_records(txs: Iterable[StoredTransaction]) -> list[StoredTransaction]:
     return batch
 
 
+def _check_blob_records(recs: Iterable[BlobRecord]) -> list[BlobRecord]:
+    if isinstance(recs, (bytes, str, BlobRecord)):
+        raise InvalidInput("expected an iterable of BlobRecord")
+    out = []
+    for rec in recs:
+        if not isinstance(rec, BlobRecord):
+            raise InvalidInput(f"expected BlobRecord, got {type(rec).__name__}")
+        out.append(
+            BlobRecord(
+                check_id(rec.digest, "blob digest"),
+                check_blob(rec.producer, "producer", max_len=MAX_KEY_BYTES),
+                check_int(rec.produced_at_us, "produced_at_us", INT64_MIN),
+                check_int(rec.size, "size"),
+            )
+        )
+    return out
+
+
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 
 
@@ -209,7 +227,11 @@ class NodeStore(_Reads):
         return self.put_transactions([tx], skip_identical=skip_identical) == 1
 
     def put_transactions(
-        self, txs: Iterable[StoredTransaction], *, skip_identical: bool = False
+        self,
+        txs: Iterable[StoredTransaction],
+        *,
+        skip_identical: bool = False,
+        blobs: Iterable[BlobRecord] = (),
     ) -> int:
         """Store a batch atomically; return how many were new.
 
@@ -217,10 +239,17 @@ class NodeStore(_Reads):
         nothing of the batch is written, unless ``skip_identical`` and the record is byte-equal,
         which is then skipped (a re-delivered transaction). Storing an ID that the retention policy
         had evicted brings it back (the eviction mark is dropped).
+
+        ``blobs`` are the metadata of the attachments these transactions reference, recorded in
+        the same commit (see :meth:`_insert_blob_records`), so a record and what retention needs
+        to age its images never exist one without the other.
         """
         batch = _check_records(txs)
+        recs = _check_blob_records(blobs)
         with self._write() as conn:
-            return self._insert_transactions(conn, batch, skip_identical)
+            added = self._insert_transactions(conn, batch, skip_identical)
+            self._insert_blob_records(conn, recs)
+            return added
 
     def _insert_transactions(
         self, conn: sqlite3.Connection, batch: list[StoredTransaction], skip_identical: bool
@@ -321,13 +350,15 @@ class NodeStore(_Reads):
         *,
         require_transactions: bool = True,
         transactions: Iterable[StoredTransaction] = (),
+        blobs: Iterable[BlobRecord] = (),
     ) -> StoredBlock:
         """Commit a block and its transaction IDs atomically; return the stored block.
 
         ``transactions`` (optional) are bodies to store in the same commit, e.g. a block and its
         batch arriving together: one fsync instead of two. They are stored as by
         :meth:`put_transactions` with ``skip_identical=True`` (a differing record under a stored
-        ID is :class:`DuplicateTransaction`) and count for the ``require_transactions`` check.
+        ID is :class:`DuplicateTransaction`) and count for the ``require_transactions`` check;
+        ``blobs`` are their attachments' metadata, as in :meth:`put_transactions`.
 
         Refuses, before writing and with the store unchanged:
 
@@ -344,8 +375,10 @@ class NodeStore(_Reads):
             height, block_id, prev_id, header_bytes, blocker, timestamp, tuple(tx_ids)
         )
         bodies = _check_records(transactions)
+        recs = _check_blob_records(blobs)
         with self._write() as conn:
             self._insert_transactions(conn, bodies, True)
+            self._insert_blob_records(conn, recs)
             self._check_block(conn, block, require_transactions)
             self._insert_block_row(conn, block)
             self._insert_membership(conn, block)
@@ -472,6 +505,19 @@ class NodeStore(_Reads):
         return int(cur.rowcount)
 
     # -- blob metadata ---------------------------------------------------------------------------
+    def _insert_blob_records(self, conn: sqlite3.Connection, recs: list[BlobRecord]) -> None:
+        """Record attachment metadata inside the caller's write transaction.
+
+        A digest already recorded keeps its first record: the same scan referenced again (by an
+        update, or by another institution) does not re-date or re-attribute it, and a re-delivered
+        block is not refused over it.
+        """
+        conn.executemany(
+            "INSERT OR IGNORE INTO blobs (digest, producer, produced_at_us, size) "
+            "VALUES (?, ?, ?, ?)",
+            ((r.digest, r.producer, r.produced_at_us, r.size) for r in recs),
+        )
+
     def put_blob_record(
         self, digest: bytes, *, producer: bytes, produced_at_us: int, size: int
     ) -> None:

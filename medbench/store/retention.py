@@ -14,13 +14,18 @@ no clock, no I/O, so they are property-tested against a small reference model.
 * :func:`blob_tier` — own institution's blobs: online. Others': online while younger than
   ``online_age_us`` (default 183 days), near-line while younger than ``nearline_age_us``
   (default 2 years = 730 days), offline after. A timestamp in the future counts as age 0.
-* :func:`keep_body` — transaction bodies stay unless ``policy.evict_bodies`` and the body is
-  another institution's and at least ``online_age_us`` old (the paper's "other institutions'
-  data ... only six months"; there is no near-line tier for rows of the node's database).
+* :func:`keep_body` — transaction bodies stay unless ``policy.evict_bodies`` (on by default: it
+  is the paper's policy) and the body is another institution's and at least ``online_age_us``
+  old (the paper's "other institutions' data ... only six months"; there is no near-line tier for
+  rows of the node's database). Producer is the last key a transaction lists (the institution of
+  a staff record, the worker of an independent one, the patient of her own grants), so bodies
+  no institution produced leave every node after six months and live on at the authority.
 
 :func:`apply_retention` walks a node's store and blob store and applies the decisions. It never
 drops the last copy: a blob goes offline, and a body is evicted, only once the archive has returned
-a matching copy; anything it could not move is listed in the report with the reason.
+a matching copy; anything it could not move is listed in the report with the reason. After it,
+the node verifies its chain against :class:`~medbench.store.archive.ArchiveBackedBodies` (its own
+bodies, then the archive's), see :meth:`medbench.store.ledger_store.LedgerStore.verifiable_bodies`.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class RetentionPolicy:
 
     online_age_us: int = 183 * DAY_US
     nearline_age_us: int = 730 * DAY_US
-    evict_bodies: bool = False
+    evict_bodies: bool = True
 
     def __post_init__(self) -> None:
         check_int(self.online_age_us, "online_age_us")

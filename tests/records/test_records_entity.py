@@ -182,3 +182,117 @@ def test_validator_node_registers_under_its_institution() -> None:
     assert reg.profile == profile and tx.public_keys == (node.key, hospital.key)
     assert reg.open_private(node).contact == "10.0.0.1:7000"
     assert affiliations([tx]) == {node.key: hospital.key}
+
+
+# --- leaving an institution needs the institution's release ----------------------------------
+
+
+def _staff_world() -> tuple[object, object, object, list[Transaction]]:
+    doctor, hospital, other = identity(70), identity(71), identity(72)
+    chain = [
+        register(hospital, PublicProfile(Role.INSTITUTION), PrivateProfile("H"), T0),
+        register(other, PublicProfile(Role.INSTITUTION), PrivateProfile("O"), T0 + 1),
+        register(
+            doctor,
+            PublicProfile(Role.STAFF, institution=hospital.key),
+            PrivateProfile("Dr. D"),
+            T0 + 2,
+            institution=hospital,
+        ),
+    ]
+    return doctor, hospital, other, chain
+
+
+def _signs_alone_ok(doctor, chain: list[Transaction]) -> bool:  # type: ignore[no-untyped-def]
+    record = Transaction.create(Kind.ADD, b"a record signed alone", T0 + 100, [doctor.signing])
+    return verify_transaction(record, policy=SignerPolicy(affiliations(chain))).ok
+
+
+def test_staff_cannot_drop_their_affiliation_by_re_registering_alone() -> None:
+    doctor, hospital, _other, chain = _staff_world()
+    assert affiliations(chain) == {doctor.key: hospital.key}
+    assert not _signs_alone_ok(doctor, chain)
+    # the loophole: re-register as an independent worker, a registration only they sign
+    independent = register(doctor, PublicProfile(Role.WORKER), PrivateProfile("Dr. D"), T0 + 3)
+    assert read_registration(independent).released_from is None
+    chain.append(independent)
+    assert affiliations(chain) == {doctor.key: hospital.key}  # still the hospital's
+    assert not _signs_alone_ok(doctor, chain)  # records still need the hospital's countersign
+    # re-registering as a patient is no way out either
+    chain.append(register(doctor, PublicProfile(Role.PATIENT), PrivateProfile("D"), T0 + 4))
+    assert affiliations(chain) == {doctor.key: hospital.key}
+
+
+def test_a_release_countersigned_by_the_institution_ends_the_affiliation() -> None:
+    doctor, hospital, _other, chain = _staff_world()
+    leave = register(
+        doctor,
+        PublicProfile(Role.WORKER),
+        PrivateProfile("Dr. D"),
+        T0 + 3,
+        releasing=hospital,
+        randbytes=randbytes(73),
+    )
+    reg = read_registration(leave)
+    assert reg.released_from == hospital.key and leave.public_keys == (doctor.key, hospital.key)
+    assert verify_transaction(leave).ok
+    assert affiliations([*chain, leave]) == {}
+    assert _signs_alone_ok(doctor, [*chain, leave])  # now an independent licensed worker
+
+
+def test_moving_to_another_institution_needs_the_old_ones_release() -> None:
+    doctor, hospital, other, chain = _staff_world()
+    profile = PublicProfile(Role.STAFF, institution=other.key)
+    poached = register(doctor, profile, PrivateProfile("Dr. D"), T0 + 3, institution=other)
+    assert affiliations([*chain, poached]) == {doctor.key: hospital.key}
+    moved = register(
+        doctor, profile, PrivateProfile("Dr. D"), T0 + 4, institution=other, releasing=hospital
+    )
+    assert moved.public_keys == (doctor.key, other.key, hospital.key)
+    assert affiliations([*chain, moved]) == {doctor.key: other.key}
+
+
+def test_a_forged_release_is_ignored() -> None:
+    doctor, hospital, _other, chain = _staff_world()
+    mallory = identity(74)
+    good = register(
+        doctor, PublicProfile(Role.WORKER), PrivateProfile("Dr. D"), T0 + 3, releasing=hospital
+    )
+    # the hospital's key listed, but its signature made by someone else
+    forged = Transaction(good.kind, good.content, good.timestamp_us, good.public_keys)
+    forged = forged.with_signature(doctor.signing)
+    forged = Transaction(
+        forged.kind,
+        forged.content,
+        forged.timestamp_us,
+        forged.public_keys,
+        (forged.signatures[0], mallory.signing.sign(forged.id)),
+    )
+    assert read_registration(forged).released_from == hospital.key  # well-formed...
+    assert not verify_transaction(forged).ok  # ...but not signed by the hospital
+    assert affiliations([*chain, forged]) == {doctor.key: hospital.key}
+    # and a release listing only the doctor is malformed
+    lone = Transaction.create(Kind.REGISTER, good.content, T0 + 3, [doctor.signing])
+    with pytest.raises(RecordDecodeError, match="leaves last"):
+        read_registration(lone)
+    assert affiliations([*chain, lone]) == {doctor.key: hospital.key}
+
+
+def test_release_misuse_and_malformed_release_fields() -> None:
+    doctor, hospital, _other, _chain = _staff_world()
+    profile = PublicProfile(Role.STAFF, institution=hospital.key)
+    with pytest.raises(RecordUsageError, match="releasing"):
+        register(doctor, profile, PrivateProfile("D"), T0, institution=hospital, releasing=hospital)
+    good = register(
+        doctor, PublicProfile(Role.WORKER), PrivateProfile("D"), T0 + 3, releasing=hospital
+    )
+    fields = codec.decode(good.content)
+    for bad in (b"", 7, "key", b"k" * 2000):
+        tx = Transaction.create(
+            Kind.REGISTER,
+            codec.encode({**fields, "releases": bad}),
+            T0 + 3,
+            [doctor.signing, hospital.signing],
+        )
+        with pytest.raises(RecordDecodeError):
+            read_registration(tx)

@@ -6,8 +6,8 @@ import pytest
 from pbft_harness import Network, safety_violations
 
 from medbench import faults
-from medbench.consensus.pbft import Replica
-from medbench.consensus.pbft.messages import NULL_DIGEST, NewView, ViewChange
+from medbench.consensus.pbft import Replica, viewchange
+from medbench.consensus.pbft.messages import NULL_DIGEST, NewView, PrePrepare, ViewChange
 
 
 def _notes(net: Network, kind: str) -> list:
@@ -186,3 +186,100 @@ def test_a_backup_dropping_everything_changes_nothing() -> None:
     assert net.run_until_idle(5_000_000)
     assert {r.view for r in net.replicas()} == {0}
     assert len(net.completed) == 8
+
+
+def _stuck_entering_view_1(scheme: str, net_fault: str) -> Network:
+    """Primary 0 is silent; the NEW-VIEW of primary 1 cannot reach replica 2 directly.
+
+    ``net_fault`` is ``"hole"`` (1 says nothing at all) or ``"cut"`` (only the 1-2 link is cut).
+    Runs until replica 2 waits in view 1 and replica 3 holds 2f+1 view changes for view 1.
+    """
+    net = Network(
+        n=4, clients=1, seed=1, scheme=scheme, view_change_timeout_us=50_000,
+        client_timeout_us=40_000,
+    )  # fmt: skip
+    net.nodes[0] = faults.SilentPrimary(net.nodes[0])
+    if net_fault == "hole":
+        net.black_holes.add(1)
+    else:
+        net.cut_link(1, 2)
+    net.submit(4, b"x")
+    for _ in range(400):
+        net.run(2_000)
+        r1, r2, r3 = net.replicas([1, 2, 3])
+        if net_fault == "hole":
+            ready = len(r3.view_changes.get(1, {})) >= 3
+        else:
+            ready = r1.last_new_view is not None
+        if ready and r2.view == 1 and not r2.active:
+            return net
+    raise AssertionError("the scenario did not reach view 1 in time")
+
+
+def _forged_new_view(net: Network, forger: int, claimed: int) -> NewView:
+    """A NEW-VIEW for view 1 built by ``forger`` from the view changes it really collected,
+    naming ``claimed`` as its primary and authenticated with the forger's own key."""
+    vcs = net.replicas([forger])[0].view_changes[1]
+    chosen = tuple(vcs[r] for r in sorted(vcs))[:3]
+    plan = viewchange.plan_new_view(chosen)
+    keys = net.keyrings[forger]
+    pps = []
+    for s, (ts, batch, d) in sorted(plan.batches.items()):
+        pp = PrePrepare(1, s, d, ts, batch, claimed)
+        pps.append(pp.with_auth(keys.sign(pp.body())))
+    nv = NewView(1, chosen, tuple(pps), claimed)
+    return nv.with_auth(keys.sign(nv.body()))
+
+
+@pytest.mark.parametrize("scheme", ["modeled", "signatures", "macs"])
+def test_new_view_forged_by_a_backup_is_rejected(scheme: str) -> None:
+    """BUG-1: replica 3 builds a NEW-VIEW in primary 1's name from real view changes."""
+    net = _stuck_entering_view_1(scheme, "hole")
+    r2 = net.replicas([2])[0]
+    before = r2.rejections["not authentic"]
+    net.deliver_now(3, 2, _forged_new_view(net, forger=3, claimed=1))
+    assert r2.rejections["not authentic"] == before + 1
+    assert (r2.view, r2.active) == (1, False)
+    # naming itself as primary of view 1 does not help either
+    net.deliver_now(3, 2, _forged_new_view(net, forger=3, claimed=3))
+    assert r2.rejections["new-view not from the new primary"] == 1
+    assert (r2.view, r2.active) == (1, False)
+    assert r2.last_new_view is None
+
+
+@pytest.mark.parametrize("scheme", ["modeled", "signatures", "macs"])
+def test_genuine_new_view_relayed_by_another_replica_is_accepted(scheme: str) -> None:
+    """The NEW-VIEW is checked against its primary, so a relay by any replica installs it.
+
+    With MACs this works too: the primary's authenticator has an entry for every replica, so the
+    relayed copy still carries replica 2's entry under the 1-2 session key.
+    """
+    net = _stuck_entering_view_1(scheme, "cut")
+    nv = net.replicas([1])[0].last_new_view
+    assert nv is not None and nv.view == 1
+    r2 = net.replicas([2])[0]
+    rejected = sum(r2.rejections.values())
+    net.deliver_now(3, 2, nv)
+    assert (r2.view, r2.active) == (1, True)
+    assert sum(r2.rejections.values()) == rejected
+    assert r2.last_new_view == nv
+    # the tampered copy of a relayed NEW-VIEW is refused
+    net2 = _stuck_entering_view_1(scheme, "cut")
+    nv2 = net2.replicas([1])[0].last_new_view
+    assert nv2 is not None
+    bad = NewView(nv2.view, nv2.view_changes[1:], nv2.pre_prepares, nv2.replica, nv2.auth)
+    r2 = net2.replicas([2])[0]
+    net2.deliver_now(3, 2, bad)
+    assert r2.rejections["not authentic"] == 1
+    assert (r2.view, r2.active) == (1, False)
+
+
+def test_relayed_new_view_brings_a_cut_off_replica_into_the_view() -> None:
+    """End to end: replica 2 never hears primary 1; its re-sent VIEW-CHANGE is answered with
+    the NEW-VIEW by a replica already in view 1, and replica 2 installs it."""
+    net = _stuck_entering_view_1("signatures", "cut")
+    net.run(100_000)  # one view-change resend period and a round trip
+    assert (2, 1) in _notes(net, "new-view")
+    r2 = net.replicas([2])[0]
+    assert r2.rejections["not authentic"] == 0
+    assert safety_violations(net, [1, 2, 3]) == []

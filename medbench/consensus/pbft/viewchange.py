@@ -275,7 +275,9 @@ def handle_new_view(replica: Replica, src: int, nv: NewView) -> None:
     if v < replica.view or (v == replica.view and replica.active):
         replica._reject(nv, "stale new-view")
         return
-    if not replica._verify(src, nv):
+    # the NEW-VIEW is the new primary's message wherever it comes from: any replica may relay it
+    # (handle_view_change does), so it is checked against its claimed author, never the sender
+    if not replica._verify(nv.replica, nv):
         replica._reject(nv, "not authentic")
         return
     voters = set()
@@ -304,7 +306,7 @@ def handle_new_view(replica: Replica, src: int, nv: NewView) -> None:
         replica._reject(nv, "pre-prepares do not match the view changes")
         return
     for pp in nv.pre_prepares:
-        if not replica._verify(src, pp):
+        if not replica._verify(nv.replica, pp):  # matches_plan checked pp.replica == nv.replica
             replica._reject(nv, "pre-prepare not authentic")
             return
     replica._ready.persist.append(nv)

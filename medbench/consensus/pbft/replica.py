@@ -429,6 +429,9 @@ class Replica:
         if slot.committed and slot.digest != pp.batch_digest:
             self._reject(pp, "contradicts a committed batch")
             return
+        if self._voted_otherwise(slot, v, pp.batch_digest):
+            self._reject(pp, "contradicts own prepare")
+            return
         if not self._verify(src, pp):
             self._reject(pp, "not authentic")
             return
@@ -442,6 +445,19 @@ class Replica:
                 return
         self._ready.persist.append(pp)
         self._accept_pre_prepare(slot, pp)
+
+    def _voted_otherwise(self, slot: Slot, view: int, digest: bytes) -> bool:
+        """True when this replica already sent a PREPARE for another digest at this (view, seq).
+
+        The slot's accepted pre-prepare normally answers this; the check on its own votes also
+        holds when a restart lost the pre-prepare but kept the PREPARE (TOCS §4.2: a backup
+        prepares at most one digest per view and sequence).
+        """
+        me = self.node_id
+        for (w, d), voters in slot.prepares.items():
+            if w == view and d != digest and me in voters:
+                return True
+        return False
 
     def _accept_pre_prepare(self, slot: Slot, pp: PrePrepare) -> None:
         slot.accept(pp)

@@ -23,6 +23,7 @@ from medbench.consensus.pbft import (
     Submit,
     make_keyrings,
 )
+from medbench.consensus.pbft.messages import Commit, Prepare, PrePrepare
 from medbench.node import Ready
 
 
@@ -89,6 +90,8 @@ class Network:
         self.trace: list[str] = []
         self.submitted = 0
         self.recent: list[Any] = []  # the last messages sent (material for replay/mutation tests)
+        # (replica, kind, view, sequence) -> digests it voted for: an honest replica has one
+        self.votes_sent: dict[tuple[int, str, int, int], set[bytes]] = {}
 
     # --- faults -----------------------------------------------------------------------------------
 
@@ -143,6 +146,12 @@ class Network:
             self.notes.append((src, note))
             if self.trace_on and note.kind != "reject":
                 self.trace.append(f"{self.now:>9} note {src} {note.kind} {note.detail}")
+        if src < self.n:
+            for send in ready.messages:
+                m = send.msg
+                if isinstance(m, (PrePrepare, Prepare, Commit)) and m.replica == src:
+                    key = (src, str(m.kind), m.view, m.sequence)
+                    self.votes_sent.setdefault(key, set()).add(m.batch_digest)
         if src in self.black_holes or src in self.crashed:
             return
         for send in ready.messages:
@@ -213,10 +222,16 @@ class Network:
 
 
 def safety_violations(net: Network, honest: Iterable[int]) -> list[str]:
-    """Safety: honest replicas never commit different batches at one sequence number, and their
-    chains of blocks agree on their common prefix."""
+    """Safety: no honest replica votes (pre-prepares, prepares, commits) for two digests at one
+    (view, sequence); honest replicas never commit different batches at one sequence number,
+    and their chains of blocks agree on their common prefix."""
     honest = sorted(honest)
     problems: list[str] = []
+    for (i, kind, v, s), digests in sorted(net.votes_sent.items()):
+        if i in honest and len(digests) > 1:
+            problems.append(
+                f"replica {i} sent {len(digests)} different {kind}s at view {v} seq {s}"
+            )
     by_seq: dict[int, tuple[int, bytes]] = {}
     for i in honest:
         log = net.committed[i]

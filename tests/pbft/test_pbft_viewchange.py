@@ -283,3 +283,31 @@ def test_relayed_new_view_brings_a_cut_off_replica_into_the_view() -> None:
     r2 = net.replicas([2])[0]
     assert r2.rejections["not authentic"] == 0
     assert safety_violations(net, [1, 2, 3]) == []
+
+
+def test_early_message_buffer_is_per_sender(net4: Network) -> None:
+    """A Byzantine replica flooding early votes of the coming view fills only its own share:
+    an honest replica's early PREPARE of that view is still kept and replayed."""
+    from medbench.consensus.pbft.messages import Prepare
+    from medbench.consensus.pbft.replica import FUTURE_LIMIT
+
+    r: Replica = net4.nodes[2]
+    viewchange.start_view_change(r, 1)
+    assert (r.view, r.active) == (1, False)
+    keys = net4.keyrings
+
+    def prepare(sender: int, s: int) -> Prepare:
+        p = Prepare(1, s, bytes([s % 256]) * 32, sender)
+        return p.with_auth(keys[sender].sign(p.body()))
+
+    for k in range(FUTURE_LIMIT * r.n):  # as much as the whole buffer used to hold
+        r.step(3, prepare(3, 1 + k))
+    assert [src for src, _ in r.future[1]] == [3] * FUTURE_LIMIT
+    assert r.rejections["early-message buffer full"] == FUTURE_LIMIT * (r.n - 1)
+    honest = prepare(0, 1)
+    r.step(0, honest)
+    assert (0, honest) in r.future[1]
+    assert r.rejections["wrong view"] == 0
+    # once the NEW-VIEW is in, the kept messages are replayed and the buffer is empty
+    viewchange.install_view(r, 1, viewchange.plan_new_view([r.own_view_changes[1]]), ())
+    assert r.future == {} and sum(r.future_count.values()) == 0

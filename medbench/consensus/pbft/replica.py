@@ -86,7 +86,7 @@ from medbench.consensus.pbft.messages import (
 from medbench.node import Committed, Note, Ready, Send
 from medbench.quorum import QuorumTracker, Status
 
-FUTURE_LIMIT = 256  # early messages kept per replica, times n
+FUTURE_LIMIT = 256  # early messages kept per sending replica (one cannot crowd out the others)
 # Enum members as module constants for the vote hot path (``Status.X`` is a slow class lookup).
 _REACHED, _DUPLICATE, _CONFLICT = Status.REACHED, Status.DUPLICATE, Status.CONFLICT
 
@@ -176,7 +176,7 @@ class Replica:
         # request key -> (time its timer started, request): the view-change timers (TOCS §4.4)
         self.pending: dict[tuple[int, int], tuple[int, Request]] = {}
         self.future: dict[int, list[tuple[int, Any]]] = {}  # early messages of a coming view
-        self.future_count = 0
+        self.future_count: Counter[int] = Counter()  # early messages held, per sender
         self.queue: deque[tuple[Item, int]] = deque()  # primary: (item, arrival time)
         self.queued: set[bytes] = set()  # digests queued or assigned, not yet executed
         self.vc_backoff = 0
@@ -332,14 +332,17 @@ class Replica:
         return None
 
     def _wrong_view(self, src: int, msg: Any) -> None:
-        """Keep a bounded number of messages of the view being entered; reject the others."""
+        """Keep a bounded number of messages of the view being entered, per sender (a Byzantine
+        replica flooding early votes fills only its own share); reject the others."""
         v = msg.view
         coming = v > self.view or (v == self.view and not self.active)
-        if coming and v <= self.view + 2 and self.future_count < FUTURE_LIMIT * self.n:
+        if not coming or v > self.view + 2:
+            self._reject(msg, "wrong view")
+        elif self.future_count[src] >= FUTURE_LIMIT:
+            self._reject(msg, "early-message buffer full")
+        else:
             self.future.setdefault(v, []).append((src, msg))
-            self.future_count += 1
-            return
-        self._reject(msg, "wrong view")
+            self.future_count[src] += 1
 
     def _in_window(self, sequence: int) -> bool:
         return (

@@ -26,6 +26,7 @@ The pure rules come first; the replica's view-change handlers follow as function
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -350,7 +351,7 @@ def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ..
             replica._enqueue(item)
     replica._execute_ready()
     early = [m for w in sorted(replica.future) if w <= v for m in replica.future.pop(w)]
-    replica.future_count = sum(len(x) for x in replica.future.values())
+    replica.future_count = Counter(src for held in replica.future.values() for src, _ in held)
     for src, msg in early:
         replica._handlers[type(msg)](src, msg)
 

@@ -194,6 +194,7 @@ class Replica:
         self.unblocked_since: int | None = None  # when the oldest unblocked transaction waited
         self._verified: set[bytes] = set()
         self.rejections: Counter[str] = Counter()
+        self.skipped_blocks: Counter[str] = Counter()  # committed BLOCKs not appended, by reason
         self.handled = 0
         self._ready = Ready()
         self._handlers: dict[type, Callable[[int, Any], None]] = {
@@ -599,8 +600,15 @@ class Replica:
                     self._seal(reply, c)
                     self._send((c,), reply)
                 self.last_reply[c] = reply
-            elif isinstance(item, Block) and chain.check(item) is None:
-                blocks.append(chain.append(item.blocker, item.tx_ids, item.timestamp))
+            elif isinstance(item, Block):
+                why = chain.check(item)
+                if why is None:
+                    blocks.append(chain.append(item.blocker, item.tx_ids, item.timestamp))
+                else:
+                    # ordered, but not appendable (e.g. a second block for one height, or one
+                    # by a blocker of a former view): every honest replica skips it alike
+                    self.skipped_blocks[why] += 1
+                    self._ready.notes.append(Note("block-skipped", (s, item.height, why)))
         if chain.mode is BlockMode.INTEGRATED and executed:
             blocks.append(chain.append(-1, tuple(r.digest() for r in executed), ts))
         if blocks:
@@ -698,7 +706,11 @@ class Replica:
     # --- introspection ---------------------------------------------------------------------------
 
     def counters(self) -> dict[str, int]:
-        """Handled messages, rejections and authentication operations, for metrics."""
-        out = {"handled": self.handled, "rejected": sum(self.rejections.values())}
+        """Handled messages, rejections, skipped blocks and authentication operations."""
+        out = {
+            "handled": self.handled,
+            "rejected": sum(self.rejections.values()),
+            "blocks_skipped": sum(self.skipped_blocks.values()),
+        }
         out.update(self.keyring.counters())
         return out

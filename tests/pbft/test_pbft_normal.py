@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from pbft_harness import Network, expected_messages, measure, safety_violations
 
+from medbench import faults
 from medbench.consensus.pbft import Replica, Request
 from medbench.consensus.pbft.log import ExecutedBatch
-from medbench.consensus.pbft.messages import Commit, Prepare, PrePrepare, Submit, Timeout
+from medbench.consensus.pbft.messages import Commit, Prepare, PrePrepare, Reply, Submit, Timeout
+from medbench.node import Send
 
 
 @pytest.mark.parametrize("scheme", ["modeled", "macs", "signatures"])
@@ -30,15 +32,33 @@ def test_requests_commit_everywhere_in_the_same_order(scheme: str) -> None:
     assert [o for o in ops if o.startswith(b"a")] == [b"a%d" % k for k in range(6)]
 
 
+class _LyingReplier(faults.Byzantine):
+    """A faulty replica that answers every client with a wrong result (signed by itself)."""
+
+    def outgoing(self, send: Send) -> list[Send]:
+        m = send.msg
+        if not isinstance(m, Reply):
+            return [send]
+        lie = Reply(m.view, m.timestamp, m.client, m.replica, b"lie")
+        return [Send(send.dsts, lie.with_auth(self.inner.keyring.sign(lie.body(), m.client)))]
+
+
 def test_completion_needs_f_plus_one_matching_replies() -> None:
-    net = Network(n=4, clients=1, seed=1)
-    net.black_holes |= {1, 2, 3}  # only the primary's reply reaches the client
+    """n = 4, f = 1: f matching replies (plus a lie) do not complete a request; f+1 do."""
+    net = Network(n=4, clients=1, seed=1, client_timeout_us=100_000)
+    net.nodes[3] = _LyingReplier(net.nodes[3])
+    net.cut_link(1, 4)
+    net.cut_link(2, 4)  # the client hears replica 0 (truth) and replica 3 (a lie) only
     net.submit(4, b"op")
-    net.run(2_000_000)
-    assert net.completed == []
-    net.heal()
-    assert net.run_until_idle(10_000_000)
-    assert len(net.completed) == 1
+    net.run(1_000_000)
+    assert all(r.last_executed == 1 for r in net.replicas())  # executed, answered...
+    replied = {(src, m.result) for src, m in net.nodes[4].replies.items()}
+    assert replied == {(0, net.nodes[4].outstanding.digest()), (3, b"lie")}
+    assert net.completed == []  # ...but one true reply is only f
+    net.cut -= {(1, 4), (4, 1)}  # one more honest replica gets through: its reply cache answers
+    assert net.run_until_idle(2_000_000)
+    (done,) = net.completed
+    assert done.result == net.replicas([0])[0].last_reply[4].result != b"lie"
 
 
 def test_exactly_once_and_reply_cache(net4: Network) -> None:

@@ -117,19 +117,38 @@ def test_dropping_primary_triggers_a_view_change() -> None:
 
 def test_timeouts_back_off_exponentially() -> None:
     """Two faulty primaries in a row (n=7, f=2): the second view change waits twice as long."""
-    net = Network(n=7, clients=1, seed=17, view_change_timeout_us=100_000)
+    T = 100_000
+    net = Network(n=7, clients=1, seed=17, view_change_timeout_us=T)
     net.nodes[0] = faults.SilentPrimary(net.nodes[0])
     net.nodes[1] = faults.SilentPrimary(net.nodes[1])
     net.submit(7, b"x")
+    # when replica 3's timers start and fire, to the tick (1 ms)
+    timer_started: dict[int, int] = {}
+    changed_at: dict[int, int] = {}
+    seen = 0
+    r3: Replica = net.replicas([3])[0]
+    for _ in range(2_000):
+        net.run(1_000)
+        if r3.pending and 0 not in timer_started:
+            timer_started[0] = min(t for t, _ in r3.pending.values())
+        if r3.view == 1 and not r3.active and r3.vc_deadline is not None:
+            timer_started.setdefault(1, net.now)
+        for i, note in net.notes[seen:]:
+            if i == 3 and note.kind == "view-change":
+                changed_at[note.detail] = net.now
+        seen = len(net.notes)
+        if r3.view == 2 and r3.active:
+            break
+    assert sorted(changed_at) == [1, 2]
+    first = changed_at[1] - timer_started[0]
+    second = changed_at[2] - timer_started[1]
+    # observed to the tick (1 ms): the request timer is T, the next view's timer after one
+    # unsuccessful change 2T
+    assert abs(first - T) <= 2_000
+    assert abs(second - 2 * T) <= 2_000
     assert net.run_until_idle(20_000_000)
     assert {r.view for r in net.replicas(range(2, 7))} == {2}
-    r3: Replica = net.replicas([3])[0]
-    # view 1's primary is silent too: replica 3 changed view twice, the second time after
-    # waiting for a doubled timeout (backoff 1 -> timer 2T), then progress reset the backoff
-    changes = [n.detail for i, n in net.notes if i == 3 and n.kind == "view-change"]
-    assert changes == [1, 2]
-    assert r3._timeout() == net.config.view_change_timeout_us
-    assert r3.vc_backoff == 0  # progress resets the backoff
+    assert r3._timeout() == T and r3.vc_backoff == 0  # progress resets the backoff
 
 
 def test_backoff_doubles_the_view_change_timer() -> None:

@@ -171,6 +171,28 @@ def test_validator_hook_rejects_at_primary_and_backups() -> None:
     assert net.replicas()[0].rejections["invalid request: forbidden"] >= 1
 
 
+def test_backups_refuse_an_invalid_request_from_a_faulty_primary() -> None:
+    """The faulty primary skips the rules and proposes a forbidden request: every backup runs
+    the validator on the pre-prepare's batch and refuses it; the view changes and the valid
+    request behind it still commits, the forbidden one nowhere."""
+    net = Network(n=4, clients=2, seed=6, view_change_timeout_us=100_000)
+    for r in net.replicas([1, 2, 3]):
+        r.validator = lambda req: "forbidden" if req.operation == b"bad" else None
+    net.submit(4, b"bad")  # the primary (replica 0) keeps the permissive validator
+    net.run(20_000)
+    net.submit(5, b"good")
+    net.run(2_000_000)  # the bad request never completes: its client keeps retransmitting
+    for r in net.replicas([1, 2, 3]):
+        assert r.rejections["invalid request: forbidden"] >= 1
+        ops = [q.operation for b in net.committed[r.node_id].values() for q in b.requests]
+        assert ops == [b"good"]
+        assert r.view >= 1
+    assert [c.client for c in net.completed] == [5]
+    assert safety_violations(net, [1, 2, 3]) == []
+    votes = {(i, kind) for (i, kind, v, s), _ in net.votes_sent.items() if (v, s) == (0, 1)}
+    assert not {(i, "prepare") for i in (1, 2, 3)} & votes  # no backup prepared it
+
+
 def test_local_kinds_from_the_network_are_rejected(net4: Network) -> None:
     r: Replica = net4.nodes[1]
     r.step(2, Timeout("request"))
@@ -232,3 +254,64 @@ def test_exact_message_counts_match_the_formula(n: int, batch: int) -> None:
 def test_exact_message_counts_at_n64(batch: int) -> None:
     net = measure(64, batch, 8)
     assert dict(net.stats.messages) == expected_messages(64, batch, 8, 4)
+
+
+class _Rules:
+    """A validator whose rules the test changes: ``forbidden`` operations are refused."""
+
+    def __init__(self) -> None:
+        self.forbidden: set[bytes] = set()
+        self.calls = 0
+
+    def __call__(self, req: Request) -> str | None:
+        self.calls += 1
+        return "forbidden" if req.operation in self.forbidden else None
+
+
+def test_refused_requests_are_judged_again(net4: Network) -> None:
+    """Only acceptances are cached: a request refused once is accepted once the rules allow."""
+    r: Replica = net4.nodes[1]
+    rules = _Rules()
+    rules.forbidden.add(b"x")
+    r.validator = rules
+    req = Request(4, 1, b"x")
+    req = req.with_auth(net4.keyrings[4].sign(req.body()))
+    r.step(4, req)
+    assert r.rejections["invalid request: forbidden"] == 1 and not r.pending
+    rules.forbidden.clear()
+    r.step(4, req)
+    assert (4, 1) in r.pending and rules.calls == 2
+    r.step(4, req)  # accepted: cached until it executes
+    assert rules.calls == 2
+
+
+def test_a_new_view_judges_waiting_requests_again() -> None:
+    """A request admitted in view 0 and forbidden since is judged again in the new view: the
+    new primary does not propose it, no replica keeps its timer, the views stay put."""
+    net = Network(n=4, clients=2, seed=8, view_change_timeout_us=100_000, client_timeout_us=50_000)
+    net.nodes[0] = faults.SilentPrimary(net.nodes[0])
+    rules = {i: _Rules() for i in range(4)}
+    for i, r in enumerate(net.replicas()):
+        r.validator = rules[i]
+    net.submit(4, b"x")
+    for _ in range(400):
+        net.run(2_000)
+        if all((4, 1) in r.pending for r in net.replicas([1, 2, 3])):
+            break
+    assert all((4, 1) in r.pending for r in net.replicas([1, 2, 3]))  # admitted everywhere
+    for rule in rules.values():
+        rule.forbidden.add(b"x")  # e.g. the grant it relied on was revoked meanwhile
+    for _ in range(400):
+        net.run(5_000)
+        if all(r.view == 1 and r.active for r in net.replicas([1, 2, 3])):
+            break
+    backups = net.replicas([1, 2, 3])
+    assert all(r.view == 1 and r.active and (4, 1) not in r.pending for r in backups)
+    assert all(r.rejections["invalid request: forbidden"] >= 1 for r in backups)
+    net.submit(5, b"y")
+    net.run(2_000_000)
+    assert [c.client for c in net.completed] == [5]
+    assert {r.view for r in backups} == {1}  # no view change for the refused request
+    for r in backups:
+        ops = [q.operation for b in net.committed[r.node_id].values() for q in b.requests]
+        assert ops == [b"y"]

@@ -308,7 +308,18 @@ class Replica:
         return self.keyring.verify(sender, msg.body(), msg.auth)
 
     def _verify_item(self, item: Item) -> str | None:
-        """Authenticity and validity of one batch item (results cached per digest)."""
+        """Authenticity and validity of one batch item; acceptances are cached per digest.
+
+        Why the cache is safe: the digest covers the body, which the authenticator checked once
+        proves the sender wrote (a copy with another authenticator says the same thing). Only
+        acceptances are cached, so a refused request is judged again every time it comes (say,
+        once the grant it lacked has executed). An acceptance is admission, not the ledger's
+        verdict: the service re-checks every request in the total order when it executes
+        (Medical Chain's ``AccessValidator.service``), so a revocation ordered in between still
+        refuses it, alike on every replica. An entry leaves the cache when its item executes,
+        and the whole cache at each new view (``viewchange.install_view`` re-judges the pending
+        requests), which also bounds it.
+        """
         d = item.digest()
         if d in self._verified:
             return None

@@ -337,6 +337,14 @@ def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ..
             replica._ready.persist.append(pp)
         replica._accept_pre_prepare(slot, pp)
     replica.next_sequence = max(plan.max_s, replica.checkpoints.stable)
+    # a new view re-judges what waits: the rules may have changed with the executed state since
+    # a request was admitted (see Replica._verify_item); a request now refused loses its timer
+    replica._verified.clear()
+    for key, (_, req) in list(replica.pending.items()):
+        reason = replica._verify_item(req)
+        if reason is not None:
+            del replica.pending[key]
+            replica._reject(req, reason)
     replica.pending = {k: (replica.now, req) for k, (_, req) in replica.pending.items()}
     if replica.unblocked_since is not None:
         replica.unblocked_since = replica.now
@@ -347,8 +355,9 @@ def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ..
             if slot.pre_prepare is not None and slot.pre_prepare.view == v
             for item in slot.pre_prepare.batch
         }
-        for item in pending_items(replica):
-            replica._enqueue(item)
+        for item in list(pending_items(replica)):
+            if replica._verify_item(item) is None:
+                replica._enqueue(item)
     replica._execute_ready()
     early = [m for w in sorted(replica.future) if w <= v for m in replica.future.pop(w)]
     replica.future_count = Counter(src for held in replica.future.values() for src, _ in held)

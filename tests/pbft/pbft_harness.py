@@ -310,6 +310,53 @@ def expected_messages(n: int, batch: int, batches: int, k: int) -> dict[str, int
     }
 
 
+def message_sizes(n: int, batch: int, now_us: int = 1_000_000) -> dict[str, int]:
+    """Encoded bytes of one message of each kind in a fault-free :func:`measure` run.
+
+    Built from prototypes with the run's shapes: modeled authentication (16-byte tags), ``batch``
+    requests of the form ``op-<client>-0`` from clients ``n..n+batch-1`` (timestamp 1), a batch
+    timestamp of ``now_us`` (the primary's clock), sequence 1, view 0, replies carrying the
+    request digest (the default service). Integers are MessagePack's shortest forms, so the
+    real messages differ from these by a byte or two where a field value crosses a size step.
+    """
+    keys = make_keyrings("modeled", n, range(n + batch), seed=b"sizes")
+
+    def seal(msg: Any, signer: int, to: int | None = None) -> Any:
+        return msg.with_auth(keys[signer].sign(msg.body(), to))
+
+    from medbench.consensus.pbft.messages import (
+        Checkpoint,
+        Reply,
+        Request,
+        compute_batch_digest,
+    )
+
+    reqs = tuple(seal(Request(c, 1, b"op-%d-0" % c), c) for c in range(n, n + batch))
+    d = compute_batch_digest(now_us, reqs)
+    last = n - 1
+    protos = {
+        "request": reqs[-1],
+        "pre-prepare": seal(PrePrepare(0, 1, d, now_us, reqs, 0), 0),
+        "prepare": seal(Prepare(0, 1, d, last), last),
+        "commit": seal(Commit(0, 1, d, last), last),
+        "reply": seal(Reply(0, 1, n, last, reqs[-1].digest()), last, n),
+        "checkpoint": seal(Checkpoint(4, d, last), last),
+    }
+    return {kind: len(m.encode()) for kind, m in protos.items()}
+
+
+def expected_bytes(n: int, batch: int, batches: int, k: int) -> dict[str, int]:
+    """Bytes by kind of a fault-free run: :func:`expected_messages` times :func:`message_sizes`.
+
+    Per request that is s_req + n s_reply + [(n-1) s_pp(batch) + ((n-1)^2 + n(n-1)) s_vote]
+    / batch + n(n-1) s_cp / (k batch), where s_pp(batch) grows with the batch it carries.
+    """
+    sizes = message_sizes(n, batch)
+    return {
+        kind: count * sizes[kind] for kind, count in expected_messages(n, batch, batches, k).items()
+    }
+
+
 def measure(n: int, batch: int, batches: int, k: int = 4) -> Network:
     """Run ``batches`` rounds of ``batch`` clients each sending one request per round."""
     net = Network(

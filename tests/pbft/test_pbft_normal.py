@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pbft_harness import Network, expected_messages, measure, safety_violations
+from pbft_harness import Network, expected_bytes, expected_messages, measure, safety_violations
 
 from medbench import faults
 from medbench.consensus.pbft import Replica, Request
@@ -247,6 +247,12 @@ def test_exact_message_counts_match_the_formula(n: int, batch: int) -> None:
     net = measure(n, batch, batches)
     assert dict(net.stats.messages) == expected_messages(n, batch, batches, 4)
     assert len(net.completed) == batch * batches
+    # bytes: the counts times each kind's size; fields of varying width (timestamps, client
+    # ids) make the prototypes off by a byte or two per message
+    theory = expected_bytes(n, batch, batches, 4)
+    for kind, expected in theory.items():
+        assert abs(net.stats.bytes[kind] - expected) <= 0.03 * expected, kind
+    assert abs(net.stats.total_bytes - sum(theory.values())) <= 0.01 * sum(theory.values())
 
 
 @pytest.mark.slow

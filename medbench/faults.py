@@ -15,6 +15,9 @@ the classic PBFT fault list:
   client's signature no longer matches, backups refuse to prepare, the view changes);
 * :class:`EquivocatingPrimary` — different pre-prepares (same requests, different digests) to the
   two halves of the backups;
+* :class:`LateEquivocator` — as primary it keeps offering every backup a conflicting batch for
+  sequences it already assigned (its NEW-VIEW's included): an honest backup refuses, one that
+  forgot what it accepted (a restart that lost a record) would vote twice;
 * :class:`BadVoter` — PREPAREs and COMMITs with a wrong view, sequence or digest;
 * :class:`Replayer` — replays old messages of its own and forwards others' messages as if sent
   by itself, and forges messages in another replica's name (bad authenticator);
@@ -204,6 +207,59 @@ class EquivocatingPrimary(Byzantine):
             Send(send.dsts[:half], pp),
             Send(send.dsts[half:], _seal(self.inner.keyring, other)),
         ]
+
+
+class LateEquivocator(Byzantine):
+    """As primary, re-proposes a conflicting batch for one of its recent sequences every
+    ``every`` ticks (same requests, another timestamp, so another digest)."""
+
+    MEMORY = 32  # pre-prepares remembered (the log window of the tests is smaller)
+
+    def __init__(self, inner: Replica, every: int = 3) -> None:
+        super().__init__(inner)
+        self.every = every
+        self.proposed: dict[tuple[int, int], PrePrepare] = {}
+        self.count = 0
+
+    def outgoing(self, send: Send) -> list[Send]:
+        """Remember the pre-prepares this primary sends, alone or inside a NEW-VIEW."""
+        m = send.msg
+        if isinstance(m, PrePrepare):
+            self._remember(m)
+        elif isinstance(m, NewView):
+            for pp in m.pre_prepares:
+                self._remember(pp)
+        return [send]
+
+    def _remember(self, pp: PrePrepare) -> None:
+        self.proposed[(pp.view, pp.sequence)] = pp
+        if len(self.proposed) > self.MEMORY:
+            del self.proposed[min(self.proposed)]
+
+    def tick(self, now: int) -> Ready:
+        """Tick the replica; every ``every``-th tick, offer one conflicting pre-prepare."""
+        ready = super().tick(now)
+        self.count += 1
+        inner = self.inner
+        if self.count % self.every or not (inner.is_primary and inner.active):
+            return ready
+        stable = inner.checkpoints.stable
+        live = [
+            pp for (v, s), pp in sorted(self.proposed.items()) if v == inner.view and s > stable
+        ]
+        if live:
+            pp = live[(self.count // self.every) % len(live)]
+            ts = pp.timestamp + 1 + self.count
+            other = PrePrepare(
+                pp.view,
+                pp.sequence,
+                compute_batch_digest(ts, pp.batch),
+                ts,
+                pp.batch,
+                pp.replica,
+            )
+            ready.messages.append(Send(inner.others, _seal(inner.keyring, other)))
+        return ready
 
 
 class BadVoter(Byzantine):

@@ -23,6 +23,7 @@ from medbench.consensus.pbft import (
     Submit,
     make_keyrings,
 )
+from medbench.consensus.pbft.messages import Commit, Prepare, PrePrepare
 from medbench.node import Ready
 
 
@@ -89,6 +90,8 @@ class Network:
         self.trace: list[str] = []
         self.submitted = 0
         self.recent: list[Any] = []  # the last messages sent (material for replay/mutation tests)
+        # (replica, kind, view, sequence) -> digests it voted for: an honest replica has one
+        self.votes_sent: dict[tuple[int, str, int, int], set[bytes]] = {}
 
     # --- faults -----------------------------------------------------------------------------------
 
@@ -143,6 +146,12 @@ class Network:
             self.notes.append((src, note))
             if self.trace_on and note.kind != "reject":
                 self.trace.append(f"{self.now:>9} note {src} {note.kind} {note.detail}")
+        if src < self.n:
+            for send in ready.messages:
+                m = send.msg
+                if isinstance(m, (PrePrepare, Prepare, Commit)) and m.replica == src:
+                    key = (src, str(m.kind), m.view, m.sequence)
+                    self.votes_sent.setdefault(key, set()).add(m.batch_digest)
         if src in self.black_holes or src in self.crashed:
             return
         for send in ready.messages:
@@ -213,10 +222,16 @@ class Network:
 
 
 def safety_violations(net: Network, honest: Iterable[int]) -> list[str]:
-    """Safety: honest replicas never commit different batches at one sequence number, and their
-    chains of blocks agree on their common prefix."""
+    """Safety: no honest replica votes (pre-prepares, prepares, commits) for two digests at one
+    (view, sequence); honest replicas never commit different batches at one sequence number,
+    and their chains of blocks agree on their common prefix."""
     honest = sorted(honest)
     problems: list[str] = []
+    for (i, kind, v, s), digests in sorted(net.votes_sent.items()):
+        if i in honest and len(digests) > 1:
+            problems.append(
+                f"replica {i} sent {len(digests)} different {kind}s at view {v} seq {s}"
+            )
     by_seq: dict[int, tuple[int, bytes]] = {}
     for i in honest:
         log = net.committed[i]
@@ -292,6 +307,53 @@ def expected_messages(n: int, batch: int, batches: int, k: int) -> dict[str, int
         "commit": n * (n - 1) * batches,
         "reply": n * batch * batches,
         "checkpoint": n * (n - 1) * (batches // k),
+    }
+
+
+def message_sizes(n: int, batch: int, now_us: int = 1_000_000) -> dict[str, int]:
+    """Encoded bytes of one message of each kind in a fault-free :func:`measure` run.
+
+    Built from prototypes with the run's shapes: modeled authentication (16-byte tags), ``batch``
+    requests of the form ``op-<client>-0`` from clients ``n..n+batch-1`` (timestamp 1), a batch
+    timestamp of ``now_us`` (the primary's clock), sequence 1, view 0, replies carrying the
+    request digest (the default service). Integers are MessagePack's shortest forms, so the
+    real messages differ from these by a byte or two where a field value crosses a size step.
+    """
+    keys = make_keyrings("modeled", n, range(n + batch), seed=b"sizes")
+
+    def seal(msg: Any, signer: int, to: int | None = None) -> Any:
+        return msg.with_auth(keys[signer].sign(msg.body(), to))
+
+    from medbench.consensus.pbft.messages import (
+        Checkpoint,
+        Reply,
+        Request,
+        compute_batch_digest,
+    )
+
+    reqs = tuple(seal(Request(c, 1, b"op-%d-0" % c), c) for c in range(n, n + batch))
+    d = compute_batch_digest(now_us, reqs)
+    last = n - 1
+    protos = {
+        "request": reqs[-1],
+        "pre-prepare": seal(PrePrepare(0, 1, d, now_us, reqs, 0), 0),
+        "prepare": seal(Prepare(0, 1, d, last), last),
+        "commit": seal(Commit(0, 1, d, last), last),
+        "reply": seal(Reply(0, 1, n, last, reqs[-1].digest()), last, n),
+        "checkpoint": seal(Checkpoint(4, d, last), last),
+    }
+    return {kind: len(m.encode()) for kind, m in protos.items()}
+
+
+def expected_bytes(n: int, batch: int, batches: int, k: int) -> dict[str, int]:
+    """Bytes by kind of a fault-free run: :func:`expected_messages` times :func:`message_sizes`.
+
+    Per request that is s_req + n s_reply + [(n-1) s_pp(batch) + ((n-1)^2 + n(n-1)) s_vote]
+    / batch + n(n-1) s_cp / (k batch), where s_pp(batch) grows with the batch it carries.
+    """
+    sizes = message_sizes(n, batch)
+    return {
+        kind: count * sizes[kind] for kind, count in expected_messages(n, batch, batches, k).items()
     }
 
 

@@ -145,3 +145,26 @@ def test_a_faulty_blocker_causes_a_view_change_and_a_new_blocker() -> None:
     first = r.chain.blocks[1]
     assert first.header.blocker != 1
     assert safety_violations(net, [0, 2, 3]) == []
+
+
+def test_a_committed_block_that_cannot_be_appended_is_reported() -> None:
+    """Two BLOCKs for one height both get ordered: the second is skipped at every replica with
+    a note and a counted reason, never silently."""
+    net = Network(n=4, clients=1, seed=35, block_mode=BlockMode.BLOCKER)
+    net.submit(4, b"x")
+    assert net.run_until_idle(2_000_000)
+    primary: Replica = net.nodes[0]
+    txs = tuple(primary.chain.unblocked)
+    assert txs and primary.chain.length == 1
+    for ts in (1, 2):  # the blocker of height 1 (replica 1) sends twice; both are queued
+        block = Block(0, 1, primary.chain.head_id, 1, txs, ts)
+        net.deliver_now(1, 0, block.with_auth(net.keyrings[1].sign(block.body())))
+    net.run(200_000)
+    skipped = [(i, note.detail) for i, note in net.notes if note.kind == "block-skipped"]
+    assert sorted(i for i, _ in skipped) == [0, 1, 2, 3]
+    assert {d[2] for _, d in skipped} == {"wrong height"}
+    for r in net.replicas():
+        assert r.chain.length == 2
+        assert r.skipped_blocks["wrong height"] == 1
+        assert r.counters()["blocks_skipped"] == 1
+    assert safety_violations(net, range(4)) == []

@@ -6,12 +6,16 @@ import contextlib
 
 from pbft_harness import Network, safety_violations
 
+from medbench import faults
 from medbench.consensus.pbft import Replica, Request
 from medbench.consensus.pbft.messages import (
     Fetch,
+    NewView,
+    Prepare,
     PrePrepare,
     State,
     StateBatch,
+    ViewChange,
     compute_batch_digest,
 )
 
@@ -131,6 +135,108 @@ def test_recovered_replica_does_not_vote_twice() -> None:
     ready = r1.step(0, other)
     assert ready.messages == []
     assert r1.rejections["conflicting pre-prepare"] == 1
+
+
+class _DropCommits(faults.Byzantine):
+    def outgoing(self, send):  # type: ignore[no-untyped-def]
+        return [] if send.msg.kind == "commit" else [send]
+
+
+def _backup_in_view_1_with_a_reissued_batch() -> tuple[Network, bytes]:
+    """Sequence 1 prepares in view 0 but commits nowhere; primary 0 falls silent, view 1
+    re-issues it through the NEW-VIEW. Returns the network and the re-issued digest."""
+    net = Network(n=4, clients=1, seed=12, view_change_timeout_us=100_000)
+    for i in range(4):
+        net.nodes[i] = _DropCommits(net.nodes[i])
+    net.submit(4, b"second")
+    net.run(50_000)
+    net.nodes[0] = _DropCommits(faults.SilentPrimary(net.nodes[0].inner))
+    for _ in range(500):
+        net.run(5_000)
+        r2 = net.replicas([2])[0]
+        if r2.view == 1 and r2.active:
+            slot = r2.log.get(1)
+            assert slot is not None and slot.pre_prepare is not None
+            assert slot.pre_prepare.view == 1 and not slot.committed
+            return net, slot.pre_prepare.batch_digest
+    raise AssertionError("view 1 was not installed in time")
+
+
+def _conflicting_pre_prepare(net: Network) -> PrePrepare:
+    """Primary 1 (now faulty) proposes another batch for (view 1, sequence 1)."""
+    other = PrePrepare(1, 1, compute_batch_digest(5, ()), 5, (), 1)
+    return other.with_auth(net.keyrings[1].sign(other.body()))
+
+
+def _own_votes(net: Network, i: int, sends: list) -> set[tuple[int, int, bytes]]:
+    """Every (view, sequence, digest) replica ``i`` prepared, from its records and ``sends``."""
+    msgs = [r for r in net.persisted[i] if isinstance(r, Prepare)]
+    msgs += [s.msg for s in sends if isinstance(s.msg, Prepare)]
+    return {(m.view, m.sequence, m.batch_digest) for m in msgs if m.replica == i}
+
+
+def test_restarted_backup_keeps_the_pre_prepares_of_its_new_view() -> None:
+    """BUG-2: the NEW-VIEW a backup persisted is replayed on restart, so it refuses a second
+    batch for a (view, sequence) it already prepared."""
+    net, digest = _backup_in_view_1_with_a_reissued_batch()
+    net.crash(2)
+    net.restart(2)
+    r2: Replica = net.nodes[2]
+    assert (r2.view, r2.active) == (1, True)
+    slot = r2.log.get(1)
+    assert slot is not None and slot.pre_prepare is not None
+    assert (slot.pre_prepare.view, slot.digest) == (1, digest)
+    assert r2.last_new_view is not None and r2.last_new_view.view == 1
+    ready = r2.step(1, _conflicting_pre_prepare(net))
+    assert [s for s in ready.messages if isinstance(s.msg, Prepare)] == []
+    assert r2.rejections["conflicting pre-prepare"] == 1
+    votes = _own_votes(net, 2, ready.messages)
+    assert len({d for v, s, d in votes if (v, s) == (1, 1)}) == 1
+
+
+def test_restarted_backup_never_prepares_against_its_own_prepare() -> None:
+    """Even with the pre-prepare record gone, the PREPARE it persisted forbids a second vote."""
+    net, digest = _backup_in_view_1_with_a_reissued_batch()
+    net.crash(2)
+    net.persisted[2] = [r for r in net.persisted[2] if not isinstance(r, NewView)]
+    net.restart(2)
+    r2: Replica = net.nodes[2]
+    ready = r2.step(1, _conflicting_pre_prepare(net))
+    assert [s for s in ready.messages if isinstance(s.msg, Prepare)] == []
+    assert r2.rejections["contradicts own prepare"] == 1
+    assert (1, 1, digest) in _own_votes(net, 2, [])
+
+
+def test_restarted_primary_remembers_its_new_view() -> None:
+    """A new primary that restarts keeps its NEW-VIEW (to relay) and never builds another."""
+    net, digest = _backup_in_view_1_with_a_reissued_batch()
+    net.crash(1)
+    net.restart(1)
+    r1 = net.replicas([1])[0]
+    assert (r1.view, r1.active) == (1, True)
+    assert 1 in r1.new_view_sent
+    assert r1.last_new_view is not None and r1.last_new_view.replica == 1
+    assert r1.next_sequence >= 1 and r1.log.get(1).digest == digest  # type: ignore[union-attr]
+
+
+def test_replica_restarted_while_entering_a_view_resends_its_view_change() -> None:
+    net = Network(n=4, clients=1, seed=26, view_change_timeout_us=50_000)
+    net.nodes[0] = faults.SilentPrimary(net.nodes[0])
+    net.black_holes.add(1)  # the next primary is silent too: view 1 is never installed
+    net.submit(4, b"x")
+    for _ in range(200):
+        net.run(5_000)
+        if net.replicas([2])[0].view >= 1:
+            break
+    r2 = net.replicas([2])[0]
+    assert not r2.active
+    view, own = r2.view, r2.own_view_changes[r2.view]
+    net.crash(2)
+    net.restart(2)
+    r2 = net.nodes[2]
+    assert (r2.view, r2.active) == (view, False)
+    ready = r2.tick(net.now + 1)
+    assert [s.msg for s in ready.messages if isinstance(s.msg, ViewChange)] == [own]
 
 
 class _Withhold:

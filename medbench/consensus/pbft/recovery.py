@@ -11,8 +11,15 @@ step's messages. After a crash, :func:`restore` replays those records into a fre
 * :class:`~.log.ViewRecord` restores the view and whether the replica was changing views;
 * :class:`~.messages.PreparedProof` restores the prepared certificates the replica must report in
   a VIEW-CHANGE (so a restart never loses a prepared batch, TOCS §4.4);
+* the newest :class:`~.messages.NewView` of the current view restores the pre-prepares the
+  replica accepted when it entered that view (a backup persists the NEW-VIEW, not each re-issued
+  pre-prepare), and its own VIEW-CHANGE of a view it is still entering is restored for resending;
 * its own PRE-PREPAREs, PREPAREs and COMMITs of the current view restore its votes, so it never
   votes for a different batch at a sequence where it already voted.
+
+The replica itself refuses a pre-prepare that contradicts a PREPARE it already sent
+(:meth:`~.replica.Replica.handle_pre_prepare`), so a lost pre-prepare record cannot turn into a
+second vote either.
 
 What the replica missed while down it asks every peer for with a FETCH (state transfer, verified
 against a 2f+1 checkpoint certificate before use).
@@ -30,7 +37,15 @@ from medbench.consensus.pbft.log import (
     StableRecord,
     ViewRecord,
 )
-from medbench.consensus.pbft.messages import Commit, Fetch, Prepare, PreparedProof, PrePrepare
+from medbench.consensus.pbft.messages import (
+    Commit,
+    Fetch,
+    NewView,
+    Prepare,
+    PreparedProof,
+    PrePrepare,
+    ViewChange,
+)
 from medbench.node import Ready, Send
 
 if TYPE_CHECKING:
@@ -45,6 +60,8 @@ def restore(r: Replica, records: Iterable[Any], now: int) -> tuple[Replica, Read
     active = True
     view = 0
     own: list[PrePrepare | Prepare | Commit] = []
+    new_views: dict[int, NewView] = {}
+    view_changes: dict[int, ViewChange] = {}
     for rec in records:
         if isinstance(rec, ExecutedBatch):
             if rec.sequence == r.last_executed + 1:
@@ -63,10 +80,29 @@ def restore(r: Replica, records: Iterable[Any], now: int) -> tuple[Replica, Read
                 slot.proof = rec
         elif isinstance(rec, (PrePrepare, Prepare, Commit)):
             own.append(rec)
+        elif isinstance(rec, NewView):
+            new_views[rec.view] = rec
+        elif isinstance(rec, ViewChange) and rec.replica == node_id:
+            view_changes[rec.view] = rec
     r.view = view
     r.active = active
     stable = r.checkpoints.stable
     r.log.collect(stable)
+    r.new_view_sent = {v for v, nv in new_views.items() if nv.replica == node_id}
+    if not active and view in view_changes:
+        r.own_view_changes[view] = view_changes[view]  # resent by tick() while entering the view
+    nv = new_views.get(view)
+    if nv is not None and active:
+        # the pre-prepares this replica accepted with the NEW-VIEW (TOCS §4.4): without them a
+        # restarted backup would take another batch for the same (view, sequence)
+        r.last_new_view = nv
+        for pp in nv.pre_prepares:
+            if pp.sequence <= stable:
+                continue
+            r.log.slot(pp.sequence).accept(pp)
+            r.votes.add(PREPARE_PHASE, pp.view, pp.sequence, pp.batch_digest, pp.replica)
+            if pp.replica == node_id:
+                r.next_sequence = max(r.next_sequence, pp.sequence)
     # restore this replica's votes of its current view, so it never votes twice
     for m in own:
         if m.view != view or m.sequence <= stable:

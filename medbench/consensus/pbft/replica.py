@@ -86,7 +86,7 @@ from medbench.consensus.pbft.messages import (
 from medbench.node import Committed, Note, Ready, Send
 from medbench.quorum import QuorumTracker, Status
 
-FUTURE_LIMIT = 256  # early messages kept per replica, times n
+FUTURE_LIMIT = 256  # early messages kept per sending replica (one cannot crowd out the others)
 # Enum members as module constants for the vote hot path (``Status.X`` is a slow class lookup).
 _REACHED, _DUPLICATE, _CONFLICT = Status.REACHED, Status.DUPLICATE, Status.CONFLICT
 
@@ -176,7 +176,7 @@ class Replica:
         # request key -> (time its timer started, request): the view-change timers (TOCS §4.4)
         self.pending: dict[tuple[int, int], tuple[int, Request]] = {}
         self.future: dict[int, list[tuple[int, Any]]] = {}  # early messages of a coming view
-        self.future_count = 0
+        self.future_count: Counter[int] = Counter()  # early messages held, per sender
         self.queue: deque[tuple[Item, int]] = deque()  # primary: (item, arrival time)
         self.queued: set[bytes] = set()  # digests queued or assigned, not yet executed
         self.vc_backoff = 0
@@ -194,6 +194,7 @@ class Replica:
         self.unblocked_since: int | None = None  # when the oldest unblocked transaction waited
         self._verified: set[bytes] = set()
         self.rejections: Counter[str] = Counter()
+        self.skipped_blocks: Counter[str] = Counter()  # committed BLOCKs not appended, by reason
         self.handled = 0
         self._ready = Ready()
         self._handlers: dict[type, Callable[[int, Any], None]] = {
@@ -307,7 +308,18 @@ class Replica:
         return self.keyring.verify(sender, msg.body(), msg.auth)
 
     def _verify_item(self, item: Item) -> str | None:
-        """Authenticity and validity of one batch item (results cached per digest)."""
+        """Authenticity and validity of one batch item; acceptances are cached per digest.
+
+        Why the cache is safe: the digest covers the body, which the authenticator checked once
+        proves the sender wrote (a copy with another authenticator says the same thing). Only
+        acceptances are cached, so a refused request is judged again every time it comes (say,
+        once the grant it lacked has executed). An acceptance is admission, not the ledger's
+        verdict: the service re-checks every request in the total order when it executes
+        (Medical Chain's ``AccessValidator.service``), so a revocation ordered in between still
+        refuses it, alike on every replica. An entry leaves the cache when its item executes,
+        and the whole cache at each new view (``viewchange.install_view`` re-judges the pending
+        requests), which also bounds it.
+        """
         d = item.digest()
         if d in self._verified:
             return None
@@ -332,14 +344,17 @@ class Replica:
         return None
 
     def _wrong_view(self, src: int, msg: Any) -> None:
-        """Keep a bounded number of messages of the view being entered; reject the others."""
+        """Keep a bounded number of messages of the view being entered, per sender (a Byzantine
+        replica flooding early votes fills only its own share); reject the others."""
         v = msg.view
         coming = v > self.view or (v == self.view and not self.active)
-        if coming and v <= self.view + 2 and self.future_count < FUTURE_LIMIT * self.n:
+        if not coming or v > self.view + 2:
+            self._reject(msg, "wrong view")
+        elif self.future_count[src] >= FUTURE_LIMIT:
+            self._reject(msg, "early-message buffer full")
+        else:
             self.future.setdefault(v, []).append((src, msg))
-            self.future_count += 1
-            return
-        self._reject(msg, "wrong view")
+            self.future_count[src] += 1
 
     def _in_window(self, sequence: int) -> bool:
         return (
@@ -429,6 +444,9 @@ class Replica:
         if slot.committed and slot.digest != pp.batch_digest:
             self._reject(pp, "contradicts a committed batch")
             return
+        if self._voted_otherwise(slot, v, pp.batch_digest):
+            self._reject(pp, "contradicts own prepare")
+            return
         if not self._verify(src, pp):
             self._reject(pp, "not authentic")
             return
@@ -442,6 +460,19 @@ class Replica:
                 return
         self._ready.persist.append(pp)
         self._accept_pre_prepare(slot, pp)
+
+    def _voted_otherwise(self, slot: Slot, view: int, digest: bytes) -> bool:
+        """True when this replica already sent a PREPARE for another digest at this (view, seq).
+
+        The slot's accepted pre-prepare normally answers this; the check on its own votes also
+        holds when a restart lost the pre-prepare but kept the PREPARE (TOCS §4.2: a backup
+        prepares at most one digest per view and sequence).
+        """
+        me = self.node_id
+        for (w, d), voters in slot.prepares.items():
+            if w == view and d != digest and me in voters:
+                return True
+        return False
 
     def _accept_pre_prepare(self, slot: Slot, pp: PrePrepare) -> None:
         slot.accept(pp)
@@ -580,8 +611,15 @@ class Replica:
                     self._seal(reply, c)
                     self._send((c,), reply)
                 self.last_reply[c] = reply
-            elif isinstance(item, Block) and chain.check(item) is None:
-                blocks.append(chain.append(item.blocker, item.tx_ids, item.timestamp))
+            elif isinstance(item, Block):
+                why = chain.check(item)
+                if why is None:
+                    blocks.append(chain.append(item.blocker, item.tx_ids, item.timestamp))
+                else:
+                    # ordered, but not appendable (e.g. a second block for one height, or one
+                    # by a blocker of a former view): every honest replica skips it alike
+                    self.skipped_blocks[why] += 1
+                    self._ready.notes.append(Note("block-skipped", (s, item.height, why)))
         if chain.mode is BlockMode.INTEGRATED and executed:
             blocks.append(chain.append(-1, tuple(r.digest() for r in executed), ts))
         if blocks:
@@ -679,7 +717,11 @@ class Replica:
     # --- introspection ---------------------------------------------------------------------------
 
     def counters(self) -> dict[str, int]:
-        """Handled messages, rejections and authentication operations, for metrics."""
-        out = {"handled": self.handled, "rejected": sum(self.rejections.values())}
+        """Handled messages, rejections, skipped blocks and authentication operations."""
+        out = {
+            "handled": self.handled,
+            "rejected": sum(self.rejections.values()),
+            "blocks_skipped": sum(self.skipped_blocks.values()),
+        }
         out.update(self.keyring.counters())
         return out

@@ -26,6 +26,7 @@ The pure rules come first; the replica's view-change handlers follow as function
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -275,7 +276,9 @@ def handle_new_view(replica: Replica, src: int, nv: NewView) -> None:
     if v < replica.view or (v == replica.view and replica.active):
         replica._reject(nv, "stale new-view")
         return
-    if not replica._verify(src, nv):
+    # the NEW-VIEW is the new primary's message wherever it comes from: any replica may relay it
+    # (handle_view_change does), so it is checked against its claimed author, never the sender
+    if not replica._verify(nv.replica, nv):
         replica._reject(nv, "not authentic")
         return
     voters = set()
@@ -304,7 +307,7 @@ def handle_new_view(replica: Replica, src: int, nv: NewView) -> None:
         replica._reject(nv, "pre-prepares do not match the view changes")
         return
     for pp in nv.pre_prepares:
-        if not replica._verify(src, pp):
+        if not replica._verify(nv.replica, pp):  # matches_plan checked pp.replica == nv.replica
             replica._reject(nv, "pre-prepare not authentic")
             return
     replica._ready.persist.append(nv)
@@ -334,6 +337,14 @@ def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ..
             replica._ready.persist.append(pp)
         replica._accept_pre_prepare(slot, pp)
     replica.next_sequence = max(plan.max_s, replica.checkpoints.stable)
+    # a new view re-judges what waits: the rules may have changed with the executed state since
+    # a request was admitted (see Replica._verify_item); a request now refused loses its timer
+    replica._verified.clear()
+    for key, (_, req) in list(replica.pending.items()):
+        reason = replica._verify_item(req)
+        if reason is not None:
+            del replica.pending[key]
+            replica._reject(req, reason)
     replica.pending = {k: (replica.now, req) for k, (_, req) in replica.pending.items()}
     if replica.unblocked_since is not None:
         replica.unblocked_since = replica.now
@@ -344,11 +355,12 @@ def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ..
             if slot.pre_prepare is not None and slot.pre_prepare.view == v
             for item in slot.pre_prepare.batch
         }
-        for item in pending_items(replica):
-            replica._enqueue(item)
+        for item in list(pending_items(replica)):
+            if replica._verify_item(item) is None:
+                replica._enqueue(item)
     replica._execute_ready()
     early = [m for w in sorted(replica.future) if w <= v for m in replica.future.pop(w)]
-    replica.future_count = sum(len(x) for x in replica.future.values())
+    replica.future_count = Counter(src for held in replica.future.values() for src, _ in held)
     for src, msg in early:
         replica._handlers[type(msg)](src, msg)
 

@@ -48,6 +48,7 @@ from medbench import experiments as ex
 from medbench import metrics
 from medbench.consensus.baselines import REGISTRY, dpos
 from medbench.consensus.baselines.common import MembershipError
+from medbench.sim import hashwork
 from medbench.sim.costs import CostProfile
 
 LARGE_HASHES_PER_TX = 1_000_000
@@ -240,11 +241,14 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
     money = 0
     mining = 0
     flops = 0
+    by_kind = dict.fromkeys(hashwork.CATEGORIES, 0)
     for i, node in enumerate(sim.nodes):
         stats = getattr(node, "stats", None)
         if not callable(stats):
             continue
         st = stats()
+        for kind in by_kind:
+            by_kind[kind] += int(st.get(f"hash.{kind}", 0))
         mining += int(st.get("hash_mining", 0))
         flops += int(st.get("train_flops", 0)) + int(st.get("validate_flops", 0))
         if sim.alive(i):
@@ -257,6 +261,7 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
     storage = sum(sum(record.storage.get(r, {}).values()) for r in replicas)
     blocks = any(record.commits.get(r) for r in replicas)
     return {
+        **{f"hash_per_tx.{k}": v / done for k, v in by_kind.items()},
         "hashes_per_tx": (charged + mining) / done,
         "mining_hashes_per_tx": mining / done,
         "flops_per_tx": flops / done,

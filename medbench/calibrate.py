@@ -11,7 +11,10 @@ The simulator charges CPU time per operation from a profile. :func:`calibrate` t
 * the canonical codec (:mod:`medbench.codec`): ``encode`` and ``decode`` of a PBFT-shaped message
   (a tuple of small integers, two digests, a signature and a payload) at two payload sizes; the
   slope gives the per-byte cost, the intercept the per-message base;
-* Merkle leaves from :func:`medbench.merkle.root` over 4096 leaves.
+* Merkle leaves from :func:`medbench.merkle.root` over 4096 leaves;
+* ``flop_ns``: one ModelChain learning step (a full-batch logistic-regression gradient step at
+  :class:`~medbench.consensus.baselines.poi.PoiParams`' default shape, numpy) divided by the
+  FLOPs :mod:`~medbench.consensus.baselines.poi` counts for it, call overhead included.
 
 ``message_base_ns`` (dispatching one input through a replica beyond decoding) and
 ``send_per_dst_ns`` (handing one copy to the network) are not measurable without a protocol and
@@ -78,6 +81,7 @@ def calibrate(quick: bool = False) -> CostProfile:
 
     leaves = [os.urandom(32) for _ in range(4096)]
     leaf_ns = _best_ns(lambda: merkle.root(leaves), scale, repeat) / len(leaves)
+    flop_ns = _learning_step_ns(scale, repeat)
 
     return replace(
         CostProfile.default(),
@@ -90,8 +94,30 @@ def calibrate(quick: bool = False) -> CostProfile:
         decode_base_ns=round(max(d_small - dec_per_byte * len(b_small), 0.0), 1),
         decode_per_byte_ns=round(dec_per_byte, 4),
         merkle_leaf_ns=round(leaf_ns, 1),
+        flop_ns=round(flop_ns, 3),
         host=host_name(),
     )
+
+
+def _learning_step_ns(scale: int, repeat: int) -> float:
+    """ns per counted FLOP of one PoI training step at the default shape (see module doc)."""
+    import numpy as np
+
+    from medbench.consensus.baselines import poi
+
+    p = poi.PoiParams()
+    rng = np.random.default_rng(0)
+    w_true = rng.standard_normal(p.features)
+    x, y = poi.cohort(rng, w_true, p.local_samples)
+    w = np.zeros(p.features)
+    m, d = x.shape
+
+    def step() -> object:
+        grad = x.T @ (poi.sigmoid(x @ w) - y) / m
+        return w - p.learning_rate * grad
+
+    flops = 4 * m * d + 5 * m + 2 * d  # what PoiNode.make_payload counts per step
+    return _best_ns(step, 50 * scale, repeat) / flops
 
 
 def save(profile: CostProfile, path: str | Path) -> None:

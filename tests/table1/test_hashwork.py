@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from medbench import experiments as ex
+from medbench import table1
 from medbench.consensus.baselines.sim import SimBaseline
 from medbench.consensus.pbft.sim import SimNode
 from medbench.sim import hashwork
+from medbench.sim.costs import CostProfile
 
 
 def test_merkle_hashes_and_tally() -> None:
@@ -83,10 +87,39 @@ def test_baselines_count_ids_merkle_and_block_ids(protocol: str, extra: dict[str
 
 
 def test_table1_hashes_per_tx_include_pbft_block_work() -> None:
-    from medbench import table1
-
     system = next(s for s in table1.SYSTEMS if s.key == "medicalchain")
     t = table1.measure(system, 4, {}, table1.Settings.quick())
     # At least one ID, two digests and a Merkle root + ID (twice) per transaction per replica.
     assert t.row["hashes_per_tx"] >= 4 * (1 + 2 / 16 + 2 * 2 / 16)
     assert t.row["hash_per_tx.tx_id"] == pytest.approx(4.0)
+
+
+def test_poi_learning_is_charged_as_cpu() -> None:
+    """ModelChain's compute = hashing + learning: the FLOPs land on the node's CPU."""
+    params = {"protocol": "poi", "n": 2, "tick_us": 0, "txs": 4}
+    sim, _dep = ex.build_simulator(params, seed=4)
+    record = sim.run(900_000_000, stop_when_complete=True)
+    assert len(record.completed) == 4
+    prof = CostProfile.default()
+    for i in range(2):
+        st = sim.nodes[i].stats()
+        flops = st["train_flops"] + st["validate_flops"]
+        assert flops > 0
+        assert record.op_counts[i]["flop"] == flops
+        assert record.cpu_ns[i]["flop"] == int(flops * prof.flop_ns)
+
+
+def test_compute_demand_includes_learning() -> None:
+    """With mining made negligible, only an expensive learning step makes PoI 'large'."""
+    system = next(s for s in table1.SYSTEMS if s.key == "modelchain")
+    opts = {"hashrate": 1.0}  # ~15 hashes per block: no mining work to speak of
+    s = table1.Settings.quick()
+    cheap = table1.measure(system, 2, opts, s)
+    dear_profile = replace(CostProfile.default(), flop_ns=1e6)
+    dear = table1.measure(system, 2, opts, s, profile=dear_profile)
+    assert cheap.live and dear.live
+    assert cheap.row["learn_ms_per_tx"] > 0
+    assert dear.row["learn_ms_per_tx"] > 1e5 * cheap.row["learn_ms_per_tx"]
+    assert dear.row["cpu_ms_per_tx"] >= dear.row["learn_ms_per_tx"]
+    assert table1.compute_demand(cheap.row["cpu_ms_per_tx"], s.cost_profile()) == "small"
+    assert table1.compute_demand(dear.row["cpu_ms_per_tx"], dear_profile) == "large"

@@ -67,6 +67,12 @@ def test_compute_demand_threshold_separates_pox_from_bft(rows: dict[str, table1.
     large = [rows[k].extras["hashes_per_tx"] for k in ("medrec", "modelchain")]
     small = [rows[k].extras["hashes_per_tx"] for k in ("medicalchain", "mdsm")]
     assert min(large) >= table1.LARGE_HASHES_PER_TX > max(small)
+    limit = table1.large_cpu_ms(QUICK.cost_profile())
+    cpu = {k: rows[k].extras["cpu_ms_per_tx"] for k in ("medrec", "modelchain", "medicalchain")}
+    assert min(cpu["medrec"], cpu["modelchain"]) >= limit > cpu["medicalchain"]
+    assert (
+        rows["modelchain"].extras["learn_ms_per_tx"] > 0 == rows["medrec"].extras["learn_ms_per_tx"]
+    )
     assert [rows[k].cells["compute_demand"] for k in ("medrec", "modelchain")] == ["large"] * 2
     assert [rows[k].cells["compute_demand"] for k in ("medicalchain", "mdsm")] == ["small"] * 2
 

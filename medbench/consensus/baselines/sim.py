@@ -21,7 +21,8 @@ to one period late, at the price of ticking every node every period).
 Costs. The wrapper turns the node's exact counters into simulator operations through
 ``take_costs``: block and Merkle hashes, one ID hash per distinct committed transaction (the rule
 of :mod:`medbench.sim.hashwork`, shared with PBFT) and really executed nonce trials as ``hash``,
-signature operations as ``sign``/``verify``. *Modeled* mining hashes are not charged to the
+signature operations as ``sign``/``verify``, and PoI's training and validation FLOPs as
+``flop`` (learning runs on the node's CPU). *Modeled* mining hashes are not charged to the
 node's CPU (a miner hashes on separate hardware while its CPU keeps validating); they stay in
 ``stats()`` as ``hash_mining`` and :func:`compute` adds them to the compute demand.
 
@@ -64,7 +65,7 @@ class SimBaseline:
     def __init__(self, node: Any) -> None:
         self.node = node
         self.node_id: int = node.node_id
-        self._charged = (0, 0, 0)
+        self._charged = (0, 0, 0, 0)
         self.tx_ids: set[bytes] = set()  # distinct committed transactions (one ID hash each)
         self.producers: set[int] = set()  # producers of the blocks this node committed
 
@@ -95,14 +96,18 @@ class SimBaseline:
                 self.tx_ids.update(t[0] for t in b.txs)
 
     def take_costs(self) -> dict[str, int]:
-        """Hash and signature operations since the last call (modeled mining excluded)."""
+        """Hash, signature and learning operations since the last call (modeled mining excluded).
+
+        PoI's training and validation FLOPs are charged as ``flop``: ModelChain's "compute =
+        hashing + learning" runs on the node's CPU.
+        """
         c = self.node.counters
         hashes = c.hash_block + c.hash_merkle + c.hash_mining_real + len(self.tx_ids)
-        now = (hashes, c.sign_ops, c.verify_ops)
+        now = (hashes, c.sign_ops, c.verify_ops, c.train_flops + c.validate_flops)
         before = self._charged
         self._charged = now
         out = {}
-        for op, a, b in zip(("hash", "sign", "verify"), now, before, strict=True):
+        for op, a, b in zip(("hash", "sign", "verify", "flop"), now, before, strict=True):
             if a != b:
                 out[op] = a - b
         return out

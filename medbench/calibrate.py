@@ -117,7 +117,8 @@ def _learning_step_ns(scale: int, repeat: int) -> float:
         return w - p.learning_rate * grad
 
     flops = 4 * m * d + 5 * m + 2 * d  # what PoiNode.make_payload counts per step
-    return _best_ns(step, 50 * scale, repeat) / flops
+    per_step: float = _best_ns(step, 50 * scale, repeat)
+    return per_step / flops
 
 
 def save(profile: CostProfile, path: str | Path) -> None:

@@ -28,10 +28,15 @@ Every column comes from runs of :func:`medbench.experiments.build_simulator`:
   modeled mining trials at the profile's SHA-256 cost. ``large`` when the CPU time reaches that
   of :data:`LARGE_HASHES_PER_TX` SHA-256 evaluations (:func:`large_cpu_ms`), else ``small``;
   ``learn_ms_per_tx`` shows the learning part.
-* **blockchain** — the replicas committed hash-identified blocks in height order.
-* **consensus**, **family**, **vote weights** — from the protocol's own description; vote
-  weights are also checked by behaviour for MDSM (changing the weights changes the elected
-  delegates).
+* **blockchain** — every live replica re-checks its chain after the run (each block names its
+  predecessor's ID and recomputes to its Merkle root and ID) and holds at least one block.
+* **family** — observed (:func:`observed_family`): PoX when producers are chosen by a lottery of
+  work (mining trials spent) or by stake (the election follows the vote weights); BFT when every
+  decision was backed by signed votes of more than two thirds of the identified validators.
+* **vote weights** — observed for a protocol with a weight parameter (MDSM: equal and skewed
+  weights elect different block producers, :func:`vote_weights`); *declared* "no" for the
+  others, which have no weight to vary.
+* **consensus** — the protocol's name: *declared*, shown as such and never marked.
 * extra columns the paper lacks: throughput, median latency, storage per node (common
   configuration) and faults tolerated (minimal configuration).
 
@@ -48,7 +53,7 @@ from typing import Any
 
 from medbench import experiments as ex
 from medbench import metrics
-from medbench.consensus.baselines import REGISTRY, dpos
+from medbench.consensus.baselines import REGISTRY
 from medbench.consensus.baselines.common import MembershipError
 from medbench.sim import hashwork
 from medbench.sim.costs import CostProfile
@@ -266,11 +271,21 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
     mining = 0
     flops = 0
     by_kind = dict.fromkeys(hashwork.CATEGORIES, 0)
+    decisions = 0
+    votes_min = 0
+    validators = 0
+    producers: set[int] = set()
     for i, node in enumerate(sim.nodes):
         stats = getattr(node, "stats", None)
         if not callable(stats):
             continue
         st = stats()
+        if st.get("decisions", 0) > 0:
+            decisions += int(st["decisions"])
+            got = int(st["finality_votes_min"])
+            votes_min = got if votes_min == 0 else min(votes_min, got)
+            validators = max(validators, int(st.get("validators", 0)))
+        producers.update(getattr(node, "producers", ()))
         for kind in by_kind:
             by_kind[kind] += int(st.get(f"hash.{kind}", 0))
         mining += int(st.get("hash_mining", 0))
@@ -284,6 +299,8 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
     replicas = [r for r in record.replicas if r < sim.n] or list(range(sim.n))
     storage = sum(sum(record.storage.get(r, {}).values()) for r in replicas)
     blocks = any(record.commits.get(r) for r in replicas)
+    chain_blocks, chain_fault = _verify_chains(sim, replicas)
+    signers = sum(1 for r in replicas if record.op_counts.get(r, {}).get("sign", 0) > 0)
     return {
         **{f"hash_per_tx.{k}": v / done for k, v in by_kind.items()},
         "hashes_per_tx": (charged + mining) / done,
@@ -294,7 +311,28 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
         "rewards_per_tx": money / done,
         "storage_kb_per_node": storage / len(replicas) / 1024,
         "committed_blocks": blocks,
+        "chain_blocks_min": chain_blocks,
+        "chain_fault": chain_fault,
+        "decisions": decisions,
+        "finality_votes_min": votes_min,
+        "validators": validators,
+        "producers": ",".join(map(str, sorted(producers))),
+        "signing_nodes": signers,
     }
+
+
+def _verify_chains(sim: Any, replicas: Sequence[int]) -> tuple[int, str]:
+    """Re-check every live replica's chain: (fewest blocks on one, first fault or "")."""
+    fewest: int | None = None
+    for r in replicas:
+        verify = getattr(sim.nodes[r], "verify_chain", None)
+        if not sim.alive(r) or not callable(verify):
+            continue
+        count, fault = verify()
+        if fault is not None:
+            return int(count), f"node {r}: {fault}"
+        fewest = int(count) if fewest is None else min(fewest, int(count))
+    return (fewest or 0), ""
 
 
 def liveness_timeout_ms(first: Trial, n: int, crashed: int, s: Settings) -> int:
@@ -368,19 +406,57 @@ def nodes_needed(system: System, s: Settings) -> tuple[int | None, list[Trial]]:
     return None, trials
 
 
-def vote_weights(system: System) -> tuple[bool, str]:
-    """Whether the protocol uses per-member vote weights, and the evidence."""
-    if system.protocol == "dpos":
-        n = 5
-        equal = dpos.DposParams(delegates=2, auditors=1)
-        skewed = dpos.DposParams(delegates=2, auditors=1, weights=(1, 1, 5, 5, 1))
-        a, b = dpos.elect(n, equal), dpos.elect(n, skewed)
-        return a != b, f"elected delegates {list(a)} with equal weights, {list(b)} when skewed"
+def vote_weights(system: System, s: Settings) -> tuple[bool | None, str]:
+    """Whether the election outcome depends on per-member vote weights, and the evidence.
+
+    Observed for a protocol with a weight parameter (MDSM): two runs at the common size with
+    half the candidates' seats to fill, equal weights and weights favouring the upper half;
+    "used" when the producers of the committed blocks differ. ``None`` (declared) for a protocol
+    without a weight parameter: there is no weight to vary.
+    """
     spec = REGISTRY.get(system.protocol)
-    if spec is not None:
-        why = "per-member weight parameter" if spec.vote_weights else "no vote weight parameter"
-        return spec.vote_weights, f"{spec.system}: {why}"
-    return False, "quorums count distinct replicas (2f+1 of n), every replica one vote"
+    if spec is None or not spec.vote_weights:
+        what = spec.system if spec is not None else system.name
+        return None, f"{what}: no vote weight parameter, every member counts once (declared)"
+    n = s.common_n
+    auditors = max(1, n // 4)
+    candidates = n - auditors
+    opts = {"delegates": max(1, candidates // 2), "auditors": auditors}
+    skewed = tuple(5 if candidates // 2 <= i < candidates else 1 for i in range(n))
+    equal = measure(system, n, opts, s)
+    heavy = measure(system, n, {**opts, "weights": skewed}, s)
+    a, b = equal.row.get("producers", ""), heavy.row.get("producers", "")
+    if not (equal.live and heavy.live and a and b):
+        return False, "weights runs did not commit blocks: no evidence of use"
+    return a != b, f"block producers {{{a}}} with equal weights, {{{b}}} with skewed weights"
+
+
+def observed_family(row: Mapping[str, Any], weights_used: bool | None) -> tuple[str, str]:
+    """The consensus family a run shows, and the evidence (PAPER.md §1.8's two families).
+
+    PoX: the block producer is chosen by a lottery of work (mining trials were spent) or by
+    stake (the election outcome follows vote weights). BFT: otherwise, every decision was backed
+    by signed votes of more than two thirds of the identified validators. PoA: blocks sealed by
+    identified authorities, final by depth. ``none``: no vote, no lottery, no seal.
+    """
+    mining = float(row.get("mining_hashes_per_tx", 0.0))
+    decisions = int(row.get("decisions", 0))
+    votes, validators = int(row.get("finality_votes_min", 0)), int(row.get("validators", 0))
+    quorum = bool(decisions) and 3 * votes > 2 * validators > 0
+    seen = (
+        f"each of {decisions} decisions had >= {votes} of {validators} identified "
+        "validators' votes"
+    )
+    if mining > 0:
+        return "PoX", f"leader by work lottery: {mining:.3g} mining trials per committed tx"
+    if weights_used:
+        also = f"; finality by vote quorum too ({seen})" if quorum else ""
+        return "PoX", f"producers elected by weighted (stake) votes{also}"
+    if quorum:
+        return "BFT", f"finality by vote quorum: {seen}"
+    if int(row.get("signing_nodes", 0)) > 0:
+        return "PoA", "blocks sealed by identified authorities; final by depth, no vote quorum"
+    return "none", "no votes, no mining, no block seals: a relay"
 
 
 @dataclass(slots=True)
@@ -396,6 +472,8 @@ class Row:
     minimal: Trial
     common_faults: int = -1
     large_cpu_ms: float = 0.0  # the compute-demand threshold of the run's cost profile
+    evidence: dict[str, str] = field(default_factory=dict)  # column -> how it was observed
+    declared: set[str] = field(default_factory=set)  # columns declared, not measured
 
 
 def measure_system(system: System, s: Settings) -> Row:
@@ -415,16 +493,31 @@ def measure_system(system: System, s: Settings) -> Row:
     r = ref.row
     hashes = float(r.get("hashes_per_tx", 0.0))
     cpu_ms = float(r.get("cpu_ms_per_tx", 0.0))
-    weights, _why = vote_weights(system)
+    weights, weights_why = vote_weights(system, s)
+    family, family_why = observed_family(r, weights)
+    linked = int(r.get("chain_blocks_min", 0)) > 0 and not r.get("chain_fault")
     cells = {
-        "blockchain": "yes" if r.get("committed_blocks") and r.get("chain", True) else "no",
+        "blockchain": "yes" if linked and r.get("chain", True) else "no",
         "consensus": system.consensus,
-        "family": system.family,
+        "family": family,
         "pays_rewards": "yes" if float(r.get("rewards_per_tx", 0.0)) > 0 else "no",
         "nodes_needed": str(needed) if needed is not None else f">{s.max_n}",
         "compute_demand": compute_demand(cpu_ms, s.cost_profile()),
         "vote_weights": "yes" if weights else "no",
     }
+    chain_why = (
+        f"every live replica re-checked its chain: >= {r.get('chain_blocks_min', 0)} blocks, "
+        "each naming its predecessor's ID and recomputing to its Merkle root and ID"
+        if linked
+        else f"chain check failed: {r.get('chain_fault') or 'no block committed'}"
+    )
+    evidence = {
+        "blockchain": chain_why,
+        "consensus": "declared: the protocol's name, not a measurement",
+        "family": family_why,
+        "vote_weights": weights_why,
+    }
+    declared = {"consensus"} | ({"vote_weights"} if weights is None else set())
     extras = {
         "faults_tolerated": tolerated,
         "throughput_tps": float(common.row.get("throughput_tps", 0.0)),
@@ -444,6 +537,8 @@ def measure_system(system: System, s: Settings) -> Row:
         common,
         minimal,
         large_cpu_ms=large_cpu_ms(s.cost_profile()),
+        evidence=evidence,
+        declared=declared,
     )
 
 
@@ -506,7 +601,10 @@ class Comparison:
 
 
 def compare(rows: Sequence[Row]) -> Comparison:
-    """Mark each paper cell as matched or not, with a reason for every mismatch."""
+    """Mark each measured paper cell as matched or not, with a reason for every mismatch.
+
+    Declared cells (:attr:`Row.declared`) get no mark: they cannot fail.
+    """
     marks: dict[str, dict[str, bool]] = {}
     reasons: dict[str, dict[str, str]] = {}
     for row in rows:
@@ -516,6 +614,8 @@ def compare(rows: Sequence[Row]) -> Comparison:
         marks[k] = {}
         reasons[k] = {}
         for col in COLUMNS:
+            if col in row.declared:
+                continue
             ok = _paper_match(k, col, row.cells[col])
             marks[k][col] = ok
             if not ok:
@@ -540,7 +640,9 @@ def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
         cells = []
         for col in COLUMNS:
             mark = ""
-            if row.system.key in cmp.marks:
+            if col in row.declared:
+                mark = " (declared)"
+            elif row.system.key in cmp.marks:
                 mark = " ✓" if cmp.marks[row.system.key][col] else " ✗"
             cells.append(row.cells[col] + mark)
         extras = [_fmt(row.extras[c]) for c in EXTRA_COLUMNS]
@@ -564,6 +666,16 @@ def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
         "protocol digests, MACs, mining trials). Extra columns: faults_tolerated at the minimal "
         "configuration; throughput, latency and storage at the common configuration."
     )
+    out.append("")
+    out.append(
+        "How the observed cells were measured ((declared) cells are the protocol's own "
+        "description and carry no match mark):"
+    )
+    out.append("")
+    for row in rows:
+        for col, why in row.evidence.items():
+            if col not in row.declared or col != "consensus":
+                out.append(f"- {row.system.name} / {col}: {why}")
     mism = [
         f"- {names[k]} / {col}: {why}"
         for k, cols in cmp.reasons.items()
@@ -587,6 +699,8 @@ def table_rows(rows: Sequence[Row], cmp: Comparison | None = None) -> list[dict[
             d[f"paper_{col}"] = PAPER.get(row.system.key, {}).get(col, "")
             d[f"match_{col}"] = cmp.marks.get(row.system.key, {}).get(col, "")
             d[f"reason_{col}"] = cmp.reasons.get(row.system.key, {}).get(col, "")
+            d[f"how_{col}"] = row.evidence.get(col, "measured")
+            d[f"declared_{col}"] = col in row.declared
         d.update(row.extras)
         flat.append(d)
     return flat
@@ -657,6 +771,7 @@ __all__ = [
     "measure_system",
     "measure_table",
     "nodes_needed",
+    "observed_family",
     "table_rows",
     "trial_rows",
     "trial_summary",

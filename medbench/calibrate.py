@@ -110,15 +110,14 @@ def _learning_step_ns(scale: int, repeat: int) -> float:
     w_true = rng.standard_normal(p.features)
     x, y = poi.cohort(rng, w_true, p.local_samples)
     w = np.zeros(p.features)
-    m, d = x.shape
+    m, d = int(x.shape[0]), int(x.shape[1])
 
     def step() -> object:
         grad = x.T @ (poi.sigmoid(x @ w) - y) / m
         return w - p.learning_rate * grad
 
     flops = 4 * m * d + 5 * m + 2 * d  # what PoiNode.make_payload counts per step
-    per_step: float = _best_ns(step, 50 * scale, repeat)
-    return per_step / flops
+    return _best_ns(step, 50 * scale, repeat) / flops
 
 
 def save(profile: CostProfile, path: str | Path) -> None:

@@ -38,7 +38,10 @@ Every column comes from runs of :func:`medbench.experiments.build_simulator`:
   others, which have no weight to vary.
 * **consensus** — the protocol's name: *declared*, shown as such and never marked.
 * extra columns the paper lacks: throughput, median latency, storage per node (common
-  configuration) and faults tolerated (minimal configuration).
+  configuration) and faults tolerated (minimal configuration). Storage is read after
+  :meth:`~medbench.sim.engine.Simulator.drain` let every replica catch up with the last commit:
+  the canonical encodings of the blocks and transactions each live node keeps (and PBFT's
+  protocol log), averaged over the live nodes.
 
 :func:`compare` sets the measured table beside the paper's: a match mark per cell and a one-line
 reason for each mismatch.
@@ -258,14 +261,18 @@ def measure(
     row = metrics.summarize(record, dep.checkers)
     row["wall_s"] = time.perf_counter() - t0
     row.update(_node_figures(sim, record, profile))
-    row["params"] = params
     live = bool(row["liveness"]) and row["completed"] > 0
+    replicas = [r for r in record.replicas if r < sim.n] or list(range(sim.n))
+    # Storage and chains are read once the other replicas caught up with the last commit.
+    row["drain_ms"] = sim.drain(replicas) / 1000 if live else 0.0
+    row.update(_storage_and_chains(sim, sim.snapshot(), replicas))
+    row["params"] = params
     reason = "" if live else str(row.get("liveness_reason") or "nothing committed")
     return Trial(system.key, n, crashed, True, live, reason, row)
 
 
 def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> dict[str, Any]:
-    """Money, hashes, CPU, storage and blocks per committed transaction from the nodes."""
+    """Money, hashes, CPU, votes and producers per committed transaction from the nodes."""
     done = max(1, len(metrics.latencies_us(record)))
     money = 0
     mining = 0
@@ -297,9 +304,7 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
     cpu_ns = sum(sum(ops.values()) for ops in record.cpu_ns.values())
     cpu_ns += int(mining * profile.unit_ns("hash"))
     replicas = [r for r in record.replicas if r < sim.n] or list(range(sim.n))
-    storage = sum(sum(record.storage.get(r, {}).values()) for r in replicas)
     blocks = any(record.commits.get(r) for r in replicas)
-    chain_blocks, chain_fault = _verify_chains(sim, replicas)
     signers = sum(1 for r in replicas if record.op_counts.get(r, {}).get("sign", 0) > 0)
     return {
         **{f"hash_per_tx.{k}": v / done for k, v in by_kind.items()},
@@ -309,15 +314,31 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
         "learn_ms_per_tx": flops * profile.unit_ns("flop") / 1e6 / done,
         "cpu_ms_per_tx": cpu_ns / 1e6 / done,
         "rewards_per_tx": money / done,
-        "storage_kb_per_node": storage / len(replicas) / 1024,
         "committed_blocks": blocks,
-        "chain_blocks_min": chain_blocks,
-        "chain_fault": chain_fault,
         "decisions": decisions,
         "finality_votes_min": votes_min,
         "validators": validators,
         "producers": ",".join(map(str, sorted(producers))),
         "signing_nodes": signers,
+    }
+
+
+def _storage_and_chains(
+    sim: Any, record: metrics.RunRecord, replicas: Sequence[int]
+) -> dict[str, Any]:
+    """Encoded bytes stored per live replica (mean, by category) and the chain re-check."""
+    live = [r for r in replicas if sim.alive(r)] or list(replicas)
+    cats: dict[str, int] = {}
+    for r in live:
+        for cat, b in record.storage.get(r, {}).items():
+            cats[cat] = cats.get(cat, 0) + int(b)
+    per = max(1, len(live))
+    chain_blocks, chain_fault = _verify_chains(sim, replicas)
+    return {
+        "storage_kb_per_node": sum(cats.values()) / per / 1024,
+        **{f"storage_kb.{c}": b / per / 1024 for c, b in sorted(cats.items())},
+        "chain_blocks_min": chain_blocks,
+        "chain_fault": chain_fault,
     }
 
 
@@ -444,8 +465,7 @@ def observed_family(row: Mapping[str, Any], weights_used: bool | None) -> tuple[
     votes, validators = int(row.get("finality_votes_min", 0)), int(row.get("validators", 0))
     quorum = bool(decisions) and 3 * votes > 2 * validators > 0
     seen = (
-        f"each of {decisions} decisions had >= {votes} of {validators} identified "
-        "validators' votes"
+        f"each of {decisions} decisions had >= {votes} of {validators} identified validators' votes"
     )
     if mining > 0:
         return "PoX", f"leader by work lottery: {mining:.3g} mining trials per committed tx"
@@ -516,6 +536,12 @@ def measure_system(system: System, s: Settings) -> Row:
         "consensus": "declared: the protocol's name, not a measurement",
         "family": family_why,
         "vote_weights": weights_why,
+        "storage_kb_per_node": "per live node after the run drained, encoded bytes: "
+        + ", ".join(
+            f"{k.removeprefix('storage_kb.')} {v:.3g} KB"
+            for k, v in sorted(common.row.items())
+            if k.startswith("storage_kb.")
+        ),
     }
     declared = {"consensus"} | ({"vote_weights"} if weights is None else set())
     extras = {

@@ -16,7 +16,9 @@ Theory of operation
    sites publishing poisoned model updates.
 
 The report folder (default ``reports/latest``) gets ``README.md`` (the tables), one CSV per table,
-PNG plots and ``metadata.json`` (versions, backend, cost profile, seed, settings, wall time).
+``nodes.csv`` (per node of the Table 1 common and scaling runs: CPU seconds and counts by operation,
+storage bytes by category), PNG plots and ``metadata.json`` (versions, backend, cost profile, seed,
+settings, wall time).
 Everything except ``metadata.json``'s host fields and wall times is a function of the seed.
 """
 
@@ -52,13 +54,21 @@ class Options:
 
 
 def scaling(
-    systems: Sequence[table1.System], ns: Sequence[int], s: table1.Settings
+    systems: Sequence[table1.System],
+    ns: Sequence[int],
+    s: table1.Settings,
+    nodes: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per (system, n): throughput, latency, compute and storage at the common options."""
+    """One row per (system, n): throughput, latency, compute and storage at the common options.
+
+    ``nodes``, if given, receives every run's per-node rows (:func:`node_rows`).
+    """
     rows = []
     for system in systems:
         for n in ns:
             t = table1.measure(system, n, system.options_for(n), s)
+            if nodes is not None:
+                nodes.extend(node_rows(t, "scaling"))
             r = t.row
             rows.append(
                 {
@@ -79,6 +89,12 @@ def scaling(
                 }
             )
     return rows
+
+
+def node_rows(trial: table1.Trial, run: str) -> list[dict[str, Any]]:
+    """A trial's per-node CPU and storage rows, labelled with the run, system and size."""
+    key = {"run": run, "system": trial.system, "n": trial.n, "crashed": trial.crashed}
+    return [{**key, **r} for r in trial.nodes]
 
 
 def pbft_saturation(
@@ -185,7 +201,10 @@ def reproduce(
     cmp = table1.compare(rows)
     t_table = time.perf_counter() - t0
     say("scaling")
-    scale = scaling(systems, o.scaling_n, replace(s, duration_ms=min(s.duration_ms, 600_000)))
+    nodes = [r for row in rows for r in node_rows(row.common, "table1 common")]
+    scale = scaling(
+        systems, o.scaling_n, replace(s, duration_ms=min(s.duration_ms, 600_000)), nodes
+    )
     t_scale = time.perf_counter() - t0 - t_table
     say("faults")
     crash_rows, byz_rows = faults(systems, s.common_n, s)
@@ -236,6 +255,11 @@ def reproduce(
                   "completed transactions with k nodes crashed"))  # fmt: skip
     rep.text("## Byzantine behaviour")
     rep.table("faults_byzantine", byz_rows)
+    rep.text(
+        "Per-node CPU seconds by operation and storage bytes by category of every Table 1 "
+        "common-configuration and scaling run: [nodes.csv](nodes.csv)."
+    )
+    rep.table("nodes", nodes, show=False)
     rep.meta = {
         **ex.metadata(seeds=[o.seed]),
         "options": asdict(o),
@@ -247,4 +271,13 @@ def reproduce(
     return rep.write(out)
 
 
-__all__ = ["BYZANTINE", "DEFAULT_OUT", "SCALING_N", "Options", "faults", "reproduce", "scaling"]
+__all__ = [
+    "BYZANTINE",
+    "DEFAULT_OUT",
+    "SCALING_N",
+    "Options",
+    "faults",
+    "node_rows",
+    "reproduce",
+    "scaling",
+]

@@ -205,6 +205,7 @@ class Trial:
     reason: str = ""
     row: dict[str, Any] = field(default_factory=dict)
     tolerated: int | None = None  # faults the membership tolerates (set by the searches)
+    nodes: list[dict[str, Any]] = field(default_factory=list)  # metrics.node_table of the run
 
 
 def run_params(
@@ -262,13 +263,21 @@ def measure(
     row["wall_s"] = time.perf_counter() - t0
     row.update(_node_figures(sim, record, profile))
     live = bool(row["liveness"]) and row["completed"] > 0
+    nodes = metrics.node_table(record)  # CPU up to the last completion, like the row
     replicas = [r for r in record.replicas if r < sim.n] or list(range(sim.n))
     # Storage and chains are read once the other replicas caught up with the last commit.
     row["drain_ms"] = sim.drain(replicas) / 1000 if live else 0.0
-    row.update(_storage_and_chains(sim, sim.snapshot(), replicas))
+    after = sim.snapshot()
+    row.update(_storage_and_chains(sim, after, replicas))
+    for node_row in metrics.node_table(after):
+        mine = nodes[node_row["node"]]
+        for key in [k for k in mine if k.startswith("storage_bytes")]:
+            del mine[key]
+        mine.update({k: v for k, v in node_row.items() if k.startswith("storage_bytes")})
+        mine["alive"] = sim.alive(node_row["node"])
     row["params"] = params
     reason = "" if live else str(row.get("liveness_reason") or "nothing committed")
-    return Trial(system.key, n, crashed, True, live, reason, row)
+    return Trial(system.key, n, crashed, True, live, reason, row, nodes=nodes)
 
 
 def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> dict[str, Any]:

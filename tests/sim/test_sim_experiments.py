@@ -159,9 +159,10 @@ def test_expand_grid_and_seeds() -> None:
 
 
 def test_grid_runner_joblib_one_and_two_jobs_agree() -> None:
-    one = experiments.run_grid(GRID, 2, n_jobs=1, progress=False)
-    two = experiments.run_grid(GRID, 2, n_jobs=2, progress=False)
+    one, one_nodes = experiments.run_grid_detailed(GRID, 2, n_jobs=1, progress=False)
+    two, two_nodes = experiments.run_grid_detailed(GRID, 2, n_jobs=2, progress=False)
     assert len(one) == 8
+    assert one_nodes == two_nodes and len(one_nodes) == sum(int(r["n"]) + 1 for r in one)
     assert [stable(r) for r in one] == [stable(r) for r in two]
     assert [(r["n"], r["interval_us"], r["seed"]) for r in one][:3] == [
         (4, 500, 0),
@@ -231,6 +232,16 @@ def test_cli_sweep_from_params_and_toml(tmp_path: Path) -> None:
     with (tmp_path / "a" / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["n"], r["seed"]) for r in rows] == [("4", "0"), ("4", "1"), ("5", "0"), ("5", "1")]
+    with (tmp_path / "a" / "nodes.csv").open() as fh:
+        nodes = list(csv.DictReader(fh))
+    # One row per node of each run (toy-quorum: n replicas + 1 client), keyed by the run id.
+    assert len(nodes) == 2 * 5 + 2 * 6
+    assert {r["run_id"] for r in nodes} == {r["run_id"] for r in rows}
+    first = [r for r in nodes if r["run_id"] == rows[0]["run_id"]]
+    assert [int(r["node"]) for r in first] == list(range(5))
+    cpu = sum(float(r["cpu_s_total"]) for r in first)
+    assert cpu == pytest.approx(float(rows[0]["cpu_s_total"]))
+    assert any(float(r.get("cpu_s.message") or 0) > 0 for r in first)
     toml = tmp_path / "sweep.toml"
     toml.write_text('seeds = 1\n[grid]\nprotocol = "toy-quorum"\nn = [4]\ntxs = 3\n')
     args = parser.parse_args(

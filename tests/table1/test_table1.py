@@ -129,8 +129,18 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
         "faults_byzantine.csv",
         "scaling_throughput_tps.png",
         "faults_crash.png",
+        "nodes.csv",
     ):
         assert f in names
+    with (tmp_path / "nodes.csv").open() as fh:
+        nodes = list(csv.DictReader(fh))
+    common = [r for r in nodes if r["run"] == "table1 common" and r["system"] == "medicalchain"]
+    # PBFT at the common size: its replicas and 4 clients, each with CPU and storage columns.
+    assert len(common) == QUICK.common_n + 4
+    replicas = [r for r in common if r["replica"] == "True"]
+    assert all(float(r["cpu_s_total"]) > 0 for r in replicas)
+    assert all(int(r["storage_bytes.blocks"]) > 0 for r in replicas)
+    assert {r["system"] for r in nodes if r["run"] == "scaling"} >= {"medicalchain", "mdsm"}
     md = readme.read_text()
     assert "| System | blockchain | consensus |" in md
     assert "| Medical Chain |" in md

@@ -10,7 +10,7 @@ import pytest
 
 from medbench import experiments as ex
 from medbench import reproduce, reproduce_cli, table1
-from medbench.consensus.baselines import REGISTRY
+from medbench.consensus.baselines import REGISTRY, make_nodes
 
 QUICK = table1.Settings.quick()
 
@@ -90,6 +90,14 @@ def test_vote_weights_and_comparison(rows: dict[str, table1.Row]) -> None:
     assert md.count("| MDSM |") == 2  # measured and paper tables
 
 
+def test_pow_attacker_parameter() -> None:
+    nodes = make_nodes("pow", 3, {"attacker": 2}, seed=1)
+    assert [type(n).__name__ for n in nodes] == ["PowNode", "PowNode", "PrivateMiner"]
+    assert nodes[2].release_depth == 13  # one past the 12 confirmations
+    with pytest.raises(ValueError):
+        make_nodes("pow", 3, {"attacker": 3}, seed=1)
+
+
 def test_quorum_bound() -> None:
     assert table1.quorum_bound(4, 1) == 1
     assert table1.quorum_bound(3, 2) == 0  # quorum of 1: live, but never safe
@@ -152,3 +160,14 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
     assert byz["equivocating primary, n=3 (f=0)"]["safety"] == "False"
     assert byz["equivocating primary, n=4 (f=1)"]["safety"] == "True"
     assert byz["equivocating primary, n=4 (f=1)"]["live"] == "True"
+    # The 51% attack: a hash majority rewrites committed blocks, a minority cannot.
+    major = byz["1 of 4 miners holds 60% of the hash power, mines privately"]
+    minor = byz["1 of 4 miners holds 30% of the hash power, mines privately"]
+    assert major["safety"] == "False" and int(major["commits_undone"]) > 0
+    assert minor["safety"] == "True" and minor["commits_undone"] == "0"
+    # The relay's Byzantine centre rewrites history and no node server objects.
+    relay = byz["Byzantine centre drops a record from block 1 and re-links the chain"]
+    assert relay["safety"] == "False" and relay["rejections"] == "0"
+    assert int(relay["commits_undone"]) > 0
+    # PBFT counts the equivocating primary's refused messages.
+    assert int(byz["equivocating primary, n=4 (f=1)"]["rejections"]) > 0

@@ -52,10 +52,13 @@ class Options:
     seed: int = 1
     quick: bool = False
     scaling_n: tuple[int, ...] = SCALING_N
+    profile: CostProfile | None = None  # None: CostProfile.default()
 
     def settings(self) -> table1.Settings:
         """The Table 1 settings of this mode."""
-        return table1.Settings.quick(self.seed) if self.quick else table1.Settings(seed=self.seed)
+        if self.quick:
+            return table1.Settings.quick(self.seed, self.profile)
+        return table1.Settings(seed=self.seed, profile=self.profile)
 
 
 def scaling(
@@ -116,7 +119,7 @@ def pbft_saturation(
             "interval_us": 0,
             "payload_bytes": s.tx_bytes,
         }
-        r = ex.run(params, s.seed)
+        r = ex.run(params, s.seed, s.cost_profile())
         rows.append(
             {
                 "n": n,
@@ -360,7 +363,7 @@ def reproduce(
     )
     rep.table("nodes", nodes, show=False)
     rep.meta = {
-        **ex.metadata(seeds=[o.seed]),
+        **ex.metadata(seeds=[o.seed], profile=s.cost_profile()),
         "options": asdict(o),
         "settings": asdict(s),
         "systems": [sy.name for sy in systems],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,26 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
     assert int(relay["commits_undone"]) > 0
     # PBFT counts the equivocating primary's refused messages.
     assert int(byz["equivocating primary, n=4 (f=1)"]["rejections"]) > 0
+
+
+def test_table1_and_reproduce_take_a_profile(tmp_path: Path, rows: dict[str, table1.Row]) -> None:
+    """--profile PATH: every run is charged by that profile, and the metadata records it."""
+    from dataclasses import replace as dc_replace
+
+    from medbench.sim.costs import CostProfile
+
+    dear = dc_replace(CostProfile.default(), verify_ns=500_000.0, host="test-host")
+    path = tmp_path / "p.json"
+    dear.save(path)
+    out = tmp_path / "t"
+    assert run_cli(["table1", "--quick", "--profile", str(path), "--out", str(out)]) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["cost_profile"]["verify_ns"] == 500_000.0
+    with (out / "table1.csv").open() as fh:
+        got = {r["system"]: float(r["cpu_ms_per_tx"]) for r in csv.DictReader(fh)}
+    # PBFT verifies signatures on every message: dearer verification, more CPU per transaction.
+    assert got["Medical Chain"] > 2 * rows["medicalchain"].extras["cpu_ms_per_tx"]
+    parser = argparse.ArgumentParser(prog="medbench")
+    reproduce_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["reproduce", "--quick", "--profile", str(path), "--out", "x"])
+    assert reproduce.Options(profile=CostProfile.load(args.profile)).settings().profile == dear

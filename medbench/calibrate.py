@@ -11,12 +11,20 @@ The simulator charges CPU time per operation from a profile. :func:`calibrate` t
 * the canonical codec (:mod:`medbench.codec`): ``encode`` and ``decode`` of a PBFT-shaped message
   (a tuple of small integers, two digests, a signature and a payload) at two payload sizes; the
   slope gives the per-byte cost, the intercept the per-message base;
-* Merkle leaves from :func:`medbench.merkle.root` over 4096 leaves.
+* Merkle leaves from :func:`medbench.merkle.root` over 4096 leaves;
+* ``flop_ns``: one ModelChain learning step (a full-batch logistic-regression gradient step at
+  :class:`~medbench.consensus.baselines.poi.PoiParams`' default shape, numpy) divided by the
+  FLOPs :mod:`~medbench.consensus.baselines.poi` counts for it, call overhead included.
 
-``message_base_ns`` (dispatching one input through a replica beyond decoding) and
-``send_per_dst_ns`` (handing one copy to the network) are not measurable without a protocol and
-a socket; they keep the defaults of :meth:`CostProfile.default`. :func:`save` / :func:`load`
-store a profile as JSON (``medbench calibrate --out profile.json``).
+* ``message_base_ns``: dispatching one input through a PBFT replica beyond decoding, timed as
+  :meth:`~medbench.consensus.pbft.replica.Replica.step` on a duplicate PREPARE (dispatch table,
+  sender, view and watermark checks, the authenticator check, the quorum tracker's answer)
+  minus the time of that authenticator check alone (the profile charges it as ``verify``);
+* ``send_per_dst_ns``: handing one 256-byte copy to the network, a UDP ``sendto`` on the
+  loopback interface (127.0.0.1) into a bound, non-blocking socket (the kernel's per-copy cost;
+  a TCP stream would add framing but not change the order of magnitude).
+
+:func:`save` / :func:`load` store a profile as JSON (``medbench calibrate --out profile.json``).
 """
 
 from __future__ import annotations
@@ -78,6 +86,9 @@ def calibrate(quick: bool = False) -> CostProfile:
 
     leaves = [os.urandom(32) for _ in range(4096)]
     leaf_ns = _best_ns(lambda: merkle.root(leaves), scale, repeat) / len(leaves)
+    flop_ns = _learning_step_ns(scale, repeat)
+    message_ns = _message_base_ns(scale, repeat)
+    send_ns = _send_per_dst_ns(scale, repeat)
 
     return replace(
         CostProfile.default(),
@@ -90,8 +101,79 @@ def calibrate(quick: bool = False) -> CostProfile:
         decode_base_ns=round(max(d_small - dec_per_byte * len(b_small), 0.0), 1),
         decode_per_byte_ns=round(dec_per_byte, 4),
         merkle_leaf_ns=round(leaf_ns, 1),
+        flop_ns=round(flop_ns, 3),
+        message_base_ns=round(message_ns, 1),
+        send_per_dst_ns=round(send_ns, 1),
         host=host_name(),
     )
+
+
+def _learning_step_ns(scale: int, repeat: int) -> float:
+    """ns per counted FLOP of one PoI training step at the default shape (see module doc)."""
+    import numpy as np
+
+    from medbench.consensus.baselines import poi
+
+    p = poi.PoiParams()
+    rng = np.random.default_rng(0)
+    w_true = rng.standard_normal(p.features)
+    x, y = poi.cohort(rng, w_true, p.local_samples)
+    w = np.zeros(p.features)
+    m, d = int(x.shape[0]), int(x.shape[1])
+
+    def step() -> object:
+        grad = x.T @ (poi.sigmoid(x @ w) - y) / m
+        return w - p.learning_rate * grad
+
+    flops = 4 * m * d + 5 * m + 2 * d  # what PoiNode.make_payload counts per step
+    return _best_ns(step, 50 * scale, repeat) / flops
+
+
+def _message_base_ns(scale: int, repeat: int) -> float:
+    """A replica's per-message dispatch cost beyond decoding (see the module docstring)."""
+    from medbench.consensus.pbft.auth import Scheme as AuthScheme
+    from medbench.consensus.pbft.auth import make_keyrings
+    from medbench.consensus.pbft.messages import Prepare
+    from medbench.consensus.pbft.replica import Config, Replica
+
+    rings = make_keyrings(AuthScheme.MODELED, 4, [], seed=os.urandom(32))
+    replica = Replica(1, Config(n=4), rings[1])
+    vote = Prepare(0, 1, os.urandom(32), 2)
+    vote = vote.with_auth(rings[2].sign(vote.body()))
+    replica.step(2, vote)  # counted once; every later copy is a duplicate
+    body, auth = vote.body(), vote.auth
+    step = _best_ns(lambda: replica.step(2, vote), 200 * scale, repeat)
+    check = _best_ns(lambda: rings[1].verify(2, body, auth), 200 * scale, repeat)
+    return max(step - check, 0.0)
+
+
+def _send_per_dst_ns(scale: int, repeat: int) -> float:
+    """One ``sendto`` of a 256-byte datagram over loopback (see the module docstring)."""
+    import socket
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        addr = rx.getsockname()
+        data = os.urandom(256)
+        burst = 100  # 25.6 KB: well inside the default receive buffer, so nothing is dropped
+        best = float("inf")
+        for _ in range(repeat * scale):
+            t0 = time.perf_counter_ns()
+            for _ in range(burst):
+                tx.sendto(data, addr)
+            best = min(best, (time.perf_counter_ns() - t0) / burst)
+            for _ in range(burst):  # drain, untimed
+                try:
+                    rx.recv(512)
+                except BlockingIOError:
+                    break
+        return best
+    finally:
+        rx.close()
+        tx.close()
 
 
 def save(profile: CostProfile, path: str | Path) -> None:

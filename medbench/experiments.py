@@ -22,10 +22,12 @@ Common parameters (defaults in :data:`DEFAULTS`): ``protocol``, ``n``, ``topolog
 ``faults`` (a :func:`medbench.sim.faults.parse` string). Other parameters go to the factory.
 
 :func:`run_grid` expands a grid (every combination of the listed values) times the seeds and runs
-them with joblib: local processes by default (``n_jobs``), or on a Dask cluster with
-``scheduler="tcp://host:port"`` (joblib's ``dask`` backend over a ``dask.distributed.Client``).
-A ``tqdm.auto`` bar shows progress. :func:`write_results` saves the rows as CSV or Parquet with a
-sidecar JSON of metadata (medbench version, backend, cost profile, seeds, grid).
+them with joblib (:func:`run_grid_detailed` also returns every run's per-node rows: CPU seconds by
+operation and storage by category, see :func:`medbench.metrics.node_table`): local processes by
+default (``n_jobs``), or on a Dask cluster with ``scheduler="tcp://host:port"`` (joblib's ``dask``
+backend over a ``dask.distributed.Client``). A ``tqdm.auto`` bar shows progress.
+:func:`write_results` saves the rows as CSV or Parquet with a sidecar JSON of metadata (medbench
+version, backend, cost profile, seeds, grid).
 """
 
 from __future__ import annotations
@@ -226,17 +228,24 @@ def seed_list(seeds: int | Iterable[int]) -> list[int]:
     return list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
 
 
+def node_rows(row: Mapping[str, Any], record: metrics.RunRecord) -> list[dict[str, Any]]:
+    """The per-node table of one run (:func:`metrics.node_table`), keyed by the run's id."""
+    key = {"run_id": row["run_id"], "seed": row["seed"], "protocol": row["protocol"]}
+    return [{**key, **r} for r in metrics.node_table(record)]
+
+
 def _run_task(
     factory_ref: ProtocolFactory | str | None,
     params: dict[str, Any],
     seed: int,
     profile: dict[str, Any] | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     # Re-register in worker processes, where the parent's registry is not populated.
     if factory_ref is not None:
         register_protocol(str(params["protocol"]), factory_ref)
     prof = CostProfile.from_dict(profile) if profile is not None else None
-    return run(params, seed, prof)
+    row, record = run_detailed(params, seed, prof)
+    return row, node_rows(row, record)
 
 
 def run_grid(
@@ -254,6 +263,22 @@ def run_grid(
     then go to the cluster through joblib's ``dask`` backend; otherwise joblib runs ``n_jobs``
     local worker processes (1 = in this process).
     """
+    rows, _nodes = run_grid_detailed(
+        grid, seeds, n_jobs=n_jobs, scheduler=scheduler, profile=profile, progress=progress
+    )
+    return rows
+
+
+def run_grid_detailed(
+    grid: Mapping[str, Any],
+    seeds: int | Iterable[int] = 1,
+    *,
+    n_jobs: int = 1,
+    scheduler: str | Any | None = None,
+    profile: CostProfile | None = None,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """:func:`run_grid`, plus every run's per-node rows (:func:`node_rows`) in the same order."""
     from joblib import Parallel, delayed, parallel_config
     from tqdm.auto import tqdm
 
@@ -273,15 +298,19 @@ def run_grid(
     jobs = (delayed(_run_task)(entry, point, seed, prof) for entry, point, seed in tasks)
     bar = tqdm(total=len(tasks), disable=not progress, desc="runs", unit="run")
     rows: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
     try:
         if scheduler is None:
             if n_jobs == 1:
                 for entry, point, seed in tasks:
-                    rows.append(_run_task(entry, point, seed, prof))
+                    row, per_node = _run_task(entry, point, seed, prof)
+                    rows.append(row)
+                    nodes.extend(per_node)
                     bar.update(1)
             else:
-                for row in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
+                for row, per_node in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
                     rows.append(row)
+                    nodes.extend(per_node)
                     bar.update(1)
         else:
             from dask.distributed import Client
@@ -289,15 +318,16 @@ def run_grid(
             client = scheduler if isinstance(scheduler, Client) else Client(scheduler)  # type: ignore[no-untyped-call]
             try:
                 with parallel_config(backend="dask"):
-                    for row in Parallel(n_jobs=-1, return_as="generator")(jobs):
+                    for row, per_node in Parallel(n_jobs=-1, return_as="generator")(jobs):
                         rows.append(row)
+                        nodes.extend(per_node)
                         bar.update(1)
             finally:
                 if client is not scheduler:
                     client.close()  # type: ignore[no-untyped-call]
     finally:
         bar.close()
-    return rows
+    return rows, nodes
 
 
 def metadata(

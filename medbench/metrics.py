@@ -23,6 +23,8 @@ Definitions (times in virtual microseconds unless the name says ``_s`` or ``_ms`
   ``view_change`` note to its next ``new_view`` note; the row reports how many views were entered
   and the mean/max duration;
 * storage: ``storage_bytes.<category>`` summed over nodes (if nodes report it);
+  :func:`node_table` gives one row per node (CPU seconds and counts by operation, storage bytes
+  by category), the ``nodes.csv`` of a sweep;
 * verdicts from pluggable :class:`Checker` objects: :class:`SafetyChecker` (no two replicas commit
   different payloads at one sequence number, and no replica commits two) and
   :class:`LivenessChecker` (every submitted transaction completed by the end).
@@ -237,6 +239,36 @@ def node_rows(record: RunRecord) -> list[dict[str, Any]]:
                     "count": counts.get(op, 0),
                 }
             )
+    return rows
+
+
+def node_table(
+    record: RunRecord, storage: dict[int, dict[str, int]] | None = None
+) -> list[dict[str, Any]]:
+    """One wide row per node: CPU seconds and counts by operation, storage bytes by category.
+
+    Columns: ``node``, ``replica`` (in the safety checker's set), ``cpu_s.<op>``,
+    ``cpu_s_total``, ``count.<op>``, ``storage_bytes.<category>``, ``storage_bytes_total``.
+    ``storage`` overrides ``record.storage`` (e.g. read after a drain). Nodes that spent no CPU
+    and store nothing are still listed, so the table has ``record.n_nodes`` rows.
+    """
+    stored = record.storage if storage is None else storage
+    rows = []
+    replicas = set(record.replicas)
+    for node in range(record.n_nodes):
+        ops = record.cpu_ns.get(node, {})
+        counts = record.op_counts.get(node, {})
+        cats = stored.get(node, {})
+        row: dict[str, Any] = {"node": node, "replica": node in replicas}
+        for op in sorted(ops):
+            row[f"cpu_s.{op}"] = ops[op] / 1e9
+        row["cpu_s_total"] = sum(ops.values()) / 1e9
+        for op in sorted(counts):
+            row[f"count.{op}"] = counts[op]
+        for cat in sorted(cats):
+            row[f"storage_bytes.{cat}"] = int(cats[cat])
+        row["storage_bytes_total"] = sum(int(v) for v in cats.values())
+        rows.append(row)
     return rows
 
 

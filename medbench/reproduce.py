@@ -12,25 +12,32 @@ Theory of operation
    saturating load (:func:`pbft_saturation`).
 3. **Faults**: each system at the common size with ``k`` nodes crashed from the start, up to the
    first ``k`` that loses liveness; then the Byzantine behaviours each protocol has:
-   PBFT's equivocating and silent primaries at n = 3 (f = 0) and n = 4 (f = 1), and ModelChain
-   sites publishing poisoned model updates.
+   PBFT's equivocating and silent primaries at n = 3 (f = 0) and n = 4 (f = 1), ModelChain
+   sites publishing poisoned model updates, and the attacks of :func:`attacks`: PoW's 51%
+   attack (a private miner with a majority and with a minority of the hash power) and the
+   central relay's Byzantine centre rewriting history.
 
 The report folder (default ``reports/latest``) gets ``README.md`` (the tables), one CSV per table,
-PNG plots and ``metadata.json`` (versions, backend, cost profile, seed, settings, wall time).
+``nodes.csv`` (per node of the Table 1 common and scaling runs: CPU seconds and counts by operation,
+storage bytes by category), PNG plots and ``metadata.json`` (versions, backend, cost profile, seed,
+settings, wall time).
 Everything except ``metadata.json``'s host fields and wall times is a function of the seed.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from medbench import experiments as ex
-from medbench import report, table1
+from medbench import metrics, report, table1
+from medbench.consensus.baselines.central import Rewrite
 from medbench.report import Plot, Report
+from medbench.sim.costs import CostProfile
+from medbench.sim.engine import Simulator
 
 SCALING_N = (4, 7, 10, 16)
 """Node counts of the scaling sweep (PBFT: f = 1, 2, 3, 5)."""
@@ -45,20 +52,31 @@ class Options:
     seed: int = 1
     quick: bool = False
     scaling_n: tuple[int, ...] = SCALING_N
+    profile: CostProfile | None = None  # None: CostProfile.default()
 
     def settings(self) -> table1.Settings:
         """The Table 1 settings of this mode."""
-        return table1.Settings.quick(self.seed) if self.quick else table1.Settings(seed=self.seed)
+        if self.quick:
+            return table1.Settings.quick(self.seed, self.profile)
+        return table1.Settings(seed=self.seed, profile=self.profile)
 
 
 def scaling(
-    systems: Sequence[table1.System], ns: Sequence[int], s: table1.Settings
+    systems: Sequence[table1.System],
+    ns: Sequence[int],
+    s: table1.Settings,
+    nodes: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per (system, n): throughput, latency, compute and storage at the common options."""
+    """One row per (system, n): throughput, latency, compute and storage at the common options.
+
+    ``nodes``, if given, receives every run's per-node rows (:func:`node_rows`).
+    """
     rows = []
     for system in systems:
         for n in ns:
             t = table1.measure(system, n, system.options_for(n), s)
+            if nodes is not None:
+                nodes.extend(node_rows(t, "scaling"))
             r = t.row
             rows.append(
                 {
@@ -81,6 +99,12 @@ def scaling(
     return rows
 
 
+def node_rows(trial: table1.Trial, run: str) -> list[dict[str, Any]]:
+    """A trial's per-node CPU and storage rows, labelled with the run, system and size."""
+    key = {"run": run, "system": trial.system, "n": trial.n, "crashed": trial.crashed}
+    return [{**key, **r} for r in trial.nodes]
+
+
 def pbft_saturation(
     ns: Sequence[int], s: table1.Settings, clients: int = 16
 ) -> list[dict[str, Any]]:
@@ -95,7 +119,7 @@ def pbft_saturation(
             "interval_us": 0,
             "payload_bytes": s.tx_bytes,
         }
-        r = ex.run(params, s.seed)
+        r = ex.run(params, s.seed, s.cost_profile())
         rows.append(
             {
                 "n": n,
@@ -122,6 +146,106 @@ BYZANTINE: tuple[tuple[str, int, dict[str, Any], str], ...] = (
     ("poi", 4, {"poison": (3,)}, "1 of 4 sites publishes poisoned updates"),
 )
 """Byzantine runs: (protocol, n, options, description)."""
+
+
+ATTACK_SHARES: tuple[float, ...] = (0.6, 0.3)
+"""Hash-power shares of the PoW attacker in :func:`attacks` (a majority, then a minority)."""
+
+
+def run_for(
+    params: Mapping[str, Any],
+    seed: int,
+    duration_us: int,
+    profile: CostProfile | None = None,
+    before: Callable[[Simulator], None] | None = None,
+) -> dict[str, Any]:
+    """One run for a fixed virtual time (an attack plays out after the workload completed).
+
+    ``before(simulator)`` may schedule extra inputs (a Byzantine centre's rewrite) first.
+    """
+    sim, dep = ex.build_simulator(params, seed, profile)
+    if before is not None:
+        before(sim)
+    record = sim.run(duration_us)
+    return metrics.summarize(record, dep.checkers)
+
+
+def _attack_row(system: str, what: str, n: int, r: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "system": system,
+        "behaviour": what,
+        "n": n,
+        "live": bool(r.get("liveness")) and r.get("completed", 0) > 0,
+        "safety": r.get("safety", ""),
+        "safety_reason": str(r.get("safety_reason", ""))[:48],
+        "completed": r.get("completed", 0),
+        "view_changes": r.get("view_changes", 0),
+        # PBFT notes a refused message as "reject", the baselines as "rejected".
+        "rejections": int(r.get("notes.rejected", 0)) + int(r.get("notes.reject", 0)),
+        "commits_undone": int(r.get("notes.commit_reverted", 0))
+        + int(r.get("notes.history_replaced", 0)),
+        "latency_ms_p50": float(r.get("latency_ms_p50", float("nan"))),
+    }
+
+
+def attacks(systems: Sequence[table1.System], s: table1.Settings) -> list[dict[str, Any]]:
+    """The attacks a hash-linked chain without votes cannot stop (PAPER.md §1.8, §2).
+
+    * PoW (MedRec) with 4 miners, one of them a private miner (the 51% attack) holding each share
+      of :data:`ATTACK_SHARES` of the hash power; blocks are committed 3 deep and the attacker
+      releases its branch once the public chain is 4 past the fork, so a winning release
+      reverts committed blocks (a safety violation). The run lasts 15 virtual minutes.
+    * The central relay with 4 members whose Byzantine centre drops a transaction from block 1
+      and re-links every later block (:class:`~medbench.consensus.baselines.central.Rewrite`)
+      once the workload is done; node servers accept it (no rejection) and re-commit the changed
+      heights with different blocks.
+    """
+    names = {sy.protocol: sy.name for sy in systems}
+    rows: list[dict[str, Any]] = []
+    prof = s.cost_profile()
+    if "pow" in names:
+        for share in ATTACK_SHARES:
+            honest = 25e6
+            attacker = 3 * honest * share / (1 - share)
+            params = {
+                "protocol": "pow",
+                "n": 4,
+                "tick_us": 0,
+                "txs": s.txs,
+                "rate_tps": s.rate_tps,
+                "tx_bytes": s.tx_bytes,
+                "clients": 1,
+                "confirmations": 3,
+                "hashrates": (honest, honest, honest, attacker),
+                "attacker": 3,
+                "release_depth": 4,
+            }
+            r = run_for(params, s.seed, 900_000_000, prof)
+            what = f"1 of 4 miners holds {share:.0%} of the hash power, mines privately"
+            rows.append(_attack_row(names["pow"], what, 4, r))
+    if "central" in names:
+        params = {
+            "protocol": "central",
+            "n": 4,
+            "tick_us": 0,
+            "txs": s.txs,
+            "rate_tps": s.rate_tps,
+            "tx_bytes": s.tx_bytes,
+        }
+        at_us = int(1e6 * s.txs / s.rate_tps) + 2_000_000  # after the workload's blocks
+
+        def rewrite(sim: Simulator) -> None:
+            def fire(sim: Simulator) -> None:
+                chain = sim.nodes[0].node.chain  # type: ignore[attr-defined]
+                if len(chain) > 1 and chain[1].txs:
+                    sim.schedule_input(sim.now, 0, Rewrite(1, chain[1].txs[0][0]))
+
+            sim.call_at(at_us, fire)
+
+        r = run_for(params, s.seed, at_us + 2_000_000, prof, before=rewrite)
+        what = "Byzantine centre drops a record from block 1 and re-links the chain"
+        rows.append(_attack_row(names["central"], what, 4, r))
+    return rows
 
 
 def faults(
@@ -151,21 +275,7 @@ def faults(
         if target is None:
             continue
         t = table1.measure(target, size, {**target.options_for(size), **opts}, s)
-        r = t.row
-        byz_rows.append(
-            {
-                "system": target.name,
-                "behaviour": what,
-                "n": size,
-                "live": t.live,
-                "safety": r.get("safety", ""),
-                "safety_reason": str(r.get("safety_reason", ""))[:48],
-                "completed": r.get("completed", 0),
-                "view_changes": r.get("view_changes", 0),
-                "rejections": sum(v for k_, v in r.items() if k_ == "notes.rejected"),
-                "latency_ms_p50": float(r.get("latency_ms_p50", float("nan"))),
-            }
-        )
+        byz_rows.append(_attack_row(target.name, what, size, t.row))
     return crash_rows, byz_rows
 
 
@@ -185,10 +295,15 @@ def reproduce(
     cmp = table1.compare(rows)
     t_table = time.perf_counter() - t0
     say("scaling")
-    scale = scaling(systems, o.scaling_n, replace(s, duration_ms=min(s.duration_ms, 600_000)))
+    nodes = [r for row in rows for r in node_rows(row.common, "table1 common")]
+    scale = scaling(
+        systems, o.scaling_n, replace(s, duration_ms=min(s.duration_ms, 600_000)), nodes
+    )
     t_scale = time.perf_counter() - t0 - t_table
     say("faults")
     crash_rows, byz_rows = faults(systems, s.common_n, s)
+    say("attacks")
+    byz_rows.extend(attacks(systems, s))
     wall = time.perf_counter() - t0
 
     rep = Report("medbench reproduce: Medical Chain Table 1 and consensus comparison")
@@ -234,10 +349,21 @@ def reproduce(
     rep.table("faults_crash", crash_rows)
     rep.plot(Plot("faults_crash", crash_rows, "crashed", "completed", "system",
                   "completed transactions with k nodes crashed"))  # fmt: skip
-    rep.text("## Byzantine behaviour")
+    rep.text("## Byzantine behaviour and attacks")
+    rep.text(
+        "PBFT's faulty primaries up to f are caught by the vote quorums (safe, live); the "
+        "PoW private miner with a hash majority rewrites committed blocks (commits_undone > 0, "
+        "safety lost) and a minority one does not; the central relay's Byzantine centre "
+        "rewrites history and no node server rejects it (rejections = 0)."
+    )
     rep.table("faults_byzantine", byz_rows)
+    rep.text(
+        "Per-node CPU seconds by operation and storage bytes by category of every Table 1 "
+        "common-configuration and scaling run: [nodes.csv](nodes.csv)."
+    )
+    rep.table("nodes", nodes, show=False)
     rep.meta = {
-        **ex.metadata(seeds=[o.seed]),
+        **ex.metadata(seeds=[o.seed], profile=s.cost_profile()),
         "options": asdict(o),
         "settings": asdict(s),
         "systems": [sy.name for sy in systems],
@@ -247,4 +373,16 @@ def reproduce(
     return rep.write(out)
 
 
-__all__ = ["BYZANTINE", "DEFAULT_OUT", "SCALING_N", "Options", "faults", "reproduce", "scaling"]
+__all__ = [
+    "ATTACK_SHARES",
+    "BYZANTINE",
+    "DEFAULT_OUT",
+    "SCALING_N",
+    "Options",
+    "attacks",
+    "faults",
+    "node_rows",
+    "reproduce",
+    "run_for",
+    "scaling",
+]

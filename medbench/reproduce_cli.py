@@ -2,8 +2,11 @@
 
 ``register(subparsers)`` adds both to the ``medbench`` parser::
 
-    medbench table1 [--quick] [--seed N] [--out DIR]
-    medbench reproduce [--quick] [--seed N] [--out DIR]    # default DIR: reports/latest
+    medbench table1 [--quick] [--seed N] [--profile PATH] [--out DIR]
+    medbench reproduce [--quick] [--seed N] [--profile PATH] [--out DIR]  # DIR: reports/latest
+
+``--profile`` is a cost profile written by ``medbench calibrate --out PATH`` (default: the fixed
+reference profile, so results are the same on every host).
 """
 
 from __future__ import annotations
@@ -14,11 +17,21 @@ import time
 
 from medbench import reproduce, table1
 from medbench.report import Report, markdown_table
+from medbench.sim.costs import CostProfile
+
+
+def _profile(args: argparse.Namespace) -> CostProfile | None:
+    """The ``--profile`` file, or ``None`` for the default profile."""
+    return CostProfile.load(args.profile) if args.profile else None
 
 
 def cmd_table1(args: argparse.Namespace) -> int:
     """Measure Table 1, print it beside the paper's, optionally write a report folder."""
-    s = table1.Settings.quick(args.seed) if args.quick else table1.Settings(seed=args.seed)
+    prof = _profile(args)
+    if args.quick:
+        s = table1.Settings.quick(args.seed, prof)
+    else:
+        s = table1.Settings(seed=args.seed, profile=prof)
     t0 = time.perf_counter()
     rows = table1.measure_table(s, progress=lambda name: print(f"measuring {name} ...", flush=True))
     cmp = table1.compare(rows)
@@ -33,7 +46,10 @@ def cmd_table1(args: argparse.Namespace) -> int:
         rep.text(markdown_table(table1.trial_summary(rows)))
         from medbench import experiments
 
-        rep.meta = {**experiments.metadata(seeds=[args.seed]), "quick": args.quick}
+        rep.meta = {
+            **experiments.metadata(seeds=[args.seed], profile=s.cost_profile()),
+            "quick": args.quick,
+        }
         print(f"wrote {rep.write(args.out)}")
     return 0
 
@@ -41,7 +57,7 @@ def cmd_table1(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """Run the whole reproduction and write the report folder."""
     t0 = time.perf_counter()
-    opts = reproduce.Options(seed=args.seed, quick=args.quick)
+    opts = reproduce.Options(seed=args.seed, quick=args.quick, profile=_profile(args))
     readme = reproduce.reproduce(args.out, opts, progress=lambda m: print(m, flush=True))
     sys.stdout.write(readme.read_text())
     print(f"\nwrote {readme.parent}/ in {time.perf_counter() - t0:.1f} s")
@@ -54,11 +70,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--quick", action="store_true", help="small workload (seconds)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="", help="also write a report folder here")
+    p.add_argument("--profile", default="", help="cost profile JSON from 'medbench calibrate'")
     p.set_defaults(func=cmd_table1)
     r = sub.add_parser("reproduce", help="Table 1, PBFT scaling and fault comparison report")
     r.add_argument("--quick", action="store_true", help="small workload (under 2 minutes)")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--out", default=str(reproduce.DEFAULT_OUT), help="report folder")
+    r.add_argument("--profile", default="", help="cost profile JSON from 'medbench calibrate'")
     r.set_defaults(func=cmd_reproduce)
 
 

@@ -14,7 +14,8 @@ one): :func:`step1_entity` (P's ``register`` transaction, :mod:`medbench.records
 :func:`step2_query` (P's signed query through PBFT, its audit record, D's view of P's H_A records
 found by her stealth associations), :func:`step3_save` (TX1 + TX2 signed by D and H_B, sent
 together), :func:`step4_pbft` (the trace of their sequence number), :func:`step5_block` (the
-ledger block made by blocker ``VA_1``). :func:`attacks` plays §1.7 item 6; every verdict line is
+ledger block made by blocker ``VA_1``); :func:`full_trace` lists every message sent, every ledger
+transaction and every block of those steps. :func:`attacks` plays §1.7 item 6; every verdict line is
 printed only after an ``assert``/:class:`AttackNotCaught` check of the real outcome, so the demo
 fails loudly if a defence does not hold.
 
@@ -43,6 +44,7 @@ from medbench.access.request import Operation
 from medbench.access.scenario import GENESIS_US
 from medbench.consensus.pbft.messages import (
     Block,
+    Checkpoint,
     Commit,
     Prepare,
     PrePrepare,
@@ -58,6 +60,7 @@ from medbench.ledger import FindingKind, Transaction
 from medbench.ledger.errors import LedgerDecodeError
 from medbench.ledger.rotation import blocker_offset, expected_blocker
 from medbench.medchain import Deployment, make_consortium, request_transaction
+from medbench.medchain.blocks import BlockSignature
 from medbench.node import Ready, Send
 from medbench.records import (
     PSEUDONYMOUS_SUBJECT,
@@ -503,6 +506,101 @@ def _describe(run: Run, hop: Hop) -> str | None:
     return None
 
 
+def _message_text(run: Run, m: Any) -> str:
+    """One message in readable form (kind, view, sequence, short digests), for the full trace."""
+    if isinstance(m, Request):
+        try:
+            t = Transaction.from_wire(m.operation)
+            tx = f" tx={short(t.id)} {t.kind.name.lower()}"
+        except LedgerDecodeError:
+            tx = ""
+        return f"REQUEST     client={run.name(m.client)} t={m.timestamp} d={short(m.digest())}{tx}"
+    if isinstance(m, PrePrepare):
+        items = " ".join(
+            f"block(h={i.height})" if isinstance(i, Block) else f"req({short(i.digest())})"
+            for i in m.batch
+        )
+        return f"PRE-PREPARE v={m.view} n={m.sequence} d={short(m.batch_digest)} [{items}]"
+    if isinstance(m, Prepare):
+        return f"PREPARE     v={m.view} n={m.sequence} d={short(m.batch_digest)}"
+    if isinstance(m, Commit):
+        return f"COMMIT      v={m.view} n={m.sequence} d={short(m.batch_digest)}"
+    if isinstance(m, Reply):
+        verdict = codec.decode(m.result)
+        what = verdict[0] if isinstance(verdict, list) and verdict else verdict
+        return f"REPLY       v={m.view} t={m.timestamp} to={run.name(m.client)} {what}"
+    if isinstance(m, Block):
+        ids = " ".join(short(t) for t in m.tx_ids)
+        return (
+            f"BLOCK       v={m.view} h={m.height} blocker=VA_{m.blocker} "
+            f"prev={short(m.prev_id)} ids=[{ids}]"
+        )
+    if isinstance(m, Checkpoint):
+        return f"CHECKPOINT  n={m.sequence} state={short(m.state_digest)}"
+    if isinstance(m, BlockSignature):
+        return f"BLOCK-SIG   block={short(m.block_id)} (the blocker's signature over the block ID)"
+    if isinstance(m, ViewChange):
+        return f"VIEW-CHANGE v={m.view} stable={m.stable_sequence} prepared={len(m.prepared)}"
+    kind = getattr(getattr(m, "KIND", None), "name", type(m).__name__)
+    fields = " ".join(
+        f"{k}={getattr(m, k)}" for k in ("view", "sequence") if isinstance(getattr(m, k, None), int)
+    )
+    return f"{str(kind).upper():<11} {fields}".rstrip()
+
+
+def full_trace(run: Run, end: int | None = None) -> list[str]:
+    """Every message sent, every ledger transaction and every block of the walk-through.
+
+    Messages come from the tap, in send order, one line per send (a broadcast lists all its
+    destinations); transactions and blocks from VA_0's store, in chain order (every node stores
+    the same chain: :func:`step5_block` checked it).
+    """
+    hops = run.trace[:end]
+    out = [
+        f"FULL TRACE  every message ({len(hops)} copies), transaction and block of steps 1-5",
+        "  messages (time, sender -> receivers, content):",
+    ]
+    k = 0
+    while k < len(hops):
+        h = hops[k]
+        dsts = [h.dst]
+        k += 1
+        while k < len(hops) and hops[k].msg is h.msg and hops[k].src == h.src:
+            dsts.append(hops[k].dst)
+            k += 1
+        to = ",".join(run.name(d) for d in dsts)
+        out.append(
+            f"  t={h.time_us:>9} us  {run.name(h.src):>4} -> {to:<14} {_message_text(run, h.msg)}"
+        )
+    node = run.dep.nodes[0]
+    validators = run.dep.genesis.validators
+    stored = node.store.transactions
+    blocks = node.ledger.blocks()
+    out.append(f"  transactions on the ledger ({sum(len(b.tx_ids) for b in blocks)}, chain order):")
+    for b in blocks:
+        for tx_id in b.tx_ids:
+            row = stored.get(tx_id)
+            if row is None:
+                out.append(f"  h={b.header.height} tx={short(tx_id)} (body not stored at VA_0)")
+                continue
+            tx = Transaction.from_wire(row.body)
+            out.append(
+                f"  h={b.header.height} tx={short(tx_id)} {tx.kind.name.lower():<9} "
+                f"t={tx.timestamp_us} keys={len(tx.public_keys)} "
+                f"signatures={sum(1 for s in tx.signatures if s)} content={len(tx.content)} B"
+            )
+    out.append(f"  blocks ({len(blocks)} above genesis):")
+    for b in blocks:
+        h = b.header
+        who = validators.index(h.blocker) if h.blocker in validators else -1
+        out.append(
+            f"  h={h.height} id={short(b.id)} prev={short(h.previous_id)} blocker=VA_{who} "
+            f"merkle_root={short(h.merkle_root)} t={h.timestamp_us} "
+            f"ids=[{' '.join(short(t) for t in b.tx_ids)}]"
+        )
+    return out
+
+
 def _phase(run: Run, seq: int, start: int) -> tuple[list[str], PrePrepare]:
     """The trace lines of sequence ``seq`` (pre-prepare, prepares, commits) after ``start``."""
     out = []
@@ -858,22 +956,33 @@ def attacks(run: Run, seed: int) -> list[str]:
     return out
 
 
-def run_demo(seed: int = 0) -> list[str]:
-    """The whole walk-through and the attacks, as report lines."""
+def run_demo(seed: int = 0, full: bool = False) -> list[str]:
+    """The whole walk-through and the attacks, as report lines.
+
+    ``full`` appends :func:`full_trace` (every message, transaction and block of steps 1-5).
+    """
     run = setup(seed)
     try:
         lines = list(run.lines)
         for step in (step1_entity, step2_query, step3_save, step4_pbft, step5_block):
             lines += step(run)
+        trace = full_trace(run) if full else []  # before the attacks add their own traffic
         lines += attacks(run, seed)
+        lines += trace
     finally:
         run.close()
     return lines
 
 
 def cmd_referral(args: argparse.Namespace) -> int:
-    """Print (or write to ``--out``) the report of :func:`run_demo`."""
-    text = "\n".join(run_demo(args.seed)) + "\n"
+    """Print (or write to ``--out``) the report of :func:`run_demo`.
+
+    ``--trace full`` appends every message, transaction and block; the default is ``summary``
+    on the terminal and ``full`` in an ``--out`` file (``make run`` writes
+    ``reports/latest/referral.txt`` that way).
+    """
+    mode = args.trace or ("full" if args.out else "summary")
+    text = "\n".join(run_demo(args.seed, full=mode == "full")) + "\n"
     if args.out:
         Path(args.out).write_text(text)
     else:
@@ -886,4 +995,11 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("referral", help="PAPER.md §1.7 referral walk-through and attacks")
     p.add_argument("--seed", type=int, default=0, help="deployment and scenario seed")
     p.add_argument("--out", default=None, help="write the report to this file")
+    p.add_argument(
+        "--trace",
+        choices=("summary", "full"),
+        default=None,
+        help="full: also every message, transaction and block (default: summary on the "
+        "terminal, full with --out)",
+    )
     p.set_defaults(func=cmd_referral)

@@ -10,8 +10,10 @@
 
 A sweep TOML file holds a ``[grid]`` table (each key a list of values or one value) and optional
 ``seeds``, ``jobs``, ``scheduler``, ``profile`` and ``format`` at the top level; command-line
-options override it (``--param`` entries are added to the grid). Values on the command line are
-read as integers, then floats, then ``true``/``false``, else kept as strings.
+options override it (``--param`` entries are added to the grid). The output folder gets
+``results.csv`` (one row per run) and ``nodes.csv`` (one row per node of each run: CPU seconds and
+counts by operation, storage bytes by category), each with a JSON metadata sidecar. Values on the
+command line are read as integers, then floats, then ``true``/``false``, else kept as strings.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     profile_path = args.profile or config.get("profile")
     profile = CostProfile.load(profile_path) if profile_path else None
     seed_list = experiments.seed_list(seeds)
-    rows = experiments.run_grid(
+    rows, nodes = experiments.run_grid_detailed(
         grid,
         seed_list,
         n_jobs=jobs,
@@ -92,7 +94,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     meta = experiments.metadata(grid, seed_list, profile)
     path = experiments.write_results(rows, Path(args.out), fmt=fmt, meta=meta)
-    print(f"{len(rows)} runs -> {path}")
+    node_path = experiments.write_results(nodes, Path(args.out), fmt=fmt, meta=meta, name="nodes")
+    print(f"{len(rows)} runs -> {path}; per-node CPU and storage -> {node_path}")
     return 0
 
 

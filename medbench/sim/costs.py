@@ -18,9 +18,11 @@ simulator looks it up once (at the start and after a recovery) and calls it afte
 and ``tick``. :class:`OpCounter` is a ready-made counter
 for that. The operation names the profile knows are listed in :data:`OPS`
 (``sign``, ``verify``, ``hash`` (calls), ``hash_bytes``, ``encode_bytes``, ``decode_bytes``,
-``merkle_leaves``); any other name is charged ``CostProfile.extra_ns[name]`` per unit (0 if absent)
-and still counted. A :class:`~medbench.node.Note` of kind ``"cost"`` whose detail is such a mapping
-is charged the same way, for nodes that prefer to report through ``Ready.notes``.
+``merkle_leaves``, ``flop`` (floating-point operations of model training and validation, as
+ModelChain's proof of information counts them)); any other name is charged
+``CostProfile.extra_ns[name]`` per unit (0 if absent) and still counted. A
+:class:`~medbench.node.Note` of kind ``"cost"`` whose detail is such a mapping is charged the
+same way, for nodes that prefer to report through ``Ready.notes``.
 
 With ``crypto="modeled"`` a protocol skips the real signature and hash computations but counts
 them; with ``crypto="real"`` it performs them *and* counts them. Either way the simulator charges
@@ -45,6 +47,7 @@ OPS: tuple[str, ...] = (
     "encode_bytes",
     "decode_bytes",
     "merkle_leaves",
+    "flop",
 )
 """Operation names a :class:`CostProfile` prices directly."""
 
@@ -68,12 +71,17 @@ class CostProfile:
     message_base_ns: float = 3_000.0
     send_per_dst_ns: float = 500.0
     merkle_leaf_ns: float = 1_000.0
+    flop_ns: float = 1.5
     extra_ns: dict[str, float] = field(default_factory=dict)
     host: str = "default"
 
     @classmethod
     def default(cls) -> CostProfile:
-        """The fixed reference profile (a 2020s x86 core, PyNaCl Ed25519, hashlib SHA-256)."""
+        """The fixed reference profile (a 2020s x86 core, PyNaCl Ed25519, hashlib SHA-256).
+
+        ``flop_ns`` is numpy's cost per counted FLOP of one ModelChain learning step at its
+        default shape (200 x 10, call overhead included), measured on such a core.
+        """
         return cls()
 
     @classmethod
@@ -104,6 +112,8 @@ class CostProfile:
             return self.decode_per_byte_ns
         if op == "merkle_leaves":
             return self.merkle_leaf_ns
+        if op == "flop":
+            return self.flop_ns
         return float(self.extra_ns.get(op, 0.0))
 
     def to_dict(self) -> dict[str, Any]:

@@ -372,6 +372,43 @@ class Simulator:
         """True unless ``node`` is crashed."""
         return self._alive[node]
 
+    def committed_count(self, node: int) -> int:
+        """Entries ``node`` has listed in ``Ready.committed`` so far."""
+        self._check_node(node)
+        return len(self._commits[node])
+
+    def drain(
+        self,
+        nodes: Iterable[int],
+        chunk_us: int = 50_000,
+        quiet_us: int = 1_000_000,
+        max_us: int = 30_000_000,
+    ) -> int:
+        """Run on until every live node of ``nodes`` has caught up; returns the time added (us).
+
+        A run stopped when the last transaction completed leaves replicas that have not yet
+        committed what another already has (PoW depth, audits, replies in flight). The target is
+        the most entries any of ``nodes`` committed by now; the simulation advances in chunks of
+        ``chunk_us`` until each live node reached it, or no node committed anything for
+        ``quiet_us`` (a node that never commits, such as a relay's centre, or one that cannot
+        catch up), or ``max_us`` passed.
+        """
+        watch = [i for i in nodes if 0 <= i < self.n]
+        start = self.now
+        target = max((len(self._commits[i]) for i in watch), default=0)
+        total = sum(len(self._commits[i]) for i in watch)
+        last_change = start
+        while self.now - start < max_us:
+            self.run(self.now + chunk_us)
+            if all(not self._alive[i] or len(self._commits[i]) >= target for i in watch):
+                break
+            now_total = sum(len(self._commits[i]) for i in watch)
+            if now_total != total:
+                total, last_change = now_total, self.now
+            elif self.now - last_change >= quiet_us:
+                break
+        return self.now - start
+
     # ------------------------------------------------------------------ running
     def run(self, until_us: int, stop_when_complete: bool = False) -> RunRecord:
         """Process events up to virtual time ``until_us`` (inclusive) and return the record.

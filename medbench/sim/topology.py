@@ -19,6 +19,9 @@ latency: :func:`city` (about 1-5 ms one way), :func:`province` (5-20 ms) and :fu
 every pair the same latency and bandwidth, which lets the simulator deliver a broadcast as one
 event.
 
+:func:`build` also reads a user's graph from a GraphML file or an edge list (a run's
+``topology`` parameter is then the file's path; :func:`load_graph`).
+
 Several nodes may share a site (a PBFT client beside its hospital's replica): :meth:`for_nodes`
 expands the site tables to node tables, with ``lan_latency_us`` between co-located nodes.
 """
@@ -29,6 +32,8 @@ import math
 import random
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
 
 import networkx as nx
 import numpy as np
@@ -246,6 +251,44 @@ def country(n: int, rng: random.Random, loss: float = 0.0) -> Topology:
     return from_graph(preset_graph("country", n, rng, loss), name="country")
 
 
+GRAPH_SUFFIXES = (".graphml", ".edgelist", ".edges")
+"""File name endings :func:`build` reads as a user graph (:func:`load_graph`)."""
+
+
+def load_graph(path: str | Path) -> nx.Graph:
+    """A user's network graph from a GraphML file or an edge list.
+
+    GraphML edges carry ``latency_us`` and ``bandwidth_bps`` (and optionally ``loss``) as edge
+    data. An edge list has one edge per line, ``u v latency_us bandwidth_bps [loss]`` (``#``
+    starts a comment). Node names that are all integers become ints, so sites sort as numbers.
+    Raises :class:`TopologyError` for an unreadable file or a malformed line.
+    """
+    p = Path(path)
+    try:
+        if p.suffix == ".graphml":
+            g = nx.Graph(nx.read_graphml(p))
+        else:
+            g = nx.Graph()
+            for no, raw in enumerate(p.read_text().splitlines(), 1):
+                line = raw.split("#", 1)[0].split()
+                if not line:
+                    continue
+                if len(line) not in (4, 5):
+                    raise TopologyError(f"{p}:{no}: expected 'u v latency_us bandwidth_bps [loss]'")
+                u, v = line[0], line[1]
+                data = {"latency_us": int(line[2]), "bandwidth_bps": int(line[3])}
+                if len(line) == 5:
+                    data["loss"] = float(line[4])  # type: ignore[assignment]
+                g.add_edge(u, v, **data)
+    except (OSError, ValueError, nx.NetworkXError, ElementTree.ParseError) as exc:
+        if isinstance(exc, TopologyError):
+            raise
+        raise TopologyError(f"cannot read graph {p}: {exc}") from None
+    if all(str(v).lstrip("-").isdigit() for v in g.nodes):
+        g = nx.relabel_nodes(g, {v: int(v) for v in g.nodes})
+    return g
+
+
 def build(
     kind: str,
     n: int,
@@ -254,7 +297,18 @@ def build(
     bandwidth_bps: int = GBIT,
     loss: float = 0.0,
 ) -> Topology:
-    """A topology by name: ``complete`` (uses latency/bandwidth) or a preset."""
+    """A topology by name: ``complete`` (uses latency/bandwidth), a preset, or a graph file.
+
+    A ``kind`` ending in one of :data:`GRAPH_SUFFIXES` (or starting with ``file:``) is read by
+    :func:`load_graph`; its nodes, sorted, are the sites 0..n-1, so it must have exactly ``n``.
+    """
     if kind == "complete":
         return complete(n, latency_us, bandwidth_bps, loss)
+    if kind.startswith("file:") or kind.endswith(GRAPH_SUFFIXES):
+        graph = load_graph(kind.removeprefix("file:"))
+        if graph.number_of_nodes() != n:
+            raise TopologyError(
+                f"graph {kind} has {graph.number_of_nodes()} nodes; the run needs {n} sites"
+            )
+        return from_graph(graph, name=Path(kind.removeprefix("file:")).name)
     return from_graph(preset_graph(kind, n, rng, loss), name=kind)

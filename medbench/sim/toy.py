@@ -16,7 +16,9 @@ predict, so tests of the driver, the metrics and the sweep runner need not wait 
 * The client completes a transaction on ``f + 1`` replies from distinct replicas.
 
 With ``crypto="real"`` requests and echoes carry Ed25519 signatures that are checked; with
-``"modeled"`` they carry 64 zero bytes and checks pass; the counted operations are the same.
+``"modeled"`` they carry a 64-byte model of a signature, HMAC-SHA512 under the signer's secret
+seed, which is checked the same way (a forged or tampered message is rejected in both modes);
+the counted operations and the message sizes are the same, only wall time differs.
 Proposals and replies carry 64-byte placeholders in both modes (counted, not checked).
 
 So one transaction costs ``1 + (n - 1) + n(n - 1) + n`` messages. Operations are counted through
@@ -26,6 +28,7 @@ a proposal not from the leader) is dropped and counted in ``rejected``, never ra
 
 from __future__ import annotations
 
+import hmac
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,23 +66,33 @@ class Keys:
     """Ed25519 keys of every node, real or modeled (a simulation convenience: one object holds
     all private keys, and each node signs only with its own).
 
-    Modeled keys sign with 64 zero bytes and accept every signature, so messages have the same
-    size in both modes and only wall time differs.
+    Modeled keys tag with HMAC-SHA512 under the node's seed (64 bytes, like an Ed25519
+    signature) and check the tag, so messages have the same size in both modes, forgeries fail
+    in both, and only wall time differs.
     """
 
     def __init__(self, seeds: list[bytes], real: bool) -> None:
         self.real = real
+        self._seeds = list(seeds)
         self._signing = [SigningKey(s) for s in seeds] if real else []
         self._verify = [k.verify_key for k in self._signing]
 
     def sign(self, who: int, data: bytes) -> bytes:
-        """``who``'s signature over ``data``."""
-        return self._signing[who].sign(data).signature if self.real else ZERO_SIG
+        """``who``'s signature over ``data`` (its model: an HMAC tag, when not real)."""
+        if self.real:
+            return self._signing[who].sign(data).signature
+        if not 0 <= who < len(self._seeds):
+            return ZERO_SIG  # a node without a seed (tests build nodes bare): an invalid tag
+        return hmac.digest(self._seeds[who], data, "sha512")
 
     def verify(self, who: int, data: bytes, sig: bytes) -> bool:
         """True when ``sig`` is ``who``'s signature over ``data``."""
+        if type(sig) is not bytes or type(data) is not bytes or type(who) is not int:
+            return False
         if not self.real:
-            return True
+            if not 0 <= who < len(self._seeds):
+                return False
+            return hmac.compare_digest(hmac.digest(self._seeds[who], data, "sha512"), sig)
         if not 0 <= who < len(self._verify):
             return False
         try:

@@ -84,9 +84,51 @@ def test_determinism_two_runs_byte_for_byte(tmp_path: Path) -> None:
 
 def test_stdout_matches_out_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r.txt"
-    assert cli.main(["demo", "referral", "--out", str(out)]) == 0
+    assert cli.main(["demo", "referral", "--trace", "summary", "--out", str(out)]) == 0
     assert cli.main(["demo", "referral"]) == 0
-    assert capsys.readouterr().out == out.read_text()
+    summary = capsys.readouterr().out
+    assert summary == out.read_text() and "FULL TRACE" not in summary
+    # An --out file gets the full trace by default (what make run writes).
+    full = tmp_path / "full.txt"
+    assert cli.main(["demo", "referral", "--out", str(full)]) == 0
+    assert cli.main(["demo", "referral", "--trace", "full"]) == 0
+    assert capsys.readouterr().out == full.read_text()
+    assert full.read_text().startswith(summary.rstrip("\n"))
+
+
+def test_full_trace_lists_every_message_transaction_and_block() -> None:
+    run = referral.setup(0)
+    try:
+        for step in (
+            referral.step1_entity,
+            referral.step2_query,
+            referral.step3_save,
+            referral.step4_pbft,
+            referral.step5_block,
+        ):
+            step(run)
+        lines = referral.full_trace(run)
+        copies = len(run.trace)
+        blocks = run.dep.nodes[0].ledger.blocks()
+        seq = run.facts["seq"]
+    finally:
+        run.close()
+    msgs = [x for x in lines if x.startswith("  t=")]
+    # Every copy sent is on some line (a broadcast line names all its receivers).
+    assert sum(len(x.split("->")[1].split()[0].split(",")) for x in msgs) == copies
+    assert f"({copies} copies)" in lines[0]
+    for kind in ("REQUEST", "PRE-PREPARE", "PREPARE ", "COMMIT ", "REPLY", "BLOCK ", "CHECKPOINT"):
+        assert any(f" {kind}" in x for x in msgs), kind
+    # TX1/TX2's sequence: one pre-prepare broadcast, 3 prepare and 4 commit broadcasts.
+    ours = [x for x in msgs if f" n={seq} " in x]
+    assert sum(" PRE-PREPARE " in x for x in ours) == 1
+    assert sum(" PREPARE " in x for x in ours) == 3 and sum(" COMMIT " in x for x in ours) == 4
+    text = "\n".join(lines)
+    for b in blocks:
+        assert f"h={b.header.height} id={b.id[:4].hex()}" in text
+        for t in b.tx_ids:
+            assert f"tx={t[:4].hex()}" in text
+    assert all(" us " in x for x in msgs)
 
 
 class _Honest(Byzantine):

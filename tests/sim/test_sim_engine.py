@@ -494,3 +494,27 @@ def test_random_scenarios_conserve_messages_keep_time_and_repeat(
         seen = [t for t, _s, _m in node.log]
         assert seen == sorted(seen)
         assert node.ticks == sorted(node.ticks)
+
+
+def test_drain_runs_until_lagging_nodes_caught_up() -> None:
+    """Node 0 commits at once; node 1 gets the same commit 30 ms later; node 2 never commits."""
+    nodes = recorders(3)
+    sim = Simulator(nodes, topology.complete(3, latency_us=30_000), tick_us=0)
+    attach(sim)
+    late = Do(commits=(Committed(1, "b1"),))
+    sim.schedule_input(0, 0, Do(commits=(Committed(1, "b1"),), sends=(Send((1,), late),)))
+    sim.run(1000)
+    assert [sim.committed_count(i) for i in range(3)] == [1, 0, 0]
+    added = sim.drain(range(3), chunk_us=10_000, quiet_us=100_000)
+    assert [sim.committed_count(i) for i in range(3)] == [1, 1, 0]
+    # Node 2 never commits: the drain ends once nothing was committed for quiet_us.
+    assert 130_000 <= added <= 150_000
+    # Caught up: stops at the first chunk boundary after the last lagging commit.
+    nodes = recorders(2)
+    sim2 = Simulator(nodes, topology.complete(2, latency_us=30_000), tick_us=0)
+    attach(sim2)
+    sim2.schedule_input(0, 0, Do(commits=(Committed(1, "x"),), sends=(Send((1,), late),)))
+    sim2.run(10)
+    assert 29_000 <= sim2.drain([0, 1], chunk_us=10_000) <= 40_000
+    # Bounded by max_us whatever the nodes do.
+    assert sim.drain(range(3), chunk_us=1000, quiet_us=10**9, max_us=5000) == 5000

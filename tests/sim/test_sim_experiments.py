@@ -103,8 +103,10 @@ def test_real_crypto_gives_the_same_virtual_run_as_modeled() -> None:
     assert real["trace_digest"] == modeled["trace_digest"]
 
 
-def test_real_crypto_rejects_forged_messages() -> None:
-    dep = toy.build({"n": 4, "txs": 1, "crypto": "real"}, random.Random(0))
+@pytest.mark.parametrize("crypto", ["real", "modeled"])
+def test_both_crypto_modes_reject_forged_and_tampered_messages(crypto: str) -> None:
+    """Modeled signatures are checked like real ones (only their cost is modeled)."""
+    dep = toy.build({"n": 4, "txs": 1, "crypto": crypto}, random.Random(0))
     replica = dep.nodes[1]
     forged = toy.Echo(0, 0, 2, b"\1" * 64)
     ready = replica.step(2, forged)
@@ -113,6 +115,13 @@ def test_real_crypto_rejects_forged_messages() -> None:
     ready = leader.step(4, toy.Request(0, b"x", b"\2" * 64))
     assert [n.detail for n in ready.notes] == ["bad request signature"]
     assert not ready.messages
+    keys = replica.keys
+    good = toy.Echo(0, 0, 2, keys.sign(2, toy.Echo(0, 0, 2).signed_bytes()))
+    assert keys.verify(2, good.signed_bytes(), good.sig)
+    assert not keys.verify(3, good.signed_bytes(), good.sig)  # another node's tag
+    tampered = toy.Echo(0, 1, 2, good.sig)  # same tag, different transaction
+    assert [n.detail for n in replica.step(2, tampered).notes] == ["bad echo signature"]
+    assert not keys.verify(2, b"x", None)  # type: ignore[arg-type]
 
 
 def test_unknown_protocol_and_bad_cpu_mode() -> None:
@@ -159,9 +168,10 @@ def test_expand_grid_and_seeds() -> None:
 
 
 def test_grid_runner_joblib_one_and_two_jobs_agree() -> None:
-    one = experiments.run_grid(GRID, 2, n_jobs=1, progress=False)
-    two = experiments.run_grid(GRID, 2, n_jobs=2, progress=False)
+    one, one_nodes = experiments.run_grid_detailed(GRID, 2, n_jobs=1, progress=False)
+    two, two_nodes = experiments.run_grid_detailed(GRID, 2, n_jobs=2, progress=False)
     assert len(one) == 8
+    assert one_nodes == two_nodes and len(one_nodes) == sum(int(r["n"]) + 1 for r in one)
     assert [stable(r) for r in one] == [stable(r) for r in two]
     assert [(r["n"], r["interval_us"], r["seed"]) for r in one][:3] == [
         (4, 500, 0),
@@ -231,6 +241,16 @@ def test_cli_sweep_from_params_and_toml(tmp_path: Path) -> None:
     with (tmp_path / "a" / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["n"], r["seed"]) for r in rows] == [("4", "0"), ("4", "1"), ("5", "0"), ("5", "1")]
+    with (tmp_path / "a" / "nodes.csv").open() as fh:
+        nodes = list(csv.DictReader(fh))
+    # One row per node of each run (toy-quorum: n replicas + 1 client), keyed by the run id.
+    assert len(nodes) == 2 * 5 + 2 * 6
+    assert {r["run_id"] for r in nodes} == {r["run_id"] for r in rows}
+    first = [r for r in nodes if r["run_id"] == rows[0]["run_id"]]
+    assert [int(r["node"]) for r in first] == list(range(5))
+    cpu = sum(float(r["cpu_s_total"]) for r in first)
+    assert cpu == pytest.approx(float(rows[0]["cpu_s_total"]))
+    assert any(float(r.get("cpu_s.message") or 0) > 0 for r in first)
     toml = tmp_path / "sweep.toml"
     toml.write_text('seeds = 1\n[grid]\nprotocol = "toy-quorum"\nn = [4]\ntxs = 3\n')
     args = parser.parse_args(
@@ -313,5 +333,8 @@ def test_calibrate_quick_gives_positive_costs(tmp_path: Path) -> None:
     prof = calibrate.calibrate(quick=True)
     assert prof.sign_ns > 0 and prof.verify_ns > 0 and prof.hash_per_byte_ns > 0
     assert prof.encode_base_ns > 0 and prof.decode_base_ns > 0
+    # Measured now too (no longer the defaults): dispatch, per-copy send, learning FLOPs.
+    assert prof.message_base_ns > 0 and prof.send_per_dst_ns > 0 and prof.flop_ns > 0
+    assert prof.host != "default"
     calibrate.save(prof, tmp_path / "p.json")
     assert calibrate.load(tmp_path / "p.json") == prof

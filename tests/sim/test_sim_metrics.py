@@ -104,6 +104,17 @@ def test_node_rows_are_tidy() -> None:
     assert len(rows) == 3
 
 
+def test_node_table_has_one_wide_row_per_node() -> None:
+    rows = metrics.node_table(constructed())
+    assert [r["node"] for r in rows] == [0, 1, 2, 3]
+    assert rows[0]["cpu_s.sign"] == 2.0 and rows[0]["cpu_s_total"] == 2.5
+    assert rows[0]["count.sign"] == 10
+    assert rows[0]["storage_bytes.blocks"] == 100 and rows[0]["storage_bytes_total"] == 105
+    assert rows[3] == {"node": 3, "replica": False, "cpu_s_total": 0.0, "storage_bytes_total": 0}
+    later = metrics.node_table(constructed(), storage={1: {"blocks": 7}})
+    assert later[1]["storage_bytes.blocks"] == 7 and "storage_bytes.log" not in later[0]
+
+
 def test_pluggable_checker() -> None:
     class NoRejections:
         name = "no_rejections"

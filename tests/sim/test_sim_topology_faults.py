@@ -9,6 +9,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from medbench import experiments
 from medbench.sim import topology
 from medbench.sim.costs import CostProfile, CostProfileError, OpCounter
 from medbench.sim.faults import Action, FaultEvent, FaultSpecError, parse, parse_time
@@ -128,3 +129,33 @@ def test_op_counter_drains() -> None:
     c.add("sign")
     assert c.take() == {"sign": 2, "hash_bytes": 64}
     assert c.take() == {}
+
+
+def test_user_graph_from_an_edge_list_and_graphml(tmp_path: Path) -> None:
+    """A sweep's topology may be a file: routes and bottlenecks come from its edges."""
+    edges = tmp_path / "ring.edgelist"
+    edges.write_text(
+        "# u v latency_us bandwidth_bps [loss]\n"
+        "0 1 1000 1000000000\n1 2 2000 100000000\n2 3 3000 1000000000 0.0\n"
+    )
+    t = topology.build(str(edges), 4, random.Random(0))
+    assert t.latency_us[0][3] == 6000 and t.bandwidth_bps[0][3] == 100_000_000
+    g = nx.Graph()
+    g.add_edge(0, 1, latency_us=500, bandwidth_bps=10**9)
+    g.add_edge(1, 2, latency_us=700, bandwidth_bps=10**9)
+    path = tmp_path / "line.graphml"
+    nx.write_graphml(g, path)
+    t2 = topology.build(f"file:{path}", 3, random.Random(0))
+    assert t2.latency_us[0][2] == 1200
+    row = experiments.run(
+        {"protocol": "toy-quorum", "n": 3, "txs": 3, "topology": str(path)}, seed=1
+    )
+    assert row["liveness"] and row["topology"] == str(path)
+    with pytest.raises(topology.TopologyError, match="needs 5 sites"):
+        topology.build(str(edges), 5, random.Random(0))
+    bad = tmp_path / "bad.edgelist"
+    bad.write_text("0 1 fast 10\n")
+    with pytest.raises(topology.TopologyError):
+        topology.build(str(bad), 2, random.Random(0))
+    with pytest.raises(topology.TopologyError):
+        topology.build(str(tmp_path / "missing.edgelist"), 2, random.Random(0))

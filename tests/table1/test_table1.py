@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 from pathlib import Path
 
 import pytest
 
 from medbench import experiments as ex
 from medbench import reproduce, reproduce_cli, table1
-from medbench.consensus.baselines import REGISTRY
+from medbench.consensus.baselines import REGISTRY, make_nodes
 
 QUICK = table1.Settings.quick()
 
@@ -67,6 +68,12 @@ def test_compute_demand_threshold_separates_pox_from_bft(rows: dict[str, table1.
     large = [rows[k].extras["hashes_per_tx"] for k in ("medrec", "modelchain")]
     small = [rows[k].extras["hashes_per_tx"] for k in ("medicalchain", "mdsm")]
     assert min(large) >= table1.LARGE_HASHES_PER_TX > max(small)
+    limit = table1.large_cpu_ms(QUICK.cost_profile())
+    cpu = {k: rows[k].extras["cpu_ms_per_tx"] for k in ("medrec", "modelchain", "medicalchain")}
+    assert min(cpu["medrec"], cpu["modelchain"]) >= limit > cpu["medicalchain"]
+    assert (
+        rows["modelchain"].extras["learn_ms_per_tx"] > 0 == rows["medrec"].extras["learn_ms_per_tx"]
+    )
     assert [rows[k].cells["compute_demand"] for k in ("medrec", "modelchain")] == ["large"] * 2
     assert [rows[k].cells["compute_demand"] for k in ("medicalchain", "mdsm")] == ["small"] * 2
 
@@ -82,6 +89,14 @@ def test_vote_weights_and_comparison(rows: dict[str, table1.Row]) -> None:
     md = table1.markdown(list(rows.values()), cmp)
     assert f"{table1.LARGE_HASHES_PER_TX:.0e}" in md
     assert md.count("| MDSM |") == 2  # measured and paper tables
+
+
+def test_pow_attacker_parameter() -> None:
+    nodes = make_nodes("pow", 3, {"attacker": 2}, seed=1)
+    assert [type(n).__name__ for n in nodes] == ["PowNode", "PowNode", "PrivateMiner"]
+    assert nodes[2].release_depth == 13  # one past the 12 confirmations
+    with pytest.raises(ValueError):
+        make_nodes("pow", 3, {"attacker": 3}, seed=1)
 
 
 def test_quorum_bound() -> None:
@@ -123,8 +138,18 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
         "faults_byzantine.csv",
         "scaling_throughput_tps.png",
         "faults_crash.png",
+        "nodes.csv",
     ):
         assert f in names
+    with (tmp_path / "nodes.csv").open() as fh:
+        nodes = list(csv.DictReader(fh))
+    common = [r for r in nodes if r["run"] == "table1 common" and r["system"] == "medicalchain"]
+    # PBFT at the common size: its replicas and 4 clients, each with CPU and storage columns.
+    assert len(common) == QUICK.common_n + 4
+    replicas = [r for r in common if r["replica"] == "True"]
+    assert all(float(r["cpu_s_total"]) > 0 for r in replicas)
+    assert all(int(r["storage_bytes.blocks"]) > 0 for r in replicas)
+    assert {r["system"] for r in nodes if r["run"] == "scaling"} >= {"medicalchain", "mdsm"}
     md = readme.read_text()
     assert "| System | blockchain | consensus |" in md
     assert "| Medical Chain |" in md
@@ -136,3 +161,37 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
     assert byz["equivocating primary, n=3 (f=0)"]["safety"] == "False"
     assert byz["equivocating primary, n=4 (f=1)"]["safety"] == "True"
     assert byz["equivocating primary, n=4 (f=1)"]["live"] == "True"
+    # The 51% attack: a hash majority rewrites committed blocks, a minority cannot.
+    major = byz["1 of 4 miners holds 60% of the hash power, mines privately"]
+    minor = byz["1 of 4 miners holds 30% of the hash power, mines privately"]
+    assert major["safety"] == "False" and int(major["commits_undone"]) > 0
+    assert minor["safety"] == "True" and minor["commits_undone"] == "0"
+    # The relay's Byzantine centre rewrites history and no node server objects.
+    relay = byz["Byzantine centre drops a record from block 1 and re-links the chain"]
+    assert relay["safety"] == "False" and relay["rejections"] == "0"
+    assert int(relay["commits_undone"]) > 0
+    # PBFT counts the equivocating primary's refused messages.
+    assert int(byz["equivocating primary, n=4 (f=1)"]["rejections"]) > 0
+
+
+def test_table1_and_reproduce_take_a_profile(tmp_path: Path, rows: dict[str, table1.Row]) -> None:
+    """--profile PATH: every run is charged by that profile, and the metadata records it."""
+    from dataclasses import replace as dc_replace
+
+    from medbench.sim.costs import CostProfile
+
+    dear = dc_replace(CostProfile.default(), verify_ns=500_000.0, host="test-host")
+    path = tmp_path / "p.json"
+    dear.save(path)
+    out = tmp_path / "t"
+    assert run_cli(["table1", "--quick", "--profile", str(path), "--out", str(out)]) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["cost_profile"]["verify_ns"] == 500_000.0
+    with (out / "table1.csv").open() as fh:
+        got = {r["system"]: float(r["cpu_ms_per_tx"]) for r in csv.DictReader(fh)}
+    # PBFT verifies signatures on every message: dearer verification, more CPU per transaction.
+    assert got["Medical Chain"] > 2 * rows["medicalchain"].extras["cpu_ms_per_tx"]
+    parser = argparse.ArgumentParser(prog="medbench")
+    reproduce_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["reproduce", "--quick", "--profile", str(path), "--out", "x"])
+    assert reproduce.Options(profile=CostProfile.load(args.profile)).settings().profile == dear

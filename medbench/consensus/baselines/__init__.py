@@ -40,9 +40,25 @@ from medbench.node import Node
 
 
 def make_pow(n: int, params: dict[str, Any], seed: int) -> list[Node]:
-    """``n`` PoW miners (MedRec 2016)."""
-    p = pow.PowParams.from_dict(params, n)
-    return [pow.PowNode(i, n, p, make_rng(seed, 1, i)) for i in range(n)]
+    """``n`` PoW miners (MedRec 2016).
+
+    ``attacker`` (a node ID) makes that miner an :class:`~attack.PrivateMiner` (the 51% attack)
+    that releases its branch once the public chain is ``release_depth`` blocks past the fork
+    (default: one more than ``confirmations``, so released branches revert commits).
+    """
+    rest = dict(params)
+    attacker = int(rest.pop("attacker", -1))
+    depth = rest.pop("release_depth", None)
+    p = pow.PowParams.from_dict(rest, n)
+    if attacker >= n:
+        raise ValueError(f"attacker {attacker} is not a node ID of 0..{n - 1}")
+    release = int(depth) if depth is not None else p.confirmations + 1
+    return [
+        attack.PrivateMiner(i, n, p, make_rng(seed, 1, i), release)
+        if i == attacker
+        else pow.PowNode(i, n, p, make_rng(seed, 1, i))
+        for i in range(n)
+    ]
 
 
 def make_poa(n: int, params: dict[str, Any], seed: int) -> list[Node]:

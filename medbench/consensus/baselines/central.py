@@ -161,6 +161,18 @@ def verify_linkage(chain: list[RelayBlock]) -> bool:
     return True
 
 
+def _check_chain(chain: list[RelayBlock]) -> tuple[int, str | None]:
+    """(blocks after genesis, the first block whose index, hash or link is wrong, or None)."""
+    for i, b in enumerate(chain):
+        if b.index != i:
+            return max(0, i - 1), f"block {i} carries index {b.index}"
+        if b.hash != block_digest(b.index, b.timestamp, b.prev_hash, b.producer, b.txs):
+            return max(0, i - 1), f"block {i}: hash does not recompute"
+        if i and b.prev_hash != chain[i - 1].hash:
+            return i - 1, f"block {i} does not name block {i - 1} as its predecessor"
+    return max(0, len(chain) - 1), None
+
+
 @dataclass(frozen=True, slots=True)
 class CentralParams:
     """Parameters of the central-relay system."""
@@ -231,6 +243,14 @@ class CentralServer(BaselineNode):
         if self.registered:
             ready.messages.append(Send(tuple(self.registered), Sync(tuple(self.chain))))
 
+    def stored_blocks(self) -> list[tuple[Any, bool]]:
+        """The cached chain (genesis excluded): the centre's word is final."""
+        return [(b, True) for b in self.chain[1:]]
+
+    def verify_chain(self) -> tuple[int, str | None]:
+        """Linkage and recomputed hashes of the cached chain."""
+        return _check_chain(self.chain)
+
     def stats(self) -> dict[str, int]:
         """Counters plus the cached chain length."""
         out = super().stats()
@@ -259,6 +279,14 @@ class NodeServer(BaselineNode):
         self.registered = False
         self.completed_txs: set[bytes] = set()
         self.replaced = 0
+
+    def stored_blocks(self) -> list[tuple[Any, bool]]:
+        """The chain as accepted from the centre (genesis excluded); all of it is final."""
+        return [(b, True) for b in self.chain[1:]]
+
+    def verify_chain(self) -> tuple[int, str | None]:
+        """Linkage and recomputed hashes of the stored chain (all a node server can check)."""
+        return _check_chain(self.chain)
 
     # --- timers
 

@@ -46,6 +46,7 @@ from medbench import codec
 from medbench.hashing import sha256
 from medbench.merkle import root as merkle_root
 from medbench.node import Note, Ready, Send
+from medbench.sim import hashwork
 
 U64_MAX = (1 << 64) - 1
 MAX_TXS_PER_MESSAGE = 1 << 16
@@ -304,7 +305,7 @@ class Counters:
 
 def merkle_hashes(n_leaves: int) -> int:
     """SHA-256 evaluations of an RFC 9162 root over ``n_leaves`` leaves (2n-1, or 1 if empty)."""
-    return 2 * n_leaves - 1 if n_leaves else 1
+    return hashwork.merkle_hashes(n_leaves)
 
 
 def tx_root(txs: Sequence[tuple[bytes, int, int]], counters: Counters) -> bytes:
@@ -317,6 +318,12 @@ def tx_root(txs: Sequence[tuple[bytes, int, int]], counters: Counters) -> bytes:
 def block_hash(header: Sequence[Any], counters: Counters) -> bytes:
     """``sha256(encode(header))``: a block ID, counted."""
     counters.hash_block += 1
+    digest: bytes = sha256(codec.encode(list(header)))
+    return digest
+
+
+def recompute_block_id(header: Sequence[Any]) -> bytes:
+    """:func:`block_hash` without counting (an auditor's re-check, not the node's own work)."""
     digest: bytes = sha256(codec.encode(list(header)))
     return digest
 
@@ -395,6 +402,14 @@ class BaselineNode:
     def stats(self) -> dict[str, int]:
         """Counters as a flat dictionary (subclasses add chain-derived figures)."""
         return self.counters.as_dict()
+
+    def stored_blocks(self) -> list[tuple[WireMessage, bool]]:
+        """Every block this node keeps, genesis excluded, each with whether it is final."""
+        return []
+
+    def verify_chain(self) -> tuple[int, str | None]:
+        """Re-check the final chain's hash links and IDs, uncounted: (blocks, first fault)."""
+        return 0, None
 
 
 def gossip_tx(node: BaselineNode, tx: TxGossip, ready: Ready) -> None:

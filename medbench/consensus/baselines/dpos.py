@@ -56,6 +56,7 @@ from medbench.consensus.baselines.common import (
     block_hash,
     bytes_max,
     check_param_names,
+    recompute_block_id,
     tx_entries,
     tx_root,
     u64,
@@ -197,10 +198,16 @@ class DposNode(LedgerNode):
         self.final_tip = self.genesis_id
         self.final_pending: set[bytes] = set()  # final by audits, not yet placed on the chain
         self.finality_conflicts = 0
+        self.decisions = 0  # blocks made final by an audit quorum (observed, for Table 1)
+        self.finality_votes_min = 0  # fewest distinct auditors behind one such decision
 
     def producer_of(self, block: DposBlock) -> int:
         """The delegate."""
         return block.producer
+
+    def block_id_of(self, block: DposBlock) -> bytes:
+        """The block's ID recomputed from its contents (uncounted)."""
+        return recompute_block_id([*block.header(), block.signature])
 
     def block_budget(self) -> int:
         """Transactions per block."""
@@ -314,6 +321,9 @@ class DposNode(LedgerNode):
         who = self.audits.setdefault(audit.block_id, set())
         who.add(audit.auditor)
         if len(who) == self.threshold:
+            self.decisions += 1
+            if self.finality_votes_min == 0 or len(who) < self.finality_votes_min:
+                self.finality_votes_min = len(who)
             self.final_pending.add(audit.block_id)
             self.advance_commits(ready)
 
@@ -359,5 +369,8 @@ class DposNode(LedgerNode):
             finality_conflicts=self.finality_conflicts,
             delegates=len(self.schedule),
             auditors=len(self.auditor_ids),
+            decisions=self.decisions,
+            finality_votes_min=self.finality_votes_min,
+            validators=len(self.auditor_ids),  # the identified voters of finality
         )
         return out

@@ -29,6 +29,7 @@ from medbench.consensus.baselines.common import (
     tx_root,
 )
 from medbench.hashing import sha256
+from medbench.merkle import root as merkle_root
 from medbench.node import Committed, Note, Ready
 
 MAX_MEMPOOL = 1 << 20
@@ -62,6 +63,10 @@ class LedgerNode(BaselineNode):
 
     def producer_of(self, block: Any) -> int:
         """Node ID that produced ``block``."""
+        raise NotImplementedError
+
+    def block_id_of(self, block: Any) -> bytes:
+        """Recompute ``block``'s ID from its contents, uncounted (for :meth:`verify_chain`)."""
         raise NotImplementedError
 
     # --- transactions
@@ -157,6 +162,27 @@ class LedgerNode(BaselineNode):
             if tx[0] in self.local_txs and tx[0] not in self.completed_txs:
                 self.completed_txs.add(tx[0])
                 ready.completed.append(TxCompleted(tx[0], tx[2]))
+
+    def stored_blocks(self) -> list[tuple[Any, bool]]:
+        """Every connected block of the tree (orphans included), with whether it is final."""
+        final = set(self.committer.committed)
+        return [
+            (e.block, bid in final) for bid, e in self.tree.entries.items() if e.block is not None
+        ]
+
+    def verify_chain(self) -> tuple[int, str | None]:
+        """Walk the final chain: each block names its predecessor and recomputes to its IDs."""
+        prev = self.genesis_id
+        for h, bid in enumerate(self.committer.committed, start=1):
+            block = self.tree.entries[bid].block
+            if block.parent != prev:
+                return h - 1, f"block {h} does not name block {h - 1} as its parent"
+            if merkle_root([t[0] for t in block.txs]) != block.tx_root:
+                return h - 1, f"block {h}: Merkle root does not match its transactions"
+            if self.block_id_of(block) != bid:
+                return h - 1, f"block {h}: ID does not match its header"
+            prev = bid
+        return len(self.committer.committed), None
 
     def committed_blocks(self) -> list[Any]:
         """Block objects committed so far, height 1 first."""

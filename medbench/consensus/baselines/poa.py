@@ -48,6 +48,7 @@ from medbench.consensus.baselines.common import (
     bytes_max,
     check_param_names,
     draw_below,
+    recompute_block_id,
     tx_entries,
     tx_root,
     u64,
@@ -143,6 +144,10 @@ class PoaNode(GasLedgerNode):
     def producer_of(self, block: PoaBlock) -> int:
         """The signer."""
         return block.signer
+
+    def block_id_of(self, block: PoaBlock) -> bytes:
+        """The block's ID recomputed from its contents (uncounted)."""
+        return recompute_block_id([*block.header(), block.seal])
 
     # --- Clique rules
 

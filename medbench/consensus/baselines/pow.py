@@ -55,6 +55,7 @@ from medbench.consensus.baselines.common import (
     check_param_names,
     draw_below,
     draw_exponential_us,
+    recompute_block_id,
     tx_entries,
     tx_root,
     u64,
@@ -182,6 +183,10 @@ class PowNode(GasLedgerNode):
     def producer_of(self, block: PowBlock) -> int:
         """The miner."""
         return block.miner
+
+    def block_id_of(self, block: PowBlock) -> bytes:
+        """The block's ID recomputed from its contents (uncounted)."""
+        return recompute_block_id(block.header())
 
     # --- timers
 

@@ -19,14 +19,17 @@ ticks"), so ``tick_us=0`` is the natural setting (the periodic tick also works, 
 to one period late, at the price of ticking every node every period).
 
 Costs. The wrapper turns the node's exact counters into simulator operations through
-``take_costs``: block and Merkle hashes (and really executed nonce trials) as ``hash``, signature
-operations as ``sign``/``verify``. *Modeled* mining hashes are not charged to the node's CPU
-(a miner hashes on separate hardware while its CPU keeps validating); they stay in ``stats()``
-as ``hash_mining`` and :func:`compute` adds them to the compute demand.
+``take_costs``: block and Merkle hashes, one ID hash per distinct committed transaction (the rule
+of :mod:`medbench.sim.hashwork`, shared with PBFT) and really executed nonce trials as ``hash``,
+signature operations as ``sign``/``verify``, and PoI's training and validation FLOPs as
+``flop`` (learning runs on the node's CPU). *Modeled* mining hashes are not charged to the
+node's CPU (a miner hashes on separate hardware while its CPU keeps validating); they stay in
+``stats()`` as ``hash_mining`` and :func:`compute` adds them to the compute demand.
 
-Storage: ``storage_bytes()`` reports the canonical size of every block the node committed
-(height, ID, producer, transaction references) plus the bodies of the transactions it carries,
-which every full node keeps.
+Storage: ``storage_bytes()`` measures, when asked, the canonical encoding of every block the node
+keeps (final ones, and the others it knows: orphans, blocks not yet deep enough) and of the
+distinct transactions of its final blocks (their gossip messages, bodies included), which every
+full node keeps. ``verify_chain()`` re-checks the final chain's hash links, Merkle roots and IDs.
 
 Crashes: baseline nodes keep no stable storage; a recovered node is a fresh node with the same
 ID and keys (it resynchronises from its peers, where the protocol can).
@@ -38,11 +41,11 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from medbench import codec
 from medbench.consensus.baselines import REGISTRY
-from medbench.consensus.baselines.common import CommittedBlock, Submit
+from medbench.consensus.baselines.common import CommittedBlock, Submit, TxGossip
 from medbench.experiments import DEFAULTS, Deployment, ExperimentError, Submission
 from medbench.node import Node, Ready
+from medbench.sim.hashwork import HashTally
 
 WORKLOAD_DEFAULTS: dict[str, Any] = {
     "txs": 20,
@@ -62,9 +65,9 @@ class SimBaseline:
     def __init__(self, node: Any) -> None:
         self.node = node
         self.node_id: int = node.node_id
-        self._charged = (0, 0, 0)
-        self.chain_bytes = 0
-        self.tx_bytes = 0
+        self._charged = (0, 0, 0, 0)
+        self.tx_ids: set[bytes] = set()  # distinct committed transactions (one ID hash each)
+        self.producers: set[int] = set()  # producers of the blocks this node committed
 
     def step(self, src: int, msg: Any) -> Ready:
         """Delegate to the node; account for committed blocks."""
@@ -89,30 +92,67 @@ class SimBaseline:
         for c in ready.committed:
             b = c.payload
             if isinstance(b, CommittedBlock):
-                header = codec.encode([b.height, b.block_id, b.producer, [list(t) for t in b.txs]])
-                self.chain_bytes += len(header)
-                self.tx_bytes += sum(t[1] for t in b.txs)
+                self.producers.add(b.producer)
+                self.tx_ids.update(t[0] for t in b.txs)
 
     def take_costs(self) -> dict[str, int]:
-        """Hash and signature operations since the last call (modeled mining excluded)."""
+        """Hash, signature and learning operations since the last call (modeled mining excluded).
+
+        PoI's training and validation FLOPs are charged as ``flop``: ModelChain's "compute =
+        hashing + learning" runs on the node's CPU.
+        """
         c = self.node.counters
-        now = (c.hash_block + c.hash_merkle + c.hash_mining_real, c.sign_ops, c.verify_ops)
+        hashes = c.hash_block + c.hash_merkle + c.hash_mining_real + len(self.tx_ids)
+        now = (hashes, c.sign_ops, c.verify_ops, c.train_flops + c.validate_flops)
         before = self._charged
         self._charged = now
         out = {}
-        for op, a, b in zip(("hash", "sign", "verify"), now, before, strict=True):
+        for op, a, b in zip(("hash", "sign", "verify", "flop"), now, before, strict=True):
             if a != b:
                 out[op] = a - b
         return out
 
     def storage_bytes(self) -> dict[str, int]:
-        """Bytes of committed blocks and of the transaction bodies they carry."""
-        return {"chain": self.chain_bytes, "tx_bodies": self.tx_bytes}
+        """Encoded bytes this node keeps: final blocks, other known blocks, transactions.
+
+        Blocks are measured by their canonical wire encoding (:mod:`medbench.codec`); a
+        transaction by its encoded gossip message (ID, size, time and body), once per distinct
+        transaction of the final blocks.
+        """
+        final = other = txs = 0
+        seen: set[bytes] = set()
+        for block, is_final in self.node.stored_blocks():
+            size = len(block.encode())
+            if not is_final:
+                other += size
+                continue
+            final += size
+            for tx in block.txs:
+                if tx[0] not in seen:
+                    seen.add(tx[0])
+                    txs += len(TxGossip(tx[0], tx[1], tx[2]).encode())
+        return {"blocks": final, "blocks_other": other, "txs": txs}
 
     def stats(self) -> dict[str, int]:
-        """The baseline node's exact counters (:meth:`BaselineNode.stats`)."""
+        """The baseline node's exact counters (:meth:`BaselineNode.stats`) and hash work."""
         out: dict[str, int] = self.node.stats()
+        c = self.node.counters
+        tally = HashTally()
+        tally.add_all(
+            {
+                "tx_id": len(self.tx_ids),
+                "merkle": c.hash_merkle,
+                "block_id": c.hash_block,
+                "mining": c.hash_mining,
+            }
+        )
+        out.update(tally.as_stats())
         return out
+
+    def verify_chain(self) -> tuple[int, str | None]:
+        """The node's own re-check of its final chain (:meth:`BaselineNode.verify_chain`)."""
+        got: tuple[int, str | None] = self.node.verify_chain()
+        return got
 
 
 def protocol_options(params: Mapping[str, Any]) -> dict[str, Any]:

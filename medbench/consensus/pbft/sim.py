@@ -20,6 +20,11 @@ which is also the key of its :class:`~medbench.consensus.pbft.client.Completion`
   signatures) every sign is charged as ``sign`` and every check as ``verify``; with ``macs``
   every MAC computed or checked (the keyring's ``primitives``) is charged as two ``hash`` calls
   (HMAC-SHA256 is two SHA-256 passes);
+* the hash work of every executed batch, counted by the rule of :mod:`medbench.sim.hashwork`
+  (transaction IDs, batch and state digests, Merkle root and block ID of each appended block)
+  and charged as ``hash``; ``stats()`` gives it by category;
+* ``storage_bytes()``: encoded blocks, executed requests and protocol log records, per node;
+  ``verify_chain()`` re-checks the hash links and IDs of the replica's chain;
 * the replica's ``view-change``/``new-view`` notes are renamed ``view_change``/``new_view``, the
   names :mod:`medbench.metrics` times view changes with;
 * a replica rebuilt after a crash (:meth:`Replica.recover`) returns a first output (its FETCH);
@@ -48,15 +53,17 @@ import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from medbench import faults
+from medbench import codec, faults
 from medbench.consensus.pbft.auth import Keyring, ModeledKeyring, Scheme, make_keyrings
 from medbench.consensus.pbft.blocks import BlockMode
 from medbench.consensus.pbft.client import Client, Completion
+from medbench.consensus.pbft.log import COMMIT_PHASE, ExecutedBatch
 from medbench.consensus.pbft.messages import Submit
 from medbench.consensus.pbft.replica import Config, Replica
 from medbench.experiments import Deployment, ExperimentError, Submission
 from medbench.metrics import LivenessChecker, RunRecord, SafetyChecker, Verdict
 from medbench.node import Note, Ready, Send
+from medbench.sim.hashwork import HashTally, block_hashes
 
 PBFT_DEFAULTS: dict[str, Any] = {
     "clients": 4,
@@ -101,7 +108,9 @@ class SimNode:
 
     See the module docstring. ``step`` and ``tick`` are the wrapped node's own bound methods (no
     extra call on the hot path); notes are renamed in :meth:`take_costs`, which the simulator
-    calls after every ``step`` and ``tick`` and before it reads the output.
+    calls after every ``step`` and ``tick`` and before it reads the output. The same call
+    accounts for the batches the honest machine executed in that step (:meth:`_account`): their
+    hash work, the bytes the replica now stores, and the commit votes behind each decision.
     """
 
     __slots__ = (
@@ -109,13 +118,21 @@ class SimNode:
         "_p",
         "_pending",
         "_s",
+        "_seen",
         "_state",
         "_v",
+        "block_bytes",
+        "blocks_stored",
+        "decisions",
+        "finality_votes_min",
+        "hashes",
         "inner",
         "keyring",
+        "log_bytes",
         "node_id",
         "step",
         "tick",
+        "tx_bytes",
     )
 
     def __init__(self, inner: Any, keyring: Keyring, pending: Ready | None = None) -> None:
@@ -128,8 +145,16 @@ class SimNode:
         self._p = keyring.primitives
         self._pending = pending
         self._state = self.replica  # the honest machine whose ``_ready`` holds the notes
+        self._seen: Ready | None = None  # the output last accounted (a wrapper may not step)
         self.step: Callable[[int, Any], Ready] = inner.step
         self.tick: Callable[[int], Ready] = inner.tick if pending is None else self._first_tick
+        self.hashes = HashTally()
+        self.tx_bytes = 0  # encoded requests executed (every replica keeps the bodies)
+        self.block_bytes = 0  # encoded blocks appended to the chain (header + tx IDs)
+        self.blocks_stored = 0
+        self.log_bytes = 0  # encoded protocol records handed to stable storage
+        self.decisions = 0  # batches committed through a COMMIT quorum
+        self.finality_votes_min = 0  # fewest distinct COMMIT voters behind one decision
 
     @property
     def replica(self) -> Any:
@@ -150,30 +175,140 @@ class SimNode:
         return ready
 
     def take_costs(self) -> dict[str, int]:
-        """Authentication operations since the last call (see the module docstring)."""
-        notes = self._state._ready.notes
+        """Authentication operations and hash work since the last call (see the class doc)."""
+        r = self._state._ready
+        notes = r.notes
         if notes:
             _rename_notes(notes)
+        hashes = 0
+        if (r.committed or r.persist) and r is not self._seen:
+            # A Byzantine wrapper may answer without stepping the machine: count an output once.
+            self._seen = r
+            hashes = self._account(r)
         k = self.keyring
         if self._macs:
             p = k.primitives
             done = p - self._p
             self._p = p
-            return {"hash": 2 * done} if done else {}
+            if done:
+                self.hashes.counts["mac"] += 2 * done
+                hashes += 2 * done
+            return {"hash": hashes} if hashes else {}
         s = k.signs
         v = k.verifies
         ds = s - self._s
         dv = v - self._v
+        out: dict[str, int]
         if ds:
             self._s = s
             if dv:
                 self._v = v
-                return {"sign": ds, "verify": dv}
-            return {"sign": ds}
-        if dv:
+                out = {"sign": ds, "verify": dv}
+            else:
+                out = {"sign": ds}
+        elif dv:
             self._v = v
-            return {"verify": dv}
-        return {}
+            out = {"verify": dv}
+        elif not hashes:
+            return {}
+        else:
+            out = {}
+        if hashes:
+            out["hash"] = hashes
+        return out
+
+    def _account(self, ready: Ready) -> int:
+        """Hash work, storage and commit votes of one output; returns the hashes to charge.
+
+        Per executed batch (PAPER.md §1.5 blocks, TOCS §4.2 digests), at this replica: one hash
+        per item (a request's digest is its transaction ID), the batch digest (built by the
+        primary, recomputed by a backup), the chained state digest, and per appended block the
+        Merkle root and block ID twice (``Chain.append`` builds the block, then validates it).
+        Executed requests and appended blocks are stored; other persisted records (pre-prepares,
+        prepares, commits, checkpoints, view changes) are the protocol log.
+        """
+        total = 0
+        counts = self.hashes.counts
+        for c in ready.committed:
+            batch = c.payload
+            items = getattr(batch, "items", None)
+            if items is None:
+                continue
+            n_items = len(items)
+            counts["tx_id"] += n_items
+            counts["digest"] += 2
+            total += n_items + 2
+            for block in batch.blocks:
+                work = block_hashes(len(block.tx_ids))
+                counts["merkle"] += 2 * work["merkle"]
+                counts["block_id"] += 2 * work["block_id"]
+                total += 2 * (work["merkle"] + work["block_id"])
+                self.block_bytes += _block_size(block)
+                self.blocks_stored += 1
+            for req in batch.requests:
+                self.tx_bytes += len(req.encode())
+            self._note_votes(batch)
+        for rec in ready.persist:
+            if not isinstance(rec, ExecutedBatch):
+                enc = getattr(rec, "encode", None)
+                if enc is not None:
+                    self.log_bytes += len(enc())
+        return total
+
+    def _note_votes(self, batch: ExecutedBatch) -> None:
+        """Distinct COMMIT voters the replica held for ``batch`` (none after a state transfer)."""
+        state = self._state
+        log = getattr(state, "log", None)
+        slot = log.get(batch.sequence) if log is not None else None
+        if slot is None or slot.pre_prepare is None:
+            return  # fetched by state transfer: its proof is a checkpoint certificate
+        got = state.votes.count(COMMIT_PHASE, slot.view, batch.sequence, batch.batch_digest)
+        if got <= 0:
+            return
+        self.decisions += 1
+        if self.finality_votes_min == 0 or got < self.finality_votes_min:
+            self.finality_votes_min = got
+
+    def storage_bytes(self) -> dict[str, int]:
+        """Bytes this node stores, by category: blocks, transactions, protocol log."""
+        return {"blocks": self.block_bytes, "txs": self.tx_bytes, "log": self.log_bytes}
+
+    def stats(self) -> dict[str, int]:
+        """Hash work by category, blocks stored and the votes behind decisions."""
+        out = self.hashes.as_stats()
+        out.update(
+            blocks_stored=self.blocks_stored,
+            decisions=self.decisions,
+            finality_votes_min=self.finality_votes_min,
+            validators=int(getattr(self._state, "n", 0)),
+        )
+        return out
+
+    def verify_chain(self) -> tuple[int, str | None]:
+        """Re-check this replica's chain: (blocks after genesis, first broken link or ``None``).
+
+        Every block must name its predecessor's ID and recompute to its own Merkle root and ID
+        (the block format's ``validate``). Clients hold no chain: ``(0, None)``.
+        """
+        chain = getattr(self._state, "chain", None)
+        if chain is None:
+            return 0, None
+        blocks, ids, fmt = chain.blocks, chain.ids, chain.format
+        for h in range(1, len(blocks)):
+            if blocks[h].header.prev_id != ids[h - 1]:
+                return h - 1, f"block {h} does not name block {h - 1} as its predecessor"
+            why = fmt.validate(blocks[h])
+            if why is not None or fmt.block_id(blocks[h]) != ids[h]:
+                return h - 1, f"block {h}: {why or 'stored ID differs'}"
+        return len(blocks) - 1, None
+
+
+def _block_size(block: Any) -> int:
+    """Encoded size of a chain block: its own encoding, or header plus transaction IDs."""
+    enc = getattr(block, "encode", None)
+    if callable(enc):
+        return len(enc())
+    return len(codec.encode((block.header.encode(), tuple(block.tx_ids))))
 
 
 class SharedModeledKeyring(ModeledKeyring):

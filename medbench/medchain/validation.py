@@ -26,7 +26,12 @@ bytes. :class:`AccessValidator` plays two roles on each replica:
 Besides access requests the chain carries the *node records* drafted above: a transaction whose
 content is a ``blacklist`` or ``audit`` draft, authored and signed by a consortium validator key.
 Every node that saw the refusal or executed the query submits its copy; execution keeps the first
-record per (type, request) and refuses the others as duplicates.
+record per (type, request) and refuses the others as duplicates. A node's signature alone proves
+nothing (one Byzantine node must not blacklist an honest doctor): a refusal record carries its
+*evidence*, the refused transaction signed by its requester, and every replica re-judges it with
+the same rules, as of its own time, against its own state — the record is accepted only if that
+yields exactly this record. An audit of an accepted query must match the audit this replica
+itself derived when it executed the query.
 
 Certificate chains are not part of a ledger transaction; the validator looks each signer's chain
 up in :attr:`chains` (the registered identities, PAPER.md §1.6: certificates are registered on
@@ -38,6 +43,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from medbench import codec
 from medbench.access.request import AccessRequest, RequestError, from_transaction_fields
@@ -46,7 +52,12 @@ from medbench.access.validator import Allowed, Decision, Refused, Validator
 from medbench.consensus.pbft.messages import Request
 from medbench.crypto.keys import Scheme, SigningKey
 from medbench.ledger.errors import LedgerDecodeError
-from medbench.ledger.transaction import Kind, Transaction, verify_transaction
+from medbench.ledger.transaction import (
+    MAX_CONTENT_BYTES,
+    Kind,
+    Transaction,
+    verify_transaction,
+)
 from medbench.medchain.blocks import LedgerBlockFormat
 from medbench.pki.drafts import TxDraft
 
@@ -56,7 +67,10 @@ RECORD_TYPES = {"blacklist": Kind.ADD, "audit": Kind.QUERY}
 MAX_AGE_US = 600_000_000
 """How far a transaction's timestamp may lag the last block's (the paper's 10-minute blocks)."""
 
-_RECORD_LIMITS = codec.Limits(max_bytes=1 << 16, max_depth=3, max_container_len=64)
+MAX_EVIDENCE_BYTES = MAX_CONTENT_BYTES - 4096
+"""Largest refused transaction a record can carry as evidence (the record must fit too)."""
+
+_RECORD_LIMITS = codec.Limits(max_bytes=MAX_CONTENT_BYTES, max_depth=3, max_container_len=64)
 
 
 def request_transaction(request: AccessRequest) -> Transaction:
@@ -98,12 +112,14 @@ class AccessValidator:
         self.scheme = Scheme(scheme)
         self.max_age_us = max_age_us
         self.rules = Validator()
+        self.evidence_rules = Validator()  # re-judges cited refusals (kept out of the counts)
         self.refusals: Counter[str] = Counter()
         self.outbox: list[TxDraft] = []
         self.quiet = False  # while replaying the log after a crash: drafts were submitted before
         self.accepted: dict[bytes, Transaction] = {}  # tx ID -> accepted body, until stored
         self._drafted: set[bytes] = set()  # request IDs whose drafts this node already queued
         self._recorded: set[tuple[str, bytes]] = set()
+        self._audits_due: dict[bytes, dict[str, Any]] = {}  # accepted query ID -> its audit
 
     # --- judging --------------------------------------------------------------------------------
     def judge(self, operation: bytes) -> Verdict:
@@ -150,13 +166,62 @@ class AccessValidator:
             return "bad-signature: node record"
         if (content["type"], content["request"]) in self._recorded:
             return "duplicate-record: already on chain"
+        reason = self._unproven(content)
+        if reason is not None:
+            return f"unproven-record: {reason}"
         return TxDraft(tx.kind.name.lower(), content, tx.timestamp_us)
 
-    def _queue(self, drafts: list[TxDraft], request_id: bytes) -> None:
-        if self.quiet or request_id in self._drafted or not drafts:
+    def _unproven(self, content: dict[str, Any]) -> str | None:
+        """Why a blacklist / audit record is not backed by the chain, or ``None`` if it is.
+
+        A node record only states what every honest replica can re-derive: an audit of a query
+        this chain accepted (:attr:`_audits_due`, filled at execution), or a refusal whose
+        *evidence* — the refused transaction itself, signed by its requester — the rules refuse
+        again, as of its own time and against this state, producing exactly this record. One
+        Byzantine node therefore cannot blacklist anybody: it cannot sign the victim's requests.
+        """
+        rid = content["request"]
+        if content["type"] == "audit" and "evidence" not in content:
+            due = self._audits_due.get(rid)
+            return None if due == content else "no accepted query on chain has this audit"
+        evidence = content.get("evidence")
+        if type(evidence) is not bytes:
+            return "a refusal record carries the refused transaction"
+        try:
+            cited = Transaction.from_wire(evidence)
+        except LedgerDecodeError as exc:
+            return f"evidence does not decode: {exc}"
+        if cited.id != rid:
+            return "evidence is another transaction"
+        chains = [self.chains.get(k, ()) for k in cited.public_keys]
+        try:
+            request = from_transaction_fields(
+                cited.kind, cited.content, cited.timestamp_us, cited.public_keys,
+                cited.signatures, chains,
+            )  # fmt: skip
+        except RequestError as exc:
+            return f"evidence is not an access request: {exc}"
+        decision = self.evidence_rules.check(request, self.state)
+        if not isinstance(decision, Refused):
+            return "the rules accept the cited request"
+        derived = decision.blacklist if content["type"] == "blacklist" else decision.audit
+        if derived is None or {**derived.content, "evidence": evidence} != content:
+            return f"the rules refuse it otherwise ({decision.reason.value})"
+        return None
+
+    def _queue(self, drafts: list[TxDraft], tx: Transaction, *, evidence: bool) -> None:
+        """Queue this node's records about ``tx`` (once); a refusal's carry ``tx`` as evidence."""
+        if self.quiet or tx.id in self._drafted or not drafts:
             return
-        self._drafted.add(request_id)
-        self.outbox.extend(drafts)
+        self._drafted.add(tx.id)
+        for d in drafts:
+            if evidence:
+                wire = tx.to_wire()
+                if len(wire) > MAX_EVIDENCE_BYTES:
+                    self.refusals["evidence-too-large"] += 1  # the record could not be proven
+                    continue
+                d = TxDraft(d.kind, {**d.content, "evidence": wire}, d.timestamp_us)
+            self.outbox.append(d)
 
     # --- the PBFT hooks -------------------------------------------------------------------------
     def __call__(self, request: Request) -> str | None:
@@ -166,7 +231,7 @@ class AccessValidator:
             return None  # a duplicate record is ordered and answered "refused", so its client ends
         self.refusals[v.reason.split(":", 1)[0]] += 1
         if isinstance(v.decision, Refused) and v.tx is not None:
-            self._queue(v.decision.drafts, v.tx.id)
+            self._queue(v.decision.drafts, v.tx, evidence=True)
         return v.reason
 
     def service(self, request: Request) -> bytes:
@@ -176,17 +241,21 @@ class AccessValidator:
         if v.reason is not None or v.tx is None:
             self.format.ledger_ids[digest] = b""  # not part of the ledger block
             if isinstance(v.decision, Refused) and v.tx is not None:
-                self._queue(v.decision.drafts, v.tx.id)  # e.g. its grant was revoked just before
+                # e.g. its grant was revoked just before
+                self._queue(v.decision.drafts, v.tx, evidence=True)
             return codec.encode(["refused", (v.reason or "").split(":", 1)[0]])
         tx, decision = v.tx, v.decision
         if isinstance(decision, TxDraft):
             self.state.record(decision)
             self._recorded.add((decision.type, decision.content["request"]))
+            if decision.type == "audit":
+                self._audits_due.pop(decision.content["request"], None)
         else:
             assert isinstance(decision, Allowed) and v.request is not None
             self.state.apply(v.request, decision)
             if decision.audit is not None:
-                self._queue([decision.audit], tx.id)
+                self._audits_due[tx.id] = decision.audit.content
+                self._queue([decision.audit], tx, evidence=False)
         self.format.ledger_ids[digest] = tx.id
         self.accepted[tx.id] = tx
         return codec.encode(["accepted", tx.id])

@@ -33,7 +33,12 @@ from medbench.ledger.block import Genesis
 from medbench.ledger.transaction import SignerPolicy
 from medbench.medchain.blocks import LedgerBlockFormat
 from medbench.medchain.node import MedicalChainNode, NodeSetup
-from medbench.medchain.validation import AccessValidator, draft_transaction
+from medbench.medchain.validation import (
+    MAX_AGE_US,
+    MAX_LEAD_US,
+    AccessValidator,
+    draft_transaction,
+)
 from medbench.node import Ready
 from medbench.pki.ca import der
 from medbench.store.node_store import Synchronous
@@ -126,9 +131,15 @@ def make_consortium(
     users: int = 4,
     wrap: dict[int, Callable[[Replica], Any]] | None = None,
     synchronous: Synchronous = "FULL",
+    max_age_us: int = MAX_AGE_US,
+    max_lead_us: int = MAX_LEAD_US,
     **config: Any,
 ) -> Deployment:
-    """Build genesis, ``n`` nodes with stores under ``store_dir``, hospital and user clients."""
+    """Build genesis, ``n`` nodes with stores under ``store_dir``, hospital and user clients.
+
+    ``max_age_us`` / ``max_lead_us`` bound a transaction's timestamp against the chain's and the
+    replicas' clocks (:mod:`medbench.medchain.validation`); the rest of ``config`` is PBFT's.
+    """
     if Scheme(scheme) is not Scheme.ED25519:
         # verify_chain checks every signature of a chain under its genesis scheme, and the
         # access layer's identities (KMC keys, X.509 certificates) are Ed25519
@@ -160,7 +171,9 @@ def make_consortium(
         state = ChainState(world.state.policy, world.state.anchors)
         for ident in idents:
             state.register(ident.chain, at)
-        return AccessValidator(state, chains, genesis.validators, fmt, genesis.scheme)
+        return AccessValidator(
+            state, chains, genesis.validators, fmt, genesis.scheme, max_age_us, max_lead_us
+        )
 
     store = Path(store_dir)
     store.mkdir(parents=True, exist_ok=True)

@@ -9,19 +9,33 @@ bytes. :class:`AccessValidator` plays two roles on each replica:
   (hostile bytes give a reason, never an exception), then judge the transaction against this
   node's :class:`~medbench.access.ChainState` with :class:`medbench.access.Validator` — CA chain,
   signatures, countersignature, blacklist, RBAC and grants, all as of the transaction's own
-  timestamp (the consensus time the client stamped; the rules read no other clock — a timestamp
-  more than :data:`MAX_AGE_US` older than the newest block is refused, so nobody backdates a
-  request into an expired grant window). A refusal is
-  returned as ``"<reason>: <detail>"``; the replica counts it. If the access layer drafted a
-  blacklist record (a staff member refused for an authorization reason) or an audit record (a
-  query), the draft joins :attr:`outbox`, which the node's own client signs and submits as a
-  transaction in turn;
+  timestamp (bounded, see *Time* below). A refusal is returned as ``"<reason>: <detail>"``; the
+  replica counts it. If the access layer drafted a blacklist record (a staff member refused for
+  an authorization reason) or an audit record (a query), the draft joins :attr:`outbox`, which
+  the node's own client signs and submits as a transaction in turn;
 * **service** (``service(request) -> result``, at execution, in the total order): judge again,
   now against the state after every earlier committed transaction (two requests of one batch may
   conflict), then apply it to the state. The result is deterministic bytes
   ``["accepted", tx_id]`` or ``["refused", reason]``; the request digest -> transaction ID map of
   the :class:`~medbench.medchain.blocks.LedgerBlockFormat` is filled here (refused: no ID, so the
   ledger block leaves it out).
+
+Time
+----
+The rules evaluate grants and certificates as of the transaction's timestamp, which its client
+chose; three bounds keep that choice honest (PAPER.md §1.6, TOCS §4.6 for the non-determinism):
+
+* at admission each replica compares the stamp with its own clock (:meth:`local_time`, the
+  node's PBFT clock from the genesis time, never behind the newest block): more than
+  :data:`MAX_LEAD_US` ahead (future-dating into a grant not yet valid) or :data:`MAX_AGE_US`
+  behind (backdating into an expired window) is refused. Backups run this check on every request
+  of a PRE-PREPARE, so a Byzantine primary cannot order such a stamp: it needs 2f+1 prepares;
+* at execution, deterministically: a stamp more than :data:`MAX_AGE_US` older than the newest
+  block is refused;
+* at execution, deterministically: a stamp older than the latest revocation on chain that affects
+  the request (:func:`revocation_floor`: a CRL entry for a signer's certificate, a revoked grant
+  of the pair, a revoked delegation) is refused, so a revoked grantee or key cannot backdate past
+  its revocation, however recent.
 
 Besides access requests the chain carries the *node records* drafted above: a transaction whose
 content is a ``blacklist`` or ``audit`` draft, authored and signed by a consortium validator key.
@@ -46,6 +60,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medbench import codec
+from medbench.access.grants import RevokeRecord
 from medbench.access.request import AccessRequest, RequestError, from_transaction_fields
 from medbench.access.state import ChainState
 from medbench.access.validator import Allowed, Decision, Refused, Validator
@@ -59,6 +74,7 @@ from medbench.ledger.transaction import (
     verify_transaction,
 )
 from medbench.medchain.blocks import LedgerBlockFormat
+from medbench.pki.chain import revoked_since
 from medbench.pki.drafts import TxDraft
 
 RECORD_TYPES = {"blacklist": Kind.ADD, "audit": Kind.QUERY}
@@ -66,6 +82,9 @@ RECORD_TYPES = {"blacklist": Kind.ADD, "audit": Kind.QUERY}
 
 MAX_AGE_US = 600_000_000
 """How far a transaction's timestamp may lag the last block's (the paper's 10-minute blocks)."""
+
+MAX_LEAD_US = 600_000_000
+"""How far a transaction's timestamp may run ahead of a replica's clock at admission."""
 
 MAX_EVIDENCE_BYTES = MAX_CONTENT_BYTES - 4096
 """Largest refused transaction a record can carry as evidence (the record must fit too)."""
@@ -93,6 +112,30 @@ def draft_transaction(draft: TxDraft, key: SigningKey) -> Transaction:
     )
 
 
+def revocation_floor(state: ChainState, request: AccessRequest) -> int | None:
+    """The latest revocation on chain a new ``request`` must not predate, if any.
+
+    Three kinds affect a request: a CRL entry for a certificate of any signer's chain (its
+    revocation date: once published, a revoked key adds nothing new), a revoked grant of this
+    (patient, requester) pair and a revoked delegation to the requester (when the revocation was
+    recorded). A deterministic function of the state, so every replica agrees.
+    """
+    times = []
+    for sig in request.signatures:
+        when = revoked_since(sig.cert_chain, state.anchors, state.revocations)
+        if when is not None:
+            times.append(when)
+    if request.patient:
+        for ev in state.grants.by_pair.get((request.patient, request.requester), ()):
+            if isinstance(ev, RevokeRecord):
+                times.append(ev.recorded_us)
+    for rec in state.delegations.by_delegate.get(request.requester, ()):
+        when = state.delegations.revoked.get(rec.delegation_id)
+        if when is not None:
+            times.append(when)
+    return max(times, default=None)
+
+
 class AccessValidator:
     """Validator + service hooks of one replica (see the module docstring)."""
 
@@ -104,6 +147,7 @@ class AccessValidator:
         block_format: LedgerBlockFormat,
         scheme: Scheme | str = Scheme.ED25519,
         max_age_us: int = MAX_AGE_US,
+        max_lead_us: int = MAX_LEAD_US,
     ) -> None:
         self.state = state
         self.chains = dict(chains)
@@ -111,6 +155,8 @@ class AccessValidator:
         self.format = block_format
         self.scheme = Scheme(scheme)
         self.max_age_us = max_age_us
+        self.max_lead_us = max_lead_us
+        self.clock_us = block_format.genesis.timestamp_us  # the node sets it on every tick
         self.rules = Validator()
         self.evidence_rules = Validator()  # re-judges cited refusals (kept out of the counts)
         self.refusals: Counter[str] = Counter()
@@ -122,13 +168,29 @@ class AccessValidator:
         self._audits_due: dict[bytes, dict[str, Any]] = {}  # accepted query ID -> its audit
 
     # --- judging --------------------------------------------------------------------------------
-    def judge(self, operation: bytes) -> Verdict:
-        """Decode ``operation`` and judge it against the current state (never raises)."""
+    def local_time(self) -> int:
+        """This replica's idea of the chain's time: its clock, never behind the newest block."""
+        return max(self.format.head_timestamp, self.clock_us)
+
+    def judge(self, operation: bytes, *, clock_us: int | None = None) -> Verdict:
+        """Decode ``operation`` and judge it against the current state (never raises).
+
+        ``clock_us`` (admission only) is this replica's clock: a stamp outside
+        ``[clock - max_age, clock + max_lead]`` is refused before consensus. Without it (at
+        execution) only the deterministic bounds apply: the head block's time and the
+        revocations on chain.
+        """
         try:
             tx = Transaction.from_wire(operation)
         except LedgerDecodeError as exc:
             return Verdict(None, f"malformed: {exc}")
-        if tx.timestamp_us < self.format.head_timestamp - self.max_age_us:
+        t = tx.timestamp_us
+        if clock_us is not None and t > clock_us + self.max_lead_us:
+            # a stamp ahead of the replicas' clocks would reach into a grant not yet valid
+            return Verdict(tx, "future-timestamp: ahead of this replica's clock")
+        if clock_us is not None and t < clock_us - self.max_age_us:
+            return Verdict(tx, "stale-timestamp: behind this replica's clock")
+        if t < self.format.head_timestamp - self.max_age_us:
             # the rules read the transaction's own time: it may not lag the chain (backdating
             # into an expired grant window)
             return Verdict(tx, "stale-timestamp: older than the last block allows")
@@ -142,6 +204,11 @@ class AccessValidator:
             )
         except RequestError as exc:
             return Verdict(tx, f"malformed: {exc}")
+        floor = revocation_floor(self.state, request)
+        if floor is not None and t < floor:
+            # rules judge "as of" the stamp: a new request dated before a revocation on chain
+            # would see the grant or certificate still valid
+            return Verdict(tx, "stale-timestamp: predates a revocation that affects it", request)
         return Verdict(tx, self.rules.check(request, self.state), request)
 
     def _record(self, tx: Transaction) -> TxDraft | str | None:
@@ -226,7 +293,7 @@ class AccessValidator:
     # --- the PBFT hooks -------------------------------------------------------------------------
     def __call__(self, request: Request) -> str | None:
         """The validator hook: ``None`` to accept, else the refusal reason."""
-        v = self.judge(request.operation)
+        v = self.judge(request.operation, clock_us=self.local_time())
         if v.reason is None or v.reason.startswith("duplicate-record"):
             return None  # a duplicate record is ordered and answered "refused", so its client ends
         self.refusals[v.reason.split(":", 1)[0]] += 1

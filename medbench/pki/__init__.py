@@ -21,6 +21,7 @@ from medbench.pki.chain import (
     CertReason,
     RevocationRegistry,
     VerifiedIdentity,
+    revoked_since,
     verify_chain,
 )
 from medbench.pki.drafts import TxDraft, certificate_draft
@@ -51,6 +52,7 @@ __all__ = [
     "raw_public",
     "region_within",
     "reseal",
+    "revoked_since",
     "rotate_subject",
     "verify_chain",
 ]

@@ -119,3 +119,85 @@ def test_a_real_refusal_still_blacklists_on_every_node(tmp_path: Path) -> None:
         assert record.content["reason"] == "no-grant"
         (audit,) = [a for a in state.audit if a.content["request"] == tx.id]
         assert audit.content["outcome"] == "no-grant"
+
+
+# --- 2. time: the stamp is bounded on both sides -------------------------------------------------
+
+TIGHT = {**FAST, "max_age_us": 200_000, "max_lead_us": 200_000}
+
+
+def test_backdating_into_an_expired_grant_window_is_refused(tmp_path: Path) -> None:
+    dep, net = deploy(tmp_path, **TIGHT)
+    users = dep.user_ids
+    net.submit(users[0], grant_wire(dep, 0, 0, GENESIS_US + 1, na=GENESIS_US + 300_000))
+    net.run(1_000_000)  # every replica's clock is now ~0.7 s past the grant's end
+    assert [r[0] for r in results(net, users[0])] == ["accepted"]
+    back = read_wire(dep, 0, 0, GENESIS_US + 100_000)  # inside the window, a second "ago"
+    net.submit(users[1], back.to_wire())
+    settle(net)
+    assert results(net, users[1]) == []  # never ordered
+    assert dep.nodes[0].access.refusals["stale-timestamp"] >= 1
+    now = read_wire(dep, 0, 0, GENESIS_US + net.now)  # honestly stamped: the grant has expired
+    net.submit(users[2], now.to_wire())
+    settle(net)
+    for i in range(4):
+        state = dep.nodes[i].access.state
+        assert back.id not in state.seen and now.id not in state.seen
+        assert [r.content["reason"] for r in state.blacklist_records] == ["grant-expired"]
+
+
+def test_future_dating_into_a_grant_not_yet_valid_is_refused_even_by_a_byzantine_primary(
+    tmp_path: Path,
+) -> None:
+    dep, net = deploy(tmp_path, **TIGHT)
+    users = dep.user_ids
+    start = GENESIS_US + HOUR_US
+    net.submit(users[0], grant_wire(dep, 0, 0, GENESIS_US + 1, nb=start, na=start + HOUR_US))
+    settle(net)
+    assert [r[0] for r in results(net, users[0])] == ["accepted"]
+    ahead = read_wire(dep, 0, 0, start + 5)
+    net.submit(users[1], ahead.to_wire())
+    settle(net)
+    assert results(net, users[1]) == [] and dep.nodes[0].access.refusals["future-timestamp"] >= 1
+    # a Byzantine primary admits anything: the honest backups' clocks still refuse to prepare it
+    dep.nodes[0].replica.validator = lambda request: None
+    ahead2 = read_wire(dep, 0, 0, start + 6)
+    net.submit(users[2], ahead2.to_wire())
+    net.run(3_000_000)
+    assert results(net, users[2]) == []
+    for i in range(4):
+        seen = dep.nodes[i].access.state.seen
+        assert ahead.id not in seen and ahead2.id not in seen
+    assert all(dep.nodes[i].access.refusals["future-timestamp"] >= 1 for i in (1, 2, 3))
+
+
+def test_a_stamp_before_a_grant_revocation_on_chain_is_refused_on_every_node(
+    tmp_path: Path,
+) -> None:
+    """The revocation floor is deterministic: no clock needed, every replica refuses alike."""
+    dep, net = deploy(tmp_path, **FAST)  # a 10-minute clock window: the floor does the work
+    users = dep.user_ids
+    grant = grant_wire(dep, 0, 0, GENESIS_US + 1)
+    net.submit(users[0], grant)
+    settle(net)
+    p = dep.patient_client(0)
+    gid = Transaction.from_wire(grant).id
+    revoke = p.request(Operation.REVOKE, patient=p.public_key, body={"grant": gid},
+                       at_us=GENESIS_US + 500_000)  # fmt: skip
+    net.submit(users[0], request_transaction(revoke).to_wire())
+    settle(net)
+    assert [r[0] for r in results(net, users[0])] == ["accepted", "accepted"]
+    back = read_wire(dep, 0, 0, GENESIS_US + 400_000)  # while the grant was still active
+    from medbench.consensus.pbft.messages import Request
+
+    for i in range(4):
+        reason = dep.nodes[i].access(Request(99, 1, back.to_wire()))
+        assert reason is not None and reason.startswith("stale-timestamp: predates a revocation")
+    net.submit(users[1], back.to_wire())
+    late = read_wire(dep, 0, 0, GENESIS_US + 600_000)
+    net.submit(users[2], late.to_wire())
+    settle(net)
+    for i in range(4):
+        state = dep.nodes[i].access.state
+        assert back.id not in state.seen and late.id not in state.seen
+        assert [r.content["reason"] for r in state.blacklist_records] == ["grant-revoked"]

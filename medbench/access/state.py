@@ -156,6 +156,12 @@ class ChainState:
     blacklist_records: list[TxDraft] = field(default_factory=list)
     audit: list[TxDraft] = field(default_factory=list)
     emergency_releases: list[TxDraft] = field(default_factory=list)
+    emergencies: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)
+
+    def is_authority(self, key: bytes) -> bool:
+        """Whether ``key`` is registered with a health-authority role of the policy."""
+        info = self.identities.get(key)
+        return info is not None and self.policy.is_authority(info.role)
 
     # -- writes from committed transactions -----------------------------------------------------
     def register(self, chain: Sequence[bytes], at_us: int) -> VerifiedIdentity:
@@ -277,5 +283,8 @@ class ChainState:
                     recorded_us=t,
                 )
             )
-        # READ and EMERGENCY change nothing but the seen set; their audit drafts are recorded
-        # through :meth:`record` like any other transaction.
+        elif op is Operation.EMERGENCY:
+            # the KMC releases keys only against an accepted emergency request (its justification)
+            self.emergencies[rid] = (request.requester, request.patient)
+        # READ changes nothing but the seen set; audit drafts are recorded through
+        # :meth:`record` like any other transaction.

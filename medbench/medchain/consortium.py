@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medbench.access.clients import GranteeClient, Identity, PatientClient
+from medbench.access.clients import AuthorityClient, GranteeClient, Identity, PatientClient
 from medbench.access.scenario import GENESIS_US, Consortium
 from medbench.access.state import ChainState
 from medbench.consensus.pbft import BlockMode, Client, Config, Replica, Submit, make_keyrings
@@ -110,6 +110,14 @@ class Deployment:
         """The request builder of patient ``k`` (its chain argument is unused here)."""
         return PatientClient(self.patients[k], None, self.rng)  # type: ignore[arg-type]
 
+    def authority_client(self) -> AuthorityClient:
+        """The national health authority's request builder (the policy's root authority)."""
+        return AuthorityClient(self.world.national_authority, None, self.rng)  # type: ignore[arg-type]
+
+    def kmc_key(self) -> SigningKey:
+        """The key the KMC signs its emergency-release records with (replicas know it)."""
+        return SigningKey.generate(Scheme.ED25519, seed=self.world.kmc.operator_seed)
+
     def doctor_client(self, k: int) -> GranteeClient:
         """Doctor ``k``'s request builder, countersigned by their hospital."""
         return GranteeClient(
@@ -172,8 +180,9 @@ def make_consortium(
         for ident in idents:
             state.register(ident.chain, at)
         return AccessValidator(
-            state, chains, genesis.validators, fmt, genesis.scheme, max_age_us, max_lead_us
-        )
+            state, chains, genesis.validators, fmt, genesis.scheme, max_age_us, max_lead_us,
+            (world.kmc.operator_public,),
+        )  # fmt: skip
 
     store = Path(store_dir)
     store.mkdir(parents=True, exist_ok=True)

@@ -37,19 +37,17 @@ chose; three bounds keep that choice honest (PAPER.md §1.6, TOCS §4.6 for the 
   of the pair, a revoked delegation) is refused, so a revoked grantee or key cannot backdate past
   its revocation, however recent.
 
-Besides access requests the chain carries the *node records* drafted above: a transaction whose
-content is a ``blacklist`` or ``audit`` draft, authored and signed by a consortium validator key.
-Every node that saw the refusal or executed the query submits its copy; execution keeps the first
-record per (type, request) and refuses the others as duplicates. A node's signature alone proves
-nothing (one Byzantine node must not blacklist an honest doctor): a refusal record carries its
-*evidence*, the refused transaction signed by its requester, and every replica re-judges it with
-the same rules, as of its own time, against its own state — the record is accepted only if that
-yields exactly this record. An audit of an accepted query must match the audit this replica
-itself derived when it executed the query.
+Besides access requests the chain carries *records* (:mod:`medbench.medchain.chain_records`):
+the blacklist and audit records drafted above, CRLs, certificate registrations, policy
+publications and the KMC's emergency releases. Every node that saw a refusal or executed a query
+submits its copy of the record; execution keeps the first per (type, request) and refuses the
+others as duplicates. No record is believed for its signer alone (one Byzantine node must not
+blacklist an honest doctor): each is re-proven by every replica against its own state.
 
 Certificate chains are not part of a ledger transaction; the validator looks each signer's chain
 up in :attr:`chains` (the registered identities, PAPER.md §1.6: certificates are registered on
-chain), so an unregistered key fails the certificate rule.
+chain — a committed ``certificate`` record adds to it), so an unregistered key fails the
+certificate rule.
 """
 
 from __future__ import annotations
@@ -57,7 +55,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from medbench import codec
 from medbench.access.grants import RevokeRecord
@@ -67,29 +64,17 @@ from medbench.access.validator import Allowed, Decision, Refused, Validator
 from medbench.consensus.pbft.messages import Request
 from medbench.crypto.keys import Scheme, SigningKey
 from medbench.ledger.errors import LedgerDecodeError
-from medbench.ledger.transaction import (
-    MAX_CONTENT_BYTES,
-    Kind,
-    Transaction,
-    verify_transaction,
-)
+from medbench.ledger.transaction import Kind, Transaction
 from medbench.medchain.blocks import LedgerBlockFormat
+from medbench.medchain.chain_records import MAX_EVIDENCE_BYTES, ChainRecords
 from medbench.pki.chain import revoked_since
 from medbench.pki.drafts import TxDraft
-
-RECORD_TYPES = {"blacklist": Kind.ADD, "audit": Kind.QUERY}
-"""Node records and the ledger kind each travels as."""
 
 MAX_AGE_US = 600_000_000
 """How far a transaction's timestamp may lag the last block's (the paper's 10-minute blocks)."""
 
 MAX_LEAD_US = 600_000_000
 """How far a transaction's timestamp may run ahead of a replica's clock at admission."""
-
-MAX_EVIDENCE_BYTES = MAX_CONTENT_BYTES - 4096
-"""Largest refused transaction a record can carry as evidence (the record must fit too)."""
-
-_RECORD_LIMITS = codec.Limits(max_bytes=MAX_CONTENT_BYTES, max_depth=3, max_container_len=64)
 
 
 def request_transaction(request: AccessRequest) -> Transaction:
@@ -148,6 +133,7 @@ class AccessValidator:
         scheme: Scheme | str = Scheme.ED25519,
         max_age_us: int = MAX_AGE_US,
         max_lead_us: int = MAX_LEAD_US,
+        kmc_keys: tuple[bytes, ...] = (),
     ) -> None:
         self.state = state
         self.chains = dict(chains)
@@ -158,14 +144,12 @@ class AccessValidator:
         self.max_lead_us = max_lead_us
         self.clock_us = block_format.genesis.timestamp_us  # the node sets it on every tick
         self.rules = Validator()
-        self.evidence_rules = Validator()  # re-judges cited refusals (kept out of the counts)
+        self.records = ChainRecords(self.node_keys, frozenset(kmc_keys), self.scheme)
         self.refusals: Counter[str] = Counter()
         self.outbox: list[TxDraft] = []
         self.quiet = False  # while replaying the log after a crash: drafts were submitted before
         self.accepted: dict[bytes, Transaction] = {}  # tx ID -> accepted body, until stored
         self._drafted: set[bytes] = set()  # request IDs whose drafts this node already queued
-        self._recorded: set[tuple[str, bytes]] = set()
-        self._audits_due: dict[bytes, dict[str, Any]] = {}  # accepted query ID -> its audit
 
     # --- judging --------------------------------------------------------------------------------
     def local_time(self) -> int:
@@ -194,7 +178,7 @@ class AccessValidator:
             # the rules read the transaction's own time: it may not lag the chain (backdating
             # into an expired grant window)
             return Verdict(tx, "stale-timestamp: older than the last block allows")
-        record = self._record(tx)
+        record = self.records.check(tx, self.state, self.chains)
         if record is not None:
             return Verdict(tx, record)
         chains = [self.chains.get(k, ()) for k in tx.public_keys]
@@ -210,71 +194,6 @@ class AccessValidator:
             # would see the grant or certificate still valid
             return Verdict(tx, "stale-timestamp: predates a revocation that affects it", request)
         return Verdict(tx, self.rules.check(request, self.state), request)
-
-    def _record(self, tx: Transaction) -> TxDraft | str | None:
-        """The node record ``tx`` carries, a reason it is a bad one, or ``None`` if it is none."""
-        try:
-            content = codec.decode(tx.content, _RECORD_LIMITS)
-        except codec.DecodeError:
-            return None
-        if type(content) is not dict or content.get("type") not in RECORD_TYPES:
-            return None
-        if (
-            RECORD_TYPES[content["type"]] is not tx.kind
-            or type(content.get("request")) is not bytes
-        ):
-            return "malformed: node record of the wrong kind"
-        subject = content.get("subject")
-        if content["type"] == "blacklist" and (type(subject) is not bytes or len(subject) != 32):
-            return "malformed: a blacklist record names a 32-byte subject key"
-        if len(tx.public_keys) != 1 or tx.author not in self.node_keys:
-            return "record-not-by-a-node: only validator nodes write blacklist and audit records"
-        if not verify_transaction(tx, self.scheme).ok:
-            return "bad-signature: node record"
-        if (content["type"], content["request"]) in self._recorded:
-            return "duplicate-record: already on chain"
-        reason = self._unproven(content)
-        if reason is not None:
-            return f"unproven-record: {reason}"
-        return TxDraft(tx.kind.name.lower(), content, tx.timestamp_us)
-
-    def _unproven(self, content: dict[str, Any]) -> str | None:
-        """Why a blacklist / audit record is not backed by the chain, or ``None`` if it is.
-
-        A node record only states what every honest replica can re-derive: an audit of a query
-        this chain accepted (:attr:`_audits_due`, filled at execution), or a refusal whose
-        *evidence* — the refused transaction itself, signed by its requester — the rules refuse
-        again, as of its own time and against this state, producing exactly this record. One
-        Byzantine node therefore cannot blacklist anybody: it cannot sign the victim's requests.
-        """
-        rid = content["request"]
-        if content["type"] == "audit" and "evidence" not in content:
-            due = self._audits_due.get(rid)
-            return None if due == content else "no accepted query on chain has this audit"
-        evidence = content.get("evidence")
-        if type(evidence) is not bytes:
-            return "a refusal record carries the refused transaction"
-        try:
-            cited = Transaction.from_wire(evidence)
-        except LedgerDecodeError as exc:
-            return f"evidence does not decode: {exc}"
-        if cited.id != rid:
-            return "evidence is another transaction"
-        chains = [self.chains.get(k, ()) for k in cited.public_keys]
-        try:
-            request = from_transaction_fields(
-                cited.kind, cited.content, cited.timestamp_us, cited.public_keys,
-                cited.signatures, chains,
-            )  # fmt: skip
-        except RequestError as exc:
-            return f"evidence is not an access request: {exc}"
-        decision = self.evidence_rules.check(request, self.state)
-        if not isinstance(decision, Refused):
-            return "the rules accept the cited request"
-        derived = decision.blacklist if content["type"] == "blacklist" else decision.audit
-        if derived is None or {**derived.content, "evidence": evidence} != content:
-            return f"the rules refuse it otherwise ({decision.reason.value})"
-        return None
 
     def _queue(self, drafts: list[TxDraft], tx: Transaction, *, evidence: bool) -> None:
         """Queue this node's records about ``tx`` (once); a refusal's carry ``tx`` as evidence."""
@@ -313,15 +232,12 @@ class AccessValidator:
             return codec.encode(["refused", (v.reason or "").split(":", 1)[0]])
         tx, decision = v.tx, v.decision
         if isinstance(decision, TxDraft):
-            self.state.record(decision)
-            self._recorded.add((decision.type, decision.content["request"]))
-            if decision.type == "audit":
-                self._audits_due.pop(decision.content["request"], None)
+            self.records.apply(decision, tx.author, self.state, self.chains)
         else:
             assert isinstance(decision, Allowed) and v.request is not None
             self.state.apply(v.request, decision)
             if decision.audit is not None:
-                self._audits_due[tx.id] = decision.audit.content
+                self.records.expect_audit(tx.id, decision.audit.content)
                 self._queue([decision.audit], tx, evidence=False)
         self.format.ledger_ids[digest] = tx.id
         self.accepted[tx.id] = tx

@@ -7,16 +7,29 @@ chain state holds once the requests are committed — not what the in-memory ``L
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
-from medchain_helpers import deploy
+import pytest
+from cryptography import x509
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from medchain_helpers import care_session, deploy
 
 from medbench import codec
+from medbench.access.clients import GranteeClient, Identity
 from medbench.access.request import Operation
 from medbench.access.scenario import GENESIS_US
+from medbench.access.validator import Allowed, CertificateRule, SignatureRule, Validator
+from medbench.consensus.pbft.messages import Request
+from medbench.crypto.keys import Scheme, SigningKey
 from medbench.ledger import Kind, Transaction
-from medbench.medchain import Deployment, request_transaction
+from medbench.medchain import RECORD_SPECS, Deployment, draft_transaction, request_transaction
+from medbench.pki.ca import CertificateAuthority, crl_draft
+from medbench.pki.chain import verify_chain
+from medbench.pki.drafts import certificate_draft
+from medbench.pki.kmc import KmcError
 
 FAST = {"block_size": 8, "block_interval_us": 50_000, "checkpoint_interval": 4, "log_window": 16}
 HOUR_US = 3600 * 1_000_000
@@ -74,22 +87,38 @@ def test_byzantine_node_cannot_blacklist_an_honest_doctor(tmp_path: Path) -> Non
     assert [r[0] for r in results(net, users[1])] == ["accepted"]
     # a request "signed" by the victim that the victim never signed: a wrong signature
     forged = Transaction(
-        honest_read.kind, honest_read.content, honest_read.timestamp_us + 1,
-        honest_read.public_keys, (bytes(64),),
-    )  # fmt: skip
+        honest_read.kind,
+        honest_read.content,
+        honest_read.timestamp_us + 1,
+        honest_read.public_keys,
+        (bytes(64),),
+    )
     fabricated = [
         # the probe's record: no evidence at all
         {"type": "blacklist", "request": bytes([i]) * 32, "subject": victim, "reason": "no-grant"}
         for i in range(3)
     ] + [
         # the victim's own accepted read cited as a refusal
-        {"type": "blacklist", "subject": victim, "request": honest_read.id, "operation": "read",
-         "patient": dep.patients[1].public_key, "reason": "no-grant",
-         "evidence": honest_read.to_wire()},
+        {
+            "type": "blacklist",
+            "subject": victim,
+            "request": honest_read.id,
+            "operation": "read",
+            "patient": dep.patients[1].public_key,
+            "reason": "no-grant",
+            "evidence": honest_read.to_wire(),
+        },
         # a forged request in the victim's name
-        {"type": "blacklist", "subject": victim, "request": forged.id, "operation": "read",
-         "patient": dep.patients[1].public_key, "reason": "no-grant", "evidence": forged.to_wire()},
-    ]  # fmt: skip
+        {
+            "type": "blacklist",
+            "subject": victim,
+            "request": forged.id,
+            "operation": "read",
+            "patient": dep.patients[1].public_key,
+            "reason": "no-grant",
+            "evidence": forged.to_wire(),
+        },
+    ]
     for content in fabricated:
         net.submit(n + 3, node_record(dep, 3, content, Kind.ADD))  # node 3 is Byzantine
     settle(net, 3_000_000)
@@ -182,14 +211,13 @@ def test_a_stamp_before_a_grant_revocation_on_chain_is_refused_on_every_node(
     settle(net)
     p = dep.patient_client(0)
     gid = Transaction.from_wire(grant).id
-    revoke = p.request(Operation.REVOKE, patient=p.public_key, body={"grant": gid},
-                       at_us=GENESIS_US + 500_000)  # fmt: skip
+    revoke = p.request(
+        Operation.REVOKE, patient=p.public_key, body={"grant": gid}, at_us=GENESIS_US + 500_000
+    )
     net.submit(users[0], request_transaction(revoke).to_wire())
     settle(net)
     assert [r[0] for r in results(net, users[0])] == ["accepted", "accepted"]
     back = read_wire(dep, 0, 0, GENESIS_US + 400_000)  # while the grant was still active
-    from medbench.consensus.pbft.messages import Request
-
     for i in range(4):
         reason = dep.nodes[i].access(Request(99, 1, back.to_wire()))
         assert reason is not None and reason.startswith("stale-timestamp: predates a revocation")
@@ -201,3 +229,294 @@ def test_a_stamp_before_a_grant_revocation_on_chain_is_refused_on_every_node(
         state = dep.nodes[i].access.state
         assert back.id not in state.seen and late.id not in state.seen
         assert [r.content["reason"] for r in state.blacklist_records] == ["grant-revoked"]
+
+
+# --- 3. CRLs, certificates, policy and KMC releases go on chain through PBFT ----------------------
+
+S = 1_000_000
+
+
+def hook(dep: Deployment, wire: bytes) -> list[str | None]:
+    """Each of the four replicas' validator verdict on ``wire`` (no state change)."""
+    return [dep.nodes[i].access(Request(99, 1, wire)) for i in range(4)]
+
+
+def test_a_crl_committed_through_pbft_revokes_a_doctor_on_every_node(tmp_path: Path) -> None:
+    dep, net = deploy(tmp_path, **FAST)
+    users = dep.user_ids
+    for op in care_session(dep, 0, 2, GENESIS_US + 1):
+        net.submit(users[0], op)
+    net.run(2_100_000)  # past the second the CA revokes in (X.509 times are whole seconds)
+    assert [r[0] for r in results(net, users[0])] == ["accepted"] * 4
+    doctor = dep.doctors[0]
+    ca = dep.world.cas[doctor.info.region]
+    revoked_at = GENESIS_US + 2 * S
+    ca.revoke(x509.load_der_x509_certificate(doctor.chain[0]), revoked_at)
+    draft = crl_draft(
+        ca,
+        dep.world.ca_chain(doctor.info.region),
+        at_us=revoked_at,
+        next_update_us=revoked_at + HOUR_US,
+    )
+    crl = draft_transaction(draft, dep.setups[1].key)  # node 1 relays the CA's CRL
+    # a CRL signed by a CA outside the consortium's tree is refused by every replica
+    rogue = CertificateAuthority.create_root(
+        random.Random(9), "cn", not_before_us=GENESIS_US, not_after_us=revoked_at * 2
+    )
+    fake = crl_draft(rogue, (rogue.cert_der,), at_us=revoked_at, next_update_us=revoked_at + S)
+    assert all(
+        (r or "").startswith("bad-crl")
+        for r in hook(dep, draft_transaction(fake, dep.setups[2].key).to_wire())
+    )
+    net.submit(users[1], crl.to_wire())
+    settle(net)
+    assert results(net, users[1]) == [["accepted", crl.id]]
+    d, p = dep.doctor_client(0), dep.patient_client(0)
+
+    def add(at_us: int) -> Transaction:
+        req = d.request(
+            Operation.ADD,
+            patient=p.public_key,
+            category="lab",
+            body={"content": b"after"},
+            at_us=at_us,
+            countersign=True,
+        )
+        return request_transaction(req)
+
+    after, before = add(revoked_at + 5), add(revoked_at - S // 2)
+    assert all((r or "").startswith("cert-revoked") for r in hook(dep, after.to_wire()))
+    assert all(
+        (r or "").startswith("stale-timestamp: predates") for r in hook(dep, before.to_wire())
+    )
+    net.submit(users[2], after.to_wire())
+    net.submit(users[3], before.to_wire())
+    settle(net)
+    checker = Validator(rules=[CertificateRule(), SignatureRule()])
+    for i in range(4):
+        node = dep.nodes[i]
+        state = node.access.state
+        assert len(state.revocations.entries) == 1
+        assert after.id not in state.seen and before.id not in state.seen
+        assert crl.id in {t for b in node.ledger.blocks() for t in b.tx_ids}
+        # the doctor's earlier records stay verifiable as of their time
+        earlier = [
+            node.ledger[t]
+            for b in node.ledger.blocks()
+            for t in b.tx_ids
+            if node.ledger[t].author == doctor.public_key
+        ]
+        assert len(earlier) == 2
+        for tx in earlier:
+            verify_chain(doctor.chain, state.anchors, tx.timestamp_us, state.revocations)
+            req = node.access.judge(tx.to_wire()).request
+            assert req is not None and isinstance(checker.check(req, state), Allowed)
+        assert node.verify(dep.signer_policy()).ok
+
+
+def test_emergency_access_leaves_the_audit_and_the_kmc_release_on_chain(tmp_path: Path) -> None:
+    dep, net = deploy(tmp_path, **FAST)
+    users, kmc = dep.user_ids, dep.world.kmc
+    patient = dep.patients[2]
+    nha = dep.authority_client()
+    emergency = request_transaction(
+        nha.request(
+            Operation.EMERGENCY,
+            patient=patient.public_key,
+            body={"reason": "unconscious"},
+            at_us=GENESIS_US + 1,
+        )
+    )
+    doc = dep.doctor_client(2)  # a doctor has no emergency access
+    refused = request_transaction(
+        doc.request(
+            Operation.EMERGENCY,
+            patient=patient.public_key,
+            body={"reason": "x"},
+            at_us=GENESIS_US + 2,
+        )
+    )
+    net.submit(users[0], emergency.to_wire())
+    net.submit(users[1], refused.to_wire())
+    settle(net)
+    assert results(net, users[0]) == [["accepted", emergency.id]]
+    view = dep.nodes[0].access.state  # the KMC operator reads the committed chain
+    for bad in (refused.id, b"\x07" * 32):
+        with pytest.raises(KmcError, match="not an accepted emergency"):
+            kmc.emergency_release(patient.info.id_hash, nha.public_key, bad, GENESIS_US + 3, view)
+    with pytest.raises(KmcError, match="another key"):
+        kmc.emergency_release(
+            patient.info.id_hash, doc.public_key, emergency.id, GENESIS_US + 3, view
+        )
+    keys, draft = kmc.emergency_release(
+        patient.info.id_hash, nha.public_key, emergency.id, GENESIS_US + 3, view
+    )
+    assert keys.signing_public == patient.public_key
+    release = draft_transaction(draft, dep.kmc_key())
+    # only the KMC writes releases, and only for an accepted emergency request
+    by_node = draft_transaction(draft, dep.setups[0].key)
+    assert all((r or "").startswith("record-not-by-a-writer") for r in hook(dep, by_node.to_wire()))
+    forged = dict(draft.content, justification=refused.id)
+    forged_tx = Transaction.create(
+        Kind.QUERY, codec.encode(forged), GENESIS_US + 3, [dep.kmc_key()]
+    )
+    assert all((r or "").startswith("unproven-record") for r in hook(dep, forged_tx.to_wire()))
+    net.submit(users[2], release.to_wire())
+    settle(net)
+    assert results(net, users[2]) == [["accepted", release.id]]
+    for i in range(4):
+        node = dep.nodes[i]
+        state = node.access.state
+        listed = {t for b in node.ledger.blocks() for t in b.tx_ids}
+        assert {emergency.id, release.id} <= listed
+        (audit,) = [a for a in state.audit if a.content["request"] == emergency.id]
+        assert audit.content["operation"] == "emergency" and audit.content["outcome"] == "allowed"
+        (rel,) = state.emergency_releases
+        assert rel.content["justification"] == emergency.id
+        assert rel.content["authority"] == nha.public_key
+        assert refused.id not in state.emergencies
+
+
+def test_a_certificate_registered_through_pbft_lets_its_key_act(tmp_path: Path) -> None:
+    dep, net = deploy(tmp_path, **FAST)
+    users = dep.user_ids
+    new = dep.world.issue(
+        "doctor-new",
+        "doctor",
+        dep.doctors[0].info.region,
+        institution="hospital-0",
+        at_us=GENESIS_US,
+    )
+    client = GranteeClient(new, None, dep.rng)  # type: ignore[arg-type]
+    p = dep.patient_client(0)
+    body = {
+        "grantee": new.public_key,
+        "ops": ["read"],
+        "categories": ["*"],
+        "not_before_us": GENESIS_US,
+        "not_after_us": GENESIS_US + HOUR_US,
+    }
+    grant = request_transaction(
+        p.request(Operation.GRANT, patient=p.public_key, body=body, at_us=GENESIS_US + 20)
+    )
+    assert all((r or "").startswith("unknown-subject") for r in hook(dep, grant.to_wire()))
+
+    def read(at_us: int) -> Transaction:
+        return request_transaction(
+            client.request(
+                Operation.READ, patient=p.public_key, body={"history": False}, at_us=at_us
+            )
+        )
+
+    assert all(
+        (r or "").startswith("cert-invalid") for r in hook(dep, read(GENESIS_US + 1).to_wire())
+    )
+    garbage = Transaction.create(
+        Kind.REGISTER,
+        codec.encode({"type": "certificate", "chain": [b"not der"]}),
+        GENESIS_US + 1,
+        [dep.setups[0].key],
+    )
+    assert all((r or "").startswith("cert-invalid") for r in hook(dep, garbage.to_wire()))
+    # the subject registers its own certificate (a node could too)
+    own = Transaction.create(
+        Kind.REGISTER,
+        codec.encode(certificate_draft(new.chain, GENESIS_US + 2).content),
+        GENESIS_US + 2,
+        [signing_key_of(new)],
+    )
+    net.submit(users[0], own.to_wire())
+    settle(net)
+    assert results(net, users[0]) == [["accepted", own.id]]
+    again = draft_transaction(
+        certificate_draft(dep.doctors[1].chain, GENESIS_US + 3), dep.setups[0].key
+    )
+    net.submit(users[1], again.to_wire())  # already registered at genesis: a duplicate
+    net.submit(users[2], grant.to_wire())
+    settle(net)
+    assert results(net, users[1]) == [["refused", "duplicate-record"]]
+    r = read(GENESIS_US + 30)
+    net.submit(users[3], r.to_wire())
+    settle(net)
+    assert results(net, users[3]) == [["accepted", r.id]]
+    for i in range(4):
+        access = dep.nodes[i].access
+        assert access.state.identities[new.public_key].role == "doctor"
+        assert access.chains[new.public_key] == new.chain
+        assert r.id in access.state.seen
+
+
+def signing_key_of(ident: Identity) -> SigningKey:
+    """The ledger SigningKey of an access identity (the same Ed25519 secret)."""
+    return SigningKey.generate(Scheme.ED25519, seed=ident.keys.signing.private_bytes_raw())
+
+
+_VALUES = st.one_of(
+    st.binary(max_size=40),
+    st.integers(-5, 5),
+    st.lists(st.binary(max_size=20), max_size=3),
+    st.text(max_size=5),
+    st.none(),
+)
+
+
+@pytest.fixture(scope="module")
+def hostile_dep(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    dep, _ = deploy(tmp_path_factory.mktemp("records"))
+    return dep
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rtype=st.sampled_from(sorted(RECORD_SPECS)),
+    kind=st.sampled_from(list(Kind)),
+    fields=st.dictionaries(
+        st.sampled_from(
+            [
+                "request",
+                "subject",
+                "evidence",
+                "crl",
+                "issuer_chain",
+                "chain",
+                "document",
+                "authority",
+                "justification",
+                "version",
+                "reason",
+            ]
+        ),
+        _VALUES,
+        max_size=6,
+    ),
+    signer=st.sampled_from(["node", "kmc", "root"]),
+)
+def test_hostile_records_are_refused_never_raise(
+    hostile_dep: Deployment, rtype: str, kind: Kind, fields: dict[str, Any], signer: str
+) -> None:
+    """Every record type with arbitrary fields, signed by any writer: a reason, never a crash."""
+    dep = hostile_dep
+    key = {
+        "node": dep.setups[0].key,
+        "kmc": dep.kmc_key(),
+        "root": signing_key_of(dep.world.national_authority),
+    }[signer]
+    tx = Transaction.create(kind, codec.encode({**fields, "type": rtype}), GENESIS_US, [key])
+    access = dep.nodes[2].access
+    before = (
+        len(access.state.revocations.entries),
+        len(access.state.identities),
+        access.state.policy,
+        len(access.state.blacklist_records),
+    )
+    req = Request(99, 1, tx.to_wire())
+    reason = access(req)
+    assert isinstance(reason, str) and reason  # nothing random proves itself
+    assert codec.decode(access.service(req))[0] == "refused"
+    after = (
+        len(access.state.revocations.entries),
+        len(access.state.identities),
+        access.state.policy,
+        len(access.state.blacklist_records),
+    )
+    assert after == before

@@ -126,7 +126,7 @@ def test_node_records_are_checked(tmp_path: Path) -> None:
             "operation": "read", "patient": p.public_key, "reason": "no-grant",
             "evidence": refused.to_wire()}  # fmt: skip
     assert verdict(good) is None  # every replica re-derives this refusal from the evidence
-    assert verdict(good, key=outsider).startswith("record-not-by-a-node")
+    assert verdict(good, key=outsider).startswith("record-not-by-a-writer")
     assert verdict(good, kind=Kind.QUERY).startswith("malformed")
     assert verdict({**good, "subject": 7}).startswith("malformed")
     assert verdict({"type": "audit", "request": 5}, kind=Kind.QUERY).startswith("malformed")

@@ -520,3 +520,81 @@ def test_hostile_records_are_refused_never_raise(
         len(access.state.blacklist_records),
     )
     assert after == before
+
+
+# --- 4. RBAC as data: the published document decides ----------------------------------------------
+
+
+def publish_policy(dep: Deployment, net: Any, client: int, change: Any, at_us: int) -> None:
+    """The root authority publishes the current document after ``change(doc)``, through PBFT."""
+    import copy
+
+    from medbench.access.rbac import Policy, policy_draft
+
+    doc = copy.deepcopy(dep.nodes[0].access.state.policy.document)
+    change(doc)
+    draft = policy_draft(Policy.from_document(doc), at_us)
+    by_node = draft_transaction(draft, dep.setups[0].key)
+    assert all((r or "").startswith("record-not-by-a-writer") for r in hook(dep, by_node.to_wire()))
+    tx = draft_transaction(draft, signing_key_of(dep.world.national_authority))
+    net.submit(client, tx.to_wire())
+    settle(net)
+    assert results(net, client)[-1] == ["accepted", tx.id]
+    assert all(dep.nodes[i].access.state.policy.document == doc for i in range(4))
+
+
+def _institution_rule(doc: dict[str, Any]) -> dict[str, Any]:
+    (rule,) = [r for r in doc["grant_rules"] if r["grantor"] == "institution"]
+    return rule
+
+
+def test_flipping_same_institution_and_private_in_the_published_policy_changes_decisions(
+    tmp_path: Path,
+) -> None:
+    from medbench.access.clients import AdminClient
+
+    dep, net = deploy(tmp_path, **FAST)
+    users = dep.user_ids
+    region = dep.doctors[0].info.region
+    admin_id = dep.world.issue(
+        "admin-0", "admin_staff", region, institution="hospital-0", at_us=GENESIS_US
+    )
+    reg = draft_transaction(certificate_draft(admin_id.chain, GENESIS_US + 1), dep.setups[0].key)
+    net.submit(users[0], reg.to_wire())
+    settle(net)
+    admin = AdminClient(admin_id, None, dep.rng)  # type: ignore[arg-type]
+    patient, other_doctor = dep.patients[0].public_key, dep.doctors[1]  # at hospital-1
+
+    def authorize(at_us: int, categories: list[str]) -> Transaction:
+        body = {
+            "grantee": other_doctor.public_key, "ops": ["read"], "categories": categories,
+            "not_before_us": GENESIS_US, "not_after_us": GENESIS_US + HOUR_US,
+        }  # fmt: skip
+        return request_transaction(
+            admin.request(Operation.GRANT, patient=patient, body=body, at_us=at_us)
+        )
+
+    first = authorize(GENESIS_US + 10, ["lab"])
+    assert all((r or "").startswith("out-of-scope") for r in hook(dep, first.to_wire()))
+    publish_policy(
+        dep, net, users[1], lambda doc: _institution_rule(doc).update(same_institution=False),
+        GENESIS_US + 20,
+    )  # fmt: skip
+    second = authorize(GENESIS_US + 30, ["lab"])
+    assert hook(dep, second.to_wire()) == [None] * 4
+    net.submit(users[2], second.to_wire())
+    settle(net)
+    assert results(net, users[2]) == [["accepted", second.id]]
+    read = request_transaction(dep.doctor_client(1).request(
+        Operation.READ, patient=patient, category="lab", body={"history": False},
+        at_us=GENESIS_US + 40,
+    ))  # fmt: skip
+    assert hook(dep, read.to_wire()) == [None] * 4
+    # "lab" becomes private: the institution rule no longer reaches it, at issue or at use
+    publish_policy(
+        dep, net, users[1], lambda doc: doc["categories"]["private"].append("lab"),
+        GENESIS_US + 50,
+    )  # fmt: skip
+    assert all((r or "").startswith("no-grant") for r in hook(dep, read.to_wire()))
+    third = authorize(GENESIS_US + 60, ["lab"])
+    assert all((r or "").startswith("grant-not-permitted") for r in hook(dep, third.to_wire()))

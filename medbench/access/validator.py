@@ -76,6 +76,7 @@ class Reason(enum.Enum):
     UNKNOWN_ROLE = "unknown-role"
     UNKNOWN_SUBJECT = "unknown-subject"
     UNKNOWN_RECORD = "unknown-record"
+    RECORD_HIDDEN = "record-hidden"
     INVALID_BODY = "invalid-body"
     ROLE_NOT_PERMITTED = "role-not-permitted"
     NO_GRANT = "no-grant"
@@ -101,6 +102,7 @@ AUTHORIZATION_REASONS = frozenset(
         Reason.NOT_AUTHORITY,
         Reason.OUT_OF_SCOPE,
         Reason.DELEGATION_NOT_PERMITTED,
+        Reason.RECORD_HIDDEN,
     }
 )
 """Refusals that mean "you may not do this" — the ones that blacklist staff (§1.5)."""
@@ -366,6 +368,9 @@ class PermissionRule:
                 return Refusal(Reason.UNKNOWN_RECORD, "no such live record of this patient")
             if category != rec.category:
                 return Refusal(Reason.INVALID_BODY, "category differs from the record's")
+            if rec.record_id in state.records.hidden and req.requester != req.patient:
+                # hidden from everyone but its patient (§1.5): no grant reaches it
+                return Refusal(Reason.RECORD_HIDDEN, "only the patient acts on a hidden record")
         elif req.operation is Operation.ADD and category == ALL:
             return Refusal(Reason.INVALID_BODY, "a new record needs a concrete category")
         verdict = decide_data_access(

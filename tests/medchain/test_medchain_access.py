@@ -81,6 +81,7 @@ def test_byzantine_node_cannot_blacklist_an_honest_doctor(tmp_path: Path) -> Non
     n, users = dep.config.n, dep.user_ids
     victim = dep.doctors[1].public_key
     net.submit(users[0], grant_wire(dep, 1, 1, GENESIS_US + 1))
+    settle(net)
     honest_read = read_wire(dep, 1, 1, GENESIS_US + 2)
     net.submit(users[1], honest_read.to_wire())
     settle(net)
@@ -567,9 +568,12 @@ def test_flipping_same_institution_and_private_in_the_published_policy_changes_d
 
     def authorize(at_us: int, categories: list[str]) -> Transaction:
         body = {
-            "grantee": other_doctor.public_key, "ops": ["read"], "categories": categories,
-            "not_before_us": GENESIS_US, "not_after_us": GENESIS_US + HOUR_US,
-        }  # fmt: skip
+            "grantee": other_doctor.public_key,
+            "ops": ["read"],
+            "categories": categories,
+            "not_before_us": GENESIS_US,
+            "not_after_us": GENESIS_US + HOUR_US,
+        }
         return request_transaction(
             admin.request(Operation.GRANT, patient=patient, body=body, at_us=at_us)
         )
@@ -577,24 +581,117 @@ def test_flipping_same_institution_and_private_in_the_published_policy_changes_d
     first = authorize(GENESIS_US + 10, ["lab"])
     assert all((r or "").startswith("out-of-scope") for r in hook(dep, first.to_wire()))
     publish_policy(
-        dep, net, users[1], lambda doc: _institution_rule(doc).update(same_institution=False),
+        dep,
+        net,
+        users[1],
+        lambda doc: _institution_rule(doc).update(same_institution=False),
         GENESIS_US + 20,
-    )  # fmt: skip
+    )
     second = authorize(GENESIS_US + 30, ["lab"])
     assert hook(dep, second.to_wire()) == [None] * 4
     net.submit(users[2], second.to_wire())
     settle(net)
     assert results(net, users[2]) == [["accepted", second.id]]
-    read = request_transaction(dep.doctor_client(1).request(
-        Operation.READ, patient=patient, category="lab", body={"history": False},
-        at_us=GENESIS_US + 40,
-    ))  # fmt: skip
+    read = request_transaction(
+        dep.doctor_client(1).request(
+            Operation.READ,
+            patient=patient,
+            category="lab",
+            body={"history": False},
+            at_us=GENESIS_US + 40,
+        )
+    )
     assert hook(dep, read.to_wire()) == [None] * 4
     # "lab" becomes private: the institution rule no longer reaches it, at issue or at use
     publish_policy(
-        dep, net, users[1], lambda doc: doc["categories"]["private"].append("lab"),
+        dep,
+        net,
+        users[1],
+        lambda doc: doc["categories"]["private"].append("lab"),
         GENESIS_US + 50,
-    )  # fmt: skip
+    )
     assert all((r or "").startswith("no-grant") for r in hook(dep, read.to_wire()))
     third = authorize(GENESIS_US + 60, ["lab"])
     assert all((r or "").startswith("grant-not-permitted") for r in hook(dep, third.to_wire()))
+
+
+# --- 5. hidden records: enforced by the validator, not by client-side filtering -------------------
+
+
+def test_a_grantee_cannot_modify_or_delete_a_hidden_record(tmp_path: Path) -> None:
+    dep, net = deploy(tmp_path, **FAST, max_batch_delay_us=5_000)
+    users = dep.user_ids
+    p, d = dep.patient_client(0), dep.doctor_client(0)
+    body = {
+        "grantee": d.public_key,
+        "ops": ["read", "add", "modify", "delete"],
+        "categories": ["*"],
+        "not_before_us": GENESIS_US,
+        "not_after_us": GENESIS_US + HOUR_US,
+    }
+    grant = request_transaction(
+        p.request(Operation.GRANT, patient=p.public_key, body=body, at_us=GENESIS_US + 1)
+    )
+    add = request_transaction(
+        d.request(
+            Operation.ADD,
+            patient=p.public_key,
+            category="lab",
+            body={"content": b"hb 13"},
+            at_us=GENESIS_US + 2,
+            countersign=True,
+        )
+    )
+    net.submit(users[0], grant.to_wire())
+    settle(net)
+    net.submit(users[1], add.to_wire())
+    settle(net)
+    assert dep.nodes[0].replica.view == 0  # node 0 is the primary that batches below
+
+    def change(op: Operation, at_us: int, **extra: Any) -> Transaction:
+        req = d.request(
+            op,
+            patient=p.public_key,
+            category="lab",
+            body={"record": add.id, **extra},
+            at_us=at_us,
+            countersign=True,
+        )
+        return request_transaction(req)
+
+    def hide(hidden: bool, at_us: int) -> Transaction:
+        return request_transaction(
+            p.request(
+                Operation.HIDE,
+                patient=p.public_key,
+                category="lab",
+                body={"record": add.id, "hidden": hidden},
+                at_us=at_us,
+            )
+        )
+
+    # the modify joins the hide's batch (links take 0.5-1.5 ms, the primary waits 5 ms): it is
+    # admitted against the state before the hide, then refused at execution, in the total
+    # order, by every replica alike
+    modify = change(Operation.MODIFY, GENESIS_US + 4, content=b"hb 99", reason="typo")
+    net.submit(users[2], hide(True, GENESIS_US + 3).to_wire())
+    net.run(1_600)
+    net.submit(users[3], modify.to_wire())
+    settle(net)
+    assert results(net, users[3]) == [["refused", "record-hidden"]]
+    delete = change(Operation.DELETE, GENESIS_US + 5)
+    assert all((r or "").startswith("record-hidden") for r in hook(dep, delete.to_wire()))
+    for i in range(4):
+        state = dep.nodes[i].access.state
+        assert modify.id not in state.seen
+        assert state.records.is_live(add.id) and add.id in state.records.hidden
+        # a staff member reaching for a hidden record is blacklisted like any unauthorized act
+        assert [r.content["reason"] for r in state.blacklist_records] == ["record-hidden"]
+    # shown again by the patient, the grant reaches it again
+    net.submit(users[1], hide(False, GENESIS_US + 6).to_wire())
+    settle(net)
+    again = change(Operation.MODIFY, GENESIS_US + 7, content=b"hb 13.1", reason="recheck")
+    net.submit(users[2], again.to_wire())
+    settle(net)
+    assert results(net, users[2])[-1] == ["accepted", again.id]
+    assert all(again.id in dep.nodes[i].access.state.records.versions for i in range(4))

@@ -52,6 +52,7 @@ The document's sections (:func:`default_policy_document` is the reading of the p
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -565,6 +566,19 @@ class DelegationBook:
             return
         self.records[record.delegation_id] = record
         self.by_delegate.setdefault(record.delegate, []).append(record)
+
+    def rekey(self, old: bytes, new: bytes) -> None:
+        """Key succession: delegations by or to ``old`` are by or to ``new`` from now on."""
+        records = self.records
+        self.records, self.by_delegate = {}, {}
+        for rec in records.values():
+            self.add(
+                dataclasses.replace(
+                    rec,
+                    delegator=new if rec.delegator == old else rec.delegator,
+                    delegate=new if rec.delegate == old else rec.delegate,
+                )
+            )
 
     def revoke(self, delegation_id: bytes, revoker: bytes, at_us: int) -> bool:
         """Revoke a delegation if ``revoker`` made it; returns whether it did."""

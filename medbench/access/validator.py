@@ -349,6 +349,9 @@ class PermissionRule:
         info = ctx.state.identities.get(ctx.request.patient)
         if info is None or not ctx.state.policy.is_a(info.role, "patient"):
             return Refusal(Reason.UNKNOWN_SUBJECT, "target is not a registered patient")
+        if ctx.request.patient in ctx.state.successors:
+            # after a key rotation the patient's data lives under the new key (not a misdeed)
+            return Refusal(Reason.UNKNOWN_SUBJECT, "the patient's key has a successor")
         return None
 
     def _data(self, ctx: Context) -> Refusal | None:

@@ -24,6 +24,11 @@ alone; each is re-checked by every replica against its own state, deterministica
 ``certificate`` (a validator node, or the certified key itself)
     the chain verifies as of the transaction's time and the key is not registered yet; applying
     it also makes the chain the one the validator uses for that key's requests.
+``key-succession`` (the new key itself)
+    after a rotation (:mod:`medbench.pki.rotation`): the new chain verifies, names the same
+    identity as the old key's registered certificate (identifying hash, role, institution,
+    region) and the old key has no successor yet; applying it moves the old key's records,
+    grants, delegations and blacklist entries to the new key.
 ``policy`` (a root health authority of the policy in force)
     the document loads (:meth:`medbench.access.rbac.Policy.from_bytes`); it replaces the rules
     for every later transaction.
@@ -67,7 +72,7 @@ class RecordSpec:
 
     kind: Kind
     fields: Mapping[str, type]
-    writers: str  # "node", "node-or-subject", "root-authority" or "kmc"
+    writers: str  # "node", "node-or-subject", "subject", "root-authority" or "kmc"
     key: Callable[[dict[str, Any]], bytes]  # what makes two records the same one
     prove: Callable[[ChainRecords, dict[str, Any], Transaction, ChainState, Chains], str | None]
     apply: Callable[[TxDraft, bytes, ChainState, Chains], None]
@@ -152,6 +157,33 @@ def _prove_certificate(
     return None
 
 
+def _prove_succession(
+    book: ChainRecords, c: dict[str, Any], tx: Transaction, state: ChainState, chains: Chains
+) -> str | None:
+    chain = c["chain"]
+    if not all(type(b) is bytes for b in chain):
+        return "malformed: a certificate chain is a list of DER certificates"
+    before = state.identities.get(c["old"])
+    if before is None:
+        return "unknown-subject: the old key is not registered"
+    if c["old"] in state.successors:
+        return "duplicate-record: the old key already has a successor"
+    try:
+        ident = verify_chain(tuple(chain), state.anchors, tx.timestamp_us, state.revocations)
+    except CertificateError as exc:
+        return f"cert-invalid: {exc}"
+    if tx.author != ident.public_key:
+        return "record-not-by-a-writer: the new key signs its succession (proof of possession)"
+    if ident.public_key in state.identities:
+        return "duplicate-record: the new key is already registered"
+    info = ident.info
+    if (info.id_hash, info.role, info.institution, info.region) != (
+        before.id_hash, before.role, before.institution, before.region,
+    ):  # fmt: skip
+        return "identity-mismatch: the new certificate names another identity"
+    return None
+
+
 def _prove_policy(
     book: ChainRecords, c: dict[str, Any], tx: Transaction, state: ChainState, chains: Chains
 ) -> str | None:
@@ -191,6 +223,11 @@ def _apply_certificate(draft: TxDraft, author: bytes, state: ChainState, chains:
     chains[ident.public_key] = tuple(draft.content["chain"])  # its requests use this chain
 
 
+def _apply_succession(draft: TxDraft, author: bytes, state: ChainState, chains: Chains) -> None:
+    ident = state.succeed(draft.content["old"], tuple(draft.content["chain"]), draft.timestamp_us)
+    chains[ident.public_key] = tuple(draft.content["chain"])
+
+
 def _apply_policy(draft: TxDraft, author: bytes, state: ChainState, chains: Chains) -> None:
     state.adopt_policy(draft, author)
 
@@ -211,6 +248,10 @@ RECORD_SPECS: dict[str, RecordSpec] = {
     "certificate": RecordSpec(
         Kind.REGISTER, {"chain": list}, "node-or-subject", _digest_of("chain"),
         _prove_certificate, _apply_certificate,
+    ),
+    "key-succession": RecordSpec(
+        Kind.REGISTER, {"old": bytes, "chain": list}, "subject", _digest_of("old"),
+        _prove_succession, _apply_succession,
     ),
     "policy": RecordSpec(
         Kind.ADD, {"document": bytes}, "root-authority", _digest_of("document"), _prove_policy,
@@ -246,9 +287,9 @@ class ChainRecords:
         self.audits_due[request_id] = content
 
     def _writer_ok(self, writers: str, author: bytes, state: ChainState) -> bool:
-        if writers in ("node", "node-or-subject"):
-            # "or subject" is decided by the proof, once the chain names the subject's key
-            return writers == "node-or-subject" or author in self.node_keys
+        if writers in ("node", "node-or-subject", "subject"):
+            # a subject is decided by the proof, once the chain names the subject's key
+            return writers != "node" or author in self.node_keys
         if writers == "kmc":
             return author in self.kmc_keys
         roots = state.policy.document["root_authorities"]

@@ -68,7 +68,7 @@ from medbench.ledger.transaction import Kind, Transaction
 from medbench.medchain.blocks import LedgerBlockFormat
 from medbench.medchain.chain_records import MAX_EVIDENCE_BYTES, ChainRecords
 from medbench.pki.chain import revoked_since
-from medbench.pki.drafts import TxDraft
+from medbench.pki.drafts import RequestDraft, TxDraft
 
 MAX_AGE_US = 600_000_000
 """How far a transaction's timestamp may lag the last block's (the paper's 10-minute blocks)."""
@@ -90,8 +90,9 @@ def request_transaction(request: AccessRequest) -> Transaction:
     return tx
 
 
-def draft_transaction(draft: TxDraft, key: SigningKey) -> Transaction:
-    """The ledger transaction a node submits for ``draft``, signed by its validator key."""
+def draft_transaction(draft: TxDraft | RequestDraft, key: SigningKey) -> Transaction:
+    """The ledger transaction for ``draft``, signed by ``key`` (a node's validator key for its
+    records; a subject's own key for a request draft or a succession)."""
     return Transaction.create(
         Kind[draft.kind.upper()], codec.encode(draft.content), draft.timestamp_us, [key]
     )

@@ -23,13 +23,16 @@ from medbench.access.request import Operation
 from medbench.access.scenario import GENESIS_US
 from medbench.access.validator import Allowed, CertificateRule, SignatureRule, Validator
 from medbench.consensus.pbft.messages import Request
+from medbench.crypto.errors import SealError
 from medbench.crypto.keys import Scheme, SigningKey
+from medbench.crypto.sealing import EncryptionKey, open_sealed
 from medbench.ledger import Kind, Transaction
 from medbench.medchain import RECORD_SPECS, Deployment, draft_transaction, request_transaction
 from medbench.pki.ca import CertificateAuthority, crl_draft
 from medbench.pki.chain import verify_chain
 from medbench.pki.drafts import certificate_draft
-from medbench.pki.kmc import KmcError
+from medbench.pki.kmc import IdentityAttestation, KmcError
+from medbench.pki.rotation import rotate_subject, succession_draft
 
 FAST = {"block_size": 8, "block_interval_us": 50_000, "checkpoint_interval": 4, "log_window": 16}
 HOUR_US = 3600 * 1_000_000
@@ -699,3 +702,92 @@ def test_a_grantee_cannot_modify_or_delete_a_hidden_record(tmp_path: Path) -> No
     settle(net)
     assert results(net, users[2])[-1] == ["accepted", again.id]
     assert all(again.id in dep.nodes[i].access.state.records.versions for i in range(4))
+
+
+# --- 6. key rotation: re-seal updates and a succession record, through PBFT -----------------------
+
+
+def test_key_rotation_moves_records_and_grants_to_the_new_key_on_chain(tmp_path: Path) -> None:
+    dep, net = deploy(tmp_path, users=6, **FAST)
+    users, w = dep.user_ids, dep.world
+    patient, p = dep.patients[0], dep.patient_client(0)
+    blob = p.seal_private(b"name=Li Wei;id=330101199001011234")
+    own = request_transaction(
+        p.request(
+            Operation.ADD,
+            patient=p.public_key,
+            category="identity",
+            body={"content": blob},
+            at_us=GENESIS_US + 1,
+        )
+    )
+    net.submit(users[0], own.to_wire())
+    net.submit(users[1], grant_wire(dep, 0, 0, GENESIS_US + 2))
+    net.run(2_100_000)
+    region = patient.info.region
+    at = GENESIS_US + 2 * S
+    proof = IdentityAttestation.sign(w.cas[region].key, "patient-0", "rotate", at)
+    rot = rotate_subject(
+        w.kmc,
+        w.cas[region],
+        w.ca_chain(region),
+        "patient-0",
+        proof,
+        x509.load_der_x509_certificate(patient.chain[0]),
+        {own.id: blob},
+        at_us=at,
+        not_after_us=at + 365 * 24 * HOUR_US,
+        crl_next_update_us=at + HOUR_US,
+        categories={own.id: "identity"},
+    )
+    assert rot.succession is not None and len(rot.updates) == 1
+    new_key = SigningKey.generate(Scheme.ED25519, seed=rot.new.signing.private_bytes_raw())
+    old, new = patient.public_key, rot.new.signing_public
+    succession = draft_transaction(rot.succession, new_key)
+    # hostile successions: signed by a node, or a certificate for somebody else
+    by_node = draft_transaction(rot.succession, dep.setups[0].key)
+    assert all((r or "").startswith("record-not-by-a-writer") for r in hook(dep, by_node.to_wire()))
+    other = w.issue("someone-else", "patient", region, at_us=at)
+    usurp = draft_transaction(succession_draft(old, other.chain, at + 1), signing_key_of(other))
+    assert all((r or "").startswith("identity-mismatch") for r in hook(dep, usurp.to_wire()))
+    steps = [
+        draft_transaction(rot.crl, dep.setups[1].key),
+        succession,
+        *(draft_transaction(u, new_key) for u in rot.updates),
+    ]
+    for k, tx in enumerate(steps):
+        net.submit(users[2 + k], tx.to_wire())
+        settle(net)
+        assert results(net, users[2 + k]) == [["accepted", tx.id]], k
+    # the doctor reads the patient under the new key, with the grant the old key gave; a read
+    # naming the old key finds nobody there
+    read = read_wire(dep, 0, 0, at + 10)
+    fresh = dep.doctor_client(0).request(
+        Operation.READ, patient=new, body={"history": False}, at_us=at + 11
+    )
+    read_new = request_transaction(fresh)
+    net.submit(users[0], read_new.to_wire())
+    settle(net)
+    assert results(net, users[0])[-1] == ["accepted", read_new.id]
+    assert all((r or "").startswith("unknown-subject") for r in hook(dep, read.to_wire()))
+    stale = request_transaction(
+        p.request(
+            Operation.ADD, patient=old, category="visit", body={"content": b"x"}, at_us=at + 12
+        )
+    )
+    assert all((r or "").startswith("cert-revoked") for r in hook(dep, stale.to_wire()))
+    for i in range(4):
+        node = dep.nodes[i]
+        state = node.access.state
+        assert state.successors == {old: new}
+        assert old not in state.records.by_patient
+        (current,) = state.records.current(new, include_hidden=True)
+        assert current.supersedes == own.id and current.content == rot.resealed[own.id]
+        assert open_sealed(EncryptionKey(rot.new.encryption), current.content) == (
+            b"name=Li Wei;id=330101199001011234"
+        )
+        with pytest.raises(SealError):
+            open_sealed(EncryptionKey(rot.old.encryption), current.content)
+        assert [g.patient for g in state.grants.by_id.values()] == [new]
+        assert node.access.chains[new][0] == rot.succession.content["chain"][0]
+        assert node.verify(dep.signer_policy()).ok

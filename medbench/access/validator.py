@@ -29,9 +29,11 @@ execution, against the state after every earlier committed request, right before
 record modified twice, a grant revoked by the request before). Its
 answer is :class:`Allowed` or :class:`Refused` with a :class:`Reason`. Alongside, it builds the
 records the caller must submit as transactions: an ``audit`` draft for every query (READ or
-EMERGENCY, allowed or refused) and a ``blacklist`` draft when a subject whose role the policy
-blacklists (staff) was refused for an authorization reason *after* its identity and signature
-verified (a forged request is never blamed on the key it names).
+EMERGENCY, allowed or refused) and for every refused attempt to act beyond one's rights (an
+authorization reason, identity and signature verified), and a ``blacklist`` draft when a
+subject whose role the policy blacklists (staff) was refused for an authorization reason
+*after* its identity and signature verified (a forged request is never blamed on the key it
+names).
 """
 
 from __future__ import annotations
@@ -623,7 +625,11 @@ class Validator:
                 },
                 req.timestamp_us,
             )
-        audit = _audit(req, refusal.reason.value) if req.operation in QUERY_OPS else None
+        # every query is audited (§1.3), and so is every refused attempt by an identified
+        # requester to act beyond its rights, whatever the operation
+        attempted = refusal.reason in AUTHORIZATION_REASONS and ctx.signature_ok
+        audited = req.operation in QUERY_OPS or attempted
+        audit = _audit(req, refusal.reason.value) if audited else None
         return Refused(refusal.reason, refusal.detail, req.request_id, blacklist, audit)
 
 

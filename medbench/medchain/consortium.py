@@ -18,7 +18,7 @@ the ``register`` transactions of the enrolment were the chain's first entries.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,12 +141,15 @@ def make_consortium(
     synchronous: Synchronous = "FULL",
     max_age_us: int = MAX_AGE_US,
     max_lead_us: int = MAX_LEAD_US,
+    enroll: Callable[[Consortium], Sequence[Identity]] | None = None,
     **config: Any,
 ) -> Deployment:
     """Build genesis, ``n`` nodes with stores under ``store_dir``, hospital and user clients.
 
     ``max_age_us`` / ``max_lead_us`` bound a transaction's timestamp against the chain's and the
-    replicas' clocks (:mod:`medbench.medchain.validation`); the rest of ``config`` is PBFT's.
+    replicas' clocks (:mod:`medbench.medchain.validation`); ``enroll(world)`` may issue more
+    identities, registered on every node at genesis like the hospitals' (tests, experiments);
+    the rest of ``config`` is PBFT's.
     """
     if Scheme(scheme) is not Scheme.ED25519:
         # verify_chain checks every signature of a chain under its genesis scheme, and the
@@ -172,7 +175,8 @@ def make_consortium(
     cfg = Config(n=n, block_mode=BlockMode(block_mode), **config)
     user_ids = list(range(2 * n, 2 * n + users))
     keyrings = make_keyrings(auth, n, range(2 * n + users), seed=b"medchain-%d" % seed)
-    idents = [world.national_authority, *hospitals, *doctors, *patients]
+    extra = list(enroll(world)) if enroll is not None else []
+    idents = [world.national_authority, *hospitals, *doctors, *patients, *extra]
     chains = {ident.public_key: ident.chain for ident in idents}
 
     def make_access(fmt: LedgerBlockFormat) -> AccessValidator:

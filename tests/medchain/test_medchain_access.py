@@ -791,3 +791,77 @@ def test_key_rotation_moves_records_and_grants_to_the_new_key_on_chain(tmp_path:
         assert [g.patient for g in state.grants.by_id.values()] == [new]
         assert node.access.chains[new][0] == rot.succession.content["chain"][0]
         assert node.verify(dep.signer_policy()).ok
+
+
+# --- 7. every kind of refused attempt leaves its blacklist and audit records on chain -------------
+
+
+def test_each_refused_attempt_is_blacklisted_and_audited_on_chain(tmp_path: Path) -> None:
+    """No grant, expired grant, revoked grant, a write outside a read-only grant: for each, every
+    node's chain lists the blacklist and the audit record of that very request."""
+    dep, net = deploy(tmp_path, users=8, **FAST)
+    u = dep.user_ids
+    # doctor k works with patient k; patient 1's grant ends at genesis + 1 s, patient 2's is
+    # revoked, patient 3's is read-only
+    net.submit(u[0], grant_wire(dep, 1, 1, GENESIS_US + 1, na=GENESIS_US + S))
+    net.submit(u[1], grant_wire(dep, 2, 2, GENESIS_US + 2))
+    p3, d3 = dep.patient_client(3), dep.doctor_client(3)
+    body = {
+        "grantee": d3.public_key,
+        "ops": ["read"],
+        "categories": ["*"],
+        "not_before_us": GENESIS_US,
+        "not_after_us": GENESIS_US + HOUR_US,
+    }
+    net.submit(
+        u[2],
+        request_transaction(
+            p3.request(Operation.GRANT, patient=p3.public_key, body=body, at_us=GENESIS_US + 3)
+        ).to_wire(),
+    )
+    settle(net)
+    gid = results(net, u[1])[0][1]
+    p2 = dep.patient_client(2)
+    net.submit(
+        u[3],
+        request_transaction(
+            p2.request(
+                Operation.REVOKE, patient=p2.public_key, body={"grant": gid}, at_us=GENESIS_US + 4
+            )
+        ).to_wire(),
+    )
+    net.run(S)  # past patient 1's window
+    now = GENESIS_US + net.now
+    write = request_transaction(
+        d3.request(
+            Operation.ADD,
+            patient=p3.public_key,
+            category="lab",
+            body={"content": b"x"},
+            at_us=now + 3,
+            countersign=True,
+        )
+    )
+    attempts = {
+        "no-grant": read_wire(dep, 0, 0, now),
+        "grant-expired": read_wire(dep, 1, 1, now + 1),
+        "grant-revoked": read_wire(dep, 2, 2, now + 2),
+        "no-grant (write)": write,
+    }
+    for client, tx in zip(u[4:], attempts.values(), strict=True):
+        net.submit(client, tx.to_wire())
+    settle(net)
+    for i in range(4):
+        node = dep.nodes[i]
+        listed = {t for b in node.ledger.blocks() for t in b.tx_ids}
+        on_chain = [codec.decode(node.ledger[t].content) for t in listed]
+        for label, tx in attempts.items():
+            reason = label.split(" ")[0]
+            assert tx.id not in node.access.state.seen, label
+            records = [c for c in on_chain if type(c) is dict and c.get("request") == tx.id]
+            kinds = sorted(c["type"] for c in records)
+            assert kinds == ["audit", "blacklist"], (i, label, kinds)
+            for c in records:
+                assert c.get("reason", c.get("outcome")) == reason, (label, c)
+                assert c["evidence"] == tx.to_wire()  # provable by every replica
+        assert node.verify(dep.signer_policy()).ok

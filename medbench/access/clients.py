@@ -389,6 +389,8 @@ class AuthorityClient(_Client):
         if not decision:
             return decision, None
         info = self.chain.state.identities[patient]
-        bundle, record = kmc.emergency_release(info.id_hash, self.public_key, req.request_id, at_us)
+        bundle, record = kmc.emergency_release(
+            info.id_hash, self.public_key, req.request_id, at_us, self.chain.state
+        )
         self.chain.state.record(record)
         return decision, bundle

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from medbench.access.request import ALL
 
@@ -194,3 +194,21 @@ class GrantBook:
             at_us=at_us,
             grantor_kinds=grantor_kinds,
         )
+
+    def rekey(self, old: bytes, new: bytes) -> None:
+        """Key succession: every record naming ``old`` (as patient, grantor, grantee or revoker)
+        names ``new`` from now on; chain order and record times are kept."""
+
+        def swap(key: bytes) -> bytes:
+            return new if key == old else key
+
+        events = self.events
+        self.events, self.by_id, self.by_pair = [], {}, {}
+        for ev in events:
+            if isinstance(ev, GrantRecord):
+                self.add_grant(
+                    replace(ev, patient=swap(ev.patient), grantor=swap(ev.grantor),
+                            grantee=swap(ev.grantee))
+                )  # fmt: skip
+            else:
+                self.add_revoke(replace(ev, revoker=swap(ev.revoker)))

@@ -24,7 +24,8 @@ The document's sections (:func:`default_policy_document` is the reading of the p
 ``grantors``
     role -> grantor kind (``patient``, ``authority``, ``institution``): who may issue grants.
 ``grant_rules``
-    list of ``{"grantor", "grantee", "ops", "categories", "same_institution"?}``: which grantor
+    list of ``{"grantor", "grantee", "ops", "categories", "same_institution"?,
+    "reaches_private"?}``: which grantor
     kind may give which grantee role which operations on which categories. A grant only ever
     confers what a rule allows (patient -> medical staff: read/add/modify/delete, §2.2.2 — the
     seed puts *adding* under the grant window too, so a doctor needs a grant even to add;
@@ -33,7 +34,10 @@ The document's sections (:func:`default_policy_document` is the reading of the p
     authority -> family for an incapacitated patient, §2.3.3; administrative staff -> medical staff
     of the same institution: read non-private categories, §2.3.3).
 ``categories``
-    which record categories are private (the entity's identity fields) and which are not.
+    which record categories are private (the entity's identity fields) and which are not; a rule
+    with ``"reaches_private": false`` never covers a private category, whatever it names, and
+    ``"same_institution": true`` requires grantor and grantee to share an institution — both read
+    by the evaluator, so publishing a changed document changes the decisions.
 ``delegation``
     authority role -> roles it may confer, always inside its own region (national -> provincial
     -> city; a city authority confers nothing).
@@ -48,6 +52,7 @@ The document's sections (:func:`default_policy_document` is the reading of the p
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,6 +124,7 @@ def default_policy_document(root_authorities: Sequence[Mapping[str, Any]] = ()) 
                 "ops": ["read"],
                 "categories": ["visit", "diagnosis", "lab", "imaging", "prescription"],
                 "same_institution": True,
+                "reaches_private": False,
             },
         ],
         "categories": {
@@ -146,16 +152,22 @@ def default_policy_document(root_authorities: Sequence[Mapping[str, Any]] = ()) 
 
 @dataclass(frozen=True, slots=True)
 class GrantRule:
-    """One ``grant_rules`` entry: what a grantor kind may give a grantee role."""
+    """One ``grant_rules`` entry: what a grantor kind may give a grantee role.
+
+    ``same_institution``: the grantor and the grantee must belong to the same institution (read
+    when a grant is issued). ``reaches_private``: ``False`` keeps the rule off the categories the
+    document lists as private (``categories.private``; a ``"*"`` request includes them).
+    """
 
     grantor: str
     grantee: str
     ops: frozenset[str]
     categories: frozenset[str]
     same_institution: bool
+    reaches_private: bool = True
 
     def allows_category(self, category: str) -> bool:
-        """Whether this rule reaches ``category`` (a ``"*"`` request needs a ``"*"`` rule)."""
+        """Whether this rule names ``category`` (a ``"*"`` request needs a ``"*"`` rule)."""
         return ALL in self.categories or (category != ALL and category in self.categories)
 
 
@@ -189,6 +201,10 @@ _VERDICT_ORDER = (
     AccessVerdict.GRANT_NOT_YET_VALID,
     AccessVerdict.NO_GRANT,
 )
+
+
+_RULE_FLAGS = {"same_institution": False, "reaches_private": True}
+"""Optional boolean fields of a grant rule and their defaults."""
 
 
 def _str_list(value: Any, what: str) -> list[str]:
@@ -278,13 +294,16 @@ class Policy:
             ops = frozenset(_str_list(r.get("ops"), "grant_rules.ops"))
             if not ops or not ops <= GRANT_OPS:
                 raise PolicyError("grant rule ops must be data operations")
+            flags = {k: r.get(k, default) for k, default in _RULE_FLAGS.items()}
+            if any(type(v) is not bool for v in flags.values()):
+                raise PolicyError(f"grant rule flags {sorted(_RULE_FLAGS)} must be booleans")
             rules.append(
                 GrantRule(
                     r["grantor"],
                     known(str(r.get("grantee")), "grant_rules"),
                     ops,
                     frozenset(_str_list(r.get("categories"), "grant_rules.categories")),
-                    bool(r.get("same_institution", False)),
+                    **flags,
                 )
             )
         for role, targets in _table(doc, "delegation").items():
@@ -352,12 +371,18 @@ class Policy:
             out.update(table.get(r, ()))
         return frozenset(out)
 
+    def reaches(self, rule: GrantRule, category: str) -> bool:
+        """Whether ``rule`` covers ``category``: named by it, and not private if it stops there."""
+        return rule.allows_category(category) and (
+            rule.reaches_private or not self.is_private(category)
+        )
+
     def rules_for(self, role: str, op: str, category: str) -> list[GrantRule]:
         """Grant rules under which ``role`` could do ``op`` on ``category``."""
         return [
             r
             for r in self.rules
-            if op in r.ops and self.is_a(role, r.grantee) and r.allows_category(category)
+            if op in r.ops and self.is_a(role, r.grantee) and self.reaches(r, category)
         ]
 
     def grantor_kind(self, role: str) -> str | None:
@@ -368,17 +393,29 @@ class Policy:
                 return str(table[r])
         return None
 
+    def issuable_rules(
+        self, kind: str, grantee_role: str, ops: Iterable[str], categories: Iterable[str]
+    ) -> list[GrantRule]:
+        """The rules that let grantor ``kind`` give this scope to ``grantee_role``.
+
+        The caller still checks each rule's constraints on the parties (``same_institution``).
+        """
+        ops, cats = frozenset(ops), frozenset(categories)
+        return [
+            r
+            for r in self.rules
+            if r.grantor == kind
+            and self.is_a(grantee_role, r.grantee)
+            and ops <= r.ops
+            and all(self.reaches(r, c) for c in cats)
+        ]
+
     def issuable_rule(
         self, kind: str, grantee_role: str, ops: Iterable[str], categories: Iterable[str]
     ) -> GrantRule | None:
-        """The rule that lets grantor ``kind`` give this scope to ``grantee_role``, if any."""
-        ops, cats = frozenset(ops), frozenset(categories)
-        for r in self.rules:
-            if r.grantor != kind or not self.is_a(grantee_role, r.grantee):
-                continue
-            if ops <= r.ops and all(r.allows_category(c) for c in cats):
-                return r
-        return None
+        """The first of :meth:`issuable_rules`, if any."""
+        rules = self.issuable_rules(kind, grantee_role, ops, categories)
+        return rules[0] if rules else None
 
     def is_private(self, category: str) -> bool:
         """Whether ``category`` holds private identity fields (``"*"`` includes them)."""
@@ -529,6 +566,19 @@ class DelegationBook:
             return
         self.records[record.delegation_id] = record
         self.by_delegate.setdefault(record.delegate, []).append(record)
+
+    def rekey(self, old: bytes, new: bytes) -> None:
+        """Key succession: delegations by or to ``old`` are by or to ``new`` from now on."""
+        records = self.records
+        self.records, self.by_delegate = {}, {}
+        for rec in records.values():
+            self.add(
+                dataclasses.replace(
+                    rec,
+                    delegator=new if rec.delegator == old else rec.delegator,
+                    delegate=new if rec.delegate == old else rec.delegate,
+                )
+            )
 
     def revoke(self, delegation_id: bytes, revoker: bytes, at_us: int) -> bool:
         """Revoke a delegation if ``revoker`` made it; returns whether it did."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -111,6 +111,13 @@ class RecordStore:
         else:
             self.hidden.discard(record_id)
 
+    def rekey(self, old: bytes, new: bytes) -> None:
+        """Key succession: ``old``'s records are ``new``'s (authors keep who wrote them)."""
+        moved = self.by_patient.pop(old, [])
+        for rid in moved:
+            self.versions[rid] = replace(self.versions[rid], patient=new)
+        self.by_patient.setdefault(new, []).extend(moved)
+
     def status(self, record_id: bytes) -> RecordStatus:
         """The status of one version."""
         if record_id in self.deleted:
@@ -156,6 +163,13 @@ class ChainState:
     blacklist_records: list[TxDraft] = field(default_factory=list)
     audit: list[TxDraft] = field(default_factory=list)
     emergency_releases: list[TxDraft] = field(default_factory=list)
+    emergencies: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)
+    successors: dict[bytes, bytes] = field(default_factory=dict)  # old key -> new key
+
+    def is_authority(self, key: bytes) -> bool:
+        """Whether ``key`` is registered with a health-authority role of the policy."""
+        info = self.identities.get(key)
+        return info is not None and self.policy.is_authority(info.role)
 
     # -- writes from committed transactions -----------------------------------------------------
     def register(self, chain: Sequence[bytes], at_us: int) -> VerifiedIdentity:
@@ -172,6 +186,36 @@ class ChainState:
         if type(chain) is not list:
             raise ValueError("certificate chain must be a list")
         return self.register(tuple(chain), draft.timestamp_us)
+
+    def succeed(self, old: bytes, chain: Sequence[bytes], at_us: int) -> VerifiedIdentity:
+        """Commit a key succession: ``chain`` certifies ``old``'s identity under a new key.
+
+        PAPER.md §1.6: after a compromise the subject gets a new key pair and certificate. The
+        new certificate must name the same identity (identifying-field hash, role, institution,
+        region) as ``old``'s; from then on records, grants, delegations and blacklist entries
+        of ``old`` belong to the new key (:attr:`successors` keeps the link). Raises
+        :class:`ValueError` (or :class:`~medbench.pki.chain.CertificateError`) otherwise.
+        """
+        before = self.identities.get(old)
+        if before is None or old in self.successors:
+            raise ValueError("the old key is not a registered, unsucceeded identity")
+        ident = verify_chain(chain, self.anchors, at_us, self.revocations)
+        new, info = ident.public_key, ident.info
+        if new in self.identities:
+            raise ValueError("the new key is already registered")
+        if (info.id_hash, info.role, info.institution, info.region) != (
+            before.id_hash, before.role, before.institution, before.region,
+        ):  # fmt: skip
+            raise ValueError("the new certificate names another identity")
+        self.identities[new] = info
+        self.successors[old] = new
+        self.records.rekey(old, new)
+        self.grants.rekey(old, new)
+        self.delegations.rekey(old, new)
+        if old in self.blacklist:
+            # a sanction follows the person, not the key: rotating does not launder it
+            self.blacklist[new] = self.blacklist.get(new, 0) + self.blacklist[old]
+        return ident
 
     def adopt_policy(self, draft: TxDraft, publisher: bytes) -> Policy:
         """Commit a policy publication signed by ``publisher``, a current root authority.
@@ -277,5 +321,8 @@ class ChainState:
                     recorded_us=t,
                 )
             )
-        # READ and EMERGENCY change nothing but the seen set; their audit drafts are recorded
-        # through :meth:`record` like any other transaction.
+        elif op is Operation.EMERGENCY:
+            # the KMC releases keys only against an accepted emergency request (its justification)
+            self.emergencies[rid] = (request.requester, request.patient)
+        # READ changes nothing but the seen set; audit drafts are recorded through
+        # :meth:`record` like any other transaction.

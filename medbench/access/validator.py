@@ -29,9 +29,11 @@ execution, against the state after every earlier committed request, right before
 record modified twice, a grant revoked by the request before). Its
 answer is :class:`Allowed` or :class:`Refused` with a :class:`Reason`. Alongside, it builds the
 records the caller must submit as transactions: an ``audit`` draft for every query (READ or
-EMERGENCY, allowed or refused) and a ``blacklist`` draft when a subject whose role the policy
-blacklists (staff) was refused for an authorization reason *after* its identity and signature
-verified (a forged request is never blamed on the key it names).
+EMERGENCY, allowed or refused) and for every refused attempt to act beyond one's rights (an
+authorization reason, identity and signature verified), and a ``blacklist`` draft when a
+subject whose role the policy blacklists (staff) was refused for an authorization reason
+*after* its identity and signature verified (a forged request is never blamed on the key it
+names).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class Reason(enum.Enum):
     UNKNOWN_ROLE = "unknown-role"
     UNKNOWN_SUBJECT = "unknown-subject"
     UNKNOWN_RECORD = "unknown-record"
+    RECORD_HIDDEN = "record-hidden"
     INVALID_BODY = "invalid-body"
     ROLE_NOT_PERMITTED = "role-not-permitted"
     NO_GRANT = "no-grant"
@@ -101,6 +104,7 @@ AUTHORIZATION_REASONS = frozenset(
         Reason.NOT_AUTHORITY,
         Reason.OUT_OF_SCOPE,
         Reason.DELEGATION_NOT_PERMITTED,
+        Reason.RECORD_HIDDEN,
     }
 )
 """Refusals that mean "you may not do this" — the ones that blacklist staff (§1.5)."""
@@ -347,6 +351,9 @@ class PermissionRule:
         info = ctx.state.identities.get(ctx.request.patient)
         if info is None or not ctx.state.policy.is_a(info.role, "patient"):
             return Refusal(Reason.UNKNOWN_SUBJECT, "target is not a registered patient")
+        if ctx.request.patient in ctx.state.successors:
+            # after a key rotation the patient's data lives under the new key (not a misdeed)
+            return Refusal(Reason.UNKNOWN_SUBJECT, "the patient's key has a successor")
         return None
 
     def _data(self, ctx: Context) -> Refusal | None:
@@ -366,6 +373,9 @@ class PermissionRule:
                 return Refusal(Reason.UNKNOWN_RECORD, "no such live record of this patient")
             if category != rec.category:
                 return Refusal(Reason.INVALID_BODY, "category differs from the record's")
+            if rec.record_id in state.records.hidden and req.requester != req.patient:
+                # hidden from everyone but its patient (§1.5): no grant reaches it
+                return Refusal(Reason.RECORD_HIDDEN, "only the patient acts on a hidden record")
         elif req.operation is Operation.ADD and category == ALL:
             return Refusal(Reason.INVALID_BODY, "a new record needs a concrete category")
         verdict = decide_data_access(
@@ -416,9 +426,16 @@ class PermissionRule:
         scope = _GRANTOR_SCOPE[kind](ctx, grantee.institution)
         if scope:
             return scope
-        if policy.issuable_rule(kind, grantee.role, ops, cats) is None:
+        rules = policy.issuable_rules(kind, grantee.role, ops, cats)
+        if not rules:
             return Refusal(
                 Reason.GRANT_NOT_PERMITTED, f"{kind} cannot give {grantee.role} {ops} on {cats}"
+            )
+        own = info.institution
+        if all(r.same_institution and (not own or grantee.institution != own) for r in rules):
+            # the document's constraint, not code: every rule that fits asks for one institution
+            return Refusal(
+                Reason.OUT_OF_SCOPE, f"{kind} grants stay inside {own or 'an'} institution"
             )
         ctx.grantor_kind = kind
         return None
@@ -515,10 +532,7 @@ def _scope_authority(ctx: Context, grantee_institution: str) -> Refusal | None:
 
 
 def _scope_institution(ctx: Context, grantee_institution: str) -> Refusal | None:
-    assert ctx.identity is not None
-    own = ctx.identity.info.institution
-    if not own or grantee_institution != own:
-        return Refusal(Reason.OUT_OF_SCOPE, "administrative staff authorize their own staff only")
+    # which institution may be authorized is the grant rule's ``same_institution`` (data)
     return None
 
 
@@ -611,7 +625,11 @@ class Validator:
                 },
                 req.timestamp_us,
             )
-        audit = _audit(req, refusal.reason.value) if req.operation in QUERY_OPS else None
+        # every query is audited (§1.3), and so is every refused attempt by an identified
+        # requester to act beyond its rights, whatever the operation
+        attempted = refusal.reason in AUTHORIZATION_REASONS and ctx.signature_ok
+        audited = req.operation in QUERY_OPS or attempted
+        audit = _audit(req, refusal.reason.value) if audited else None
         return Refused(refusal.reason, refusal.detail, req.request_id, blacklist, audit)
 
 

@@ -18,12 +18,12 @@ the ``register`` transactions of the enrolment were the chain's first entries.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medbench.access.clients import GranteeClient, Identity, PatientClient
+from medbench.access.clients import AuthorityClient, GranteeClient, Identity, PatientClient
 from medbench.access.scenario import GENESIS_US, Consortium
 from medbench.access.state import ChainState
 from medbench.consensus.pbft import BlockMode, Client, Config, Replica, Submit, make_keyrings
@@ -33,7 +33,12 @@ from medbench.ledger.block import Genesis
 from medbench.ledger.transaction import SignerPolicy
 from medbench.medchain.blocks import LedgerBlockFormat
 from medbench.medchain.node import MedicalChainNode, NodeSetup
-from medbench.medchain.validation import AccessValidator, draft_transaction
+from medbench.medchain.validation import (
+    MAX_AGE_US,
+    MAX_LEAD_US,
+    AccessValidator,
+    draft_transaction,
+)
 from medbench.node import Ready
 from medbench.pki.ca import der
 from medbench.store.node_store import Synchronous
@@ -105,6 +110,14 @@ class Deployment:
         """The request builder of patient ``k`` (its chain argument is unused here)."""
         return PatientClient(self.patients[k], None, self.rng)  # type: ignore[arg-type]
 
+    def authority_client(self) -> AuthorityClient:
+        """The national health authority's request builder (the policy's root authority)."""
+        return AuthorityClient(self.world.national_authority, None, self.rng)  # type: ignore[arg-type]
+
+    def kmc_key(self) -> SigningKey:
+        """The key the KMC signs its emergency-release records with (replicas know it)."""
+        return SigningKey.generate(Scheme.ED25519, seed=self.world.kmc.operator_seed)
+
     def doctor_client(self, k: int) -> GranteeClient:
         """Doctor ``k``'s request builder, countersigned by their hospital."""
         return GranteeClient(
@@ -126,9 +139,18 @@ def make_consortium(
     users: int = 4,
     wrap: dict[int, Callable[[Replica], Any]] | None = None,
     synchronous: Synchronous = "FULL",
+    max_age_us: int = MAX_AGE_US,
+    max_lead_us: int = MAX_LEAD_US,
+    enroll: Callable[[Consortium], Sequence[Identity]] | None = None,
     **config: Any,
 ) -> Deployment:
-    """Build genesis, ``n`` nodes with stores under ``store_dir``, hospital and user clients."""
+    """Build genesis, ``n`` nodes with stores under ``store_dir``, hospital and user clients.
+
+    ``max_age_us`` / ``max_lead_us`` bound a transaction's timestamp against the chain's and the
+    replicas' clocks (:mod:`medbench.medchain.validation`); ``enroll(world)`` may issue more
+    identities, registered on every node at genesis like the hospitals' (tests, experiments);
+    the rest of ``config`` is PBFT's.
+    """
     if Scheme(scheme) is not Scheme.ED25519:
         # verify_chain checks every signature of a chain under its genesis scheme, and the
         # access layer's identities (KMC keys, X.509 certificates) are Ed25519
@@ -153,14 +175,18 @@ def make_consortium(
     cfg = Config(n=n, block_mode=BlockMode(block_mode), **config)
     user_ids = list(range(2 * n, 2 * n + users))
     keyrings = make_keyrings(auth, n, range(2 * n + users), seed=b"medchain-%d" % seed)
-    idents = [world.national_authority, *hospitals, *doctors, *patients]
+    extra = list(enroll(world)) if enroll is not None else []
+    idents = [world.national_authority, *hospitals, *doctors, *patients, *extra]
     chains = {ident.public_key: ident.chain for ident in idents}
 
     def make_access(fmt: LedgerBlockFormat) -> AccessValidator:
         state = ChainState(world.state.policy, world.state.anchors)
         for ident in idents:
             state.register(ident.chain, at)
-        return AccessValidator(state, chains, genesis.validators, fmt, genesis.scheme)
+        return AccessValidator(
+            state, chains, genesis.validators, fmt, genesis.scheme, max_age_us, max_lead_us,
+            (world.kmc.operator_public,),
+        )  # fmt: skip
 
     store = Path(store_dir)
     store.mkdir(parents=True, exist_ok=True)

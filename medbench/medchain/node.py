@@ -204,6 +204,7 @@ class MedicalChainNode:
     def tick(self, now: int) -> Ready:
         """Advance the clock: the replica's timers, held messages, missing block signatures."""
         self.now = max(self.now, now)
+        self.access.clock_us = self.setup.genesis.timestamp_us + self.now  # PBFT time is relative
         ready = self._drive(self.core.tick(now))
         limit = self.setup.config.view_change_timeout_us
         for item in [h for h in self.held if now - h[2] >= limit]:

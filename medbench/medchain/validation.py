@@ -9,13 +9,10 @@ bytes. :class:`AccessValidator` plays two roles on each replica:
   (hostile bytes give a reason, never an exception), then judge the transaction against this
   node's :class:`~medbench.access.ChainState` with :class:`medbench.access.Validator` — CA chain,
   signatures, countersignature, blacklist, RBAC and grants, all as of the transaction's own
-  timestamp (the consensus time the client stamped; the rules read no other clock — a timestamp
-  more than :data:`MAX_AGE_US` older than the newest block is refused, so nobody backdates a
-  request into an expired grant window). A refusal is
-  returned as ``"<reason>: <detail>"``; the replica counts it. If the access layer drafted a
-  blacklist record (a staff member refused for an authorization reason) or an audit record (a
-  query), the draft joins :attr:`outbox`, which the node's own client signs and submits as a
-  transaction in turn;
+  timestamp (bounded, see *Time* below). A refusal is returned as ``"<reason>: <detail>"``; the
+  replica counts it. If the access layer drafted a blacklist record (a staff member refused for
+  an authorization reason) or an audit record (a query), the draft joins :attr:`outbox`, which
+  the node's own client signs and submits as a transaction in turn;
 * **service** (``service(request) -> result``, at execution, in the total order): judge again,
   now against the state after every earlier committed transaction (two requests of one batch may
   conflict), then apply it to the state. The result is deterministic bytes
@@ -23,14 +20,34 @@ bytes. :class:`AccessValidator` plays two roles on each replica:
   the :class:`~medbench.medchain.blocks.LedgerBlockFormat` is filled here (refused: no ID, so the
   ledger block leaves it out).
 
-Besides access requests the chain carries the *node records* drafted above: a transaction whose
-content is a ``blacklist`` or ``audit`` draft, authored and signed by a consortium validator key.
-Every node that saw the refusal or executed the query submits its copy; execution keeps the first
-record per (type, request) and refuses the others as duplicates.
+Time
+----
+The rules evaluate grants and certificates as of the transaction's timestamp, which its client
+chose; three bounds keep that choice honest (PAPER.md §1.6, TOCS §4.6 for the non-determinism):
+
+* at admission each replica compares the stamp with its own clock (:meth:`local_time`, the
+  node's PBFT clock from the genesis time, never behind the newest block): more than
+  :data:`MAX_LEAD_US` ahead (future-dating into a grant not yet valid) or :data:`MAX_AGE_US`
+  behind (backdating into an expired window) is refused. Backups run this check on every request
+  of a PRE-PREPARE, so a Byzantine primary cannot order such a stamp: it needs 2f+1 prepares;
+* at execution, deterministically: a stamp more than :data:`MAX_AGE_US` older than the newest
+  block is refused;
+* at execution, deterministically: a stamp older than the latest revocation on chain that affects
+  the request (:func:`revocation_floor`: a CRL entry for a signer's certificate, a revoked grant
+  of the pair, a revoked delegation) is refused, so a revoked grantee or key cannot backdate past
+  its revocation, however recent.
+
+Besides access requests the chain carries *records* (:mod:`medbench.medchain.chain_records`):
+the blacklist and audit records drafted above, CRLs, certificate registrations, policy
+publications and the KMC's emergency releases. Every node that saw a refusal or executed a query
+submits its copy of the record; execution keeps the first per (type, request) and refuses the
+others as duplicates. No record is believed for its signer alone (one Byzantine node must not
+blacklist an honest doctor): each is re-proven by every replica against its own state.
 
 Certificate chains are not part of a ledger transaction; the validator looks each signer's chain
 up in :attr:`chains` (the registered identities, PAPER.md §1.6: certificates are registered on
-chain), so an unregistered key fails the certificate rule.
+chain — a committed ``certificate`` record adds to it), so an unregistered key fails the
+certificate rule.
 """
 
 from __future__ import annotations
@@ -40,23 +57,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from medbench import codec
+from medbench.access.grants import RevokeRecord
 from medbench.access.request import AccessRequest, RequestError, from_transaction_fields
 from medbench.access.state import ChainState
 from medbench.access.validator import Allowed, Decision, Refused, Validator
 from medbench.consensus.pbft.messages import Request
 from medbench.crypto.keys import Scheme, SigningKey
 from medbench.ledger.errors import LedgerDecodeError
-from medbench.ledger.transaction import Kind, Transaction, verify_transaction
+from medbench.ledger.transaction import Kind, Transaction
 from medbench.medchain.blocks import LedgerBlockFormat
-from medbench.pki.drafts import TxDraft
-
-RECORD_TYPES = {"blacklist": Kind.ADD, "audit": Kind.QUERY}
-"""Node records and the ledger kind each travels as."""
+from medbench.medchain.chain_records import MAX_EVIDENCE_BYTES, ChainRecords
+from medbench.pki.chain import revoked_since
+from medbench.pki.drafts import RequestDraft, TxDraft
 
 MAX_AGE_US = 600_000_000
 """How far a transaction's timestamp may lag the last block's (the paper's 10-minute blocks)."""
 
-_RECORD_LIMITS = codec.Limits(max_bytes=1 << 16, max_depth=3, max_container_len=64)
+MAX_LEAD_US = 600_000_000
+"""How far a transaction's timestamp may run ahead of a replica's clock at admission."""
 
 
 def request_transaction(request: AccessRequest) -> Transaction:
@@ -72,11 +90,36 @@ def request_transaction(request: AccessRequest) -> Transaction:
     return tx
 
 
-def draft_transaction(draft: TxDraft, key: SigningKey) -> Transaction:
-    """The ledger transaction a node submits for ``draft``, signed by its validator key."""
+def draft_transaction(draft: TxDraft | RequestDraft, key: SigningKey) -> Transaction:
+    """The ledger transaction for ``draft``, signed by ``key`` (a node's validator key for its
+    records; a subject's own key for a request draft or a succession)."""
     return Transaction.create(
         Kind[draft.kind.upper()], codec.encode(draft.content), draft.timestamp_us, [key]
     )
+
+
+def revocation_floor(state: ChainState, request: AccessRequest) -> int | None:
+    """The latest revocation on chain a new ``request`` must not predate, if any.
+
+    Three kinds affect a request: a CRL entry for a certificate of any signer's chain (its
+    revocation date: once published, a revoked key adds nothing new), a revoked grant of this
+    (patient, requester) pair and a revoked delegation to the requester (when the revocation was
+    recorded). A deterministic function of the state, so every replica agrees.
+    """
+    times = []
+    for sig in request.signatures:
+        when = revoked_since(sig.cert_chain, state.anchors, state.revocations)
+        if when is not None:
+            times.append(when)
+    if request.patient:
+        for ev in state.grants.by_pair.get((request.patient, request.requester), ()):
+            if isinstance(ev, RevokeRecord):
+                times.append(ev.recorded_us)
+    for rec in state.delegations.by_delegate.get(request.requester, ()):
+        when = state.delegations.revoked.get(rec.delegation_id)
+        if when is not None:
+            times.append(when)
+    return max(times, default=None)
 
 
 class AccessValidator:
@@ -90,6 +133,8 @@ class AccessValidator:
         block_format: LedgerBlockFormat,
         scheme: Scheme | str = Scheme.ED25519,
         max_age_us: int = MAX_AGE_US,
+        max_lead_us: int = MAX_LEAD_US,
+        kmc_keys: tuple[bytes, ...] = (),
     ) -> None:
         self.state = state
         self.chains = dict(chains)
@@ -97,26 +142,44 @@ class AccessValidator:
         self.format = block_format
         self.scheme = Scheme(scheme)
         self.max_age_us = max_age_us
+        self.max_lead_us = max_lead_us
+        self.clock_us = block_format.genesis.timestamp_us  # the node sets it on every tick
         self.rules = Validator()
+        self.records = ChainRecords(self.node_keys, frozenset(kmc_keys), self.scheme)
         self.refusals: Counter[str] = Counter()
         self.outbox: list[TxDraft] = []
         self.quiet = False  # while replaying the log after a crash: drafts were submitted before
         self.accepted: dict[bytes, Transaction] = {}  # tx ID -> accepted body, until stored
         self._drafted: set[bytes] = set()  # request IDs whose drafts this node already queued
-        self._recorded: set[tuple[str, bytes]] = set()
 
     # --- judging --------------------------------------------------------------------------------
-    def judge(self, operation: bytes) -> Verdict:
-        """Decode ``operation`` and judge it against the current state (never raises)."""
+    def local_time(self) -> int:
+        """This replica's idea of the chain's time: its clock, never behind the newest block."""
+        return max(self.format.head_timestamp, self.clock_us)
+
+    def judge(self, operation: bytes, *, clock_us: int | None = None) -> Verdict:
+        """Decode ``operation`` and judge it against the current state (never raises).
+
+        ``clock_us`` (admission only) is this replica's clock: a stamp outside
+        ``[clock - max_age, clock + max_lead]`` is refused before consensus. Without it (at
+        execution) only the deterministic bounds apply: the head block's time and the
+        revocations on chain.
+        """
         try:
             tx = Transaction.from_wire(operation)
         except LedgerDecodeError as exc:
             return Verdict(None, f"malformed: {exc}")
-        if tx.timestamp_us < self.format.head_timestamp - self.max_age_us:
+        t = tx.timestamp_us
+        if clock_us is not None and t > clock_us + self.max_lead_us:
+            # a stamp ahead of the replicas' clocks would reach into a grant not yet valid
+            return Verdict(tx, "future-timestamp: ahead of this replica's clock")
+        if clock_us is not None and t < clock_us - self.max_age_us:
+            return Verdict(tx, "stale-timestamp: behind this replica's clock")
+        if t < self.format.head_timestamp - self.max_age_us:
             # the rules read the transaction's own time: it may not lag the chain (backdating
             # into an expired grant window)
             return Verdict(tx, "stale-timestamp: older than the last block allows")
-        record = self._record(tx)
+        record = self.records.check(tx, self.state, self.chains)
         if record is not None:
             return Verdict(tx, record)
         chains = [self.chains.get(k, ()) for k in tx.public_keys]
@@ -126,47 +189,36 @@ class AccessValidator:
             )
         except RequestError as exc:
             return Verdict(tx, f"malformed: {exc}")
+        floor = revocation_floor(self.state, request)
+        if floor is not None and t < floor:
+            # rules judge "as of" the stamp: a new request dated before a revocation on chain
+            # would see the grant or certificate still valid
+            return Verdict(tx, "stale-timestamp: predates a revocation that affects it", request)
         return Verdict(tx, self.rules.check(request, self.state), request)
 
-    def _record(self, tx: Transaction) -> TxDraft | str | None:
-        """The node record ``tx`` carries, a reason it is a bad one, or ``None`` if it is none."""
-        try:
-            content = codec.decode(tx.content, _RECORD_LIMITS)
-        except codec.DecodeError:
-            return None
-        if type(content) is not dict or content.get("type") not in RECORD_TYPES:
-            return None
-        if (
-            RECORD_TYPES[content["type"]] is not tx.kind
-            or type(content.get("request")) is not bytes
-        ):
-            return "malformed: node record of the wrong kind"
-        subject = content.get("subject")
-        if content["type"] == "blacklist" and (type(subject) is not bytes or len(subject) != 32):
-            return "malformed: a blacklist record names a 32-byte subject key"
-        if len(tx.public_keys) != 1 or tx.author not in self.node_keys:
-            return "record-not-by-a-node: only validator nodes write blacklist and audit records"
-        if not verify_transaction(tx, self.scheme).ok:
-            return "bad-signature: node record"
-        if (content["type"], content["request"]) in self._recorded:
-            return "duplicate-record: already on chain"
-        return TxDraft(tx.kind.name.lower(), content, tx.timestamp_us)
-
-    def _queue(self, drafts: list[TxDraft], request_id: bytes) -> None:
-        if self.quiet or request_id in self._drafted or not drafts:
+    def _queue(self, drafts: list[TxDraft], tx: Transaction, *, evidence: bool) -> None:
+        """Queue this node's records about ``tx`` (once); a refusal's carry ``tx`` as evidence."""
+        if self.quiet or tx.id in self._drafted or not drafts:
             return
-        self._drafted.add(request_id)
-        self.outbox.extend(drafts)
+        self._drafted.add(tx.id)
+        for d in drafts:
+            if evidence:
+                wire = tx.to_wire()
+                if len(wire) > MAX_EVIDENCE_BYTES:
+                    self.refusals["evidence-too-large"] += 1  # the record could not be proven
+                    continue
+                d = TxDraft(d.kind, {**d.content, "evidence": wire}, d.timestamp_us)
+            self.outbox.append(d)
 
     # --- the PBFT hooks -------------------------------------------------------------------------
     def __call__(self, request: Request) -> str | None:
         """The validator hook: ``None`` to accept, else the refusal reason."""
-        v = self.judge(request.operation)
+        v = self.judge(request.operation, clock_us=self.local_time())
         if v.reason is None or v.reason.startswith("duplicate-record"):
             return None  # a duplicate record is ordered and answered "refused", so its client ends
         self.refusals[v.reason.split(":", 1)[0]] += 1
         if isinstance(v.decision, Refused) and v.tx is not None:
-            self._queue(v.decision.drafts, v.tx.id)
+            self._queue(v.decision.drafts, v.tx, evidence=True)
         return v.reason
 
     def service(self, request: Request) -> bytes:
@@ -176,17 +228,18 @@ class AccessValidator:
         if v.reason is not None or v.tx is None:
             self.format.ledger_ids[digest] = b""  # not part of the ledger block
             if isinstance(v.decision, Refused) and v.tx is not None:
-                self._queue(v.decision.drafts, v.tx.id)  # e.g. its grant was revoked just before
+                # e.g. its grant was revoked just before
+                self._queue(v.decision.drafts, v.tx, evidence=True)
             return codec.encode(["refused", (v.reason or "").split(":", 1)[0]])
         tx, decision = v.tx, v.decision
         if isinstance(decision, TxDraft):
-            self.state.record(decision)
-            self._recorded.add((decision.type, decision.content["request"]))
+            self.records.apply(decision, tx.author, self.state, self.chains)
         else:
             assert isinstance(decision, Allowed) and v.request is not None
             self.state.apply(v.request, decision)
             if decision.audit is not None:
-                self._queue([decision.audit], tx.id)
+                self.records.expect_audit(tx.id, decision.audit.content)
+                self._queue([decision.audit], tx, evidence=False)
         self.format.ledger_ids[digest] = tx.id
         self.accepted[tx.id] = tx
         return codec.encode(["accepted", tx.id])

@@ -21,12 +21,19 @@ from medbench.pki.chain import (
     CertReason,
     RevocationRegistry,
     VerifiedIdentity,
+    revoked_since,
     verify_chain,
 )
-from medbench.pki.drafts import TxDraft, certificate_draft
+from medbench.pki.drafts import RequestDraft, TxDraft, certificate_draft
 from medbench.pki.identity import SubjectInfo, hash_identifier, region_within
 from medbench.pki.kmc import IdentityAttestation, KeyBundle, KeyManagementCenter, KmcError
-from medbench.pki.rotation import Rotation, reseal, rotate_subject
+from medbench.pki.rotation import (
+    Rotation,
+    reseal,
+    reseal_update_drafts,
+    rotate_subject,
+    succession_draft,
+)
 
 __all__ = [
     "CA_ROLE",
@@ -38,6 +45,7 @@ __all__ = [
     "KeyBundle",
     "KeyManagementCenter",
     "KmcError",
+    "RequestDraft",
     "RevocationRegistry",
     "Rotation",
     "SubjectInfo",
@@ -51,6 +59,9 @@ __all__ = [
     "raw_public",
     "region_within",
     "reseal",
+    "reseal_update_drafts",
+    "revoked_since",
     "rotate_subject",
+    "succession_draft",
     "verify_chain",
 ]

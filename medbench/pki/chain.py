@@ -375,3 +375,22 @@ def verify_chain(
     found = _walk(chain, anchors, at_us, registry, leaf_is_ca=False)
     assert found.identity is not None, "an end-entity walk always yields an identity"
     return found.identity
+
+
+def revoked_since(
+    chain: Sequence[bytes], anchors: Sequence[x509.Certificate], registry: RevocationRegistry
+) -> int | None:
+    """The earliest revocation on chain of any certificate of an end-entity ``chain``, if any.
+
+    Whatever its date, such a key may put no *new* transaction on chain once the CRL is
+    published (PAPER.md §1.6): the admission layer refuses a request stamped before this time
+    as backdated, and :func:`verify_chain` refuses one stamped after it. ``None`` for a chain
+    with no revoked certificate, or one that does not validate at all (the rules say why).
+    """
+    if not isinstance(chain, (tuple, list)) or not all(type(b) is bytes for b in chain):
+        return None
+    found = _static(tuple(chain), tuple(anchors), False)
+    if isinstance(found, CertificateError):
+        return None
+    dates = [registry.entries[s] for s in found.revocable if s in registry.entries]
+    return min(dates) if dates else None

@@ -55,6 +55,30 @@ class TxDraft:
         return codec.encode([self.kind, self.content, self.timestamp_us])
 
 
+@dataclass(frozen=True, slots=True)
+class RequestDraft:
+    """An unsigned *access request* transaction: ``content`` is a request's canonical dict.
+
+    Built where a request must be produced without the access layer's client (the key rotation
+    re-seals records on the subject's behalf); the subject signs it like any transaction. It
+    has no ``type``: :func:`medbench.access.request.from_transaction_fields` reads it.
+    """
+
+    kind: str
+    content: dict[str, Any]
+    timestamp_us: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in LEDGER_KINDS:
+            raise ValueError(f"unknown ledger kind {self.kind!r}")
+        if type(self.timestamp_us) is not int or self.timestamp_us < 0:
+            raise ValueError("timestamp_us must be a non-negative int")
+        codec.encode(self.content)
+
+    def __repr__(self) -> str:
+        return f"RequestDraft({self.kind}/{self.content.get('op')} t={self.timestamp_us})"
+
+
 def certificate_draft(chain: tuple[bytes, ...], at_us: int) -> TxDraft:
     """The ``register`` transaction that publishes a subject's certificate chain (leaf first)."""
     return TxDraft("register", {"type": "certificate", "chain": list(chain)}, at_us)

@@ -23,7 +23,11 @@ medbench's KMC:
   trusts, and only for the identity attested;
 * rotates (:meth:`KeyManagementCenter.rotate`) to a new version on the same proof;
 * releases a key in an emergency (:meth:`KeyManagementCenter.emergency_release`) together with the
-  ``query`` transaction draft that records who obtained it, when and on which justification.
+  ``query`` transaction draft that records who obtained it, when and on which justification —
+  only to a registered health authority whose EMERGENCY request the chain accepted (the KMC
+  reads the committed state through :class:`EmergencyView`), once per request. The record is
+  signed with the KMC's own key (:attr:`KeyManagementCenter.operator_seed`) and every replica
+  re-checks it against its state before it goes on chain.
 
 The applicant side of PBE is :meth:`KeyBundle.export` / :meth:`KeyBundle.load`: both private keys
 as PKCS#8 under ``BestAvailableEncryption(password)``.
@@ -32,7 +36,9 @@ as PKCS#8 under ``BestAvailableEncryption(password)``.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -43,7 +49,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from medbench import codec
 from medbench.pki.drafts import TxDraft
-from medbench.pki.identity import hash_identifier
+from medbench.pki.identity import SubjectInfo, hash_identifier
 
 _ATTEST_DOMAIN = b"medbench-kmc-attestation-v1"
 PURPOSES = frozenset({"recover", "rotate"})
@@ -159,6 +165,7 @@ class KeyManagementCenter:
     master_secret: bytes = b""
     escrow: dict[bytes, list[EscrowEntry]] = field(default_factory=dict)
     used_attestations: set[bytes] = field(default_factory=set)
+    released: set[bytes] = field(default_factory=set)  # justifications already served
 
     def __post_init__(self) -> None:
         if not self.master_secret:
@@ -233,17 +240,56 @@ class KeyManagementCenter:
         """How many key versions are escrowed for ``id_hash``."""
         return len(self.escrow.get(id_hash, ()))
 
+    @property
+    def operator_seed(self) -> bytes:
+        """32-byte seed of the KMC's Ed25519 record key (derived from the master secret).
+
+        The KMC signs its emergency-release records with this key; replicas accept such a
+        record only from a KMC key the consortium configured (:attr:`operator_public`).
+        """
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"medbench-kmc-operator-v1"
+        ).derive(self.master_secret)
+
+    @property
+    def operator_public(self) -> bytes:
+        """Raw public key of :attr:`operator_seed`."""
+        key = Ed25519PrivateKey.from_private_bytes(self.operator_seed)
+        return key.public_key().public_bytes_raw()
+
     def emergency_release(
-        self, id_hash: bytes, authority: bytes, justification: bytes, at_us: int
+        self,
+        id_hash: bytes,
+        authority: bytes,
+        justification: bytes,
+        at_us: int,
+        chain: EmergencyView,
     ) -> tuple[KeyBundle, TxDraft]:
         """Release a subject's current keys to an authority, with the query record to submit.
 
-        The caller has already had the authority's emergency request accepted by the validator
-        (``justification`` is that request's ID); the returned draft must go on chain.
+        ``justification`` must be the ID of an EMERGENCY request the chain accepted (``chain``
+        is the KMC operator's view of the committed state), made by ``authority`` — a
+        registered health authority — about the subject whose identifying field hashes to
+        ``id_hash``; one release per request. The returned draft must go on chain (signed with
+        :attr:`operator_seed`). Raises :class:`KmcError` otherwise.
         """
+        made = chain.emergencies.get(justification)
+        if made is None:
+            raise KmcError("justification is not an accepted emergency request")
+        requester, patient = made
+        if requester != authority:
+            raise KmcError("the emergency request was made by another key")
+        if not chain.is_authority(authority):
+            raise KmcError("caller is not a health authority")
+        info = chain.identities.get(patient)
+        if info is None or info.id_hash != id_hash:
+            raise KmcError("the emergency request names another subject")
+        if justification in self.released:
+            raise KmcError("keys already released for this request")
         if id_hash not in self.escrow:
             raise KmcError("no escrowed keys for this identity")
         bundle = self._open(self.escrow[id_hash][-1])
+        self.released.add(justification)
         record = TxDraft(
             "query",
             {
@@ -256,3 +302,21 @@ class KeyManagementCenter:
             at_us,
         )
         return bundle, record
+
+
+class EmergencyView(Protocol):
+    """What the KMC reads of the committed chain state (:class:`medbench.access.ChainState`)."""
+
+    @property
+    def emergencies(self) -> Mapping[bytes, tuple[bytes, bytes]]:
+        """Accepted EMERGENCY request ID -> (requester key, patient key)."""
+        ...
+
+    @property
+    def identities(self) -> Mapping[bytes, SubjectInfo]:
+        """Registered key -> certified identity."""
+        ...
+
+    def is_authority(self, key: bytes) -> bool:
+        """Whether ``key`` is registered with a health-authority role."""
+        ...

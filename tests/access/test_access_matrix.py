@@ -10,73 +10,93 @@ The table below is written from the paper, not from the code:
 * family members do everything the patient can, under the patient's grant (seed §2.3.3);
 * another person may be granted read/add/modify/delete (seed §2.2.2 "doctors or others");
 * administrative staff are "not directly involved in care" and only authorize staff (§2.3.3), so
-  a patient grant gives them nothing;
+  no patient grant can be given to them;
 * courts and police only read, and only after a health authority's authorization (§1.5, §2.3.3):
-  a patient grant does not count, so their read is "no grant" and any write "role not permitted";
-* a health authority reaches patient data only through recorded emergency access (§1.6), never
-  through ordinary requests.
+  their grant comes from the city health authority, read-only; any write is "role not permitted";
+* health authorities (city, provincial, national) reach patient data only through recorded
+  emergency access (§1.6), never through ordinary requests or a grant.
 
-The grant given in every "active/expired/revoked" column is the widest possible: the patient
-grants the subject all five operations on all categories. Refusals of staff must produce a
-blacklist record (§1.5); every read must produce an audit record (§1.3).
+The grant states are *committed transactions* on a four-node Medical Chain (PBFT + access
+validator): for each (role, state) a separate subject, registered at genesis; for "active",
+"expired" and "revoked" its grantor (the patient, or the city authority for courts and police)
+sends the widest grant the paper lets it give that role (:data:`WIDEST`) through PBFT — a grant
+the rules refuse (administrative staff, authorities) leaves the subject without one — and for
+"revoked" the grantor revokes it through PBFT. The expired window closes on the chain's own
+clock. Each cell is then judged by every replica's validator against its committed state, and
+all four must agree. Refusals of staff must produce a blacklist record (§1.5); every read must
+produce an audit record (§1.3).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from medbench.access.clients import Identity
-from medbench.access.grants import GrantBook, GrantRecord, RevokeRecord
+from medbench import codec
+from medbench.access.clients import GranteeClient, Identity
 from medbench.access.request import Operation
-from medbench.access.state import ChainState
-from medbench.access.validator import Allowed, Refused, Validator
+from medbench.access.scenario import GENESIS_US, YEAR_US, Consortium
+from medbench.access.validator import Allowed, Refused
+from medbench.medchain import Deployment, request_transaction
 
-from .conftest import T0, Cast, make_cast
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "medchain"))
 
-DAY = 86_400_000_000
-T1 = T0 + DAY  # grant window starts
-WINDOW = 10 * DAY
+from medchain_helpers import deploy
 
-# role            grant     read      add       modify    delete    hide
+S = 1_000_000
+HOUR = 3600 * S
+REGION = "cn/zj/hz"  # patient-0's city, where every subject lives
+FAST = {"block_size": 8, "block_interval_us": 50_000, "checkpoint_interval": 4, "log_window": 16}
+
+# role                  grant     read      add       modify    delete    hide
 TABLE = """
-patient_self      none      ok        ok        ok        ok        ok
-patient_self      active    ok        ok        ok        ok        ok
-patient_self      expired   ok        ok        ok        ok        ok
-patient_self      revoked   ok        ok        ok        ok        ok
-patient_other     none      no-grant  no-grant  no-grant  no-grant  role
-patient_other     active    ok        ok        ok        ok        role
-patient_other     expired   expired   expired   expired   expired   role
-patient_other     revoked   revoked   revoked   revoked   revoked   role
-family            none      no-grant  no-grant  no-grant  no-grant  no-grant
-family            active    ok        ok        ok        ok        ok
-family            expired   expired   expired   expired   expired   expired
-family            revoked   revoked   revoked   revoked   revoked   revoked
-doctor            none      no-grant  no-grant  no-grant  no-grant  role
-doctor            active    ok        ok        ok        ok        role
-doctor            expired   expired   expired   expired   expired   role
-doctor            revoked   revoked   revoked   revoked   revoked   role
-nurse             none      no-grant  no-grant  no-grant  no-grant  role
-nurse             active    ok        ok        ok        ok        role
-nurse             expired   expired   expired   expired   expired   role
-nurse             revoked   revoked   revoked   revoked   revoked   role
-admin_staff       none      role      role      role      role      role
-admin_staff       active    role      role      role      role      role
-admin_staff       expired   role      role      role      role      role
-admin_staff       revoked   role      role      role      role      role
-court             none      no-grant  role      role      role      role
-court             active    no-grant  role      role      role      role
-court             expired   no-grant  role      role      role      role
-court             revoked   no-grant  role      role      role      role
-police            none      no-grant  role      role      role      role
-police            active    no-grant  role      role      role      role
-police            expired   no-grant  role      role      role      role
-police            revoked   no-grant  role      role      role      role
-city_authority    none      role      role      role      role      role
-city_authority    active    role      role      role      role      role
-city_authority    expired   role      role      role      role      role
-city_authority    revoked   role      role      role      role      role
+patient_self            none      ok        ok        ok        ok        ok
+patient_self            active    ok        ok        ok        ok        ok
+patient_self            expired   ok        ok        ok        ok        ok
+patient_self            revoked   ok        ok        ok        ok        ok
+patient_other           none      no-grant  no-grant  no-grant  no-grant  role
+patient_other           active    ok        ok        ok        ok        role
+patient_other           expired   expired   expired   expired   expired   role
+patient_other           revoked   revoked   revoked   revoked   revoked   role
+family                  none      no-grant  no-grant  no-grant  no-grant  no-grant
+family                  active    ok        ok        ok        ok        ok
+family                  expired   expired   expired   expired   expired   expired
+family                  revoked   revoked   revoked   revoked   revoked   revoked
+doctor                  none      no-grant  no-grant  no-grant  no-grant  role
+doctor                  active    ok        ok        ok        ok        role
+doctor                  expired   expired   expired   expired   expired   role
+doctor                  revoked   revoked   revoked   revoked   revoked   role
+nurse                   none      no-grant  no-grant  no-grant  no-grant  role
+nurse                   active    ok        ok        ok        ok        role
+nurse                   expired   expired   expired   expired   expired   role
+nurse                   revoked   revoked   revoked   revoked   revoked   role
+admin_staff             none      role      role      role      role      role
+admin_staff             active    role      role      role      role      role
+admin_staff             expired   role      role      role      role      role
+admin_staff             revoked   role      role      role      role      role
+court                   none      no-grant  role      role      role      role
+court                   active    ok        role      role      role      role
+court                   expired   expired   role      role      role      role
+court                   revoked   revoked   role      role      role      role
+police                  none      no-grant  role      role      role      role
+police                  active    ok        role      role      role      role
+police                  expired   expired   role      role      role      role
+police                  revoked   revoked   role      role      role      role
+city_authority          none      role      role      role      role      role
+city_authority          active    role      role      role      role      role
+city_authority          expired   role      role      role      role      role
+city_authority          revoked   role      role      role      role      role
+provincial_authority    none      role      role      role      role      role
+provincial_authority    active    role      role      role      role      role
+provincial_authority    expired   role      role      role      role      role
+provincial_authority    revoked   role      role      role      role      role
+national_authority      none      role      role      role      role      role
+national_authority      active    role      role      role      role      role
+national_authority      expired   role      role      role      role      role
+national_authority      revoked   role      role      role      role      role
 """
 
 CODE_TO_REASON = {
@@ -88,6 +108,23 @@ CODE_TO_REASON = {
 OPS = [Operation.READ, Operation.ADD, Operation.MODIFY, Operation.DELETE, Operation.HIDE]
 STATES = ["none", "active", "expired", "revoked"]
 STAFF = {"doctor", "nurse", "admin_staff"}
+ALL_OPS = ["add", "delete", "hide", "modify", "read"]
+CARE = ["add", "delete", "modify", "read"]
+
+# role -> (certificate role, grantor, widest grant the paper lets that grantor give, issued?)
+WIDEST: dict[str, tuple[str, str, list[str], bool]] = {
+    "patient_self": ("patient", "patient", CARE, True),  # a patient may grant itself; moot
+    "patient_other": ("patient", "patient", CARE, True),
+    "family": ("family", "patient", ALL_OPS, True),
+    "doctor": ("doctor", "patient", CARE, True),
+    "nurse": ("nurse", "patient", CARE, True),
+    "admin_staff": ("admin_staff", "patient", ["read"], False),
+    "court": ("court", "authority", ["read"], True),
+    "police": ("police", "authority", ["read"], True),
+    "city_authority": ("health_admin_city", "patient", ["read"], False),
+    "provincial_authority": ("health_admin_provincial", "patient", ["read"], False),
+    "national_authority": ("health_admin_national", "patient", ["read"], False),
+}
 
 
 def _parse() -> dict[tuple[str, str, Operation], str]:
@@ -105,83 +142,178 @@ ROLES = sorted({r for r, _, _ in EXPECTED})
 
 
 def test_table_covers_every_cell() -> None:
-    assert len(EXPECTED) == len(ROLES) * len(STATES) * len(OPS) == 9 * 4 * 5
+    assert set(ROLES) == set(WIDEST)
+    assert len(EXPECTED) == len(ROLES) * len(STATES) * len(OPS) == 11 * 4 * 5
+
+
+_REGION_OF = {"health_admin_provincial": "cn/zj", "health_admin_national": "cn"}
+
+
+def _enroll(subjects: dict[tuple[str, str], Identity], world: Consortium) -> list[Identity]:
+    """One subject per (role, state), plus the authorities that authorize courts and police."""
+    out = []
+    for role, (cert_role, *_rest) in sorted(WIDEST.items()):
+        if role == "patient_self":
+            continue  # patient-0 itself
+        inst = "hospital-0" if cert_role in ("doctor", "nurse", "admin_staff") else ""
+        for state in STATES:
+            ident = world.issue(
+                f"{role}-{state}",
+                cert_role,
+                _REGION_OF.get(cert_role, REGION),
+                institution=inst,
+                at_us=GENESIS_US,
+            )
+            subjects[(role, state)] = ident
+            out.append(ident)
+    for name, role, region in (
+        ("zj-main", "health_admin_provincial", "cn/zj"),
+        ("hz-main", "health_admin_city", REGION),
+    ):
+        ident = world.issue(name, role, region, at_us=GENESIS_US)
+        subjects[(name, "")] = ident
+        out.append(ident)
+    return out
+
+
+class Chain:
+    """The committed world of the matrix: deployment, network, subjects, a record of P's."""
+
+    def __init__(self, dep: Deployment, net: Any, subjects: dict[tuple[str, str], Identity]):
+        self.dep, self.net, self.subjects = dep, net, subjects
+        self.patient = dep.patients[0]
+        self.record = b""
+        self.at = 0
+
+    def commit(
+        self,
+        client: int,
+        ident: Identity,
+        op: Operation,
+        patient: bytes,
+        body: dict,
+        at_us: int,
+        category: str = "*",
+    ) -> list[Any]:
+        """Send one request through PBFT and return its reply (``[]`` if never ordered)."""
+        req = GranteeClient(ident, None, self.dep.rng).request(  # type: ignore[arg-type]
+            op, patient=patient, body=body, at_us=at_us, category=category
+        )
+        tx = request_transaction(req)
+        before = len(self.net.completed)
+        self.net.submit(client, tx.to_wire())
+        self.net.run(300_000)
+        got = [c.result for c in self.net.completed[before:] if c.client == client]
+        return codec.decode(got[0]) if got else []
+
+    def refused_by_all(
+        self, ident: Identity, op: Operation, patient: bytes, body: dict, at_us: int
+    ) -> set[str | None]:
+        """The reasons the four replicas refuse a request with (it is not sent: a refused
+        request would hold its PBFT client forever)."""
+        req = GranteeClient(ident, None, self.dep.rng).request(  # type: ignore[arg-type]
+            op, patient=patient, body=body, at_us=at_us
+        )
+        wire = request_transaction(req).to_wire()
+        return {self.dep.nodes[i].access.judge(wire).reason for i in range(4)}
 
 
 @pytest.fixture(scope="module")
-def world() -> tuple[Cast, bytes]:
-    cast = make_cast(7)
-    d = cast.patient().add_own("visit", b"first visit", at_us=T0 + 10)
-    assert isinstance(d, Allowed)
-    return cast, d.request_id
-
-
-def _subject(cast: Cast, role: str) -> Identity:
-    return {
-        "patient_self": cast.P,
-        "patient_other": cast.Q,
-        "family": cast.F,
-        "doctor": cast.D,
-        "nurse": cast.N,
-        "admin_staff": cast.A,
-        "court": cast.C,
-        "police": cast.PO,
-        "city_authority": cast.HZ,
-    }[role]
-
-
-def _state(cast: Cast, grantee: bytes, grant_state: str) -> tuple[ChainState, int]:
-    book = GrantBook()
-    gid = b"\x01" * 32
-    p = cast.P.public_key
-    if grant_state != "none":
-        book.add_grant(
-            GrantRecord(
-                gid,
-                p,
-                p,
-                "patient",
-                grantee,
-                frozenset({"read", "add", "modify", "delete", "hide"}),
-                frozenset({"*"}),
-                T1,
-                T1 + WINDOW,
-                T1,
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    subjects: dict[tuple[str, str], Identity] = {}
+    dep, net = deploy(
+        tmp_path_factory.mktemp("matrix"), users=1, enroll=lambda w: _enroll(subjects, w), **FAST
+    )
+    c = Chain(dep, net, subjects)
+    u = dep.user_ids[0]
+    p = c.patient
+    subjects[("patient_self", "")] = p
+    for state in STATES:
+        subjects[("patient_self", state)] = p
+    # P's own record (the target of modify / delete / hide)
+    t = GENESIS_US + 10
+    ok = c.commit(u, p, Operation.ADD, p.public_key, {"content": b"first visit"}, t, "visit")
+    assert ok[0] == "accepted", ok
+    c.record = ok[1]
+    nha = dep.world.national_authority
+    zj, hz = subjects[("zj-main", "")], subjects[("hz-main", "")]
+    for who, to, role, region in (
+        (nha, zj, "health_admin_provincial", "cn/zj"),
+        (zj, hz, "health_admin_city", REGION),
+    ):
+        body = {
+            "delegate": to.public_key,
+            "role": role,
+            "region": region,
+            "not_after_us": GENESIS_US + YEAR_US,
+        }
+        t += 1
+        assert c.commit(u, who, Operation.DELEGATE, b"", body, t)[0] == "accepted"
+    grants: dict[tuple[str, str], bytes] = {}
+    for role, (_cert, grantor, ops, issued) in sorted(WIDEST.items()):
+        for state in ("active", "expired", "revoked"):
+            t += 1
+            end = GENESIS_US + 2 * S if state == "expired" else GENESIS_US + HOUR
+            body = {
+                "grantee": subjects[(role, state)].public_key,
+                "ops": ops,
+                "categories": ["*"],
+                "not_before_us": GENESIS_US,
+                "not_after_us": end,
+            }
+            by = p if grantor == "patient" else hz
+            if not issued:  # the rules let nobody give this role a grant
+                reasons = c.refused_by_all(by, Operation.GRANT, p.public_key, body, t)
+                assert {r.split(":")[0] for r in reasons if r} == {"grant-not-permitted"}
+                assert None not in reasons
+                continue
+            got = c.commit(u, by, Operation.GRANT, p.public_key, body, t)
+            assert got[:1] == ["accepted"], (role, state, got)
+            grants[(role, state)] = got[1]
+    for (role, state), gid in sorted(grants.items()):
+        if state == "revoked":
+            t += 1
+            by = p if WIDEST[role][1] == "patient" else hz
+            assert c.commit(u, by, Operation.REVOKE, p.public_key, {"grant": gid}, t)[0] == (
+                "accepted"
             )
-        )
-    if grant_state == "revoked":
-        book.add_revoke(RevokeRecord(gid, p, T1 + 2 * DAY))
-    at = T1 + WINDOW + DAY if grant_state == "expired" else T1 + 3 * DAY
-    return dataclasses.replace(cast.world.state, grants=book), at
+    net.run(3 * S)  # the chain's clock passes the expired windows (they end at genesis + 2 s)
+    c.at = GENESIS_US + net.now
+    return c
 
 
 @pytest.mark.parametrize("grant_state", STATES)
 @pytest.mark.parametrize("op", OPS, ids=lambda o: o.value)
 @pytest.mark.parametrize("role", ROLES)
-def test_permission_matrix(
-    world: tuple[Cast, bytes], role: str, op: Operation, grant_state: str
-) -> None:
-    cast, record_id = world
-    subject = _subject(cast, role)
-    state, at = _state(cast, subject.public_key, grant_state)
-    client = cast.doctor(subject) if role in ("doctor", "nurse") else cast.grantee(subject)
+def test_permission_matrix(chain: Chain, role: str, op: Operation, grant_state: str) -> None:
+    dep = chain.dep
+    subject = chain.subjects[(role, grant_state)]
+    countersign = role in ("doctor", "nurse") and op is not Operation.READ
+    client = GranteeClient(
+        subject,
+        None,
+        dep.rng,
+        countersigner=dep.hospitals[0] if countersign else None,  # type: ignore[arg-type]
+    )
     body: dict[str, object] = {
         Operation.READ: {"history": False},
         Operation.ADD: {"content": b"new finding"},
-        Operation.MODIFY: {"record": record_id, "content": b"corrected", "reason": "typo"},
-        Operation.DELETE: {"record": record_id},
-        Operation.HIDE: {"record": record_id, "hidden": True},
+        Operation.MODIFY: {"record": chain.record, "content": b"corrected", "reason": "typo"},
+        Operation.DELETE: {"record": chain.record},
+        Operation.HIDE: {"record": chain.record, "hidden": True},
     }[op]
     req = client.request(
         op,
-        patient=cast.P.public_key,
+        patient=chain.patient.public_key,
         category="visit",
         body=body,
-        at_us=at,
-        countersign=role in ("doctor", "nurse") and op is not Operation.READ,
+        at_us=chain.at,
+        countersign=countersign,
     )
-    before = dict(cast.world.state.blacklist)
-    decision = Validator().check(req, state)
+    wire = request_transaction(req).to_wire()
+    verdicts = [dep.nodes[i].access.judge(wire) for i in range(4)]  # pure: no state change
+    decision = verdicts[0].decision
+    assert all(v.decision == decision for v in verdicts)  # every replica decides alike
     expected = EXPECTED[(role, grant_state, op)]
     if expected == "ok":
         assert isinstance(decision, Allowed), decision
@@ -193,11 +325,10 @@ def test_permission_matrix(
         if decision.blacklist is not None:
             assert decision.blacklist.content["subject"] == subject.public_key
             assert decision.blacklist.content["reason"] == decision.reason.value
-    # §1.3: every query is recorded, whatever the outcome
+    # §1.3: every query is recorded, whatever the outcome, and so is every refused attempt
     audit = decision.audit
-    assert (audit is not None) == (op is Operation.READ)
+    assert (audit is not None) == (op is Operation.READ or expected != "ok"), audit
     if audit is not None:
         assert audit.kind == "query" and audit.content["request"] == req.request_id
         outcome = "allowed" if isinstance(decision, Allowed) else decision.reason.value
         assert audit.content["outcome"] == outcome
-    assert cast.world.state.blacklist == before  # check() is pure

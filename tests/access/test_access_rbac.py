@@ -216,3 +216,40 @@ def test_certificates_register_through_their_draft(cast: Cast) -> None:
 
     with pytest.raises(CertificateError):
         cast.world.state.register_draft(certificate_draft(newcomer.chain, T0 + 3_000_000))
+
+
+def test_same_institution_and_private_are_read_from_the_document(cast: Cast) -> None:
+    """The institution constraint and the private categories are data, not code."""
+    t = T0 + DAY
+    admin = cast.admin()  # at H_B; D2 works at H_A
+
+    def authorize(categories: list[str], at: int) -> Allowed | Refused:
+        return admin.authorize_staff(
+            cast.D2.public_key, cast.P.public_key, categories,
+            not_before_us=t, not_after_us=t + DAY, at_us=at,
+        )  # fmt: skip
+
+    d = authorize(["lab"], t)
+    assert isinstance(d, Refused) and d.reason is Reason.OUT_OF_SCOPE
+    doc = copy.deepcopy(cast.world.state.policy.document)
+    (rule,) = [r for r in doc["grant_rules"] if r["grantor"] == "institution"]
+    rule["same_institution"] = False
+    _with_policy(cast, doc)
+    assert isinstance(authorize(["lab"], t + 1), Allowed)
+    # "identity" is private: the rule cannot reach it even once it names it ...
+    rule["categories"].append("identity")
+    _with_policy(cast, doc)
+    d = authorize(["identity"], t + 2)
+    assert isinstance(d, Refused) and d.reason is Reason.GRANT_NOT_PERMITTED
+    # ... until the document stops calling it private
+    doc["categories"]["private"] = []
+    _with_policy(cast, doc)
+    assert isinstance(authorize(["identity"], t + 3), Allowed)
+
+
+@pytest.mark.parametrize("flag", ["same_institution", "reaches_private"])
+def test_grant_rule_flags_must_be_booleans(flag: str) -> None:
+    doc = default_policy_document()
+    doc["grant_rules"][0][flag] = 1
+    with pytest.raises(PolicyError, match="booleans"):
+        Policy.from_document(doc)

@@ -160,12 +160,45 @@ def test_compromised_key_rotation_reseals_and_revokes(cast: Cast) -> None:
     )
 
 
+@dataclasses.dataclass
+class _View:
+    """A committed state as the KMC reads it (see ``EmergencyView``)."""
+
+    emergencies: dict[bytes, tuple[bytes, bytes]]
+    identities: dict[bytes, SubjectInfo]
+    authorities: set[bytes]
+
+    def is_authority(self, key: bytes) -> bool:
+        return key in self.authorities
+
+
 def test_emergency_release_record() -> None:
     kmc, _ = _kmc()
     keys = kmc.generate("A")
-    got, draft = kmc.emergency_release(hash_identifier("A"), b"\x01" * 32, b"\x02" * 32, T0)
+    authority, patient, request = b"\x01" * 32, b"\x03" * 32, b"\x02" * 32
+    info = SubjectInfo("patient", "", "cn/zj/hz", hash_identifier("A"), b"\x04" * 32)
+    view = _View({request: (authority, patient)}, {patient: info}, {authority})
+
+    def release(view: _View = view, **kw: object) -> object:
+        args: dict[str, object] = {"id_hash": hash_identifier("A"), "authority": authority,
+                                   "justification": request, "at_us": T0}  # fmt: skip
+        args.update(kw)
+        return kmc.emergency_release(chain=view, **args)  # type: ignore[arg-type]
+
+    # refused: not an accepted emergency request, another caller, not an authority, another
+    # subject, nobody's keys
+    for bad in (
+        {"justification": b"\x09" * 32},
+        {"authority": b"\x08" * 32},
+        {"view": _View(view.emergencies, view.identities, set())},
+        {"id_hash": hash_identifier("B")},
+    ):
+        with pytest.raises(KmcError):
+            release(**bad)  # type: ignore[arg-type]
+    got, draft = release()  # type: ignore[misc]
     assert got.raw() == keys.raw()
     assert draft.kind == "query" and draft.type == "kmc-emergency-release"
-    assert draft.content["justification"] == b"\x02" * 32
-    with pytest.raises(KmcError):
-        kmc.emergency_release(hash_identifier("nobody"), b"\x01" * 32, b"\x02" * 32, T0)
+    assert draft.content["justification"] == request
+    with pytest.raises(KmcError, match="already released"):
+        release()
+    assert len(kmc.operator_public) == 32 and kmc.operator_public != keys.signing_public

@@ -106,7 +106,9 @@ def test_hostile_operation_bytes_are_refused_never_raise(
 
 
 def test_node_records_are_checked(tmp_path: Path) -> None:
+    from medbench.access.request import Operation
     from medbench.crypto.keys import Scheme, SigningKey
+    from medbench.medchain import request_transaction
 
     dep, _ = deploy(tmp_path)
     access = dep.nodes[1].access
@@ -116,12 +118,29 @@ def test_node_records_are_checked(tmp_path: Path) -> None:
         tx = Transaction.create(kind, codec.encode(content), GENESIS_US, [key])
         return access(Request(8, 1, tx.to_wire()))
 
-    good = {"type": "blacklist", "request": b"r" * 32, "subject": b"s" * 32, "reason": "no-grant"}
-    assert verdict(good) is None
-    assert verdict(good, key=outsider).startswith("record-not-by-a-node")
+    d, p = dep.doctor_client(0), dep.patient_client(1)
+    refused = request_transaction(
+        d.request(Operation.READ, patient=p.public_key, body={"history": False}, at_us=GENESIS_US)
+    )
+    good = {"type": "blacklist", "request": refused.id, "subject": d.public_key,
+            "operation": "read", "patient": p.public_key, "reason": "no-grant",
+            "evidence": refused.to_wire()}  # fmt: skip
+    assert verdict(good) is None  # every replica re-derives this refusal from the evidence
+    assert verdict(good, key=outsider).startswith("record-not-by-a-writer")
     assert verdict(good, kind=Kind.QUERY).startswith("malformed")
     assert verdict({**good, "subject": 7}).startswith("malformed")
     assert verdict({"type": "audit", "request": 5}, kind=Kind.QUERY).startswith("malformed")
+    # a record must say exactly what the rules say about its evidence
+    for lie in ({"reason": "grant-expired"}, {"subject": p.public_key}, {"evidence": b"x"},
+                {"request": b"r" * 32}, {"evidence": None}):  # fmt: skip
+        assert verdict({**good, **lie}).startswith(("unproven-record", "malformed")), lie
+    # an audit of a query nobody made, and of one without evidence of its refusal
+    audit = {"type": "audit", "request": refused.id, "requester": d.public_key,
+             "operation": "read", "patient": p.public_key, "category": "*",
+             "outcome": "allowed"}  # fmt: skip
+    assert verdict(audit, kind=Kind.QUERY).startswith("unproven-record")
+    proven = {**audit, "outcome": "no-grant", "evidence": refused.to_wire()}
+    assert verdict(proven, kind=Kind.QUERY) is None
 
 
 def test_backdated_request_is_refused(tmp_path: Path) -> None:

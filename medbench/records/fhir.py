@@ -159,7 +159,29 @@ def _parse(resource: Mapping[str, Any] | str | bytes) -> dict[str, Any]:
         raise InvalidFhirError(None, [f"a resource is a JSON object, not {type(resource)!r}"])
     if not isinstance(data, dict):
         raise InvalidFhirError(None, ["a resource is a JSON object"])
+    null_at = _first_null_member(data)
+    if null_at is not None:
+        # FHIR JSON forbids null member values; accepting one would let the library drop it and
+        # hand back a canonical form that no longer validates (e.g. a required "subject": null).
+        raise InvalidFhirError(None, [f"{null_at}: null is not a FHIR JSON value"])
     return data
+
+
+def _first_null_member(data: dict[str, Any]) -> str | None:
+    """The path of the first object member whose value is null, or None (iterative: no depth
+    limit of its own beyond the input size)."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                here = f"{path}.{key}" if path else str(key)
+                if item is None:
+                    return here
+                stack.append((here, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None
 
 
 @functools.cache

@@ -349,7 +349,8 @@ def verify_inclusion(leaf, index, size, proof, root):
     """True if leaf data ``leaf`` sits at ``index`` of the tree of ``size`` leaves with ``root``.
 
     Follows RFC 9162 §2.1.3.2; any malformed input (index out of range, wrong proof length,
-    non-32-byte hashes) gives ``False``, never an exception.
+    non-32-byte hashes, a leaf, hash, index, size or proof of the wrong type) gives ``False``,
+    never an exception.
     """
     cdef uint64_t fn, sn
     cdef int ok_index = _as_u64(index, &fn)
@@ -370,7 +371,10 @@ def verify_inclusion(leaf, index, size, proof, root):
     cdef Py_buffer view
     cdef const uint8_t *ptr
     cdef size_t length
-    PyObject_GetBuffer(leaf, &view, PyBUF_SIMPLE)
+    try:
+        PyObject_GetBuffer(leaf, &view, PyBUF_SIMPLE)
+    except (TypeError, BufferError):  # not a contiguous bytes-like leaf
+        return False
     try:
         ptr = <const uint8_t *>view.buf
         length = <size_t>view.len
@@ -432,7 +436,9 @@ def consistency_proof(leaves, m):
 
 def verify_consistency(old_size, new_size, old_root, new_root, proof):
     """True if the tree of ``old_size`` leaves with ``old_root`` is a prefix of the tree of
-    ``new_size`` leaves with ``new_root`` (RFC 9162 §2.1.4.2). Malformed input gives ``False``.
+    ``new_size`` leaves with ``new_root`` (RFC 9162 §2.1.4.2). Malformed input (sizes that are
+    not integers or out of order, hashes that are not 32 bytes, a proof of the wrong type or
+    length) gives ``False``, never an exception.
     """
     cdef uint64_t fn, sn, m, n
     cdef int ok_old = _as_u64(old_size, &m)

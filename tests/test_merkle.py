@@ -172,6 +172,64 @@ def test_malformed_proofs_are_false_not_errors(merkle_impl: ModuleType) -> None:
     assert not vc(4, 8, bytes.fromhex(ROOTS[4])[:31], r8, merkle_impl.consistency_proof(LEAVES, 4))
 
 
+JUNK = [None, 5, 3.5, "string", "s" * 32, [None], [b"\x00" * 32, "not bytes"], [b"\x00" * 32, 3.5]]
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=repr)
+def test_junk_inputs_are_false_not_errors(merkle_impl: ModuleType, junk: object) -> None:
+    """A peer's junk in any argument gives False on both backends, as the docstrings promise."""
+    leaves = LEAVES
+    root = bytes.fromhex(ROOTS[8])
+    r3 = bytes.fromhex(ROOTS[3])
+    proof = merkle_impl.inclusion_proof(leaves, 0)
+    cproof = merkle_impl.consistency_proof(leaves, 3)
+    v, vc = merkle_impl.verify_inclusion, merkle_impl.verify_consistency
+    assert v(leaves[0], 0, 8, proof, root) is True  # the control: the same call, no junk
+    assert vc(3, 8, r3, root, cproof) is True
+    assert v(leaves[0], 0, 8, junk, root) is False
+    assert v(leaves[0], 0, 8, proof, junk) is False
+    if not isinstance(junk, int):  # 5 is a fine size (see test_sizes_bind_loosely)
+        assert v(leaves[0], junk, 8, proof, root) is False
+        assert v(leaves[0], 0, junk, proof, root) is False
+        assert vc(junk, 8, r3, root, cproof) is False
+        assert vc(3, junk, r3, root, cproof) is False
+    assert v(junk, 0, 8, proof, root) is False
+    assert v(leaves[0], 0, 8, [*proof[:-1], junk], root) is False
+    assert vc(3, 8, r3, root, junk) is False
+    assert vc(3, 8, junk, root, cproof) is False
+    assert vc(3, 8, r3, junk, cproof) is False
+    assert vc(3, 8, r3, root, [*cproof[:-1], junk]) is False
+
+
+def test_sizes_bind_loosely(merkle_impl: ModuleType) -> None:
+    # RFC 9162 §2.1.3.2: the audit path of leaf 0 of 8 is also a valid path of leaf 0 in a tree
+    # of 5 to 8 leaves (the same hashes combine in the same order); 4 and 9 need other lengths.
+    root = bytes.fromhex(ROOTS[8])
+    proof = merkle_impl.inclusion_proof(LEAVES, 0)
+    got = [merkle_impl.verify_inclusion(LEAVES[0], 0, n, proof, root) for n in range(1, 12)]
+    assert got == [n in range(5, 9) for n in range(1, 12)]
+
+
+def test_bytes_like_hashes_and_integer_likes_are_accepted(merkle_impl: ModuleType) -> None:
+    import numpy as np
+
+    root = bytes.fromhex(ROOTS[8])
+    proof = merkle_impl.inclusion_proof(LEAVES, 5)
+    v = merkle_impl.verify_inclusion
+    assert v(bytearray(LEAVES[5]), np.int64(5), np.uint8(8), [bytearray(p) for p in proof], root)
+    assert v(LEAVES[5], 5, 8, iter(proof), memoryview(root))
+    assert not v(LEAVES[5], 5, 8, proof, memoryview(root * 2)[::2])  # not contiguous
+    r6 = bytes.fromhex(ROOTS[6])
+    cproof = merkle_impl.consistency_proof(LEAVES, 6)
+    assert merkle_impl.verify_consistency(6, 8, bytearray(r6), memoryview(root), tuple(cproof))
+
+
+def test_roots_must_be_32_bytes(merkle_impl: ModuleType) -> None:
+    assert merkle_impl.verify_consistency(3, 3, b"x", b"x", []) is False
+    assert merkle_impl.verify_consistency(0, 3, b"", b"x" * 32, []) is False
+    assert merkle_impl.verify_inclusion(LEAVES[0], 0, 1, [], b"x") is False
+
+
 leaf_lists = st.lists(st.binary(max_size=40), min_size=1, max_size=70)
 
 

@@ -31,6 +31,7 @@ from libc.string cimport memcmp, memcpy
 
 from csha256 cimport (
     medbench_sha256,
+    medbench_sha256_counters,
     medbench_sha256_batch,
     medbench_sha256_cpu_has_shani,
     medbench_sha256_lanes,
@@ -561,3 +562,14 @@ def _set_shani(enabled):
     its own switch).
     """
     return bool(medbench_sha256_set_shani(1 if enabled else 0))
+
+
+def _hash_counters():
+    """``(messages, compressions)`` hashed by this module's copy of the SHA-256 code so far.
+
+    For benchmarks and tests: the difference across one call is the real work it did (messages
+    hashed, 64-byte blocks compressed). ``medbench._native.hashing`` keeps its own counters.
+    """
+    cdef uint64_t messages = 0, compressions = 0
+    medbench_sha256_counters(&messages, &compressions)
+    return (messages, compressions)

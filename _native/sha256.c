@@ -339,6 +339,35 @@ int medbench_sha256_lanes(void)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Work counters (see sha256.h). Batches run with the GIL released, possibly in several threads
+ * at once, hence the atomics; they are touched once per call, never per block.
+ */
+static uint64_t g_messages = 0;
+static uint64_t g_compressions = 0;
+
+static void count_work(uint64_t messages, uint64_t compressions)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_fetch_add(&g_messages, messages, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&g_compressions, compressions, __ATOMIC_RELAXED);
+#else
+    g_messages += messages;
+    g_compressions += compressions;
+#endif
+}
+
+void medbench_sha256_counters(uint64_t *messages, uint64_t *compressions)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    *messages = __atomic_load_n(&g_messages, __ATOMIC_RELAXED);
+    *compressions = __atomic_load_n(&g_compressions, __ATOMIC_RELAXED);
+#else
+    *messages = g_messages;
+    *compressions = g_compressions;
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Messages and lanes.
  */
 typedef struct {
@@ -488,8 +517,9 @@ static inline void copy_stream(uint8_t *dst, const uint8_t *data, int prefix, si
 /* Messages of one length: groups of four hashed in lockstep without a scheduler. The padded tail
  * (last one or two blocks) differs between the messages only in its message bytes, so it is laid
  * out once as a template and each message copies in just its own tail bytes. */
-static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *out)
+static uint64_t run_fixed(const source_t *src, size_t count, size_t len, uint8_t *out)
 {
+    uint64_t done = 0; /* blocks compressed */
     const int shani = medbench_sha256_shani_enabled();
     const int prefix = src->prefix;
     const size_t total = len + (prefix >= 0 ? 1 : 0);
@@ -546,6 +576,7 @@ static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *ou
                 }
             }
             compress_k(k, st, blk, shani);
+            done += (uint64_t)k;
         }
         for (int l = 0; l < k && !tail65; l++) {
             if (tail_blocks == 1)
@@ -576,6 +607,7 @@ static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *ou
                 }
                 shani_wk_x4(st, wk);
             }
+            done += (uint64_t)k;
             for (int l = 0; l < k; l++)
                 state_digest(states[l], out + 32 * (i + l), shani);
             continue;
@@ -587,17 +619,20 @@ static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *ou
                 blk[l] = bufs[l] + 64 * t;
             }
             compress_k(k, st, blk, shani);
+            done += (uint64_t)k;
         }
         for (int l = 0; l < k; l++)
             state_digest(states[l], out + 32 * (i + l), shani);
     }
+    return done;
 }
 
 /* Hash every message of src: up to four lanes in flight, refilled as they finish. */
-static void run_lanes(const source_t *src, size_t count, uint8_t *out)
+static uint64_t run_lanes(const source_t *src, size_t count, uint8_t *out)
 {
+    uint64_t done = 0;
     if (count == 0)
-        return;
+        return 0;
     const int shani = medbench_sha256_shani_enabled();
     const int nlanes = shani ? 4 : 1;
     lane_t lanes[4];
@@ -621,6 +656,7 @@ static void run_lanes(const source_t *src, size_t count, uint8_t *out)
         if (k == 0)
             break;
         compress_k(k, st, blk, shani);
+        done += (uint64_t)k;
         for (int l = 0; l < nlanes; l++) {
             if (!busy[l])
                 continue;
@@ -634,10 +670,11 @@ static void run_lanes(const source_t *src, size_t count, uint8_t *out)
                 busy[l] = 0;
         }
     }
+    return done;
 }
 
 /* Hash already padded blocks as one message: the short single messages of proof checking. */
-static void hash_padded(const uint8_t *blocks, size_t nblocks, uint8_t *out)
+static uint64_t hash_padded(const uint8_t *blocks, size_t nblocks, uint8_t *out)
 {
     const int shani = medbench_sha256_shani_enabled();
     uint32_t st[8];
@@ -654,10 +691,11 @@ static void hash_padded(const uint8_t *blocks, size_t nblocks, uint8_t *out)
         compress_k(1, stp, blk, shani);
     }
     state_digest(st, out, shani);
+    return nblocks;
 }
 
 /* One message of at most 119 bytes (prefix included): padded on the stack, no lane machinery. */
-static void run_short(const uint8_t *data, size_t len, int prefix, uint8_t *out)
+static uint64_t run_short(const uint8_t *data, size_t len, int prefix, uint8_t *out)
 {
     uint8_t blocks[128];
     const size_t total = len + (prefix >= 0 ? 1 : 0);
@@ -666,32 +704,30 @@ static void run_short(const uint8_t *data, size_t len, int prefix, uint8_t *out)
     copy_stream(blocks, data, prefix, 0, total);
     blocks[total] = 0x80;
     store_be64(blocks + 64 * nblocks - 8, (uint64_t)total * 8);
-    hash_padded(blocks, nblocks, out);
+    return hash_padded(blocks, nblocks, out);
 }
 
+/* Hash every message of src; counts the messages and the blocks compressed. */
 static void run_batch(const source_t *src, size_t count, uint8_t *out)
 {
+    uint64_t done;
     if (count == 0)
         return;
-    if (count == 1) {
-        const uint8_t *data = src->ptrs ? src->ptrs[0] : src->base;
-        const size_t len = src->ptrs ? src->lens[0] : src->len;
-        if (len + 1 <= 119) {
-            run_short(data, len, src->prefix, out);
-            return;
-        }
+    if (count == 1 && (src->ptrs ? src->lens[0] : src->len) + 1 <= 119) {
+        done = run_short(src->ptrs ? src->ptrs[0] : src->base, src->ptrs ? src->lens[0] : src->len,
+                         src->prefix, out);
+    } else if (!src->ptrs) {
+        done = run_fixed(src, count, src->len, out);
+    } else {
+        size_t i = 1;
+        while (i < count && src->lens[i] == src->lens[0])
+            i++;
+        if (i == count && count > 1)
+            done = run_fixed(src, count, src->lens[0], out);
+        else
+            done = run_lanes(src, count, out);
     }
-    if (!src->ptrs) {
-        run_fixed(src, count, src->len, out);
-        return;
-    }
-    size_t i = 1;
-    while (i < count && src->lens[i] == src->lens[0])
-        i++;
-    if (i == count && count > 1)
-        run_fixed(src, count, src->lens[0], out);
-    else
-        run_lanes(src, count, out);
+    count_work(count, done);
 }
 
 void medbench_sha256(const uint8_t *data, size_t len, uint8_t out[MEDBENCH_SHA256_DIGEST])
@@ -712,7 +748,7 @@ void medbench_sha256_node(const uint8_t *left, const uint8_t *right,
     blocks[65] = 0x80;
     memset(blocks + 66, 0, 128 - 66);
     store_be64(blocks + 120, 65 * 8);
-    hash_padded(blocks, 2, out);
+    count_work(1, hash_padded(blocks, 2, out));
 }
 
 void medbench_sha256_batch(const uint8_t *const *ptrs, const size_t *lens, size_t count,

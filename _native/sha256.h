@@ -47,6 +47,11 @@ int medbench_sha256_set_shani(int enable);
 /* How many messages the selected path interleaves (4 on SHA-NI, 1 portable). */
 int medbench_sha256_lanes(void);
 
+/* Work done by this copy of the code since it was loaded: messages hashed and 64-byte blocks
+ * compressed, added once per call (relaxed atomics), so benchmarks can gate the real amount of
+ * hashing rather than one derived from the tree shape. */
+void medbench_sha256_counters(uint64_t *messages, uint64_t *compressions);
+
 /* out = SHA-256(data[0..len)). */
 void medbench_sha256(const uint8_t *data, size_t len, uint8_t out[MEDBENCH_SHA256_DIGEST]);
 

@@ -333,9 +333,19 @@ int medbench_sha256_set_shani(int enable)
     return g_shani;
 }
 
+/* How many messages the SHA-NI path interleaves: 4 normally; 1 or 2 only to measure what the
+ * interleaving is worth (benchmarks). */
+static int g_lanes = 4;
+
+int medbench_sha256_set_lanes(int lanes)
+{
+    g_lanes = lanes >= 4 ? 4 : lanes >= 2 ? 2 : 1;
+    return g_lanes;
+}
+
 int medbench_sha256_lanes(void)
 {
-    return medbench_sha256_shani_enabled() ? 4 : 1;
+    return medbench_sha256_shani_enabled() ? g_lanes : 1;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -377,7 +387,14 @@ typedef struct {
     size_t stride;
     size_t len;
     int prefix;
+    uint8_t *const *outs; /* per-message digest destinations, or NULL: out + 32 * i */
 } source_t;
+
+/* Where the digest of message i goes. */
+static inline uint8_t *digest_at(const source_t *src, uint8_t *out, size_t i)
+{
+    return src->outs ? src->outs[i] : out + 32 * i;
+}
 
 typedef struct {
     uint32_t st[8];
@@ -469,9 +486,9 @@ static void state_digest(const uint32_t st[8], uint8_t *out, int shani)
         store_be32(out + 4 * i, natural[i]);
 }
 
-static void lane_finish(const lane_t *lane, uint8_t *out, int shani)
+static void lane_finish(const lane_t *lane, const source_t *src, uint8_t *out, int shani)
 {
-    state_digest(lane->st, out + 32 * lane->index, shani);
+    state_digest(lane->st, digest_at(src, out, lane->index), shani);
 }
 
 /* Compress one block for each of k (1..4) independent states. */
@@ -539,7 +556,7 @@ static uint64_t run_fixed(const source_t *src, size_t count, size_t len, uint8_t
     else
 #endif
         memcpy(init, H0, sizeof init);
-    const int group = shani ? 4 : 1;
+    const int group = medbench_sha256_lanes();
 #if MB_X86
     const int tail65 = shani && total == 65 && tail65_ready();
 #else
@@ -609,7 +626,7 @@ static uint64_t run_fixed(const source_t *src, size_t count, size_t len, uint8_t
             }
             done += (uint64_t)k;
             for (int l = 0; l < k; l++)
-                state_digest(states[l], out + 32 * (i + l), shani);
+                state_digest(states[l], digest_at(src, out, i + l), shani);
             continue;
         }
 #endif
@@ -622,7 +639,7 @@ static uint64_t run_fixed(const source_t *src, size_t count, size_t len, uint8_t
             done += (uint64_t)k;
         }
         for (int l = 0; l < k; l++)
-            state_digest(states[l], out + 32 * (i + l), shani);
+            state_digest(states[l], digest_at(src, out, i + l), shani);
     }
     return done;
 }
@@ -634,7 +651,7 @@ static uint64_t run_lanes(const source_t *src, size_t count, uint8_t *out)
     if (count == 0)
         return 0;
     const int shani = medbench_sha256_shani_enabled();
-    const int nlanes = shani ? 4 : 1;
+    const int nlanes = medbench_sha256_lanes();
     lane_t lanes[4];
     int busy[4] = {0, 0, 0, 0};
     size_t next = 0;
@@ -663,7 +680,7 @@ static uint64_t run_lanes(const source_t *src, size_t count, uint8_t *out)
             lane_t *lane = &lanes[l];
             if (++lane->block < lane->blocks)
                 continue;
-            lane_finish(lane, out, shani);
+            lane_finish(lane, src, out, shani);
             if (next < count)
                 lane_start(lane, src, next++, shani);
             else
@@ -715,7 +732,7 @@ static void run_batch(const source_t *src, size_t count, uint8_t *out)
         return;
     if (count == 1 && (src->ptrs ? src->lens[0] : src->len) + 1 <= 119) {
         done = run_short(src->ptrs ? src->ptrs[0] : src->base, src->ptrs ? src->lens[0] : src->len,
-                         src->prefix, out);
+                         src->prefix, digest_at(src, out, 0));
     } else if (!src->ptrs) {
         done = run_fixed(src, count, src->len, out);
     } else {
@@ -734,7 +751,7 @@ void medbench_sha256(const uint8_t *data, size_t len, uint8_t out[MEDBENCH_SHA25
 {
     const uint8_t *ptrs[1] = {data};
     size_t lens[1] = {len};
-    source_t src = {ptrs, lens, NULL, 0, 0, MEDBENCH_SHA256_NO_PREFIX};
+    source_t src = {ptrs, lens, NULL, 0, 0, MEDBENCH_SHA256_NO_PREFIX, NULL};
     run_batch(&src, 1, out);
 }
 
@@ -754,13 +771,20 @@ void medbench_sha256_node(const uint8_t *left, const uint8_t *right,
 void medbench_sha256_batch(const uint8_t *const *ptrs, const size_t *lens, size_t count,
                            int prefix, uint8_t *out)
 {
-    source_t src = {ptrs, lens, NULL, 0, 0, prefix};
+    source_t src = {ptrs, lens, NULL, 0, 0, prefix, NULL};
     run_batch(&src, count, out);
+}
+
+void medbench_sha256_batch_into(const uint8_t *const *ptrs, const size_t *lens, size_t count,
+                                int prefix, uint8_t *const *outs)
+{
+    source_t src = {ptrs, lens, NULL, 0, 0, prefix, outs};
+    run_batch(&src, count, NULL);
 }
 
 void medbench_sha256_strided(const uint8_t *base, size_t stride, size_t len, size_t count,
                              int prefix, uint8_t *out)
 {
-    source_t src = {NULL, NULL, base, stride, len, prefix};
+    source_t src = {NULL, NULL, base, stride, len, prefix, NULL};
     run_batch(&src, count, out);
 }

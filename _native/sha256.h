@@ -46,6 +46,9 @@ int medbench_sha256_shani_enabled(void);
 int medbench_sha256_set_shani(int enable);
 /* How many messages the selected path interleaves (4 on SHA-NI, 1 portable). */
 int medbench_sha256_lanes(void);
+/* Interleave at most `lanes` (1, 2 or 4) messages on SHA-NI; returns the setting. For measuring
+ * what the interleaving is worth; the default is 4. */
+int medbench_sha256_set_lanes(int lanes);
 
 /* Work done by this copy of the code since it was loaded: messages hashed and 64-byte blocks
  * compressed, added once per call (relaxed atomics), so benchmarks can gate the real amount of
@@ -63,6 +66,11 @@ void medbench_sha256_node(const uint8_t *left, const uint8_t *right,
  * prefix is a byte value 0..255 or MEDBENCH_SHA256_NO_PREFIX. */
 void medbench_sha256_batch(const uint8_t *const *ptrs, const size_t *lens, size_t count,
                            int prefix, uint8_t *out);
+
+/* As medbench_sha256_batch, but digest i goes to outs[i][0..32) (e.g. straight into the bytes
+ * objects that will hold the results). */
+void medbench_sha256_batch_into(const uint8_t *const *ptrs, const size_t *lens, size_t count,
+                                int prefix, uint8_t *const *outs);
 
 /* out[32*i ..] = SHA-256([prefix] || base[i*stride .. i*stride+len)) for i < count: fixed-size
  * messages laid out in one buffer, e.g. the pairs of 32-byte nodes of one Merkle level. */

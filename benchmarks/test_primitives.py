@@ -94,19 +94,52 @@ def _pedantic(benchmark: Any, fn: Callable[..., Any], *args: Any, rounds: int) -
 # --- SHA-256 batches -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("impl", ["native", "reference"])
-def test_sha256_many(benchmark: Any, impl: str) -> None:
-    """2^16 messages of 65 bytes (the size of an inner Merkle node's input)."""
+@contextlib.contextmanager
+def _sha_variant(hashing: ModuleType, variant: str) -> Iterator[None]:
+    """Run the block on one native SHA-256 variant: SHA-NI x4 (default), SHA-NI x1, portable."""
+    if variant == "default":
+        yield
+        return
+    if variant == "x1":
+        if not hashing._shani_available():
+            pytest.skip("this CPU has no SHA extensions")
+        hashing._set_lanes(1)
+    else:
+        hashing._set_shani(False)
+    try:
+        yield
+    finally:
+        hashing._set_lanes(4)
+        hashing._set_shani(not hashing._env_disables_shani())
+
+
+SHA_VARIANTS = {  # case id -> (backend, variant)
+    "native": ("native", "default"),
+    "reference": ("reference", "default"),
+    "native-sha-ni-x1": ("native", "x1"),
+    "native-portable": ("native", "portable"),
+}
+
+
+@pytest.mark.parametrize("case", list(SHA_VARIANTS))
+def test_sha256_many(benchmark: Any, case: str) -> None:
+    """2^16 messages of 65 bytes (the size of an inner Merkle node's input).
+
+    ``native-sha-ni-x1`` runs the SHA-NI path one message at a time and ``native-portable`` the
+    portable C code, so the gate measures what the four-lane interleaving and SHA-NI are worth.
+    """
+    impl, variant = SHA_VARIANTS[case]
     rng = random.Random(SEED)
     messages = [rng.randbytes(65) for _ in range(1 << 16)]
     hashing = _module("hashing", impl)
-    digests = benchmark(hashing.sha256_many, messages)
+    with _sha_variant(hashing, variant):
+        digests = benchmark(hashing.sha256_many, messages)
+        benchmark.extra_info["implementation"] = hashing.implementation()
+        benchmark.extra_info.update(measure_work(hashing, hashing.sha256_many, messages))
     assert len(digests) == len(messages)
     assert digests[-1] == hashlib.sha256(messages[-1]).digest()
     benchmark.extra_info.update(messages=len(messages), message_bytes=65, hashes=len(digests))
-    benchmark.extra_info.update(measure_work(hashing, hashing.sha256_many, messages))
-    benchmark.extra_info["implementation"] = hashing.implementation()
-    if impl == "native":
+    if case == "native":
         per_hash = openssl_ns_per_hash()
         if per_hash is not None:  # the gate reports a missing openssl and skips that ratio
             benchmark.extra_info[OPENSSL_KEY] = per_hash

@@ -153,6 +153,56 @@ def test_bytes_like_inputs_and_type_errors() -> None:
     assert nat_hashing.DIGEST_SIZE == ref_hashing.DIGEST_SIZE == 32
 
 
+class _Sub(bytes):
+    pass
+
+
+def test_sha256_many_holds_and_releases_every_reference() -> None:
+    """Across chunks (2048 messages each) and on a type error mid-chunk: no leak, no loss."""
+    data = [bytes([i % 256]) * (i % 70) for i in range(5000)]
+    before = [sys.getrefcount(m) for m in data]
+    assert nat_hashing.sha256_many(data) == ref_hashing.sha256_many(data)
+    mixed = [*data[:2100], _Sub(b"sub"), bytearray(b"ba"), memoryview(b"mv"), *data[2100:]]
+    assert nat_hashing.sha256_many(mixed) == ref_hashing.sha256_many([bytes(m) for m in mixed])
+    del mixed
+    bad = [*data[:3000], 7, *data[3000:]]
+    with pytest.raises(TypeError):
+        nat_hashing.sha256_many(bad)
+    del bad
+    assert [sys.getrefcount(m) for m in data] == before
+    assert nat_hashing.sha256_many(tuple(data[:10])) == ref_hashing.sha256_many(data[:10])
+
+
+def test_sha256_many_survives_a_list_mutated_meanwhile() -> None:
+    """Another thread resizes the list while chunks hash without the GIL: no crash, and every
+    digest is the hash of a message that was in the list."""
+    messages = [i.to_bytes(8, "big") for i in range(40_000)]
+    known = {hashlib.sha256(m).digest() for m in messages}
+    known.add(hashlib.sha256(b"late").digest())
+    stop = threading.Event()
+
+    def mutate() -> None:
+        for j in range(200_000):  # bounded
+            if stop.is_set():
+                return
+            k = (j * 7919) % 40_000
+            # An equal copy in place of the original: the list's old message object is freed.
+            messages[k] = bytes(bytearray(messages[k]))
+            messages.append(b"late")  # and the list grows and shrinks by one
+            messages.pop()
+
+    t = threading.Thread(target=mutate)
+    t.start()
+    try:
+        for _ in range(20):
+            got = nat_hashing.sha256_many(messages)
+            assert 40_000 <= len(got) <= 40_001
+            assert set(got) <= known
+    finally:
+        stop.set()
+        t.join(timeout=60)
+
+
 batches = st.one_of(
     st.lists(st.binary(max_size=300), max_size=40),
     st.integers(0, 300).flatmap(
@@ -164,6 +214,25 @@ batches = st.one_of(
 @given(messages=batches)
 def test_sha256_many_equals_hashlib(sha_path: str, messages: list[bytes]) -> None:
     assert nat_hashing.sha256_many(messages) == ref_hashing.sha256_many(messages)
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_every_lane_count_gives_the_same_bytes(lanes: int) -> None:
+    """The interleaving width (a benchmark knob) changes speed, never bytes."""
+    if not SHANI:
+        pytest.skip("this CPU has no SHA extensions")
+    mixed = [bytes((n * 5 + j) % 256 for j in range(n)) for n in range(0, 300, 7)]
+    equal = [bytes([k]) * 65 for k in range(11)]
+    try:
+        assert nat_hashing._set_lanes(lanes) == lanes
+        assert nat_hashing.implementation() == f"native sha-ni x{lanes}"
+        for batch in (mixed, equal, equal[:1], mixed[:3]):
+            assert nat_hashing.sha256_many(batch) == ref_hashing.sha256_many(batch)
+    finally:
+        nat_hashing._set_lanes(4)
+    assert nat_hashing._set_lanes(3) == 2  # rounded down to a supported width
+    assert nat_hashing._set_lanes(0) == 1
+    nat_hashing._set_lanes(4)
 
 
 # --- Merkle: known answers on both paths, differential tests --------------------------------------

@@ -321,6 +321,50 @@ def test_bytes_like_leaves_across_chunks(sha_path: str) -> None:
         ref_merkle.root([b"a", 5])  # type: ignore[list-item]
 
 
+def test_root_reads_the_callers_list_without_changing_or_leaking_it() -> None:
+    leaves = [bytes([i % 256]) * (i % 50) for i in range(9000)]  # three 4096-leaf chunks
+    before = [sys.getrefcount(x) for x in leaves]
+    assert nat_merkle.root(leaves) == ref_merkle.root(leaves)
+    mixed: list[object] = [*leaves[:5000], bytearray(b"ba"), memoryview(b"mv"), *leaves[5000:]]
+    plain = [bytes(x) for x in mixed]  # type: ignore[call-overload]
+    assert nat_merkle.root(mixed) == ref_merkle.root(plain)
+    assert type(mixed[5000]) is bytearray and type(mixed[5001]) is memoryview  # not replaced
+    del mixed, plain
+    bad: list[object] = [*leaves[:6000], 7, *leaves[6000:]]
+    with pytest.raises(TypeError):
+        nat_merkle.root(bad)
+    del bad
+    assert [sys.getrefcount(x) for x in leaves] == before
+
+
+def test_root_survives_a_list_mutated_meanwhile() -> None:
+    """Another thread swaps leaves (freeing the old objects) and resizes the list while chunks
+    hash without the GIL: the root is still right (root() hashes a private snapshot)."""
+    leaves = [i.to_bytes(32, "big") for i in range(1 << 15)]
+    # The snapshot may catch the list between the mutator's append and pop.
+    want = {ref_merkle.root(leaves), ref_merkle.root([*leaves, b"x" * 32])}
+    stop = threading.Event()
+
+    def mutate() -> None:
+        for j in range(200_000):  # bounded
+            if stop.is_set():
+                return
+            k = (j * 7919) % len(leaves)
+            leaves[k] = bytes(bytearray(leaves[k]))  # equal value, new object: the old is freed
+            if j % 3 == 0:
+                leaves.append(b"x" * 32)
+                leaves.pop()
+
+    t = threading.Thread(target=mutate)
+    t.start()
+    try:
+        for _ in range(20):
+            assert nat_merkle.root(leaves) in want
+    finally:
+        stop.set()
+        t.join(timeout=60)
+
+
 def test_bad_indices_give_the_reference_errors() -> None:
     calls: tuple[Callable[[ModuleType], object], ...] = (
         lambda m: m.inclusion_proof(CT_LEAVES[:3], 3),

@@ -36,6 +36,7 @@ from csha256 cimport (
     medbench_sha256_cpu_has_shani,
     medbench_sha256_lanes,
     medbench_sha256_node,
+    medbench_sha256_set_lanes,
     medbench_sha256_set_shani,
     medbench_sha256_shani_enabled,
     medbench_sha256_strided,
@@ -553,6 +554,15 @@ def implementation():
 def _shani_available():
     """True when this CPU and build can run the SHA-NI path."""
     return bool(medbench_sha256_cpu_has_shani())
+
+
+def _set_lanes(lanes):
+    """Interleave at most ``lanes`` (1, 2 or 4) messages on SHA-NI; returns the setting.
+
+    For benchmarks that measure what the interleaving is worth; the default is 4. Like
+    :func:`_set_shani` it switches this module only.
+    """
+    return medbench_sha256_set_lanes(int(lanes))
 
 
 def _set_shani(enabled):

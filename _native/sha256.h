@@ -17,7 +17,8 @@
  * keeps the unit busy, x4 gains little. On the project's Zen 4 machine, in C (2048 messages per
  * batch, best of 200): 65-byte messages take 59 ns each on one lane, 40 ns on two and 32 ns on
  * four; 64-byte messages 59, 41 and 39 ns. medbench_sha256_set_lanes() narrows the width so the
- * benchmarks can measure this (benchmarks/test_primitives.py, case native-sha-ni-x1).
+ * benchmarks can measure this (benchmarks/test_primitives.py: test_merkle_root, case
+ * native-sha-ni-x1-2^16).
  *
  * The path is chosen at run time from CPUID (leaf 7, EBX bit 29) and can be switched off with
  * medbench_sha256_set_shani(0); every entry point reads the choice once per call.

@@ -244,7 +244,14 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m benchmarks.gate (report|check) FILE.json", file=sys.stderr)
         return 2
     mode, path = args[0], Path(args[1])
-    cases = load_cases(path)
+    try:
+        cases = load_cases(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # missing, not JSON, wrong shape
+        print(
+            f"{path}: not a pytest-benchmark JSON file ({type(exc).__name__}: {exc})",
+            file=sys.stderr,
+        )
+        return 2
     if not cases:
         print(f"{path}: no benchmark cases", file=sys.stderr)
         return 1

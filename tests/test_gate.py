@@ -132,6 +132,11 @@ def test_parse_openssl_speed_output() -> None:
 def test_usage_and_empty_files(tmp_path: Path) -> None:
     assert gate.main(["nonsense"]) == 2
     assert gate.main(["check", str(_write(tmp_path, []))]) == 1
+    assert gate.main(["check", str(tmp_path / "missing.json")]) == 2
+    (tmp_path / "junk.json").write_text("{not json")
+    assert gate.main(["report", str(tmp_path / "junk.json")]) == 2
+    (tmp_path / "shape.json").write_text('{"benchmarks": [{"name": "x"}]}')
+    assert gate.main(["check", str(tmp_path / "shape.json")]) == 2
 
 
 def test_committed_floors_name_real_cases() -> None:

@@ -223,13 +223,18 @@ def test_every_lane_count_gives_the_same_bytes(lanes: int) -> None:
         pytest.skip("this CPU has no SHA extensions")
     mixed = [bytes((n * 5 + j) % 256 for j in range(n)) for n in range(0, 300, 7)]
     equal = [bytes([k]) * 65 for k in range(11)]
+    leaves = [bytes([k % 256]) * (k % 90) for k in range(4099)]
     try:
-        assert nat_hashing._set_lanes(lanes) == lanes
-        assert nat_hashing.implementation() == f"native sha-ni x{lanes}"
+        for m in SHA_MODULES:
+            assert m._set_lanes(lanes) == lanes
+            assert m.implementation() == f"native sha-ni x{lanes}"
         for batch in (mixed, equal, equal[:1], mixed[:3]):
             assert nat_hashing.sha256_many(batch) == ref_hashing.sha256_many(batch)
+        assert nat_merkle.root(leaves) == ref_merkle.root(leaves)
+        assert nat_merkle.levels(leaves[:70]) == ref_merkle.levels(leaves[:70])
     finally:
-        nat_hashing._set_lanes(4)
+        for m in SHA_MODULES:
+            m._set_lanes(4)
     assert nat_hashing._set_lanes(3) == 2  # rounded down to a supported width
     assert nat_hashing._set_lanes(0) == 1
     nat_hashing._set_lanes(4)

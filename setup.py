@@ -4,6 +4,9 @@ The package is fully functional without it: every accelerated function has a pur
 in ``medbench.reference``. When no compiler is available the build prints a warning and installs
 the pure-Python kit. Cython 3.3 ignores ``optional=True`` inside ``cythonize``, so failures are
 caught here, in a custom ``build_ext``.
+
+``MEDBENCH_REQUIRE_NATIVE=1`` (set by ``.ci/run``) turns every one of those degradations into a
+failed build: a missing Cython, a cythonize error or a C compile error then fails the install.
 """
 
 from __future__ import annotations
@@ -14,22 +17,47 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+REQUIRE_ENV = "MEDBENCH_REQUIRE_NATIVE"
+
+
+def native_required() -> bool:
+    """True when ``MEDBENCH_REQUIRE_NATIVE=1``: a native build failure must fail the install."""
+    return os.environ.get(REQUIRE_ENV, "").strip() == "1"
+
+
+class NativeBuildError(RuntimeError):
+    """The native core could not be built although ``MEDBENCH_REQUIRE_NATIVE=1`` asks for it."""
+
 
 class OptionalBuildExt(build_ext):
-    """A build_ext that degrades to pure Python instead of failing the install."""
+    """A build_ext that degrades to pure Python instead of failing the install, unless the
+    native core is required."""
 
     def run(self) -> None:
+        if native_required() and not self.extensions:
+            # native_extensions() raises first; this guards a setup() call without ext_modules.
+            raise NativeBuildError(f"{REQUIRE_ENV}=1 but there is no native extension to build")
         try:
             super().run()
         except Exception as exc:
+            if native_required():
+                raise
             self._warn(exc)
+
+    def build_extensions(self) -> None:
+        self._failed: set[str] = set()
+        super().build_extensions()
+        # Forget the extensions that did not build, so the in-place / editable copy step that
+        # follows installs the ones that did instead of failing on a missing file.
+        self.extensions = [e for e in self.extensions if e.name not in self._failed]
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except Exception as exc:
-            if os.environ.get("MEDBENCH_REQUIRE_NATIVE") == "1":
+            if native_required():
                 raise
+            self._failed.add(ext.name)
             self._warn(exc)
 
     @staticmethod
@@ -46,6 +74,8 @@ def native_extensions() -> list[Extension]:
     try:
         from Cython.Build import cythonize
     except ImportError:
+        if native_required():
+            raise NativeBuildError(f"{REQUIRE_ENV}=1 but Cython is not installed") from None
         print("WARNING: Cython not available; pure-Python install.", file=sys.stderr)
         return []
     cflags = ["-O3"]
@@ -75,6 +105,9 @@ def native_extensions() -> list[Extension]:
             extra_compile_args=cflags,
         ),
     ]
+    missing = [s for e in exts for s in e.sources if not os.path.exists(s)]
+    if missing and native_required():
+        raise NativeBuildError(f"native sources missing: {missing}")
     exts = [e for e in exts if all(os.path.exists(s) for s in e.sources)]
     try:
         return cythonize(
@@ -88,6 +121,8 @@ def native_extensions() -> list[Extension]:
             },
         )
     except Exception as exc:
+        if native_required():
+            raise NativeBuildError(f"cythonize failed: {exc!r}") from exc
         print(f"WARNING: cythonize failed ({exc!r}); pure-Python install.", file=sys.stderr)
         return []
 

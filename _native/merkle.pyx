@@ -31,10 +31,12 @@ from libc.string cimport memcmp, memcpy
 
 from csha256 cimport (
     medbench_sha256,
+    medbench_sha256_counters,
     medbench_sha256_batch,
     medbench_sha256_cpu_has_shani,
     medbench_sha256_lanes,
     medbench_sha256_node,
+    medbench_sha256_set_lanes,
     medbench_sha256_set_shani,
     medbench_sha256_shani_enabled,
     medbench_sha256_strided,
@@ -349,7 +351,8 @@ def verify_inclusion(leaf, index, size, proof, root):
     """True if leaf data ``leaf`` sits at ``index`` of the tree of ``size`` leaves with ``root``.
 
     Follows RFC 9162 §2.1.3.2; any malformed input (index out of range, wrong proof length,
-    non-32-byte hashes) gives ``False``, never an exception.
+    non-32-byte hashes, a leaf, hash, index, size or proof of the wrong type) gives ``False``,
+    never an exception.
     """
     cdef uint64_t fn, sn
     cdef int ok_index = _as_u64(index, &fn)
@@ -370,7 +373,10 @@ def verify_inclusion(leaf, index, size, proof, root):
     cdef Py_buffer view
     cdef const uint8_t *ptr
     cdef size_t length
-    PyObject_GetBuffer(leaf, &view, PyBUF_SIMPLE)
+    try:
+        PyObject_GetBuffer(leaf, &view, PyBUF_SIMPLE)
+    except (TypeError, BufferError):  # not a contiguous bytes-like leaf
+        return False
     try:
         ptr = <const uint8_t *>view.buf
         length = <size_t>view.len
@@ -432,7 +438,9 @@ def consistency_proof(leaves, m):
 
 def verify_consistency(old_size, new_size, old_root, new_root, proof):
     """True if the tree of ``old_size`` leaves with ``old_root`` is a prefix of the tree of
-    ``new_size`` leaves with ``new_root`` (RFC 9162 §2.1.4.2). Malformed input gives ``False``.
+    ``new_size`` leaves with ``new_root`` (RFC 9162 §2.1.4.2). Malformed input (sizes that are
+    not integers or out of order, hashes that are not 32 bytes, a proof of the wrong type or
+    length) gives ``False``, never an exception.
     """
     cdef uint64_t fn, sn, m, n
     cdef int ok_old = _as_u64(old_size, &m)
@@ -548,6 +556,15 @@ def _shani_available():
     return bool(medbench_sha256_cpu_has_shani())
 
 
+def _set_lanes(lanes):
+    """Interleave at most ``lanes`` (1, 2 or 4) messages on SHA-NI; returns the setting.
+
+    For benchmarks that measure what the interleaving is worth; the default is 4. Like
+    :func:`_set_shani` it switches this module only.
+    """
+    return medbench_sha256_set_lanes(int(lanes))
+
+
 def _set_shani(enabled):
     """Select (``True``) or leave (``False``) the SHA-NI path; returns whether it is now in use.
 
@@ -555,3 +572,14 @@ def _set_shani(enabled):
     its own switch).
     """
     return bool(medbench_sha256_set_shani(1 if enabled else 0))
+
+
+def _hash_counters():
+    """``(messages, compressions)`` hashed by this module's copy of the SHA-256 code so far.
+
+    For benchmarks and tests: the difference across one call is the real work it did (messages
+    hashed, 64-byte blocks compressed). ``medbench._native.hashing`` keeps its own counters.
+    """
+    cdef uint64_t messages = 0, compressions = 0
+    medbench_sha256_counters(&messages, &compressions)
+    return (messages, compressions)

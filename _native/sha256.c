@@ -333,9 +333,48 @@ int medbench_sha256_set_shani(int enable)
     return g_shani;
 }
 
+/* How many messages the SHA-NI path interleaves: 4 normally; 1 or 2 only to measure what the
+ * interleaving is worth (benchmarks). */
+static int g_lanes = 4;
+
+int medbench_sha256_set_lanes(int lanes)
+{
+    g_lanes = lanes >= 4 ? 4 : lanes >= 2 ? 2 : 1;
+    return g_lanes;
+}
+
 int medbench_sha256_lanes(void)
 {
-    return medbench_sha256_shani_enabled() ? 4 : 1;
+    return medbench_sha256_shani_enabled() ? g_lanes : 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Work counters (see sha256.h). Batches run with the GIL released, possibly in several threads
+ * at once, hence the atomics; they are touched once per call, never per block.
+ */
+static uint64_t g_messages = 0;
+static uint64_t g_compressions = 0;
+
+static void count_work(uint64_t messages, uint64_t compressions)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_fetch_add(&g_messages, messages, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&g_compressions, compressions, __ATOMIC_RELAXED);
+#else
+    g_messages += messages;
+    g_compressions += compressions;
+#endif
+}
+
+void medbench_sha256_counters(uint64_t *messages, uint64_t *compressions)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    *messages = __atomic_load_n(&g_messages, __ATOMIC_RELAXED);
+    *compressions = __atomic_load_n(&g_compressions, __ATOMIC_RELAXED);
+#else
+    *messages = g_messages;
+    *compressions = g_compressions;
+#endif
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -348,7 +387,14 @@ typedef struct {
     size_t stride;
     size_t len;
     int prefix;
+    uint8_t *const *outs; /* per-message digest destinations, or NULL: out + 32 * i */
 } source_t;
+
+/* Where the digest of message i goes. */
+static inline uint8_t *digest_at(const source_t *src, uint8_t *out, size_t i)
+{
+    return src->outs ? src->outs[i] : out + 32 * i;
+}
 
 typedef struct {
     uint32_t st[8];
@@ -440,9 +486,9 @@ static void state_digest(const uint32_t st[8], uint8_t *out, int shani)
         store_be32(out + 4 * i, natural[i]);
 }
 
-static void lane_finish(const lane_t *lane, uint8_t *out, int shani)
+static void lane_finish(const lane_t *lane, const source_t *src, uint8_t *out, int shani)
 {
-    state_digest(lane->st, out + 32 * lane->index, shani);
+    state_digest(lane->st, digest_at(src, out, lane->index), shani);
 }
 
 /* Compress one block for each of k (1..4) independent states. */
@@ -488,8 +534,9 @@ static inline void copy_stream(uint8_t *dst, const uint8_t *data, int prefix, si
 /* Messages of one length: groups of four hashed in lockstep without a scheduler. The padded tail
  * (last one or two blocks) differs between the messages only in its message bytes, so it is laid
  * out once as a template and each message copies in just its own tail bytes. */
-static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *out)
+static uint64_t run_fixed(const source_t *src, size_t count, size_t len, uint8_t *out)
 {
+    uint64_t done = 0; /* blocks compressed */
     const int shani = medbench_sha256_shani_enabled();
     const int prefix = src->prefix;
     const size_t total = len + (prefix >= 0 ? 1 : 0);
@@ -509,7 +556,7 @@ static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *ou
     else
 #endif
         memcpy(init, H0, sizeof init);
-    const int group = shani ? 4 : 1;
+    const int group = medbench_sha256_lanes();
 #if MB_X86
     const int tail65 = shani && total == 65 && tail65_ready();
 #else
@@ -546,6 +593,7 @@ static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *ou
                 }
             }
             compress_k(k, st, blk, shani);
+            done += (uint64_t)k;
         }
         for (int l = 0; l < k && !tail65; l++) {
             if (tail_blocks == 1)
@@ -576,8 +624,9 @@ static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *ou
                 }
                 shani_wk_x4(st, wk);
             }
+            done += (uint64_t)k;
             for (int l = 0; l < k; l++)
-                state_digest(states[l], out + 32 * (i + l), shani);
+                state_digest(states[l], digest_at(src, out, i + l), shani);
             continue;
         }
 #endif
@@ -587,19 +636,22 @@ static void run_fixed(const source_t *src, size_t count, size_t len, uint8_t *ou
                 blk[l] = bufs[l] + 64 * t;
             }
             compress_k(k, st, blk, shani);
+            done += (uint64_t)k;
         }
         for (int l = 0; l < k; l++)
-            state_digest(states[l], out + 32 * (i + l), shani);
+            state_digest(states[l], digest_at(src, out, i + l), shani);
     }
+    return done;
 }
 
 /* Hash every message of src: up to four lanes in flight, refilled as they finish. */
-static void run_lanes(const source_t *src, size_t count, uint8_t *out)
+static uint64_t run_lanes(const source_t *src, size_t count, uint8_t *out)
 {
+    uint64_t done = 0;
     if (count == 0)
-        return;
+        return 0;
     const int shani = medbench_sha256_shani_enabled();
-    const int nlanes = shani ? 4 : 1;
+    const int nlanes = medbench_sha256_lanes();
     lane_t lanes[4];
     int busy[4] = {0, 0, 0, 0};
     size_t next = 0;
@@ -621,23 +673,25 @@ static void run_lanes(const source_t *src, size_t count, uint8_t *out)
         if (k == 0)
             break;
         compress_k(k, st, blk, shani);
+        done += (uint64_t)k;
         for (int l = 0; l < nlanes; l++) {
             if (!busy[l])
                 continue;
             lane_t *lane = &lanes[l];
             if (++lane->block < lane->blocks)
                 continue;
-            lane_finish(lane, out, shani);
+            lane_finish(lane, src, out, shani);
             if (next < count)
                 lane_start(lane, src, next++, shani);
             else
                 busy[l] = 0;
         }
     }
+    return done;
 }
 
 /* Hash already padded blocks as one message: the short single messages of proof checking. */
-static void hash_padded(const uint8_t *blocks, size_t nblocks, uint8_t *out)
+static uint64_t hash_padded(const uint8_t *blocks, size_t nblocks, uint8_t *out)
 {
     const int shani = medbench_sha256_shani_enabled();
     uint32_t st[8];
@@ -654,10 +708,11 @@ static void hash_padded(const uint8_t *blocks, size_t nblocks, uint8_t *out)
         compress_k(1, stp, blk, shani);
     }
     state_digest(st, out, shani);
+    return nblocks;
 }
 
 /* One message of at most 119 bytes (prefix included): padded on the stack, no lane machinery. */
-static void run_short(const uint8_t *data, size_t len, int prefix, uint8_t *out)
+static uint64_t run_short(const uint8_t *data, size_t len, int prefix, uint8_t *out)
 {
     uint8_t blocks[128];
     const size_t total = len + (prefix >= 0 ? 1 : 0);
@@ -666,39 +721,37 @@ static void run_short(const uint8_t *data, size_t len, int prefix, uint8_t *out)
     copy_stream(blocks, data, prefix, 0, total);
     blocks[total] = 0x80;
     store_be64(blocks + 64 * nblocks - 8, (uint64_t)total * 8);
-    hash_padded(blocks, nblocks, out);
+    return hash_padded(blocks, nblocks, out);
 }
 
+/* Hash every message of src; counts the messages and the blocks compressed. */
 static void run_batch(const source_t *src, size_t count, uint8_t *out)
 {
+    uint64_t done;
     if (count == 0)
         return;
-    if (count == 1) {
-        const uint8_t *data = src->ptrs ? src->ptrs[0] : src->base;
-        const size_t len = src->ptrs ? src->lens[0] : src->len;
-        if (len + 1 <= 119) {
-            run_short(data, len, src->prefix, out);
-            return;
-        }
+    if (count == 1 && (src->ptrs ? src->lens[0] : src->len) + 1 <= 119) {
+        done = run_short(src->ptrs ? src->ptrs[0] : src->base, src->ptrs ? src->lens[0] : src->len,
+                         src->prefix, digest_at(src, out, 0));
+    } else if (!src->ptrs) {
+        done = run_fixed(src, count, src->len, out);
+    } else {
+        size_t i = 1;
+        while (i < count && src->lens[i] == src->lens[0])
+            i++;
+        if (i == count && count > 1)
+            done = run_fixed(src, count, src->lens[0], out);
+        else
+            done = run_lanes(src, count, out);
     }
-    if (!src->ptrs) {
-        run_fixed(src, count, src->len, out);
-        return;
-    }
-    size_t i = 1;
-    while (i < count && src->lens[i] == src->lens[0])
-        i++;
-    if (i == count && count > 1)
-        run_fixed(src, count, src->lens[0], out);
-    else
-        run_lanes(src, count, out);
+    count_work(count, done);
 }
 
 void medbench_sha256(const uint8_t *data, size_t len, uint8_t out[MEDBENCH_SHA256_DIGEST])
 {
     const uint8_t *ptrs[1] = {data};
     size_t lens[1] = {len};
-    source_t src = {ptrs, lens, NULL, 0, 0, MEDBENCH_SHA256_NO_PREFIX};
+    source_t src = {ptrs, lens, NULL, 0, 0, MEDBENCH_SHA256_NO_PREFIX, NULL};
     run_batch(&src, 1, out);
 }
 
@@ -712,19 +765,26 @@ void medbench_sha256_node(const uint8_t *left, const uint8_t *right,
     blocks[65] = 0x80;
     memset(blocks + 66, 0, 128 - 66);
     store_be64(blocks + 120, 65 * 8);
-    hash_padded(blocks, 2, out);
+    count_work(1, hash_padded(blocks, 2, out));
 }
 
 void medbench_sha256_batch(const uint8_t *const *ptrs, const size_t *lens, size_t count,
                            int prefix, uint8_t *out)
 {
-    source_t src = {ptrs, lens, NULL, 0, 0, prefix};
+    source_t src = {ptrs, lens, NULL, 0, 0, prefix, NULL};
     run_batch(&src, count, out);
+}
+
+void medbench_sha256_batch_into(const uint8_t *const *ptrs, const size_t *lens, size_t count,
+                                int prefix, uint8_t *const *outs)
+{
+    source_t src = {ptrs, lens, NULL, 0, 0, prefix, outs};
+    run_batch(&src, count, NULL);
 }
 
 void medbench_sha256_strided(const uint8_t *base, size_t stride, size_t len, size_t count,
                              int prefix, uint8_t *out)
 {
-    source_t src = {NULL, NULL, base, stride, len, prefix};
+    source_t src = {NULL, NULL, base, stride, len, prefix, NULL};
     run_batch(&src, count, out);
 }

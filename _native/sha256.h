@@ -13,10 +13,12 @@
  * schedule, so only its rounds run.
  *
  * How much interleaving buys depends on the SHA unit: where sha256rnds2 is pipelined (latency
- * well above its issue interval) four lanes approach four times one lane; on the Xeon this was
- * written on (rnds2 latency 3.7 cycles, issue interval 2.9, sha256msg1 4.8) one lane already
- * keeps the unit nearly busy, so x4 gains little and a block costs about what OpenSSL's single
- * stream costs (~57 ns at 2 GHz).
+ * well above its issue interval) four lanes approach four times one lane; where one lane already
+ * keeps the unit busy, x4 gains little. On the project's Zen 4 machine, in C (2048 messages per
+ * batch, best of 200): 65-byte messages take 59 ns each on one lane, 40 ns on two and 32 ns on
+ * four; 64-byte messages 59, 41 and 39 ns. medbench_sha256_set_lanes() narrows the width so the
+ * benchmarks can measure this (benchmarks/test_primitives.py: test_merkle_root, case
+ * native-sha-ni-x1-2^16).
  *
  * The path is chosen at run time from CPUID (leaf 7, EBX bit 29) and can be switched off with
  * medbench_sha256_set_shani(0); every entry point reads the choice once per call.
@@ -46,6 +48,14 @@ int medbench_sha256_shani_enabled(void);
 int medbench_sha256_set_shani(int enable);
 /* How many messages the selected path interleaves (4 on SHA-NI, 1 portable). */
 int medbench_sha256_lanes(void);
+/* Interleave at most `lanes` (1, 2 or 4) messages on SHA-NI; returns the setting. For measuring
+ * what the interleaving is worth; the default is 4. */
+int medbench_sha256_set_lanes(int lanes);
+
+/* Work done by this copy of the code since it was loaded: messages hashed and 64-byte blocks
+ * compressed, added once per call (relaxed atomics), so benchmarks can gate the real amount of
+ * hashing rather than one derived from the tree shape. */
+void medbench_sha256_counters(uint64_t *messages, uint64_t *compressions);
 
 /* out = SHA-256(data[0..len)). */
 void medbench_sha256(const uint8_t *data, size_t len, uint8_t out[MEDBENCH_SHA256_DIGEST]);
@@ -58,6 +68,11 @@ void medbench_sha256_node(const uint8_t *left, const uint8_t *right,
  * prefix is a byte value 0..255 or MEDBENCH_SHA256_NO_PREFIX. */
 void medbench_sha256_batch(const uint8_t *const *ptrs, const size_t *lens, size_t count,
                            int prefix, uint8_t *out);
+
+/* As medbench_sha256_batch, but digest i goes to outs[i][0..32) (e.g. straight into the bytes
+ * objects that will hold the results). */
+void medbench_sha256_batch_into(const uint8_t *const *ptrs, const size_t *lens, size_t count,
+                                int prefix, uint8_t *const *outs);
 
 /* out[32*i ..] = SHA-256([prefix] || base[i*stride .. i*stride+len)) for i < count: fixed-size
  * messages laid out in one buffer, e.g. the pairs of 32-byte nodes of one Merkle level. */

@@ -3,8 +3,8 @@
 ``python -m benchmarks.gate report FILE.json`` prints every case (mean and best time, exact
 counts) and every ratio with its committed floor and goal. ``python -m benchmarks.gate check
 FILE.json`` prints the same and exits non-zero when a ratio falls below its floor in
-``benchmarks/floors.json`` or an exact count recorded in ``extra_info`` differs from the
-committed one.
+``benchmarks/floors.json``, an exact count recorded in ``extra_info`` differs from the committed
+one, or a case that a ratio or a count needs is missing from the file.
 
 Theory of operation
 -------------------
@@ -12,8 +12,15 @@ Absolute times depend on the machine and are printed, never gated. What is gated
 two cases measured in the same run on the same machine (reference time / native time, peer time
 / native time): a slower box scales both sides. Ratios use each case's best (minimum) round,
 because noise from other processes on a shared CI box only ever adds time. The exact counts
-(leaves, hash calls ``2n - 1`` per root, proof lengths, votes) are facts about the work done and
-must match exactly, so a benchmark that silently measures something smaller fails the gate.
+(leaves, proof lengths, votes, and the hash calls and SHA-256 compressions that the benchmark
+*measured* on the call it timed) are facts about the work done and must match exactly, so a
+benchmark that silently measures something smaller fails the gate.
+
+``floors.json`` is the whole specification: ``ratios`` (name -> slow case, fast case, floor,
+goal), ``counts`` (case -> exact ``extra_info`` values) and ``full_cases``, the cases that only
+``make bench`` runs (pytest marker ``full``). ``check`` fails when any other case named by a
+ratio or a count is absent: a skipped native module or a missing peer library is a failure, not a
+silent pass. New areas add their entries there; this file needs no change.
 
 One ratio compares against the outside world: native ``sha256_many`` per-hash time against
 ``openssl speed -evp sha256 -bytes 64`` per-hash time. The benchmark session runs ``openssl
@@ -59,11 +66,17 @@ class RatioResult:
     floor: float | None
     goal: float | None
     note: str = ""
+    missing: bool = False  # a side that is not a `full` case was not run
+
+    @property
+    def below_floor(self) -> bool:
+        """True when measured and below the committed floor."""
+        return self.value is not None and self.floor is not None and self.value < self.floor
 
     @property
     def failed(self) -> bool:
-        """True when measured and below the committed floor."""
-        return self.value is not None and self.floor is not None and self.value < self.floor
+        """True when below the floor, or not measured although its cases should have run."""
+        return self.below_floor or self.missing
 
 
 def load_cases(path: Path) -> dict[str, Case]:
@@ -83,8 +96,13 @@ def load_cases(path: Path) -> dict[str, Case]:
 
 
 def load_floors(path: Path | None = None) -> dict[str, Any]:
-    """The committed floors, goals and exact counts."""
+    """The committed floors, goals, exact counts and ``full`` cases."""
     return json.loads((path or FLOORS_FILE).read_text())  # type: ignore[no-any-return]
+
+
+def full_cases(floors: dict[str, Any]) -> set[str]:
+    """The cases only ``make bench`` runs: their absence from a ``bench-check`` run is expected."""
+    return set(floors.get("full_cases", []))
 
 
 def parse_openssl_speed(stdout: str) -> float | None:
@@ -131,6 +149,7 @@ def compute_ratios(
 ) -> list[RatioResult]:
     """Every committed ratio, valued from ``cases`` where both sides were measured."""
     results: list[RatioResult] = []
+    full = full_cases(floors)
     for name, spec in floors["ratios"].items():
         floor, goal = spec.get("floor"), spec.get("goal")
         if name == OPENSSL_RATIO:
@@ -138,8 +157,10 @@ def compute_ratios(
             continue
         slow, fast = cases.get(spec["slow"]), cases.get(spec["fast"])
         if slow is None or fast is None:
-            missing = spec["slow"] if slow is None else spec["fast"]
-            results.append(RatioResult(name, None, floor, goal, f"not run: {missing}"))
+            absent = [c for c in (spec["slow"], spec["fast"]) if c not in cases]
+            required = [c for c in absent if c not in full]
+            note = f"not run: {', '.join(absent)}" + ("" if required else " (full only)")
+            results.append(RatioResult(name, None, floor, goal, note, missing=bool(required)))
             continue
         results.append(RatioResult(name, slow.best / fast.best, floor, goal))
     return results
@@ -150,7 +171,7 @@ def _openssl_ratio(
 ) -> RatioResult:
     native = cases.get(SHA_NATIVE_CASE)
     if native is None or _per_hash_ns(native) is None:
-        return RatioResult(name, None, floor, goal, f"not run: {SHA_NATIVE_CASE}")
+        return RatioResult(name, None, floor, goal, f"not run: {SHA_NATIVE_CASE}", missing=True)
     native_ns = _per_hash_ns(native)
     assert native_ns is not None
     recorded = native.extra.get(OPENSSL_KEY)
@@ -167,10 +188,13 @@ def _openssl_ratio(
 def check_counts(cases: dict[str, Case], floors: dict[str, Any]) -> list[str]:
     """Mismatches between the recorded exact counts and the committed ones."""
     problems: list[str] = []
+    full = full_cases(floors)
     for case_name, want in floors["counts"].items():
         case = cases.get(case_name)
         if case is None:
-            continue  # not run (e.g. a `full` case under -m "not full")
+            if case_name not in full:  # a `full` case is expected to be absent from bench-check
+                problems.append(f"{case_name}: not run")
+            continue
         for key, value in want.items():
             got = case.extra.get(key)
             if got != value:
@@ -200,15 +224,15 @@ def render(cases: dict[str, Case], ratios: list[RatioResult], problems: list[str
         value = "     n/a" if r.value is None else f"{r.value:8.2f}"
         floor = "      -" if r.floor is None else f"{r.floor:7.2f}"
         goal = "      -" if r.goal is None else f"{r.goal:7.2f}"
-        verdict = ""
+        verdict = "FAIL (not run)" if r.missing else ""
         if r.value is not None:
-            verdict = "FAIL (below floor)" if r.failed else "ok"
+            verdict = "FAIL (below floor)" if r.below_floor else "ok"
             if r.goal is not None:
                 verdict += ", goal met" if r.value >= r.goal else ", goal missed"
         lines.append(f"{r.name:58s} {value} {floor} {goal}  {verdict} {r.note}".rstrip())
     if problems:
         lines.append("")
-        lines.append("exact counts that differ from benchmarks/floors.json:")
+        lines.append("exact counts that differ from benchmarks/floors.json, or cases not run:")
         lines.extend(f"  {p}" for p in problems)
     return "\n".join(lines)
 
@@ -220,7 +244,14 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m benchmarks.gate (report|check) FILE.json", file=sys.stderr)
         return 2
     mode, path = args[0], Path(args[1])
-    cases = load_cases(path)
+    try:
+        cases = load_cases(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # missing, not JSON, wrong shape
+        print(
+            f"{path}: not a pytest-benchmark JSON file ({type(exc).__name__}: {exc})",
+            file=sys.stderr,
+        )
+        return 2
     if not cases:
         print(f"{path}: no benchmark cases", file=sys.stderr)
         return 1
@@ -232,12 +263,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     failed = [r for r in ratios if r.failed]
     for r in failed:
-        print(f"GATE: {r.name} = {r.value:.2f} below floor {r.floor}", file=sys.stderr)
+        if r.missing:
+            print(f"GATE: {r.name} not measured: {r.note}", file=sys.stderr)
+        else:
+            print(f"GATE: {r.name} = {r.value:.2f} below floor {r.floor}", file=sys.stderr)
     for p in problems:
         print(f"GATE: count mismatch: {p}", file=sys.stderr)
     measured = sum(r.value is not None for r in ratios)
+    below = sum(r.below_floor for r in ratios)
+    missing = sum(r.missing for r in ratios)
     print(
-        f"gate: {measured} ratios measured, {len(failed)} below floor, {len(problems)} counts off"
+        f"gate: {measured} ratios measured, {below} below floor, {missing} not run, "
+        f"{len(problems)} counts off or missing"
     )
     return 1 if failed or problems else 0
 

@@ -14,7 +14,10 @@ Values are encoded with MessagePack (binary-safe, compact, and measured 2.3x fas
 
 :func:`decode` reads untrusted bytes: it is bounded in total size, nesting depth and container
 lengths, rejects any type outside the list above, trailing bytes and non-canonical dict order, and
-raises nothing but :class:`DecodeError` whatever it is given.
+raises nothing but :class:`DecodeError` whatever it is given. The bounds and the allowed types are
+enforced by one pass over the MessagePack headers *before* msgpack builds any object (so no float,
+extension or timestamp, no deep or oversized container, is ever unpacked); dict keys are checked
+as each map is built, and re-encoding must reproduce the input bytes exactly.
 """
 
 from __future__ import annotations
@@ -94,23 +97,114 @@ def _reject_ext(code: int, data: bytes) -> Any:
     raise DecodeError(f"extension type {code} is not allowed")
 
 
-def _check(value: Any, depth: int, limits: Limits) -> None:
-    if depth > limits.max_depth:
-        raise DecodeError(f"nesting deeper than {limits.max_depth}")
-    t = type(value)
-    if t is list:
-        for v in value:
-            _check(v, depth + 1, limits)
-    elif t is dict:
-        keys = list(value)
-        if any(type(k) is not str for k in keys):
+# What the scan does with each first byte of a MessagePack object. A value >= 0 is a
+# fixed-size object: skip that many bytes after the first (fixint, nil, bool, fixstr, the
+# integers of 1..8 bytes). The negative values name the other formats the data model allows.
+_SIZED8, _SIZED16, _SIZED32, _FIXARRAY, _FIXMAP, _ARRAY, _MAP, _REFUSED = range(-1, -9, -1)
+
+
+def _first_byte_table() -> tuple[int, ...]:
+    table = [_REFUSED] * 256  # float, ext (and the timestamp ext -1), the unused 0xc1
+    for b in range(0x80):
+        table[b] = 0  # positive fixint
+    for b in range(0xE0, 0x100):
+        table[b] = 0  # negative fixint
+    for b in range(0xA0, 0xC0):
+        table[b] = b & 0x1F  # fixstr
+    for b in range(0x80, 0x90):
+        table[b] = _FIXMAP
+    for b in range(0x90, 0xA0):
+        table[b] = _FIXARRAY
+    table[0xC0] = table[0xC2] = table[0xC3] = 0  # nil, false, true
+    for b, width in ((0xCC, 1), (0xCD, 2), (0xCE, 4), (0xCF, 8)):
+        table[b] = table[b + 4] = width  # uint8..64 and int8..64
+    for b, kind in ((0xC4, _SIZED8), (0xC5, _SIZED16), (0xC6, _SIZED32)):
+        table[b] = table[b + 0xD9 - 0xC4] = kind  # bin8..32 and str8..32
+    table[0xDC] = table[0xDD] = _ARRAY
+    table[0xDE] = table[0xDF] = _MAP
+    return tuple(table)
+
+
+_FIRST_BYTE = _first_byte_table()
+
+
+def _refused_name(b: int) -> str:
+    if b in (0xCA, 0xCB):
+        return "float"
+    return "reserved byte 0xc1" if b == 0xC1 else "extension"
+
+
+def _scan(data: bytes, limits: Limits) -> None:
+    """Walk the MessagePack headers of ``data`` before anything is built from it.
+
+    Bounds nesting depth and container lengths and refuses every format outside the data model
+    (float, ext and its timestamp type -1, the reserved byte) *before* unpacking, so hostile
+    bytes never make the unpacker build a deep or huge structure. One pass, no recursion:
+    ``pending`` counts the objects still to read in the current container and ``stack`` keeps
+    that count for each enclosing one, so ``len(stack)`` is the depth of the next object.
+    """
+    end = len(data)
+    pos = 0
+    pending = 1
+    stack: list[int] = []
+    max_depth, max_len = limits.max_depth, limits.max_container_len
+    first = _FIRST_BYTE
+    try:
+        # Bounded: every inner step consumes at least one byte, every outer step closes a
+        # container, and each container was checked to fit in the bytes left.
+        while True:
+            while pending:
+                b = data[pos]
+                pending -= 1
+                kind = first[b]
+                if kind >= 0:
+                    pos += 1 + kind
+                    continue
+                if kind == _SIZED8:
+                    pos += 2 + data[pos + 1]
+                    continue
+                if kind in (_FIXARRAY, _FIXMAP):
+                    count = b & 0x0F
+                    pos += 1
+                elif kind == _REFUSED:
+                    raise DecodeError(f"{_refused_name(b)} is not part of the canonical data model")
+                else:
+                    width = 4 if kind == _SIZED32 or b in (0xDD, 0xDF) else 2
+                    count = int.from_bytes(data[pos + 1 : pos + 1 + width], "big")
+                    pos += 1 + width
+                    if kind in (_SIZED16, _SIZED32):
+                        pos += count
+                        continue
+                if count > max_len:
+                    raise DecodeError(f"container of {count} entries exceeds limit {max_len}")
+                items = count * (2 if kind in (_MAP, _FIXMAP) else 1)
+                if not items:
+                    continue
+                if items > end - pos:  # every object takes at least one byte
+                    raise DecodeError("malformed message: truncated container")
+                if len(stack) >= max_depth:
+                    raise DecodeError(f"nesting deeper than {max_depth}")
+                stack.append(pending)
+                pending = items
+            if not stack:
+                break
+            pending = stack.pop()
+    except IndexError:
+        raise DecodeError("malformed message: truncated") from None
+    if pos != end:
+        raise DecodeError("malformed message: truncated" if pos > end else "trailing bytes")
+
+
+def _canonical_map(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: a map's keys must be ``str``, strictly increasing (sorted, unique)."""
+    prev: str | None = None
+    for key, _ in pairs:
+        if type(key) is not str:
             raise DecodeError("dict keys must be str")
-        if keys != sorted(keys):
-            raise DecodeError("dict keys are not in canonical (sorted) order")
-        for v in value.values():
-            _check(v, depth + 1, limits)
-    elif t is float:
-        raise DecodeError("floats are not part of the canonical data model")
+        if prev is not None and key <= prev:
+            raise DecodeError("dict keys are not in canonical (sorted, unique) order")
+        prev = key
+    return dict(pairs)
 
 
 def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
@@ -120,8 +214,11 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    if type(data) is not bytes:  # one immutable copy: the scan indexes bytes, not items
+        data = bytes(data)
     if len(data) > limits.max_bytes:
         raise DecodeError(f"message of {len(data)} bytes exceeds the limit of {limits.max_bytes}")
+    _scan(data, limits)
     n = limits.max_container_len
     try:
         value = msgpack.unpackb(
@@ -129,6 +226,7 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
             raw=False,
             use_list=True,
             strict_map_key=True,
+            object_pairs_hook=_canonical_map,
             ext_hook=_reject_ext,
             max_str_len=limits.max_bytes,
             max_bin_len=limits.max_bytes,
@@ -139,11 +237,7 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
         raise
     except Exception as exc:  # msgpack raises ValueError, TypeError, UnicodeDecodeError, ...
         raise DecodeError(f"malformed message: {type(exc).__name__}: {exc}") from None
-    try:
-        _check(value, 0, limits)
-    except RecursionError:
-        raise DecodeError("nesting too deep") from None
     # Canonical form: re-encoding must give the same bytes (rejects non-shortest integers, etc.).
-    if msgpack.packb(value, use_bin_type=True) != bytes(data):
+    if msgpack.packb(value, use_bin_type=True) != data:
         raise DecodeError("not in canonical form")
     return value

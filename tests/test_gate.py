@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -26,7 +27,11 @@ FLOORS = {
         },
         gate.OPENSSL_RATIO: {"floor": 1.0, "goal": 3.33},
     },
-    "counts": {"test_root[native]": {"leaves": 8, "hash_calls": 15}},
+    "counts": {
+        "test_root[native]": {"leaves": 8, "hash_calls": 15},
+        "test_big[native]": {"leaves": 1 << 20},
+    },
+    "full_cases": ["test_big[reference]", "test_big[native]"],
 }
 
 
@@ -55,12 +60,13 @@ def test_check_passes_and_reports_every_ratio(
         [
             _case("test_root[reference]", 1.0),
             _case("test_root[native]", 0.1, leaves=8, hash_calls=15, hashes=10),
+            _case("test_sha256_many[native]", 0.001, hashes=1000, **{gate.OPENSSL_KEY: 3000.0}),
         ],
     )
     assert gate.main(["check", str(run)]) == 0
     out = capsys.readouterr().out
     assert "root: reference / native" in out and "10.00" in out
-    assert "not run: test_big[reference]" in out  # a `full` case absent from bench-check
+    assert "not run: test_big[reference], test_big[native] (full only)" in out
     assert "goal missed" in out  # 10 < 15: reported, not gated
 
 
@@ -126,6 +132,11 @@ def test_parse_openssl_speed_output() -> None:
 def test_usage_and_empty_files(tmp_path: Path) -> None:
     assert gate.main(["nonsense"]) == 2
     assert gate.main(["check", str(_write(tmp_path, []))]) == 1
+    assert gate.main(["check", str(tmp_path / "missing.json")]) == 2
+    (tmp_path / "junk.json").write_text("{not json")
+    assert gate.main(["report", str(tmp_path / "junk.json")]) == 2
+    (tmp_path / "shape.json").write_text('{"benchmarks": [{"name": "x"}]}')
+    assert gate.main(["check", str(tmp_path / "shape.json")]) == 2
 
 
 def test_committed_floors_name_real_cases() -> None:
@@ -136,3 +147,101 @@ def test_committed_floors_name_real_cases() -> None:
         for side in ("slow", "fast"):
             if side in spec:
                 assert spec[side].split("[")[0] in source
+
+
+def test_missing_required_ratio_case_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The native case was skipped (extension not built): the gate must not pass silently.
+    run = _write(tmp_path, [_case("test_root[reference]", 1.0)])
+    assert gate.main(["check", str(run)]) == 1
+    captured = capsys.readouterr()
+    assert "FAIL (not run)" in captured.out
+    assert "root: reference / native not measured: not run: test_root[native]" in captured.err
+    assert "test_root[native]: not run" in captured.out  # its counts are missing too
+    assert gate.main(["report", str(run)]) == 0
+
+
+def test_missing_required_count_case_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    floors = dict(FLOORS, counts={**FLOORS["counts"], "test_peer[pymerkle]": {"leaves": 8}})
+    run = _write(
+        tmp_path,
+        [
+            _case("test_root[reference]", 1.0),
+            _case("test_root[native]", 0.1, leaves=8, hash_calls=15),
+        ],
+    )
+    (tmp_path / "floors.json").write_text(json.dumps(floors))
+    assert gate.main(["check", str(run)]) == 1
+    assert "test_peer[pymerkle]: not run" in capsys.readouterr().out
+
+
+def test_missing_count_key_fails_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _write(
+        tmp_path,
+        [_case("test_root[reference]", 1.0), _case("test_root[native]", 0.1, leaves=8)],
+    )
+    assert gate.main(["check", str(run)]) == 1
+    assert "hash_calls = None, committed 15" in capsys.readouterr().out
+
+
+def test_committed_full_cases_are_marked_full_in_the_suite() -> None:
+    floors = json.loads((Path(gate.__file__).with_name("floors.json")).read_text())
+    named = {
+        spec[side]
+        for spec in floors["ratios"].values()
+        for side in ("slow", "fast")
+        if side in spec
+    }
+    named |= set(floors["counts"])
+    assert set(floors["full_cases"]) <= named
+    # Every full case is a 2^20 Merkle root: the cases the suite marks `full`.
+    assert all(
+        c.startswith("test_merkle_root[") and c.endswith("-2^20]") for c in floors["full_cases"]
+    )
+
+
+# --- the counts are measured, not derived ---------------------------------------------------------
+
+
+def _rfc_hash_calls(n: int) -> int:
+    """Hash invocations of the RFC 9162 MTH recursion: H(b"") for 0, else one per node."""
+    if n <= 1:
+        return 1
+    k = 1 << ((n - 1).bit_length() - 1)
+    return 1 + _rfc_hash_calls(k) + _rfc_hash_calls(n - k)
+
+
+@pytest.mark.parametrize("group", ["merkle", "hashing"])
+def test_measure_work_counts_real_calls(group: str) -> None:
+    from benchmarks.test_primitives import measure_work
+    from medbench import backend
+
+    modules = [backend.reference(group)]
+    native = backend.native(group)
+    if native is not None and not backend.pure_python_forced():
+        modules.append(native)
+    for module in modules:
+        if group == "hashing":
+            msgs = [bytes(n) for n in (0, 55, 56, 64, 65, 300)]
+            work = measure_work(module, module.sha256_many, msgs)
+            assert work["hash_calls"] == len(msgs)
+            if "compressions" in work:  # (L + 9) / 64 rounded up, per FIPS 180-4 padding
+                assert work["compressions"] == sum((len(m) + 72) // 64 for m in msgs)
+            continue
+        for n in range(10):
+            leaves = [bytes([i]) * 32 for i in range(n)]
+            assert measure_work(module, module.root, leaves)["hash_calls"] == _rfc_hash_calls(n)
+
+        def twice(leaves: list[bytes], m: ModuleType = module) -> None:
+            m.root(leaves)
+            m.root(leaves[:3])
+
+        leaves = [bytes([i]) * 32 for i in range(8)]
+        assert measure_work(module, twice, leaves)["hash_calls"] == 15 + 5
+    # The reference's hash constructor is restored after counting.
+    import hashlib
+
+    assert backend.reference(group)._sha256 is hashlib.sha256

@@ -40,3 +40,24 @@ def test_empty_batch(hashing_impl: ModuleType) -> None:
 @given(st.lists(st.binary(max_size=300), max_size=40))
 def test_batch_equals_hashlib(hashing_impl: ModuleType, messages: list[bytes]) -> None:
     assert hashing_impl.sha256_many(messages) == [hashlib.sha256(m).digest() for m in messages]
+
+
+PATH_NAMES = {
+    "reference": ("hashlib", "reference (hashlib)"),
+    "native-portable": ("native portable",),
+    "native-sha-ni": ("native sha-ni x4",),
+}
+
+
+def test_each_native_path_really_runs(
+    hashing_impl: ModuleType, request: pytest.FixtureRequest
+) -> None:
+    """The fixture switches the native module to the SHA-256 path its id names."""
+    assert hashing_impl.implementation() in PATH_NAMES[request.node.callspec.id]
+
+
+def test_each_native_merkle_path_really_runs(
+    merkle_impl: ModuleType, request: pytest.FixtureRequest
+) -> None:
+    """The same for the Merkle module, which carries its own copy of the switch."""
+    assert merkle_impl.implementation() in PATH_NAMES[request.node.callspec.id]

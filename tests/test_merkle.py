@@ -109,6 +109,95 @@ def rfc_root(leaves: list[bytes]) -> bytes:
     return hashlib.sha256(b"\x01" + rfc_root(leaves[:k]) + rfc_root(leaves[k:])).digest()
 
 
+def _split(n: int) -> int:
+    """RFC 9162 §2.1.1: the largest power of two smaller than n (n > 1)."""
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def rfc_path(m: int, leaves: list[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) of RFC 9162 §2.1.3.1, written out recursively as the RFC states it."""
+    n = len(leaves)
+    if n == 1:
+        return []
+    k = _split(n)
+    if m < k:
+        return [*rfc_path(m, leaves[:k]), rfc_root(leaves[k:])]
+    return [*rfc_path(m - k, leaves[k:]), rfc_root(leaves[:k])]
+
+
+def rfc_subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
+    """SUBPROOF(m, D[n], b) of RFC 9162 §2.1.4.1."""
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [rfc_root(leaves)]
+    k = _split(n)
+    if m <= k:
+        return [*rfc_subproof(m, leaves[:k], complete), rfc_root(leaves[k:])]
+    return [*rfc_subproof(m - k, leaves[k:], False), rfc_root(leaves[:k])]
+
+
+def rfc_proof(m: int, leaves: list[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) = SUBPROOF(m, D[n], true); empty for m = 0 (nothing to prove)."""
+    return [] if m == 0 else rfc_subproof(m, leaves, True)
+
+
+# Leaves of 0..300 bytes: with the 0x00 prefix they end on both sides of the 55/56 and 64-byte
+# padding boundaries and span up to five SHA-256 blocks.
+LONG_LEAVES = [
+    bytes((7 * i + j) % 256 for j in n)
+    for i, n in enumerate(
+        [range(55), range(300), range(63), range(0), range(64), range(119), range(56), range(128)]
+    )
+]
+
+
+def test_the_rfc_oracle_reproduces_the_published_vectors() -> None:
+    """The test's own RFC functions agree with the Certificate Transparency vectors."""
+    for size, want in ROOTS.items():
+        assert rfc_root(LEAVES[:size]).hex() == want
+    for index, size, path in INCLUSION:
+        assert [p.hex() for p in rfc_path(index, LEAVES[:size])] == path
+    for old, new, path in CONSISTENCY:
+        assert [p.hex() for p in rfc_proof(old, LEAVES[:new])] == path
+
+
+@pytest.mark.parametrize("leaf_set", ["ct", "long"])
+@pytest.mark.parametrize("size", range(1, 9))
+def test_every_inclusion_proof_of_sizes_1_to_8(
+    merkle_impl: ModuleType, size: int, leaf_set: str
+) -> None:
+    leaves = (LEAVES if leaf_set == "ct" else LONG_LEAVES)[:size]
+    root = rfc_root(leaves)
+    assert merkle_impl.root(leaves) == root
+    for index in range(size):
+        want = rfc_path(index, leaves)
+        assert merkle_impl.inclusion_proof(leaves, index) == want, index
+        assert merkle_impl.verify_inclusion(leaves[index], index, size, want, root) is True
+        for other in range(size):  # the path of one leaf proves no other leaf there
+            if leaves[other] != leaves[index]:
+                assert not merkle_impl.verify_inclusion(leaves[other], index, size, want, root)
+
+
+@pytest.mark.parametrize("leaf_set", ["ct", "long"])
+@pytest.mark.parametrize("size", range(1, 9))
+def test_every_consistency_proof_of_sizes_1_to_8(
+    merkle_impl: ModuleType, size: int, leaf_set: str
+) -> None:
+    leaves = (LEAVES if leaf_set == "ct" else LONG_LEAVES)[:size]
+    new_root = rfc_root(leaves)
+    for m in range(size + 1):
+        want = rfc_proof(m, leaves)
+        assert merkle_impl.consistency_proof(leaves, m) == want, m
+        old_root = rfc_root(leaves[:m])
+        assert merkle_impl.verify_consistency(m, size, old_root, new_root, want) is True
+        if 0 < m < size:  # a different old tree is not a prefix
+            forged = rfc_root([b"forged", *leaves[1:m]])
+            assert not merkle_impl.verify_consistency(m, size, forged, new_root, want)
+
+
 @pytest.mark.parametrize("size", sorted(ROOTS))
 def test_known_roots(merkle_impl: ModuleType, size: int) -> None:
     assert merkle_impl.root(LEAVES[:size]).hex() == ROOTS[size]
@@ -170,6 +259,64 @@ def test_malformed_proofs_are_false_not_errors(merkle_impl: ModuleType) -> None:
     assert not vc(6, 8, r6, r8, [b"\x00" * 31, *cproof[1:]])
     assert not vc(3, 3, b"x", b"x", [])  # roots are 32-byte hashes, whatever the sizes
     assert not vc(4, 8, bytes.fromhex(ROOTS[4])[:31], r8, merkle_impl.consistency_proof(LEAVES, 4))
+
+
+JUNK = [None, 5, 3.5, "string", "s" * 32, [None], [b"\x00" * 32, "not bytes"], [b"\x00" * 32, 3.5]]
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=repr)
+def test_junk_inputs_are_false_not_errors(merkle_impl: ModuleType, junk: object) -> None:
+    """A peer's junk in any argument gives False on both backends, as the docstrings promise."""
+    leaves = LEAVES
+    root = bytes.fromhex(ROOTS[8])
+    r3 = bytes.fromhex(ROOTS[3])
+    proof = merkle_impl.inclusion_proof(leaves, 0)
+    cproof = merkle_impl.consistency_proof(leaves, 3)
+    v, vc = merkle_impl.verify_inclusion, merkle_impl.verify_consistency
+    assert v(leaves[0], 0, 8, proof, root) is True  # the control: the same call, no junk
+    assert vc(3, 8, r3, root, cproof) is True
+    assert v(leaves[0], 0, 8, junk, root) is False
+    assert v(leaves[0], 0, 8, proof, junk) is False
+    if not isinstance(junk, int):  # 5 is a fine size (see test_sizes_bind_loosely)
+        assert v(leaves[0], junk, 8, proof, root) is False
+        assert v(leaves[0], 0, junk, proof, root) is False
+        assert vc(junk, 8, r3, root, cproof) is False
+        assert vc(3, junk, r3, root, cproof) is False
+    assert v(junk, 0, 8, proof, root) is False
+    assert v(leaves[0], 0, 8, [*proof[:-1], junk], root) is False
+    assert vc(3, 8, r3, root, junk) is False
+    assert vc(3, 8, junk, root, cproof) is False
+    assert vc(3, 8, r3, junk, cproof) is False
+    assert vc(3, 8, r3, root, [*cproof[:-1], junk]) is False
+
+
+def test_sizes_bind_loosely(merkle_impl: ModuleType) -> None:
+    # RFC 9162 §2.1.3.2: the audit path of leaf 0 of 8 is also a valid path of leaf 0 in a tree
+    # of 5 to 8 leaves (the same hashes combine in the same order); 4 and 9 need other lengths.
+    root = bytes.fromhex(ROOTS[8])
+    proof = merkle_impl.inclusion_proof(LEAVES, 0)
+    got = [merkle_impl.verify_inclusion(LEAVES[0], 0, n, proof, root) for n in range(1, 12)]
+    assert got == [n in range(5, 9) for n in range(1, 12)]
+
+
+def test_bytes_like_hashes_and_integer_likes_are_accepted(merkle_impl: ModuleType) -> None:
+    import numpy as np
+
+    root = bytes.fromhex(ROOTS[8])
+    proof = merkle_impl.inclusion_proof(LEAVES, 5)
+    v = merkle_impl.verify_inclusion
+    assert v(bytearray(LEAVES[5]), np.int64(5), np.uint8(8), [bytearray(p) for p in proof], root)
+    assert v(LEAVES[5], 5, 8, iter(proof), memoryview(root))
+    assert not v(LEAVES[5], 5, 8, proof, memoryview(root * 2)[::2])  # not contiguous
+    r6 = bytes.fromhex(ROOTS[6])
+    cproof = merkle_impl.consistency_proof(LEAVES, 6)
+    assert merkle_impl.verify_consistency(6, 8, bytearray(r6), memoryview(root), tuple(cproof))
+
+
+def test_roots_must_be_32_bytes(merkle_impl: ModuleType) -> None:
+    assert merkle_impl.verify_consistency(3, 3, b"x", b"x", []) is False
+    assert merkle_impl.verify_consistency(0, 3, b"", b"x" * 32, []) is False
+    assert merkle_impl.verify_inclusion(LEAVES[0], 0, 1, [], b"x") is False
 
 
 leaf_lists = st.lists(st.binary(max_size=40), min_size=1, max_size=70)

@@ -20,7 +20,10 @@ benchmark that silently measures something smaller fails the gate.
 goal), ``counts`` (case -> exact ``extra_info`` values) and ``full_cases``, the cases that only
 ``make bench`` runs (pytest marker ``full``). ``check`` fails when any other case named by a
 ratio or a count is absent: a skipped native module or a missing peer library is a failure, not a
-silent pass. New areas add their entries there; this file needs no change.
+silent pass. New areas add their entries there; this file needs no change. A ratio marked
+``"needs_sha_ni": true`` (and the cases in ``sha_ni_cases``) measure the SHA-NI path: on a CPU
+without the SHA extensions (``machine_info.medbench_sha_ni`` false, recorded by
+``benchmarks/conftest.py``) they are reported as not applicable rather than failed.
 
 One ratio compares against the outside world: native ``sha256_many`` per-hash time against
 ``openssl speed -evp sha256 -bytes 64`` per-hash time. The benchmark session runs ``openssl
@@ -44,6 +47,7 @@ FLOORS_FILE = Path(__file__).with_name("floors.json")
 OPENSSL_KEY = "openssl_speed_ns_per_hash"
 OPENSSL_RATIO = "sha256_many: openssl speed / native (per hash)"
 SHA_NATIVE_CASE = "test_sha256_many[native]"
+SHA_NI_KEY = "medbench_sha_ni"  # written into machine_info by benchmarks/conftest.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class RatioResult:
     goal: float | None
     note: str = ""
     missing: bool = False  # a side that is not a `full` case was not run
+    not_applicable: bool = False  # needs SHA-NI, and this CPU has none
 
     @property
     def below_floor(self) -> bool:
@@ -76,7 +81,13 @@ class RatioResult:
     @property
     def failed(self) -> bool:
         """True when below the floor, or not measured although its cases should have run."""
-        return self.below_floor or self.missing
+        return not self.not_applicable and (self.below_floor or self.missing)
+
+
+def has_sha_ni(path: Path) -> bool:
+    """Whether the run's CPU had the SHA extensions (runs recorded before the key: assume yes)."""
+    info = json.loads(path.read_text()).get("machine_info") or {}
+    return bool(info.get(SHA_NI_KEY, True))
 
 
 def load_cases(path: Path) -> dict[str, Case]:
@@ -145,13 +156,18 @@ def _per_hash_ns(case: Case) -> float | None:
 
 
 def compute_ratios(
-    cases: dict[str, Case], floors: dict[str, Any], *, measure_openssl: bool
+    cases: dict[str, Case], floors: dict[str, Any], *, measure_openssl: bool, sha_ni: bool = True
 ) -> list[RatioResult]:
     """Every committed ratio, valued from ``cases`` where both sides were measured."""
     results: list[RatioResult] = []
     full = full_cases(floors)
     for name, spec in floors["ratios"].items():
         floor, goal = spec.get("floor"), spec.get("goal")
+        if spec.get("needs_sha_ni") and not sha_ni:
+            results.append(
+                RatioResult(name, None, floor, goal, "n/a: CPU without SHA extensions", False, True)
+            )
+            continue
         if name == OPENSSL_RATIO:
             results.append(_openssl_ratio(name, cases, floor, goal, measure_openssl))
             continue
@@ -185,10 +201,14 @@ def _openssl_ratio(
     return RatioResult(name, float(recorded) / native_ns, floor, goal, note)
 
 
-def check_counts(cases: dict[str, Case], floors: dict[str, Any]) -> list[str]:
+def check_counts(
+    cases: dict[str, Case], floors: dict[str, Any], *, sha_ni: bool = True
+) -> list[str]:
     """Mismatches between the recorded exact counts and the committed ones."""
     problems: list[str] = []
     full = full_cases(floors)
+    if not sha_ni:  # the SHA-NI-only cases skip themselves on such a CPU
+        full |= set(floors.get("sha_ni_cases", []))
     for case_name, want in floors["counts"].items():
         case = cases.get(case_name)
         if case is None:
@@ -225,6 +245,8 @@ def render(cases: dict[str, Case], ratios: list[RatioResult], problems: list[str
         floor = "      -" if r.floor is None else f"{r.floor:7.2f}"
         goal = "      -" if r.goal is None else f"{r.goal:7.2f}"
         verdict = "FAIL (not run)" if r.missing else ""
+        if r.not_applicable:
+            verdict = "not applicable"
         if r.value is not None:
             verdict = "FAIL (below floor)" if r.below_floor else "ok"
             if r.goal is not None:
@@ -256,8 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: no benchmark cases", file=sys.stderr)
         return 1
     floors = load_floors()
-    ratios = compute_ratios(cases, floors, measure_openssl=(mode == "report"))
-    problems = check_counts(cases, floors)
+    sha_ni = has_sha_ni(path)
+    if not sha_ni:
+        print("this CPU has no SHA extensions: the SHA-NI ratios are not applicable")
+    ratios = compute_ratios(cases, floors, measure_openssl=(mode == "report"), sha_ni=sha_ni)
+    problems = check_counts(cases, floors, sha_ni=sha_ni)
     print(render(cases, ratios, problems))
     if mode == "report":
         return 0

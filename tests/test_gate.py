@@ -187,6 +187,40 @@ def test_missing_count_key_fails_check(tmp_path: Path, capsys: pytest.CaptureFix
     assert "hash_calls = None, committed 15" in capsys.readouterr().out
 
 
+def test_sha_ni_ratios_are_not_applicable_on_a_cpu_without_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    floors = {
+        "ratios": {
+            "x1 / x4": {
+                "slow": "t[x1]",
+                "fast": "t[x4]",
+                "floor": 1.2,
+                "goal": None,
+                "needs_sha_ni": True,
+            },
+            "ref / native": {"slow": "t[ref]", "fast": "t[x4]", "floor": 5.0, "goal": None},
+        },
+        "counts": {"t[x1]": {"leaves": 8}},
+        "sha_ni_cases": ["t[x1]"],
+        "full_cases": [],
+    }
+    (tmp_path / "floors.json").write_text(json.dumps(floors))
+    cases = [_case("t[ref]", 1.0), _case("t[x4]", 0.1)]  # the x1 case skipped itself
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"machine_info": {"medbench_sha_ni": False}, "benchmarks": cases}))
+    assert gate.main(["check", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "x1 / x4" in out and "not applicable" in out
+    # The same file from a CPU that has them: the skipped case is a failure again.
+    run.write_text(json.dumps({"machine_info": {"medbench_sha_ni": True}, "benchmarks": cases}))
+    assert gate.main(["check", str(run)]) == 1
+    # Ratios without the mark are gated either way.
+    slow = [_case("t[ref]", 0.2), _case("t[x4]", 0.1)]
+    run.write_text(json.dumps({"machine_info": {"medbench_sha_ni": False}, "benchmarks": slow}))
+    assert gate.main(["check", str(run)]) == 1
+
+
 def test_committed_full_cases_are_marked_full_in_the_suite() -> None:
     floors = json.loads((Path(gate.__file__).with_name("floors.json")).read_text())
     named = {

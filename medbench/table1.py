@@ -114,6 +114,8 @@ class System:
     crash_first: tuple[int, ...] = ()
     in_paper: bool = True
     quorum_safety: bool = False
+    run_options: Mapping[str, Any] = field(default_factory=dict)  # every run of this row
+    variant_of: str = ""  # the key of the row this one varies (one setting changed)
 
     def options_for(self, n: int) -> dict[str, Any]:
         """Protocol options for a run with ``n`` nodes at the common configuration."""
@@ -151,8 +153,21 @@ SYSTEMS: tuple[System, ...] = (
         in_paper=False,
     ),
     System("poa", "MedRec 2.0 (PoA)", "poa", "PoA (Clique)", "PoA", in_paper=False),
+    System(
+        "medicalchain_macs",
+        "Medical Chain, MAC authenticators (variant)",
+        "pbft",
+        "improved PBFT, MACs",
+        "BFT",
+        required_faults=1,
+        in_paper=False,
+        quorum_safety=True,
+        # TOCS §3's authenticators between replicas; requests stay signed by their clients
+        run_options={"auth": "macs", "client_signatures": 1},
+        variant_of="medicalchain",
+    ),
 )
-"""The compared systems, in the paper's row order, then the extra rows."""
+"""The compared systems, in the paper's row order, then the extra rows and the variants."""
 
 PAPER: dict[str, dict[str, str]] = {
     "mdsm": {"blockchain": "yes", "consensus": "improved DPoS", "family": "PoX",
@@ -217,6 +232,7 @@ def run_params(
         "n": n,
         "tick_us": 0,
         "duration_ms": s.duration_ms,
+        **system.run_options,
         **options,
     }
     order = system.crash_order(n)
@@ -291,11 +307,18 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
     votes_min = 0
     validators = 0
     producers: set[int] = set()
+    client_signs = client_verifies = 0
+    signers = 0  # nodes that made protocol signatures (client signatures excluded)
     for i, node in enumerate(sim.nodes):
         stats = getattr(node, "stats", None)
         if not callable(stats):
             continue
         st = stats()
+        signs = int(st.get("tx_sign_ops", 0)) + int(st.get("client_sig_signs", 0))
+        client_signs += signs
+        client_verifies += int(st.get("tx_verify_ops", 0)) + int(st.get("client_sig_verifies", 0))
+        if i in record.replicas and record.op_counts.get(i, {}).get("sign", 0) > signs:
+            signers += 1
         if st.get("decisions", 0) > 0:
             decisions += int(st["decisions"])
             got = int(st["finality_votes_min"])
@@ -314,7 +337,6 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
     cpu_ns += int(mining * profile.unit_ns("hash"))
     replicas = [r for r in record.replicas if r < sim.n] or list(range(sim.n))
     blocks = any(record.commits.get(r) for r in replicas)
-    signers = sum(1 for r in replicas if record.op_counts.get(r, {}).get("sign", 0) > 0)
     return {
         **{f"hash_per_tx.{k}": v / done for k, v in by_kind.items()},
         "hashes_per_tx": (charged + mining) / done,
@@ -329,7 +351,69 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
         "validators": validators,
         "producers": ",".join(map(str, sorted(producers))),
         "signing_nodes": signers,
+        "client_sig_signs_per_tx": client_signs / done,
+        "client_sig_verifies_per_tx": client_verifies / done,
+        **cpu_breakdown(record, client_signs, client_verifies, profile, done, mining),
     }
+
+
+BREAKDOWN = (
+    "sign_client",
+    "sign_protocol",
+    "verify_client",
+    "verify_protocol",
+    "hash",
+    "flop",
+    "message",
+    "send",
+    "mining",
+)
+"""CPU ms per committed transaction by operation (:func:`cpu_breakdown`), in report order."""
+
+
+def cpu_breakdown(
+    record: metrics.RunRecord,
+    client_signs: int,
+    client_verifies: int,
+    profile: CostProfile,
+    done: int,
+    mining: int = 0,
+) -> dict[str, float]:
+    """CPU ms per committed transaction by operation, summed over every node (clients too).
+
+    ``sign``/``verify`` are split into the client signatures on transactions (the same rule for
+    every system: one signature per transaction, one check per transaction at each node that
+    accepts it) and the protocol's own (PBFT's signed messages, block seals, audits);
+    ``message`` is receiving and decoding, ``send`` encoding and sending; ``mining`` the
+    modeled nonce trials (off the node's CPU, in the compute demand). Keys ``cpu_ms.<op>``, and
+    ``cpu_ms_busiest_node`` for the busiest node's total.
+    """
+    by_op: dict[str, int] = {}
+    busiest = 0
+    for ops in record.cpu_ns.values():
+        busiest = max(busiest, sum(ops.values()))
+        for op, ns in ops.items():
+            by_op[op] = by_op.get(op, 0) + ns
+    per = max(1, done) * 1e6
+    sign_c = client_signs * profile.unit_ns("sign")
+    verify_c = client_verifies * profile.unit_ns("verify")
+    out = {
+        "sign_client": sign_c,
+        "sign_protocol": by_op.get("sign", 0) - sign_c,
+        "verify_client": verify_c,
+        "verify_protocol": by_op.get("verify", 0) - verify_c,
+        "hash": by_op.get("hash", 0),
+        "flop": by_op.get("flop", 0),
+        "message": by_op.get("message", 0),
+        "send": by_op.get("send", 0),
+        "mining": mining * profile.unit_ns("hash"),
+    }
+    known = {"sign", "verify", "hash", "flop", "message", "send"}
+    other = sum(ns for op, ns in by_op.items() if op not in known)
+    got = {f"cpu_ms.{k}": v / per for k, v in out.items()}
+    got["cpu_ms.other"] = other / per
+    got["cpu_ms_busiest_node"] = busiest / per
+    return got
 
 
 def _storage_and_chains(
@@ -711,6 +795,10 @@ def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
         for col, why in row.evidence.items():
             if col not in row.declared or col != "consensus":
                 out.append(f"- {row.system.name} / {col}: {why}")
+    out.append("")
+    out.append("CPU per committed transaction by operation (common configuration):")
+    out.append("")
+    out.append(breakdown_markdown(rows).rstrip("\n"))
     mism = [
         f"- {names[k]} / {col}: {why}"
         for k, cols in cmp.reasons.items()
@@ -720,6 +808,60 @@ def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
         out.append("")
         out.append("Mismatches:")
         out.extend(mism)
+    return "\n".join(out) + "\n"
+
+
+def breakdown_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """CPU ms per committed transaction by operation at the common configuration, per system.
+
+    Summed over every node (PBFT's clients included), from :func:`cpu_breakdown`; with the
+    signature operations per transaction behind the ``sign``/``verify`` columns, messages per
+    transaction and the busiest node's total.
+    """
+    out = []
+    for row in rows:
+        r = row.common.row
+        done = max(1, int(r.get("completed", 0)))
+        counts: dict[str, int] = {}
+        for node in row.common.nodes:
+            for key, v in node.items():
+                if key.startswith("count."):
+                    counts[key[6:]] = counts.get(key[6:], 0) + int(v)
+        client_v = float(r.get("client_sig_verifies_per_tx", 0.0))
+        d: dict[str, Any] = {"system": row.system.name, "n": row.common.n}
+        for op in BREAKDOWN:
+            d[f"{op}_ms"] = float(r.get(f"cpu_ms.{op}", 0.0))
+        d["total_ms"] = float(r.get("cpu_ms_per_tx", 0.0))
+        d["busiest_node_ms"] = float(r.get("cpu_ms_busiest_node", 0.0))
+        d["client_verifies_per_tx"] = client_v
+        d["protocol_verifies_per_tx"] = counts.get("verify", 0) / done - client_v
+        d["protocol_signs_per_tx"] = counts.get("sign", 0) / done - float(
+            r.get("client_sig_signs_per_tx", 0.0)
+        )
+        d["msgs_per_tx"] = float(r.get("msgs_per_tx", 0.0))
+        out.append(d)
+    return out
+
+
+def breakdown_markdown(rows: Sequence[Row]) -> str:
+    """:func:`breakdown_rows` as a markdown table with a note on what each column charges."""
+    flat = breakdown_rows(rows)
+    if not flat:
+        return ""
+    head = list(flat[0])
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for d in flat:
+        out.append("| " + " | ".join(_fmt(d[k]) for k in head) + " |")
+    out.append("")
+    out.append(
+        "CPU ms per committed transaction at the common configuration, summed over every node "
+        "(PBFT's clients included). Client signatures follow one rule in every row: the client "
+        "signs each transaction once (sign_client) and each node that accepts a block, or each "
+        "PBFT replica, verifies it once (verify_client). sign/verify_protocol are the "
+        "protocol's own signatures (PBFT signs every message, PAPER.md §1.1; MDSM signs blocks "
+        "and audits; Clique seals blocks); message = receiving and decoding, send = encoding "
+        "and sending; mining = modeled nonce trials (off the node's CPU)."
+    )
     return "\n".join(out) + "\n"
 
 
@@ -787,6 +929,7 @@ def trial_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "BREAKDOWN",
     "COLUMNS",
     "EXTRA_COLUMNS",
     "LARGE_HASHES_PER_TX",
@@ -797,8 +940,11 @@ __all__ = [
     "Settings",
     "System",
     "Trial",
+    "breakdown_markdown",
+    "breakdown_rows",
     "compare",
     "compute_demand",
+    "cpu_breakdown",
     "faults_tolerated",
     "large_cpu_ms",
     "markdown",

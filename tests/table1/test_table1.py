@@ -160,6 +160,12 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
     assert len(pbft_rows) >= 2  # Medical Chain and its variant rows
     for name in pbft_rows:
         assert [r["n"] for r in scaled if r["system"] == name] == ["4", "7", "10", "16"]
+    with (tmp_path / "pbft_saturation.csv").open() as fh:
+        sat = list(csv.DictReader(fh))
+    assert {(r["block_mode"], r["n"]) for r in sat} == {
+        (m, n) for m in ("blocker", "integrated") for n in ("4", "7", "10", "16")
+    }
+    assert all(r["unblocked_left"] == "0" and r["liveness"] == "True" for r in sat)
     with (tmp_path / "table1_cpu.csv").open() as fh:
         assert {r["system"] for r in csv.DictReader(fh)} == {s.name for s in table1.SYSTEMS}
     with (tmp_path / "faults_byzantine.csv").open() as fh:

@@ -72,7 +72,7 @@ from medbench.consensus.pbft.auth import (
 from medbench.consensus.pbft.blocks import BlockMode
 from medbench.consensus.pbft.client import Client, Completion
 from medbench.consensus.pbft.log import COMMIT_PHASE, ExecutedBatch
-from medbench.consensus.pbft.messages import Auth, Submit
+from medbench.consensus.pbft.messages import Auth, Block, Submit
 from medbench.consensus.pbft.replica import Config, Replica
 from medbench.experiments import Deployment, ExperimentError, Submission
 from medbench.metrics import LivenessChecker, RunRecord, SafetyChecker, Verdict
@@ -251,9 +251,10 @@ class SimNode:
         """Hash work, storage and commit votes of one output; returns the hashes to charge.
 
         Per executed batch (PAPER.md §1.5 blocks, TOCS §4.2 digests), at this replica: one hash
-        per item (a request's digest is its transaction ID), the batch digest (built by the
-        primary, recomputed by a backup), the chained state digest, and per appended block the
-        Merkle root and block ID twice (``Chain.append`` builds the block, then validates it).
+        per item (a request's digest is its transaction ID; a blocker's BLOCK message's digest
+        is a protocol digest), the batch digest (built by the primary, recomputed by a backup),
+        the chained state digest, and per appended block the Merkle root and block ID twice
+        (``Chain.append`` builds the block, then validates it).
         Executed requests and appended blocks are stored; other persisted records (pre-prepares,
         prepares, commits, checkpoints, view changes) are the protocol log.
         """
@@ -265,8 +266,10 @@ class SimNode:
             if items is None:
                 continue
             n_items = len(items)
-            counts["tx_id"] += n_items
-            counts["digest"] += 2
+            # (an ordered BLOCK that the chain skipped was still hashed as an item)
+            n_blocks = sum(1 for item in items if type(item) is Block)
+            counts["tx_id"] += n_items - n_blocks
+            counts["digest"] += 2 + n_blocks
             total += n_items + 2
             for block in batch.blocks:
                 work = block_hashes(len(block.tx_ids))
@@ -298,6 +301,11 @@ class SimNode:
         self.decisions += 1
         if self.finality_votes_min == 0 or got < self.finality_votes_min:
             self.finality_votes_min = got
+
+    def unblocked(self) -> int:
+        """Transactions this replica accepted that no block holds yet (0 for a client)."""
+        chain = getattr(self._state, "chain", None)
+        return len(chain.unblocked) if chain is not None else 0
 
     def storage_bytes(self) -> dict[str, int]:
         """Bytes this node stores, by category: blocks, transactions, protocol log."""

@@ -5,9 +5,21 @@ Theory of operation
 Each compared system is a :class:`System`: the simulator protocol that implements it (MDSM ->
 ``dpos``, MedRec -> ``pow``, ModelChain -> ``poi``, Medical Chain -> ``pbft``, plus the central
 relay of PAPER.md §2 -> ``central`` and MedRec 2.0's Clique -> ``poa`` as extra rows), its paper
-configuration (MDSM: 101 delegates + 20 auditors; Medical Chain: tolerate ``f = 1``), and the
-order in which a fault search crashes its nodes (the most damaging first where the roles differ:
-MDSM's auditors, the relay's central server).
+configuration (MDSM: 101 delegates + 20 auditors; Medical Chain: tolerate ``f = 1``, two-level
+blocks of :data:`MEDICAL_CHAIN`), and the order in which a fault search crashes its nodes (the
+most damaging first where the roles differ: MDSM's auditors, the relay's central server).
+*Variant* rows change one setting of Medical Chain: MAC authenticators between replicas
+(requests still signed by their clients), and integrated blocks (each PBFT batch is a block).
+
+Medical Chain's row runs as PAPER.md §1.5 builds it (``block_mode = blocker``): a client's
+reply comes once PBFT accepted its transaction, and the rotating blocker's BLOCK is ordered by
+PBFT later. So a run goes on after its last reply until every accepted transaction is in a block
+(:func:`wait_for_blocks`, at most :data:`BLOCK_WAIT_US`), and its messages, hashes, CPU and
+storage include that second level; a run whose transactions never reach a block is not live.
+
+Compute fairness: every system pays the same client-signature work, one signature per
+transaction and one check per transaction at every node that accepts it (a block holding it, or
+a PBFT request); :func:`cpu_breakdown` keeps that apart from the protocol's own signatures.
 
 Every column comes from runs of :func:`medbench.experiments.build_simulator`:
 
@@ -114,6 +126,8 @@ class System:
     crash_first: tuple[int, ...] = ()
     in_paper: bool = True
     quorum_safety: bool = False
+    run_options: Mapping[str, Any] = field(default_factory=dict)  # every run of this row
+    variant_of: str = ""  # the key of the row this one varies (one setting changed)
 
     def options_for(self, n: int) -> dict[str, Any]:
         """Protocol options for a run with ``n`` nodes at the common configuration."""
@@ -128,6 +142,21 @@ class System:
         return first + [i for i in range(n - 1, -1, -1) if i not in first]
 
 
+MEDICAL_CHAIN: dict[str, Any] = {
+    "block_mode": "blocker",
+    "block_size": 100,
+    "block_interval_us": 1_000_000,
+}
+"""Medical Chain as PAPER.md §1.5 builds it: PBFT accepts transactions, then the blocker
+``B = L mod (N - 1)`` packs up to ``block_size`` accepted IDs into a BLOCK that PBFT orders again.
+The paper blocks "after a while (e.g. 10 minutes)"; the interval is 1 s here so that a
+workload of a few seconds yields blocks (each costs one more PBFT round, shared by its
+transactions)."""
+
+BLOCK_WAIT_US = 30_000_000
+"""How long a blocker-mode run may go on after its last reply until every accepted transaction
+is in a block (a crashed blocker costs a block interval plus a view change, per turn)."""
+
 SYSTEMS: tuple[System, ...] = (
     System("mdsm", "MDSM", "dpos", "improved DPoS", "PoX", {"delegates": 101, "auditors": 20}),
     System("medrec", "MedRec", "pow", "PoW", "PoX"),
@@ -140,6 +169,8 @@ SYSTEMS: tuple[System, ...] = (
         "BFT",
         required_faults=1,
         quorum_safety=True,
+        # the paper's two levels: PBFT orders transactions, then the rotating blocker's BLOCK
+        run_options=MEDICAL_CHAIN,
     ),
     System(
         "central",
@@ -151,8 +182,33 @@ SYSTEMS: tuple[System, ...] = (
         in_paper=False,
     ),
     System("poa", "MedRec 2.0 (PoA)", "poa", "PoA (Clique)", "PoA", in_paper=False),
+    System(
+        "medicalchain_macs",
+        "Medical Chain, MAC authenticators (variant)",
+        "pbft",
+        "improved PBFT, MACs",
+        "BFT",
+        required_faults=1,
+        in_paper=False,
+        quorum_safety=True,
+        # TOCS §3's authenticators between replicas; requests stay signed by their clients
+        run_options={**MEDICAL_CHAIN, "auth": "macs", "client_signatures": 1},
+        variant_of="medicalchain",
+    ),
+    System(
+        "medicalchain_integrated",
+        "Medical Chain, integrated blocks (variant)",
+        "pbft",
+        "improved PBFT, one block per batch",
+        "BFT",
+        required_faults=1,
+        in_paper=False,
+        quorum_safety=True,
+        run_options={**MEDICAL_CHAIN, "block_mode": "integrated"},
+        variant_of="medicalchain",
+    ),
 )
-"""The compared systems, in the paper's row order, then the extra rows."""
+"""The compared systems, in the paper's row order, then the extra rows and the variants."""
 
 PAPER: dict[str, dict[str, str]] = {
     "mdsm": {"blockchain": "yes", "consensus": "improved DPoS", "family": "PoX",
@@ -217,6 +273,7 @@ def run_params(
         "n": n,
         "tick_us": 0,
         "duration_ms": s.duration_ms,
+        **system.run_options,
         **options,
     }
     order = system.crash_order(n)
@@ -259,12 +316,20 @@ def measure(
         return Trial(system.key, n, crashed, False, False, f"refused to start: {exc}")
     t0 = time.perf_counter()
     record = sim.run(int(s.duration_ms) * 1000, stop_when_complete=True)
+    replicas = [r for r in record.replicas if r < sim.n] or list(range(sim.n))
+    done = len(record.completed) == len(record.submitted) > 0
+    left, waited = wait_for_blocks(sim, replicas) if done else (0, 0)
+    if waited:
+        record = sim.snapshot()  # the second level's work (BLOCKs ordered again) included
     row = metrics.summarize(record, dep.checkers)
     row["wall_s"] = time.perf_counter() - t0
+    row["block_wait_ms"] = waited / 1000
+    row["unblocked_left"] = left
     row.update(_node_figures(sim, record, profile))
-    live = bool(row["liveness"]) and row["completed"] > 0
-    nodes = metrics.node_table(record)  # CPU up to the last completion, like the row
-    replicas = [r for r in record.replicas if r < sim.n] or list(range(sim.n))
+    live = bool(row["liveness"]) and row["completed"] > 0 and left == 0
+    if left:
+        row["liveness_reason"] = f"{left} accepted transaction(s) left outside blocks"
+    nodes = metrics.node_table(record)  # CPU up to the last completion (or block), like the row
     # Storage and chains are read once the other replicas caught up with the last commit.
     row["drain_ms"] = sim.drain(replicas) / 1000 if live else 0.0
     after = sim.snapshot()
@@ -280,6 +345,32 @@ def measure(
     return Trial(system.key, n, crashed, True, live, reason, row, nodes=nodes)
 
 
+def wait_for_blocks(
+    sim: Any, replicas: Sequence[int], max_us: int = BLOCK_WAIT_US, chunk_us: int = 100_000
+) -> tuple[int, int]:
+    """Run on until no live replica holds an accepted transaction outside a block.
+
+    Only nodes with an ``unblocked()`` count (PBFT in blocker mode: transactions are replied to
+    once accepted, and blocked later) can make this wait. Returns (transactions still
+    unblocked after ``max_us``, virtual microseconds waited).
+    """
+
+    def left() -> int:
+        total = 0
+        for r in replicas:
+            count = getattr(sim.nodes[r], "unblocked", None)
+            if callable(count) and sim.alive(r):
+                total += int(count())
+        return total
+
+    start = sim.now
+    waiting = left()
+    while waiting and sim.now - start < max_us:
+        sim.run(sim.now + chunk_us)
+        waiting = left()
+    return waiting, sim.now - start
+
+
 def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> dict[str, Any]:
     """Money, hashes, CPU, votes and producers per committed transaction from the nodes."""
     done = max(1, len(metrics.latencies_us(record)))
@@ -291,11 +382,18 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
     votes_min = 0
     validators = 0
     producers: set[int] = set()
+    client_signs = client_verifies = 0
+    signers = 0  # nodes that made protocol signatures (client signatures excluded)
     for i, node in enumerate(sim.nodes):
         stats = getattr(node, "stats", None)
         if not callable(stats):
             continue
         st = stats()
+        signs = int(st.get("tx_sign_ops", 0)) + int(st.get("client_sig_signs", 0))
+        client_signs += signs
+        client_verifies += int(st.get("tx_verify_ops", 0)) + int(st.get("client_sig_verifies", 0))
+        if i in record.replicas and record.op_counts.get(i, {}).get("sign", 0) > signs:
+            signers += 1
         if st.get("decisions", 0) > 0:
             decisions += int(st["decisions"])
             got = int(st["finality_votes_min"])
@@ -314,7 +412,6 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
     cpu_ns += int(mining * profile.unit_ns("hash"))
     replicas = [r for r in record.replicas if r < sim.n] or list(range(sim.n))
     blocks = any(record.commits.get(r) for r in replicas)
-    signers = sum(1 for r in replicas if record.op_counts.get(r, {}).get("sign", 0) > 0)
     return {
         **{f"hash_per_tx.{k}": v / done for k, v in by_kind.items()},
         "hashes_per_tx": (charged + mining) / done,
@@ -329,7 +426,69 @@ def _node_figures(sim: Any, record: metrics.RunRecord, profile: CostProfile) -> 
         "validators": validators,
         "producers": ",".join(map(str, sorted(producers))),
         "signing_nodes": signers,
+        "client_sig_signs_per_tx": client_signs / done,
+        "client_sig_verifies_per_tx": client_verifies / done,
+        **cpu_breakdown(record, client_signs, client_verifies, profile, done, mining),
     }
+
+
+BREAKDOWN = (
+    "sign_client",
+    "sign_protocol",
+    "verify_client",
+    "verify_protocol",
+    "hash",
+    "flop",
+    "message",
+    "send",
+    "mining",
+)
+"""CPU ms per committed transaction by operation (:func:`cpu_breakdown`), in report order."""
+
+
+def cpu_breakdown(
+    record: metrics.RunRecord,
+    client_signs: int,
+    client_verifies: int,
+    profile: CostProfile,
+    done: int,
+    mining: int = 0,
+) -> dict[str, float]:
+    """CPU ms per committed transaction by operation, summed over every node (clients too).
+
+    ``sign``/``verify`` are split into the client signatures on transactions (the same rule for
+    every system: one signature per transaction, one check per transaction at each node that
+    accepts it) and the protocol's own (PBFT's signed messages, block seals, audits);
+    ``message`` is receiving and decoding, ``send`` encoding and sending; ``mining`` the
+    modeled nonce trials (off the node's CPU, in the compute demand). Keys ``cpu_ms.<op>``, and
+    ``cpu_ms_busiest_node`` for the busiest node's total.
+    """
+    by_op: dict[str, int] = {}
+    busiest = 0
+    for ops in record.cpu_ns.values():
+        busiest = max(busiest, sum(ops.values()))
+        for op, ns in ops.items():
+            by_op[op] = by_op.get(op, 0) + ns
+    per = max(1, done) * 1e6
+    sign_c = client_signs * profile.unit_ns("sign")
+    verify_c = client_verifies * profile.unit_ns("verify")
+    out = {
+        "sign_client": sign_c,
+        "sign_protocol": by_op.get("sign", 0) - sign_c,
+        "verify_client": verify_c,
+        "verify_protocol": by_op.get("verify", 0) - verify_c,
+        "hash": by_op.get("hash", 0),
+        "flop": by_op.get("flop", 0),
+        "message": by_op.get("message", 0),
+        "send": by_op.get("send", 0),
+        "mining": mining * profile.unit_ns("hash"),
+    }
+    known = {"sign", "verify", "hash", "flop", "message", "send"}
+    other = sum(ns for op, ns in by_op.items() if op not in known)
+    got = {f"cpu_ms.{k}": v / per for k, v in out.items()}
+    got["cpu_ms.other"] = other / per
+    got["cpu_ms_busiest_node"] = busiest / per
+    return got
 
 
 def _storage_and_chains(
@@ -711,6 +870,10 @@ def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
         for col, why in row.evidence.items():
             if col not in row.declared or col != "consensus":
                 out.append(f"- {row.system.name} / {col}: {why}")
+    out.append("")
+    out.append("CPU per committed transaction by operation (common configuration):")
+    out.append("")
+    out.append(breakdown_markdown(rows).rstrip("\n"))
     mism = [
         f"- {names[k]} / {col}: {why}"
         for k, cols in cmp.reasons.items()
@@ -720,6 +883,60 @@ def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
         out.append("")
         out.append("Mismatches:")
         out.extend(mism)
+    return "\n".join(out) + "\n"
+
+
+def breakdown_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """CPU ms per committed transaction by operation at the common configuration, per system.
+
+    Summed over every node (PBFT's clients included), from :func:`cpu_breakdown`; with the
+    signature operations per transaction behind the ``sign``/``verify`` columns, messages per
+    transaction and the busiest node's total.
+    """
+    out = []
+    for row in rows:
+        r = row.common.row
+        done = max(1, int(r.get("completed", 0)))
+        counts: dict[str, int] = {}
+        for node in row.common.nodes:
+            for key, v in node.items():
+                if key.startswith("count."):
+                    counts[key[6:]] = counts.get(key[6:], 0) + int(v)
+        client_v = float(r.get("client_sig_verifies_per_tx", 0.0))
+        d: dict[str, Any] = {"system": row.system.name, "n": row.common.n}
+        for op in BREAKDOWN:
+            d[f"{op}_ms"] = float(r.get(f"cpu_ms.{op}", 0.0))
+        d["total_ms"] = float(r.get("cpu_ms_per_tx", 0.0))
+        d["busiest_node_ms"] = float(r.get("cpu_ms_busiest_node", 0.0))
+        d["client_verifies_per_tx"] = client_v
+        d["protocol_verifies_per_tx"] = counts.get("verify", 0) / done - client_v
+        d["protocol_signs_per_tx"] = counts.get("sign", 0) / done - float(
+            r.get("client_sig_signs_per_tx", 0.0)
+        )
+        d["msgs_per_tx"] = float(r.get("msgs_per_tx", 0.0))
+        out.append(d)
+    return out
+
+
+def breakdown_markdown(rows: Sequence[Row]) -> str:
+    """:func:`breakdown_rows` as a markdown table with a note on what each column charges."""
+    flat = breakdown_rows(rows)
+    if not flat:
+        return ""
+    head = list(flat[0])
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for d in flat:
+        out.append("| " + " | ".join(_fmt(d[k]) for k in head) + " |")
+    out.append("")
+    out.append(
+        "CPU ms per committed transaction at the common configuration, summed over every node "
+        "(PBFT's clients included). Client signatures follow one rule in every row: the client "
+        "signs each transaction once (sign_client) and each node that accepts a block, or each "
+        "PBFT replica, verifies it once (verify_client). sign/verify_protocol are the "
+        "protocol's own signatures (PBFT signs every message, PAPER.md §1.1; MDSM signs blocks "
+        "and audits; Clique seals blocks); message = receiving and decoding, send = encoding "
+        "and sending; mining = modeled nonce trials (off the node's CPU)."
+    )
     return "\n".join(out) + "\n"
 
 
@@ -787,9 +1004,12 @@ def trial_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "BLOCK_WAIT_US",
+    "BREAKDOWN",
     "COLUMNS",
     "EXTRA_COLUMNS",
     "LARGE_HASHES_PER_TX",
+    "MEDICAL_CHAIN",
     "PAPER",
     "SYSTEMS",
     "Comparison",
@@ -797,8 +1017,11 @@ __all__ = [
     "Settings",
     "System",
     "Trial",
+    "breakdown_markdown",
+    "breakdown_rows",
     "compare",
     "compute_demand",
+    "cpu_breakdown",
     "faults_tolerated",
     "large_cpu_ms",
     "markdown",
@@ -811,4 +1034,5 @@ __all__ = [
     "trial_rows",
     "trial_summary",
     "vote_weights",
+    "wait_for_blocks",
 ]

@@ -82,6 +82,18 @@ for r in rows:
         f"{x['learn_ms_per_tx']:.3g} ms learning/tx  -> {r.cells['compute_demand']}"
     )
 
+# %% [markdown]
+# ## Where the CPU time goes
+# Every system pays the same client-signature work: the client signs each transaction once and
+# every node that accepts it (a block holding it, or a PBFT request) verifies the signature once
+# (`verify_client`). What is left is the protocol's own work. Medical Chain signs every PBFT
+# message (PAPER.md §1.1), and PBFT sends O(n²) messages per batch, so `verify_protocol`
+# dominates its row; the MAC-authenticator variant (Castro & Liskov's fast mode, requests still
+# signed by their clients) shows what that authentication choice costs.
+
+# %%
+display(Markdown(table1.breakdown_markdown(rows)))
+
 # %%
 paper_rows = [r for r in rows if r.system.key in table1.PAPER]
 marks = [ok for r in paper_rows for ok in comparison.marks[r.system.key].values()]

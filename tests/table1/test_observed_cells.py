@@ -59,7 +59,9 @@ def _run(system: str, n: int, opts: dict[str, object]) -> tuple[object, list[int
     params = table1.run_params(SYSTEMS[system], n, opts, QUICK)
     sim, dep = ex.build_simulator(params, QUICK.seed)
     sim.run(QUICK.duration_ms * 1000, stop_when_complete=True)
-    return sim, list(dep.replicas or range(n))
+    replicas = list(dep.replicas or range(n))
+    assert table1.wait_for_blocks(sim, replicas)[0] == 0  # blocker mode: every tx in a block
+    return sim, replicas
 
 
 def test_pbft_chain_check_catches_a_rewritten_block() -> None:

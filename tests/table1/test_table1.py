@@ -88,7 +88,7 @@ def test_vote_weights_and_comparison(rows: dict[str, table1.Row]) -> None:
             assert ok or cmp.reasons[key][col], (key, col)
     md = table1.markdown(list(rows.values()), cmp)
     assert f"{table1.LARGE_HASHES_PER_TX:.0e}" in md
-    assert md.count("| MDSM |") == 2  # measured and paper tables
+    assert md.count("| MDSM |") == 3  # measured, paper and CPU-breakdown tables
 
 
 def test_pow_attacker_parameter() -> None:
@@ -139,6 +139,7 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
         "scaling_throughput_tps.png",
         "faults_crash.png",
         "nodes.csv",
+        "table1_cpu.csv",
     ):
         assert f in names
     with (tmp_path / "nodes.csv").open() as fh:
@@ -154,7 +155,19 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
     assert "| System | blockchain | consensus |" in md
     assert "| Medical Chain |" in md
     with (tmp_path / "pbft_scaling.csv").open() as fh:
-        assert [r["n"] for r in csv.DictReader(fh)] == ["4", "7", "10", "16"]
+        scaled = list(csv.DictReader(fh))
+    pbft_rows = [s.name for s in table1.SYSTEMS if s.protocol == "pbft"]
+    assert len(pbft_rows) >= 2  # Medical Chain and its variant rows
+    for name in pbft_rows:
+        assert [r["n"] for r in scaled if r["system"] == name] == ["4", "7", "10", "16"]
+    with (tmp_path / "pbft_saturation.csv").open() as fh:
+        sat = list(csv.DictReader(fh))
+    assert {(r["block_mode"], r["n"]) for r in sat} == {
+        (m, n) for m in ("blocker", "integrated") for n in ("4", "7", "10", "16")
+    }
+    assert all(r["unblocked_left"] == "0" and r["liveness"] == "True" for r in sat)
+    with (tmp_path / "table1_cpu.csv").open() as fh:
+        assert {r["system"] for r in csv.DictReader(fh)} == {s.name for s in table1.SYSTEMS}
     with (tmp_path / "faults_byzantine.csv").open() as fh:
         byz = {(r["behaviour"]): r for r in csv.DictReader(fh)}
     # An equivocating primary splits a quorum of one (n = 3) but not 2f + 1 = 3 of 4.

@@ -227,6 +227,7 @@ class CentralServer(BaselineNode):
             raise Rejected("does_not_link", msg.index)
         self.chain.append(msg)
         self.counters.blocks_accepted += 1
+        self.verify_client_signatures(msg.txs)
         ready.messages.append(Send(tuple(self.registered), msg))
 
     def handle_rewrite(self, src: int, msg: Rewrite, ready: Ready) -> None:
@@ -329,6 +330,7 @@ class NodeServer(BaselineNode):
             return
         if len(self.pending) >= MAX_PENDING:
             raise Rejected("queue_full")
+        self.sign_client_tx()
         self.pending[msg.tx_id] = (msg.tx_id, msg.size, msg.submit_time)
 
     def _from_center(self, src: int) -> None:
@@ -380,6 +382,7 @@ class NodeServer(BaselineNode):
         if block.index == 0:
             return  # genesis: made by the centre, nothing to commit
         self.counters.blocks_accepted += 1
+        self.verify_client_signatures(block.txs)
         ready.committed.append(
             Committed(
                 block.index, CommittedBlock(block.index, block.hash, block.producer, block.txs)

@@ -72,7 +72,9 @@ class LedgerNode(BaselineNode):
     # --- transactions
 
     def handle_submit(self, src: int, msg: Submit, ready: Ready) -> None:
-        """A local client's transaction: keep it and flood it."""
+        """A local client's transaction (signed by the client): keep it and flood it."""
+        if msg.tx_id not in self.local_txs:
+            self.sign_client_tx()
         self.local_txs.add(msg.tx_id)
         if self.add_tx((msg.tx_id, msg.size, msg.submit_time)):
             gossip_tx(self, TxGossip(msg.tx_id, msg.size, msg.submit_time), ready)
@@ -128,6 +130,8 @@ class LedgerNode(BaselineNode):
         if not added:
             return None
         self.counters.blocks_accepted += len(added)
+        for entry in added:  # a block accepted: its transactions' client signatures checked
+            self.verify_client_signatures(entry.block.txs)
         change = self.tree.choose_head(added)
         for bid in change.dropped:
             self.chain_txs.difference_update(t[0] for t in self.tree.entries[bid].block.txs)

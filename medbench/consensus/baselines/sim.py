@@ -21,10 +21,12 @@ to one period late, at the price of ticking every node every period).
 Costs. The wrapper turns the node's exact counters into simulator operations through
 ``take_costs``: block and Merkle hashes, one ID hash per distinct committed transaction (the rule
 of :mod:`medbench.sim.hashwork`, shared with PBFT) and really executed nonce trials as ``hash``,
-signature operations as ``sign``/``verify``, and PoI's training and validation FLOPs as
-``flop`` (learning runs on the node's CPU). *Modeled* mining hashes are not charged to the
-node's CPU (a miner hashes on separate hardware while its CPU keeps validating); they stay in
-``stats()`` as ``hash_mining`` and :func:`compute` adds them to the compute demand.
+signature operations as ``sign``/``verify`` (the protocol's own, and the client signatures of
+:mod:`medbench.consensus.baselines.common`: one sign per transaction at its submitting node, one
+verify per transaction at every node that accepts a block holding it), and PoI's training and
+validation FLOPs as ``flop`` (learning runs on the node's CPU). *Modeled* mining hashes are not
+charged to the node's CPU (a miner hashes on separate hardware while its CPU keeps validating);
+they stay in ``stats()`` as ``hash_mining`` and :func:`compute` adds them to the compute demand.
 
 Storage: ``storage_bytes()`` measures, when asked, the canonical encoding of every block the node
 keeps (final ones, and the others it knows: orphans, blocks not yet deep enough) and of the
@@ -98,12 +100,16 @@ class SimBaseline:
     def take_costs(self) -> dict[str, int]:
         """Hash, signature and learning operations since the last call (modeled mining excluded).
 
-        PoI's training and validation FLOPs are charged as ``flop``: ModelChain's "compute =
-        hashing + learning" runs on the node's CPU.
+        Protocol and client signatures are both charged as ``sign``/``verify`` (the counters
+        keep them apart: ``sign_ops`` vs ``tx_sign_ops``). PoI's training and validation FLOPs
+        are charged as ``flop``: ModelChain's "compute = hashing + learning" runs on the
+        node's CPU.
         """
         c = self.node.counters
         hashes = c.hash_block + c.hash_merkle + c.hash_mining_real + len(self.tx_ids)
-        now = (hashes, c.sign_ops, c.verify_ops, c.train_flops + c.validate_flops)
+        signs = c.sign_ops + c.tx_sign_ops
+        verifies = c.verify_ops + c.tx_verify_ops
+        now = (hashes, signs, verifies, c.train_flops + c.validate_flops)
         before = self._charged
         self._charged = now
         out = {}

@@ -19,7 +19,12 @@ which is also the key of its :class:`~medbench.consensus.pbft.client.Completion`
 * ``take_costs()`` from the keyring counters: with ``signatures`` and ``modeled`` (a model *of*
   signatures) every sign is charged as ``sign`` and every check as ``verify``; with ``macs``
   every MAC computed or checked (the keyring's ``primitives``) is charged as two ``hash`` calls
-  (HMAC-SHA256 is two SHA-256 passes);
+  (HMAC-SHA256 is two SHA-256 passes), and with ``client_signatures`` the clients' signed
+  requests (:class:`SignedRequestMacKeyring`) as ``sign``/``verify``;
+* client-signature work, the one rule Table 1 applies to every system: a client signs each
+  request, each replica verifies it once (the replica caches acceptances by digest).
+  ``stats()`` reports it apart from the protocol's own signatures (``client_sig_signs`` at a
+  client, ``client_sig_verifies`` at a replica);
 * the hash work of every executed batch, counted by the rule of :mod:`medbench.sim.hashwork`
   (transaction IDs, batch and state digests, Merkle root and block ID of each appended block)
   and charged as ``hash``; ``stats()`` gives it by category;
@@ -40,7 +45,9 @@ Parameters (defaults in :data:`PBFT_DEFAULTS`): ``n``, ``clients``, ``requests``
 ``checkpoint_interval``, ``log_window`` (0: ``max(64, 4 * checkpoint_interval)``),
 ``view_change_timeout_us``, ``client_timeout_us``, ``block_mode`` (``blocker`` | ``integrated``),
 ``block_size``, ``block_interval_us``, ``auth`` (``signatures`` | ``macs`` | ``modeled``; empty:
-``modeled`` when ``crypto`` is ``modeled``, else ``signatures``), ``byzantine`` (a name of
+``modeled`` when ``crypto`` is ``modeled``, else ``signatures``), ``client_signatures`` (with
+``macs``: 1 makes clients sign their requests, modeled or Ed25519 after ``crypto``, while the
+replicas keep MAC authenticators among themselves), ``byzantine`` (a name of
 :data:`BEHAVIOURS`, empty for none), ``byzantine_count`` (0: 1, or f+1 for ``split-brain``) and
 ``byzantine_ids`` (comma-separated replica ids; default the first ``byzantine_count`` replicas,
 so the primaries of the first views). The common parameters (``topology``, ``faults``, ...) are
@@ -54,11 +61,18 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from medbench import codec, faults
-from medbench.consensus.pbft.auth import Keyring, ModeledKeyring, Scheme, make_keyrings
+from medbench.consensus.pbft.auth import (
+    Keyring,
+    MacKeyring,
+    ModeledKeyring,
+    Scheme,
+    SignatureKeyring,
+    make_keyrings,
+)
 from medbench.consensus.pbft.blocks import BlockMode
 from medbench.consensus.pbft.client import Client, Completion
 from medbench.consensus.pbft.log import COMMIT_PHASE, ExecutedBatch
-from medbench.consensus.pbft.messages import Submit
+from medbench.consensus.pbft.messages import Auth, Block, Submit
 from medbench.consensus.pbft.replica import Config, Replica
 from medbench.experiments import Deployment, ExperimentError, Submission
 from medbench.metrics import LivenessChecker, RunRecord, SafetyChecker, Verdict
@@ -80,6 +94,7 @@ PBFT_DEFAULTS: dict[str, Any] = {
     "block_size": 100,
     "block_interval_us": 1_000_000,
     "auth": "",
+    "client_signatures": 0,
     "byzantine": "",
     "byzantine_count": 0,
     "byzantine_ids": "",
@@ -119,7 +134,10 @@ class SimNode:
         "_pending",
         "_s",
         "_seen",
+        "_signer",
+        "_ss",
         "_state",
+        "_sv",
         "_v",
         "block_bytes",
         "blocks_stored",
@@ -143,6 +161,9 @@ class SimNode:
         self._s = keyring.signs
         self._v = keyring.verifies
         self._p = keyring.primitives
+        # MAC authenticators with signed client requests: the signatures' own keyring
+        self._signer: Keyring | None = getattr(keyring, "signer", None)
+        self._ss = self._sv = 0
         self._pending = pending
         self._state = self.replica  # the honest machine whose ``_ready`` holds the notes
         self._seen: Ready | None = None  # the output last accounted (a wrapper may not step)
@@ -193,7 +214,16 @@ class SimNode:
             if done:
                 self.hashes.counts["mac"] += 2 * done
                 hashes += 2 * done
-            return {"hash": hashes} if hashes else {}
+            macs_out = {"hash": hashes} if hashes else {}
+            sig = self._signer
+            if sig is not None:
+                ss, sv = sig.signs - self._ss, sig.verifies - self._sv
+                self._ss, self._sv = sig.signs, sig.verifies
+                if ss:
+                    macs_out["sign"] = ss
+                if sv:
+                    macs_out["verify"] = sv
+            return macs_out
         s = k.signs
         v = k.verifies
         ds = s - self._s
@@ -221,9 +251,10 @@ class SimNode:
         """Hash work, storage and commit votes of one output; returns the hashes to charge.
 
         Per executed batch (PAPER.md §1.5 blocks, TOCS §4.2 digests), at this replica: one hash
-        per item (a request's digest is its transaction ID), the batch digest (built by the
-        primary, recomputed by a backup), the chained state digest, and per appended block the
-        Merkle root and block ID twice (``Chain.append`` builds the block, then validates it).
+        per item (a request's digest is its transaction ID; a blocker's BLOCK message's digest
+        is a protocol digest), the batch digest (built by the primary, recomputed by a backup),
+        the chained state digest, and per appended block the Merkle root and block ID twice
+        (``Chain.append`` builds the block, then validates it).
         Executed requests and appended blocks are stored; other persisted records (pre-prepares,
         prepares, commits, checkpoints, view changes) are the protocol log.
         """
@@ -235,8 +266,10 @@ class SimNode:
             if items is None:
                 continue
             n_items = len(items)
-            counts["tx_id"] += n_items
-            counts["digest"] += 2
+            # (an ordered BLOCK that the chain skipped was still hashed as an item)
+            n_blocks = sum(1 for item in items if type(item) is Block)
+            counts["tx_id"] += n_items - n_blocks
+            counts["digest"] += 2 + n_blocks
             total += n_items + 2
             for block in batch.blocks:
                 work = block_hashes(len(block.tx_ids))
@@ -269,18 +302,32 @@ class SimNode:
         if self.finality_votes_min == 0 or got < self.finality_votes_min:
             self.finality_votes_min = got
 
+    def unblocked(self) -> int:
+        """Transactions this replica accepted that no block holds yet (0 for a client)."""
+        chain = getattr(self._state, "chain", None)
+        return len(chain.unblocked) if chain is not None else 0
+
     def storage_bytes(self) -> dict[str, int]:
         """Bytes this node stores, by category: blocks, transactions, protocol log."""
         return {"blocks": self.block_bytes, "txs": self.tx_bytes, "log": self.log_bytes}
 
     def stats(self) -> dict[str, int]:
-        """Hash work by category, blocks stored and the votes behind decisions."""
+        """Hash work by category, blocks stored, the votes behind decisions, client signatures."""
         out = self.hashes.as_stats()
+        n = int(getattr(self._state, "n", 0))
+        sig = self._signer if self._signer is not None else self.keyring
+        # Plain MAC mode authenticates requests with MACs: no client signature at all.
+        client = self.node_id >= self.keyring.n_replicas and sig.scheme is not Scheme.MACS
         out.update(
             blocks_stored=self.blocks_stored,
             decisions=self.decisions,
             finality_votes_min=self.finality_votes_min,
-            validators=int(getattr(self._state, "n", 0)),
+            validators=n,
+            # Clients sign nothing but requests; replicas count the requests they verified.
+            client_sig_signs=sig.signs if client else 0,
+            client_sig_verifies=(
+                0 if sig.scheme is Scheme.MACS else int(getattr(sig, "client_verifies", 0))
+            ),
         )
         return out
 
@@ -328,6 +375,7 @@ class SharedModeledKeyring(ModeledKeyring):
     def __init__(self, node_id: int, n_replicas: int, seed: bytes, memo: dict[Any, bool]) -> None:
         super().__init__(node_id, n_replicas, seed)
         self._memo = memo
+        self.client_verifies = 0  # checks of a client's tag (its signed request)
 
     def verify(self, sender: int, body: bytes, auth: Any) -> bool:
         """Recompute ``sender``'s tag (or recall the verdict) and compare."""
@@ -335,6 +383,8 @@ class SharedModeledKeyring(ModeledKeyring):
             self.verifies += 1
             self.primitives += 1
             return False
+        if sender >= self.n_replicas:
+            self.client_verifies += 1
         key = (sender, body, auth)
         memo = self._memo
         ok = memo.get(key)
@@ -349,10 +399,75 @@ class SharedModeledKeyring(ModeledKeyring):
         return ok
 
 
+class ClientCountingSignatureKeyring(SignatureKeyring):
+    """:class:`SignatureKeyring` that also counts the checks of client signatures."""
+
+    def __init__(self, base: SignatureKeyring) -> None:
+        # Adopt the keys and counters of a keyring built by :func:`make_keyrings`.
+        self.__dict__.update(base.__dict__)
+        self.client_verifies = 0
+
+    def verify(self, sender: int, body: bytes, auth: Any) -> bool:
+        """Check the Ed25519 signature; count it when ``sender`` is a client."""
+        if type(sender) is int and sender >= self.n_replicas:
+            self.client_verifies += 1
+        return super().verify(sender, body, auth)
+
+
+class SignedRequestMacKeyring(MacKeyring):
+    """MAC authenticators among replicas (TOCS §3), signed client requests.
+
+    PBFT's fast mode authenticates every message, requests included, with MACs; a medical record
+    must stay signed by its author (every system of Table 1 verifies its transactions' client
+    signatures). So a client's broadcast is signed with ``signer`` (its keyring in the
+    ``modeled`` or ``signatures`` scheme), and a message from a client is checked with that
+    signature; replica messages and replies keep MACs. ``signer`` counts the signatures.
+    """
+
+    def __init__(self, node_id: int, n_replicas: int, seed: bytes, signer: Keyring) -> None:
+        super().__init__(node_id, n_replicas, seed)
+        self.signer = signer
+
+    def sign(self, body: bytes, to: int | None = None) -> Auth:
+        """A client's request: a signature; anything else: a MAC or an authenticator."""
+        if to is None and self.node_id >= self.n_replicas:
+            return self.signer.sign(body)
+        return super().sign(body, to)
+
+    def verify(self, sender: int, body: bytes, auth: Auth) -> bool:
+        """A client's message: its signature; a replica's: this node's MAC entry."""
+        if type(sender) is int and sender >= self.n_replicas:
+            return self.signer.verify(sender, body, auth)
+        return super().verify(sender, body, auth)
+
+
 def shared_keyrings(
-    scheme: Scheme, n_replicas: int, node_ids: Sequence[int], seed: bytes
+    scheme: Scheme,
+    n_replicas: int,
+    node_ids: Sequence[int],
+    seed: bytes,
+    client_signer: Scheme | None = None,
 ) -> dict[int, Keyring]:
-    """:func:`make_keyrings`, with :class:`SharedModeledKeyring` for the ``modeled`` scheme."""
+    """:func:`make_keyrings`, with :class:`SharedModeledKeyring` for the ``modeled`` scheme.
+
+    Keyrings of every scheme count ``client_verifies``. With ``scheme`` ``macs`` and a
+    ``client_signer`` scheme (``modeled`` or ``signatures``), clients sign their requests in
+    that scheme (:class:`SignedRequestMacKeyring`).
+    """
+    if scheme is Scheme.MACS and client_signer is not None:
+        if client_signer is Scheme.MACS:
+            raise ValueError("client requests are signed with signatures or their model")
+        signers = shared_keyrings(client_signer, n_replicas, node_ids, seed)
+        return {
+            i: SignedRequestMacKeyring(i, n_replicas, seed, signer) for i, signer in signers.items()
+        }
+    if scheme is Scheme.SIGNATURES:
+        rings = make_keyrings(scheme, n_replicas, node_ids, seed=seed)
+        return {
+            i: ClientCountingSignatureKeyring(k)
+            for i, k in rings.items()
+            if isinstance(k, SignatureKeyring)
+        }
     if scheme is not Scheme.MODELED:
         return make_keyrings(scheme, n_replicas, node_ids, seed=seed)
     memo: dict[Any, bool] = {}
@@ -486,7 +601,10 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
     except ValueError as exc:
         raise ExperimentError(f"bad pbft parameters: {exc}") from None
     client_ids = list(range(n, n + n_clients))
-    keyrings = shared_keyrings(scheme, n, client_ids, seed=rng.randbytes(32))
+    signer: Scheme | None = None
+    if scheme is Scheme.MACS and _int(p, "client_signatures"):
+        signer = Scheme.MODELED if p.get("crypto", "modeled") == "modeled" else Scheme.SIGNATURES
+    keyrings = shared_keyrings(scheme, n, client_ids, seed=rng.randbytes(32), client_signer=signer)
     behaviour = str(p.get("byzantine") or "")
     faulty = _byzantine_ids(p, behaviour, n, config.f)
     honest = tuple(i for i in range(n) if i not in faulty)

@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medbench import codec
 from medbench.hashing import sha256
+from medbench.pki.drafts import RequestDraft
 
 if TYPE_CHECKING:
     from medbench.crypto.sealing import EncryptionKey, RandBytes
@@ -337,6 +338,34 @@ def build_request(
         for pub, (key, chain) in zip(keys, signers, strict=True)
     )
     return replace(unsigned, signatures=sigs)
+
+
+def seal_draft(draft: RequestDraft, access_public: bytes, randbytes: RandBytes) -> RequestDraft:
+    """The sealed form of a clear request draft signed by its own requester (e.g. the re-seal
+    updates of :func:`medbench.pki.rotation.reseal_update_drafts`): same kind and time, content
+    ``{op, signer, nonce, envelope}``. Raises :class:`RequestError` for a draft that is not a
+    clear access request."""
+    from medbench.access.envelope import seal_envelope
+
+    c = draft.content
+    if set(c) != CLEAR_KEYS:
+        raise RequestError("only a clear access request draft can be sealed")
+    try:
+        operation = Operation(c["op"])
+    except ValueError:
+        raise RequestError(f"unknown operation {c['op']!r}") from None
+    fields = {
+        "requester": c["requester"],
+        "patient": c["patient"],
+        "category": c["category"],
+        "body": c["body"],
+        "signer_chain": [],
+        "principal_chain": [],
+    }
+    aad = sealed_aad(draft.kind, operation, c["requester"], c["nonce"])
+    envelope = seal_envelope(access_public, fields, aad, randbytes=randbytes)
+    sealed = {"op": c["op"], "signer": c["requester"], "nonce": c["nonce"], "envelope": envelope}
+    return RequestDraft(draft.kind, sealed, draft.timestamp_us)
 
 
 def from_transaction_fields(

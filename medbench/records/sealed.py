@@ -32,7 +32,9 @@ What everybody else still sees, by design: the kind and time of every transactio
 queried and wrote, a fresh signing key per grant, and padded box sizes (the view's grows with the
 number of associations shared, in powers of two). What remains of the timing channel is
 measured in ``tests/records/test_records_unlinkability.py``: a grant or query just before a
-doctor's record says *someone* was treated then, and nothing says who.
+doctor's record says *someone* was treated then, and nothing says who — on the generator's
+output (20 patients, 300 visits, seeds 0-4) the strongest observer there names 52.7-55.7% of the
+records' patients on the clear form and 4.0-5.0% (its prior; chance is 5%) on this one.
 """
 
 from __future__ import annotations

@@ -925,3 +925,34 @@ def test_a_consortium_may_still_take_clear_requests_when_told(tmp_path: Path) ->
                       at_us=GENESIS_US + 1)
     )  # fmt: skip
     assert hook(dep, own.to_wire()) == [None] * 4
+
+
+def test_an_outside_auditor_verifies_the_sealed_chain_without_the_access_key(
+    tmp_path: Path,
+) -> None:
+    from medbench.ledger import verify_transaction
+    from medbench.ledger.audit import audit_publication, check_proof, prove, publish
+
+    dep, net = deploy(tmp_path, **FAST)
+    for op in care_session(dep, 0, 2, GENESIS_US + 1):
+        net.submit(dep.user_ids[0], op)
+    assert net.run_until_idle(5_000_000)
+    net.run(300_000)
+    node = dep.nodes[2]
+    blocks = node.ledger.blocks()
+    # headers + IDs only, as published: the chain verifies
+    report = audit_publication(
+        publish(node.ledger.genesis(), blocks), trusted_genesis_id=dep.genesis.id
+    )
+    assert report.ok
+    bodies = [node.ledger[t] for b in blocks for t in b.tx_ids]
+    patient = dep.patients[0]
+    assert len(bodies) >= 5  # grant, two records, a read and its audit
+    for tx in bodies:
+        # every signature checks over the recomputed ID without opening any box ...
+        assert verify_transaction(tx, Scheme.ED25519).ok
+        # ... and no body shows the patient's keys
+        assert patient.public_key not in tx.to_wire()
+        assert patient.keys.encryption_public not in tx.to_wire()
+        proof = prove(blocks, tx.id)
+        assert proof is not None and check_proof([b.header for b in blocks], tx, proof)

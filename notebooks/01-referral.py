@@ -107,9 +107,9 @@ print("\n".join(referral.step5_block(run)))
 # 8. **A backup sends malformed PREPAREs/COMMITs** (wrong v, n or digest) — they match no
 #    proposal, count toward no certificate, and change nothing.
 #
-# A caveat stated by the demo itself: the access envelope carrying TX1/TX2 names P's key, because
-# the validators need it to find D's grant; the unlinkability of attacks 1-2 is that of the record
-# bodies, which is what a leaked body exposes.
+# The note after attack 2: the access requests carrying TX1/TX2 (and all others) are sealed to the
+# validators' consortium access key, and P signs hers under one-day pseudonyms; the validators open
+# them and find P (they need her to find D's grant), but no transaction on chain shows P's key.
 
 # %%
 for line in referral.attacks(run, SEED):

@@ -17,6 +17,12 @@ times are the consensus timestamps the caller passes in) and hands it to a :clas
 :class:`~medbench.access.state.ChainState` and commits the blacklist / audit / KMC-release
 drafts the decision produced, exactly as a replica will after commit. Reads return what the state
 holds for the request once it has been accepted.
+
+With a :class:`Privacy` (given to the client, or taken from its :class:`LocalChain`) every request
+is sealed to the consortium access key (:mod:`medbench.access.envelope`), and a service receiver
+(patient, family: :data:`~medbench.pki.pseudonym.PSEUDONYMOUS_ROLES`) signs each request with a
+fresh one-day pseudonym the consortium's pseudonym CA certifies (:mod:`medbench.pki.pseudonym`).
+Staff, courts and authorities sign with their own keys, in clear: they are accountable by name.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from medbench.access.validator import Allowed, Decision, Validator
 from medbench.crypto.sealing import EncryptionKey, open_sealed, seal
 from medbench.pki.identity import SubjectInfo
 from medbench.pki.kmc import KeyBundle, KeyManagementCenter
+from medbench.pki.pseudonym import PSEUDONYMOUS_ROLES, PseudonymIssuer
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,15 @@ class Identity:
         return self.keys.signing_public
 
 
+@dataclass(frozen=True, slots=True)
+class Privacy:
+    """What a client needs to keep patients unlinkable: the consortium access key (public) and,
+    for service receivers, the pseudonym CA."""
+
+    access_public: bytes
+    pseudonyms: PseudonymIssuer | None = None
+
+
 @dataclass
 class LocalChain:
     """Validator + in-memory chain state, committing each accepted request at once."""
@@ -54,6 +70,7 @@ class LocalChain:
     state: ChainState
     validator: Validator = field(default_factory=Validator)
     log: list[tuple[AccessRequest, Decision]] = field(default_factory=list)
+    privacy: Privacy | None = None  # what its clients seal and sign with, if anything
 
     def submit(self, request: AccessRequest) -> Decision:
         """Judge ``request``; on acceptance apply it; commit every draft the decision made."""
@@ -78,11 +95,19 @@ class _Client:
         chain: LocalChain,
         rng: random.Random,
         countersigner: Identity | None = None,
+        *,
+        privacy: Privacy | None = None,
     ) -> None:
+        """A client of ``identity`` on ``chain``; nonces, pseudonyms and boxes come from ``rng``.
+
+        ``privacy`` (default: the chain's) makes every request sealed, and pseudonymous for a
+        service receiver (module docstring).
+        """
         self.identity = identity
         self.chain = chain
         self.rng = rng
         self.countersigner = countersigner
+        self.privacy = privacy if privacy is not None else getattr(chain, "privacy", None)
 
     @property
     def public_key(self) -> bytes:
@@ -105,14 +130,37 @@ class _Client:
             if self.countersigner is None:
                 raise ValueError("this client has no institution to countersign")
             signers.append((self.countersigner.keys.signing, self.countersigner.chain))
+        nonce = self.rng.randbytes(16)
+        privacy = self.privacy
+        if privacy is None:
+            return build_request(
+                operation,
+                patient=patient,
+                category=category,
+                timestamp_us=at_us,
+                nonce=nonce,
+                body=dict(body or {}),
+                signers=signers,
+            )
+        principal_chain: tuple[bytes, ...] = ()
+        if privacy.pseudonyms is not None and self.identity.info.role in PSEUDONYMOUS_ROLES:
+            pseudonym = privacy.pseudonyms.mint(
+                self.identity.keys.signing, self.identity.chain, at_us, self.rng
+            )
+            signers[0] = (pseudonym.signing, pseudonym.chain)
+            principal_chain = self.identity.chain
         return build_request(
             operation,
             patient=patient,
             category=category,
             timestamp_us=at_us,
-            nonce=self.rng.randbytes(16),
+            nonce=nonce,
             body=dict(body or {}),
             signers=signers,
+            access_public=privacy.access_public,
+            randbytes=self.rng.randbytes,
+            requester=self.public_key,
+            principal_chain=principal_chain,
         )
 
     def submit(self, request: AccessRequest) -> Decision:

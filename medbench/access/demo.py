@@ -37,7 +37,13 @@ from medbench.access.name_key import (
     encrypt_with_name,
 )
 from medbench.access.scenario import DAY_US, GENESIS_US, YEAR_US, Consortium
-from medbench.access.validator import CertificateRule, Decision, SignatureRule, Validator
+from medbench.access.validator import (
+    CertificateRule,
+    Decision,
+    EnvelopeRule,
+    SignatureRule,
+    Validator,
+)
 from medbench.crypto.sealing import seal
 
 
@@ -139,9 +145,9 @@ def run(seed: int = 0, dictionary_size: int | None = None) -> list[str]:
 
     w.revoke("330101199001011234", at_us=t + 12 * DAY_US)
     dec = patient.add_own("visit", b"after compromise", at_us=t + 12 * DAY_US + 1)
-    still = Validator([CertificateRule(), SignatureRule()]).check(
-        next(r for r, _ in w.chain.log if r.requester == p_id.public_key), w.state
-    )
+    still = Validator(
+        [EnvelopeRule(), CertificateRule(), SignatureRule()], access_key=w.access_key
+    ).check(next(r for r, _ in w.chain.log if r.requester == p_id.public_key), w.state)
     out.append(
         f"P's key revoked (CRL on chain): new request {_fmt(dec)}; "
         f"P's first transaction re-verified as of its time: {_fmt(still)}"

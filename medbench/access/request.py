@@ -21,21 +21,39 @@ layer:
 are plain values on purpose, so no import of the ledger is needed here), and ``transaction_id``
 becomes a call into the ledger.
 
+**Sealed form.** On a chain everybody can read, the clear content names the patient (and, for
+her own grants and reads, signs with her key). A request built with the consortium access key
+(:func:`build_request` ``access_public=``) travels instead as ``{"op", "signer", "nonce",
+"envelope"}``: ``signer`` is the first creator's key (a doctor's own key; a patient's one-time
+pseudonym, :mod:`medbench.pki.pseudonym`) and ``envelope`` is
+:func:`medbench.access.envelope.seal_envelope` of ``{"requester", "patient", "category", "body",
+"signer_chain", "principal_chain"}``, bound by its associated data to the kind, operation,
+signer and nonce. The ID and signatures cover the sealed bytes, so the ledger's tamper checks and
+an outside auditor work unchanged. The validators open the envelope
+(:func:`from_transaction_fields` with ``access_key=``) and judge the very fields a clear request
+would carry; :attr:`AccessRequest.requester` is then the *principal* (the real identity behind a
+pseudonym) and :attr:`AccessRequest.signer_key` the key that signed.
+
 Everything arriving from outside goes through :meth:`AccessRequest.__post_init__` and raises only
-:class:`RequestError` on malformed input.
+:class:`RequestError` on malformed input (:class:`~medbench.access.envelope.EnvelopeError`, a
+subclass, when an envelope does not open).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medbench import codec
 from medbench.hashing import sha256
+from medbench.pki.drafts import RequestDraft
+
+if TYPE_CHECKING:
+    from medbench.crypto.sealing import EncryptionKey, RandBytes
 
 MAX_BODY_BYTES = 1 << 20
 NONCE_LEN = 16
@@ -138,6 +156,9 @@ class AccessRequest:
     nonce: bytes
     body: dict[str, Any]
     signatures: tuple[Signature, ...] = ()
+    envelope: bytes = field(default=b"", repr=False)
+    signer: bytes = b""
+    principal_chain: tuple[bytes, ...] = field(default=(), repr=False)
     _id: bytes = field(default=b"", repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -157,8 +178,20 @@ class AccessRequest:
             raise RequestError("body is a dict")
         if not isinstance(self.signatures, tuple) or len(self.signatures) > 4:
             raise RequestError("at most four signatures")
+        if type(self.envelope) is not bytes or len(self.envelope) > MAX_BODY_BYTES:
+            raise RequestError("an envelope is a bounded byte string")
+        if self.envelope and (type(self.signer) is not bytes or len(self.signer) != 32):
+            raise RequestError("a sealed request names its 32-byte signer")
+        if not self.envelope and (self.signer or self.principal_chain):
+            raise RequestError("only a sealed request has a separate signer and principal chain")
+        if not isinstance(self.principal_chain, tuple) or not all(
+            type(c) is bytes for c in self.principal_chain
+        ):
+            raise RequestError("a principal chain is a tuple of DER bytes")
         try:
             encoded = codec.encode(self.content)
+            if self.envelope:  # the sealed fields must be canonical too
+                codec.encode(self.body)
         except codec.EncodeError as exc:
             raise RequestError(f"content is not canonical: {exc}") from None
         if len(encoded) > MAX_BODY_BYTES:
@@ -172,8 +205,26 @@ class AccessRequest:
         return LEDGER_KIND[self.operation]
 
     @property
+    def sealed(self) -> bool:
+        """Whether this request travels in the sealed form (module docstring)."""
+        return bool(self.envelope)
+
+    @property
+    def signer_key(self) -> bytes:
+        """The key that must sign first: the requester's, or the sealed form's ``signer``."""
+        return self.signer if self.envelope else self.requester
+
+    @property
     def content(self) -> dict[str, Any]:
-        """The transaction content: every field the rules read, in one canonical dict."""
+        """The transaction content: every field the rules read in one canonical dict, or in
+        the sealed form the clear fields and the envelope."""
+        if self.envelope:
+            return {
+                "op": self.operation.value,
+                "signer": self.signer,
+                "nonce": self.nonce,
+                "envelope": self.envelope,
+            }
         return {
             "op": self.operation.value,
             "requester": self.requester,
@@ -207,8 +258,24 @@ class AccessRequest:
         return (
             f"AccessRequest({self.operation.value} id={self._id[:4].hex()} "
             f"by={self.requester[:4].hex()} patient={self.patient[:4].hex()} "
-            f"cat={self.category} t={self.timestamp_us})"
+            f"cat={self.category} t={self.timestamp_us}{' sealed' if self.envelope else ''})"
         )
+
+
+ENVELOPE_FIELDS = frozenset(
+    {"requester", "patient", "category", "body", "signer_chain", "principal_chain"}
+)
+"""What the envelope of a sealed request holds."""
+
+SEALED_KEYS = frozenset({"op", "signer", "nonce", "envelope"})
+CLEAR_KEYS = frozenset({"op", "requester", "patient", "category", "nonce", "body"})
+
+
+def sealed_aad(kind: str, operation: Operation, signer: bytes, nonce: bytes) -> bytes:
+    """The associated data of a request's envelope: its clear fields."""
+    from medbench.access.envelope import envelope_aad
+
+    return envelope_aad(kind, operation.value, signer, nonce)
 
 
 def build_request(
@@ -220,20 +287,85 @@ def build_request(
     nonce: bytes,
     body: dict[str, Any],
     signers: Sequence[tuple[Ed25519PrivateKey, tuple[bytes, ...]]],
+    access_public: bytes | None = None,
+    randbytes: RandBytes | None = None,
+    requester: bytes | None = None,
+    principal_chain: tuple[bytes, ...] = (),
 ) -> AccessRequest:
-    """Build and sign a request; the first signer is the requester, the rest countersign."""
+    """Build and sign a request; the first signer is the requester, the rest countersign.
+
+    With ``access_public`` (the consortium access key) the request is sealed (module
+    docstring), its box drawn from ``randbytes``. ``requester`` names a principal other than
+    the first signer — who is then her pseudonym, with its chain as the first signer's chain and
+    ``principal_chain`` her own.
+    """
     if not signers:
         raise RequestError("a request needs at least the requester's signature")
     keys = [k.public_key().public_bytes_raw() for k, _ in signers]
-    unsigned = AccessRequest(operation, keys[0], patient, category, timestamp_us, nonce, body)
+    who = keys[0] if requester is None else requester
+    if access_public is None:
+        if who != keys[0] or principal_chain:
+            raise RequestError("only a sealed request may be signed under a pseudonym")
+        unsigned = AccessRequest(operation, who, patient, category, timestamp_us, nonce, body)
+    else:
+        from medbench.access.envelope import seal_envelope
+
+        kind = LEDGER_KIND[operation]
+        fields = {
+            "requester": who,
+            "patient": patient,
+            "category": category,
+            "body": body,
+            "signer_chain": list(signers[0][1]) if who != keys[0] else [],
+            "principal_chain": list(principal_chain),
+        }
+        try:
+            envelope = seal_envelope(
+                access_public,
+                fields,
+                sealed_aad(kind, operation, keys[0], nonce),
+                **({} if randbytes is None else {"randbytes": randbytes}),
+            )
+        except codec.EncodeError as exc:
+            raise RequestError(f"content is not canonical: {exc}") from None
+        unsigned = AccessRequest(
+            operation, who, patient, category, timestamp_us, nonce, body,
+            envelope=envelope, signer=keys[0], principal_chain=principal_chain,
+        )  # fmt: skip
     rid = transaction_id(unsigned.kind, unsigned.content, timestamp_us, keys)
     sigs = tuple(
         Signature(pub, key.sign(rid), chain)
         for pub, (key, chain) in zip(keys, signers, strict=True)
     )
-    return AccessRequest(
-        operation, keys[0], patient, category, timestamp_us, nonce, body, signatures=sigs
-    )
+    return replace(unsigned, signatures=sigs)
+
+
+def seal_draft(draft: RequestDraft, access_public: bytes, randbytes: RandBytes) -> RequestDraft:
+    """The sealed form of a clear request draft signed by its own requester (e.g. the re-seal
+    updates of :func:`medbench.pki.rotation.reseal_update_drafts`): same kind and time, content
+    ``{op, signer, nonce, envelope}``. Raises :class:`RequestError` for a draft that is not a
+    clear access request."""
+    from medbench.access.envelope import seal_envelope
+
+    c = draft.content
+    if set(c) != CLEAR_KEYS:
+        raise RequestError("only a clear access request draft can be sealed")
+    try:
+        operation = Operation(c["op"])
+    except ValueError:
+        raise RequestError(f"unknown operation {c['op']!r}") from None
+    fields = {
+        "requester": c["requester"],
+        "patient": c["patient"],
+        "category": c["category"],
+        "body": c["body"],
+        "signer_chain": [],
+        "principal_chain": [],
+    }
+    aad = sealed_aad(draft.kind, operation, c["requester"], c["nonce"])
+    envelope = seal_envelope(access_public, fields, aad, randbytes=randbytes)
+    sealed = {"op": c["op"], "signer": c["requester"], "nonce": c["nonce"], "envelope": envelope}
+    return RequestDraft(draft.kind, sealed, draft.timestamp_us)
 
 
 def from_transaction_fields(
@@ -243,6 +375,8 @@ def from_transaction_fields(
     public_keys: Sequence[bytes],
     signatures: Sequence[bytes],
     cert_chains: Sequence[tuple[bytes, ...]],
+    *,
+    access_key: EncryptionKey | None = None,
 ) -> AccessRequest:
     """Map a ledger transaction's fields onto an :class:`AccessRequest` (the adapter point).
 
@@ -253,11 +387,18 @@ def from_transaction_fields(
         from_transaction_fields(tx.kind, tx.content, tx.timestamp_us, tx.public_keys,
                                 tx.signatures, chains)   # .request_id == tx.id
 
+    A sealed request is opened with ``access_key`` (the consortium access key every validator
+    holds): the first signer's chain is the envelope's ``signer_chain`` when it names one (a
+    pseudonym's), and the request's fields are the envelope's.
+
     Raises :class:`RequestError` if the transaction is not a well-formed access request, or if
-    its kind does not match the operation its content names.
+    its kind does not match the operation its content names;
+    :class:`~medbench.access.envelope.EnvelopeError` if its envelope does not open.
     """
     try:
-        return _from_fields(kind, content, timestamp_us, public_keys, signatures, cert_chains)
+        return _from_fields(
+            kind, content, timestamp_us, public_keys, signatures, cert_chains, access_key
+        )
     except RequestError:
         raise
     except (TypeError, ValueError, KeyError) as exc:  # shapes the explicit checks did not name
@@ -271,6 +412,7 @@ def _from_fields(
     public_keys: Sequence[bytes],
     signatures: Sequence[bytes],
     cert_chains: Sequence[tuple[bytes, ...]],
+    access_key: EncryptionKey | None,
 ) -> AccessRequest:
     if type(content) is bytes:  # the ledger carries content as canonical bytes
         try:
@@ -282,28 +424,24 @@ def _from_fields(
         if type(kind) is bool or not isinstance(kind, int) or int(kind) not in names:
             raise RequestError(f"unknown transaction kind {kind!r}")
         kind = names[int(kind)]
-    if type(content) is not dict or set(content) != {
-        "op",
-        "requester",
-        "patient",
-        "category",
-        "nonce",
-        "body",
-    }:
+    if type(content) is not dict or set(content) not in (CLEAR_KEYS, SEALED_KEYS):
         raise RequestError("transaction content is not an access request")
     try:
         operation = Operation(content["op"])
-    except ValueError:
+    except (ValueError, TypeError):
         raise RequestError(f"unknown operation {content['op']!r}") from None
     if LEDGER_KIND[operation] != kind:
         raise RequestError(f"operation {operation.value} cannot travel as kind {kind!r}")
     if not (len(public_keys) == len(signatures) == len(cert_chains)) or not public_keys:
         raise RequestError("one signature and one chain per public key")
+    chains = [tuple(c) for c in cert_chains]
+    if set(content) == SEALED_KEYS:
+        return _open_sealed(operation, content, timestamp_us, public_keys, signatures, chains,
+                            access_key)  # fmt: skip
     if content["requester"] != public_keys[0]:
         raise RequestError("the first creator must be the requester")
     sigs = tuple(
-        Signature(k, s, tuple(c))
-        for k, s, c in zip(public_keys, signatures, cert_chains, strict=True)
+        Signature(k, s, c) for k, s, c in zip(public_keys, signatures, chains, strict=True)
     )
     return AccessRequest(
         operation,
@@ -314,4 +452,53 @@ def _from_fields(
         content["nonce"],
         content["body"],
         signatures=sigs,
+    )
+
+
+def _open_sealed(
+    operation: Operation,
+    content: dict[str, Any],
+    timestamp_us: int,
+    public_keys: Sequence[bytes],
+    signatures: Sequence[bytes],
+    chains: list[tuple[bytes, ...]],
+    access_key: EncryptionKey | None,
+) -> AccessRequest:
+    from medbench.access.envelope import EnvelopeError, open_envelope
+
+    signer, nonce = content["signer"], content["nonce"]
+    if signer != public_keys[0]:
+        raise RequestError("the first creator must be the sealed request's signer")
+    if type(nonce) is not bytes:
+        raise RequestError(f"nonce is {NONCE_LEN} bytes")
+    aad = sealed_aad(LEDGER_KIND[operation], operation, signer, nonce)
+    fields = open_envelope(access_key, content["envelope"], aad)
+    if set(fields) != ENVELOPE_FIELDS:
+        raise EnvelopeError(f"an envelope holds {sorted(ENVELOPE_FIELDS)}")
+    signer_chain, principal_chain = fields["signer_chain"], fields["principal_chain"]
+    if not (
+        isinstance(signer_chain, list)
+        and isinstance(principal_chain, list)
+        and all(type(c) is bytes for c in [*signer_chain, *principal_chain])
+    ):
+        raise EnvelopeError("envelope chains are lists of DER certificates")
+    if signer_chain:  # a pseudonym's chain travels sealed; nobody else has it
+        chains[0] = tuple(signer_chain)
+    elif fields["requester"] != signer:
+        raise EnvelopeError("a requester other than the signer needs the signer's chain")
+    sigs = tuple(
+        Signature(k, s, c) for k, s, c in zip(public_keys, signatures, chains, strict=True)
+    )
+    return AccessRequest(
+        operation,
+        fields["requester"],
+        fields["patient"],
+        fields["category"],
+        timestamp_us,
+        nonce,
+        fields["body"],
+        signatures=sigs,
+        envelope=content["envelope"],
+        signer=signer,
+        principal_chain=tuple(principal_chain),
     )

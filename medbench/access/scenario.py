@@ -13,6 +13,14 @@ one ``random.Random(seed)``) for tests, demos and the referral walk-through of Â
 
 The national health authority enrolled by :meth:`Consortium.create` is the policy's genesis root
 authority; every other authority must be delegated on chain.
+
+The world also holds the **consortium access key** (issued by the KMC,
+:meth:`~medbench.pki.kmc.KeyManagementCenter.access_key`; its validators open sealed requests with
+it) and the **pseudonym CA** (``pseudonym-ca``, region ``cn``, under the national CA:
+:class:`~medbench.pki.pseudonym.PseudonymIssuer`). Both are drawn from a generator of their own
+(seeded from ``seed``), so adding them left every other key and certificate of the world as it was.
+:attr:`Consortium.privacy` is what clients need to use them; ``create(private=False)`` gives a world
+whose local chain's clients send clear requests (the paper's form).
 """
 
 from __future__ import annotations
@@ -22,12 +30,15 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from medbench.access.clients import Identity, LocalChain
+from medbench.access.clients import Identity, LocalChain, Privacy
 from medbench.access.rbac import Policy, default_policy_document
 from medbench.access.state import ChainState
+from medbench.access.validator import Validator
+from medbench.crypto.sealing import EncryptionKey
 from medbench.pki.ca import CertificateAuthority, crl_draft, der
 from medbench.pki.identity import SubjectInfo, hash_identifier, region_depth
 from medbench.pki.kmc import KeyManagementCenter
+from medbench.pki.pseudonym import PseudonymIssuer
 
 US = 1_000_000
 DAY_US = 86_400 * US
@@ -46,28 +57,55 @@ class Consortium:
     kmc: KeyManagementCenter
     chain: LocalChain
     national_authority: Identity
+    access_key: EncryptionKey
+    pseudonyms: PseudonymIssuer
     identities: dict[str, Identity] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, seed: int = 0, *, genesis_us: int = GENESIS_US) -> Consortium:
-        """Build the CA tree, the KMC, the national authority, the policy and the chain."""
+    def create(
+        cls, seed: int = 0, *, genesis_us: int = GENESIS_US, private: bool = True
+    ) -> Consortium:
+        """Build the CA tree, the KMC, the national authority, the policy and the chain
+        (whose clients seal and use pseudonyms unless ``private`` is false)."""
         rng = random.Random(seed)
         nb, na = genesis_us - DAY_US, genesis_us + 20 * YEAR_US
-        window = {"not_before_us": nb, "not_after_us": na}
         root = CertificateAuthority.create_root(rng, "cn", not_before_us=nb, not_after_us=na)
-        national = root.create_subordinate("nhc-ca", "cn", **window)
+        national = root.create_subordinate("nhc-ca", "cn", not_before_us=nb, not_after_us=na)
         cas = {"cn": national}
         for prov in ("cn/zj", "cn/gd"):
-            cas[prov] = national.create_subordinate(f"ca-{prov}", prov, **window)
+            cas[prov] = national.create_subordinate(
+                f"ca-{prov}", prov, not_before_us=nb, not_after_us=na
+            )
         for city in ("cn/zj/hz", "cn/zj/nb", "cn/gd/gz"):
             parent = cas[city.rsplit("/", 1)[0]]
-            cas[city] = parent.create_subordinate(f"ca-{city}", city, **window)
+            cas[city] = parent.create_subordinate(
+                f"ca-{city}", city, not_before_us=nb, not_after_us=na
+            )
         kmc = KeyManagementCenter(rng, trusted_attesters={c.public_key for c in cas.values()})
         nha = _issue(kmc, cas, "nha", "health_admin_national", "cn", "", genesis_us, 20 * YEAR_US)
         doc = default_policy_document([{"key": nha.public_key, "region": "cn"}])
         # the policy travels as published bytes, exactly as replicas load it from the chain
         policy = Policy.from_bytes(Policy.from_document(doc).to_bytes())
-        world = cls(rng, root, cas, kmc, LocalChain(ChainState(policy, (root.cert,))), nha)
+        access_key = kmc.access_key()
+        pseudo_ca = national.create_subordinate(
+            "pseudonym-ca",
+            "cn",
+            not_before_us=nb,
+            not_after_us=na,
+            rng=random.Random(f"medbench-pseudonym-ca-{seed}"),
+        )
+        state = ChainState(policy, (root.cert,))
+        issuer = PseudonymIssuer(
+            pseudo_ca,
+            (der(pseudo_ca.cert), der(national.cert)),
+            (root.cert,),
+            access_key.public,
+        )
+        privacy = Privacy(access_key.public, issuer)
+        chain = LocalChain(
+            state, Validator(access_key=access_key), privacy=privacy if private else None
+        )
+        world = cls(rng, root, cas, kmc, chain, nha, access_key, issuer)
         world.identities["nha"] = nha
         world.register(nha, at_us=genesis_us)
         return world
@@ -76,6 +114,11 @@ class Consortium:
     def state(self) -> ChainState:
         """The chain state."""
         return self.chain.state
+
+    @property
+    def privacy(self) -> Privacy:
+        """What a client needs to seal its requests and sign under pseudonyms."""
+        return Privacy(self.access_key.public, self.pseudonyms)
 
     def ca_chain(self, region: str) -> tuple[bytes, ...]:
         """The CA certificates from the CA of ``region`` up to (excluding) the root."""

@@ -12,9 +12,14 @@ obtain a key from the KMC in an emergency, recorded as a query.
 :class:`Validator` runs a list of pluggable :class:`Rule` objects in order, cheapest first, and
 stops at the first refusal:
 
+0. :class:`EnvelopeRule` — a sealed request (:mod:`medbench.access.envelope`) opens with the
+   validator's consortium access key and holds exactly the fields it is judged on;
 1. :class:`ReplayRule` — request ID or (requester, nonce) already on chain;
 2. :class:`CertificateRule` — every signer's chain verifies as of the request's consensus time,
-   including the CRLs on chain; the first signer is the requester;
+   including the CRLs on chain; the first signer is the requester, or a pseudonym of the
+   requester (:mod:`medbench.pki.pseudonym`: its certificate's sealed link, opened with the
+   access key, names the requester, whose own chain — carried in the envelope — verifies too);
+   from then on every rule sees the requester, never the pseudonym;
 3. :class:`SignatureRule` — every signature verifies over the request ID;
 4. :class:`CountersignatureRule` — staff record changes carry their institution's signature;
 5. :class:`BlacklistRule` — a subject with ``refuse_after`` blacklist entries is refused;
@@ -34,6 +39,12 @@ authorization reason, identity and signature verified), and a ``blacklist`` draf
 subject whose role the policy blacklists (staff) was refused for an authorization reason
 *after* its identity and signature verified (a forged request is never blamed on the key it
 names).
+
+Privacy of the records: for a sealed request the drafts name the patient (and, for the audit, the
+requester and category) only inside a box sealed to the access key
+(:func:`medbench.access.envelope.seal_record`, the same bytes on every replica); the clear part is
+the request ID, the operation, the outcome, the signer's key (what the request itself shows) and,
+for a blacklist entry, the sanctioned staff member, who is accountable by name.
 """
 
 from __future__ import annotations
@@ -47,25 +58,39 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from medbench.access.envelope import EnvelopeError, open_envelope, seal_record
 from medbench.access.grants import GRANT_OPS
 from medbench.access.rbac import AccessVerdict, authority_active, decide_data_access
 from medbench.access.request import (
     ALL,
+    ENVELOPE_FIELDS,
     AccessRequest,
     Operation,
     RequestError,
     from_transaction_fields,
+    sealed_aad,
 )
 from medbench.access.state import ChainState
+from medbench.crypto.sealing import EncryptionKey
+from medbench.pki.ca import to_us
 from medbench.pki.chain import CertificateError, CertReason, VerifiedIdentity, verify_chain
 from medbench.pki.drafts import TxDraft
 from medbench.pki.identity import region_depth, region_within
+from medbench.pki.pseudonym import (
+    MAX_LIFETIME_US,
+    PSEUDONYM_ROLE,
+    PSEUDONYMOUS_ROLES,
+    PseudonymError,
+    read_link,
+)
 
 
 class Reason(enum.Enum):
     """Why a request was refused (counted by the replica, visible to the client)."""
 
     MALFORMED = "malformed"
+    SEALED_ENVELOPE = "sealed-envelope"
+    PSEUDONYM_INVALID = "pseudonym-invalid"
     REPLAYED = "replayed"
     MISSING_SIGNATURE = "missing-signature"
     IDENTITY_MISMATCH = "identity-mismatch"
@@ -184,7 +209,9 @@ class Context:
 
     request: AccessRequest
     state: ChainState
+    access_key: EncryptionKey | None = None
     identity: VerifiedIdentity | None = None
+    pseudonym: VerifiedIdentity | None = None
     signers: list[VerifiedIdentity] = field(default_factory=list)
     signature_ok: bool = False
     grantor_kind: str | None = None
@@ -199,6 +226,35 @@ class Rule(Protocol):
     def check(self, ctx: Context) -> Refusal | None:
         """Inspect ``ctx`` (and record findings in it); refuse or pass."""
         ...
+
+
+class EnvelopeRule:
+    """A sealed request opens with the access key and holds exactly the fields it carries."""
+
+    name = "envelope"
+
+    def check(self, ctx: Context) -> Refusal | None:
+        """Open the envelope (all replicas get the same dict) and compare it with the request."""
+        req = ctx.request
+        if not req.sealed:
+            return None
+        aad = sealed_aad(req.kind, req.operation, req.signer, req.nonce)
+        try:
+            fields = open_envelope(ctx.access_key, req.envelope, aad)
+        except EnvelopeError as exc:
+            return Refusal(Reason.SEALED_ENVELOPE, str(exc))
+        first_chain = req.signatures[0].cert_chain if req.signatures else ()
+        expect = {
+            "requester": req.requester,
+            "patient": req.patient,
+            "category": req.category,
+            "body": req.body,
+            "signer_chain": list(first_chain) if req.requester != req.signer else [],
+            "principal_chain": list(req.principal_chain),
+        }
+        if set(fields) != ENVELOPE_FIELDS or fields != expect:
+            return Refusal(Reason.SEALED_ENVELOPE, "the envelope holds other fields")
+        return None
 
 
 class ReplayRule:
@@ -226,11 +282,11 @@ class CertificateRule:
         req = ctx.request
         if not req.signatures:
             return Refusal(Reason.MISSING_SIGNATURE, "unsigned request")
-        if req.signatures[0].public_key != req.requester:
+        if req.signatures[0].public_key != req.signer_key:
             return Refusal(Reason.IDENTITY_MISMATCH, "first signer is not the requester")
         if len({s.public_key for s in req.signatures}) != len(req.signatures):
             return Refusal(Reason.MALFORMED, "a key signs twice")
-        for sig in req.signatures:
+        for k, sig in enumerate(req.signatures):
             try:
                 ident = verify_chain(
                     sig.cert_chain, ctx.state.anchors, req.timestamp_us, ctx.state.revocations
@@ -239,10 +295,51 @@ class CertificateRule:
                 return Refusal(_CERT_REASON.get(exc.reason, Reason.CERT_INVALID), str(exc))
             if ident.public_key != sig.public_key:
                 return Refusal(Reason.IDENTITY_MISMATCH, "certificate is for another key")
+            if ident.info.role == PSEUDONYM_ROLE and k == 0:
+                ctx.signers.append(ident)
+                continue  # resolved below, to the requester it stands for
             if not ctx.state.policy.knows(ident.info.role):
                 return Refusal(Reason.UNKNOWN_ROLE, ident.info.role)
             ctx.signers.append(ident)
-        ctx.identity = ctx.signers[0]
+        first = ctx.signers[0]
+        if first.info.role == PSEUDONYM_ROLE:
+            return self._resolve(ctx, first)
+        if first.public_key != req.requester:
+            return Refusal(Reason.IDENTITY_MISMATCH, "a signer other than the requester")
+        ctx.identity = first
+        return None
+
+    @staticmethod
+    def _resolve(ctx: Context, pseudonym: VerifiedIdentity) -> Refusal | None:
+        """The requester behind a pseudonym: its sealed link, then the requester's own chain."""
+        req, state = ctx.request, ctx.state
+        if not req.sealed or ctx.access_key is None:
+            return Refusal(Reason.PSEUDONYM_INVALID, "a pseudonym signs sealed requests only")
+        cert = pseudonym.cert
+        lifetime = to_us(cert.not_valid_after_utc) - to_us(cert.not_valid_before_utc)
+        if lifetime > MAX_LIFETIME_US:
+            return Refusal(Reason.PSEUDONYM_INVALID, "a pseudonym lives at most one day")
+        try:
+            link = read_link(cert, ctx.access_key)
+        except PseudonymError as exc:
+            return Refusal(Reason.PSEUDONYM_INVALID, str(exc))
+        if link.principal != req.requester:
+            return Refusal(Reason.PSEUDONYM_INVALID, "the pseudonym stands for someone else")
+        try:
+            principal = verify_chain(
+                req.principal_chain, state.anchors, req.timestamp_us, state.revocations
+            )
+        except CertificateError as exc:
+            return Refusal(_CERT_REASON.get(exc.reason, Reason.CERT_INVALID), str(exc))
+        if principal.public_key != req.requester or principal.info.id_hash != link.id_hash:
+            return Refusal(Reason.IDENTITY_MISMATCH, "principal chain is not the pseudonym's")
+        if principal.info.role not in PSEUDONYMOUS_ROLES:
+            return Refusal(Reason.PSEUDONYM_INVALID, f"a {principal.info.role} signs in clear")
+        if not state.policy.knows(principal.info.role):
+            return Refusal(Reason.UNKNOWN_ROLE, principal.info.role)
+        if req.requester not in state.identities:
+            return Refusal(Reason.UNKNOWN_SUBJECT, "the pseudonym's holder is not registered")
+        ctx.pseudonym, ctx.identity = pseudonym, principal
         return None
 
 
@@ -546,6 +643,7 @@ _GRANTOR_SCOPE: dict[str, Callable[[Context, str], Refusal | None]] = {
 def default_rules() -> list[Rule]:
     """The rule pipeline in the order of the module docstring."""
     return [
+        EnvelopeRule(),
         ReplayRule(),
         CertificateRule(),
         SignatureRule(),
@@ -558,14 +656,19 @@ def default_rules() -> list[Rule]:
 class Validator:
     """Runs the rules and builds the blacklist and audit records; counts refusals by reason."""
 
-    def __init__(self, rules: Sequence[Rule] | None = None) -> None:
+    def __init__(
+        self, rules: Sequence[Rule] | None = None, *, access_key: EncryptionKey | None = None
+    ) -> None:
+        """``access_key`` is the consortium access key (opens sealed requests and seals the
+        patient fields of the records drafted for them)."""
         self.rules: list[Rule] = list(default_rules() if rules is None else rules)
+        self.access_key = access_key
         self.refusals: Counter[Reason] = Counter()
         self.accepted = 0
 
     def check(self, request: AccessRequest, state: ChainState) -> Decision:
         """Judge ``request`` against ``state`` (pure with respect to ``state``)."""
-        ctx = Context(request, state)
+        ctx = Context(request, state, self.access_key)
         for rule in self.rules:
             refusal = rule.check(ctx)
             if refusal is not None:
@@ -581,7 +684,11 @@ class Validator:
             info.institution,
             grantor_kind=ctx.grantor_kind,
             verdict=ctx.verdict,
-            audit=_audit(request, "allowed") if request.operation in QUERY_OPS else None,
+            audit=(
+                _audit(request, "allowed", self.access_key)
+                if request.operation in QUERY_OPS
+                else None
+            ),
         )
 
     def check_transaction(
@@ -597,8 +704,12 @@ class Validator:
         """Map a ledger transaction's fields onto a request and judge it; never raises."""
         try:
             request = from_transaction_fields(
-                kind, content, timestamp_us, public_keys, signatures, cert_chains
-            )
+                kind, content, timestamp_us, public_keys, signatures, cert_chains,
+                access_key=self.access_key,
+            )  # fmt: skip
+        except EnvelopeError as exc:
+            self.refusals[Reason.SEALED_ENVELOPE] += 1
+            return Refused(Reason.SEALED_ENVELOPE, str(exc))
         except RequestError as exc:
             self.refusals[Reason.MALFORMED] += 1
             return Refused(Reason.MALFORMED, str(exc))
@@ -613,37 +724,47 @@ class Validator:
             and ctx.identity is not None
             and ctx.state.policy.blacklistable(ctx.identity.info.role)
         ):
-            blacklist = TxDraft(
-                "add",
-                {
-                    "type": "blacklist",
-                    "subject": req.requester,
-                    "request": req.request_id,
-                    "operation": req.operation.value,
-                    "patient": req.patient,
-                    "reason": refusal.reason.value,
-                },
-                req.timestamp_us,
-            )
+            content = {
+                "type": "blacklist",
+                "subject": req.requester,  # staff: accountable by name
+                "request": req.request_id,
+                "operation": req.operation.value,
+                "reason": refusal.reason.value,
+            }
+            content.update(_private(req, "blacklist", {"patient": req.patient}, self.access_key))
+            blacklist = TxDraft("add", content, req.timestamp_us)
         # every query is audited (§1.3), and so is every refused attempt by an identified
-        # requester to act beyond its rights, whatever the operation
+        # requester to act beyond its rights, whatever the operation; a request whose envelope
+        # does not open names nobody we could trust, like a malformed one
         attempted = refusal.reason in AUTHORIZATION_REASONS and ctx.signature_ok
-        audited = req.operation in QUERY_OPS or attempted
-        audit = _audit(req, refusal.reason.value) if audited else None
+        audited = (
+            req.operation in QUERY_OPS and refusal.reason is not Reason.SEALED_ENVELOPE
+        ) or attempted
+        audit = _audit(req, refusal.reason.value, self.access_key) if audited else None
         return Refused(refusal.reason, refusal.detail, req.request_id, blacklist, audit)
 
 
-def _audit(req: AccessRequest, outcome: str) -> TxDraft:
-    return TxDraft(
-        "query",
-        {
-            "type": "audit",
-            "request": req.request_id,
-            "requester": req.requester,
-            "operation": req.operation.value,
-            "patient": req.patient,
-            "category": req.category,
-            "outcome": outcome,
-        },
-        req.timestamp_us,
-    )
+def _private(
+    req: AccessRequest, record_type: str, fields: dict[str, Any], key: EncryptionKey | None
+) -> dict[str, Any]:
+    """A record's patient-identifying fields: in clear for a clear request, else sealed to the
+    access key (left out if this validator has none: nothing to seal them to)."""
+    if not req.sealed:
+        return fields
+    if key is None:
+        return {}
+    return {"sealed": seal_record(key, record_type, req.request_id, fields)}
+
+
+def _audit(req: AccessRequest, outcome: str, key: EncryptionKey | None) -> TxDraft:
+    content: dict[str, Any] = {
+        "type": "audit",
+        "request": req.request_id,
+        "operation": req.operation.value,
+        "outcome": outcome,
+    }
+    private = {"requester": req.requester, "patient": req.patient, "category": req.category}
+    if req.sealed:
+        content["signer"] = req.signer_key  # shown by the request itself
+    content.update(_private(req, "audit", private, key))
+    return TxDraft("query", content, req.timestamp_us)

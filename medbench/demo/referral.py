@@ -22,8 +22,11 @@ fails loudly if a defence does not hold.
 Two layers carry the walk-through: the *records* layer (:mod:`medbench.records`: sealed entity
 fields, FHIR visit records with a pseudonymous subject, stealth associations only P can open)
 and the *access/consensus* layer (the access requests the validators judge and PBFT orders).
-The access envelope names P's key (the rules need it to find D's grant); the leak attacks are
-therefore judged on the records-layer TX1/TX2, whose content is what a leaked body exposes.
+The access requests travel sealed to the consortium access key (:mod:`medbench.access.envelope`)
+and P signs hers under one-day pseudonyms (:mod:`medbench.pki.pseudonym`): the validators open
+them and find P (the rules need her to find D's grant), while no transaction on chain shows P's
+key in clear (checked after attack 2). The leak attacks are judged on the records-layer TX1/TX2,
+whose content is what a leaked record body exposes.
 
 Output is a pure function of the seed: no wall-clock times, no paths.
 """
@@ -40,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench import codec, merkle
-from medbench.access.request import Operation
+from medbench.access.request import AccessRequest, Operation, from_transaction_fields
 from medbench.access.scenario import GENESIS_US
 from medbench.consensus.pbft.messages import (
     Block,
@@ -351,6 +354,16 @@ def _access_tx(run: Run, who: str, op: Operation, at_us: int, **kw: Any) -> Tran
     return request_transaction(req)
 
 
+def _open(run: Run, tx: Transaction) -> AccessRequest:
+    """An access transaction as the validators read it (they hold the consortium access key)."""
+    node = run.dep.nodes[H_B].access
+    chains = [node.chains.get(k, ()) for k in tx.public_keys]
+    return from_transaction_fields(
+        tx.kind, tx.content, tx.timestamp_us, tx.public_keys, tx.signatures, chains,
+        access_key=run.dep.world.access_key,
+    )  # fmt: skip
+
+
 def _grant(run: Run, grantee_doctor: int, at_us: int) -> Transaction:
     body = {
         "grantee": run.dep.doctors[grantee_doctor].public_key,
@@ -385,7 +398,8 @@ def step2_query(run: Run) -> list[str]:
         )
         run.submit(u[0], tx, 0)
     run.settle()
-    # P's query, signed with her key; checked against the PKI by every validator
+    # P's query, signed under a one-day pseudonym of hers, sealed to the validators; every
+    # validator opens it and checks the pseudonym's chain, P's own chain and the signature
     q = _access_tx(run, "P", Operation.READ, T0 + 10, body={"history": False})
     run.submit(u[1], q, 0)
     run.settle()
@@ -394,14 +408,23 @@ def step2_query(run: Run) -> list[str]:
     audits = [a for a in node.access.state.audit if a.content["request"] == q.id]
     check(q.id in listed, "the query was not packed into a block")
     check(len(audits) == 1, "the query was not logged")
+    p_key = dep.patients[H_A].public_key
+    check(p_key not in q.to_wire() and p_key not in codec.encode(audits[0].content),
+          "the query or its audit names P in clear")  # fmt: skip
+    opened = _open(run, q)
+    check(opened.requester == p_key and opened.signer != p_key, "the query is not P's pseudonym")
     out.append(
-        f"  query {short(q.id)} signed by PUB_KEY_P: PKI chain and signature checked, "
-        f"accepted; audit record on chain, query ID in a block"
+        f"  query {short(q.id)} signed by a one-day pseudonym {short(q.public_keys[0])} of P, "
+        f"sealed to the validators: each opened it, checked the pseudonym's and P's PKI chains "
+        f"and the signature, accepted; audit record on chain (P sealed), query ID in a block"
     )
-    # the identity the PKI checked is the key of P's entity transaction: it is what she gets
+    # the identity behind the pseudonym is the key of P's entity transaction: it is what she gets
     registered = [run.facts["entity"]]  # the enrolment's register transactions
-    (entity,) = [t for t in registered if read_registration(t).key == q.public_keys[0]]
-    out.append(f"  returned: P's entity transaction {short(entity.id)} (its key = the query's)")
+    (entity,) = [t for t in registered if read_registration(t).key == opened.requester]
+    out.append(
+        f"  returned: P's entity transaction {short(entity.id)} (its key = the one the "
+        "validators found behind the pseudonym)"
+    )
     # P grants D read (on chain); D reads; P's associations lead to her H_A visit records
     run.submit(u[0], _grant(run, H_B, T0 + 20), 0)
     run.settle()
@@ -762,12 +785,12 @@ def attack_altered(run: Run) -> str:
     env = run.facts["env"]
     victim = run.dep.nodes[2]
     tx = victim.ledger[env[0].id]
+    # the stored body is a sealed access request: flip one bit inside its envelope
+    fields = codec.decode(tx.content)
+    box = fields["envelope"]
+    fields["envelope"] = box[:64] + bytes([box[64] ^ 1]) + box[65:]
     forged = Transaction(
-        tx.kind,
-        tx.content.replace(b"pneumonia", b"pneumonix"),
-        tx.timestamp_us,
-        tx.public_keys,
-        tx.signatures,
+        tx.kind, codec.encode(fields), tx.timestamp_us, tx.public_keys, tx.signatures
     )
     check(forged.content != tx.content, "nothing altered")
     victim.store.tamper_transaction(env[0].id, forged.to_wire())
@@ -945,13 +968,19 @@ def attacks(run: Run, seed: int) -> list[str]:
     for k, fn in enumerate(steps, 1):
         out.append(f"  {k}. {fn()}")
         if k == 2:
-            # what the leak checks cover (and what they do not): see the module docstring
-            env = run.facts["env"][0]
-            named = run.dep.patients[H_A].public_key in env.content
-            check(named, "the access envelope was expected to name the patient")
+            # the access requests that carried TX1/TX2 (and every other of steps 2-5) are
+            # sealed: P's keys appear nowhere in clear on the chain, only inside boxes
+            p = run.dep.patients[H_A]
+            node = run.dep.nodes[H_B]
+            bodies = [node.ledger[t].to_wire() for b in node.ledger.blocks() for t in b.tx_ids]
+            named = [b for b in bodies if p.public_key in b or p.keys.encryption_public in b]
+            check(not named, "an access transaction names P in clear")
+            opened = _open(run, run.facts["env"][0])
+            check(opened.patient == p.public_key, "the validators do not find P in the envelope")
             out.append(
-                "     note: the access envelope carrying TX1/TX2 on chain names P's key (the "
-                "grant check needs it); unlinkability above is that of the record bodies"
+                f"     note: the access envelopes carrying TX1/TX2 are sealed to the validators' "
+                f"access key: P's keys appear in none of the {len(bodies)} transactions on "
+                "chain; the validators open them and find P (the grant check needs her)"
             )
     return out
 

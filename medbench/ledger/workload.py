@@ -31,9 +31,17 @@ The population follows PAPER.md §1.3 and §1.7:
   with ``stealth_associations`` it is a stealth association that names nobody
   (:mod:`medbench.records.association`), and grants then carry a view capability of the
   patient's associations so far. Grants (patient -> author) and queries (owner = patient) are
-  emitted at the visit, just before its record, and name the patient in clear as the access
-  layer needs: they link most such records to their patient whatever the association form (see
-  :mod:`medbench.records.association`, "What stays visible");
+  emitted at the visit, just before its record. In the paper's form they name the patient in
+  clear, and link about half of the records to their patient whatever the association form;
+  with ``sealed_access`` (which needs stealth associations and Ed25519) a grant is signed by a
+  fresh one-day pseudonym of the patient and a query's condition is sealed, both to the
+  consortium access key (:mod:`medbench.records.sealed`): the workload then has an access key
+  (:attr:`Workload.access_key`, what the validators hold) and a pseudonym CA
+  (:attr:`Workload.pseudonym_ca`). ``audit_queries`` adds a validator's audit record after each
+  query (patient in clear, or sealed with ``sealed_access``). The sealing draws its randomness
+  from a generator of its own and the main generator draws exactly what the clear form draws,
+  so both forms of one ``(config, seed)`` hold the same visits by the same doctors at the same
+  times — the unlinkability test compares them pairwise;
 * patients occasionally ``grant`` a doctor a time window, doctors ``query`` (the condition is on
   chain), a few records are ``update``-d (new version + link) and a few ``delete``-d (tombstone
   naming the deleted ID) — all built by :mod:`medbench.records`.
@@ -46,10 +54,12 @@ transactions into blocks signed by the rotating blocker of :mod:`medbench.ledger
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+from cryptography import x509
 
 from medbench import codec
 from medbench.crypto.identity import Identity
@@ -60,6 +70,9 @@ from medbench.ledger import rsa_pool
 from medbench.ledger.block import Block, Genesis
 from medbench.ledger.rotation import expected_blocker
 from medbench.ledger.transaction import Kind, SignerPolicy, Transaction
+from medbench.pki.ca import CertificateAuthority, der
+from medbench.pki.identity import hash_identifier
+from medbench.pki.pseudonym import MAX_LIFETIME_US, PseudonymLink, certify_pseudonym
 from medbench.records import (
     Attachment,
     FoundAssociation,
@@ -69,12 +82,15 @@ from medbench.records import (
     Role,
     Writer,
     associate,
+    audit_record,
     build_visit,
     crud,
     grant_view,
     paper_association,
     register,
     scan_one,
+    sealed_grant_view,
+    sealed_query,
 )
 
 _ALPHABET = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz     ,.0123456789", dtype=np.uint8)
@@ -114,6 +130,8 @@ class WorkloadConfig:
     delete_probability: float = 0.05
     update_probability: float = 0.0
     stealth_associations: bool = False
+    sealed_access: bool = False
+    audit_queries: bool = False
     mean_gap_us: int = 30_000_000
     start_us: int = 1_546_300_800_000_000  # 2019-01-01T00:00:00Z
     scheme: Scheme = Scheme.ED25519
@@ -166,6 +184,13 @@ class Workload:
     patients: list[Entity]
     transactions: list[Transaction] = field(default_factory=list)
     images: list[ImageRef] = field(default_factory=list)
+    access_key: EncryptionKey | None = None
+    pseudonym_ca: CertificateAuthority | None = None
+
+    @property
+    def pseudonym_anchors(self) -> tuple[x509.Certificate, ...]:
+        """The trust anchor of the workload's pseudonym certificates (empty in clear form)."""
+        return () if self.pseudonym_ca is None else (self.pseudonym_ca.cert,)
 
     @property
     def affiliation(self) -> dict[bytes, bytes]:
@@ -301,6 +326,20 @@ def generate(config: WorkloadConfig | None = None, seed: int = 0) -> Workload:
     patients = [Entity("patient", f"Patient {p}", ident()) for p in range(cfg.patients)]
     wl = Workload(cfg, seed, validators, root_ca, institutions, staff, workers, patients)
     inst_by_key = {i.key: i for i in institutions}
+    seal_rng: np.random.Generator | None = None
+    if cfg.sealed_access:
+        if not cfg.stealth_associations or scheme is not Scheme.ED25519:
+            raise ValueError("sealed access needs stealth associations and Ed25519 keys")
+        seal_rng = np.random.default_rng([seed, 0x5EA1])  # its own stream (module docstring)
+        wl.access_key = EncryptionKey.generate(seal_rng.bytes(32))
+        wl.pseudonym_ca = CertificateAuthority.create_root(
+            random.Random(seal_rng.bytes(32)),
+            "cn",
+            not_before_us=cfg.start_us - MAX_LIFETIME_US,
+            not_after_us=cfg.start_us + 50 * 365 * MAX_LIFETIME_US,
+            path_length=0,
+            name="pseudonym-ca",
+        )
 
     t = cfg.start_us
 
@@ -326,7 +365,11 @@ def generate(config: WorkloadConfig | None = None, seed: int = 0) -> Workload:
         )
         if rng.random() < cfg.grant_probability:
             until = t + 86_400_000_000 * 180
-            if cfg.stealth_associations:
+            if seal_rng is not None:
+                grant = _sealed_grant(wl, seal_rng, patient, author, found[patient.key], t,
+                                      until, tick())  # fmt: skip
+                rng.bytes(32)  # what the clear form's view box draws: keeps the visits aligned
+            elif cfg.stealth_associations:
                 grant = grant_view(
                     patient.identity,
                     author.identity.public,
@@ -342,7 +385,21 @@ def generate(config: WorkloadConfig | None = None, seed: int = 0) -> Workload:
             txs.append(grant)
         if rng.random() < cfg.query_probability:
             condition = QueryCondition(owner=patient.key, from_us=cfg.start_us, until_us=t)
-            txs.append(crud.query(condition, tick(), author.identity.signing))
+            if seal_rng is not None:
+                assert wl.access_key is not None
+                q = sealed_query(
+                    condition,
+                    tick(),
+                    author.identity.signing,
+                    access_public=wl.access_key.public,
+                    randbytes=_randbytes(seal_rng),
+                )
+            else:
+                q = crud.query(condition, tick(), author.identity.signing)
+            txs.append(q)
+            if cfg.audit_queries:
+                validator = validators[len(txs) % len(validators)]
+                txs.append(audit_record(q, patient.key, tick(), validator, wl.access_key))
         images = []
         if rng.random() < cfg.image_probability:
             size = _lognormal_size(
@@ -381,6 +438,38 @@ def generate(config: WorkloadConfig | None = None, seed: int = 0) -> Workload:
             victim = live.pop(int(rng.integers(len(live))))
             txs.append(crud.delete(victim.id, tick(), writer))
     return wl
+
+
+def _sealed_grant(
+    wl: Workload,
+    seal_rng: np.random.Generator,
+    patient: Entity,
+    author: Entity,
+    found: list[FoundAssociation],
+    from_us: int,
+    until_us: int,
+    ts: int,
+) -> Transaction:
+    """A grant signed by a fresh one-day pseudonym of ``patient`` (see :mod:`.records.sealed`)."""
+    assert wl.access_key is not None and wl.pseudonym_ca is not None
+    pseudonym = SigningKey.generate(Scheme.ED25519, seal_rng.bytes(32))
+    enc = EncryptionKey.generate(seal_rng.bytes(32)).public
+    link = PseudonymLink(patient.key, hash_identifier(patient.name))
+    cert = certify_pseudonym(
+        wl.pseudonym_ca, wl.access_key.public, link, pseudonym.public, enc, at_us=ts
+    )
+    return sealed_grant_view(
+        patient.identity,
+        author.identity.public,
+        found,
+        from_us,
+        until_us,
+        ts,
+        access_public=wl.access_key.public,
+        pseudonym=pseudonym,
+        pseudonym_chain=[der(cert)],
+        randbytes=_randbytes(seal_rng),
+    )
 
 
 def build_chain(

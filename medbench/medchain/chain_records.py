@@ -15,8 +15,12 @@ alone; each is re-checked by every replica against its own state, deterministica
 ``blacklist`` / ``audit`` (a validator node)
     a refusal record carries the refused transaction as *evidence*; the rules must refuse it
     again, as of its own time, producing exactly this record (one Byzantine node cannot sign a
-    victim's request, so it cannot blacklist them). An audit of an accepted query must equal the
-    audit the replica derived itself when it executed the query (:meth:`ChainRecords.expect_audit`).
+    victim's request, so it cannot blacklist them). For a sealed request the evidence stays
+    sealed (it is the request's own wire bytes) and the record's patient fields are sealed to the
+    access key deterministically (:func:`medbench.access.envelope.seal_record`), so the record a
+    replica re-derives is byte for byte the one the drafting node wrote. An audit of an accepted
+    query must equal the audit the replica derived itself when it executed the query
+    (:meth:`ChainRecords.expect_audit`).
 ``crl`` (a validator node, relaying a CA)
     the CRL's signature verifies against its issuer's CA chain up to the trust anchors
     (:meth:`medbench.pki.chain.RevocationRegistry.publish`, tried on a copy first) and it adds
@@ -52,6 +56,7 @@ from medbench.access.request import RequestError, from_transaction_fields
 from medbench.access.state import ChainState
 from medbench.access.validator import Refused, Validator
 from medbench.crypto.keys import Scheme
+from medbench.crypto.sealing import EncryptionKey
 from medbench.hashing import sha256
 from medbench.ledger.errors import LedgerDecodeError
 from medbench.ledger.transaction import MAX_CONTENT_BYTES, Kind, Transaction, verify_transaction
@@ -114,7 +119,7 @@ def _prove_refusal_or_audit(
     try:
         request = from_transaction_fields(
             cited.kind, cited.content, cited.timestamp_us, cited.public_keys, cited.signatures,
-            cited_chains,
+            cited_chains, access_key=book.access_key,
         )  # fmt: skip
     except RequestError as exc:
         return f"unproven-record: evidence is not an access request: {exc}"
@@ -273,12 +278,21 @@ class ChainRecords:
     """Checks and applies records for one replica; remembers which are on chain."""
 
     def __init__(
-        self, node_keys: frozenset[bytes], kmc_keys: frozenset[bytes], scheme: Scheme
+        self,
+        node_keys: frozenset[bytes],
+        kmc_keys: frozenset[bytes],
+        scheme: Scheme,
+        *,
+        access_key: EncryptionKey | None = None,
     ) -> None:
+        """The record book of one replica; ``access_key`` opens sealed evidence and seals the
+        patient fields of the records it re-derives, byte for byte like the drafting node."""
         self.node_keys = node_keys
         self.kmc_keys = kmc_keys
         self.scheme = scheme
-        self.evidence_rules = Validator()  # re-judges cited refusals (kept out of the counts)
+        self.access_key = access_key
+        # re-judges cited refusals (kept out of the counts)
+        self.evidence_rules = Validator(access_key=access_key)
         self.recorded: set[tuple[str, bytes]] = set()
         self.audits_due: dict[bytes, dict[str, Any]] = {}  # accepted query ID -> its audit
 

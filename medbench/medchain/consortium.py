@@ -107,12 +107,29 @@ class Deployment:
         )
 
     def patient_client(self, k: int) -> PatientClient:
-        """The request builder of patient ``k`` (its chain argument is unused here)."""
-        return PatientClient(self.patients[k], None, self.rng)  # type: ignore[arg-type]
+        """The request builder of patient ``k`` (its chain argument is unused here): sealed
+        requests, each signed under a fresh pseudonym."""
+        return PatientClient(self.patients[k], None, self.rng, privacy=self.world.privacy)  # type: ignore[arg-type]
 
     def authority_client(self) -> AuthorityClient:
         """The national health authority's request builder (the policy's root authority)."""
-        return AuthorityClient(self.world.national_authority, None, self.rng)  # type: ignore[arg-type]
+        return AuthorityClient(
+            self.world.national_authority,
+            None,  # type: ignore[arg-type]
+            self.rng,
+            privacy=self.world.privacy,
+        )
+
+    def client(self, ident: Identity, countersigner: Identity | None = None) -> GranteeClient:
+        """A sealed request builder for any enrolled identity (pseudonymous if it is a service
+        receiver), countersigned by ``countersigner`` when asked."""
+        return GranteeClient(
+            ident,
+            None,  # type: ignore[arg-type]
+            self.rng,
+            countersigner=countersigner,
+            privacy=self.world.privacy,
+        )
 
     def kmc_key(self) -> SigningKey:
         """The key the KMC signs its emergency-release records with (replicas know it)."""
@@ -125,6 +142,7 @@ class Deployment:
             None,  # type: ignore[arg-type]
             self.rng,
             countersigner=self.hospitals[k],
+            privacy=self.world.privacy,
         )
 
 
@@ -142,6 +160,7 @@ def make_consortium(
     max_age_us: int = MAX_AGE_US,
     max_lead_us: int = MAX_LEAD_US,
     enroll: Callable[[Consortium], Sequence[Identity]] | None = None,
+    require_sealed: bool = True,
     **config: Any,
 ) -> Deployment:
     """Build genesis, ``n`` nodes with stores under ``store_dir``, hospital and user clients.
@@ -149,7 +168,9 @@ def make_consortium(
     ``max_age_us`` / ``max_lead_us`` bound a transaction's timestamp against the chain's and the
     replicas' clocks (:mod:`medbench.medchain.validation`); ``enroll(world)`` may issue more
     identities, registered on every node at genesis like the hospitals' (tests, experiments);
-    the rest of ``config`` is PBFT's.
+    every node holds the KMC's consortium access key and, with ``require_sealed``, refuses
+    requests in clear (:mod:`medbench.medchain.validation`, *Sealed requests*); the rest of
+    ``config`` is PBFT's.
     """
     if Scheme(scheme) is not Scheme.ED25519:
         # verify_chain checks every signature of a chain under its genesis scheme, and the
@@ -185,7 +206,8 @@ def make_consortium(
             state.register(ident.chain, at)
         return AccessValidator(
             state, chains, genesis.validators, fmt, genesis.scheme, max_age_us, max_lead_us,
-            (world.kmc.operator_public,),
+            (world.kmc.operator_public,), access_key=world.kmc.access_key(),
+            require_sealed=require_sealed,
         )  # fmt: skip
 
     store = Path(store_dir)

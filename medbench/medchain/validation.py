@@ -47,7 +47,21 @@ blacklist an honest doctor): each is re-proven by every replica against its own 
 Certificate chains are not part of a ledger transaction; the validator looks each signer's chain
 up in :attr:`chains` (the registered identities, PAPER.md §1.6: certificates are registered on
 chain — a committed ``certificate`` record adds to it), so an unregistered key fails the
-certificate rule.
+certificate rule. The one exception is a patient's pseudonym (:mod:`medbench.pki.pseudonym`),
+whose chain and her own travel inside the request's sealed envelope.
+
+Sealed requests
+---------------
+With the consortium access key (``access_key``, issued by the KMC to every validator) the node
+opens each request's envelope (:mod:`medbench.access.envelope`) before judging it; every honest
+replica opens the same bytes to the same fields, so all reach the same verdict, and an envelope
+that does not open is the refusal ``sealed-envelope``. While ``require_sealed`` holds (the
+default) a request in clear is refused as ``unsealed-request``: a doctor's clear request would
+name the patient to every reader of the chain, whatever she chose. What the validators see is
+everything (they must, to evaluate permissions); what the chain shows everybody else is
+``{op, signer, nonce, envelope}`` — a doctor's or institution's key, a patient's one-day
+pseudonym — and, in the audit and blacklist records, the request ID, operation, outcome, signer
+and (blacklist) the sanctioned staff member, with the patient sealed.
 """
 
 from __future__ import annotations
@@ -57,12 +71,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from medbench import codec
+from medbench.access.envelope import EnvelopeError
 from medbench.access.grants import RevokeRecord
 from medbench.access.request import AccessRequest, RequestError, from_transaction_fields
 from medbench.access.state import ChainState
 from medbench.access.validator import Allowed, Decision, Refused, Validator
 from medbench.consensus.pbft.messages import Request
 from medbench.crypto.keys import Scheme, SigningKey
+from medbench.crypto.sealing import EncryptionKey
 from medbench.ledger.errors import LedgerDecodeError
 from medbench.ledger.transaction import Kind, Transaction
 from medbench.medchain.blocks import LedgerBlockFormat
@@ -135,7 +151,12 @@ class AccessValidator:
         max_age_us: int = MAX_AGE_US,
         max_lead_us: int = MAX_LEAD_US,
         kmc_keys: tuple[bytes, ...] = (),
+        *,
+        access_key: EncryptionKey | None = None,
+        require_sealed: bool = True,
     ) -> None:
+        """The hooks of one replica; ``access_key`` opens sealed requests and, with
+        ``require_sealed``, requests in clear are refused (see *Sealed requests*)."""
         self.state = state
         self.chains = dict(chains)
         self.node_keys = frozenset(node_keys)
@@ -144,8 +165,12 @@ class AccessValidator:
         self.max_age_us = max_age_us
         self.max_lead_us = max_lead_us
         self.clock_us = block_format.genesis.timestamp_us  # the node sets it on every tick
-        self.rules = Validator()
-        self.records = ChainRecords(self.node_keys, frozenset(kmc_keys), self.scheme)
+        self.access_key = access_key
+        self.require_sealed = require_sealed and access_key is not None
+        self.rules = Validator(access_key=access_key)
+        self.records = ChainRecords(
+            self.node_keys, frozenset(kmc_keys), self.scheme, access_key=access_key
+        )
         self.refusals: Counter[str] = Counter()
         self.outbox: list[TxDraft] = []
         self.quiet = False  # while replaying the log after a crash: drafts were submitted before
@@ -185,10 +210,15 @@ class AccessValidator:
         chains = [self.chains.get(k, ()) for k in tx.public_keys]
         try:
             request = from_transaction_fields(
-                tx.kind, tx.content, tx.timestamp_us, tx.public_keys, tx.signatures, chains
-            )
+                tx.kind, tx.content, tx.timestamp_us, tx.public_keys, tx.signatures, chains,
+                access_key=self.access_key,
+            )  # fmt: skip
+        except EnvelopeError as exc:
+            return Verdict(tx, f"sealed-envelope: {exc}")
         except RequestError as exc:
             return Verdict(tx, f"malformed: {exc}")
+        if self.require_sealed and not request.sealed:
+            return Verdict(tx, "unsealed-request: this consortium takes sealed requests only")
         floor = revocation_floor(self.state, request)
         if floor is not None and t < floor:
             # rules judge "as of" the stamp: a new request dated before a revocation on chain

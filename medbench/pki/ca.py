@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -133,17 +134,29 @@ class CertificateAuthority:
         return cls(key, cert, info, rng)
 
     def create_subordinate(
-        self, name: str, region: str, *, not_before_us: int, not_after_us: int
+        self,
+        name: str,
+        region: str,
+        *,
+        not_before_us: int,
+        not_after_us: int,
+        rng: random.Random | None = None,
     ) -> CertificateAuthority:
-        """A new CA one level down, scoped to ``region``, with ``pathLen`` one less than ours."""
+        """A new CA one level down, scoped to ``region``, with ``pathLen`` one less than ours.
+
+        Its key, serial and later draws come from ``rng`` (default: ours).
+        """
         parent_len = _path_length(self.cert)
         if parent_len is not None and parent_len <= 0:
             raise IssuanceError(f"CA {self.info.institution!r} has pathLen 0: cannot issue CAs")
         child_len = None if parent_len is None else parent_len - 1
-        key = new_signing_key(self.rng)
+        own = self.rng if rng is None else rng
+        key = new_signing_key(own)
         info = SubjectInfo(CA_ROLE, name, region, hash_identifier(f"ca:{name}:{region}"))
-        cert = self._issue(info, key.public_key(), not_before_us, not_after_us, ca_len=child_len)
-        return CertificateAuthority(key, cert, info, self.rng)
+        cert = self._issue(
+            info, key.public_key(), not_before_us, not_after_us, ca_len=child_len, rng=own
+        )
+        return CertificateAuthority(key, cert, info, own)
 
     def issue(
         self,
@@ -152,14 +165,18 @@ class CertificateAuthority:
         *,
         not_before_us: int,
         not_after_us: int,
+        extensions: Sequence[x509.ExtensionType] = (),
     ) -> x509.Certificate:
-        """An end-entity certificate binding ``info`` to the raw Ed25519 key ``signing_public``."""
+        """An end-entity certificate binding ``info`` to the raw Ed25519 key ``signing_public``
+        (``extensions`` are added non-critical, e.g. a pseudonym's sealed link)."""
         if info.role == CA_ROLE:
             raise IssuanceError("use create_subordinate to certify a CA")
         if len(info.enc_key) != 32:
             raise IssuanceError("an end-entity certificate needs an X25519 encryption key")
         pub = Ed25519PublicKey.from_public_bytes(signing_public)
-        return self._issue(info, pub, not_before_us, not_after_us, ca_len=None, leaf=True)
+        return self._issue(
+            info, pub, not_before_us, not_after_us, ca_len=None, leaf=True, extensions=extensions
+        )
 
     def _issue(
         self,
@@ -170,13 +187,15 @@ class CertificateAuthority:
         *,
         ca_len: int | None,
         leaf: bool = False,
+        extensions: Sequence[x509.ExtensionType] = (),
+        rng: random.Random | None = None,
     ) -> x509.Certificate:
         if not region_within(info.region, self.region):
             raise IssuanceError(f"region {info.region!r} is outside CA scope {self.region!r}")
         if not_after_us <= not_before_us:
             raise IssuanceError("empty validity window")
         builder = _base_builder(
-            info, public, self.cert.subject, not_before_us, not_after_us, self.rng
+            info, public, self.cert.subject, not_before_us, not_after_us, rng or self.rng
         )
         builder = builder.add_extension(
             x509.BasicConstraints(ca=not leaf, path_length=None if leaf else ca_len),
@@ -187,6 +206,8 @@ class CertificateAuthority:
             x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
             critical=False,
         )
+        for ext in extensions:
+            builder = builder.add_extension(ext, critical=False)
         return builder.sign(self.key, None)
 
     def revoke(self, cert: x509.Certificate, at_us: int) -> None:

@@ -27,7 +27,11 @@ medbench's KMC:
   only to a registered health authority whose EMERGENCY request the chain accepted (the KMC
   reads the committed state through :class:`EmergencyView`), once per request. The record is
   signed with the KMC's own key (:attr:`KeyManagementCenter.operator_seed`) and every replica
-  re-checks it against its state before it goes on chain.
+  re-checks it against its state before it goes on chain;
+* issues the **consortium access key** (:meth:`KeyManagementCenter.access_key`), the X25519 key
+  pair the validators open access envelopes with (:mod:`medbench.access.envelope`): derived
+  from the master secret like the record key, so the KMC can re-issue it to a new validator or
+  after a loss at any time — the escrow of a key that belongs to the consortium, not a subject.
 
 The applicant side of PBE is :meth:`KeyBundle.export` / :meth:`KeyBundle.load`: both private keys
 as PKCS#8 under ``BestAvailableEncryption(password)``.
@@ -48,6 +52,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from medbench import codec
+from medbench.crypto.sealing import EncryptionKey
 from medbench.pki.drafts import TxDraft
 from medbench.pki.identity import SubjectInfo, hash_identifier
 
@@ -256,6 +261,23 @@ class KeyManagementCenter:
         """Raw public key of :attr:`operator_seed`."""
         key = Ed25519PrivateKey.from_private_bytes(self.operator_seed)
         return key.public_key().public_bytes_raw()
+
+    def access_key(self, version: int = 1) -> EncryptionKey:
+        """The consortium access key of ``version`` (X25519), which every validator holds.
+
+        Clients seal the patient-identifying parts of their requests to its public half
+        (:mod:`medbench.access.envelope`) and the CA seals each pseudonym's link to its holder
+        to it (:mod:`medbench.pki.pseudonym`). A new version is a new key (rotation).
+        """
+        if type(version) is not int or version < 1:
+            raise ValueError("access key versions start at 1")
+        seed = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=codec.encode([b"medbench-kmc-access-v1", version]),
+        ).derive(self.master_secret)
+        return EncryptionKey.from_raw(seed)
 
     def emergency_release(
         self,

@@ -79,7 +79,10 @@ def reseal_update_drafts(
     Each is the content of an access request (see :mod:`medbench.access.request`): the
     subject, now under ``new_key``, replaces its own record by the re-sealed version (the old
     version stays in its history, sealed to the old key). Times are ``at_us + i`` so every
-    draft has its own ID; nonces come from ``rng``.
+    draft has its own ID; nonces come from ``rng``. The drafts are in clear: a consortium that
+    takes sealed requests only needs each passed through
+    :func:`medbench.access.request.seal_draft` (the subject still signs with its new key, so the
+    chain shows that key made these updates — not which records, nor whose).
     """
     drafts = []
     for i, (rid, blob) in enumerate(sorted(resealed.items())):

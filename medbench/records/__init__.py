@@ -8,6 +8,8 @@
 * :mod:`.association` — stealth entity–record associations only the patient can find
   (and the paper's clear-owner form as a baseline);
 * :mod:`.capability` — view capabilities a patient seals to a grantee in a grant;
+* :mod:`.sealed` — grants under pseudonyms, queries and audits with the patient sealed to the
+  consortium access key (the validators' key);
 * :mod:`.crud` — add, update (new version + link), delete (tombstone), query, legacy import;
 * :mod:`.index` — the current view and history as a pure function of the chain;
 * :mod:`.book` — a patient's or grantee's record book.
@@ -78,6 +80,17 @@ from medbench.records.index import (
     Version,
     same_writers,
 )
+from medbench.records.sealed import (
+    SealedGrant,
+    audit_record,
+    is_sealed_grant,
+    open_audit,
+    open_sealed_grant,
+    open_sealed_query,
+    read_sealed_view,
+    sealed_grant_view,
+    sealed_query,
+)
 from medbench.records.visit import VisitRecord, attachments_of, build_visit
 from medbench.records.writer import Writer
 
@@ -103,6 +116,7 @@ __all__ = [
     "Registration",
     "Rejection",
     "Role",
+    "SealedGrant",
     "Status",
     "StealthAssociation",
     "UpdateLink",
@@ -116,17 +130,23 @@ __all__ = [
     "associate",
     "attach",
     "attachments_of",
+    "audit_record",
     "build_visit",
     "canonical_json",
     "delete",
     "fetch",
     "grant_view",
+    "is_sealed_grant",
     "legacy_import",
+    "open_audit",
+    "open_sealed_grant",
+    "open_sealed_query",
     "open_with_secret",
     "paper_association",
     "paper_owner",
     "query",
     "read_registration",
+    "read_sealed_view",
     "read_view",
     "register",
     "resolve",
@@ -134,6 +154,8 @@ __all__ = [
     "scan",
     "scan_one",
     "scan_paper",
+    "sealed_grant_view",
+    "sealed_query",
     "stealth_association",
     "tombstone_target",
     "update",

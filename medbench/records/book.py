@@ -25,6 +25,7 @@ from medbench.records.association import FoundAssociation, scan
 from medbench.records.capability import read_view, resolve
 from medbench.records.crud import QueryCondition
 from medbench.records.index import RecordIndex, Version
+from medbench.records.sealed import is_sealed_grant, read_sealed_view
 
 
 class RecordBook:
@@ -46,9 +47,10 @@ class RecordBook:
     def for_grantee(
         cls, grantee: Identity, grant: Transaction, transactions: Sequence[Transaction]
     ) -> RecordBook:
-        """A grantee's book from one view grant (raises
+        """A grantee's book from one view grant, clear or sealed (raises
         :class:`~medbench.records.errors.RecordDecodeError` if the grant is not for them)."""
-        capability = read_view(grantee, grant)
+        sealed = is_sealed_grant(grant)
+        capability = read_sealed_view(grantee, grant) if sealed else read_view(grantee, grant)
         by_id = {tx.id: tx for tx in transactions}
         return cls(RecordIndex.from_transactions(transactions), resolve(capability, by_id))
 

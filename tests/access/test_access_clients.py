@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from medbench import codec
+from medbench.access.envelope import open_record
 from medbench.access.request import Operation
 from medbench.access.state import RecordStatus
 from medbench.access.validator import Allowed, Reason, Refused
@@ -53,8 +55,13 @@ def test_referral_walk_through(cast: Cast) -> None:
     req = cast.world.chain.log[-1][0]
     assert req.public_keys == [cast.D.public_key, cast.HB.public_key]
     assert req.kind == "add" and len(req.signatures) == 2
-    # the query of step 2 was logged
-    assert any(a.content["requester"] == cast.D.public_key for a in cast.world.state.audit)
+    # the query of step 2 was logged: D signed in clear, the patient is sealed to the validators
+    (audit,) = [a for a in cast.world.state.audit if a.content.get("signer") == cast.D.public_key]
+    assert "patient" not in audit.content and cast.P.public_key not in codec.encode(audit.content)
+    private = open_record(cast.world.access_key, "audit", audit.content["request"],
+                          audit.content["sealed"])  # fmt: skip
+    assert private == {"requester": cast.D.public_key, "patient": cast.P.public_key,
+                       "category": "visit"}  # fmt: skip
     # once the window closes, D is refused (and blacklisted)
     late, _ = doc.read(cast.P.public_key, at_us=t + 8 * DAY)
     assert isinstance(late, Refused) and late.reason is Reason.GRANT_EXPIRED

@@ -25,6 +25,12 @@ the rules refuse (administrative staff, authorities) leaves the subject without 
 clock. Each cell is then judged by every replica's validator against its committed state, and
 all four must agree. Refusals of staff must produce a blacklist record (§1.5); every read must
 produce an audit record (§1.3).
+
+Every request is sealed to the consortium access key, and those of patients and family are
+signed under a fresh pseudonym (:mod:`medbench.access.envelope`, :mod:`medbench.pki.pseudonym`):
+the replicas open them and decide exactly the table above, while the wire form of each cell names
+neither the patient nor (behind a pseudonym) the requester, and its blacklist and audit records
+keep the patient sealed.
 """
 
 from __future__ import annotations
@@ -36,11 +42,13 @@ from typing import Any
 import pytest
 
 from medbench import codec
-from medbench.access.clients import GranteeClient, Identity
+from medbench.access.clients import Identity
+from medbench.access.envelope import open_record
 from medbench.access.request import Operation
 from medbench.access.scenario import GENESIS_US, YEAR_US, Consortium
 from medbench.access.validator import Allowed, Refused
 from medbench.medchain import Deployment, request_transaction
+from medbench.pki.pseudonym import PSEUDONYMOUS_ROLES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "medchain"))
 
@@ -196,7 +204,7 @@ class Chain:
         category: str = "*",
     ) -> list[Any]:
         """Send one request through PBFT and return its reply (``[]`` if never ordered)."""
-        req = GranteeClient(ident, None, self.dep.rng).request(  # type: ignore[arg-type]
+        req = self.dep.client(ident).request(
             op, patient=patient, body=body, at_us=at_us, category=category
         )
         tx = request_transaction(req)
@@ -211,9 +219,7 @@ class Chain:
     ) -> set[str | None]:
         """The reasons the four replicas refuse a request with (it is not sent: a refused
         request would hold its PBFT client forever)."""
-        req = GranteeClient(ident, None, self.dep.rng).request(  # type: ignore[arg-type]
-            op, patient=patient, body=body, at_us=at_us
-        )
+        req = self.dep.client(ident).request(op, patient=patient, body=body, at_us=at_us)
         wire = request_transaction(req).to_wire()
         return {self.dep.nodes[i].access.judge(wire).reason for i in range(4)}
 
@@ -289,12 +295,7 @@ def test_permission_matrix(chain: Chain, role: str, op: Operation, grant_state: 
     dep = chain.dep
     subject = chain.subjects[(role, grant_state)]
     countersign = role in ("doctor", "nurse") and op is not Operation.READ
-    client = GranteeClient(
-        subject,
-        None,
-        dep.rng,
-        countersigner=dep.hospitals[0] if countersign else None,  # type: ignore[arg-type]
-    )
+    client = dep.client(subject, countersigner=dep.hospitals[0] if countersign else None)
     body: dict[str, object] = {
         Operation.READ: {"history": False},
         Operation.ADD: {"content": b"new finding"},
@@ -311,6 +312,9 @@ def test_permission_matrix(chain: Chain, role: str, op: Operation, grant_state: 
         countersign=countersign,
     )
     wire = request_transaction(req).to_wire()
+    # what everyone but the validators sees: no patient key, and no requester behind a pseudonym
+    assert req.sealed and chain.patient.public_key not in wire
+    assert (subject.public_key in wire) == (subject.info.role not in PSEUDONYMOUS_ROLES)
     verdicts = [dep.nodes[i].access.judge(wire) for i in range(4)]  # pure: no state change
     decision = verdicts[0].decision
     assert all(v.decision == decision for v in verdicts)  # every replica decides alike
@@ -325,6 +329,7 @@ def test_permission_matrix(chain: Chain, role: str, op: Operation, grant_state: 
         if decision.blacklist is not None:
             assert decision.blacklist.content["subject"] == subject.public_key
             assert decision.blacklist.content["reason"] == decision.reason.value
+            assert chain.patient.public_key not in codec.encode(decision.blacklist.content)
     # §1.3: every query is recorded, whatever the outcome, and so is every refused attempt
     audit = decision.audit
     assert (audit is not None) == (op is Operation.READ or expected != "ok"), audit
@@ -332,3 +337,8 @@ def test_permission_matrix(chain: Chain, role: str, op: Operation, grant_state: 
         assert audit.kind == "query" and audit.content["request"] == req.request_id
         outcome = "allowed" if isinstance(decision, Allowed) else decision.reason.value
         assert audit.content["outcome"] == outcome
+        assert chain.patient.public_key not in codec.encode(audit.content)
+        private = open_record(dep.world.access_key, "audit", req.request_id,
+                              audit.content["sealed"])  # fmt: skip
+        assert private["patient"] == chain.patient.public_key
+        assert private["requester"] == subject.public_key

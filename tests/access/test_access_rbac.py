@@ -155,14 +155,16 @@ def test_changing_the_published_rules_changes_decisions(cast: Cast) -> None:
         body={"record": rec.request_id, "hidden": True},
         at_us=t + 2,
     )
-    assert isinstance(Validator().check(hide, cast.world.state), Allowed)
+    assert isinstance(
+        Validator(access_key=cast.world.access_key).check(hide, cast.world.state), Allowed
+    )
     # the authority publishes a policy where family may no longer hide
     doc = copy.deepcopy(cast.world.state.policy.document)
     for rule in doc["grant_rules"]:
         if rule["grantee"] == "family":
             rule["ops"] = [o for o in rule["ops"] if o != "hide"]
     _with_policy(cast, doc)
-    d = Validator().check(hide, cast.world.state)
+    d = Validator(access_key=cast.world.access_key).check(hide, cast.world.state)
     assert isinstance(d, Refused) and d.reason is Reason.ROLE_NOT_PERMITTED
     # ... and one where administrative staff may read under a patient grant
     doc["grant_rules"].append(

@@ -54,6 +54,7 @@ def test_adapter_round_trips_a_ledger_transaction(cast: Cast) -> None:
         req.public_keys,
         [s.signature for s in req.signatures],
         [s.cert_chain for s in req.signatures],
+        access_key=cast.world.access_key,
     )
     assert back == req and back.request_id == req.request_id
     # as the ledger carries it: integer kind code, content as canonical bytes
@@ -64,6 +65,7 @@ def test_adapter_round_trips_a_ledger_transaction(cast: Cast) -> None:
         req.public_keys,
         [s.signature for s in req.signatures],
         [s.cert_chain for s in req.signatures],
+        access_key=cast.world.access_key,
     )
     assert wire == req
     with pytest.raises(RequestError, match="does not decode"):

@@ -141,7 +141,7 @@ def test_forged_signatures_are_refused_and_not_blamed_on_the_named_key(cast: Cas
     sig = req.signatures[0]
     bad = bytes([sig.signature[0] ^ 1]) + sig.signature[1:]
     forged = dataclasses.replace(req, signatures=(Signature(sig.public_key, bad, sig.cert_chain),))
-    d = Validator().check(forged, cast.world.state)
+    d = Validator(access_key=cast.world.access_key).check(forged, cast.world.state)
     assert isinstance(d, Refused) and d.reason is Reason.BAD_SIGNATURE
     assert d.blacklist is None and d.audit is not None  # queries are audited even when forged
     # an attacker signs with its own key but presents D's key and certificate
@@ -155,12 +155,33 @@ def test_forged_signatures_are_refused_and_not_blamed_on_the_named_key(cast: Cas
         body={"history": False},
         signers=[(attacker, cast.D.chain)],
     )
-    d2 = Validator().check(stolen, cast.world.state)
+    d2 = Validator(access_key=cast.world.access_key).check(stolen, cast.world.state)
     assert isinstance(d2, Refused) and d2.reason is Reason.IDENTITY_MISMATCH
-    # a body changed after signing changes the ID, so the signature no longer matches
-    tampered = dataclasses.replace(req, body={"history": True})
-    d3 = Validator().check(tampered, cast.world.state)
+    # a body changed after signing: in clear it changes the ID, so the signature no longer
+    # matches; sealed, the envelope no longer holds it; a flipped envelope byte does not open
+    v = Validator(access_key=cast.world.access_key)
+    clear = build_request(
+        Operation.READ,
+        patient=cast.P.public_key,
+        category="visit",
+        timestamp_us=t,
+        nonce=b"c" * 16,
+        body={"history": False},
+        signers=[(cast.D.keys.signing, cast.D.chain)],
+    )
+    tampered = dataclasses.replace(clear, body={"history": True})
+    d3 = v.check(tampered, cast.world.state)
     assert isinstance(d3, Refused) and d3.reason is Reason.BAD_SIGNATURE
+    assert req.sealed
+    d4 = v.check(dataclasses.replace(req, body={"history": True}), cast.world.state)
+    assert isinstance(d4, Refused) and d4.reason is Reason.SEALED_ENVELOPE
+    flipped = req.envelope[:-1] + bytes([req.envelope[-1] ^ 1])
+    d5 = v.check(dataclasses.replace(req, envelope=flipped), cast.world.state)
+    assert isinstance(d5, Refused) and d5.reason is Reason.SEALED_ENVELOPE
+    assert d4.audit is None and d5.audit is None  # nothing trustworthy to audit
+    # a validator without the access key cannot judge a sealed request: a typed refusal too
+    d6 = Validator().check(req, cast.world.state)
+    assert isinstance(d6, Refused) and d6.reason is Reason.SEALED_ENVELOPE
 
 
 def test_institution_countersignature_required_for_staff_records(cast: Cast) -> None:
@@ -408,7 +429,7 @@ _HOSTILE_CAST = make_cast(11)
 @given(_hostile())
 def test_hostile_transactions_yield_typed_refusals(tx: tuple[object, ...]) -> None:
     kind, content, ts, keys, sigs, chains = tx
-    v = Validator()
+    v = Validator(access_key=_HOSTILE_CAST.world.access_key)
     d = v.check_transaction(
         _HOSTILE_CAST.world.state,
         kind,
@@ -438,7 +459,7 @@ def test_bit_flips_in_the_certificate_never_crash(pos: int, flip: int) -> None:
         body={"history": False},
         signers=[(cast.P.keys.signing, tuple(chain))],
     )
-    d = Validator().check(req, cast.world.state)
+    d = Validator(access_key=cast.world.access_key).check(req, cast.world.state)
     assert isinstance(d, Refused)
     assert d.reason in {
         Reason.CERT_INVALID,
@@ -460,7 +481,7 @@ def test_unknown_issuer_certificate_is_refused() -> None:
         body={"history": False},
         signers=[(other.P.keys.signing, other.P.chain)],
     )
-    d = Validator().check(req, cast.world.state)
+    d = Validator(access_key=cast.world.access_key).check(req, cast.world.state)
     # same root *name* (both consortia are built alike), different root key
     assert isinstance(d, Refused) and d.reason is Reason.CERT_INVALID
     assert "bad-signature" in d.detail
@@ -474,7 +495,7 @@ def test_unknown_issuer_certificate_is_refused() -> None:
         body={"history": False},
         signers=[(cast.P.keys.signing, cast.P.chain[:1])],
     )
-    d2 = Validator().check(bare, cast.world.state)
+    d2 = Validator(access_key=cast.world.access_key).check(bare, cast.world.state)
     assert isinstance(d2, Refused) and d2.reason is Reason.CERT_INVALID
     assert "unknown-issuer" in d2.detail
     assert der(x509.load_der_x509_certificate(other.P.chain[0])) == other.P.chain[0]
@@ -559,5 +580,5 @@ def test_well_typed_hostile_requests_never_crash_the_validator(
         body=body,
         signers=[(signer.keys.signing, signer.chain), (cast.HB.keys.signing, cast.HB.chain)],
     )
-    d = Validator().check(req, cast.world.state)
+    d = Validator(access_key=cast.world.access_key).check(req, cast.world.state)
     assert isinstance(d, (Allowed, Refused))

@@ -9,7 +9,14 @@ import pytest
 from cryptography import x509
 
 from medbench.access.request import Operation
-from medbench.access.validator import Allowed, CertificateRule, Reason, Refused, Validator
+from medbench.access.validator import (
+    Allowed,
+    CertificateRule,
+    EnvelopeRule,
+    Reason,
+    Refused,
+    Validator,
+)
 from medbench.crypto.errors import SealError
 from medbench.crypto.sealing import EncryptionKey, open_sealed, seal
 from medbench.pki.ca import der
@@ -138,7 +145,8 @@ def test_compromised_key_rotation_reseals_and_revokes(cast: Cast) -> None:
     assert isinstance(d, Refused) and d.reason is Reason.CERT_REVOKED
     old_req = w.chain.log[-2][0]
     assert old_req.request_id == first.request_id
-    assert isinstance(Validator([CertificateRule()]).check(old_req, w.state), Allowed)
+    rules = Validator([EnvelopeRule(), CertificateRule()], access_key=w.access_key)
+    assert isinstance(rules.check(old_req, w.state), Allowed)
     # the new identity registers and acts; the patient key changed, so it is a new subject key
     new_chain = (der(rot.cert), *w.ca_chain("cn/zj/hz"))
     w.state.register(new_chain, t + DAY + 2_000_000)

@@ -56,7 +56,8 @@ def test_each_attack_has_a_verdict(report: list[str]) -> None:
     start = report.index("ATTACKS (PAPER.md §1.7 item 6)")
     attacks = [x for x in report[start + 1 :] if re.match(r"  \d\. ", x)]
     notes = [x for x in report[start + 1 :] if x not in attacks]
-    assert len(notes) == 1 and "names P's key" in notes[0]  # the envelope caveat is stated
+    assert len(notes) == 1 and "sealed to the validators' access key" in notes[0]
+    assert "P's keys appear in none of the" in notes[0]
     expected = [
         "TX1 leaked",
         "TX2 leaked",

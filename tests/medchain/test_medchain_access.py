@@ -19,7 +19,7 @@ from medchain_helpers import care_session, deploy
 
 from medbench import codec
 from medbench.access.clients import GranteeClient, Identity
-from medbench.access.request import Operation
+from medbench.access.request import Operation, seal_draft
 from medbench.access.scenario import GENESIS_US
 from medbench.access.validator import Allowed, CertificateRule, SignatureRule, Validator
 from medbench.consensus.pbft.messages import Request
@@ -395,7 +395,7 @@ def test_a_certificate_registered_through_pbft_lets_its_key_act(tmp_path: Path) 
         institution="hospital-0",
         at_us=GENESIS_US,
     )
-    client = GranteeClient(new, None, dep.rng)  # type: ignore[arg-type]
+    client = dep.client(new)
     p = dep.patient_client(0)
     body = {
         "grantee": new.public_key,
@@ -570,7 +570,7 @@ def test_flipping_same_institution_and_private_in_the_published_policy_changes_d
     reg = draft_transaction(certificate_draft(admin_id.chain, GENESIS_US + 1), dep.setups[0].key)
     net.submit(users[0], reg.to_wire())
     settle(net)
-    admin = AdminClient(admin_id, None, dep.rng)  # type: ignore[arg-type]
+    admin = AdminClient(admin_id, None, dep.rng, privacy=dep.world.privacy)  # type: ignore[arg-type]
     patient, other_doctor = dep.patients[0].public_key, dep.doctors[1]  # at hospital-1
 
     def authorize(at_us: int, categories: list[str]) -> Transaction:
@@ -753,7 +753,10 @@ def test_key_rotation_moves_records_and_grants_to_the_new_key_on_chain(tmp_path:
     steps = [
         draft_transaction(rot.crl, dep.setups[1].key),
         succession,
-        *(draft_transaction(u, new_key) for u in rot.updates),
+        *(
+            draft_transaction(seal_draft(u, w.access_key.public, w.rng.randbytes), new_key)
+            for u in rot.updates
+        ),
     ]
     for k, tx in enumerate(steps):
         net.submit(users[2 + k], tx.to_wire())
@@ -865,3 +868,91 @@ def test_each_refused_attempt_is_blacklisted_and_audited_on_chain(tmp_path: Path
                 assert c.get("reason", c.get("outcome")) == reason, (label, c)
                 assert c["evidence"] == tx.to_wire()  # provable by every replica
         assert node.verify(dep.signer_policy()).ok
+
+
+# --- 8. sealed requests: clear ones refused, tampered envelopes refused, replicas agree ----------
+
+
+def test_clear_requests_are_refused_and_sealed_ones_judged_alike_by_every_replica(
+    tmp_path: Path,
+) -> None:
+    dep, net = deploy(tmp_path, **FAST)
+    users = dep.user_ids
+    p, d = dep.patients[0], dep.doctor_client(0)
+    net.submit(users[0], grant_wire(dep, 0, 0, GENESIS_US + 1))
+    settle(net)
+    # the paper's clear form names the patient to every reader of the chain: refused
+    clear = GranteeClient(dep.doctors[0], None, dep.rng)  # type: ignore[arg-type]
+    leak = request_transaction(
+        clear.request(Operation.READ, patient=p.public_key, body={"history": False},
+                      at_us=GENESIS_US + 2)
+    )  # fmt: skip
+    assert p.public_key in leak.to_wire()
+    assert all((r or "").startswith("unsealed-request") for r in hook(dep, leak.to_wire()))
+    # the sealed read: every replica opens it and accepts it alike, with the same audit draft
+    sealed = read_wire(dep, 0, 0, GENESIS_US + 3)
+    assert p.public_key not in sealed.to_wire()
+    verdicts = [dep.nodes[i].access.judge(sealed.to_wire()) for i in range(4)]
+    assert all(isinstance(v.decision, Allowed) for v in verdicts)
+    assert len({codec.encode(v.decision.audit.content) for v in verdicts}) == 1  # type: ignore[union-attr]
+    # a bit flipped inside the envelope (re-signed by the doctor, so only the box is wrong)
+    fields = codec.decode(sealed.content)
+    fields["envelope"] = fields["envelope"][:-1] + bytes([fields["envelope"][-1] ^ 1])
+    keys = [signing_key_of(dep.doctors[0])]
+    bad = Transaction.create(Kind.QUERY, codec.encode(fields), GENESIS_US + 4, keys)
+    assert all((r or "").startswith("sealed-envelope") for r in hook(dep, bad.to_wire()))
+    # an untampered envelope moved under another signer does not open either (bound by aad)
+    moved = {**codec.decode(sealed.content), "signer": dep.doctors[1].public_key}
+    lifted = Transaction.create(
+        Kind.QUERY, codec.encode(moved), GENESIS_US + 5, [signing_key_of(dep.doctors[1])]
+    )
+    assert all((r or "").startswith("sealed-envelope") for r in hook(dep, lifted.to_wire()))
+    net.submit(users[1], sealed.to_wire())
+    settle(net)
+    assert results(net, users[1]) == [["accepted", sealed.id]]
+    for i in range(4):
+        (audit,) = [a for a in dep.nodes[i].access.state.audit if a.content["request"] == sealed.id]
+        assert p.public_key not in codec.encode(audit.content)
+        assert audit.content["signer"] == d.public_key
+
+
+def test_a_consortium_may_still_take_clear_requests_when_told(tmp_path: Path) -> None:
+    dep, _ = deploy(tmp_path, require_sealed=False, **FAST)
+    p = dep.patients[0]
+    clear = GranteeClient(p, None, dep.rng)  # type: ignore[arg-type]
+    own = request_transaction(
+        clear.request(Operation.READ, patient=p.public_key, body={"history": False},
+                      at_us=GENESIS_US + 1)
+    )  # fmt: skip
+    assert hook(dep, own.to_wire()) == [None] * 4
+
+
+def test_an_outside_auditor_verifies_the_sealed_chain_without_the_access_key(
+    tmp_path: Path,
+) -> None:
+    from medbench.ledger import verify_transaction
+    from medbench.ledger.audit import audit_publication, check_proof, prove, publish
+
+    dep, net = deploy(tmp_path, **FAST)
+    for op in care_session(dep, 0, 2, GENESIS_US + 1):
+        net.submit(dep.user_ids[0], op)
+    assert net.run_until_idle(5_000_000)
+    net.run(300_000)
+    node = dep.nodes[2]
+    blocks = node.ledger.blocks()
+    # headers + IDs only, as published: the chain verifies
+    report = audit_publication(
+        publish(node.ledger.genesis(), blocks), trusted_genesis_id=dep.genesis.id
+    )
+    assert report.ok
+    bodies = [node.ledger[t] for b in blocks for t in b.tx_ids]
+    patient = dep.patients[0]
+    assert len(bodies) >= 5  # grant, two records, a read and its audit
+    for tx in bodies:
+        # every signature checks over the recomputed ID without opening any box ...
+        assert verify_transaction(tx, Scheme.ED25519).ok
+        # ... and no body shows the patient's keys
+        assert patient.public_key not in tx.to_wire()
+        assert patient.keys.encryption_public not in tx.to_wire()
+        proof = prove(blocks, tx.id)
+        assert proof is not None and check_proof([b.header for b in blocks], tx, proof)

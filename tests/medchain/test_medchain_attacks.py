@@ -106,6 +106,7 @@ def test_hostile_operation_bytes_are_refused_never_raise(
 
 
 def test_node_records_are_checked(tmp_path: Path) -> None:
+    from medbench.access.envelope import seal_record
     from medbench.access.request import Operation
     from medbench.crypto.keys import Scheme, SigningKey
     from medbench.medchain import request_transaction
@@ -122,8 +123,11 @@ def test_node_records_are_checked(tmp_path: Path) -> None:
     refused = request_transaction(
         d.request(Operation.READ, patient=p.public_key, body={"history": False}, at_us=GENESIS_US)
     )
+    key = dep.world.access_key
+    assert p.public_key not in refused.to_wire()  # the patient travels sealed
+    sealed = seal_record(key, "blacklist", refused.id, {"patient": p.public_key})
     good = {"type": "blacklist", "request": refused.id, "subject": d.public_key,
-            "operation": "read", "patient": p.public_key, "reason": "no-grant",
+            "operation": "read", "sealed": sealed, "reason": "no-grant",
             "evidence": refused.to_wire()}  # fmt: skip
     assert verdict(good) is None  # every replica re-derives this refusal from the evidence
     assert verdict(good, key=outsider).startswith("record-not-by-a-writer")
@@ -131,12 +135,15 @@ def test_node_records_are_checked(tmp_path: Path) -> None:
     assert verdict({**good, "subject": 7}).startswith("malformed")
     assert verdict({"type": "audit", "request": 5}, kind=Kind.QUERY).startswith("malformed")
     # a record must say exactly what the rules say about its evidence
+    other = seal_record(key, "blacklist", refused.id, {"patient": d.public_key})
     for lie in ({"reason": "grant-expired"}, {"subject": p.public_key}, {"evidence": b"x"},
-                {"request": b"r" * 32}, {"evidence": None}):  # fmt: skip
+                {"request": b"r" * 32}, {"evidence": None}, {"sealed": other},
+                {"patient": p.public_key}):  # fmt: skip
         assert verdict({**good, **lie}).startswith(("unproven-record", "malformed")), lie
     # an audit of a query nobody made, and of one without evidence of its refusal
-    audit = {"type": "audit", "request": refused.id, "requester": d.public_key,
-             "operation": "read", "patient": p.public_key, "category": "*",
+    private = {"requester": d.public_key, "patient": p.public_key, "category": "*"}
+    audit = {"type": "audit", "request": refused.id, "signer": d.public_key,
+             "operation": "read", "sealed": seal_record(key, "audit", refused.id, private),
              "outcome": "allowed"}  # fmt: skip
     assert verdict(audit, kind=Kind.QUERY).startswith("unproven-record")
     proven = {**audit, "outcome": "no-grant", "evidence": refused.to_wire()}

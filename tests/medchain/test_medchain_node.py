@@ -123,8 +123,12 @@ def test_tampered_body_is_localised_and_repaired_from_a_peer(tmp_path: Path) -> 
     block = victim.ledger.blocks()[0]
     target = block.tx_ids[1]
     tx = victim.ledger[target]
-    forged = Transaction(tx.kind, tx.content.replace(b"visit 0", b"visit 9"), tx.timestamp_us,
-                         tx.public_keys, tx.signatures)  # fmt: skip
+    # the stored body is a sealed request: flip one byte inside its envelope
+    fields = codec.decode(tx.content)
+    env = fields["envelope"]
+    fields["envelope"] = env[:100] + bytes([env[100] ^ 1]) + env[101:]
+    forged = Transaction(tx.kind, codec.encode(fields), tx.timestamp_us, tx.public_keys,
+                         tx.signatures)  # fmt: skip
     victim.store.tamper_transaction(target, forged.to_wire())
     report = victim.verify()
     (finding,) = report.findings

@@ -18,10 +18,16 @@ any other node id. The protocol, rule by rule (TOCS section in brackets):
   queues it; a backup relays it to the primary and starts the view-change timer for it.
 * Batching [§5.1]: the primary sends a PRE-PREPARE when ``max_batch_size`` requests wait, or when
   the oldest has waited ``max_batch_delay_us`` (0: at once), and only inside the watermarks.
+* Agreed time [§4.6, non-determinism]: the primary puts its clock reading (from ``tick``, never
+  behind the previous batch's) in the PRE-PREPARE; a backup refuses a timestamp more than
+  ``max_clock_skew_us`` away from its own clock or before the previous batch's. At execution the
+  batch's *agreed time* is ``max(timestamp, previous agreed time)`` (monotone, the same on every
+  honest replica) and is what the service judges every request of the batch at.
 * PRE-PREPARE [§4.2]: a backup accepts it in its current view, inside ``(h, h+L]``, if it has not
-  accepted another digest for that view and sequence, the digest matches the batch and every
-  request is authentic and valid; then it broadcasts PREPARE. The pre-prepare counts as the
-  primary's prepare vote, so *prepared* = pre-prepare + 2f+1 matching votes (PAPER.md §1.1).
+  accepted another digest for that view and sequence, the digest matches the batch, its time is
+  acceptable and every request is authentic and valid; then it broadcasts PREPARE. The
+  pre-prepare counts as the primary's prepare vote, so *prepared* = pre-prepare + 2f+1 matching
+  votes (PAPER.md §1.1).
 * COMMIT [§4.2]: once prepared a replica persists the certificate and broadcasts COMMIT; with 2f+1
   matching commits the batch is *committed-local* and executed in sequence order; replies go to
   clients, the chain of blocks advances (:mod:`.blocks`).
@@ -91,7 +97,9 @@ FUTURE_LIMIT = 256  # early messages kept per sending replica (one cannot crowd 
 _REACHED, _DUPLICATE, _CONFLICT = Status.REACHED, Status.DUPLICATE, Status.CONFLICT
 
 Validator = Callable[[Request], "str | None"]
-Service = Callable[[Request], bytes]
+Service = Callable[[Request, int], bytes]
+"""``service(request, agreed_time_us) -> result``: execute one request at its batch's agreed time
+(the replica's clock units, identical on every honest replica)."""
 
 
 def accept_all(request: Request) -> str | None:
@@ -99,7 +107,7 @@ def accept_all(request: Request) -> str | None:
     return None
 
 
-def acknowledge(request: Request) -> bytes:
+def acknowledge(request: Request, agreed_time_us: int) -> bytes:
     """The default service: the result of a request is its transaction ID (its digest)."""
     return request.digest()
 
@@ -119,6 +127,9 @@ class Config:
     block_mode: BlockMode = BlockMode.INTEGRATED
     block_size: int = 100
     block_interval_us: int = 1_000_000
+    # how far a PRE-PREPARE's time may be from a backup's clock (TOCS §4.6); generous, because
+    # a pre-prepare may wait in a busy replica's queue, and small next to grant windows
+    max_clock_skew_us: int = 10_000_000
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -129,6 +140,8 @@ class Config:
             raise ValueError("batch and block sizes must be positive")
         if self.block_mode == BlockMode.BLOCKER and self.n < 2:
             raise ValueError("blocker mode needs at least two replicas")
+        if self.max_clock_skew_us < 0:
+            raise ValueError("max_clock_skew_us must not be negative")
 
     @property
     def f(self) -> int:
@@ -168,6 +181,7 @@ class Replica:
         self.checkpoints = Checkpoints(n, config.checkpoint_interval, config.log_window)
         self.chain = Chain(n, config.block_mode, block_format)
         self.last_executed = 0
+        self.batch_time = 0  # agreed time of the last executed batch (TOCS §4.6)
         self.state_digest = self.checkpoints.stable_digest
         self.next_sequence = 0  # last sequence the primary assigned
         self.history: dict[int, ExecutedBatch] = {}
@@ -411,7 +425,7 @@ class Replica:
     def _send_pre_prepare(self, batch: tuple[Item, ...]) -> None:
         self.next_sequence += 1
         s = self.next_sequence
-        ts = self.now
+        ts = max(self.now, self._time_floor(s))  # a clock set back must not make time run back
         pp = self._seal(
             PrePrepare(self.view, s, compute_batch_digest(ts, batch), ts, batch, self.node_id)
         )
@@ -453,6 +467,10 @@ class Replica:
         if compute_batch_digest(pp.timestamp, pp.batch) != pp.batch_digest:
             self._reject(pp, "batch digest mismatch")
             return
+        reason = self._check_batch_time(pp)
+        if reason is not None:
+            self._reject(pp, reason)  # no PREPARE: the request timers move to a new primary
+            return
         for item in pp.batch:
             reason = self._verify_item(item)
             if reason is not None:
@@ -460,6 +478,37 @@ class Replica:
                 return
         self._ready.persist.append(pp)
         self._accept_pre_prepare(slot, pp)
+
+    def _time_floor(self, s: int) -> int:
+        """The time a batch at ``s`` may not precede: the newest batch time known below ``s``.
+
+        That is the nearest lower non-empty pre-prepare this replica holds (null requests carry
+        no time), else the agreed time of the last executed batch.
+        """
+        log = self.log
+        for q in range(s - 1, max(self.last_executed, self.checkpoints.stable), -1):
+            slot = log.get(q)
+            pp = None if slot is None else slot.pre_prepare
+            if pp is not None and pp.batch:
+                return max(self.batch_time, pp.timestamp)
+        return self.batch_time
+
+    def _check_batch_time(self, pp: PrePrepare) -> str | None:
+        """Why a backup refuses ``pp``'s timestamp (TOCS §4.6), or ``None``.
+
+        Bounded skew on both sides of this replica's clock: a Byzantine primary can neither date
+        a batch into the future (into a grant not yet valid) nor freeze or rewind the clock
+        (keeping an expired grant or a revoked key alive) by more than ``max_clock_skew_us``.
+        """
+        t = pp.timestamp
+        skew = self.config.max_clock_skew_us
+        if t > self.now + skew:
+            return "batch time ahead of this replica's clock"
+        if t < self.now - skew:
+            return "batch time behind this replica's clock"
+        if t < self._time_floor(pp.sequence):
+            return "batch time before the previous batch"
+        return None
 
     def _voted_otherwise(self, slot: Slot, view: int, digest: bytes) -> bool:
         """True when this replica already sent a PREPARE for another digest at this (view, seq).
@@ -589,8 +638,14 @@ class Replica:
     def _execute(
         self, s: int, ts: int, items: tuple[Item, ...], digest: bytes, replies: bool
     ) -> ExecutedBatch:
-        """Apply one committed batch (deterministic: the same on every honest replica)."""
+        """Apply one committed batch (deterministic: the same on every honest replica).
+
+        Every request is executed at the batch's agreed time, ``max(ts, previous agreed time)``:
+        a pure function of the committed sequence, so state transfer and recovery, which replay
+        the batches in order, reach the same times.
+        """
         assert s == self.last_executed + 1, f"executing {s} after {self.last_executed}"
+        agreed = self.batch_time = max(self.batch_time, ts)
         executed: list[Request] = []
         blocks: list[Any] = []
         chain = self.chain
@@ -602,7 +657,8 @@ class Replica:
                 c = item.client
                 if item.timestamp <= self.last_timestamp.get(c, 0):
                     continue  # already executed: exactly-once by client timestamp
-                reply = Reply(self.view, item.timestamp, c, self.node_id, self.service(item))
+                result = self.service(item, agreed)
+                reply = Reply(self.view, item.timestamp, c, self.node_id, result)
                 self.last_timestamp[c] = item.timestamp
                 self.pending.pop((c, item.timestamp), None)
                 executed.append(item)
@@ -621,7 +677,7 @@ class Replica:
                     self.skipped_blocks[why] += 1
                     self._ready.notes.append(Note("block-skipped", (s, item.height, why)))
         if chain.mode is BlockMode.INTEGRATED and executed:
-            blocks.append(chain.append(-1, tuple(r.digest() for r in executed), ts))
+            blocks.append(chain.append(-1, tuple(r.digest() for r in executed), agreed))
         if blocks:
             self.last_block_time = self.now
             self.block_sent = None

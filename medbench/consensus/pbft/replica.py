@@ -16,6 +16,14 @@ any other node id. The protocol, rule by rule (TOCS section in brackets):
   Chain's rule checks, PAPER.md §1.5). A request whose client timestamp is not newer than the
   client's last executed one is answered from the cached last reply (exactly-once). The primary
   queues it; a backup relays it to the primary and starts the view-change timer for it.
+* Refusals: an authentic request the validator refuses — on arrival, inside a PRE-PREPARE, or
+  when a new view re-judges what waits — is answered with an authenticated REPLY carrying the
+  typed reason (``Reply.refusal``, the part of the reason before its first colon) and is
+  remembered, one per client like the reply cache: a retransmission gets the same refusal, and
+  this replica never re-judges, proposes or prepares that (client, timestamp) again; a request
+  with a newer timestamp is judged afresh. The client completes on f+1 matching refusals, so
+  one faulty replica cannot make a request look refused. A refusal is final where the honest
+  replicas' verdicts agree: f+1 honest refusers leave at most 2f replicas to prepare it.
 * Batching [§5.1]: the primary sends a PRE-PREPARE when ``max_batch_size`` requests wait, or when
   the oldest has waited ``max_batch_delay_us`` (0: at once), and only inside the watermarks.
 * Agreed time [§4.6, non-determinism]: the primary puts its clock reading (from ``tick``, never
@@ -74,6 +82,7 @@ from medbench.consensus.pbft.checkpoint import Checkpoints, chain_digest
 from medbench.consensus.pbft.log import COMMIT_PHASE, PREPARE_PHASE, ExecutedBatch, Log, Slot
 from medbench.consensus.pbft.messages import (
     LOCAL_KINDS,
+    MAX_REFUSAL_CHARS,
     Block,
     Checkpoint,
     Commit,
@@ -96,10 +105,18 @@ FUTURE_LIMIT = 256  # early messages kept per sending replica (one cannot crowd 
 # Enum members as module constants for the vote hot path (``Status.X`` is a slow class lookup).
 _REACHED, _DUPLICATE, _CONFLICT = Status.REACHED, Status.DUPLICATE, Status.CONFLICT
 
+INVALID = "invalid request: "  # prefix of the reasons the validator gave (not authenticity)
+
 Validator = Callable[[Request], "str | None"]
 Service = Callable[[Request, int], bytes]
 """``service(request, agreed_time_us) -> result``: execute one request at its batch's agreed time
 (the replica's clock units, identical on every honest replica)."""
+
+
+def refusal_code(reason: str) -> str:
+    """The typed part of a validator's ``reason`` (before its first colon), as REPLY carries it:
+    identical on replicas whose details differ, so f+1 of them match."""
+    return reason.split(":", 1)[0].strip()[:MAX_REFUSAL_CHARS] or "refused"
 
 
 def accept_all(request: Request) -> str | None:
@@ -186,6 +203,7 @@ class Replica:
         self.next_sequence = 0  # last sequence the primary assigned
         self.history: dict[int, ExecutedBatch] = {}
         self.last_reply: dict[int, Reply] = {}
+        self.refused: dict[int, Reply] = {}  # client -> refusal of its newest refused request
         self.last_timestamp: dict[int, int] = {}
         # request key -> (time its timer started, request): the view-change timers (TOCS §4.4)
         self.pending: dict[tuple[int, int], tuple[int, Request]] = {}
@@ -357,6 +375,30 @@ class Replica:
         self._verified.add(d)
         return None
 
+    def _admit(self, item: Item) -> str | None:
+        """:meth:`_verify_item` under the refusal rule (module docstring, *Refusals*): a request
+        this replica refused stays refused for its timestamp, and a fresh validator refusal of
+        an authentic request is answered (:meth:`_refuse`)."""
+        if type(item) is Request:
+            refusal = self.refused.get(item.client)
+            if refusal is not None and refusal.timestamp == item.timestamp:
+                return "request refused earlier"
+        reason = self._verify_item(item)
+        if reason is not None and type(item) is Request and reason.startswith(INVALID):
+            self._refuse(item, reason[len(INVALID) :])
+        return reason
+
+    def _refuse(self, req: Request, reason: str) -> None:
+        """Send ``req``'s client an authenticated refusal; remember it and drop its timer."""
+        c = req.client
+        reply = Reply(self.view, req.timestamp, c, self.node_id, b"", refusal=refusal_code(reason))
+        self._seal(reply, c)
+        old = self.refused.get(c)
+        if old is None or old.timestamp <= req.timestamp:
+            self.refused[c] = reply
+        self.pending.pop((c, req.timestamp), None)
+        self._send((c,), reply)
+
     def _wrong_view(self, src: int, msg: Any) -> None:
         """Keep a bounded number of messages of the view being entered, per sender (a Byzantine
         replica flooding early votes fills only its own share); reject the others."""
@@ -390,7 +432,14 @@ class Replica:
             else:
                 self._reject(req, "old request")
             return
-        reason = self._verify_item(req)
+        refusal = self.refused.get(client)
+        if refusal is not None and refusal.timestamp == req.timestamp:
+            if src == client:
+                self._send((client,), refusal)  # a retransmission: the same refusal, not re-judged
+            else:
+                self._reject(req, "request refused earlier")
+            return
+        reason = self._admit(req)
         if reason is not None:
             self._reject(req, reason)
             return
@@ -472,7 +521,7 @@ class Replica:
             self._reject(pp, reason)  # no PREPARE: the request timers move to a new primary
             return
         for item in pp.batch:
-            reason = self._verify_item(item)
+            reason = self._admit(item)
             if reason is not None:
                 self._reject(pp, reason)
                 return
@@ -661,6 +710,10 @@ class Replica:
                 reply = Reply(self.view, item.timestamp, c, self.node_id, result)
                 self.last_timestamp[c] = item.timestamp
                 self.pending.pop((c, item.timestamp), None)
+                refusal = self.refused.get(c)
+                if refusal is not None and refusal.timestamp <= item.timestamp:
+                    # ordered all the same (other replicas admitted it): execution decides
+                    del self.refused[c]
                 executed.append(item)
                 chain.accept(item.digest())
                 if replies:

@@ -341,9 +341,9 @@ def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ..
     # a request was admitted (see Replica._verify_item); a request now refused loses its timer
     replica._verified.clear()
     for key, (_, req) in list(replica.pending.items()):
-        reason = replica._verify_item(req)
+        reason = replica._admit(req)  # a refusal is answered to its client (Replica._refuse)
         if reason is not None:
-            del replica.pending[key]
+            replica.pending.pop(key, None)
             replica._reject(req, reason)
     replica.pending = {k: (replica.now, req) for k, (_, req) in replica.pending.items()}
     if replica.unblocked_since is not None:
@@ -356,7 +356,7 @@ def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ..
             for item in slot.pre_prepare.batch
         }
         for item in list(pending_items(replica)):
-            if replica._verify_item(item) is None:
+            if replica._admit(item) is None:
                 replica._enqueue(item)
     replica._execute_ready()
     early = [m for w in sorted(replica.future) if w <= v for m in replica.future.pop(w)]

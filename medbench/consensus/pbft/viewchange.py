@@ -20,6 +20,11 @@ changes include one of those, so the batch is re-issued and no committed request
 reordered. Backups recompute the plan from the NEW-VIEW's view changes and accept it only if the
 primary's pre-prepares match exactly.
 
+With MAC authenticators each checker verifies nested messages with its own entry only, and the
+VIEW-CHANGE-ACK protocol of TOCS §4.5 is not implemented: safety holds, but a faulty replica
+can split the honest replicas' verdicts on certificates holding its own messages and so stall a
+view change (precisely: :mod:`medbench.consensus.pbft.auth`, *macs*).
+
 The pure rules come first; the replica's view-change handlers follow as functions of the
 :class:`~.replica.Replica` whose state they change (its handler table binds them).
 """

@@ -226,6 +226,8 @@ class Replica:
         self.unblocked_since: int | None = None  # when the oldest unblocked transaction waited
         self._verified: set[bytes] = set()
         self.rejections: Counter[str] = Counter()
+        # SHA-256 evaluations of this replica, by medbench.sim.hashwork category (counters())
+        self.hash_work: Counter[str] = Counter()
         self.skipped_blocks: Counter[str] = Counter()  # committed BLOCKs not appended, by reason
         self.handled = 0
         self._ready = Ready()
@@ -475,6 +477,7 @@ class Replica:
         self.next_sequence += 1
         s = self.next_sequence
         ts = max(self.now, self._time_floor(s))  # a clock set back must not make time run back
+        self.hash_work["digest"] += 1
         pp = self._seal(
             PrePrepare(self.view, s, compute_batch_digest(ts, batch), ts, batch, self.node_id)
         )
@@ -513,6 +516,7 @@ class Replica:
         if not self._verify(src, pp):
             self._reject(pp, "not authentic")
             return
+        self.hash_work["digest"] += 1
         if compute_batch_digest(pp.timestamp, pp.batch) != pp.batch_digest:
             self._reject(pp, "batch digest mismatch")
             return
@@ -731,6 +735,13 @@ class Replica:
                     self._ready.notes.append(Note("block-skipped", (s, item.height, why)))
         if chain.mode is BlockMode.INTEGRATED and executed:
             blocks.append(chain.append(-1, tuple(r.digest() for r in executed), agreed))
+        work = self.hash_work
+        work["tx_id"] += len(items)  # each ordered item's ID, once (the hashwork rule)
+        work["digest"] += 1  # the chained state digest below
+        for b in blocks:  # Chain.append builds the block, then validates it: twice each
+            k = len(b.tx_ids)
+            work["merkle"] += 2 * (2 * k - 1 if k else 1)  # RFC 6962 (hashwork.merkle_hashes)
+            work["block_id"] += 2
         if blocks:
             self.last_block_time = self.now
             self.block_sent = None
@@ -826,11 +837,23 @@ class Replica:
     # --- introspection ---------------------------------------------------------------------------
 
     def counters(self) -> dict[str, int]:
-        """Handled messages, rejections, skipped blocks and authentication operations."""
+        """Handled messages, rejections, skipped blocks, authentication operations and hash work.
+
+        ``hash_<category>`` (categories of :mod:`medbench.sim.hashwork`) count this replica's own
+        SHA-256 evaluations: ``hash_digest`` every batch digest it computes or recomputes (its
+        pre-prepares, every pre-prepare it checks — refused ones too —, each certificate of a
+        VIEW-CHANGE it checks, each re-issued pre-prepare of a NEW-VIEW, each batch of a STATE)
+        and every chained state digest (executed or transferred batch); ``hash_tx_id`` one per
+        item of each executed batch; ``hash_merkle`` / ``hash_block_id`` the building and
+        checking of every block the chain appends. MACs are in the keyring's ``primitives``.
+        """
         out = {
             "handled": self.handled,
             "rejected": sum(self.rejections.values()),
             "blocks_skipped": sum(self.skipped_blocks.values()),
         }
         out.update(self.keyring.counters())
+        work = self.hash_work
+        for category in ("tx_id", "digest", "merkle", "block_id"):
+            out[f"hash_{category}"] = work[category]
         return out

@@ -53,10 +53,13 @@ from medbench.consensus.pbft.messages import (
 from medbench.node import Note
 
 
-def check_view_change(vc: ViewChange, n: int, window: int, verify: Verify) -> str | None:
+def check_view_change(
+    vc: ViewChange, n: int, window: int, verify: Verify, tally: Counter[str] | None = None
+) -> str | None:
     """``None`` when ``vc``'s checkpoint proof and prepared certificates hold, else why not.
 
-    The outer authenticator of ``vc`` is checked by the caller.
+    The outer authenticator of ``vc`` is checked by the caller; ``tally["digest"]`` (if given)
+    counts the batch digests recomputed.
     """
     f = (n - 1) // 3
     h = vc.stable_sequence
@@ -79,6 +82,8 @@ def check_view_change(vc: ViewChange, n: int, window: int, verify: Verify) -> st
         primary = pp.view % n
         if pp.replica != primary:
             return "certificate pre-prepare not from its primary"
+        if tally is not None:
+            tally["digest"] += 1
         if compute_batch_digest(pp.timestamp, pp.batch) != pp.batch_digest:
             return "certificate batch digest mismatch"
         voters: set[int] = set()
@@ -134,8 +139,15 @@ def plan_new_view(view_changes: Iterable[ViewChange]) -> Plan:
     return Plan(min_s, max_s, batches, best_vc)
 
 
-def matches_plan(plan: Plan, pre_prepares: tuple[PrePrepare, ...], view: int, n: int) -> bool:
-    """True when ``pre_prepares`` are exactly the plan's, issued by the primary of ``view``."""
+def matches_plan(
+    plan: Plan,
+    pre_prepares: tuple[PrePrepare, ...],
+    view: int,
+    n: int,
+    tally: Counter[str] | None = None,
+) -> bool:
+    """True when ``pre_prepares`` are exactly the plan's, issued by the primary of ``view``
+    (``tally["digest"]``, if given, counts the batch digests recomputed)."""
     if len(pre_prepares) != len(plan.batches):
         return False
     for pp, s in zip(pre_prepares, range(plan.min_s + 1, plan.max_s + 1), strict=True):
@@ -144,6 +156,8 @@ def matches_plan(plan: Plan, pre_prepares: tuple[PrePrepare, ...], view: int, n:
             return False
         if pp.batch_digest != digest or pp.timestamp != ts:
             return False
+        if tally is not None:
+            tally["digest"] += 1
         if compute_batch_digest(pp.timestamp, pp.batch) != digest:
             return False
     return True
@@ -234,7 +248,9 @@ def handle_view_change(replica: Replica, src: int, vc: ViewChange) -> None:
     if not replica._verify(src, vc):
         replica._reject(vc, "not authentic")
         return
-    reason = check_view_change(vc, replica.n, replica.config.log_window, replica.keyring.verify)
+    reason = check_view_change(
+        vc, replica.n, replica.config.log_window, replica.keyring.verify, replica.hash_work
+    )
     if reason is not None:
         replica._reject(vc, reason)
         return
@@ -302,13 +318,13 @@ def handle_new_view(replica: Replica, src: int, nv: NewView) -> None:
                 replica._reject(nv, "view change not authentic")
                 return
             reason = check_view_change(
-                vc, replica.n, replica.config.log_window, replica.keyring.verify
+                vc, replica.n, replica.config.log_window, replica.keyring.verify, replica.hash_work
             )
             if reason is not None:
                 replica._reject(nv, f"view change: {reason}")
                 return
     plan = plan_new_view(nv.view_changes)
-    if not matches_plan(plan, nv.pre_prepares, v, replica.n):
+    if not matches_plan(plan, nv.pre_prepares, v, replica.n, replica.hash_work):
         replica._reject(nv, "pre-prepares do not match the view changes")
         return
     for pp in nv.pre_prepares:

@@ -18,6 +18,12 @@ the classic PBFT fault list:
 * :class:`LateEquivocator` — as primary it keeps offering every backup a conflicting batch for
   sequences it already assigned (its NEW-VIEW's included): an honest backup refuses, one that
   forgot what it accepted (a restart that lost a record) would vote twice;
+* :class:`SkewedClockPrimary` — as primary it dates its batches ``shift_us`` away from its clock
+  after its first ``honest`` ones (far future, or back before the previous batch: TOCS §4.6 has
+  the backups refuse both, so the view changes);
+* :class:`PartialAuthenticator` — in MAC mode, spoils the entry of chosen replicas in the
+  authenticators of its pre-prepares: they verify at some honest replicas and not at others (the
+  MAC-mode limitation documented in :mod:`medbench.consensus.pbft.auth`);
 * :class:`BadVoter` — PREPAREs and COMMITs with a wrong view, sequence or digest;
 * :class:`Replayer` — replays old messages of its own and forwards others' messages as if sent
   by itself, and forges messages in another replica's name (bad authenticator);
@@ -260,6 +266,51 @@ class LateEquivocator(Byzantine):
             )
             ready.messages.append(Send(inner.others, _seal(inner.keyring, other)))
         return ready
+
+
+class SkewedClockPrimary(Byzantine):
+    """As primary, stamps every pre-prepare after the first ``honest`` with ``time + shift_us``
+    (floored at 0): a positive shift dates batches into the future, a negative one runs the
+    clock back before the previous batch."""
+
+    def __init__(self, inner: Replica, shift_us: int, honest: int = 0) -> None:
+        super().__init__(inner)
+        self.shift_us = shift_us
+        self.honest = honest
+        self.sent = 0
+
+    def outgoing(self, send: Send) -> list[Send]:
+        """Re-date (and re-sign) the primary's own pre-prepares."""
+        pp = send.msg
+        if not isinstance(pp, PrePrepare) or pp.replica != self.node_id:
+            return [send]
+        self.sent += 1
+        if self.sent <= self.honest:
+            return [send]
+        ts = max(0, pp.timestamp + self.shift_us)
+        bad = PrePrepare(
+            pp.view, pp.sequence, compute_batch_digest(ts, pp.batch), ts, pp.batch, pp.replica
+        )
+        return [Send(send.dsts, _seal(self.inner.keyring, bad))]
+
+
+class PartialAuthenticator(Byzantine):
+    """As primary, zeroes the MAC entries of the replicas in ``victims`` in every pre-prepare it
+    sends (MAC authenticators only; a signature cannot be valid for some and not for others)."""
+
+    def __init__(self, inner: Replica, victims: Iterable[int]) -> None:
+        super().__init__(inner)
+        self.victims = set(victims)
+
+    def outgoing(self, send: Send) -> list[Send]:
+        """Spoil the victims' entries of the primary's own pre-prepares."""
+        pp = send.msg
+        if not isinstance(pp, PrePrepare) or pp.replica != self.node_id:
+            return [send]
+        if type(pp.auth) is not tuple or len(pp.auth) != self.inner.n:
+            return [send]
+        auth = tuple(bytes(len(e)) if j in self.victims else e for j, e in enumerate(pp.auth))
+        return [Send(send.dsts, pp.with_auth(auth))]
 
 
 class BadVoter(Byzantine):

@@ -237,6 +237,8 @@ def _completion(item: Any) -> Any:
     result = getattr(item, "result", None)
     if result is None:
         return repr(item)
+    if item.refusal:  # refused before ordering: f+1 matching typed refusals
+        return (item.client, ("refused", item.refusal), item.timestamp)
     return (item.client, tuple(codec.decode(result)), item.timestamp)
 
 
@@ -521,7 +523,8 @@ def _describe(run: Run, hop: Hop) -> str | None:
         k = "PREPARE    " if isinstance(m, Prepare) else "COMMIT     "
         return f"{head} {k} v={m.view} n={m.sequence} d={short(m.batch_digest)}"
     if isinstance(m, Reply):
-        return f"{head} REPLY       v={m.view} {codec.decode(m.result)[0]}"
+        what = "refused" if m.refusal else codec.decode(m.result)[0]
+        return f"{head} REPLY       v={m.view} {what}"
     if isinstance(m, Block):
         return (
             f"{head} BLOCK       v={m.view} h={m.height} blocker=VA_{m.blocker} ids={len(m.tx_ids)}"
@@ -549,7 +552,7 @@ def _message_text(run: Run, m: Any) -> str:
     if isinstance(m, Commit):
         return f"COMMIT      v={m.view} n={m.sequence} d={short(m.batch_digest)}"
     if isinstance(m, Reply):
-        verdict = codec.decode(m.result)
+        verdict = ["refused", m.refusal] if m.refusal else codec.decode(m.result)
         what = verdict[0] if isinstance(verdict, list) and verdict else verdict
         return f"REPLY       v={m.view} t={m.timestamp} to={run.name(m.client)} {what}"
     if isinstance(m, Block):

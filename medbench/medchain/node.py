@@ -50,6 +50,7 @@ from medbench.consensus.pbft import (
 from medbench.consensus.pbft.log import StableRecord
 from medbench.consensus.pbft.messages import Block as BlockMessage
 from medbench.consensus.pbft.messages import MessageError, PrePrepare
+from medbench.consensus.pbft.messages import Request as RequestMessage
 from medbench.crypto.keys import SigningKey
 from medbench.hashing import sha256
 from medbench.ledger.block import Block, Genesis
@@ -124,7 +125,7 @@ class MedicalChainNode:
                     self.rejections["corrupt log record"] += 1
             self.access.quiet = True  # drafts of replayed batches were submitted before the crash
             self.replica, ready = Replica.recover(
-                self.node_id, cfg, setup.keyring, records, self.access, self.access.service,
+                self.node_id, cfg, setup.keyring, records, self.access, self.execute,
                 self.format, now=now,
             )  # fmt: skip
             self.access.quiet = False
@@ -133,9 +134,14 @@ class MedicalChainNode:
             self.first = self._drive(ready)
         else:
             self.replica = Replica(
-                self.node_id, cfg, setup.keyring, self.access, self.access.service, self.format
+                self.node_id, cfg, setup.keyring, self.access, self.execute, self.format
             )
         self.core = setup.wrap(self.replica) if setup.wrap is not None else self.replica
+
+    def execute(self, request: RequestMessage, agreed_time_us: int) -> bytes:
+        """PBFT's service hook: the access service at the batch's agreed time, made absolute
+        (PBFT time counts from the genesis timestamp, like the node's clock in :meth:`tick`)."""
+        return self.access.service(request, self.setup.genesis.timestamp_us + agreed_time_us)
 
     @classmethod
     def restart(cls, setup: NodeSetup, now: int) -> MedicalChainNode:

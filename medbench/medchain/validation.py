@@ -13,12 +13,12 @@ bytes. :class:`AccessValidator` plays two roles on each replica:
   replica counts it. If the access layer drafted a blacklist record (a staff member refused for
   an authorization reason) or an audit record (a query), the draft joins :attr:`outbox`, which
   the node's own client signs and submits as a transaction in turn;
-* **service** (``service(request) -> result``, at execution, in the total order): judge again,
-  now against the state after every earlier committed transaction (two requests of one batch may
-  conflict), then apply it to the state. The result is deterministic bytes
-  ``["accepted", tx_id]`` or ``["refused", reason]``; the request digest -> transaction ID map of
-  the :class:`~medbench.medchain.blocks.LedgerBlockFormat` is filled here (refused: no ID, so the
-  ledger block leaves it out).
+* **service** (``service(request, at_us) -> result``, at execution, in the total order): judge
+  again, now against the state after every earlier committed transaction (two requests of one
+  batch may conflict) and at the batch's agreed time ``at_us``, then apply it to the state. The
+  result is deterministic bytes ``["accepted", tx_id]`` or ``["refused", reason]``; the request
+  digest -> transaction ID map of the :class:`~medbench.medchain.blocks.LedgerBlockFormat` is
+  filled here (refused: no ID, so the ledger block leaves it out).
 
 Time
 ----
@@ -30,8 +30,12 @@ chose; three bounds keep that choice honest (PAPER.md §1.6, TOCS §4.6 for the 
   :data:`MAX_LEAD_US` ahead (future-dating into a grant not yet valid) or :data:`MAX_AGE_US`
   behind (backdating into an expired window) is refused. Backups run this check on every request
   of a PRE-PREPARE, so a Byzantine primary cannot order such a stamp: it needs 2f+1 prepares;
-* at execution, deterministically: a stamp more than :data:`MAX_AGE_US` older than the newest
-  block is refused;
+* at execution, deterministically: the stamp is bounded on both sides against the batch's
+  *agreed time* (the PBFT primary's clock reading in the PRE-PREPARE, checked against their own
+  clocks by the backups and never running back, TOCS §4.6): more than :data:`MAX_LEAD_US` ahead
+  or :data:`MAX_AGE_US` behind it is refused by every honest replica alike, even if admission
+  let it through (a replica with a wrong clock, a validator bypassed). Unlike the newest block's
+  time (also checked), the agreed time advances while the chain is idle;
 * at execution, deterministically: a stamp older than the latest revocation on chain that affects
   the request (:func:`revocation_floor`: a CRL entry for a signer's certificate, a revoked grant
   of the pair, a revoked delegation) is refused, so a revoked grantee or key cannot backdate past
@@ -87,10 +91,12 @@ from medbench.pki.chain import revoked_since
 from medbench.pki.drafts import RequestDraft, TxDraft
 
 MAX_AGE_US = 600_000_000
-"""How far a transaction's timestamp may lag the last block's (the paper's 10-minute blocks)."""
+"""How far a transaction's timestamp may lag the replica's clock, the batch's agreed time or the
+last block's (the paper's 10-minute blocks)."""
 
 MAX_LEAD_US = 600_000_000
-"""How far a transaction's timestamp may run ahead of a replica's clock at admission."""
+"""How far a transaction's timestamp may run ahead of a replica's clock at admission, and of the
+batch's agreed time at execution."""
 
 
 def request_transaction(request: AccessRequest) -> Transaction:
@@ -182,13 +188,15 @@ class AccessValidator:
         """This replica's idea of the chain's time: its clock, never behind the newest block."""
         return max(self.format.head_timestamp, self.clock_us)
 
-    def judge(self, operation: bytes, *, clock_us: int | None = None) -> Verdict:
+    def judge(
+        self, operation: bytes, *, clock_us: int | None = None, at_us: int | None = None
+    ) -> Verdict:
         """Decode ``operation`` and judge it against the current state (never raises).
 
-        ``clock_us`` (admission only) is this replica's clock: a stamp outside
-        ``[clock - max_age, clock + max_lead]`` is refused before consensus. Without it (at
-        execution) only the deterministic bounds apply: the head block's time and the
-        revocations on chain.
+        ``clock_us`` (admission) is this replica's clock, ``at_us`` (execution) the batch's
+        agreed time: a stamp outside ``[time - max_age, time + max_lead]`` of either is refused.
+        The deterministic bounds always apply: the head block's time and the revocations on
+        chain.
         """
         try:
             tx = Transaction.from_wire(operation)
@@ -200,6 +208,10 @@ class AccessValidator:
             return Verdict(tx, "future-timestamp: ahead of this replica's clock")
         if clock_us is not None and t < clock_us - self.max_age_us:
             return Verdict(tx, "stale-timestamp: behind this replica's clock")
+        if at_us is not None and t > at_us + self.max_lead_us:
+            return Verdict(tx, "future-timestamp: ahead of the batch's agreed time")
+        if at_us is not None and t < at_us - self.max_age_us:
+            return Verdict(tx, "stale-timestamp: behind the batch's agreed time")
         if t < self.format.head_timestamp - self.max_age_us:
             # the rules read the transaction's own time: it may not lag the chain (backdating
             # into an expired grant window)
@@ -251,9 +263,10 @@ class AccessValidator:
             self._queue(v.decision.drafts, v.tx, evidence=True)
         return v.reason
 
-    def service(self, request: Request) -> bytes:
-        """The service hook: re-check in the total order, apply, and answer the client."""
-        v = self.judge(request.operation)
+    def service(self, request: Request, at_us: int | None = None) -> bytes:
+        """The service hook: re-check in the total order at the agreed time ``at_us`` (absolute
+        µs; ``None``: only the chain's own bounds), apply, and answer the client."""
+        v = self.judge(request.operation, at_us=at_us)
         digest = request.digest()
         if v.reason is not None or v.tx is None:
             self.format.ledger_ids[digest] = b""  # not part of the ledger block

@@ -39,8 +39,13 @@ HOUR_US = 3600 * 1_000_000
 
 
 def results(net: Any, client: int) -> list[list[Any]]:
-    """Decoded replies ``client`` received, in order."""
-    return [codec.decode(c.result) for c in net.completed if c.client == client]
+    """Decoded replies ``client`` received, in order (a refusal before ordering as
+    ``["refused", code]``, like one at execution)."""
+    return [
+        ["refused", c.refusal] if c.refusal else codec.decode(c.result)
+        for c in net.completed
+        if c.client == client
+    ]
 
 
 def settle(net: Any, us: int = 1_500_000) -> None:
@@ -139,7 +144,7 @@ def test_byzantine_node_cannot_blacklist_an_honest_doctor(tmp_path: Path) -> Non
     # every honest replica refuses every fabrication with a typed reason, so none is ordered
     for wire in wires:
         assert all((r or "").startswith("unproven-record") for r in hook(dep, wire))
-    assert all(results(net, c) == [] for c in users[4:])
+    assert all(results(net, c) == [["refused", "unproven-record"]] for c in users[4:])
 
 
 def test_a_real_refusal_still_blacklists_on_every_node(tmp_path: Path) -> None:
@@ -172,7 +177,7 @@ def test_backdating_into_an_expired_grant_window_is_refused(tmp_path: Path) -> N
     back = read_wire(dep, 0, 0, GENESIS_US + 100_000)  # inside the window, a second "ago"
     net.submit(users[1], back.to_wire())
     settle(net)
-    assert results(net, users[1]) == []  # never ordered
+    assert results(net, users[1]) == [["refused", "stale-timestamp"]]  # refused, never ordered
     assert dep.nodes[0].access.refusals["stale-timestamp"] >= 1
     now = read_wire(dep, 0, 0, GENESIS_US + net.now)  # honestly stamped: the grant has expired
     net.submit(users[2], now.to_wire())
@@ -195,13 +200,14 @@ def test_future_dating_into_a_grant_not_yet_valid_is_refused_even_by_a_byzantine
     ahead = read_wire(dep, 0, 0, start + 5)
     net.submit(users[1], ahead.to_wire())
     settle(net)
-    assert results(net, users[1]) == [] and dep.nodes[0].access.refusals["future-timestamp"] >= 1
+    assert results(net, users[1]) == [["refused", "future-timestamp"]]
+    assert dep.nodes[0].access.refusals["future-timestamp"] >= 1
     # a Byzantine primary admits anything: the honest backups' clocks still refuse to prepare it
     dep.nodes[0].replica.validator = lambda request: None
     ahead2 = read_wire(dep, 0, 0, start + 6)
     net.submit(users[2], ahead2.to_wire())
     net.run(3_000_000)
-    assert results(net, users[2]) == []
+    assert results(net, users[2]) == [["refused", "future-timestamp"]]  # by the backups
     for i in range(4):
         seen = dep.nodes[i].access.state.seen
         assert ahead.id not in seen and ahead2.id not in seen

@@ -17,7 +17,11 @@ FAST = {"block_size": 8, "block_interval_us": 50_000, "checkpoint_interval": 4, 
 
 
 def _result(net, client: int) -> list[list]:
-    return [codec.decode(c.result) for c in net.completed if c.client == client]
+    return [
+        ["refused", c.refusal] if c.refusal else codec.decode(c.result)
+        for c in net.completed
+        if c.client == client
+    ]
 
 
 def test_workload_commits_identical_verified_chains(tmp_path: Path) -> None:

@@ -286,7 +286,8 @@ def sample_messages(keyrings: dict[int, Any]) -> list[Any]:
     nv = seal(NewView(1, (vc,), (seal(PrePrepare(1, 5, d, 7, batch, 1), 1),), 1), 1)
     fetch = seal(Fetch(1, 3), 3)
     state = seal(State(1, 1, (StateBatch(1, 7, batch),), cps, 0), 0)
-    return [req, block, pp, prepares[0], commit, reply, cps[0], vc, nv, fetch, state]
+    refusal = seal(Reply(0, 2, 4, 1, b"", refusal="no-grant"), 1, 4)
+    return [req, block, pp, prepares[0], commit, reply, cps[0], vc, nv, fetch, state, refusal]
 
 
 # --- message-count figures ---------------------------------------------------------------

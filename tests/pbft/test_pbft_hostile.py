@@ -83,6 +83,16 @@ hostile = st.one_of(
     prepares,
     st.builds(Commit, views, seqs, digests, replicas),
     st.builds(Reply, views, small, small, replicas, st.binary(max_size=4)),
+    st.builds(  # a typed refusal (REPLY with no result)
+        Reply,
+        views,
+        small,
+        small,
+        replicas,
+        st.just(b""),
+        st.just(b""),
+        st.sampled_from(["forbidden", "no-grant", "x" * 64]),
+    ),
     checkpoints,
     view_changes,
     st.builds(

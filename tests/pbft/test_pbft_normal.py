@@ -167,8 +167,14 @@ def test_validator_hook_rejects_at_primary_and_backups() -> None:
     net.submit(4, b"bad")
     net.submit(5, b"good")
     net.run(1_000_000)
-    assert [c.client for c in net.completed] == [5]
+    # the refused request completes too: f+1 matching typed refusals, after the client's
+    # retransmission reached the backups (it first went to the primary alone)
+    assert [(c.client, c.result, c.refusal) for c in net.completed] == [
+        (5, net.completed[0].request_id, ""),
+        (4, b"", "forbidden"),
+    ]
     assert net.replicas()[0].rejections["invalid request: forbidden"] >= 1
+    assert all(r.last_executed == 1 for r in net.replicas())  # only the good one was ordered
 
 
 def test_backups_refuse_an_invalid_request_from_a_faulty_primary() -> None:
@@ -181,13 +187,13 @@ def test_backups_refuse_an_invalid_request_from_a_faulty_primary() -> None:
     net.submit(4, b"bad")  # the primary (replica 0) keeps the permissive validator
     net.run(20_000)
     net.submit(5, b"good")
-    net.run(2_000_000)  # the bad request never completes: its client keeps retransmitting
+    net.run(2_000_000)  # the bad request completes as refused by the backups, never ordered
     for r in net.replicas([1, 2, 3]):
         assert r.rejections["invalid request: forbidden"] >= 1
         ops = [q.operation for b in net.committed[r.node_id].values() for q in b.requests]
         assert ops == [b"good"]
         assert r.view >= 1
-    assert [c.client for c in net.completed] == [5]
+    assert sorted((c.client, c.refusal) for c in net.completed) == [(4, "forbidden"), (5, "")]
     assert safety_violations(net, [1, 2, 3]) == []
     votes = {(i, kind) for (i, kind, v, s), _ in net.votes_sent.items() if (v, s) == (0, 1)}
     assert not {(i, "prepare") for i in (1, 2, 3)} & votes  # no backup prepared it
@@ -274,20 +280,36 @@ class _Rules:
         return "forbidden" if req.operation in self.forbidden else None
 
 
-def test_refused_requests_are_judged_again(net4: Network) -> None:
-    """Only acceptances are cached: a request refused once is accepted once the rules allow."""
+def test_a_refusal_is_answered_and_kept_until_a_new_timestamp(net4: Network) -> None:
+    """A refused request gets an authenticated, typed refusal; its retransmission gets the same
+    refusal without being judged again (the rules allowing it meanwhile change nothing: it is
+    not re-proposed), while the client's next request, a new timestamp, is judged afresh.
+    Acceptances, not refusals, are what the validation cache keeps."""
     r: Replica = net4.nodes[1]
     rules = _Rules()
     rules.forbidden.add(b"x")
     r.validator = rules
+    keys = net4.keyrings[4]
     req = Request(4, 1, b"x")
-    req = req.with_auth(net4.keyrings[4].sign(req.body()))
-    r.step(4, req)
+    req = req.with_auth(keys.sign(req.body()))
+    ready = r.step(4, req)
     assert r.rejections["invalid request: forbidden"] == 1 and not r.pending
+    (send,) = ready.messages
+    refusal = send.msg
+    assert send.dsts == (4,) and isinstance(refusal, Reply)
+    assert (refusal.refusal, refusal.result, refusal.timestamp) == ("forbidden", b"", 1)
+    assert keys.verify(1, refusal.body(), refusal.auth)
     rules.forbidden.clear()
-    r.step(4, req)
-    assert (4, 1) in r.pending and rules.calls == 2
-    r.step(4, req)  # accepted: cached until it executes
+    again = r.step(4, req)
+    assert [s.msg for s in again.messages] == [refusal] and rules.calls == 1
+    assert not r.pending
+    relayed = r.step(2, req)  # another replica relays it: not judged, not answered
+    assert not relayed.messages and r.rejections["request refused earlier"] == 1
+    nxt = Request(4, 2, b"x")
+    nxt = nxt.with_auth(keys.sign(nxt.body()))
+    r.step(4, nxt)
+    assert (4, 2) in r.pending and rules.calls == 2
+    r.step(4, nxt)  # accepted: cached until it executes
     assert rules.calls == 2
 
 
@@ -316,7 +338,8 @@ def test_a_new_view_judges_waiting_requests_again() -> None:
     assert all(r.rejections["invalid request: forbidden"] >= 1 for r in backups)
     net.submit(5, b"y")
     net.run(2_000_000)
-    assert [c.client for c in net.completed] == [5]
+    # the refused request is answered by the replicas that re-judged it, not re-proposed
+    assert sorted((c.client, c.refusal) for c in net.completed) == [(4, "forbidden"), (5, "")]
     assert {r.view for r in backups} == {1}  # no view change for the refused request
     for r in backups:
         ops = [q.operation for b in net.committed[r.node_id].values() for q in b.requests]

@@ -45,6 +45,8 @@ BEHAVIOURS = (
     "bad-digest",
     "replayer",
     "black-hole",
+    "future-clock",
+    "rewinding-clock",
 )
 CHECKPOINT_INTERVAL = 4
 
@@ -92,6 +94,10 @@ def _wrap(net: Network, r: int, kind: str) -> None:
         net.nodes[r] = faults.BadVoter(inner, kind[4:])
     elif kind == "replayer":
         net.nodes[r] = faults.Replayer(inner)
+    elif kind == "future-clock":  # far beyond the backups' skew bound (TOCS §4.6)
+        net.nodes[r] = faults.SkewedClockPrimary(inner, 60_000_000)
+    elif kind == "rewinding-clock":  # back before the previous batch, within the skew bound
+        net.nodes[r] = faults.SkewedClockPrimary(inner, -30_000, honest=1)
     else:
         raise AssertionError(kind)
 

@@ -12,10 +12,22 @@ Every PBFT message carries an authenticator over its canonical body (see
 ``macs``
     Castro & Liskov's fast mode (TOCS §3, §4.1): an *authenticator*, one HMAC-SHA256 (truncated
     to 16 bytes) per replica under pairwise session keys, so each replica checks its own entry.
-    Replies to a client carry one MAC. Limitation kept on purpose: a faulty sender can make an
-    authenticator that verifies at some replicas and not at others; certificates nested in a
-    VIEW-CHANGE are checked with the receiver's own entry (TOCS §4.4 then needs the extra
-    view-change acknowledgements that this kit does not model).
+    Replies to a client carry one MAC. Certificates nested in a VIEW-CHANGE or NEW-VIEW are
+    checked with the receiver's own entry; the VIEW-CHANGE-ACK protocol of TOCS §4.5, which
+    replaces transferable certificates in MAC mode, is **not implemented**. What that leaves a
+    faulty replica (pinned down by ``tests/pbft/test_pbft_mac_viewchange.py``):
+
+    * it *cannot* forge: an entry valid at an honest receiver needs the claimed author's
+      pairwise key with that receiver, so a VIEW-CHANGE, prepare certificate or NEW-VIEW in an
+      honest replica's name is refused by every honest replica. The safety argument of the
+      view change (each checker verifies every message it relies on) holds per checker;
+    * it *can* split verdicts on its own messages: an authenticator whose entries verify at
+      some honest replicas and not at others (:class:`medbench.faults.PartialAuthenticator`)
+      makes the others refuse every certificate holding that message, so honest VIEW-CHANGEs
+      carrying it, and every NEW-VIEW built on them, are refused there. A faulty primary that
+      does this and then stops voting leaves the honest replicas unable to install a new view
+      while it stays silent: with f faults, liveness is lost (safety is not). With signatures
+      the same attack (withholding the pre-prepare from one backup) leaves the group live.
 ``modeled``
     A cheap keyed tag (BLAKE2b keyed with the sender's secret, 16 bytes) that still detects
     forgery and tampering inside the protocol logic; every node of the model knows every secret

@@ -4,7 +4,11 @@ Theory of operation
 -------------------
 TOCS 2002 §4.1: a client sends ``<REQUEST, o, t, c>`` to the replica it believes is the primary
 and waits for f+1 replies with the same timestamp and result from distinct replicas (at least one
-of them honest, so the result is right; PAPER.md §1.1 writes this (n+2)/3). If they do not arrive
+of them honest, so the result is right; PAPER.md §1.1 writes this (n+2)/3). A replica that
+refuses the request (its validator) replies with a typed refusal instead; f+1 matching refusals
+complete the request as refused (:attr:`Completion.refusal`), so one faulty replica can neither
+fake a result nor make a request look refused. To try again the application submits anew: a new
+timestamp, judged afresh. If they do not arrive
 within the retransmission timeout it broadcasts the request to every replica (backups relay it to
 the primary and start their view-change timers) and doubles the timeout.
 
@@ -27,7 +31,8 @@ from medbench.node import Note, Ready, Send
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """A request accepted by its client: f+1 replicas answered ``result``."""
+    """A request finished at its client: f+1 replicas answered ``result``, or refused it with
+    the typed reason ``refusal`` (then ``result`` is empty)."""
 
     client: int
     timestamp: int
@@ -36,6 +41,7 @@ class Completion:
     submitted_us: int
     completed_us: int
     retransmissions: int
+    refusal: str = ""
 
 
 class Client:
@@ -142,11 +148,11 @@ class Client:
             self._reject(reply, "not authentic")
             return
         self.replies[reply.replica] = reply
-        votes = Counter(r.result for r in self.replies.values())
-        result, count = votes.most_common(1)[0]
+        votes = Counter((r.result, r.refusal) for r in self.replies.values())
+        (result, refusal), count = votes.most_common(1)[0]
         if count < self.f + 1:
             return
-        matching = [r for r in self.replies.values() if r.result == result]
+        matching = [r for r in self.replies.values() if (r.result, r.refusal) == (result, refusal)]
         self.view = max(self.view, max(r.view for r in matching))
         self._ready.completed.append(
             Completion(
@@ -157,6 +163,7 @@ class Client:
                 self.sent_at,
                 self.now,
                 self.retransmissions,
+                refusal,
             )
         )
         self.outstanding = None

@@ -41,6 +41,7 @@ MAX_U63 = (1 << 63) - 1
 MAX_AUTH_ENTRIES = 4096
 MAX_AUTH_BYTES = 256
 MAX_OPERATION_BYTES = 1 << 20
+MAX_REFUSAL_CHARS = 64
 
 
 class Kind(StrEnum):
@@ -105,6 +106,11 @@ def _digest(name: str, value: object) -> None:
 def _bytes(name: str, value: object, limit: int) -> None:
     if type(value) is not bytes or len(value) > limit:
         raise MessageError(f"{name} must be at most {limit} bytes")
+
+
+def _text(name: str, value: object, limit: int) -> None:
+    if type(value) is not str or len(value) > limit:
+        raise MessageError(f"{name} must be a string of at most {limit} characters")
 
 
 def _auth(value: object) -> None:
@@ -387,7 +393,12 @@ class Commit(_Message):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Reply(_Message):
-    """<REPLY, v, t, c, i, r>: ``replica`` executed the client's request and got ``result``."""
+    """<REPLY, v, t, c, i, r>: ``replica`` executed the client's request and got ``result``.
+
+    Or it refused the request without ordering it: ``refusal`` is then the validator's typed
+    reason (its code, e.g. ``"no-grant"``) and ``result`` is empty. The client accepts either
+    only from f+1 replicas that match on both fields (:mod:`.client`).
+    """
 
     KIND: ClassVar[Kind] = Kind.REPLY
     view: int
@@ -396,6 +407,7 @@ class Reply(_Message):
     replica: int
     result: bytes
     auth: Auth = b""
+    refusal: str = ""
     _body: bytes | None = _cache()
     _wire: bytes | None = _cache()
     _digest: bytes | None = _cache()
@@ -407,16 +419,17 @@ class Reply(_Message):
         _uint("replica", self.replica)
         _bytes("result", self.result, MAX_OPERATION_BYTES)
         _auth(self.auth)
+        _text("refusal", self.refusal, MAX_REFUSAL_CHARS)
+        if self.refusal and self.result:
+            raise MessageError("a refusal carries no result")
 
     def fields(self) -> tuple[Any, ...]:
-        """``(view, timestamp, client, replica, result)``."""
-        return (self.view, self.timestamp, self.client, self.replica, self.result)
+        """``(view, timestamp, client, replica, result, refusal)``."""
+        return (self.view, self.timestamp, self.client, self.replica, self.result, self.refusal)
 
     def __repr__(self) -> str:
-        return (
-            f"Reply(v={self.view} c={self.client} t={self.timestamp} r={self.replica} "
-            f"res={short(self.result)})"
-        )
+        what = f"refused={self.refusal}" if self.refusal else f"res={short(self.result)}"
+        return f"Reply(v={self.view} c={self.client} t={self.timestamp} r={self.replica} {what})"
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -16,12 +16,26 @@ any other node id. The protocol, rule by rule (TOCS section in brackets):
   Chain's rule checks, PAPER.md §1.5). A request whose client timestamp is not newer than the
   client's last executed one is answered from the cached last reply (exactly-once). The primary
   queues it; a backup relays it to the primary and starts the view-change timer for it.
+* Refusals: an authentic request the validator refuses — on arrival, inside a PRE-PREPARE, or
+  when a new view re-judges what waits — is answered with an authenticated REPLY carrying the
+  typed reason (``Reply.refusal``, the part of the reason before its first colon) and is
+  remembered, one per client like the reply cache: a retransmission gets the same refusal, and
+  this replica never re-judges, proposes or prepares that (client, timestamp) again; a request
+  with a newer timestamp is judged afresh. The client completes on f+1 matching refusals, so
+  one faulty replica cannot make a request look refused. A refusal is final where the honest
+  replicas' verdicts agree: f+1 honest refusers leave at most 2f replicas to prepare it.
 * Batching [§5.1]: the primary sends a PRE-PREPARE when ``max_batch_size`` requests wait, or when
   the oldest has waited ``max_batch_delay_us`` (0: at once), and only inside the watermarks.
+* Agreed time [§4.6, non-determinism]: the primary puts its clock reading (from ``tick``, never
+  behind the previous batch's) in the PRE-PREPARE; a backup refuses a timestamp more than
+  ``max_clock_skew_us`` away from its own clock or before the previous batch's. At execution the
+  batch's *agreed time* is ``max(timestamp, previous agreed time)`` (monotone, the same on every
+  honest replica) and is what the service judges every request of the batch at.
 * PRE-PREPARE [§4.2]: a backup accepts it in its current view, inside ``(h, h+L]``, if it has not
-  accepted another digest for that view and sequence, the digest matches the batch and every
-  request is authentic and valid; then it broadcasts PREPARE. The pre-prepare counts as the
-  primary's prepare vote, so *prepared* = pre-prepare + 2f+1 matching votes (PAPER.md §1.1).
+  accepted another digest for that view and sequence, the digest matches the batch, its time is
+  acceptable and every request is authentic and valid; then it broadcasts PREPARE. The
+  pre-prepare counts as the primary's prepare vote, so *prepared* = pre-prepare + 2f+1 matching
+  votes (PAPER.md §1.1).
 * COMMIT [§4.2]: once prepared a replica persists the certificate and broadcasts COMMIT; with 2f+1
   matching commits the batch is *committed-local* and executed in sequence order; replies go to
   clients, the chain of blocks advances (:mod:`.blocks`).
@@ -68,6 +82,7 @@ from medbench.consensus.pbft.checkpoint import Checkpoints, chain_digest
 from medbench.consensus.pbft.log import COMMIT_PHASE, PREPARE_PHASE, ExecutedBatch, Log, Slot
 from medbench.consensus.pbft.messages import (
     LOCAL_KINDS,
+    MAX_REFUSAL_CHARS,
     Block,
     Checkpoint,
     Commit,
@@ -90,8 +105,18 @@ FUTURE_LIMIT = 256  # early messages kept per sending replica (one cannot crowd 
 # Enum members as module constants for the vote hot path (``Status.X`` is a slow class lookup).
 _REACHED, _DUPLICATE, _CONFLICT = Status.REACHED, Status.DUPLICATE, Status.CONFLICT
 
+INVALID = "invalid request: "  # prefix of the reasons the validator gave (not authenticity)
+
 Validator = Callable[[Request], "str | None"]
-Service = Callable[[Request], bytes]
+Service = Callable[[Request, int], bytes]
+"""``service(request, agreed_time_us) -> result``: execute one request at its batch's agreed time
+(the replica's clock units, identical on every honest replica)."""
+
+
+def refusal_code(reason: str) -> str:
+    """The typed part of a validator's ``reason`` (before its first colon), as REPLY carries it:
+    identical on replicas whose details differ, so f+1 of them match."""
+    return reason.split(":", 1)[0].strip()[:MAX_REFUSAL_CHARS] or "refused"
 
 
 def accept_all(request: Request) -> str | None:
@@ -99,7 +124,7 @@ def accept_all(request: Request) -> str | None:
     return None
 
 
-def acknowledge(request: Request) -> bytes:
+def acknowledge(request: Request, agreed_time_us: int) -> bytes:
     """The default service: the result of a request is its transaction ID (its digest)."""
     return request.digest()
 
@@ -119,6 +144,9 @@ class Config:
     block_mode: BlockMode = BlockMode.INTEGRATED
     block_size: int = 100
     block_interval_us: int = 1_000_000
+    # how far a PRE-PREPARE's time may be from a backup's clock (TOCS §4.6); generous, because
+    # a pre-prepare may wait in a busy replica's queue, and small next to grant windows
+    max_clock_skew_us: int = 10_000_000
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -129,6 +157,8 @@ class Config:
             raise ValueError("batch and block sizes must be positive")
         if self.block_mode == BlockMode.BLOCKER and self.n < 2:
             raise ValueError("blocker mode needs at least two replicas")
+        if self.max_clock_skew_us < 0:
+            raise ValueError("max_clock_skew_us must not be negative")
 
     @property
     def f(self) -> int:
@@ -168,10 +198,12 @@ class Replica:
         self.checkpoints = Checkpoints(n, config.checkpoint_interval, config.log_window)
         self.chain = Chain(n, config.block_mode, block_format)
         self.last_executed = 0
+        self.batch_time = 0  # agreed time of the last executed batch (TOCS §4.6)
         self.state_digest = self.checkpoints.stable_digest
         self.next_sequence = 0  # last sequence the primary assigned
         self.history: dict[int, ExecutedBatch] = {}
         self.last_reply: dict[int, Reply] = {}
+        self.refused: dict[int, Reply] = {}  # client -> refusal of its newest refused request
         self.last_timestamp: dict[int, int] = {}
         # request key -> (time its timer started, request): the view-change timers (TOCS §4.4)
         self.pending: dict[tuple[int, int], tuple[int, Request]] = {}
@@ -194,6 +226,8 @@ class Replica:
         self.unblocked_since: int | None = None  # when the oldest unblocked transaction waited
         self._verified: set[bytes] = set()
         self.rejections: Counter[str] = Counter()
+        # SHA-256 evaluations of this replica, by medbench.sim.hashwork category (counters())
+        self.hash_work: Counter[str] = Counter()
         self.skipped_blocks: Counter[str] = Counter()  # committed BLOCKs not appended, by reason
         self.handled = 0
         self._ready = Ready()
@@ -343,6 +377,30 @@ class Replica:
         self._verified.add(d)
         return None
 
+    def _admit(self, item: Item) -> str | None:
+        """:meth:`_verify_item` under the refusal rule (module docstring, *Refusals*): a request
+        this replica refused stays refused for its timestamp, and a fresh validator refusal of
+        an authentic request is answered (:meth:`_refuse`)."""
+        if type(item) is Request:
+            refusal = self.refused.get(item.client)
+            if refusal is not None and refusal.timestamp == item.timestamp:
+                return "request refused earlier"
+        reason = self._verify_item(item)
+        if reason is not None and type(item) is Request and reason.startswith(INVALID):
+            self._refuse(item, reason[len(INVALID) :])
+        return reason
+
+    def _refuse(self, req: Request, reason: str) -> None:
+        """Send ``req``'s client an authenticated refusal; remember it and drop its timer."""
+        c = req.client
+        reply = Reply(self.view, req.timestamp, c, self.node_id, b"", refusal=refusal_code(reason))
+        self._seal(reply, c)
+        old = self.refused.get(c)
+        if old is None or old.timestamp <= req.timestamp:
+            self.refused[c] = reply
+        self.pending.pop((c, req.timestamp), None)
+        self._send((c,), reply)
+
     def _wrong_view(self, src: int, msg: Any) -> None:
         """Keep a bounded number of messages of the view being entered, per sender (a Byzantine
         replica flooding early votes fills only its own share); reject the others."""
@@ -376,7 +434,14 @@ class Replica:
             else:
                 self._reject(req, "old request")
             return
-        reason = self._verify_item(req)
+        refusal = self.refused.get(client)
+        if refusal is not None and refusal.timestamp == req.timestamp:
+            if src == client:
+                self._send((client,), refusal)  # a retransmission: the same refusal, not re-judged
+            else:
+                self._reject(req, "request refused earlier")
+            return
+        reason = self._admit(req)
         if reason is not None:
             self._reject(req, reason)
             return
@@ -411,7 +476,8 @@ class Replica:
     def _send_pre_prepare(self, batch: tuple[Item, ...]) -> None:
         self.next_sequence += 1
         s = self.next_sequence
-        ts = self.now
+        ts = max(self.now, self._time_floor(s))  # a clock set back must not make time run back
+        self.hash_work["digest"] += 1
         pp = self._seal(
             PrePrepare(self.view, s, compute_batch_digest(ts, batch), ts, batch, self.node_id)
         )
@@ -450,16 +516,52 @@ class Replica:
         if not self._verify(src, pp):
             self._reject(pp, "not authentic")
             return
+        self.hash_work["digest"] += 1
         if compute_batch_digest(pp.timestamp, pp.batch) != pp.batch_digest:
             self._reject(pp, "batch digest mismatch")
             return
+        reason = self._check_batch_time(pp)
+        if reason is not None:
+            self._reject(pp, reason)  # no PREPARE: the request timers move to a new primary
+            return
         for item in pp.batch:
-            reason = self._verify_item(item)
+            reason = self._admit(item)
             if reason is not None:
                 self._reject(pp, reason)
                 return
         self._ready.persist.append(pp)
         self._accept_pre_prepare(slot, pp)
+
+    def _time_floor(self, s: int) -> int:
+        """The time a batch at ``s`` may not precede: the newest batch time known below ``s``.
+
+        That is the nearest lower non-empty pre-prepare this replica holds (null requests carry
+        no time), else the agreed time of the last executed batch.
+        """
+        log = self.log
+        for q in range(s - 1, max(self.last_executed, self.checkpoints.stable), -1):
+            slot = log.get(q)
+            pp = None if slot is None else slot.pre_prepare
+            if pp is not None and pp.batch:
+                return max(self.batch_time, pp.timestamp)
+        return self.batch_time
+
+    def _check_batch_time(self, pp: PrePrepare) -> str | None:
+        """Why a backup refuses ``pp``'s timestamp (TOCS §4.6), or ``None``.
+
+        Bounded skew on both sides of this replica's clock: a Byzantine primary can neither date
+        a batch into the future (into a grant not yet valid) nor freeze or rewind the clock
+        (keeping an expired grant or a revoked key alive) by more than ``max_clock_skew_us``.
+        """
+        t = pp.timestamp
+        skew = self.config.max_clock_skew_us
+        if t > self.now + skew:
+            return "batch time ahead of this replica's clock"
+        if t < self.now - skew:
+            return "batch time behind this replica's clock"
+        if t < self._time_floor(pp.sequence):
+            return "batch time before the previous batch"
+        return None
 
     def _voted_otherwise(self, slot: Slot, view: int, digest: bytes) -> bool:
         """True when this replica already sent a PREPARE for another digest at this (view, seq).
@@ -589,8 +691,14 @@ class Replica:
     def _execute(
         self, s: int, ts: int, items: tuple[Item, ...], digest: bytes, replies: bool
     ) -> ExecutedBatch:
-        """Apply one committed batch (deterministic: the same on every honest replica)."""
+        """Apply one committed batch (deterministic: the same on every honest replica).
+
+        Every request is executed at the batch's agreed time, ``max(ts, previous agreed time)``:
+        a pure function of the committed sequence, so state transfer and recovery, which replay
+        the batches in order, reach the same times.
+        """
         assert s == self.last_executed + 1, f"executing {s} after {self.last_executed}"
+        agreed = self.batch_time = max(self.batch_time, ts)
         executed: list[Request] = []
         blocks: list[Any] = []
         chain = self.chain
@@ -602,9 +710,14 @@ class Replica:
                 c = item.client
                 if item.timestamp <= self.last_timestamp.get(c, 0):
                     continue  # already executed: exactly-once by client timestamp
-                reply = Reply(self.view, item.timestamp, c, self.node_id, self.service(item))
+                result = self.service(item, agreed)
+                reply = Reply(self.view, item.timestamp, c, self.node_id, result)
                 self.last_timestamp[c] = item.timestamp
                 self.pending.pop((c, item.timestamp), None)
+                refusal = self.refused.get(c)
+                if refusal is not None and refusal.timestamp <= item.timestamp:
+                    # ordered all the same (other replicas admitted it): execution decides
+                    del self.refused[c]
                 executed.append(item)
                 chain.accept(item.digest())
                 if replies:
@@ -621,7 +734,14 @@ class Replica:
                     self.skipped_blocks[why] += 1
                     self._ready.notes.append(Note("block-skipped", (s, item.height, why)))
         if chain.mode is BlockMode.INTEGRATED and executed:
-            blocks.append(chain.append(-1, tuple(r.digest() for r in executed), ts))
+            blocks.append(chain.append(-1, tuple(r.digest() for r in executed), agreed))
+        work = self.hash_work
+        work["tx_id"] += len(items)  # each ordered item's ID, once (the hashwork rule)
+        work["digest"] += 1  # the chained state digest below
+        for b in blocks:  # Chain.append builds the block, then validates it: twice each
+            k = len(b.tx_ids)
+            work["merkle"] += 2 * (2 * k - 1 if k else 1)  # RFC 6962 (hashwork.merkle_hashes)
+            work["block_id"] += 2
         if blocks:
             self.last_block_time = self.now
             self.block_sent = None
@@ -717,11 +837,23 @@ class Replica:
     # --- introspection ---------------------------------------------------------------------------
 
     def counters(self) -> dict[str, int]:
-        """Handled messages, rejections, skipped blocks and authentication operations."""
+        """Handled messages, rejections, skipped blocks, authentication operations and hash work.
+
+        ``hash_<category>`` (categories of :mod:`medbench.sim.hashwork`) count this replica's own
+        SHA-256 evaluations: ``hash_digest`` every batch digest it computes or recomputes (its
+        pre-prepares, every pre-prepare it checks — refused ones too —, each certificate of a
+        VIEW-CHANGE it checks, each re-issued pre-prepare of a NEW-VIEW, each batch of a STATE)
+        and every chained state digest (executed or transferred batch); ``hash_tx_id`` one per
+        item of each executed batch; ``hash_merkle`` / ``hash_block_id`` the building and
+        checking of every block the chain appends. MACs are in the keyring's ``primitives``.
+        """
         out = {
             "handled": self.handled,
             "rejected": sum(self.rejections.values()),
             "blocks_skipped": sum(self.skipped_blocks.values()),
         }
         out.update(self.keyring.counters())
+        work = self.hash_work
+        for category in ("tx_id", "digest", "merkle", "block_id"):
+            out[f"hash_{category}"] = work[category]
         return out

@@ -147,6 +147,7 @@ def handle_state(replica: Replica, src: int, msg: State) -> None:
         bd = compute_batch_digest(b.timestamp, b.items)
         digests.append(bd)
         d = chain_digest(d, b.sequence, bd)
+        replica.hash_work["digest"] += 2
     if d != digest:
         replica._reject(msg, "state does not match its proof")
         return

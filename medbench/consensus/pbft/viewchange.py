@@ -20,6 +20,11 @@ changes include one of those, so the batch is re-issued and no committed request
 reordered. Backups recompute the plan from the NEW-VIEW's view changes and accept it only if the
 primary's pre-prepares match exactly.
 
+With MAC authenticators each checker verifies nested messages with its own entry only, and the
+VIEW-CHANGE-ACK protocol of TOCS §4.5 is not implemented: safety holds, but a faulty replica
+can split the honest replicas' verdicts on certificates holding its own messages and so stall a
+view change (precisely: :mod:`medbench.consensus.pbft.auth`, *macs*).
+
 The pure rules come first; the replica's view-change handlers follow as functions of the
 :class:`~.replica.Replica` whose state they change (its handler table binds them).
 """
@@ -48,10 +53,13 @@ from medbench.consensus.pbft.messages import (
 from medbench.node import Note
 
 
-def check_view_change(vc: ViewChange, n: int, window: int, verify: Verify) -> str | None:
+def check_view_change(
+    vc: ViewChange, n: int, window: int, verify: Verify, tally: Counter[str] | None = None
+) -> str | None:
     """``None`` when ``vc``'s checkpoint proof and prepared certificates hold, else why not.
 
-    The outer authenticator of ``vc`` is checked by the caller.
+    The outer authenticator of ``vc`` is checked by the caller; ``tally["digest"]`` (if given)
+    counts the batch digests recomputed.
     """
     f = (n - 1) // 3
     h = vc.stable_sequence
@@ -74,6 +82,8 @@ def check_view_change(vc: ViewChange, n: int, window: int, verify: Verify) -> st
         primary = pp.view % n
         if pp.replica != primary:
             return "certificate pre-prepare not from its primary"
+        if tally is not None:
+            tally["digest"] += 1
         if compute_batch_digest(pp.timestamp, pp.batch) != pp.batch_digest:
             return "certificate batch digest mismatch"
         voters: set[int] = set()
@@ -129,8 +139,15 @@ def plan_new_view(view_changes: Iterable[ViewChange]) -> Plan:
     return Plan(min_s, max_s, batches, best_vc)
 
 
-def matches_plan(plan: Plan, pre_prepares: tuple[PrePrepare, ...], view: int, n: int) -> bool:
-    """True when ``pre_prepares`` are exactly the plan's, issued by the primary of ``view``."""
+def matches_plan(
+    plan: Plan,
+    pre_prepares: tuple[PrePrepare, ...],
+    view: int,
+    n: int,
+    tally: Counter[str] | None = None,
+) -> bool:
+    """True when ``pre_prepares`` are exactly the plan's, issued by the primary of ``view``
+    (``tally["digest"]``, if given, counts the batch digests recomputed)."""
     if len(pre_prepares) != len(plan.batches):
         return False
     for pp, s in zip(pre_prepares, range(plan.min_s + 1, plan.max_s + 1), strict=True):
@@ -139,6 +156,8 @@ def matches_plan(plan: Plan, pre_prepares: tuple[PrePrepare, ...], view: int, n:
             return False
         if pp.batch_digest != digest or pp.timestamp != ts:
             return False
+        if tally is not None:
+            tally["digest"] += 1
         if compute_batch_digest(pp.timestamp, pp.batch) != digest:
             return False
     return True
@@ -229,7 +248,9 @@ def handle_view_change(replica: Replica, src: int, vc: ViewChange) -> None:
     if not replica._verify(src, vc):
         replica._reject(vc, "not authentic")
         return
-    reason = check_view_change(vc, replica.n, replica.config.log_window, replica.keyring.verify)
+    reason = check_view_change(
+        vc, replica.n, replica.config.log_window, replica.keyring.verify, replica.hash_work
+    )
     if reason is not None:
         replica._reject(vc, reason)
         return
@@ -297,13 +318,13 @@ def handle_new_view(replica: Replica, src: int, nv: NewView) -> None:
                 replica._reject(nv, "view change not authentic")
                 return
             reason = check_view_change(
-                vc, replica.n, replica.config.log_window, replica.keyring.verify
+                vc, replica.n, replica.config.log_window, replica.keyring.verify, replica.hash_work
             )
             if reason is not None:
                 replica._reject(nv, f"view change: {reason}")
                 return
     plan = plan_new_view(nv.view_changes)
-    if not matches_plan(plan, nv.pre_prepares, v, replica.n):
+    if not matches_plan(plan, nv.pre_prepares, v, replica.n, replica.hash_work):
         replica._reject(nv, "pre-prepares do not match the view changes")
         return
     for pp in nv.pre_prepares:
@@ -341,9 +362,9 @@ def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ..
     # a request was admitted (see Replica._verify_item); a request now refused loses its timer
     replica._verified.clear()
     for key, (_, req) in list(replica.pending.items()):
-        reason = replica._verify_item(req)
+        reason = replica._admit(req)  # a refusal is answered to its client (Replica._refuse)
         if reason is not None:
-            del replica.pending[key]
+            replica.pending.pop(key, None)
             replica._reject(req, reason)
     replica.pending = {k: (replica.now, req) for k, (_, req) in replica.pending.items()}
     if replica.unblocked_since is not None:
@@ -356,7 +377,7 @@ def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ..
             for item in slot.pre_prepare.batch
         }
         for item in list(pending_items(replica)):
-            if replica._verify_item(item) is None:
+            if replica._admit(item) is None:
                 replica._enqueue(item)
     replica._execute_ready()
     early = [m for w in sorted(replica.future) if w <= v for m in replica.future.pop(w)]

@@ -125,8 +125,8 @@ def _p_commit(f: list[Any], auth: Auth) -> Commit:
 
 
 def _p_reply(f: list[Any], auth: Auth) -> Reply:
-    v, t, c, r, res = _expect(f, 5)
-    return Reply(v, t, c, r, res, auth)
+    v, t, c, r, res, refusal = _expect(f, 6)
+    return Reply(v, t, c, r, res, auth, refusal)
 
 
 def _p_checkpoint(f: list[Any], auth: Auth) -> Checkpoint:

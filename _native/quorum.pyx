@@ -157,7 +157,7 @@ cdef class QuorumTracker:
     def __init__(self, n, thresholds=None):
         self.f = max_faulty(n)
         self.n = n
-        self.strong = 2 * self.f + 1
+        self.strong = strong_quorum(n)
         self.weak = self.f + 1
         self._thresholds = dict(thresholds or {})
         for phase, t in self._thresholds.items():

@@ -80,6 +80,13 @@ class Checker(Protocol):
         ...
 
 
+def _short(key: Hashable) -> str:
+    """A committed payload as a report shows it: a hash prefix for bytes, else its repr."""
+    if isinstance(key, bytes):
+        return key[:6].hex()
+    return f"{key!r:.40}"
+
+
 class SafetyChecker:
     """Agreement: on each sequence number, every replica that committed chose the same payload."""
 
@@ -99,8 +106,8 @@ class SafetyChecker:
                     return Verdict(
                         self.name,
                         False,
-                        f"sequence {seq}: node {first[0]} committed {first[1]!r:.40} "
-                        f"but node {node} committed {key!r:.40}",
+                        f"sequence {seq}: node {first[0]} committed {_short(first[1])} "
+                        f"but node {node} committed {_short(key)}",
                     )
         return Verdict(self.name, True)
 

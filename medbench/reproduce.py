@@ -158,7 +158,18 @@ def _saturation_row(n: int, mode: str, s: table1.Settings, clients: int) -> dict
 
 
 BYZANTINE: tuple[tuple[str, int, dict[str, Any], str], ...] = (
-    ("pbft", 3, {"byzantine": "equivocating-primary"}, "equivocating primary, n=3 (f=0)"),
+    (
+        "pbft",
+        3,
+        {"byzantine": "split-brain", "byzantine_count": 1},
+        "primary equivocating in every phase, n=3 (f=0)",
+    ),
+    (
+        "pbft",
+        4,
+        {"byzantine": "split-brain", "byzantine_count": 1},
+        "primary equivocating in every phase, n=4 (f=1)",
+    ),
     ("pbft", 4, {"byzantine": "equivocating-primary"}, "equivocating primary, n=4 (f=1)"),
     ("pbft", 4, {"byzantine": "silent-primary"}, "silent primary, n=4 (f=1)"),
     ("poi", 4, {"poison": (3,)}, "1 of 4 sites publishes poisoned updates"),

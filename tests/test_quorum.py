@@ -11,7 +11,17 @@ from hypothesis import strategies as st
 
 @pytest.mark.parametrize(
     ("n", "f", "strong", "weak"),
-    [(1, 0, 1, 1), (4, 1, 3, 2), (7, 2, 5, 3), (10, 3, 7, 4), (100, 33, 67, 34)],
+    [
+        (1, 0, 1, 1),
+        (2, 0, 2, 1),
+        (4, 1, 3, 2),
+        (5, 1, 4, 2),
+        (6, 1, 4, 2),
+        (7, 2, 5, 3),
+        (8, 2, 6, 3),
+        (10, 3, 7, 4),
+        (100, 33, 67, 34),
+    ],
 )
 def test_thresholds(quorum_impl: ModuleType, n: int, f: int, strong: int, weak: int) -> None:
     assert quorum_impl.max_faulty(n) == f
@@ -19,6 +29,17 @@ def test_thresholds(quorum_impl: ModuleType, n: int, f: int, strong: int, weak: 
     assert quorum_impl.weak_quorum(n) == weak
     t = quorum_impl.QuorumTracker(n)
     assert (t.f, t.strong, t.weak) == (f, strong, weak)
+
+
+def test_strong_quorums_intersect_in_an_honest_replica_and_stay_reachable(
+    quorum_impl: ModuleType,
+) -> None:
+    for n in range(1, 400):
+        f, q = quorum_impl.max_faulty(n), quorum_impl.strong_quorum(n)
+        assert 2 * q - n >= f + 1, n  # any two quorums share f+1 replicas: one is honest
+        assert q <= n - f, n  # the honest replicas alone can form one
+        assert (q == 2 * f + 1) == (n == 3 * f + 1), n  # the usual 2f+1 exactly at 3f+1
+        assert quorum_impl.QuorumTracker(n).strong == q
 
 
 def test_reached_exactly_once_then_already(quorum_impl: ModuleType) -> None:

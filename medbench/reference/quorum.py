@@ -4,8 +4,12 @@ Theory of operation
 -------------------
 A certificate is a set of matching votes from distinct replicas: the same ``(phase, view,
 sequence, digest)``. With ``n`` replicas the kit tolerates ``f = (n - 1) // 3`` faulty ones; a
-*strong* quorum is ``2f + 1`` votes (prepared, committed, stable checkpoint, new view) and a *weak*
-quorum is ``f + 1`` (client replies, joining a view change), so at least one vote is honest.
+*strong* quorum (prepared, committed, stable checkpoint, new view) is ``ceil((n + f + 1) / 2)``
+votes, so that any two strong quorums share at least ``f + 1`` replicas, one of them honest. That
+is ``2f + 1`` when ``n = 3f + 1``, the size Castro & Liskov assume; for the sizes in between
+(n = 5, 6, 8, ...) ``2f + 1`` would let two quorums meet only in faulty replicas (n = 6, f = 1:
+two disjoint sets of 3), so the quorum grows with n instead. A *weak* quorum is ``f + 1`` (client
+replies, joining a view change): at least one vote is honest.
 
 :meth:`QuorumTracker.add` counts each voter once per key and answers with a :class:`Status`:
 ``PENDING`` (counted, threshold not met), ``REACHED`` (exactly once, on the vote that meets the
@@ -57,8 +61,10 @@ def max_faulty(n: int) -> int:
 
 
 def strong_quorum(n: int) -> int:
-    """``2f + 1`` votes: any two such sets share an honest replica."""
-    return 2 * max_faulty(n) + 1
+    """``ceil((n + f + 1) / 2)`` votes (``2f + 1`` when ``n = 3f + 1``): any two such sets share
+    at least ``f + 1`` replicas, so at least one honest replica, and ``n - f`` honest replicas
+    can always form one."""
+    return (n + max_faulty(n) + 2) // 2
 
 
 def weak_quorum(n: int) -> int:
@@ -76,7 +82,7 @@ class QuorumTracker:
     def __init__(self, n: int, thresholds: Mapping[int, int] | None = None) -> None:
         self.n = n
         self.f = max_faulty(n)
-        self.strong = 2 * self.f + 1
+        self.strong = strong_quorum(n)
         self.weak = self.f + 1
         self._thresholds = dict(thresholds or {})
         for phase, t in self._thresholds.items():

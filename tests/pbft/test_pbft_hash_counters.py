@@ -72,7 +72,7 @@ def test_a_view_change_certificate_costs_one_batch_digest_each() -> None:
     assert r.counters()["hash_digest"] == before + 1
     short = _seal(ViewChange(1, 0, (), (PreparedProof(pp, prepares[:1]),), 2), 2)
     r.step(2, short)  # the digest is recomputed, then the prepares are found too few
-    assert r.rejections["certificate without 2f prepares"] == 1
+    assert r.rejections["certificate without a quorum of prepares"] == 1
     assert r.counters()["hash_digest"] == before + 2
     late = _seal(PrePrepare(1, 1, d, 7, (req,), 1), 1)
     early = _seal(ViewChange(1, 0, (), (PreparedProof(late, prepares),), 0), 0)

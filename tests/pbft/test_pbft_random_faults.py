@@ -31,7 +31,9 @@ from pbft_harness import Network, safety_violations
 
 from medbench import faults
 from medbench.consensus.pbft import BlockMode, Replica, recovery
+from medbench.consensus.pbft.log import COMMIT_PHASE, PREPARE_PHASE
 from medbench.consensus.pbft.messages import NewView
+from medbench.quorum import QuorumTracker
 
 BEHAVIOURS = (
     "silent",
@@ -347,3 +349,33 @@ def test_f_plus_one_split_brain_breaks_safety(seed: int) -> None:
     problems = safety_violations(net, [2, 3])
     assert any("committed different batches" in p for p in problems)
     assert any("chains" in p for p in problems)
+
+
+@pytest.mark.parametrize("n", [5, 6, 8, 9])
+@pytest.mark.parametrize("seed", range(3))
+def test_one_equivocating_primary_cannot_split_sizes_between_3f_plus_1(n: int, seed: int) -> None:
+    """At n = 5, 6, 8, 9 a 2f+1 quorum is too small: two of them can meet only in the faulty
+    primary. The strong quorum ceil((n+f+1)/2) keeps these sizes safe against the same split
+    that f+1 colluders use above; with 2f+1 quorums the very same run commits two batches."""
+
+    def run(quorum_2f_plus_1: bool) -> list[str]:
+        net = Network(n=n, clients=2, seed=seed, checkpoint_interval=4, log_window=8)
+        f = (n - 1) // 3
+        coalition = list(range(f))  # f faulty replicas, the primary of view 0 among them
+        outbox: dict = {}
+        for r in coalition:
+            net.nodes[r] = faults.SplitBrain(net.nodes[r], coalition, net.keyrings, outbox)
+        if quorum_2f_plus_1:  # the textbook threshold, outside n = 3f + 1
+            q = 2 * f + 1
+            for r in range(n):
+                inner = getattr(net.nodes[r], "inner", net.nodes[r])
+                inner.quorum = q
+                inner.votes = QuorumTracker(n, {PREPARE_PHASE: q, COMMIT_PHASE: q})
+        for k in range(3):
+            for c in net.client_ids:
+                net.submit(c, b"op%d" % k)
+        net.run(1_000_000)
+        return safety_violations(net, list(range(f, n)))
+
+    assert run(quorum_2f_plus_1=False) == []
+    assert any("committed different batches" in p for p in run(quorum_2f_plus_1=True))

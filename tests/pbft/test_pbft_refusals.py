@@ -1,7 +1,7 @@
 """Refusal replies: a request the validator refuses is answered with an authenticated, typed
-refusal; its client completes on f+1 matching refusals; a refused request is not ordered later
-unless the client resubmits it with a new timestamp; one Byzantine replica can neither fake a
-refusal nor hide one."""
+refusal; its client completes on 2f+1 matching refusals (f+1 for a result); a refused request is
+not ordered later unless the client resubmits it with a new timestamp, even by a replica that
+restarted; one Byzantine replica can neither fake a refusal nor hide one."""
 
 from __future__ import annotations
 
@@ -57,13 +57,27 @@ def test_a_refusal_carries_a_short_typed_reason_and_no_result() -> None:
 # --- the client --------------------------------------------------------------------------------
 
 
-def test_f_plus_one_matching_refusals_complete_the_request() -> None:
+def test_two_f_plus_one_matching_refusals_complete_the_request() -> None:
     c, req = _client()
     assert not c.step(1, _reply(1, req.timestamp, refusal="no-grant")).completed
     assert not c.step(2, _reply(2, req.timestamp, refusal="forbidden")).completed  # no match
-    (done,) = c.step(3, _reply(3, req.timestamp, refusal="no-grant")).completed
+    # f+1 = 2 matching refusals are not enough: one of them may be faulty and the other honest
+    # replica's verdict, taken before ordering, may differ from the rest
+    assert not c.step(3, _reply(3, req.timestamp, refusal="no-grant")).completed
+    (done,) = c.step(0, _reply(0, req.timestamp, refusal="no-grant")).completed
     assert (done.refusal, done.result, done.timestamp) == ("no-grant", b"", req.timestamp)
     assert c.idle
+
+
+def test_f_plus_one_results_outvote_f_plus_one_refusals() -> None:
+    """Honest replicas disagreed at admission and the request was ordered anyway: its result
+    (f+1 matching, computed in order) completes it, not the refusals."""
+    c, req = _client()
+    assert not c.step(0, _reply(0, req.timestamp, refusal="no-grant")).completed
+    assert not c.step(1, _reply(1, req.timestamp, refusal="no-grant")).completed
+    assert not c.step(2, _reply(2, req.timestamp, b"ok")).completed
+    (done,) = c.step(3, _reply(3, req.timestamp, b"ok")).completed
+    assert (done.result, done.refusal) == (b"ok", "")
 
 
 def test_one_false_refusal_neither_completes_nor_blocks_the_real_result() -> None:
@@ -94,8 +108,11 @@ def test_hostile_refusals_never_complete_a_request(replies: list) -> None:
         r = Reply(0, ts, 4, 3, result, refusal=refusal)
         r = r.with_auth(KEYS[3].sign(r.body(), 4)) if signed else r
         assert not c.step(src if src == 3 else 3, r).completed
-    done = c.step(0, _reply(0, req.timestamp, refusal="no-grant")).completed
-    done += c.step(1, _reply(1, req.timestamp, refusal="no-grant")).completed
+    done = []
+    for honest in (0, 1, 2):  # 2f+1 = 3 matching refusals, at most one of them replica 3's
+        if c.idle:
+            break
+        done += c.step(honest, _reply(honest, req.timestamp, refusal="no-grant")).completed
     assert [(d.refusal, d.result) for d in done] == [("no-grant", b"")]
 
 
@@ -142,6 +159,29 @@ def test_a_refused_request_is_answered_by_every_replica_and_never_ordered_later(
     assert [(c.timestamp, c.refusal) for c in net.completed] == [(1, "forbidden"), (2, "")]
     assert all(r.last_executed == 1 for r in net.replicas())
     assert all(4 not in r.refused for r in net.replicas())  # executed: the refusal is spent
+
+
+def test_a_restarted_replica_keeps_its_refusal() -> None:
+    """The refusal is persisted like a vote: after a crash the replica still refuses that
+    timestamp without asking its validator, even though its rules (not persisted) now allow it."""
+    net = Network(n=4, clients=1, seed=25, client_timeout_us=100_000)
+    for r in net.replicas():
+        r.validator = _Rules()
+    net.submit(4, b"bad")
+    assert net.run_until_idle(2_000_000)
+    assert [c.refusal for c in net.completed] == ["forbidden"]
+    bad = next(m for m in net.recent if isinstance(m, Request) and m.operation == b"bad")
+    net.crash(1)
+    net.restart(1)
+    restarted = net.replicas([1])[0]
+    assert restarted.refused[4].timestamp == bad.timestamp
+    assert restarted._admit(bad) == "request refused earlier"
+    # a new timestamp of the same client is judged afresh, and once it executes the refusal
+    # is spent, on the restarted replica too
+    net.submit(4, b"good")
+    assert net.run_until_idle(2_000_000)
+    assert [c.refusal for c in net.completed] == ["forbidden", ""]
+    assert 4 not in restarted.refused and restarted.last_executed == 1
 
 
 class _FalseRefuser(faults.Byzantine):

@@ -76,10 +76,17 @@ def test_f_plus_one_colluders_break_safety(n: int, seed: int) -> None:
     assert row["chain"] is False
 
 
-def test_split_brain_within_the_bound_is_rejected() -> None:
-    """A coalition needs replica 0 and at least one colluder."""
-    with pytest.raises(experiments.ExperimentError):
-        experiments.run(params(4, "split-brain", 1), 0)
+def test_split_brain_needs_the_primary() -> None:
+    """A coalition must include replica 0 (the primary of view 0)."""
+    with pytest.raises(experiments.ExperimentError, match="including replica 0"):
+        experiments.run(params(4, "split-brain", 1, byzantine_ids="1"), 0)
+
+
+def test_a_primary_alone_equivocating_in_every_phase_is_within_the_bound() -> None:
+    """One faulty replica that votes both batches cannot split n = 4 (quorums of 3 meet in two
+    replicas), but splits n = 3, which tolerates no fault (quorums of 2 meet only in it)."""
+    assert experiments.run(params(4, "split-brain", 1), 0)["safety"] is True
+    assert experiments.run(params(3, "split-brain", 1), 0)["safety"] is False
 
 
 def test_unknown_behaviour_is_an_error() -> None:

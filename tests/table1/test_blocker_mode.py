@@ -109,15 +109,42 @@ def test_table1_medical_chain_row_is_the_paper_s_blocker_mode() -> None:
     assert t.row["hash_per_tx.tx_id"] == pytest.approx(integrated.row["hash_per_tx.tx_id"])
 
 
-def test_blocks_that_never_come_lose_liveness() -> None:
-    """With n = 2 the blocker is always the backup: crash it and requests still commit (quorum
-    of one), but no block is ever made, which the search must count as not live."""
-    mc = system("medicalchain")
-    t = table1.measure(mc, 2, {}, QUICK, crashed=1)
-    assert t.started and t.row["completed"] == QUICK.txs
-    assert not t.live
-    assert "outside blocks" in t.reason
-    assert t.row["unblocked_left"] == QUICK.txs
+def test_a_crashed_blocker_is_replaced_through_a_view_change() -> None:
+    """n = 3, the first blocker crashed from the start: the other two still form a quorum, so
+    requests commit; the transactions left outside a block time out, the view changes, and
+    the blocker of the new view (another replica) packs them."""
+    n, requests = 3, 12
+    dead = blocker_for(1, 0, n)
+    params = {
+        "protocol": "pbft",
+        "n": n,
+        "clients": 4,
+        "requests": requests,
+        "interval_us": 20_000,
+        "block_mode": "blocker",
+        "block_size": 8,
+        "block_interval_us": 300_000,
+        "faults": f"crash:{dead}@0",
+    }
+    sim, _dep = ex.build_simulator(params, seed=3)
+    record = sim.run(60_000_000, stop_when_complete=True)
+    assert len(record.completed) == requests  # a quorum of the live replicas orders them
+    alive = [r for r in range(n) if r != dead]
+    left, _waited = table1.wait_for_blocks(sim, alive)
+    assert left == 0
+    for r in alive:
+        replica = sim.nodes[r].replica
+        assert replica.view >= 1  # the blocker's silence cost a view change
+        built_by = [b.header.blocker for b in replica.chain.blocks[1:]]
+        assert built_by and dead not in built_by
+
+
+def test_a_crash_at_n_2_stops_everything() -> None:
+    """n = 2 tolerates no fault: its strong quorum is both replicas, so with one crashed
+    nothing commits and the search counts the size as not live under a crash."""
+    t = table1.measure(system("medicalchain"), 2, {}, QUICK, crashed=1)
+    assert t.started and not t.live
+    assert t.row["completed"] == 0
 
 
 def test_searches_in_blocker_mode() -> None:

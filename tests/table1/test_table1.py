@@ -170,8 +170,10 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
         assert {r["system"] for r in csv.DictReader(fh)} == {s.name for s in table1.SYSTEMS}
     with (tmp_path / "faults_byzantine.csv").open() as fh:
         byz = {(r["behaviour"]): r for r in csv.DictReader(fh)}
-    # An equivocating primary splits a quorum of one (n = 3) but not 2f + 1 = 3 of 4.
-    assert byz["equivocating primary, n=3 (f=0)"]["safety"] == "False"
+    # A primary that equivocates in every phase (it votes both batches) splits n = 3, whose
+    # quorums of 2 meet only in the primary, but not n = 4 (quorums of 3 meet in 2 replicas).
+    assert byz["primary equivocating in every phase, n=3 (f=0)"]["safety"] == "False"
+    assert byz["primary equivocating in every phase, n=4 (f=1)"]["safety"] == "True"
     assert byz["equivocating primary, n=4 (f=1)"]["safety"] == "True"
     assert byz["equivocating primary, n=4 (f=1)"]["live"] == "True"
     # The 51% attack: a hash majority rewrites committed blocks, a minority cannot.

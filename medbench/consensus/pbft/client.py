@@ -5,12 +5,16 @@ Theory of operation
 TOCS 2002 §4.1: a client sends ``<REQUEST, o, t, c>`` to the replica it believes is the primary
 and waits for f+1 replies with the same timestamp and result from distinct replicas (at least one
 of them honest, so the result is right; PAPER.md §1.1 writes this (n+2)/3). A replica that
-refuses the request (its validator) replies with a typed refusal instead; f+1 matching refusals
-complete the request as refused (:attr:`Completion.refusal`), so one faulty replica can neither
-fake a result nor make a request look refused. To try again the application submits anew: a new
-timestamp, judged afresh. If they do not arrive
-within the retransmission timeout it broadcasts the request to every replica (backups relay it to
-the primary and start their view-change timers) and doubles the timeout.
+refuses the request (its validator) replies with a typed refusal instead, and matching refusals
+from 2f+1 replicas (in general n + f + 1 minus the strong quorum) complete the request as refused
+(:attr:`Completion.refusal`). A refusal is decided at admission, before any ordering, so honest
+replicas may disagree (a lagging state, a clock at the edge of a window): f+1 refusals would
+leave room for the request to commit elsewhere, while 2f+1 include f+1 honest refusers, who
+persist the refusal and never prepare that request, so it can never gather a prepared
+certificate. f faulty replicas can neither fake a result nor make a request look refused. To try
+again the application submits anew: a new timestamp, judged afresh. If replies do not arrive
+within the retransmission timeout the client broadcasts the request to every replica (backups
+relay it to the primary and start their view-change timers) and doubles the timeout.
 
 The client has one request outstanding at a time (a closed loop, as in the paper); the
 application queues operations with the local event :class:`~.messages.Submit` (``step(own id,
@@ -27,12 +31,13 @@ from typing import Any
 from medbench.consensus.pbft.auth import Keyring
 from medbench.consensus.pbft.messages import LOCAL_KINDS, Reply, Request, Submit
 from medbench.node import Note, Ready, Send
+from medbench.quorum import strong_quorum
 
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """A request finished at its client: f+1 replicas answered ``result``, or refused it with
-    the typed reason ``refusal`` (then ``result`` is empty)."""
+    """A request finished at its client: f+1 replicas answered ``result``, or 2f+1 refused it
+    with the typed reason ``refusal`` (then ``result`` is empty)."""
 
     client: int
     timestamp: int
@@ -60,6 +65,9 @@ class Client:
         self.node_id = node_id
         self.n = n
         self.f = (n - 1) // 3
+        # refusals that prove a request can never commit: at least f+1 more than the n - quorum
+        # replicas that could never take part in a prepared certificate (2f+1 at n = 3f+1)
+        self.refusal_quorum = n + self.f - strong_quorum(n) + 1
         self.keyring = keyring
         self.retransmit_timeout_us = retransmit_timeout_us
         self.max_retransmit_timeout_us = max_retransmit_timeout_us
@@ -149,9 +157,16 @@ class Client:
             return
         self.replies[reply.replica] = reply
         votes = Counter((r.result, r.refusal) for r in self.replies.values())
-        (result, refusal), count = votes.most_common(1)[0]
-        if count < self.f + 1:
+        decided = [
+            answer
+            for answer, count in votes.items()
+            if count >= (self.refusal_quorum if answer[1] else self.f + 1)
+        ]
+        if not decided:
             return
+        # at most one result can reach f+1 (one honest replica in it, and all honest compute the
+        # same), and a refusal quorum leaves fewer than f+1 replicas for a result
+        (result, refusal) = decided[0]
         matching = [r for r in self.replies.values() if (r.result, r.refusal) == (result, refusal)]
         self.view = max(self.view, max(r.view for r in matching))
         self._ready.completed.append(

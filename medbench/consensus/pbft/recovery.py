@@ -44,6 +44,7 @@ from medbench.consensus.pbft.messages import (
     Prepare,
     PreparedProof,
     PrePrepare,
+    Reply,
     ViewChange,
 )
 from medbench.node import Ready, Send
@@ -84,6 +85,14 @@ def restore(r: Replica, records: Iterable[Any], now: int) -> tuple[Replica, Read
             new_views[rec.view] = rec
         elif isinstance(rec, ViewChange) and rec.replica == node_id:
             view_changes[rec.view] = rec
+        elif isinstance(rec, Reply) and rec.replica == node_id and rec.refusal:
+            # a refusal this replica answered: it stays refused for that timestamp (see
+            # Replica._refuse); a later executed request of the client supersedes it
+            old = r.refused.get(rec.client)
+            if (old is None or old.timestamp <= rec.timestamp) and rec.timestamp > (
+                r.last_timestamp.get(rec.client, 0)
+            ):
+                r.refused[rec.client] = rec
     r.view = view
     r.active = active
     stable = r.checkpoints.stable

@@ -21,9 +21,10 @@ any other node id. The protocol, rule by rule (TOCS section in brackets):
   typed reason (``Reply.refusal``, the part of the reason before its first colon) and is
   remembered, one per client like the reply cache: a retransmission gets the same refusal, and
   this replica never re-judges, proposes or prepares that (client, timestamp) again; a request
-  with a newer timestamp is judged afresh. The client completes on f+1 matching refusals, so
-  one faulty replica cannot make a request look refused. A refusal is final where the honest
-  replicas' verdicts agree: f+1 honest refusers leave at most 2f replicas to prepare it.
+  with a newer timestamp is judged afresh. The client completes on 2f+1 matching refusals: at
+  least f+1 of them are honest, and an honest replica persists its refusal and never prepares that
+  request, so at most 2f replicas are left to prepare it and it can never commit. (A result needs
+  only f+1 matching replies: execution is ordered, so every honest replica computes the same one.)
 * Batching [§5.1]: the primary sends a PRE-PREPARE when ``max_batch_size`` requests wait, or when
   the oldest has waited ``max_batch_delay_us`` (0: at once), and only inside the watermarks.
 * Agreed time [§4.6, non-determinism]: the primary puts its clock reading (from ``tick``, never
@@ -99,7 +100,7 @@ from medbench.consensus.pbft.messages import (
     compute_batch_digest,
 )
 from medbench.node import Committed, Note, Ready, Send
-from medbench.quorum import QuorumTracker, Status
+from medbench.quorum import QuorumTracker, Status, strong_quorum
 
 FUTURE_LIMIT = 256  # early messages kept per sending replica (one cannot crowd out the others)
 # Enum members as module constants for the vote hot path (``Status.X`` is a slow class lookup).
@@ -188,7 +189,7 @@ class Replica:
         n = config.n
         self.n = n
         self.f = config.f
-        self.quorum = 2 * self.f + 1
+        self.quorum = strong_quorum(n)  # 2f + 1 at n = 3f + 1 (medbench.quorum)
         self.others: tuple[int, ...] = tuple(r for r in range(n) if r != node_id)
         self.view = 0
         self.active = True
@@ -398,6 +399,8 @@ class Replica:
         old = self.refused.get(c)
         if old is None or old.timestamp <= req.timestamp:
             self.refused[c] = reply
+            # persisted like a vote: a restarted replica must not prepare what it refused
+            self._ready.persist.append(reply)
         self.pending.pop((c, req.timestamp), None)
         self._send((c,), reply)
 

@@ -113,7 +113,8 @@ BEHAVIOURS: tuple[str, ...] = (
     "crashed",
     "split-brain",
 )
-"""Named Byzantine behaviours (:mod:`medbench.faults`); ``split-brain`` is a coalition (f+1)."""
+"""Named Byzantine behaviours (:mod:`medbench.faults`); ``split-brain`` is a coalition (f+1 by
+default; ``byzantine_count=1`` is a primary that equivocates in every phase)."""
 
 _RENAMED = {"view-change": "view_change", "new-view": "new_view"}
 
@@ -538,8 +539,9 @@ def _byzantine_ids(params: Mapping[str, Any], behaviour: str, n: int, f: int) ->
     ids = [int(x) for x in raw.split(",") if x.strip()] if raw else list(range(count))
     if len(set(ids)) != len(ids) or any(not 0 <= i < n for i in ids):
         raise ExperimentError(f"byzantine_ids {ids} must be distinct replicas of 0..{n - 1}")
-    if behaviour == "split-brain" and (0 not in ids or len(ids) < 2):
-        raise ExperimentError("split-brain needs a coalition of 2+ replicas including replica 0")
+    if behaviour == "split-brain" and 0 not in ids:
+        # one member is a primary equivocating in every phase (it votes both batches)
+        raise ExperimentError("split-brain needs a coalition including replica 0 (the primary)")
     return ids
 
 

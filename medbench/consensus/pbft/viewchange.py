@@ -51,6 +51,7 @@ from medbench.consensus.pbft.messages import (
     compute_batch_digest,
 )
 from medbench.node import Note
+from medbench.quorum import strong_quorum
 
 
 def check_view_change(
@@ -61,12 +62,12 @@ def check_view_change(
     The outer authenticator of ``vc`` is checked by the caller; ``tally["digest"]`` (if given)
     counts the batch digests recomputed.
     """
-    f = (n - 1) // 3
+    quorum = strong_quorum(n)
     h = vc.stable_sequence
     if h == 0:
         if vc.checkpoint_proof:
             return "proof for the genesis checkpoint"
-    elif verify_proof(vc.checkpoint_proof, h, n, 2 * f + 1, verify) is None:
+    elif verify_proof(vc.checkpoint_proof, h, n, quorum, verify) is None:
         return "bad checkpoint proof"
     seen: set[int] = set()
     for proof in vc.prepared:
@@ -93,8 +94,8 @@ def check_view_change(
             if p.replica == primary or not 0 <= p.replica < n or p.replica in voters:
                 return "certificate prepare from a wrong replica"
             voters.add(p.replica)
-        if len(voters) < 2 * f:
-            return "certificate without 2f prepares"
+        if len(voters) < quorum - 1:  # 2f at n = 3f + 1: the pre-prepare is the primary's vote
+            return "certificate without a quorum of prepares"
         if not verify(pp.replica, pp.body(), pp.auth):
             return "certificate pre-prepare not authentic"
         for p in proof.prepares:

@@ -123,14 +123,18 @@ def draft_transaction(draft: TxDraft | RequestDraft, key: SigningKey) -> Transac
 def revocation_floor(state: ChainState, request: AccessRequest) -> int | None:
     """The latest revocation on chain a new ``request`` must not predate, if any.
 
-    Three kinds affect a request: a CRL entry for a certificate of any signer's chain (its
-    revocation date: once published, a revoked key adds nothing new), a revoked grant of this
+    Three kinds affect a request: a CRL entry for a certificate of any signer's chain, or of the
+    real principal's chain behind a pseudonym (its revocation date: once published, a revoked key
+    adds nothing new, under its own name or a pseudonym), a revoked grant of this
     (patient, requester) pair and a revoked delegation to the requester (when the revocation was
     recorded). A deterministic function of the state, so every replica agrees.
     """
     times = []
-    for sig in request.signatures:
-        when = revoked_since(sig.cert_chain, state.anchors, state.revocations)
+    chains = [sig.cert_chain for sig in request.signatures]
+    if request.principal_chain:
+        chains.append(request.principal_chain)
+    for chain in chains:
+        when = revoked_since(chain, state.anchors, state.revocations)
         if when is not None:
             times.append(when)
     if request.patient:

@@ -710,6 +710,46 @@ def test_a_grantee_cannot_modify_or_delete_a_hidden_record(tmp_path: Path) -> No
     assert all(again.id in dep.nodes[i].access.state.records.versions for i in range(4))
 
 
+def test_a_revoked_patient_cannot_backdate_under_a_pseudonym(tmp_path: Path) -> None:
+    """A patient signs under a fresh pseudonym whose own certificate is valid; once her real
+    certificate is revoked through PBFT, a pseudonymous request stamped before the revocation
+    is refused like one under her own name (the floor walks the sealed principal's chain)."""
+    dep, net = deploy(tmp_path, **FAST)
+    users = dep.user_ids
+    net.run(2_100_000)  # past the second the CA revokes in (X.509 times are whole seconds)
+    patient, p = dep.patients[0], dep.patient_client(0)
+    ca = dep.world.cas[patient.info.region]
+    revoked_at = GENESIS_US + 2 * S
+    ca.revoke(x509.load_der_x509_certificate(patient.chain[0]), revoked_at)
+    draft = crl_draft(
+        ca,
+        dep.world.ca_chain(patient.info.region),
+        at_us=revoked_at,
+        next_update_us=revoked_at + HOUR_US,
+    )
+    crl = draft_transaction(draft, dep.setups[1].key)
+    net.submit(users[1], crl.to_wire())
+    settle(net)
+    assert results(net, users[1]) == [["accepted", crl.id]]
+
+    def own_add(at_us: int) -> Transaction:
+        req = p.request(
+            Operation.ADD,
+            patient=p.public_key,
+            category="identity",
+            body={"content": b"x"},
+            at_us=at_us,
+        )
+        assert req.principal_chain == patient.chain  # signed under a pseudonym
+        return request_transaction(req)
+
+    before = own_add(revoked_at - S // 2)
+    assert patient.public_key not in before.public_keys  # the pseudonym signed, not her key
+    verdicts = hook(dep, before.to_wire())
+    assert all((r or "").startswith("stale-timestamp: predates") for r in verdicts), verdicts
+    assert all(r is not None for r in hook(dep, own_add(revoked_at + 5).to_wire()))
+
+
 # --- 6. key rotation: re-seal updates and a succession record, through PBFT -----------------------
 
 

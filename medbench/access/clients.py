@@ -30,6 +30,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from medbench.access.request import ALL, AccessRequest, Operation, build_request
 from medbench.access.state import ChainState, RecordStatus, RecordVersion
@@ -132,23 +133,21 @@ class _Client:
             signers.append((self.countersigner.keys.signing, self.countersigner.chain))
         nonce = self.rng.randbytes(16)
         privacy = self.privacy
-        if privacy is None:
-            return build_request(
-                operation,
-                patient=patient,
-                category=category,
-                timestamp_us=at_us,
-                nonce=nonce,
-                body=dict(body or {}),
-                signers=signers,
-            )
-        principal_chain: tuple[bytes, ...] = ()
-        if privacy.pseudonyms is not None and self.identity.info.role in PSEUDONYMOUS_ROLES:
-            pseudonym = privacy.pseudonyms.mint(
-                self.identity.keys.signing, self.identity.chain, at_us, self.rng
-            )
-            signers[0] = (pseudonym.signing, pseudonym.chain)
-            principal_chain = self.identity.chain
+        sealing: dict[str, Any] = {}  # none: the paper's clear request
+        if privacy is not None:
+            principal_chain: tuple[bytes, ...] = ()
+            if privacy.pseudonyms is not None and self.identity.info.role in PSEUDONYMOUS_ROLES:
+                pseudonym = privacy.pseudonyms.mint(
+                    self.identity.keys.signing, self.identity.chain, at_us, self.rng
+                )
+                signers[0] = (pseudonym.signing, pseudonym.chain)
+                principal_chain = self.identity.chain
+            sealing = {
+                "access_public": privacy.access_public,
+                "randbytes": self.rng.randbytes,
+                "requester": self.public_key,
+                "principal_chain": principal_chain,
+            }
         return build_request(
             operation,
             patient=patient,
@@ -157,10 +156,7 @@ class _Client:
             nonce=nonce,
             body=dict(body or {}),
             signers=signers,
-            access_public=privacy.access_public,
-            randbytes=self.rng.randbytes,
-            requester=self.public_key,
-            principal_chain=principal_chain,
+            **sealing,
         )
 
     def submit(self, request: AccessRequest) -> Decision:

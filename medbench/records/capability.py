@@ -57,6 +57,26 @@ class ViewCapability:
         return self.from_us <= now_us < self.until_us
 
 
+def parse_view_entries(entries: object) -> tuple[tuple[bytes, bytes], ...]:
+    """The ``[association ID, link secret]`` pairs of an opened view (clear or sealed grant);
+    raises :class:`RecordDecodeError` on any other shape."""
+    if not isinstance(entries, list) or len(entries) > MAX_VIEW_ENTRIES:
+        raise RecordDecodeError("malformed view entries")
+    out = []
+    for e in entries:
+        if not (
+            isinstance(e, list)
+            and len(e) == 2
+            and type(e[0]) is bytes
+            and len(e[0]) == ID_SIZE
+            and type(e[1]) is bytes
+            and len(e[1]) == KEY_SIZE
+        ):
+            raise RecordDecodeError("a view entry is [association ID, link secret]")
+        out.append((e[0], e[1]))
+    return tuple(out)
+
+
 def _aad(patient: bytes, grantee: bytes, from_us: int, until_us: int) -> bytes:
     return _VIEW_INFO + codec.encode([patient, grantee, from_us, until_us])
 
@@ -124,22 +144,8 @@ def read_view(grantee: Identity, grant: Transaction) -> ViewCapability:
         raise RecordDecodeError(f"view capability does not open: {exc}") from None
     if not isinstance(body, dict) or set(body) != {"entries", "pad"}:
         raise RecordDecodeError("a view capability is entries and pad")
-    entries = body["entries"]
-    if not isinstance(entries, list) or len(entries) > MAX_VIEW_ENTRIES:
-        raise RecordDecodeError("malformed view entries")
-    out = []
-    for e in entries:
-        if not (
-            isinstance(e, list)
-            and len(e) == 2
-            and type(e[0]) is bytes
-            and len(e[0]) == ID_SIZE
-            and type(e[1]) is bytes
-            and len(e[1]) == KEY_SIZE
-        ):
-            raise RecordDecodeError("a view entry is [association ID, link secret]")
-        out.append((e[0], e[1]))
-    return ViewCapability(grant.author, g, lo, hi, tuple(out))
+    out = parse_view_entries(body["entries"])
+    return ViewCapability(grant.author, g, lo, hi, out)
 
 
 def resolve(

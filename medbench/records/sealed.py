@@ -61,11 +61,16 @@ from medbench.crypto.identity import Identity, IdentityPublic
 from medbench.crypto.keys import SigningKey
 from medbench.crypto.sealing import EncryptionKey, RandBytes
 from medbench.hashing import sha256
-from medbench.ledger.transaction import ID_SIZE, Kind, Transaction
+from medbench.ledger.transaction import Kind, Transaction
 from medbench.pki.chain import CertificateError, RevocationRegistry, verify_chain
 from medbench.pki.pseudonym import PseudonymError, read_link
-from medbench.records.association import KEY_SIZE, FoundAssociation
-from medbench.records.capability import MAX_VIEW_ENTRIES, MIN_VIEW_BYTES, ViewCapability
+from medbench.records.association import FoundAssociation
+from medbench.records.capability import (
+    MAX_VIEW_ENTRIES,
+    MIN_VIEW_BYTES,
+    ViewCapability,
+    parse_view_entries,
+)
 from medbench.records.crud import QueryCondition
 from medbench.records.errors import RecordDecodeError, RecordUsageError
 
@@ -192,25 +197,11 @@ def read_sealed_view(grantee: Identity, grant: Transaction) -> ViewCapability:
         raise RecordDecodeError(f"view capability does not open: {exc}") from None
     if set(body) != {"patient", "from_us", "until_us", "entries"}:
         raise RecordDecodeError("a sealed view is patient, window and entries")
-    entries = body["entries"]
-    if not isinstance(entries, list) or len(entries) > MAX_VIEW_ENTRIES:
-        raise RecordDecodeError("malformed view entries")
-    out = []
-    for e in entries:
-        if not (
-            isinstance(e, list)
-            and len(e) == 2
-            and type(e[0]) is bytes
-            and len(e[0]) == ID_SIZE
-            and type(e[1]) is bytes
-            and len(e[1]) == KEY_SIZE
-        ):
-            raise RecordDecodeError("a view entry is [association ID, link secret]")
-        out.append((e[0], e[1]))
+    out = parse_view_entries(body["entries"])
     lo, hi = body["from_us"], body["until_us"]
     if type(body["patient"]) is not bytes or type(lo) is not int or type(hi) is not int:
         raise RecordDecodeError("malformed view patient or window")
-    return ViewCapability(body["patient"], grantee.key, lo, hi, tuple(out))
+    return ViewCapability(body["patient"], grantee.key, lo, hi, out)
 
 
 def sealed_query(

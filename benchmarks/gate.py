@@ -84,15 +84,19 @@ class RatioResult:
         return not self.not_applicable and (self.below_floor or self.missing)
 
 
-def has_sha_ni(path: Path) -> bool:
+def has_sha_ni(data: dict[str, Any]) -> bool:
     """Whether the run's CPU had the SHA extensions (runs recorded before the key: assume yes)."""
-    info = json.loads(path.read_text()).get("machine_info") or {}
+    info = data.get("machine_info") or {}
     return bool(info.get(SHA_NI_KEY, True))
 
 
 def load_cases(path: Path) -> dict[str, Case]:
     """The cases of a pytest-benchmark JSON file, by test name."""
-    data = json.loads(path.read_text())
+    return cases_of(json.loads(path.read_text()))
+
+
+def cases_of(data: dict[str, Any]) -> dict[str, Case]:
+    """The cases of a parsed pytest-benchmark JSON document, by test name."""
     cases: dict[str, Case] = {}
     for b in data.get("benchmarks", []):
         stats = b["stats"]
@@ -267,8 +271,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     mode, path = args[0], Path(args[1])
     try:
-        cases = load_cases(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # missing, not JSON, wrong shape
+        data = json.loads(path.read_text())
+        cases = cases_of(data)
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as exc:  # missing, not JSON, wrong shape
         print(
             f"{path}: not a pytest-benchmark JSON file ({type(exc).__name__}: {exc})",
             file=sys.stderr,
@@ -278,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: no benchmark cases", file=sys.stderr)
         return 1
     floors = load_floors()
-    sha_ni = has_sha_ni(path)
+    sha_ni = has_sha_ni(data)
     if not sha_ni:
         print("this CPU has no SHA extensions: the SHA-NI ratios are not applicable")
     ratios = compute_ratios(cases, floors, measure_openssl=(mode == "report"), sha_ni=sha_ni)

@@ -191,6 +191,13 @@ class AlteringPrimary(Byzantine):
         return [Send(send.dsts, _seal(self.inner.keyring, bad))]
 
 
+def _restamped(pp: PrePrepare, timestamp: int) -> PrePrepare:
+    """``pp``'s batch under another timestamp: a conflicting pre-prepare (another digest) for
+    the same (view, sequence), unsigned."""
+    digest = compute_batch_digest(timestamp, pp.batch)
+    return PrePrepare(pp.view, pp.sequence, digest, timestamp, pp.batch, pp.replica)
+
+
 class EquivocatingPrimary(Byzantine):
     """Sends the real pre-prepare to half of the backups and a conflicting one to the rest."""
 
@@ -199,15 +206,7 @@ class EquivocatingPrimary(Byzantine):
         pp = send.msg
         if not isinstance(pp, PrePrepare) or len(send.dsts) < 2:
             return [send]
-        ts = pp.timestamp + 1
-        other = PrePrepare(
-            pp.view,
-            pp.sequence,
-            compute_batch_digest(ts, pp.batch),
-            ts,
-            pp.batch,
-            pp.replica,
-        )
+        other = _restamped(pp, pp.timestamp + 1)
         half = len(send.dsts) // 2
         return [
             Send(send.dsts[:half], pp),
@@ -255,15 +254,7 @@ class LateEquivocator(Byzantine):
         ]
         if live:
             pp = live[(self.count // self.every) % len(live)]
-            ts = pp.timestamp + 1 + self.count
-            other = PrePrepare(
-                pp.view,
-                pp.sequence,
-                compute_batch_digest(ts, pp.batch),
-                ts,
-                pp.batch,
-                pp.replica,
-            )
+            other = _restamped(pp, pp.timestamp + 1 + self.count)
             ready.messages.append(Send(inner.others, _seal(inner.keyring, other)))
         return ready
 

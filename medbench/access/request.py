@@ -440,9 +440,6 @@ def _from_fields(
                             access_key)  # fmt: skip
     if content["requester"] != public_keys[0]:
         raise RequestError("the first creator must be the requester")
-    sigs = tuple(
-        Signature(k, s, c) for k, s, c in zip(public_keys, signatures, chains, strict=True)
-    )
     return AccessRequest(
         operation,
         content["requester"],
@@ -451,7 +448,16 @@ def _from_fields(
         timestamp_us,
         content["nonce"],
         content["body"],
-        signatures=sigs,
+        signatures=_signatures(public_keys, signatures, chains),
+    )
+
+
+def _signatures(
+    public_keys: Sequence[bytes], signatures: Sequence[bytes], chains: list[tuple[bytes, ...]]
+) -> tuple[Signature, ...]:
+    """One :class:`Signature` per creator key, with its certificate chain."""
+    return tuple(
+        Signature(k, s, c) for k, s, c in zip(public_keys, signatures, chains, strict=True)
     )
 
 
@@ -486,9 +492,6 @@ def _open_sealed(
         chains[0] = tuple(signer_chain)
     elif fields["requester"] != signer:
         raise EnvelopeError("a requester other than the signer needs the signer's chain")
-    sigs = tuple(
-        Signature(k, s, c) for k, s, c in zip(public_keys, signatures, chains, strict=True)
-    )
     return AccessRequest(
         operation,
         fields["requester"],
@@ -497,7 +500,7 @@ def _open_sealed(
         timestamp_us,
         nonce,
         fields["body"],
-        signatures=sigs,
+        signatures=_signatures(public_keys, signatures, chains),
         envelope=content["envelope"],
         signer=signer,
         principal_chain=tuple(principal_chain),

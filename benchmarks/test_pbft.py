@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from medbench.consensus.auth import Keyring
 from medbench.consensus.pbft import Config, Replica, make_keyrings
-from medbench.consensus.pbft.auth import Keyring
 from medbench.consensus.pbft.messages import (
     Commit,
     Prepare,

@@ -131,8 +131,8 @@ def _learning_step_ns(scale: int, repeat: int) -> float:
 
 def _message_base_ns(scale: int, repeat: int) -> float:
     """A replica's per-message dispatch cost beyond decoding (see the module docstring)."""
-    from medbench.consensus.pbft.auth import Scheme as AuthScheme
-    from medbench.consensus.pbft.auth import make_keyrings
+    from medbench.consensus.auth import Scheme as AuthScheme
+    from medbench.consensus.auth import make_keyrings
     from medbench.consensus.pbft.messages import Prepare
     from medbench.consensus.pbft.replica import Config, Replica
 

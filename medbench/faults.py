@@ -23,7 +23,7 @@ the classic PBFT fault list:
   the backups refuse both, so the view changes);
 * :class:`PartialAuthenticator` — in MAC mode, spoils the entry of chosen replicas in the
   authenticators of its pre-prepares: they verify at some honest replicas and not at others (the
-  MAC-mode limitation documented in :mod:`medbench.consensus.pbft.auth`);
+  MAC-mode limitation documented in :mod:`medbench.consensus.auth`);
 * :class:`BadVoter` — PREPAREs and COMMITs with a wrong view, sequence or digest;
 * :class:`Replayer` — replays old messages of its own and forwards others' messages as if sent
   by itself, and forges messages in another replica's name (bad authenticator);
@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from medbench.consensus.pbft.auth import Keyring
+from medbench.consensus.auth import Keyring
 from medbench.consensus.pbft.messages import (
     Commit,
     NewView,

@@ -34,7 +34,7 @@ Every column comes from runs of :func:`medbench.experiments.build_simulator`:
 * **pays rewards** — block rewards + fees per committed transaction (the chain's own accounting,
   ``stats()``), > 0 means yes; a protocol without a currency pays nothing.
 * **compute demand** — hash evaluations per committed transaction, every node counted by the
-  rule of :mod:`medbench.sim.hashwork` (transaction IDs, Merkle roots, block IDs, protocol
+  rule of :mod:`medbench.hashwork` (transaction IDs, Merkle roots, block IDs, protocol
   digests, MACs, mining trials), and CPU ms per committed transaction: the simulator's CPU time
   (signatures, hashes, message handling, and PoI's learning charged as ``flop``) plus the
   modeled mining trials at the profile's SHA-256 cost. ``large`` when the CPU time reaches that
@@ -67,10 +67,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from medbench import experiments as ex
-from medbench import metrics
+from medbench import hashwork, metrics
 from medbench.consensus.baselines import REGISTRY
 from medbench.consensus.baselines.common import MembershipError
-from medbench.sim import hashwork
 from medbench.sim.costs import CostProfile
 
 LARGE_HASHES_PER_TX = 1_000_000

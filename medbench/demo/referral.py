@@ -61,7 +61,6 @@ from medbench.crypto.sealing import EncryptionKey
 from medbench.faults import AlteringPrimary, BadVoter, Byzantine, DroppingPrimary
 from medbench.ledger import FindingKind, Transaction
 from medbench.ledger.errors import LedgerDecodeError
-from medbench.ledger.rotation import blocker_offset, expected_blocker
 from medbench.medchain import Deployment, make_consortium, request_transaction
 from medbench.medchain.blocks import BlockSignature
 from medbench.node import Ready, Send
@@ -80,6 +79,7 @@ from medbench.records import (
     scan,
 )
 from medbench.records import register as register_entity
+from medbench.rotation import blocker_offset, expected_blocker
 from medbench.sim import Simulator
 from medbench.sim import topology as topo
 

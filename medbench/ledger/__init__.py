@@ -23,7 +23,6 @@ from medbench.ledger.chain import (
     verify_chain,
 )
 from medbench.ledger.errors import LedgerDecodeError, LedgerError, SignatureError
-from medbench.ledger.rotation import expected_blocker
 from medbench.ledger.transaction import (
     RECORD_KINDS,
     Kind,
@@ -36,6 +35,7 @@ from medbench.ledger.transaction import (
     transaction_id,
     verify_transaction,
 )
+from medbench.rotation import expected_blocker
 
 __all__ = [
     "RECORD_KINDS",

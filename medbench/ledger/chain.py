@@ -12,7 +12,7 @@ Header checks (need no bodies; also what an outside auditor runs, :mod:`medbench
   inserted blocks);
 * ``LINK_BROKEN`` — ``previous_id`` is not the ID of the block before it (or of the genesis);
 * ``WRONG_BLOCKER`` — the header names a validator other than
-  :func:`~medbench.ledger.rotation.expected_blocker` (``B = L mod (N-1)`` after the primary);
+  :func:`~medbench.rotation.expected_blocker` (``B = L mod (N-1)`` after the primary);
 * ``BLOCK_SIGNATURE_INVALID`` — the blocker's signature over the block ID does not verify;
 * ``MERKLE_ROOT_MISMATCH`` — the header's root is not the Merkle root of the listed IDs (the root
   or the ID list was altered);
@@ -52,7 +52,6 @@ from enum import StrEnum
 from medbench import codec, merkle
 from medbench.crypto.keys import Scheme
 from medbench.ledger.block import Block, Genesis
-from medbench.ledger.rotation import expected_blocker
 from medbench.ledger.transaction import (
     Problem,
     SignatureProblem,
@@ -60,6 +59,7 @@ from medbench.ledger.transaction import (
     Transaction,
     verify_transaction,
 )
+from medbench.rotation import expected_blocker
 
 TxStore = Mapping[bytes, Transaction | bytes]
 """What the verifier reads: transaction bodies (or their wire bytes) keyed by transaction ID."""

@@ -49,7 +49,7 @@ The population follows PAPER.md §1.3 and §1.7:
 Record sizes are log-normal (median ``content_median_bytes``, shape ``content_sigma``), clipped
 to ``[64, max_content_bytes]`` and reached by sizing the findings text; inter-arrival gaps are
 exponential. :func:`build_chain` packs the
-transactions into blocks signed by the rotating blocker of :mod:`medbench.ledger.rotation`.
+transactions into blocks signed by the rotating blocker of :mod:`medbench.rotation`.
 """
 
 from __future__ import annotations
@@ -68,7 +68,6 @@ from medbench.crypto.sealing import EncryptionKey
 from medbench.hashing import sha256
 from medbench.ledger import rsa_pool
 from medbench.ledger.block import Block, Genesis
-from medbench.ledger.rotation import expected_blocker
 from medbench.ledger.transaction import Kind, SignerPolicy, Transaction
 from medbench.pki.ca import CertificateAuthority, der
 from medbench.pki.identity import hash_identifier
@@ -92,6 +91,7 @@ from medbench.records import (
     sealed_grant_view,
     sealed_query,
 )
+from medbench.rotation import expected_blocker
 
 _ALPHABET = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz     ,.0123456789", dtype=np.uint8)
 _MODALITIES = ("CT", "US", "MR", "XR")

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 from medbench import codec, merkle
 from medbench.crypto.keys import SigningKey, verify
 from medbench.ledger.block import Block, BlockHeader, Genesis
-from medbench.ledger.rotation import blocker_offset, expected_blocker
+from medbench.rotation import blocker_offset, expected_blocker
 
 MAX_SIGNATURES = 1024
 """Most unverified block signatures a node keeps (older ones are forgotten first)."""

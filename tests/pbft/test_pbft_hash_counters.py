@@ -1,5 +1,5 @@
 """The replica counts its own SHA-256 evaluations (``counters()["hash_*"]``), view change and
-state transfer included, so a simulator can charge them exactly (medbench.sim.hashwork)."""
+state transfer included, so a simulator can charge them exactly (medbench.hashwork)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 With MAC authenticators a replica checks its own entry of a nested message's authenticator
 only; the VIEW-CHANGE-ACK protocol of TOCS §4.5 is not implemented (see
-:mod:`medbench.consensus.pbft.auth`). These tests pin the consequences down:
+:mod:`medbench.consensus.auth`). These tests pin the consequences down:
 
 * it cannot forge: an entry for an honest receiver needs the pairwise key of the claimed author,
   so a VIEW-CHANGE, a nested certificate or a NEW-VIEW in an honest replica's name is refused by

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medbench import experiments
-from medbench.consensus.pbft.auth import Scheme, make_keyrings
+from medbench.consensus.auth import Scheme, make_keyrings
 from medbench.consensus.pbft.sim import PBFT_DEFAULTS, SimNode, build, shared_keyrings
 from medbench.node import Note, Ready
 

@@ -13,8 +13,8 @@ import pytest
 
 from medbench import experiments as ex
 from medbench import table1
+from medbench.consensus.auth import Scheme
 from medbench.consensus.baselines.sim import SimBaseline
-from medbench.consensus.pbft.auth import Scheme
 from medbench.consensus.pbft.messages import Request
 from medbench.consensus.pbft.replica import Config, Replica
 from medbench.consensus.pbft.sim import SignedRequestMacKeyring, shared_keyrings

@@ -1,4 +1,4 @@
-"""Hash work per committed transaction: one rule (medbench.sim.hashwork) for PBFT and baselines."""
+"""Hash work per committed transaction: one rule (medbench.hashwork) for PBFT and baselines."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from dataclasses import replace
 import pytest
 
 from medbench import experiments as ex
-from medbench import table1
+from medbench import hashwork, table1
 from medbench.consensus.baselines.sim import SimBaseline
 from medbench.consensus.pbft.sim import SimNode
-from medbench.sim import hashwork
 from medbench.sim.costs import CostProfile
 
 

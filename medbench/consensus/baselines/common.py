@@ -50,11 +50,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from medbench import codec
+from medbench import codec, hashwork
 from medbench.hashing import sha256
 from medbench.merkle import root as merkle_root
 from medbench.node import Note, Ready, Send
-from medbench.sim import hashwork
 
 U64_MAX = (1 << 64) - 1
 MAX_TXS_PER_MESSAGE = 1 << 16

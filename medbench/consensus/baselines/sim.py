@@ -20,7 +20,7 @@ to one period late, at the price of ticking every node every period).
 
 Costs. The wrapper turns the node's exact counters into simulator operations through
 ``take_costs``: block and Merkle hashes, one ID hash per distinct committed transaction (the rule
-of :mod:`medbench.sim.hashwork`, shared with PBFT) and really executed nonce trials as ``hash``,
+of :mod:`medbench.hashwork`, shared with PBFT) and really executed nonce trials as ``hash``,
 signature operations as ``sign``/``verify`` (the protocol's own, and the client signatures of
 :mod:`medbench.consensus.baselines.common`: one sign per transaction at its submitting node, one
 verify per transaction at every node that accepts a block holding it), and PoI's training and
@@ -46,8 +46,8 @@ from typing import Any
 from medbench.consensus.baselines import REGISTRY
 from medbench.consensus.baselines.common import CommittedBlock, Submit, TxGossip
 from medbench.experiments import DEFAULTS, Deployment, ExperimentError, Submission
+from medbench.hashwork import HashTally
 from medbench.node import Node, Ready
-from medbench.sim.hashwork import HashTally
 
 WORKLOAD_DEFAULTS: dict[str, Any] = {
     "txs": 20,

@@ -7,13 +7,12 @@ them messages and time. Modules: :mod:`.replica` (normal case, batching, executi
 records), :mod:`.auth` (signatures, MAC authenticators, modeled tags) and :mod:`.blocks`.
 """
 
-from medbench.consensus.pbft.auth import Keyring, Scheme, make_keyrings
+from medbench.consensus.auth import Keyring, Scheme, make_keyrings
 from medbench.consensus.pbft.blocks import (
     BlockFormat,
     BlockMode,
     Chain,
     DefaultBlockFormat,
-    blocker_for,
 )
 from medbench.consensus.pbft.client import Client, Completion
 from medbench.consensus.pbft.log import ExecutedBatch, StableRecord, ViewRecord
@@ -27,6 +26,7 @@ from medbench.consensus.pbft.messages import (
 from medbench.consensus.pbft.persist import decode_record, encode_record
 from medbench.consensus.pbft.replica import Config, Replica, accept_all, acknowledge
 from medbench.consensus.pbft.wire import decode_message
+from medbench.rotation import blocker_for
 
 __all__ = [
     "LOCAL_KINDS",

@@ -35,6 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 from medbench import codec, merkle
 from medbench.consensus.pbft.messages import Block
 from medbench.hashing import sha256
+from medbench.rotation import blocker_for
 
 ZERO_ID = bytes(32)
 INTEGRATED_BLOCKER = -1
@@ -121,19 +122,6 @@ class DefaultBlockFormat:
         if sha256(block.header.encode()) != block.id:
             return "block ID does not match the header"
         return None
-
-
-def blocker_for(chain_length: int, view: int, n: int) -> int:
-    """The replica that builds the next block: ``VA_{(p + B) mod N}``, ``B = L mod (N-1)``.
-
-    ``B = 0`` maps to ``N - 1`` so the primary ``p = view mod N`` is never the blocker
-    (PAPER.md §1.5; worked example ``blocker_for(1, 0, 4) == 1``).
-    """
-    if n < 2:
-        raise ValueError("the rotating blocker needs at least two replicas")
-    p = view % n
-    b = chain_length % (n - 1)
-    return (p + (b if b else n - 1)) % n
 
 
 class Chain:

@@ -28,7 +28,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
-from medbench.consensus.pbft.auth import Keyring
+from medbench.consensus.auth import Keyring
 from medbench.consensus.pbft.messages import LOCAL_KINDS, Reply, Request, Submit
 from medbench.node import Note, Ready, Send
 from medbench.quorum import strong_quorum

@@ -9,7 +9,7 @@ Every protocol message of Castro & Liskov (TOCS 2002 §4) and of Medical Chain (
 
 where ``code`` is the message's small integer wire code, the fields are in a fixed order and
 ``auth`` is the authenticator (a signature, a MAC vector or a modeled tag, see
-:mod:`medbench.consensus.pbft.auth`) computed over ``body``. Because the body is a byte string of
+:mod:`medbench.consensus.auth`) computed over ``body``. Because the body is a byte string of
 its own, a message nested inside another (requests inside a PRE-PREPARE, PREPAREs inside a
 VIEW-CHANGE) is carried as its ``(body, auth)`` pair: it is never re-encoded and its authenticator
 can be checked by whoever receives the outer message.
@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, TypeAlias
 
 from medbench import codec
+from medbench.consensus.auth import Auth
 from medbench.hashing import sha256
 
 DIGEST_SIZE = 32
@@ -79,7 +80,6 @@ WIRE_CODES: dict[Kind, int] = {
     Kind.BLOCK: 11,
 }
 
-Auth: TypeAlias = bytes | tuple[bytes, ...]
 Verify: TypeAlias = Callable[[int, bytes, Auth], bool]
 """``verify(sender, body, auth)``: a keyring's check of one authenticator."""
 

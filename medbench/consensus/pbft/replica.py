@@ -76,9 +76,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from medbench.consensus.auth import Keyring
 from medbench.consensus.pbft import recovery, statetransfer, viewchange
-from medbench.consensus.pbft.auth import Keyring
-from medbench.consensus.pbft.blocks import BlockFormat, BlockMode, Chain, blocker_for
+from medbench.consensus.pbft.blocks import BlockFormat, BlockMode, Chain
 from medbench.consensus.pbft.checkpoint import Checkpoints, chain_digest
 from medbench.consensus.pbft.log import COMMIT_PHASE, PREPARE_PHASE, ExecutedBatch, Log, Slot
 from medbench.consensus.pbft.messages import (
@@ -101,6 +101,7 @@ from medbench.consensus.pbft.messages import (
 )
 from medbench.node import Committed, Note, Ready, Send
 from medbench.quorum import QuorumTracker, Status, strong_quorum
+from medbench.rotation import blocker_for
 
 FUTURE_LIMIT = 256  # early messages kept per sending replica (one cannot crowd out the others)
 # Enum members as module constants for the vote hot path (``Status.X`` is a slow class lookup).
@@ -227,7 +228,7 @@ class Replica:
         self.unblocked_since: int | None = None  # when the oldest unblocked transaction waited
         self._verified: set[bytes] = set()
         self.rejections: Counter[str] = Counter()
-        # SHA-256 evaluations of this replica, by medbench.sim.hashwork category (counters())
+        # SHA-256 evaluations of this replica, by medbench.hashwork category (counters())
         self.hash_work: Counter[str] = Counter()
         self.skipped_blocks: Counter[str] = Counter()  # committed BLOCKs not appended, by reason
         self.handled = 0
@@ -842,7 +843,7 @@ class Replica:
     def counters(self) -> dict[str, int]:
         """Handled messages, rejections, skipped blocks, authentication operations and hash work.
 
-        ``hash_<category>`` (categories of :mod:`medbench.sim.hashwork`) count this replica's own
+        ``hash_<category>`` (categories of :mod:`medbench.hashwork`) count this replica's own
         SHA-256 evaluations: ``hash_digest`` every batch digest it computes or recomputes (its
         pre-prepares, every pre-prepare it checks — refused ones too —, each certificate of a
         VIEW-CHANGE it checks, each re-issued pre-prepare of a NEW-VIEW, each batch of a STATE)

@@ -25,7 +25,7 @@ which is also the key of its :class:`~medbench.consensus.pbft.client.Completion`
   request, each replica verifies it once (the replica caches acceptances by digest).
   ``stats()`` reports it apart from the protocol's own signatures (``client_sig_signs`` at a
   client, ``client_sig_verifies`` at a replica);
-* the hash work of every executed batch, counted by the rule of :mod:`medbench.sim.hashwork`
+* the hash work of every executed batch, counted by the rule of :mod:`medbench.hashwork`
   (transaction IDs, batch and state digests, Merkle root and block ID of each appended block)
   and charged as ``hash``; ``stats()`` gives it by category;
 * ``storage_bytes()``: encoded blocks, executed requests and protocol log records, per node;
@@ -61,7 +61,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from medbench import codec, faults
-from medbench.consensus.pbft.auth import (
+from medbench.consensus.auth import (
     Keyring,
     MacKeyring,
     ModeledKeyring,
@@ -75,9 +75,9 @@ from medbench.consensus.pbft.log import COMMIT_PHASE, ExecutedBatch
 from medbench.consensus.pbft.messages import Auth, Block, Submit
 from medbench.consensus.pbft.replica import Config, Replica
 from medbench.experiments import Deployment, ExperimentError, Submission
+from medbench.hashwork import HashTally, block_hashes
 from medbench.metrics import LivenessChecker, RunRecord, SafetyChecker, Verdict
 from medbench.node import Note, Ready, Send
-from medbench.sim.hashwork import HashTally, block_hashes
 
 PBFT_DEFAULTS: dict[str, Any] = {
     "clients": 4,

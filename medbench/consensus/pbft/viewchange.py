@@ -23,7 +23,7 @@ primary's pre-prepares match exactly.
 With MAC authenticators each checker verifies nested messages with its own entry only, and the
 VIEW-CHANGE-ACK protocol of TOCS §4.5 is not implemented: safety holds, but a faulty replica
 can split the honest replicas' verdicts on certificates holding its own messages and so stall a
-view change (precisely: :mod:`medbench.consensus.pbft.auth`, *macs*).
+view change (precisely: :mod:`medbench.consensus.auth`, *macs*).
 
 The pure rules come first; the replica's view-change handlers follow as functions of the
 :class:`~.replica.Replica` whose state they change (its handler table binds them).

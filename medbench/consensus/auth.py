@@ -1,4 +1,4 @@
-"""Message authentication for PBFT, selectable per run: signatures, MAC vectors or a model.
+"""Message authentication for the BFT protocols, per run: signatures, MAC vectors or a model.
 
 Theory of operation
 -------------------
@@ -45,11 +45,13 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import TypeAlias
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from medbench.consensus.pbft.messages import Auth
+Auth: TypeAlias = bytes | tuple[bytes, ...]
+"""An authenticator: one signature or tag, or a MAC vector (one entry per replica)."""
 
 MAC_SIZE = 16
 TAG_SIZE = 16

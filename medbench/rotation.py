@@ -1,4 +1,7 @@
-"""Blocker rotation: which validator builds the next block (PAPER.md §1.5).
+"""Who acts in turn: the primary of a view and the blocker of a chain length (PAPER.md §1.5).
+
+The one home of both rules; PBFT (:mod:`medbench.consensus.pbft.blocks`), the ledger's chain check
+and the Medical Chain block format all ask these functions.
 
 Theory of operation
 -------------------
@@ -29,6 +32,13 @@ from typing import TypeVar
 V = TypeVar("V")
 
 
+def primary_of(view: int, n: int) -> int:
+    """The primary of ``view`` among replicas ``0..n-1``: ``v mod n`` (PAPER.md §1.1)."""
+    if n < 1:
+        raise ValueError("need at least one replica")
+    return view % n
+
+
 def blocker_offset(chain_length: int, n_validators: int) -> int:
     """The blocker's distance after the primary in replica order, in ``1 .. N-1``."""
     if n_validators < 2:
@@ -52,3 +62,12 @@ def expected_blocker(chain_length: int, validators: Sequence[V], primary: V) -> 
     except ValueError:
         raise ValueError("the primary is not one of the validators") from None
     return validators[(p + blocker_offset(chain_length, n)) % n]
+
+
+def blocker_for(chain_length: int, view: int, n: int) -> int:
+    """The replica index that builds the next block: ``VA_{(p + B) mod N}``, ``B = L mod (N-1)``.
+
+    ``p = view mod N`` is the primary, never the blocker (worked example:
+    ``blocker_for(1, 0, 4) == 1``).
+    """
+    return (primary_of(view, n) + blocker_offset(chain_length, n)) % n

@@ -7,6 +7,7 @@ from types import ModuleType
 import pytest
 
 from medbench import backend, cli
+from medbench.cli import selfcheck
 from medbench.reference import quorum as ref_quorum
 
 
@@ -51,7 +52,7 @@ def test_quorum_workload_counts_every_vote(
 
     monkeypatch.setattr(quorum, "QuorumTracker", Recording)
     digests = [i.to_bytes(32, "big") for i in range(50)]
-    tracker = cli.quorum_workload(digests)
+    tracker = selfcheck.quorum_workload(digests)
     s = ref_quorum.Status
     # Per sequence: two votes pending, the third reaches 2f+1 = 3, the fourth is counted after.
     assert seen == [s.PENDING, s.PENDING, s.REACHED, s.ALREADY] * len(digests)

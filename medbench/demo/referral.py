@@ -33,7 +33,6 @@ Output is a pure function of the seed: no wall-clock times, no paths.
 
 from __future__ import annotations
 
-import argparse
 import random
 import tempfile
 from collections.abc import Callable
@@ -1004,34 +1003,3 @@ def run_demo(seed: int = 0, full: bool = False) -> list[str]:
     finally:
         run.close()
     return lines
-
-
-def cmd_referral(args: argparse.Namespace) -> int:
-    """Print (or write to ``--out``) the report of :func:`run_demo`.
-
-    ``--trace full`` appends every message, transaction and block; the default is ``summary``
-    on the terminal and ``full`` in an ``--out`` file (``make run`` writes
-    ``reports/latest/referral.txt`` that way).
-    """
-    mode = args.trace or ("full" if args.out else "summary")
-    text = "\n".join(run_demo(args.seed, full=mode == "full")) + "\n"
-    if args.out:
-        Path(args.out).write_text(text)
-    else:
-        print(text, end="")
-    return 0
-
-
-def register(subparsers: Any) -> None:
-    """Add ``referral`` under ``medbench demo``."""
-    p = subparsers.add_parser("referral", help="PAPER.md §1.7 referral walk-through and attacks")
-    p.add_argument("--seed", type=int, default=0, help="deployment and scenario seed")
-    p.add_argument("--out", default=None, help="write the report to this file")
-    p.add_argument(
-        "--trace",
-        choices=("summary", "full"),
-        default=None,
-        help="full: also every message, transaction and block (default: summary on the "
-        "terminal, full with --out)",
-    )
-    p.set_defaults(func=cmd_referral)

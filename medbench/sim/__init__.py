@@ -8,7 +8,7 @@
   for a node's ``take_costs()``; :mod:`medbench.calibrate` measures a profile on this host;
 * :mod:`medbench.sim.faults` — fault schedules (crash, recover, cut, heal, isolate, partition);
 * :mod:`medbench.sim.toy` — ``toy-quorum``, a small reference protocol for tests and demos;
-* :mod:`medbench.sim.cli` — the ``calibrate`` and ``sweep`` subcommands.
+* :mod:`medbench.cli.sim` — the ``calibrate`` and ``sweep`` subcommands.
 """
 
 from medbench.sim.costs import CostProfile, OpCounter

@@ -10,7 +10,7 @@
   ``BlobSource`` / ``TransactionSource`` protocols any node store or blob store satisfies;
 * :mod:`medbench.store.retention` — the retention policy as a pure function and its applier;
 * :mod:`medbench.store.accounting` — bytes on disk per category and the storage overhead;
-* :mod:`medbench.store.cli` — ``medbench store report | check`` (``register(subparsers)``).
+* :mod:`medbench.cli.store` — ``medbench store report | check`` (``register(subparsers)``).
 """
 
 from __future__ import annotations

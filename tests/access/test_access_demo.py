@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from medbench.access.demo import register, run
+from medbench.cli.demo import register
+from medbench.demo.access import run
 
 
 def test_demo_outcomes() -> None:

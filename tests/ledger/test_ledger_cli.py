@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from medbench.ledger.cli import register
+from medbench.cli.ledger import register
 
 
 def run(*argv: str) -> int:

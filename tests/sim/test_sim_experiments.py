@@ -15,8 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from medbench import experiments, metrics
+from medbench.cli import sim as cli
 from medbench.experiments import NONDETERMINISTIC_COLUMNS, Deployment, Submission
-from medbench.sim import cli, toy
+from medbench.sim import toy
 from medbench.sim.costs import CostProfile
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from medbench.cli.store import register
 from medbench.store import NodeStore, StoredTransaction, StoreError
-from medbench.store.cli import register
 
 
 def _run(argv: list[str]) -> int:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from medbench import experiments as ex
-from medbench import reproduce, reproduce_cli, table1
+from medbench import reproduce, table1
+from medbench.cli import reproduce as reproduce_cli
 from medbench.consensus.baselines import REGISTRY, make_nodes
 
 QUICK = table1.Settings.quick()

@@ -62,6 +62,7 @@ from typing import Any
 
 from medbench import codec, faults
 from medbench.consensus.auth import (
+    Auth,
     Keyring,
     MacKeyring,
     ModeledKeyring,
@@ -72,7 +73,7 @@ from medbench.consensus.auth import (
 from medbench.consensus.pbft.blocks import BlockMode
 from medbench.consensus.pbft.client import Client, Completion
 from medbench.consensus.pbft.log import COMMIT_PHASE, ExecutedBatch
-from medbench.consensus.pbft.messages import Auth, Block, Submit
+from medbench.consensus.pbft.messages import Block, Submit
 from medbench.consensus.pbft.replica import Config, Replica
 from medbench.experiments import Deployment, ExperimentError, Submission
 from medbench.hashwork import HashTally, block_hashes

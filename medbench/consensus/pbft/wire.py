@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from medbench import codec
+from medbench.consensus.auth import Auth
 from medbench.consensus.pbft.messages import (
     WIRE_CODES,
-    Auth,
     Block,
     Checkpoint,
     Commit,

@@ -1,4 +1,4 @@
-"""``medbench access-demo``: the identity and permission story of PAPER.md §1.6-§1.7 in one run.
+"""The identity and permission story of PAPER.md §1.6-§1.7 in one run.
 
 Theory of operation
 -------------------
@@ -10,16 +10,14 @@ through the KMC, a compromised key's revocation (new requests refused, the old o
 as of their time), and finally the §2 contrast: a dictionary of common names against the
 central-server system's name-keyed AES and against medbench's X25519 sealing.
 
-:func:`run` returns the report as lines (tests read them); :func:`register` adds the subcommand
-to the ``medbench`` CLI parser.
+:func:`run` returns the report as lines (tests read them); :mod:`medbench.cli.demo` prints them
+as ``medbench access-demo``.
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
-from typing import Any
 
 from cryptography import x509
 
@@ -184,20 +182,3 @@ def run(seed: int = 0, dictionary_size: int | None = None) -> list[str]:
         "(ID number hashed, never in clear)"
     )
     return out
-
-
-def cmd_access_demo(args: argparse.Namespace) -> int:
-    """Print the report of :func:`run`."""
-    for line in run(args.seed, args.names):
-        print(line)
-    return 0
-
-
-def register(subparsers: Any) -> None:
-    """Add ``access-demo`` to the ``medbench`` CLI (call from ``cli.build_parser``)."""
-    p = subparsers.add_parser(
-        "access-demo", help="PKI, grants, blacklist, emergency access and the name-key attack"
-    )
-    p.add_argument("--seed", type=int, default=0, help="scenario seed")
-    p.add_argument("--names", type=int, default=None, help="cap the name dictionary")
-    p.set_defaults(func=cmd_access_demo)

@@ -1,4 +1,4 @@
-"""``medbench`` command line: ``medbench selfcheck`` and, as the kit grows, more subcommands."""
+"""``medbench selfcheck``: the version, the backend of each group and a few primitive timings."""
 
 from __future__ import annotations
 
@@ -79,46 +79,8 @@ def cmd_selfcheck(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="medbench", description=medbench.__doc__)
-    parser.add_argument("--version", action="version", version=medbench.__version__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("selfcheck", help="version, backends and primitive timings")
+def register(subparsers: Any) -> None:
+    """Add ``medbench selfcheck``."""
+    p = subparsers.add_parser("selfcheck", help="version, backends and primitive timings")
     p.add_argument("--log2-leaves", type=int, default=16, help="Merkle tree size (2^k leaves)")
     p.set_defaults(func=cmd_selfcheck)
-
-    from medbench.ledger.cli import register as register_verify
-
-    register_verify(sub)
-
-    from medbench.store.cli import register as register_store
-
-    register_store(sub)
-
-    from medbench.access.demo import register as register_access
-
-    register_access(sub)
-
-    from medbench.sim import cli as sim_cli
-
-    sim_cli.register(sub)
-
-    from medbench.reproduce_cli import register as register_reproduce
-
-    register_reproduce(sub)
-
-    from medbench.demo import register as register_demo
-
-    register_demo(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``medbench`` command."""
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -96,7 +96,7 @@ def test_toy_quorum_messages_per_second(benchmark: Any, n: int) -> None:
     driver plus a light protocol, a lower bound of what a leaner replica pays per message.
     """
     from medbench import experiments
-    from medbench.sim import toy
+    from medbench.experiments import toy
 
     txs = max(5, 60_000 // toy.messages_per_tx(n))
     params = {"protocol": "toy-quorum", "n": n, "txs": txs, "interval_us": 2000}

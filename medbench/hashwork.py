@@ -20,7 +20,7 @@ hashes that node itself evaluates, in these categories (:data:`CATEGORIES`):
 
 Everything except ``mining`` is charged to the node's CPU as the simulator operation ``hash``
 (one unit per evaluation, priced by the cost profile); modeled mining runs on separate hardware
-and is added to the compute demand only (see :mod:`medbench.consensus.baselines.sim`).
+and is added to the compute demand only (see :mod:`medbench.experiments.baselines`).
 """
 
 from __future__ import annotations

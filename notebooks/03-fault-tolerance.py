@@ -17,7 +17,7 @@
 # PBFT with `n = 3f + 1` replicas stays *safe* (honest replicas never commit different batches
 # at one sequence number, so their chains of blocks agree) and *live* (every request completes)
 # as long as at most `f` replicas are faulty (PAPER.md §1.1, §1.7). This notebook runs each
-# Byzantine behaviour of `medbench.faults` in the simulator (`medbench.experiments.run_grid`,
+# Byzantine behaviour of `medbench.consensus.pbft.byzantine` in the simulator (`medbench.experiments.run_grid`,
 # protocol `"pbft"`), first with `f` faulty replicas, then with `f + 1`, and reads the verdicts
 # of the run's checkers: `safety` (per-sequence agreement of the honest replicas), `chain`
 # (their chains share a prefix) and `liveness` (every request completed in the time allowed).
@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from medbench import experiments
-from medbench.consensus.pbft.sim import BEHAVIOURS
+from medbench.experiments.pbft import BEHAVIOURS
 
 SMALL = os.environ.get("MEDBENCH_SMALL") == "1"
 NS = [4] if SMALL else [4, 7, 10]

@@ -50,7 +50,7 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure the CPU cost profile of this host; print it and optionally save it."""
-    from medbench.calibrate import calibrate
+    from medbench.experiments.calibrate import calibrate
 
     profile = calibrate(quick=args.quick)
     for key, value in profile.to_dict().items():

@@ -22,7 +22,8 @@ Every PBFT message carries an authenticator over its canonical body (see
       honest replica's name is refused by every honest replica. The safety argument of the
       view change (each checker verifies every message it relies on) holds per checker;
     * it *can* split verdicts on its own messages: an authenticator whose entries verify at
-      some honest replicas and not at others (:class:`medbench.faults.PartialAuthenticator`)
+      some honest replicas and not at others
+      (:class:`medbench.consensus.pbft.byzantine.PartialAuthenticator`)
       makes the others refuse every certificate holding that message, so honest VIEW-CHANGEs
       carrying it, and every NEW-VIEW built on them, are refused there. A faulty primary that
       does this and then stops voting leaves the honest replicas unable to install a new view

@@ -44,6 +44,7 @@ from typing import Any
 from medbench import codec, merkle
 from medbench.access.request import AccessRequest, Operation, from_transaction_fields
 from medbench.access.scenario import GENESIS_US
+from medbench.consensus.pbft.byzantine import AlteringPrimary, BadVoter, Byzantine, DroppingPrimary
 from medbench.consensus.pbft.messages import (
     Block,
     Checkpoint,
@@ -57,7 +58,6 @@ from medbench.consensus.pbft.messages import (
 from medbench.crypto.identity import Identity
 from medbench.crypto.keys import Scheme, SigningKey
 from medbench.crypto.sealing import EncryptionKey
-from medbench.faults import AlteringPrimary, BadVoter, Byzantine, DroppingPrimary
 from medbench.ledger import FindingKind, Transaction
 from medbench.ledger.errors import LedgerDecodeError
 from medbench.medchain import Deployment, make_consortium, request_transaction

@@ -82,7 +82,9 @@ class NodeSetup:
     key: SigningKey
     store_path: Path
     make_access: Callable[[LedgerBlockFormat], AccessValidator]
-    wrap: Callable[[Replica], Any] | None = None  # a fault wrapper (medbench.faults) or None
+    wrap: Callable[[Replica], Any] | None = (
+        None  # a fault wrapper (medbench.consensus.pbft.byzantine) or None
+    )
     synchronous: Synchronous = "FULL"  # SQLite durability: FULL = on disk before any send
 
 

@@ -1,14 +1,14 @@
-"""The deterministic discrete-event network simulator (see :mod:`medbench.sim.engine`).
+"""The deterministic discrete-event network simulator: a pure driver (it knows no protocol).
 
 * :mod:`medbench.sim.engine` — :class:`Simulator`: virtual clock, event heap, delivery, CPU queues,
   faults, trace digest;
 * :mod:`medbench.sim.topology` — latency/bandwidth/loss tables from :mod:`networkx` graphs and the
   ``complete``, ``city``, ``province`` and ``country`` presets;
 * :mod:`medbench.sim.costs` — :class:`CostProfile` (CPU cost per operation) and :class:`OpCounter`
-  for a node's ``take_costs()``; :mod:`medbench.calibrate` measures a profile on this host;
-* :mod:`medbench.sim.faults` — fault schedules (crash, recover, cut, heal, isolate, partition);
-* :mod:`medbench.sim.toy` — ``toy-quorum``, a small reference protocol for tests and demos;
-* :mod:`medbench.cli.sim` — the ``calibrate`` and ``sweep`` subcommands.
+  for a node's ``take_costs()`` (:mod:`medbench.experiments.calibrate` measures a profile here);
+* :mod:`medbench.sim.faults` — fault schedules (crash, recover, cut, heal, isolate, partition).
+
+Protocols are joined to the simulator one level up, in :mod:`medbench.experiments`.
 """
 
 from medbench.sim.costs import CostProfile, OpCounter

@@ -10,7 +10,8 @@ Each simulated node is a single server. Handling one input keeps its CPU busy fo
 
 and inputs that arrive while it is busy wait in a FIFO queue. The figures come from a
 :class:`CostProfile`: :meth:`CostProfile.default` is a fixed, host-independent profile (so a run is
-reproducible anywhere), and :func:`medbench.calibrate.calibrate` measures one on this host.
+reproducible anywhere), and :func:`medbench.experiments.calibrate.calibrate` measures one on this
+host.
 
 **How a protocol reports its operations** (the choice of this kit): a node *may* define
 ``take_costs() -> Mapping[str, int]`` returning the operation counts since its previous call; the

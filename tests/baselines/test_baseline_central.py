@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from baselines.harness import Harness
-from medbench.consensus.baselines import MembershipError, make_nodes
+from medbench.consensus.baselines import MembershipError
 from medbench.consensus.baselines.central import (
     CentralServer,
     NodeServer,
@@ -17,6 +17,7 @@ from medbench.consensus.baselines.central import (
     relay_block,
     verify_linkage,
 )
+from medbench.experiments.baselines import make_nodes
 from medbench.hashing import sha256
 
 

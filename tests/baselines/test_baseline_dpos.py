@@ -8,10 +8,11 @@ import pytest
 
 from baselines.harness import Harness
 from medbench import codec
-from medbench.consensus.baselines import REGISTRY, make_nodes
+from medbench.consensus.baselines import REGISTRY
 from medbench.consensus.baselines.common import MembershipError
 from medbench.consensus.baselines.dpos import Audit, DposBlock, DposNode, DposParams, elect
 from medbench.consensus.baselines.signing import make_signers
+from medbench.experiments.baselines import make_nodes
 from medbench.hashing import sha256
 from medbench.merkle import root
 

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from baselines.harness import Harness
 from medbench import codec
-from medbench.consensus.baselines import make_nodes
 from medbench.consensus.baselines.central import Refuse, Register, RelayBlock, Rewrite, Sync
 from medbench.consensus.baselines.common import Submit, TxGossip, WireMessage
 from medbench.consensus.baselines.dpos import Audit, DposBlock
 from medbench.consensus.baselines.poa import PoaBlock
 from medbench.consensus.baselines.pow import PowBlock
+from medbench.experiments.baselines import make_nodes
 from medbench.node import Ready
 
 CONFIGS: dict[str, tuple[int, dict[str, Any]]] = {

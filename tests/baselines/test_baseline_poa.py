@@ -6,10 +6,10 @@ from dataclasses import replace
 
 from baselines.harness import Harness
 from medbench import codec
-from medbench.consensus.baselines import make_nodes
-from medbench.consensus.baselines.common import make_rng
 from medbench.consensus.baselines.poa import PoaBlock, PoaNode, PoaParams
 from medbench.consensus.baselines.signing import make_signers
+from medbench.experiments.baselines import make_nodes
+from medbench.experiments.streams import node_rng
 from medbench.hashing import sha256
 from medbench.merkle import root
 
@@ -59,7 +59,7 @@ def make_pair() -> tuple[list, PoaNode]:
     params = PoaParams(authorities=5)
     signers = make_signers(n, 9, b"medbench-poa", False)
     keys = tuple(s.public_key for s in signers)
-    node = PoaNode(6, n, params, signers[6], keys, make_rng(9, 6))
+    node = PoaNode(6, n, params, signers[6], keys, node_rng(9, 6))
     node.tick(100_000_000)
     return signers, node
 

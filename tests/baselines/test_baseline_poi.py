@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
 from baselines.harness import Harness
 from medbench import codec
-from medbench.consensus.baselines import make_nodes
-from medbench.consensus.baselines.poi import PoiNode, decode_weights, encode_weights, log_loss
+from medbench.consensus.baselines.poi import PoiNode, decode_weights, encode_weights
+from medbench.experiments.baselines import make_nodes
 from medbench.hashing import sha256
 
 PARAMS = {"hashrate": 1000.0, "difficulty": 3000, "confirmations": 2}
@@ -20,13 +18,13 @@ def test_blocks_carry_updates_that_improve_the_model() -> None:
     rec = Harness(nodes, 20_000).run(60_000_000)
     node = nodes[0]
     assert node.tree.head.height >= 10
-    zero = log_loss(np.zeros(node.learn.features), node.x_val, node.y_val)
+    zero = node.learner.validation_loss((0,) * node.learn.features)
     assert node.head_loss() < zero - 0.05  # the chain learned
     for b in node.tree.main[1:]:  # every main-chain block carries a decodable update
         w = decode_weights(node.tree.entries[b].block.payload, node.learn.features)
-        assert w.shape == (node.learn.features,)
+        assert len(w) == node.learn.features
     s = node.stats()
-    m, d = node.x.shape
+    m, d = node.learn.local_samples, node.learn.features
     assert s["train_flops"] == s["blocks_produced"] * (4 * m * d + 5 * m + 2 * d)
     assert s["updates_checked"] == s["validations"] > 0 and s["validate_flops"] > 0
     assert s["hash_mining"] > 0 and s["rewards_paid"] > 0  # compute = hashing + learning
@@ -58,7 +56,7 @@ def test_malformed_update_is_rejected() -> None:
     Harness(nodes, 1_000).run(10_000_000)
     src = nodes[0]
     block = src.tree.entries[src.tree.main[1]].block
-    for payload in (b"\xc1", codec.encode([1, 2]), encode_weights(np.full(10, 1e6))):
+    for payload in (b"\xc1", codec.encode([1, 2]), encode_weights((int(1e6 * 2**24),) * 10)):
         bad = replace(block, payload=payload, payload_hash=sha256(payload))
         fresh: PoiNode = make_nodes("poi", 2, PARAMS, seed=3)[1]  # type: ignore[assignment]
         r = fresh.step(0, bad)

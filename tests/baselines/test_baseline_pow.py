@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from baselines.harness import Harness
-from medbench.consensus.baselines import make_nodes
 from medbench.consensus.baselines.attack import (
     PrivateMiner,
     attack_curve,
     rosenfeld,
     simulate_double_spend,
 )
-from medbench.consensus.baselines.common import make_rng
 from medbench.consensus.baselines.pow import PowBlock, PowNode, PowParams, tx_gas
+from medbench.experiments.baselines import make_nodes
+from medbench.experiments.streams import NumpyRng, PythonRng, node_rng
 from medbench.hashing import sha256
 from medbench.merkle import root
 
@@ -47,7 +47,7 @@ def block_id(b: PowBlock) -> bytes:
 
 def test_heaviest_chain_wins_after_a_fork() -> None:
     params = PowParams(hashrate=1.0, difficulty=100, confirmations=1)
-    node = PowNode(0, 3, params, make_rng(0, 0))
+    node = PowNode(0, 3, params, node_rng(0, 0))
     g = node.genesis_id
     a1 = block_on(g, 1, 1, 10, 100)
     a2 = block_on(block_id(a1), 2, 1, 20, 100)
@@ -70,7 +70,7 @@ def test_heaviest_chain_wins_after_a_fork() -> None:
 
 
 def test_unknown_parent_is_buffered_then_connected() -> None:
-    node = PowNode(0, 2, PowParams(hashrate=1.0, difficulty=7, confirmations=0), make_rng(0, 0))
+    node = PowNode(0, 2, PowParams(hashrate=1.0, difficulty=7, confirmations=0), node_rng(0, 0))
     b1 = block_on(node.genesis_id, 1, 1, 5, 7)
     b2 = block_on(block_id(b1), 2, 1, 6, 7)
     node.step(1, b2)
@@ -161,7 +161,7 @@ def test_python_random_generator_is_accepted_and_deterministic() -> None:
 
     def run() -> list[bytes]:
         params = PowParams(hashrate=1000.0, difficulty=2000, confirmations=1)
-        nodes = [PowNode(i, 2, params, random.Random(i)) for i in range(2)]
+        nodes = [PowNode(i, 2, params, PythonRng(random.Random(i))) for i in range(2)]
         Harness(nodes, 10_000).run(30_000_000)
         return list(nodes[0].tree.main)
 
@@ -170,7 +170,7 @@ def test_python_random_generator_is_accepted_and_deterministic() -> None:
 
 
 def test_double_spend_probability_against_share() -> None:
-    rows = attack_curve([0.1, 0.3, 0.45, 0.55, 0.7], 6, 1500, np.random.default_rng(1))
+    rows = attack_curve([0.1, 0.3, 0.45, 0.55, 0.7], 6, 1500, NumpyRng(np.random.default_rng(1)))
     sims = [r["simulated"] for r in rows]
     assert sims == sorted(sims)
     assert sims[-1] == 1.0 and sims[-2] == 1.0  # a majority always overtakes
@@ -178,15 +178,15 @@ def test_double_spend_probability_against_share() -> None:
         assert r["simulated"] == pytest.approx(r["exact"], abs=0.05)
     assert rosenfeld(0.1, 6) < 1e-3
     with pytest.raises(ValueError):
-        simulate_double_spend(0.3, 0, 10, np.random.default_rng(0))
+        simulate_double_spend(0.3, 0, 10, NumpyRng(np.random.default_rng(0)))
 
 
 def test_majority_private_miner_overtakes_and_reverts_commits() -> None:
     n = 4
     rates = [1000.0, 1000.0, 1000.0, 7000.0]  # the attacker holds 70%
     params = PowParams(hashrates=tuple(rates), difficulty=20_000, confirmations=3)
-    nodes: list[PowNode] = [PowNode(i, n, params, make_rng(11, i)) for i in range(3)]
-    attacker = PrivateMiner(3, n, params, make_rng(11, 3), release_depth=4)
+    nodes: list[PowNode] = [PowNode(i, n, params, node_rng(11, i)) for i in range(3)]
+    attacker = PrivateMiner(3, n, params, node_rng(11, 3), release_depth=4)
     nodes.append(attacker)
     rec = Harness(nodes, 50_000).run(200_000_000)
     assert attacker.releases >= 1

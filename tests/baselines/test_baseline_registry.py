@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from baselines.harness import Harness
-from medbench.consensus.baselines import REGISTRY, make_nodes
+from medbench.consensus.baselines import REGISTRY
 from medbench.consensus.baselines.common import CommittedBlock, TxCompleted
+from medbench.experiments.baselines import make_nodes
 from medbench.hashing import sha256
 from medbench.node import Node
 

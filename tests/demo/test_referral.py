@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from medbench import cli
+from medbench.consensus.pbft.byzantine import Byzantine
 from medbench.demo import referral
-from medbench.faults import Byzantine
 from medbench.node import Send
 
 

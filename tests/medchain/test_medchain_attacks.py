@@ -12,8 +12,8 @@ from medchain_helpers import care_session, deploy, stored_chains
 
 from medbench import codec
 from medbench.access.scenario import GENESIS_US
+from medbench.consensus.pbft.byzantine import AlteringPrimary, BadVoter, DroppingPrimary
 from medbench.consensus.pbft.messages import Request
-from medbench.faults import AlteringPrimary, BadVoter, DroppingPrimary
 from medbench.ledger import Kind, Transaction
 from medbench.medchain import AccessValidator
 

@@ -13,9 +13,9 @@ from medchain_helpers import care_session, deploy, stored_chains
 
 from medbench.access.scenario import GENESIS_US
 from medbench.consensus.pbft import blocker_for
+from medbench.consensus.pbft.byzantine import Byzantine
 from medbench.consensus.pbft.messages import Block as BlockMessage
 from medbench.crypto.keys import Scheme, SigningKey
-from medbench.faults import Byzantine
 from medbench.hashing import sha256
 from medbench.ledger import Block, Genesis, expected_blocker
 from medbench.medchain import (

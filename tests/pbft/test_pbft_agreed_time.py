@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pbft_harness import Network, safety_violations
 
-from medbench import faults
 from medbench.consensus.pbft import Config, Replica
+from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.messages import PrePrepare, Request, compute_batch_digest
 
 SKEW = 50_000

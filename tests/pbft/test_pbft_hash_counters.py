@@ -8,8 +8,8 @@ from typing import Any
 
 from pbft_harness import Network
 
-from medbench import faults
 from medbench.consensus.pbft import BlockMode, Config, Replica, make_keyrings
+from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.messages import (
     Prepare,
     PreparedProof,

@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pbft_harness import Network, safety_violations, sample_messages
 
-from medbench import faults
 from medbench.consensus.pbft import BlockMode, make_keyrings, viewchange
+from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.messages import (
     Block,
     Checkpoint,

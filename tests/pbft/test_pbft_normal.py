@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pbft_harness import Network, expected_bytes, expected_messages, measure, safety_violations
 
-from medbench import faults
 from medbench.consensus.pbft import Replica, Request
+from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.log import ExecutedBatch
 from medbench.consensus.pbft.messages import Commit, Prepare, PrePrepare, Reply, Submit, Timeout
 from medbench.node import Send

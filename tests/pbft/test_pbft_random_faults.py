@@ -1,11 +1,11 @@
 """Randomized fault schedules: safety always, liveness once faults heal, with at most f faulty.
 
 Each seed draws n, up to f Byzantine replicas and their behaviour (wrappers from
-:mod:`medbench.faults`, or a black hole), crash-and-recover cycles of *honest* replicas (a crash
-that loses memory but not stable storage is not a fault in PBFT's model: TOCS 2002 §4.6, so any
-number of them may happen on top of the f Byzantine ones), and network faults (random drops, a
-cut link, extra delay) for a fault phase; then it heals the network and restarts the crashed.
-Verdicts, over every honest replica — the crashed-and-recovered ones included:
+:mod:`medbench.consensus.pbft.byzantine`, or a black hole), crash-and-recover cycles of *honest*
+replicas (a crash that loses memory but not stable storage is not a fault in PBFT's model: TOCS 2002
+§4.6, so any number of them may happen on top of the f Byzantine ones), and network faults (random
+drops, a cut link, extra delay) for a fault phase; then it heals the network and restarts the
+crashed. Verdicts, over every honest replica — the crashed-and-recovered ones included:
 
 * safety — no honest replica votes for two digests at one (view, sequence), no two commit
   different batches at one sequence, no gaps, chains agree (``safety_violations``), checked after
@@ -15,9 +15,9 @@ Verdicts, over every honest replica — the crashed-and-recovered ones included:
 * liveness — every submitted request is executed exactly once at every honest replica (not only
   completed at its client: f+1 replies say nothing about the others).
 
-With f+1 faulty replicas the :class:`medbench.faults.SplitBrain` coalition makes the checker report
-a violation, so the checker is not vacuous; and with a recovery that loses the NEW-VIEW (BUG-2 of
-issue 6) put back, the recovery-focused schedules report the double vote.
+With f+1 faulty replicas the :class:`medbench.consensus.pbft.byzantine.SplitBrain` coalition makes
+the checker report a violation, so the checker is not vacuous; and with a recovery that loses the
+NEW-VIEW (BUG-2 of issue 6) put back, the recovery-focused schedules report the double vote.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 import pytest
 from pbft_harness import Network, safety_violations
 
-from medbench import faults
 from medbench.consensus.pbft import BlockMode, Replica, recovery
+from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.log import COMMIT_PHASE, PREPARE_PHASE
 from medbench.consensus.pbft.messages import NewView
 from medbench.quorum import QuorumTracker
@@ -108,8 +108,8 @@ def run_schedule(seed: int, scheme: str = "modeled", recovery: bool = False) -> 
     """Run one randomized fault phase, then heal; return the schedule (safety checked).
 
     ``recovery`` focuses the draw on recovering during a view change: the primary of view 1 is
-    a :class:`~medbench.faults.LateEquivocator`, the primary of view 0 crashes and backups crash
-    right after installing a new view (the other draws stay random).
+    a :class:`~medbench.consensus.pbft.byzantine.LateEquivocator`, the primary of view 0 crashes and
+    backups crash right after installing a new view (the other draws stay random).
     """
     rng = random.Random(seed)
     n = rng.choice((4, 4, 4, 7))

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pbft_harness import Network, safety_violations
 
-from medbench import faults
 from medbench.consensus.pbft import Client, Replica, make_keyrings
+from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.messages import MessageError, Reply, Request, Submit
 from medbench.consensus.pbft.replica import refusal_code
 from medbench.consensus.pbft.wire import decode_message

@@ -6,8 +6,8 @@ import contextlib
 
 from pbft_harness import Network, safety_violations
 
-from medbench import faults
 from medbench.consensus.pbft import Replica, Request
+from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.messages import (
     Fetch,
     NewView,
@@ -256,7 +256,7 @@ class _Withhold:
 
 
 def test_crashable_wrapper_recovers_from_its_own_records() -> None:
-    from medbench.faults import Crashable
+    from medbench.consensus.pbft.byzantine import Crashable
 
     net = Network(n=4, clients=2, seed=24, checkpoint_interval=4, log_window=8, max_batch_size=1)
     node = Crashable(net.nodes[1])

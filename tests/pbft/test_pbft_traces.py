@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pbft_harness import Network
 
-from medbench import faults
+from medbench.consensus.pbft import byzantine as faults
 
 TESTDATA = Path(__file__).parent / "testdata"
 REWRITE = os.environ.get("MEDBENCH_REWRITE_TRACES", "") == "1"

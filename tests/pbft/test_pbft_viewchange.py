@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pbft_harness import Network, safety_violations
 
-from medbench import faults
 from medbench.consensus.pbft import Replica, viewchange
+from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.messages import NULL_DIGEST, NewView, PrePrepare, ViewChange
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from medbench import experiments
 from medbench.consensus.auth import Scheme, make_keyrings
-from medbench.consensus.pbft.sim import PBFT_DEFAULTS, SimNode, build, shared_keyrings
+from medbench.experiments.pbft import PBFT_DEFAULTS, SimNode, build, shared_keyrings
 from medbench.node import Note, Ready
 
 SEED = b"s" * 32

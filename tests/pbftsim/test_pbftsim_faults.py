@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from medbench import experiments
-from medbench.consensus.pbft.sim import BEHAVIOURS
+from medbench.experiments.pbft import BEHAVIOURS
 
 TOLERATED = [b for b in BEHAVIOURS if b != "split-brain"]
 

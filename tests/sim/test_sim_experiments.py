@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 
 from medbench import experiments, metrics
 from medbench.cli import sim as cli
-from medbench.experiments import NONDETERMINISTIC_COLUMNS, Deployment, Submission
-from medbench.sim import toy
+from medbench.experiments import NONDETERMINISTIC_COLUMNS, Deployment, Submission, toy
 from medbench.sim.costs import CostProfile
 
 
@@ -329,7 +328,7 @@ def test_toy_nodes_never_raise_on_hostile_input(inputs: list[tuple[int, Any]]) -
 
 
 def test_calibrate_quick_gives_positive_costs(tmp_path: Path) -> None:
-    from medbench import calibrate
+    from medbench.experiments import calibrate
 
     prof = calibrate.calibrate(quick=True)
     assert prof.sign_ns > 0 and prof.verify_ns > 0 and prof.hash_per_byte_ns > 0

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from medbench import experiments as ex
 from medbench.consensus.baselines.common import MembershipError
-from medbench.consensus.baselines.sim import SimBaseline
-from medbench.consensus.baselines.sim import build as sim_build
+from medbench.experiments.baselines import SimBaseline
+from medbench.experiments.baselines import build as sim_build
 from medbench.node import Ready
 from medbench.sim.engine import Simulator
 

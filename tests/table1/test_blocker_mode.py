@@ -11,7 +11,7 @@ from medbench import experiments as ex
 from medbench import table1
 from medbench.consensus.pbft.blocks import blocker_for
 from medbench.consensus.pbft.messages import Block
-from medbench.consensus.pbft.sim import SimNode
+from medbench.experiments.pbft import SimNode
 
 QUICK = table1.Settings.quick()
 K = 4  # checkpoint interval

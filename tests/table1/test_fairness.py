@@ -1,6 +1,6 @@
 """Compute fairness of Table 1: every system pays the same client-signature work.
 
-The rule (medbench.consensus.baselines.common, medbench.consensus.pbft.sim): a client signs each
+The rule (medbench.consensus.baselines.common, medbench.experiments.pbft): a client signs each
 transaction once; each node that accepts a block holding it (a PBFT replica: each replica that
 accepts the request) verifies its signature once. PBFT's per-message signatures stay on top.
 """
@@ -14,10 +14,10 @@ import pytest
 from medbench import experiments as ex
 from medbench import table1
 from medbench.consensus.auth import Scheme
-from medbench.consensus.baselines.sim import SimBaseline
 from medbench.consensus.pbft.messages import Request
 from medbench.consensus.pbft.replica import Config, Replica
-from medbench.consensus.pbft.sim import SignedRequestMacKeyring, shared_keyrings
+from medbench.experiments.baselines import SimBaseline
+from medbench.experiments.pbft import SignedRequestMacKeyring, shared_keyrings
 
 QUICK = table1.Settings.quick()
 

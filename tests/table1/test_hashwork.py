@@ -8,8 +8,8 @@ import pytest
 
 from medbench import experiments as ex
 from medbench import hashwork, table1
-from medbench.consensus.baselines.sim import SimBaseline
-from medbench.consensus.pbft.sim import SimNode
+from medbench.experiments.baselines import SimBaseline
+from medbench.experiments.pbft import SimNode
 from medbench.sim.costs import CostProfile
 
 

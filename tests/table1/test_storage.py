@@ -7,8 +7,8 @@ import pytest
 from medbench import codec, table1
 from medbench import experiments as ex
 from medbench.consensus.baselines.common import TxGossip
-from medbench.consensus.baselines.sim import SimBaseline
-from medbench.consensus.pbft.sim import SimNode
+from medbench.experiments.baselines import SimBaseline
+from medbench.experiments.pbft import SimNode
 
 QUICK = table1.Settings.quick()
 SYSTEMS = {s.key: s for s in table1.SYSTEMS}

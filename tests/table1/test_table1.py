@@ -12,7 +12,8 @@ import pytest
 from medbench import experiments as ex
 from medbench import reproduce, table1
 from medbench.cli import reproduce as reproduce_cli
-from medbench.consensus.baselines import REGISTRY, make_nodes
+from medbench.consensus.baselines import REGISTRY
+from medbench.experiments.baselines import make_nodes
 
 QUICK = table1.Settings.quick()
 

@@ -4,10 +4,11 @@ Theory of operation
 -------------------
 :data:`REGISTRY` maps a name (``"pow"``, ``"poa"``, ``"dpos"``, ``"poi"``, ``"central"``) to a
 :class:`ProtocolSpec`: the system it stands for, its consensus family, a uniform factory
-``make_nodes(n, params, seed) -> list[Node]`` (node IDs ``0..n-1``; all randomness and keys derive
-from ``seed``), its minimal configuration (the smallest membership that starts and stays live
-under its own rules, and the faults it then tolerates) and :meth:`ProtocolSpec.describe`, the text
-of its rules.
+``make_nodes(n, params, seed, env) -> list[Node]`` (node IDs ``0..n-1``; keys derive from
+``seed``; random streams and ModelChain's learning task come from the :class:`Environment` the
+driver's side injects, :func:`medbench.experiments.baselines.environment`), its minimal
+configuration (the smallest membership that starts and stays live under its own rules, and the
+faults it then tolerates) and :meth:`ProtocolSpec.describe`, the text of its rules.
 
 Clients submit a transaction by stepping the local message
 :class:`~medbench.consensus.baselines.common.Submit` ``(tx_id: 32 bytes, size, submit_time)``
@@ -31,15 +32,28 @@ from medbench.consensus.baselines.common import (
     BaselineNode,
     CommittedBlock,
     MembershipError,
+    Rng,
     Submit,
     TxCompleted,
-    make_rng,
 )
+from medbench.consensus.baselines.poi import LearnerFactory
 from medbench.consensus.baselines.signing import make_signers
 from medbench.node import Node
 
 
-def make_pow(n: int, params: dict[str, Any], seed: int) -> list[Node]:
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """What a deployment needs from outside the core: random streams and a learning task.
+
+    ``rng(*labels)`` returns the seeded stream ``labels`` of the run (each node its own);
+    ``learner(node_id, params)`` the learning task of a ModelChain site.
+    """
+
+    rng: Callable[..., Rng]
+    learner: LearnerFactory
+
+
+def make_pow(n: int, params: dict[str, Any], seed: int, env: Environment) -> list[Node]:
     """``n`` PoW miners (MedRec 2016).
 
     ``attacker`` (a node ID) makes that miner an :class:`~attack.PrivateMiner` (the 51% attack)
@@ -54,22 +68,22 @@ def make_pow(n: int, params: dict[str, Any], seed: int) -> list[Node]:
         raise ValueError(f"attacker {attacker} is not a node ID of 0..{n - 1}")
     release = int(depth) if depth is not None else p.confirmations + 1
     return [
-        attack.PrivateMiner(i, n, p, make_rng(seed, 1, i), release)
+        attack.PrivateMiner(i, n, p, env.rng(1, i), release)
         if i == attacker
-        else pow.PowNode(i, n, p, make_rng(seed, 1, i))
+        else pow.PowNode(i, n, p, env.rng(1, i))
         for i in range(n)
     ]
 
 
-def make_poa(n: int, params: dict[str, Any], seed: int) -> list[Node]:
+def make_poa(n: int, params: dict[str, Any], seed: int, env: Environment) -> list[Node]:
     """``n`` Clique nodes (MedRec 2.0); the first ``authorities`` sign."""
     p = poa.PoaParams.from_dict(params)
     signers = make_signers(n, seed, b"medbench-poa", p.modeled_signatures)
     keys = tuple(s.public_key for s in signers)
-    return [poa.PoaNode(i, n, p, signers[i], keys, make_rng(seed, 2, i)) for i in range(n)]
+    return [poa.PoaNode(i, n, p, signers[i], keys, env.rng(2, i)) for i in range(n)]
 
 
-def make_dpos(n: int, params: dict[str, Any], seed: int) -> list[Node]:
+def make_dpos(n: int, params: dict[str, Any], seed: int, env: Environment) -> list[Node]:
     """``n`` MDSM members; raises :class:`MembershipError` below ``delegates + auditors``."""
     p = dpos.DposParams.from_dict(params)
     dpos.check_membership(n, p)
@@ -78,13 +92,13 @@ def make_dpos(n: int, params: dict[str, Any], seed: int) -> list[Node]:
     return [dpos.DposNode(i, n, p, signers[i], keys) for i in range(n)]
 
 
-def make_poi(n: int, params: dict[str, Any], seed: int) -> list[Node]:
+def make_poi(n: int, params: dict[str, Any], seed: int, env: Environment) -> list[Node]:
     """``n`` ModelChain sites (PoW + online logistic regression)."""
     learn, mine = poi.PoiParams.split(params, n)
-    return [poi.PoiNode(i, n, mine, learn, make_rng(seed, 4, i), seed) for i in range(n)]
+    return [poi.PoiNode(i, n, mine, learn, env.rng(4, i), env.learner(i, learn)) for i in range(n)]
 
 
-def make_central(n: int, params: dict[str, Any], seed: int) -> list[Node]:
+def make_central(n: int, params: dict[str, Any], seed: int, env: Environment) -> list[Node]:
     """One central server (node ``center``) and ``n - 1`` node servers."""
     p = central.CentralParams.from_dict(params)
     if n < 2:
@@ -118,7 +132,7 @@ class ProtocolSpec:
     family: str
     pays_rewards: bool
     vote_weights: bool
-    make_nodes: Callable[[int, dict[str, Any], int], list[Node]]
+    make_nodes: Callable[[int, dict[str, Any], int, Environment], list[Node]]
     minimal: MinimalConfig
     node_class: type[BaselineNode]
 
@@ -220,18 +234,21 @@ REGISTRY: dict[str, ProtocolSpec] = {
 }
 
 
-def make_nodes(name: str, n: int, params: dict[str, Any], seed: int) -> list[Node]:
+def make_nodes(
+    name: str, n: int, params: dict[str, Any], seed: int, env: Environment
+) -> list[Node]:
     """Build the nodes of baseline ``name`` (a key of :data:`REGISTRY`)."""
     try:
         spec = REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown baseline {name!r}; choose from {sorted(REGISTRY)}") from None
-    return spec.make_nodes(n, params, seed)
+    return spec.make_nodes(n, params, seed, env)
 
 
 __all__ = [
     "REGISTRY",
     "CommittedBlock",
+    "Environment",
     "MembershipError",
     "MinimalConfig",
     "ProtocolSpec",

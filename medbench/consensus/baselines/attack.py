@@ -23,7 +23,7 @@ from math import comb
 from typing import Any
 
 from medbench.consensus.baselines.chain import Entry
-from medbench.consensus.baselines.common import Rng, draw_below
+from medbench.consensus.baselines.common import Rng
 from medbench.consensus.baselines.pow import PowBlock, PowNode, PowParams
 from medbench.node import Note, Ready, Send
 
@@ -59,7 +59,7 @@ def simulate_double_spend(
     for _ in range(trials):
         honest = attacker = 0
         for _ in range(max_blocks):
-            if draw_below(rng, scale) < threshold:
+            if rng.below(scale) < threshold:
                 attacker += 1
             else:
                 honest += 1

@@ -41,14 +41,11 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import random
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import Any, ClassVar, Protocol
 
 from medbench import codec, hashwork
 from medbench.hashing import sha256
@@ -449,31 +446,17 @@ def gossip_tx(node: BaselineNode, tx: TxGossip, ready: Ready) -> None:
 
 # ---------------------------------------------------------------- injected randomness
 
-Rng = random.Random | np.random.Generator
 
+class Rng(Protocol):
+    """A seeded random stream a driver injects into a node (the core owns no random module).
 
-def make_rng(seed: int, *labels: int) -> np.random.Generator:
-    """A numpy Generator for one node of one run: seeded by ``(seed, *labels)``."""
-    return np.random.default_rng([seed & U64_MAX, *labels])
+    :mod:`medbench.experiments.baselines` provides one over a numpy ``Generator`` per node.
+    """
 
+    def exponential_us(self, mean_us: float) -> int:
+        """An exponential delay with mean ``mean_us`` microseconds, at least 1 µs."""
+        ...
 
-def draw_exponential_us(rng: Rng, mean_us: float) -> int:
-    """An exponential delay with mean ``mean_us`` microseconds, at least 1 µs."""
-    if isinstance(rng, random.Random):
-        x = rng.expovariate(1.0 / mean_us)
-    else:
-        x = float(rng.exponential(mean_us))
-    return max(1, int(x))
-
-
-def draw_below(rng: Rng, bound: int) -> int:
-    """A uniform integer in ``[0, bound)`` (``bound`` up to 2**64)."""
-    if bound <= 0:
-        return 0
-    if isinstance(rng, random.Random):
-        return rng.randrange(bound)
-    return (
-        int(rng.integers(0, bound, dtype=np.uint64))
-        if bound > (1 << 63) - 1
-        else int(rng.integers(0, bound))
-    )
+    def below(self, bound: int) -> int:
+        """A uniform integer in ``[0, bound)`` (``bound`` up to 2**64; 0 if ``bound <= 0``)."""
+        ...

@@ -47,7 +47,6 @@ from medbench.consensus.baselines.common import (
     block_hash,
     bytes_max,
     check_param_names,
-    draw_below,
     recompute_block_id,
     tx_entries,
     tx_root,
@@ -180,7 +179,7 @@ class PoaNode(GasLedgerNode):
         at = self._timestamp(head) + self.params.period_us
         if self.in_turn(head.height + 1) != self.node_id:
             wiggle = (len(self.authorities) // 2 + 1) * self.params.wiggle_us
-            at += draw_below(self.rng, wiggle)
+            at += self.rng.below(wiggle)
         self.plan = (head.block_id, at)
 
     def next_deadline(self) -> int | None:

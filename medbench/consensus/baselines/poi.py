@@ -19,18 +19,23 @@ do. medbench's rules (a documented reading of the proposal, PAPER.md §1.8):
 4. Compute = hashing + learning: the node counts hash evaluations like PoW and the floating-point
    operations of training (``train_flops``: ``4md + 5m + 2d`` per step) and validation
    (``validate_flops``: ``2vd + 7v`` per loss evaluation; parent losses are cached).
+
+The arithmetic of the model sits behind :class:`Learner`, injected per node by the driver's side
+(:class:`medbench.experiments.learning.LogisticTask`, on numpy), so this module, like every
+consensus module, loads no numerical library: it checks the shape and range of the fixed-point
+weights a peer sent, keeps the counts and applies the acceptance rule.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import Any, ClassVar, Protocol
 
 from medbench import codec
 from medbench.consensus.baselines.chain import Entry
-from medbench.consensus.baselines.common import Rejected, Rng, make_rng
+from medbench.consensus.baselines.common import Rejected, Rng
 from medbench.consensus.baselines.pow import PowBlock, PowNode, PowParams
 
 SCALE = float(1 << 24)
@@ -60,30 +65,35 @@ class PoiParams:
         return cls(**learn), PowParams.from_dict(rest, n)
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Logistic function, numerically safe for large |z|."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+Weights = tuple[int, ...]
+"""A model as it travels in a block: ``features`` fixed-point integers (value x ``2**24``)."""
 
 
-def log_loss(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-    """Mean logistic loss of weights ``w`` on ``(x, y)``."""
-    p = np.clip(sigmoid(x @ w), 1e-12, 1 - 1e-12)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+class Learner(Protocol):
+    """One site's learning task: its local data and the consortium's validation set."""
+
+    def validation_loss(self, weights: Weights) -> float:
+        """Mean log-loss of ``weights`` on the consortium's validation set."""
+        ...
+
+    def train(self, weights: Weights, steps: int, learning_rate: float, poisoned: bool) -> Weights:
+        """``steps`` full-batch gradient steps on the local data, from ``weights``.
+
+        A ``poisoned`` site ascends the loss instead (the update validators must refuse).
+        """
+        ...
 
 
-def cohort(rng: np.random.Generator, w_true: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """``m`` synthetic patients: standard-normal features, outcome ~ Bernoulli(sigmoid(x.w))."""
-    x = rng.standard_normal((m, w_true.size))
-    y = (rng.random(m) < sigmoid(x @ w_true)).astype(np.float64)
-    return x, y
+LearnerFactory = Callable[[int, "PoiParams"], Learner]
+"""``factory(node_id, params)``: the learning task of one site (seeded by the driver's side)."""
 
 
-def encode_weights(w: np.ndarray) -> bytes:
-    """Fixed-point canonical bytes of a weight vector."""
-    return codec.encode([int(v) for v in np.round(w * SCALE).astype(np.int64)])
+def encode_weights(w: Weights) -> bytes:
+    """Canonical bytes of a fixed-point weight vector."""
+    return codec.encode(list(w))
 
 
-def decode_weights(payload: bytes, d: int) -> np.ndarray:
+def decode_weights(payload: bytes, d: int) -> Weights:
     """Weights from a payload; raises :class:`Rejected` if it is not ``d`` fixed-point integers."""
     try:
         value = codec.decode(payload)
@@ -93,7 +103,7 @@ def decode_weights(payload: bytes, d: int) -> np.ndarray:
         raise Rejected("bad_update", "shape")
     if any(abs(v) > (1 << 62) for v in value):
         raise Rejected("bad_update", "range")
-    return np.asarray(value, dtype=np.float64) / SCALE
+    return tuple(value)
 
 
 class PoiNode(PowNode):
@@ -102,35 +112,36 @@ class PoiNode(PowNode):
     GENESIS_LABEL: ClassVar[bytes] = b"medbench-poi-genesis"
 
     def __init__(
-        self, node_id: int, n: int, params: PowParams, learn: PoiParams, rng: Rng, seed: int
+        self,
+        node_id: int,
+        n: int,
+        params: PowParams,
+        learn: PoiParams,
+        rng: Rng,
+        learner: Learner,
     ) -> None:
         super().__init__(node_id, n, params, rng)
         if not 1 <= learn.features <= MAX_FEATURES:
             raise ValueError("features out of range")
         self.learn = learn
+        self.learner = learner
         self.poisoned = node_id in learn.poison
-        shared = make_rng(seed, 0x504F49)  # the consortium's model task and validation set
-        self.w_true = shared.standard_normal(learn.features)
-        self.x_val, self.y_val = cohort(shared, self.w_true, learn.validation_samples)
-        self.x, self.y = cohort(
-            make_rng(seed, 0x504F49, node_id + 1), self.w_true, learn.local_samples
-        )
         self.loss_cache: dict[bytes, float] = {}
         self.updates_checked = 0
         self.updates_rejected = 0
 
     # --- learning
 
-    def weights_of(self, entry: Entry) -> np.ndarray:
+    def weights_of(self, entry: Entry) -> Weights:
         """Model weights after ``entry`` (zeros at genesis)."""
         if entry.block is None:
-            return np.zeros(self.learn.features)
+            return (0,) * self.learn.features
         return decode_weights(entry.block.payload, self.learn.features)
 
-    def _loss(self, w: np.ndarray) -> float:
-        v, d = self.x_val.shape
+    def _loss(self, w: Weights) -> float:
+        v, d = self.learn.validation_samples, self.learn.features
         self.counters.validate_flops += 2 * v * d + 7 * v
-        return log_loss(w, self.x_val, self.y_val)
+        return self.learner.validation_loss(w)
 
     def loss_of(self, entry: Entry) -> float:
         """Validation loss of the model after ``entry`` (cached per block)."""
@@ -142,14 +153,12 @@ class PoiNode(PowNode):
 
     def make_payload(self, parent: Entry) -> bytes:
         """``local_steps`` gradient steps from the parent's weights on local data."""
-        w = self.weights_of(parent)
-        m, d = self.x.shape
-        for _ in range(self.learn.local_steps):
-            grad = self.x.T @ (sigmoid(self.x @ w) - self.y) / m
-            if self.poisoned:
-                grad = -25.0 * grad - 1.0  # ascend the loss: a poisoned update
-            w = w - self.learn.learning_rate * grad
-            self.counters.train_flops += 4 * m * d + 5 * m + 2 * d
+        learn = self.learn
+        m, d = learn.local_samples, learn.features
+        w = self.learner.train(
+            self.weights_of(parent), learn.local_steps, learn.learning_rate, self.poisoned
+        )
+        self.counters.train_flops += learn.local_steps * (4 * m * d + 5 * m + 2 * d)
         return encode_weights(w)
 
     def check_payload(self, parent: Entry, block: PowBlock) -> None:
@@ -158,13 +167,13 @@ class PoiNode(PowNode):
         w = decode_weights(block.payload, self.learn.features)
         before = self.loss_of(parent)
         after = self._loss(w)
-        if not np.isfinite(after) or after > before + self.learn.tolerance:
+        if not math.isfinite(after) or after > before + self.learn.tolerance:
             self.updates_rejected += 1
             raise Rejected("update_degrades_loss", (round(before, 6), round(after, 6)))
 
     def head_loss(self) -> float:
         """Validation loss of the model at the head of the main chain (not counted)."""
-        return log_loss(self.weights_of(self.tree.head), self.x_val, self.y_val)
+        return self.learner.validation_loss(self.weights_of(self.tree.head))
 
     def stats(self) -> dict[str, int]:
         """PoW figures plus update checks and the head model's loss (in micro-units)."""

@@ -53,8 +53,6 @@ from medbench.consensus.baselines.common import (
     block_hash,
     bytes_max,
     check_param_names,
-    draw_below,
-    draw_exponential_us,
     recompute_block_id,
     tx_entries,
     tx_root,
@@ -209,7 +207,7 @@ class PowNode(GasLedgerNode):
             self.next_find += self._draw_gap()
 
     def _draw_gap(self) -> int:
-        return draw_exponential_us(self.rng, self.difficulty / self.hashrate * 1e6)
+        return self.rng.exponential_us(self.difficulty / self.hashrate * 1e6)
 
     # --- hooks for PoI
 
@@ -259,7 +257,7 @@ class PowNode(GasLedgerNode):
                 ready.notes.append(Note("nonce_search_exhausted"))
                 return None
         else:
-            nonce = draw_below(self.rng, 1 << 64).to_bytes(8, "big")
+            nonce = self.rng.below(1 << 64).to_bytes(8, "big")
         block = replace(block, nonce=nonce)
         block_id = block_hash(block.header(), self.counters)
         self.counters.blocks_produced += 1
@@ -271,7 +269,7 @@ class PowNode(GasLedgerNode):
     def _search_nonce(self, fields_: list[Any]) -> bytes | None:
         """Iterate nonces (batches through ``sha256_many``) until the ID is below the target."""
         prefix = codec.encode([*fields_, bytes(8)])[:-8]  # nonce is the last 8 bytes
-        start = draw_below(self.rng, 1 << 64)
+        start = self.rng.below(1 << 64)
         max_trials = 64 * self.difficulty + 4096  # P(no success) < e**-64
         trials = 0
         while trials < max_trials:

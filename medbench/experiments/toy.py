@@ -38,7 +38,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey
 
 from medbench import codec
-from medbench.experiments import Deployment, Submission
+from medbench.experiments.runner import Deployment, Submission
 from medbench.node import Committed, Note, Ready, Send
 from medbench.quorum import max_faulty, strong_quorum
 from medbench.sim.costs import OpCounter

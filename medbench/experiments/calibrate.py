@@ -112,17 +112,18 @@ def _learning_step_ns(scale: int, repeat: int) -> float:
     """ns per counted FLOP of one PoI training step at the default shape (see module doc)."""
     import numpy as np
 
-    from medbench.consensus.baselines import poi
+    from medbench.consensus.baselines.poi import PoiParams
+    from medbench.experiments.learning import cohort, sigmoid
 
-    p = poi.PoiParams()
+    p = PoiParams()
     rng = np.random.default_rng(0)
     w_true = rng.standard_normal(p.features)
-    x, y = poi.cohort(rng, w_true, p.local_samples)
+    x, y = cohort(rng, w_true, p.local_samples)
     w = np.zeros(p.features)
     m, d = int(x.shape[0]), int(x.shape[1])
 
     def step() -> object:
-        grad = x.T @ (poi.sigmoid(x @ w) - y) / m
+        grad = x.T @ (sigmoid(x @ w) - y) / m
         return w - p.learning_rate * grad
 
     flops = 4 * m * d + 5 * m + 2 * d  # what PoiNode.make_payload counts per step

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 :func:`build` turns a parameter dict into a :class:`~medbench.experiments.Deployment`: replicas
 ``0..n-1`` (honest :class:`~medbench.consensus.pbft.replica.Replica` objects, some of them wrapped
-in a Byzantine behaviour of :mod:`medbench.faults`) and clients ``n..n+clients-1``
+in a Byzantine behaviour of :mod:`medbench.consensus.pbft.byzantine`) and clients ``n..n+clients-1``
 (:class:`~medbench.consensus.pbft.client.Client`), each wrapped in a :class:`SimNode` adapter.
 Client ``j`` sits at the site of replica ``j mod n`` (a hospital runs a replica and its clients).
 
@@ -60,7 +60,7 @@ import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from medbench import codec, faults
+from medbench import codec
 from medbench.consensus.auth import (
     Auth,
     Keyring,
@@ -70,12 +70,13 @@ from medbench.consensus.auth import (
     SignatureKeyring,
     make_keyrings,
 )
+from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.blocks import BlockMode
 from medbench.consensus.pbft.client import Client, Completion
 from medbench.consensus.pbft.log import COMMIT_PHASE, ExecutedBatch
 from medbench.consensus.pbft.messages import Block, Submit
 from medbench.consensus.pbft.replica import Config, Replica
-from medbench.experiments import Deployment, ExperimentError, Submission
+from medbench.experiments.runner import Deployment, ExperimentError, Submission
 from medbench.hashwork import HashTally, block_hashes
 from medbench.metrics import LivenessChecker, RunRecord, SafetyChecker, Verdict
 from medbench.node import Note, Ready, Send
@@ -114,8 +115,8 @@ BEHAVIOURS: tuple[str, ...] = (
     "crashed",
     "split-brain",
 )
-"""Named Byzantine behaviours (:mod:`medbench.faults`); ``split-brain`` is a coalition (f+1 by
-default; ``byzantine_count=1`` is a primary that equivocates in every phase)."""
+"""Named Byzantine behaviours (:mod:`medbench.consensus.pbft.byzantine`); ``split-brain`` is a
+coalition (f+1 by default; ``byzantine_count=1`` is a primary that equivocates in every phase)."""
 
 _RENAMED = {"view-change": "view_change", "new-view": "new_view"}
 

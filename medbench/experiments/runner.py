@@ -85,13 +85,13 @@ class Deployment:
 ProtocolFactory = Callable[[Mapping[str, Any], random.Random], Deployment]
 
 _REGISTRY: dict[str, ProtocolFactory | str] = {
-    "toy-quorum": "medbench.sim.toy:build",
-    "pow": "medbench.consensus.baselines.sim:build",
-    "poa": "medbench.consensus.baselines.sim:build",
-    "dpos": "medbench.consensus.baselines.sim:build",
-    "poi": "medbench.consensus.baselines.sim:build",
-    "central": "medbench.consensus.baselines.sim:build",
-    "pbft": "medbench.consensus.pbft.sim:build",
+    "toy-quorum": "medbench.experiments.toy:build",
+    "pow": "medbench.experiments.baselines:build",
+    "poa": "medbench.experiments.baselines:build",
+    "dpos": "medbench.experiments.baselines:build",
+    "poi": "medbench.experiments.baselines:build",
+    "central": "medbench.experiments.baselines:build",
+    "pbft": "medbench.experiments.pbft:build",
 }
 
 

@@ -43,9 +43,13 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from medbench.consensus.baselines import REGISTRY
+from medbench.consensus import baselines
+from medbench.consensus.baselines import REGISTRY, Environment
 from medbench.consensus.baselines.common import CommittedBlock, Submit, TxGossip
-from medbench.experiments import DEFAULTS, Deployment, ExperimentError, Submission
+from medbench.consensus.baselines.poi import PoiParams
+from medbench.experiments.learning import LogisticTask
+from medbench.experiments.runner import DEFAULTS, Deployment, ExperimentError, Submission
+from medbench.experiments.streams import NumpyRng, node_rng
 from medbench.hashwork import HashTally
 from medbench.node import Node, Ready
 
@@ -194,7 +198,9 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
         raise ExperimentError("need txs >= 0, rate_tps > 0, tx_bytes >= 0")
     options = protocol_options(params)
     seed = rng.getrandbits(63)
-    nodes: list[Node] = [SimBaseline(node) for node in spec.make_nodes(n, dict(options), seed)]
+    nodes: list[Node] = [
+        SimBaseline(node) for node in spec.make_nodes(n, dict(options), seed, environment(seed))
+    ]
     clients = eligible_clients(name, n, options)
     k = int(w["clients"])
     if k > 0:
@@ -212,7 +218,9 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
 
     def recover(node_id: int, persisted: list[Any]) -> Node:
         # Baselines keep no stable storage: the node restarts empty with its keys.
-        fresh: Node = SimBaseline(spec.make_nodes(n, dict(options), seed)[node_id])
+        fresh: Node = SimBaseline(
+            spec.make_nodes(n, dict(options), seed, environment(seed))[node_id]
+        )
         return fresh
 
     return Deployment(
@@ -224,6 +232,23 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
     )
 
 
+def environment(seed: int) -> Environment:
+    """The random streams and learning tasks of a baseline run seeded ``seed``."""
+
+    def rng(*labels: int) -> NumpyRng:
+        return node_rng(seed, *labels)
+
+    def learner(node_id: int, params: PoiParams) -> LogisticTask:
+        return LogisticTask.for_site(seed, node_id, params)
+
+    return Environment(rng, learner)
+
+
+def make_nodes(name: str, n: int, params: dict[str, Any], seed: int) -> list[Node]:
+    """The nodes of baseline ``name`` for a run seeded ``seed`` (numpy streams, logistic task)."""
+    return baselines.make_nodes(name, n, params, seed, environment(seed))
+
+
 def compute(stats: Mapping[str, int]) -> dict[str, int]:
     """Hash evaluations of one node's ``stats()``, split into mining and validation."""
     return {
@@ -233,4 +258,12 @@ def compute(stats: Mapping[str, int]) -> dict[str, int]:
     }
 
 
-__all__ = ["WORKLOAD_DEFAULTS", "SimBaseline", "build", "compute", "eligible_clients"]
+__all__ = [
+    "WORKLOAD_DEFAULTS",
+    "SimBaseline",
+    "build",
+    "compute",
+    "eligible_clients",
+    "environment",
+    "make_nodes",
+]

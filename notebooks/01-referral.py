@@ -25,7 +25,7 @@
 # %%
 import os
 
-from medbench.demo import referral
+from medbench.demo import attacks, referral
 
 SEED = 0
 SMALL = os.environ.get("MEDBENCH_SMALL") == "1"  # the demo is already small: same run either way
@@ -112,6 +112,6 @@ print("\n".join(referral.step5_block(run)))
 # them and find P (they need her to find D's grant), but no transaction on chain shows P's key.
 
 # %%
-for line in referral.attacks(run, SEED):
+for line in attacks.attacks(run, SEED):
     print(line)
 run.close()

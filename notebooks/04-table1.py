@@ -16,7 +16,7 @@
 #
 # Medical Chain's Table 1 (PAPER.md §1.8) compares MDSM (improved DPoS), MedRec (PoW), ModelChain
 # (PoI) and Medical Chain (PBFT) on seven qualitative columns. Here every cell comes from runs of
-# the deterministic simulator (`medbench.table1`): the "nodes needed" cell by trying `n = 1, 2, ...`
+# the deterministic simulator (`medbench.study.table1`): the "nodes needed" cell by trying `n = 1, 2, ...`
 # until a membership starts, commits and tolerates the paper configuration's faults; "pays rewards"
 # from the chains' own accounting; "compute demand" from hash evaluations per committed
 # transaction against a stated threshold. The central relay of PAPER.md §2 and MedRec 2.0's Clique
@@ -27,7 +27,7 @@ import os
 
 import matplotlib.pyplot as plt
 
-from medbench import table1
+from medbench.study import table1
 
 SMALL = os.environ.get("MEDBENCH_SMALL") == "1"
 settings = table1.Settings.quick() if SMALL else table1.Settings()

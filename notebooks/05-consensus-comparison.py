@@ -16,7 +16,7 @@
 #
 # Every system of Table 1 (and the extra rows) runs the same workload at growing membership:
 # throughput, median latency, CPU time and storage per node, then how many crashed nodes each
-# tolerates at one size. Runs are deterministic simulations (`medbench.reproduce.scaling`); MDSM
+# tolerates at one size. Runs are deterministic simulations (`medbench.study.reproduce.scaling`); MDSM
 # is scaled down to a quarter of auditors (its 121-member paper configuration is in notebook 04).
 # `MEDBENCH_SMALL=1` (set by `make test`) uses the `--quick` workload and fewer sizes.
 
@@ -26,8 +26,8 @@ import os
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from medbench import reproduce, table1
-from medbench.report import markdown_table
+from medbench.study import reproduce, table1
+from medbench.study.report import markdown_table
 
 SMALL = os.environ.get("MEDBENCH_SMALL") == "1"
 settings = table1.Settings.quick() if SMALL else table1.Settings()

@@ -15,9 +15,9 @@ import argparse
 import sys
 import time
 
-from medbench import reproduce, table1
-from medbench.report import Report, markdown_table
 from medbench.sim.costs import CostProfile
+from medbench.study import reproduce, table1
+from medbench.study.report import Report, markdown_table
 
 
 def _profile(args: argparse.Namespace) -> CostProfile | None:

@@ -2,12 +2,9 @@
 
 Theory of operation
 -------------------
-:func:`deploy` builds a Medical Chain consortium (:func:`medbench.medchain.make_consortium`,
-four :class:`~medbench.medchain.MedicalChainNode` validators ``VA_0..VA_3``, one SQLite store
-each in a private temporary directory) and runs it under the deterministic
-:class:`medbench.sim.Simulator` on a ``city`` topology (each hospital's clients sit on its LAN).
-Every node is wrapped in a :class:`Tap` that records what it sends (virtual time, ``src -> dst``,
-kind, view, sequence, short digest), so the PBFT phases can be printed.
+:func:`setup` deploys four traced hospitals (:mod:`medbench.demo.deployment`: a Medical Chain
+consortium under the deterministic simulator, every message a node sends recorded, so the PBFT
+phases can be printed).
 
 The steps of §1.7 are separate functions returning report lines (the notebook calls them one by
 one): :func:`step1_entity` (P's ``register`` transaction, :mod:`medbench.records.entity`),
@@ -15,9 +12,8 @@ one): :func:`step1_entity` (P's ``register`` transaction, :mod:`medbench.records
 found by her stealth associations), :func:`step3_save` (TX1 + TX2 signed by D and H_B, sent
 together), :func:`step4_pbft` (the trace of their sequence number), :func:`step5_block` (the
 ledger block made by blocker ``VA_1``); :func:`full_trace` lists every message sent, every ledger
-transaction and every block of those steps. :func:`attacks` plays §1.7 item 6; every verdict line is
-printed only after an ``assert``/:class:`AttackNotCaught` check of the real outcome, so the demo
-fails loudly if a defence does not hold.
+transaction and every block of those steps. :func:`medbench.demo.attacks.attacks` plays
+§1.7 item 6, each verdict checked before it is printed.
 
 Two layers carry the walk-through: the *records* layer (:mod:`medbench.records`: sealed entity
 fields, FHIR visit records with a pseudonymous subject, stealth associations only P can open)
@@ -33,18 +29,10 @@ Output is a pure function of the seed: no wall-clock times, no paths.
 
 from __future__ import annotations
 
-import random
-import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 from medbench import codec, merkle
-from medbench.access.request import AccessRequest, Operation, from_transaction_fields
-from medbench.access.scenario import GENESIS_US
-from medbench.consensus.pbft.byzantine import AlteringPrimary, BadVoter, Byzantine, DroppingPrimary
+from medbench.access.request import Operation
 from medbench.consensus.pbft.messages import (
     Block,
     Checkpoint,
@@ -55,16 +43,27 @@ from medbench.consensus.pbft.messages import (
     Request,
     ViewChange,
 )
-from medbench.crypto.identity import Identity
-from medbench.crypto.keys import Scheme, SigningKey
-from medbench.crypto.sealing import EncryptionKey
-from medbench.ledger import FindingKind, Transaction
+from medbench.demo import attacks
+from medbench.demo.deployment import (
+    H_A,
+    H_B,
+    T0,
+    Hop,
+    People,
+    Run,
+    _access_tx,
+    _grant,
+    _open,
+    _visit,
+    check,
+    deploy,
+    people,
+    short,
+)
+from medbench.ledger import Transaction
 from medbench.ledger.errors import LedgerDecodeError
-from medbench.medchain import Deployment, make_consortium, request_transaction
 from medbench.medchain.blocks import BlockSignature
-from medbench.node import Ready, Send
 from medbench.records import (
-    PSEUDONYMOUS_SUBJECT,
     PrivateProfile,
     PublicProfile,
     RecordBook,
@@ -73,238 +72,10 @@ from medbench.records import (
     Writer,
     add,
     associate,
-    build_visit,
     read_registration,
-    scan,
 )
 from medbench.records import register as register_entity
 from medbench.rotation import blocker_offset, expected_blocker
-from medbench.sim import Simulator
-from medbench.sim import topology as topo
-
-US = 1_000_000
-CONFIG: dict[str, Any] = {
-    "block_size": 8,
-    "block_interval_us": 50_000,
-    "checkpoint_interval": 4,
-    "log_window": 16,
-    "max_batch_delay_us": 5_000,  # lets the primary put TX1 and TX2 in one PRE-PREPARE
-}
-H_A, H_B = 0, 1  # hospitals (and their validators VA_0, VA_1)
-T0 = GENESIS_US + 10 * US
-
-
-class DemoCheckFailed(AssertionError):
-    """A step did not happen as §1.7 says, or an attack was not caught: the demo stops (it
-    never prints a line its checks did not establish)."""
-
-
-def check(ok: bool, what: str) -> None:
-    """Raise :class:`DemoCheckFailed` unless ``ok``."""
-    if not ok:
-        raise DemoCheckFailed(what)
-
-
-def short(b: bytes) -> str:
-    """The first 4 bytes of an ID or digest in hex."""
-    return b[:4].hex()
-
-
-# --- the traced driver ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Hop:
-    """One message copy sent: virtual time, source, destination and the message."""
-
-    time_us: int
-    src: int
-    dst: int
-    msg: Any
-
-
-class Tap:
-    """A node wrapper recording every message its node sends (for the PBFT trace)."""
-
-    def __init__(self, node: Any, log: list[Hop], clock: Callable[[], int]) -> None:
-        self.node = node
-        self.node_id = node.node_id
-        self.log = log
-        self.clock = clock
-
-    def _record(self, ready: Ready, now: int) -> Ready:
-        for send in ready.messages:
-            for dst in send.dsts:
-                if dst != self.node_id:
-                    self.log.append(Hop(now, self.node_id, dst, send.msg))
-        return ready
-
-    def step(self, src: int, msg: Any) -> Ready:
-        """Forward to the node, record its sends at the arrival instant."""
-        return self._record(self.node.step(src, msg), self.clock())
-
-    def tick(self, now: int) -> Ready:
-        """Forward the tick, record its sends."""
-        return self._record(self.node.tick(now), now)
-
-
-class DroppingBackup(Byzantine):
-    """A backup that receives everything and sends nothing (a message-dropping validator)."""
-
-    def outgoing(self, send: Send) -> list[Send]:
-        """Drop every message."""
-        return []
-
-
-@dataclass
-class Run:
-    """A deployment under the simulator, with its trace and the demo's named actors."""
-
-    dep: Deployment
-    sim: Simulator
-    trace: list[Hop]
-    tmp: tempfile.TemporaryDirectory[str]
-    lines: list[str] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n(self) -> int:
-        """Number of validators."""
-        return self.dep.config.n
-
-    def name(self, i: int) -> str:
-        """``VA_i`` for a validator, ``HC_i`` for a hospital client, ``U_k`` for a user client."""
-        n = self.n
-        if i < n:
-            return f"VA_{i}"
-        if i < 2 * n:
-            return f"HC_{i - n}"
-        return f"U_{i - 2 * n}"
-
-    def submit(self, client: int, tx: Transaction, at_us: int) -> None:
-        """The user client ``client`` submits ``tx`` at simulated time ``at_us``."""
-        from medbench.consensus.pbft import Submit
-
-        self.sim.schedule_input(max(at_us, self.sim.now), client, Submit(tx.to_wire()))
-
-    def settle(self, limit_us: int = 20 * US, extra_us: int = 300_000) -> bool:
-        """Run until every client is idle (bounded), then ``extra_us`` more (blocks, audits)."""
-        end = self.sim.now + limit_us
-        while self.sim.now < end:
-            self.sim.run(self.sim.now + 50_000)
-            if all(self.dep.nodes[c].idle for c in range(self.n, len(self.dep.nodes))):
-                break
-        self.sim.run(self.sim.now + extra_us)
-        return all(self.dep.nodes[c].idle for c in range(self.n, len(self.dep.nodes)))
-
-    def results(self, client: int) -> list[list[Any]]:
-        """Decoded results of every request ``client`` completed."""
-        out = []
-        for c in self.sim.record.completed:
-            if isinstance(c, tuple) and c[0] == client:
-                out.append(c[1])
-        return out
-
-    def close(self) -> None:
-        """Close the stores and remove the temporary directory."""
-        for i in range(self.n):
-            self.dep.nodes[i].close()
-        self.tmp.cleanup()
-
-
-def deploy(seed: int, wrap: dict[int, Callable[[Any], Any]] | None = None) -> Run:
-    """Four hospitals on a city topology under the simulator, every node tapped."""
-    tmp = tempfile.TemporaryDirectory(prefix="medbench-demo-")
-    dep = make_consortium(4, seed, Path(tmp.name), users=4, wrap=wrap, **CONFIG)
-    n = dep.config.n
-    trace: list[Hop] = []
-    rng = random.Random(seed)
-    total = len(dep.nodes)
-    sites = [i % n for i in range(total)]  # clients share their hospital's LAN
-    topology = topo.city(n, rng).for_nodes(sites)
-    holder: list[Simulator] = []
-    nodes = [Tap(dep.nodes[i], trace, lambda: holder[0].now) for i in range(total)]
-    sim = Simulator(
-        nodes, topology, rng=rng, tick_us=10_000, replicas=range(n), completion_key=_completion
-    )
-    holder.append(sim)
-    return Run(dep, sim, trace, tmp)
-
-
-def _completion(item: Any) -> Any:
-    """Completed client requests keyed by (client, decoded result, timestamp)."""
-    result = getattr(item, "result", None)
-    if result is None:
-        return repr(item)
-    if item.refusal:  # refused before ordering: f+1 matching typed refusals
-        return (item.client, ("refused", item.refusal), item.timestamp)
-    return (item.client, tuple(codec.decode(result)), item.timestamp)
-
-
-# --- the records-layer actors ---------------------------------------------------------------------
-
-
-@dataclass
-class People:
-    """Records-layer identities of P, the H_A doctor, D and the two hospitals."""
-
-    patient: Identity
-    doc_a: Identity
-    doc_d: Identity
-    h_a: Identity
-    h_b: Identity
-    others: list[Identity]
-    rand: random.Random
-
-    def randbytes(self, k: int) -> bytes:
-        """Seeded randomness for sealing."""
-        return self.rand.randbytes(k)
-
-
-def records_identity(ident: Any) -> Identity:
-    """The records-layer :class:`~medbench.crypto.identity.Identity` of an access identity
-    (same Ed25519 signing key, same X25519 key: PUB_KEY_P is one key in both layers)."""
-    keys = ident.keys
-    return Identity(
-        SigningKey.generate(Scheme.ED25519, keys.signing.private_bytes_raw()),
-        EncryptionKey.from_raw(keys.encryption.private_bytes_raw()),
-    )
-
-
-def people(dep: Deployment, seed: int) -> People:
-    """P = patient of H_A, doctor A at H_A, D at H_B, the hospitals and everybody else."""
-    ids = [records_identity(x) for x in (*dep.patients, *dep.doctors, *dep.hospitals)]
-    n = dep.config.n
-    pat, doc, hos = ids[:n], ids[n : 2 * n], ids[2 * n :]
-    named = (pat[H_A], doc[H_A], doc[H_B], hos[H_A], hos[H_B])
-    others = [x for x in ids if all(x is not y for y in named)]
-    return People(
-        pat[H_A], doc[H_A], doc[H_B], hos[H_A], hos[H_B], others, random.Random(seed + 17)
-    )
-
-
-def _visit(text: str, code: str, plan: str) -> VisitRecord:
-    return build_visit(
-        [
-            {
-                "resourceType": "Condition",
-                "subject": PSEUDONYMOUS_SUBJECT,
-                "code": {
-                    "coding": [{"system": "http://snomed.info/sct", "code": code}],
-                    "text": text,
-                },
-                "recordedDate": "2019-03-01",
-            },
-            {
-                "resourceType": "MedicationRequest",  # the treatment plan
-                "status": "active",
-                "intent": "order",
-                "subject": PSEUDONYMOUS_SUBJECT,
-                "medicationCodeableConcept": {"text": plan},
-            },
-        ]
-    )
-
 
 # --- the steps ---------------------------------------------------------------------------------
 
@@ -344,36 +115,6 @@ def step1_entity(run: Run) -> list[str]:
         f"  sealed: {len(reg.sealed_private)} bytes (ID number and name, X25519-sealed to P);"
         " only P opens them",
     ]
-
-
-def _access_tx(run: Run, who: str, op: Operation, at_us: int, **kw: Any) -> Transaction:
-    dep = run.dep
-    client = (
-        dep.patient_client(H_A) if who == "P" else dep.doctor_client(H_B if who == "D" else H_A)
-    )
-    req = client.request(op, patient=dep.patients[H_A].public_key, at_us=at_us, **kw)
-    return request_transaction(req)
-
-
-def _open(run: Run, tx: Transaction) -> AccessRequest:
-    """An access transaction as the validators read it (they hold the consortium access key)."""
-    node = run.dep.nodes[H_B].access
-    chains = [node.chains.get(k, ()) for k in tx.public_keys]
-    return from_transaction_fields(
-        tx.kind, tx.content, tx.timestamp_us, tx.public_keys, tx.signatures, chains,
-        access_key=run.dep.world.access_key,
-    )  # fmt: skip
-
-
-def _grant(run: Run, grantee_doctor: int, at_us: int) -> Transaction:
-    body = {
-        "grantee": run.dep.doctors[grantee_doctor].public_key,
-        "ops": ["add", "read"],
-        "categories": ["*"],
-        "not_before_us": at_us,
-        "not_after_us": at_us + 3600 * US,
-    }
-    return _access_tx(run, "P", Operation.GRANT, at_us, body=body)
 
 
 def step2_query(run: Run) -> list[str]:
@@ -745,248 +486,6 @@ def step5_block(run: Run) -> list[str]:
     return out
 
 
-# --- the attacks -------------------------------------------------------------------------------
-
-
-def attack_tx1_leak(run: Run) -> str:
-    """TX1 leaked: nothing in it ties it to P."""
-    pp: People = run.facts["people"]
-    tx1: Transaction = run.facts["tx1"]
-    blob = tx1.to_wire()
-    for key in (pp.patient.public.signing, pp.patient.public.encryption):
-        check(key not in blob, "P's key appears in TX1")
-    check(b"Li Wei" not in blob and b"330101" not in blob, "P's name or ID in TX1")
-    subj = VisitRecord.decode(tx1.content).of_type("Condition")[0]["subject"]
-    check(subj == PSEUDONYMOUS_SUBJECT, "TX1 names its subject")
-    return (
-        "TX1 leaked: holds no P key, name or ID (pseudonymous subject) -> not linkable to P; "
-        "caught by records design (pseudonymous FHIR content)"
-    )
-
-
-def attack_tx2_leak(run: Run) -> str:
-    """TX2 leaked: only P's private key opens the link to TX1."""
-    pp: People = run.facts["people"]
-    tx1, tx2 = run.facts["tx1"], run.facts["tx2"]
-    check(
-        tx1.id not in tx2.content and pp.patient.public.signing not in tx2.content,
-        "TX2 shows its record or its patient",
-    )
-    for other in [pp.doc_d, pp.h_b, pp.doc_a, *pp.others]:
-        check(list(scan(other, [tx2])) == [], "someone else opened TX2")
-    (mine,) = list(scan(pp.patient, [tx2]))
-    check(mine.record_id == tx1.id, "P cannot open TX2")
-    return (
-        f"TX2 leaked: {len(pp.others) + 3} other keys fail to open it, P's key yields TX1; "
-        "caught by stealth association (X25519 + AES-GCM)"
-    )
-
-
-def attack_altered(run: Run) -> str:
-    """A stored body altered on one node: verify_chain localises it, repair restores it."""
-    env = run.facts["env"]
-    victim = run.dep.nodes[2]
-    tx = victim.ledger[env[0].id]
-    # the stored body is a sealed access request: flip one bit inside its envelope
-    fields = codec.decode(tx.content)
-    box = fields["envelope"]
-    fields["envelope"] = box[:64] + bytes([box[64] ^ 1]) + box[65:]
-    forged = Transaction(
-        tx.kind, codec.encode(fields), tx.timestamp_us, tx.public_keys, tx.signatures
-    )
-    check(forged.content != tx.content, "nothing altered")
-    victim.store.tamper_transaction(env[0].id, forged.to_wire())
-    report = victim.verify()
-    (finding,) = report.findings
-    check(
-        finding.kind is FindingKind.BODY_ALTERED and finding.tx_id == env[0].id,
-        "alteration not localised",
-    )
-    block = run.facts["block"]
-    leaves = [forged.id if t == env[0].id else t for t in block.tx_ids]
-    where = merkle.diff(list(block.tx_ids), leaves)
-    check(list(where) == [block.tx_ids.index(env[0].id)], "merkle.diff did not localise")
-    result = victim.repair([run.dep.nodes[i] for i in (0, 1, 3)])
-    check(result.restored == (env[0].id,) and victim.verify().ok, "not repaired")
-    return (
-        f"record altered on VA_2 (TX1's stored body): recomputed ID {short(forged.id)} != "
-        f"{short(env[0].id)}, "
-        f"localised at block {finding.height} leaf {where[0]} (merkle.diff), restored from "
-        "peers; caught by verify_chain"
-    )
-
-
-def attack_deleted(run: Run) -> str:
-    """A stored body deleted on one node: found missing, fetched from peers, re-verified."""
-    env = run.facts["env"]
-    victim = run.dep.nodes[3]
-    victim.store.delete_transaction(env[1].id)
-    report = victim.verify()
-    check(
-        any(
-            f.kind is FindingKind.TRANSACTION_MISSING and f.tx_id == env[1].id
-            for f in report.findings
-        ),
-        "deletion not found",
-    )
-    result = victim.repair([run.dep.nodes[i] for i in (0, 1, 2)])
-    check(env[1].id in result.restored and victim.verify().ok, "not restored")
-    return (
-        "record deleted on VA_3: body of TX2's request missing, fetched from peers and "
-        "re-verified; caught by verify_chain + repair"
-    )
-
-
-def _serve(run: Run, honest: list[int], seed_k: int) -> None:
-    dep, u = run.dep, run.dep.user_ids
-    t = T0 + 100 * seed_k
-    run.submit(u[0], _grant(run, H_B, t), 0)
-    run.settle(limit_us=4 * US, extra_us=0)
-    for j in range(2):
-        tx = _access_tx(
-            run,
-            "D",
-            Operation.ADD,
-            t + 1 + j,
-            category="diagnosis",
-            body={"content": b"record %d" % j},
-            countersign=True,
-        )
-        run.submit(u[1 + j], tx, 0)
-    for _ in range(40):
-        if run.settle(limit_us=2 * US, extra_us=0):
-            break
-    run.sim.run(run.sim.now + 2 * US)
-    done = sum(len(run.results(c)) for c in u[:3])
-    check(done == 3, f"only {done} of 3 requests completed")
-    chains = [[b.id for b in dep.nodes[i].ledger.blocks()] for i in honest]
-    check(len(chains[0]) >= 1 and all(c == chains[0] for c in chains), "honest chains differ")
-    for i in honest:
-        check(dep.nodes[i].verify(dep.signer_policy()).ok, f"VA_{i} does not verify")
-
-
-def _view_changes(run: Run) -> int:
-    return sum(1 for h in run.trace if isinstance(h.msg, ViewChange))
-
-
-def attack_primary_drops(seed: int) -> str:
-    """The primary ignores one client's requests: the client times out, the view changes."""
-    run = deploy(seed + 1)
-    try:
-        victim = run.dep.user_ids[1]
-        run.dep.nodes[0].core = DroppingPrimary(run.dep.nodes[0].replica, [victim])
-        _serve(run, [1, 2, 3], 1)
-        views = [run.dep.nodes[i].replica.view for i in (1, 2, 3)]
-        check(min(views) >= 1, "no view change")
-        retrans = run.dep.nodes[victim].retransmissions
-        return (
-            f"primary drops the request: client retransmitted to all, {_view_changes(run)} "
-            f"VIEW-CHANGE messages, now view {min(views)}, request committed; caught by "
-            f"client timeout -> view change (retransmissions={retrans})"
-        )
-    finally:
-        run.close()
-
-
-def attack_primary_alters(seed: int) -> str:
-    """The primary alters a request: backups refuse it (bad signature), the view changes."""
-    run = deploy(seed + 2, wrap={0: AlteringPrimary})
-    try:
-        _serve(run, [1, 2, 3], 2)
-        refused = sum(
-            run.dep.nodes[i].replica.rejections["request not authentic"] for i in (1, 2, 3)
-        )
-        check(refused >= 2, "backups accepted an altered request")
-        check(all(run.dep.nodes[i].replica.view >= 1 for i in (1, 2, 3)), "no view change")
-        return (
-            f"primary alters the request: {refused} refusals 'request not authentic', view "
-            "change, honest chains verify; caught by request signature check -> view change"
-        )
-    finally:
-        run.close()
-
-
-def attack_backup_drops(seed: int) -> str:
-    """A backup sends nothing (f = 1): no effect."""
-    run = deploy(seed + 3, wrap={3: DroppingBackup})
-    try:
-        _serve(run, [0, 1, 2], 3)
-        check(all(run.dep.nodes[i].replica.view == 0 for i in (0, 1, 2)), "a view change")
-        sent = sum(1 for h in run.trace if h.src == 3)
-        check(sent == 0, "the dropping backup sent messages")
-        return (
-            "backup VA_3 drops every message: 0 sent, still view 0, all requests committed; "
-            "caught by quorum 2f+1 = 3 (no effect while faulty <= f = 1)"
-        )
-    finally:
-        run.close()
-
-
-def attack_malformed_votes(seed: int) -> str:
-    """A backup's PREPAREs/COMMITs with wrong v, n or digest are discarded."""
-    counts = []
-    for k, fld in enumerate(("view", "sequence", "digest")):
-        run = deploy(seed + 4 + k, wrap={2: partial(BadVoter, field=fld)})
-        try:
-            _serve(run, [0, 1, 3], 4 + k)
-            check(all(run.dep.nodes[i].replica.view == 0 for i in (0, 1, 3)), "view change")
-            proposed = {
-                (h.msg.view, h.msg.sequence, h.msg.batch_digest)
-                for h in run.trace
-                if isinstance(h.msg, PrePrepare)
-            }
-            bad = [
-                (h.msg.view, h.msg.sequence, h.msg.batch_digest)
-                for h in run.trace
-                if h.src == 2 and isinstance(h.msg, (Prepare, Commit))
-            ]
-            check(bool(bad), "no malformed vote sent")
-            # a vote counts only toward the (v, n, digest) it names: these match no proposal
-            check(not proposed.intersection(bad), "a malformed vote matched a pre-prepare")
-            counts.append(f"{fld}:{len(bad)}")
-        finally:
-            run.close()
-    return (
-        "backup VA_2 sends malformed PREPARE/COMMIT (wrong "
-        + ", ".join(counts)
-        + " votes): discarded, no view change, chains agree; caught by vote matching "
-        "(v, n, digest) in the quorum tracker"
-    )
-
-
-def attacks(run: Run, seed: int) -> list[str]:
-    """Every attack of §1.7 item 6, each line printed only after its check passed."""
-    out = ["ATTACKS (PAPER.md §1.7 item 6)"]
-    steps: list[Callable[[], str]] = [
-        partial(attack_tx1_leak, run),
-        partial(attack_tx2_leak, run),
-        partial(attack_altered, run),
-        partial(attack_deleted, run),
-        partial(attack_primary_drops, seed),
-        partial(attack_primary_alters, seed),
-        partial(attack_backup_drops, seed),
-        partial(attack_malformed_votes, seed),
-    ]
-    for k, fn in enumerate(steps, 1):
-        out.append(f"  {k}. {fn()}")
-        if k == 2:
-            # the access requests that carried TX1/TX2 (and every other of steps 2-5) are
-            # sealed: P's keys appear nowhere in clear on the chain, only inside boxes
-            p = run.dep.patients[H_A]
-            node = run.dep.nodes[H_B]
-            bodies = [node.ledger[t].to_wire() for b in node.ledger.blocks() for t in b.tx_ids]
-            named = [b for b in bodies if p.public_key in b or p.keys.encryption_public in b]
-            check(not named, "an access transaction names P in clear")
-            opened = _open(run, run.facts["env"][0])
-            check(opened.patient == p.public_key, "the validators do not find P in the envelope")
-            out.append(
-                f"     note: the access envelopes carrying TX1/TX2 are sealed to the validators' "
-                f"access key: P's keys appear in none of the {len(bodies)} transactions on "
-                "chain; the validators open them and find P (the grant check needs her)"
-            )
-    return out
-
-
 def run_demo(seed: int = 0, full: bool = False) -> list[str]:
     """The whole walk-through and the attacks, as report lines.
 
@@ -998,7 +497,7 @@ def run_demo(seed: int = 0, full: bool = False) -> list[str]:
         for step in (step1_entity, step2_query, step3_save, step4_pbft, step5_block):
             lines += step(run)
         trace = full_trace(run) if full else []  # before the attacks add their own traffic
-        lines += attacks(run, seed)
+        lines += attacks.attacks(run, seed)
         lines += trace
     finally:
         run.close()

@@ -42,7 +42,7 @@ class NumpyRng:
 
 
 class PythonRng:
-    """The same interface over a standard-library ``random.Random`` (for tests and small drivers)."""
+    """The same interface over a standard-library ``random.Random`` (tests, small drivers)."""
 
     __slots__ = ("gen",)
 

@@ -9,7 +9,8 @@ import pytest
 
 from medbench import cli
 from medbench.consensus.pbft.byzantine import Byzantine
-from medbench.demo import referral
+from medbench.demo import attacks, referral
+from medbench.demo.deployment import DemoCheckFailed
 from medbench.node import Send
 
 
@@ -142,9 +143,9 @@ class _Honest(Byzantine):
 def test_an_attack_that_is_not_caught_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     # if the "altering" primary did not alter anything, there is nothing to catch: the demo
     # must refuse to print a verdict
-    monkeypatch.setattr(referral, "AlteringPrimary", _Honest)
-    with pytest.raises(referral.DemoCheckFailed, match=r"altered request|view change"):
-        referral.attack_primary_alters(0)
+    monkeypatch.setattr(attacks, "AlteringPrimary", _Honest)
+    with pytest.raises(DemoCheckFailed, match=r"altered request|view change"):
+        attacks.attack_primary_alters(0)
 
 
 def test_a_leak_check_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,8 +158,8 @@ def test_a_leak_check_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
 
         at_b = Writer(pp.doc_d.signing, pp.h_b.signing)
         run.facts["tx1"] = add(pp.patient.public.signing + b"pneumonia", 1, at_b)
-        with pytest.raises(referral.DemoCheckFailed, match="P's key"):
-            referral.attack_tx1_leak(run)
+        with pytest.raises(DemoCheckFailed, match="P's key"):
+            attacks.attack_tx1_leak(run)
     finally:
         run.close()
 
@@ -176,7 +177,7 @@ def test_undeleted_record_is_not_reported_as_repaired(monkeypatch: pytest.Monkey
             step(run)
         # the deletion silently does nothing: verify finds nothing, so no verdict
         monkeypatch.setattr(type(run.dep.nodes[3].store), "delete_transaction", lambda *a: None)
-        with pytest.raises(referral.DemoCheckFailed, match="deletion not found"):
-            referral.attack_deleted(run)
+        with pytest.raises(DemoCheckFailed, match="deletion not found"):
+            attacks.attack_deleted(run)
     finally:
         run.close()

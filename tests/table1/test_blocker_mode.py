@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from medbench import experiments as ex
-from medbench import table1
 from medbench.consensus.pbft.blocks import blocker_for
 from medbench.consensus.pbft.messages import Block
 from medbench.experiments.pbft import SimNode
+from medbench.study import table1
 
 QUICK = table1.Settings.quick()
 K = 4  # checkpoint interval

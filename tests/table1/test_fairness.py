@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from medbench import experiments as ex
-from medbench import table1
 from medbench.consensus.auth import Scheme
 from medbench.consensus.pbft.messages import Request
 from medbench.consensus.pbft.replica import Config, Replica
 from medbench.experiments.baselines import SimBaseline
 from medbench.experiments.pbft import SignedRequestMacKeyring, shared_keyrings
+from medbench.study import table1
 
 QUICK = table1.Settings.quick()
 

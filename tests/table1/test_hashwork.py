@@ -7,10 +7,11 @@ from dataclasses import replace
 import pytest
 
 from medbench import experiments as ex
-from medbench import hashwork, table1
+from medbench import hashwork
 from medbench.experiments.baselines import SimBaseline
 from medbench.experiments.pbft import SimNode
 from medbench.sim.costs import CostProfile
+from medbench.study import table1
 
 
 def test_merkle_hashes_and_tally() -> None:

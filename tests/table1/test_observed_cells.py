@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from medbench import experiments as ex
-from medbench import table1
 from medbench.consensus.pbft.blocks import BlockHeader
+from medbench.study import measure, table1
 
 QUICK = table1.Settings.quick()
 SYSTEMS = {s.key: s for s in table1.SYSTEMS}
@@ -77,7 +77,7 @@ def test_pbft_chain_check_catches_a_rewritten_block() -> None:
     chain.blocks[1] = forged
     count, fault = node.verify_chain()
     assert fault is not None and "block 1" in fault
-    assert table1._verify_chains(sim, replicas)[1].startswith("node 1")
+    assert measure._verify_chains(sim, replicas)[1].startswith("node 1")
 
 
 @pytest.mark.parametrize(("system", "n"), [("medrec", 2), ("central", 3), ("poa", 2)])

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from medbench import codec, table1
+from medbench import codec
 from medbench import experiments as ex
 from medbench.consensus.baselines.common import TxGossip
 from medbench.experiments.baselines import SimBaseline
 from medbench.experiments.pbft import SimNode
+from medbench.study import table1
 
 QUICK = table1.Settings.quick()
 SYSTEMS = {s.key: s for s in table1.SYSTEMS}

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from medbench import experiments as ex
-from medbench import reproduce, table1
 from medbench.cli import reproduce as reproduce_cli
 from medbench.consensus.baselines import REGISTRY
 from medbench.experiments.baselines import make_nodes
+from medbench.study import reproduce, table1
 
 QUICK = table1.Settings.quick()
 

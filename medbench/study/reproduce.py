@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 :func:`reproduce` measures, in the deterministic simulator and from one seed:
 
-1. **Table 1** (:mod:`medbench.table1`): every system at its minimal and a common configuration,
-   the measured table beside the paper's with match marks and reasons, and every search trial.
+1. **Table 1** (:mod:`medbench.study.table1`): every system at its minimal and a common
+   configuration, the measured table beside the paper's with match marks and reasons, and every
+   search trial.
 2. **Scaling**: every registered system (Table 1's variant rows included) at ``n`` in
    :data:`SCALING_N` (4, 7, 10, 16) with the same workload: throughput, median latency, CPU and
    hashes per transaction, storage per node. The PBFT rows are the paper's scaling sweep
@@ -34,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from medbench import experiments as ex
-from medbench import metrics, report, table1
+from medbench import metrics
 from medbench.consensus.baselines.central import Rewrite
-from medbench.report import Plot, Report
 from medbench.sim.costs import CostProfile
 from medbench.sim.engine import Simulator
+from medbench.study import report, table1
+from medbench.study.report import Plot, Report
 
 SCALING_N = (4, 7, 10, 16)
 """Node counts of the scaling sweep (PBFT: f = 1, 2, 3, 5)."""
@@ -111,7 +113,7 @@ def pbft_saturation(
 ) -> list[dict[str, Any]]:
     """PBFT at ``n`` in ``ns`` under saturating load: ``clients`` closed loops, all at time 0.
 
-    Both block modes: the paper's blocker (:data:`medbench.table1.MEDICAL_CHAIN`; the run goes
+    Both block modes: the paper's blocker (:data:`medbench.study.table1.MEDICAL_CHAIN`; the run goes
     on until every transaction is in a block, so messages per transaction include the BLOCK
     rounds) and integrated blocks.
     """

@@ -4,7 +4,7 @@ Run: ``PYTHONPATH=. python -m pytest benchmarks/test_store.py --benchmark-only -
 "not full"`` to skip the 100,000-visit case). Each storage case prints one line and puts its
 figures in ``benchmark.extra_info``.
 
-The traffic is the project's own workload generator (:func:`medbench.ledger.workload.generate`):
+The traffic is the project's own workload generator (:func:`medbench.workload.generator.generate`):
 real signed transactions — registrations, FHIR visit records signed by staff and institution,
 sealed associations, grants, queries, tombstones — spread over two years, with image attachments
 referenced by hash. One node (institution 0 of 4) stores it as a replica does, through
@@ -34,13 +34,13 @@ from typing import Any
 import pytest
 
 from medbench.ledger import Block, Genesis
-from medbench.ledger.workload import Workload, WorkloadConfig, build_chain, generate
 from medbench.store import NodeStore, StoredTransaction
 from medbench.store.accounting import StorageReport, storage_report
 from medbench.store.blobs import BlobStore
 from medbench.store.errors import BlobNotFound, TransactionNotFound
 from medbench.store.ledger_store import LedgerStore, blob_records_of, stored
 from medbench.store.retention import DAY_US, RetentionPolicy, apply_retention, keep_body
+from medbench.workload.generator import Workload, WorkloadConfig, build_chain, generate
 
 SEED = 20190801
 BLOCK_SIZE = 100

@@ -1,6 +1,6 @@
 """Who acts in turn: the primary of a view and the blocker of a chain length (PAPER.md §1.5).
 
-The one home of both rules; PBFT (:mod:`medbench.consensus.pbft.blocks`), the ledger's chain check
+The one home of both rules; PBFT (:mod:`medbench.consensus.pbft.blocker`), the ledger's chain check
 and the Medical Chain block format all ask these functions.
 
 Theory of operation

@@ -9,6 +9,7 @@ Modules: :mod:`~medbench.access.request` (the signed request and its ledger adap
 :mod:`~medbench.access.name_key` (the central-server baseline's name-keyed AES, to be attacked).
 """
 
+from medbench.access.decision import Allowed, Decision, Reason, Refused
 from medbench.access.grants import GrantBook, GrantRecord, GrantStatus, RevokeRecord, evaluate
 from medbench.access.rbac import (
     AccessVerdict,
@@ -28,7 +29,7 @@ from medbench.access.request import (
     transaction_id,
 )
 from medbench.access.state import ChainState, RecordStatus, RecordStore, RecordVersion
-from medbench.access.validator import Allowed, Decision, Reason, Refused, Rule, Validator
+from medbench.access.validator import Rule, Validator
 
 __all__ = [
     "ALL",

@@ -19,7 +19,7 @@ drafts the decision produced, exactly as a replica will after commit. Reads retu
 holds for the request once it has been accepted.
 
 With a :class:`Privacy` (given to the client, or taken from its :class:`LocalChain`) every request
-is sealed to the consortium access key (:mod:`medbench.access.envelope`), and a service receiver
+is sealed to the consortium access key (:mod:`medbench.crypto.envelope`), and a service receiver
 (patient, family: :data:`~medbench.pki.pseudonym.PSEUDONYMOUS_ROLES`) signs each request with a
 fresh one-day pseudonym the consortium's pseudonym CA certifies (:mod:`medbench.pki.pseudonym`).
 Staff, courts and authorities sign with their own keys, in clear: they are accountable by name.
@@ -32,13 +32,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from medbench.access.decision import Allowed, Decision
 from medbench.access.request import ALL, AccessRequest, Operation, build_request
 from medbench.access.state import ChainState, RecordStatus, RecordVersion
-from medbench.access.validator import Allowed, Decision, Validator
+from medbench.access.validator import Validator
 from medbench.crypto.sealing import EncryptionKey, open_sealed, seal
-from medbench.pki.identity import SubjectInfo
 from medbench.pki.kmc import KeyBundle, KeyManagementCenter
 from medbench.pki.pseudonym import PSEUDONYMOUS_ROLES, PseudonymIssuer
+from medbench.pki.subject import SubjectInfo
 
 
 @dataclass(frozen=True, slots=True)

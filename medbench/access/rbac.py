@@ -62,7 +62,7 @@ from medbench import codec
 from medbench.access.grants import GRANT_OPS, GRANTOR_KINDS, GrantBook, GrantStatus
 from medbench.access.request import ALL
 from medbench.pki.drafts import TxDraft
-from medbench.pki.identity import valid_region
+from medbench.pki.subject import valid_region
 
 MAX_ROLES = 256
 MAX_DELEGATION_DEPTH = 8

@@ -26,7 +26,7 @@ her own grants and reads, signs with her key). A request built with the consorti
 (:func:`build_request` ``access_public=``) travels instead as ``{"op", "signer", "nonce",
 "envelope"}``: ``signer`` is the first creator's key (a doctor's own key; a patient's one-time
 pseudonym, :mod:`medbench.pki.pseudonym`) and ``envelope`` is
-:func:`medbench.access.envelope.seal_envelope` of ``{"requester", "patient", "category", "body",
+:func:`medbench.crypto.envelope.seal_envelope` of ``{"requester", "patient", "category", "body",
 "signer_chain", "principal_chain"}``, bound by its associated data to the kind, operation,
 signer and nonce. The ID and signatures cover the sealed bytes, so the ledger's tamper checks and
 an outside auditor work unchanged. The validators open the envelope
@@ -35,8 +35,8 @@ would carry; :attr:`AccessRequest.requester` is then the *principal* (the real i
 pseudonym) and :attr:`AccessRequest.signer_key` the key that signed.
 
 Everything arriving from outside goes through :meth:`AccessRequest.__post_init__` and raises only
-:class:`RequestError` on malformed input (:class:`~medbench.access.envelope.EnvelopeError`, a
-subclass, when an envelope does not open).
+:class:`RequestError` on malformed input (:class:`SealedRequestError`, a subclass that is also an
+:class:`~medbench.crypto.envelope.EnvelopeError`, when an envelope does not open).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medbench import codec
+from medbench.crypto.envelope import EnvelopeError, open_envelope
 from medbench.hashing import sha256
 from medbench.pki.drafts import RequestDraft
 
@@ -63,6 +64,14 @@ ALL = "*"
 
 class RequestError(ValueError):
     """A request (or the transaction mapped onto it) is malformed."""
+
+
+class SealedRequestError(RequestError, EnvelopeError):
+    """A sealed request's envelope does not open, or holds the wrong fields.
+
+    Both a :class:`RequestError` (the request is malformed) and an
+    :class:`~medbench.crypto.envelope.EnvelopeError` (the validator's ``sealed-envelope``).
+    """
 
 
 class Operation(enum.Enum):
@@ -273,7 +282,7 @@ CLEAR_KEYS = frozenset({"op", "requester", "patient", "category", "nonce", "body
 
 def sealed_aad(kind: str, operation: Operation, signer: bytes, nonce: bytes) -> bytes:
     """The associated data of a request's envelope: its clear fields."""
-    from medbench.access.envelope import envelope_aad
+    from medbench.crypto.envelope import envelope_aad
 
     return envelope_aad(kind, operation.value, signer, nonce)
 
@@ -308,7 +317,7 @@ def build_request(
             raise RequestError("only a sealed request may be signed under a pseudonym")
         unsigned = AccessRequest(operation, who, patient, category, timestamp_us, nonce, body)
     else:
-        from medbench.access.envelope import seal_envelope
+        from medbench.crypto.envelope import seal_envelope
 
         kind = LEDGER_KIND[operation]
         fields = {
@@ -342,10 +351,10 @@ def build_request(
 
 def seal_draft(draft: RequestDraft, access_public: bytes, randbytes: RandBytes) -> RequestDraft:
     """The sealed form of a clear request draft signed by its own requester (e.g. the re-seal
-    updates of :func:`medbench.pki.rotation.reseal_update_drafts`): same kind and time, content
+    updates of :func:`medbench.pki.rekey.reseal_update_drafts`): same kind and time, content
     ``{op, signer, nonce, envelope}``. Raises :class:`RequestError` for a draft that is not a
     clear access request."""
-    from medbench.access.envelope import seal_envelope
+    from medbench.crypto.envelope import seal_envelope
 
     c = draft.content
     if set(c) != CLEAR_KEYS:
@@ -393,7 +402,7 @@ def from_transaction_fields(
 
     Raises :class:`RequestError` if the transaction is not a well-formed access request, or if
     its kind does not match the operation its content names;
-    :class:`~medbench.access.envelope.EnvelopeError` if its envelope does not open.
+    :class:`~medbench.crypto.envelope.EnvelopeError` if its envelope does not open.
     """
     try:
         return _from_fields(
@@ -470,28 +479,29 @@ def _open_sealed(
     chains: list[tuple[bytes, ...]],
     access_key: EncryptionKey | None,
 ) -> AccessRequest:
-    from medbench.access.envelope import EnvelopeError, open_envelope
-
     signer, nonce = content["signer"], content["nonce"]
     if signer != public_keys[0]:
         raise RequestError("the first creator must be the sealed request's signer")
     if type(nonce) is not bytes:
         raise RequestError(f"nonce is {NONCE_LEN} bytes")
     aad = sealed_aad(LEDGER_KIND[operation], operation, signer, nonce)
-    fields = open_envelope(access_key, content["envelope"], aad)
+    try:
+        fields = open_envelope(access_key, content["envelope"], aad)
+    except EnvelopeError as exc:
+        raise SealedRequestError(str(exc)) from exc
     if set(fields) != ENVELOPE_FIELDS:
-        raise EnvelopeError(f"an envelope holds {sorted(ENVELOPE_FIELDS)}")
+        raise SealedRequestError(f"an envelope holds {sorted(ENVELOPE_FIELDS)}")
     signer_chain, principal_chain = fields["signer_chain"], fields["principal_chain"]
     if not (
         isinstance(signer_chain, list)
         and isinstance(principal_chain, list)
         and all(type(c) is bytes for c in [*signer_chain, *principal_chain])
     ):
-        raise EnvelopeError("envelope chains are lists of DER certificates")
+        raise SealedRequestError("envelope chains are lists of DER certificates")
     if signer_chain:  # a pseudonym's chain travels sealed; nobody else has it
         chains[0] = tuple(signer_chain)
     elif fields["requester"] != signer:
-        raise EnvelopeError("a requester other than the signer needs the signer's chain")
+        raise SealedRequestError("a requester other than the signer needs the signer's chain")
     return AccessRequest(
         operation,
         fields["requester"],

@@ -36,9 +36,9 @@ from medbench.access.state import ChainState
 from medbench.access.validator import Validator
 from medbench.crypto.sealing import EncryptionKey
 from medbench.pki.ca import CertificateAuthority, crl_draft, der
-from medbench.pki.identity import SubjectInfo, hash_identifier, region_depth
 from medbench.pki.kmc import KeyManagementCenter
 from medbench.pki.pseudonym import PseudonymIssuer
+from medbench.pki.subject import SubjectInfo, hash_identifier, region_depth
 
 US = 1_000_000
 DAY_US = 86_400 * US

@@ -14,7 +14,7 @@ replica will drive:
   :meth:`ChainState.register` (a ``register`` transaction carrying a certificate chain),
   :meth:`ChainState.publish_crl` (a ``revoke``/``crl`` draft), :meth:`ChainState.apply` (an
   accepted :class:`~medbench.access.request.AccessRequest` with its
-  :class:`~medbench.access.validator.Allowed` decision) and :meth:`ChainState.record` (a blacklist
+  :class:`~medbench.access.decision.Allowed` decision) and :meth:`ChainState.record` (a blacklist
   or audit draft).
 
 :class:`RecordStore` keeps the CRUD semantics of PAPER.md §1.3 without rewriting history: an update
@@ -29,19 +29,16 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 
+from medbench.access.decision import Allowed
 from medbench.access.grants import GrantBook, GrantRecord, RevokeRecord
 from medbench.access.rbac import DelegationBook, DelegationRecord, Policy, PolicyError
 from medbench.access.request import ALL, AccessRequest, Operation
-from medbench.pki.chain import RevocationRegistry, VerifiedIdentity, verify_chain
+from medbench.pki.certpath import RevocationRegistry, VerifiedIdentity, verify_chain
 from medbench.pki.drafts import TxDraft
-from medbench.pki.identity import SubjectInfo
-
-if TYPE_CHECKING:
-    from medbench.access.validator import Allowed
+from medbench.pki.subject import SubjectInfo
 
 
 class RecordStatus(enum.Enum):
@@ -194,7 +191,7 @@ class ChainState:
         new certificate must name the same identity (identifying-field hash, role, institution,
         region) as ``old``'s; from then on records, grants, delegations and blacklist entries
         of ``old`` belong to the new key (:attr:`successors` keeps the link). Raises
-        :class:`ValueError` (or :class:`~medbench.pki.chain.CertificateError`) otherwise.
+        :class:`ValueError` (or :class:`~medbench.pki.certpath.CertificateError`) otherwise.
         """
         before = self.identities.get(old)
         if before is None or old in self.successors:

@@ -12,7 +12,7 @@ obtain a key from the KMC in an emergency, recorded as a query.
 :class:`Validator` runs a list of pluggable :class:`Rule` objects in order, cheapest first, and
 stops at the first refusal:
 
-0. :class:`EnvelopeRule` — a sealed request (:mod:`medbench.access.envelope`) opens with the
+0. :class:`EnvelopeRule` — a sealed request (:mod:`medbench.crypto.envelope`) opens with the
    validator's consortium access key and holds exactly the fields it is judged on;
 1. :class:`ReplayRule` — request ID or (requester, nonce) already on chain;
 2. :class:`CertificateRule` — every signer's chain verifies as of the request's consensus time,
@@ -42,14 +42,13 @@ names).
 
 Privacy of the records: for a sealed request the drafts name the patient (and, for the audit, the
 requester and category) only inside a box sealed to the access key
-(:func:`medbench.access.envelope.seal_record`, the same bytes on every replica); the clear part is
+(:func:`medbench.crypto.envelope.seal_record`, the same bytes on every replica); the clear part is
 the request ID, the operation, the outcome, the signer's key (what the request itself shows) and,
 for a blacklist entry, the sanctioned staff member, who is accountable by name.
 """
 
 from __future__ import annotations
 
-import enum
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +57,7 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from medbench.access.envelope import EnvelopeError, open_envelope, seal_record
+from medbench.access.decision import Allowed, Decision, Reason, Refused
 from medbench.access.grants import GRANT_OPS
 from medbench.access.rbac import AccessVerdict, authority_active, decide_data_access
 from medbench.access.request import (
@@ -71,11 +70,11 @@ from medbench.access.request import (
     sealed_aad,
 )
 from medbench.access.state import ChainState
+from medbench.crypto.envelope import EnvelopeError, open_envelope, seal_record
 from medbench.crypto.sealing import EncryptionKey
 from medbench.pki.ca import to_us
-from medbench.pki.chain import CertificateError, CertReason, VerifiedIdentity, verify_chain
+from medbench.pki.certpath import CertificateError, CertReason, VerifiedIdentity, verify_chain
 from medbench.pki.drafts import TxDraft
-from medbench.pki.identity import region_depth, region_within
 from medbench.pki.pseudonym import (
     MAX_LIFETIME_US,
     PSEUDONYM_ROLE,
@@ -83,39 +82,7 @@ from medbench.pki.pseudonym import (
     PseudonymError,
     read_link,
 )
-
-
-class Reason(enum.Enum):
-    """Why a request was refused (counted by the replica, visible to the client)."""
-
-    MALFORMED = "malformed"
-    SEALED_ENVELOPE = "sealed-envelope"
-    PSEUDONYM_INVALID = "pseudonym-invalid"
-    REPLAYED = "replayed"
-    MISSING_SIGNATURE = "missing-signature"
-    IDENTITY_MISMATCH = "identity-mismatch"
-    CERT_INVALID = "cert-invalid"
-    CERT_EXPIRED = "cert-expired"
-    CERT_REVOKED = "cert-revoked"
-    BAD_SIGNATURE = "bad-signature"
-    MISSING_COUNTERSIGNATURE = "missing-countersignature"
-    BLACKLISTED = "blacklisted"
-    UNKNOWN_ROLE = "unknown-role"
-    UNKNOWN_SUBJECT = "unknown-subject"
-    UNKNOWN_RECORD = "unknown-record"
-    RECORD_HIDDEN = "record-hidden"
-    INVALID_BODY = "invalid-body"
-    ROLE_NOT_PERMITTED = "role-not-permitted"
-    NO_GRANT = "no-grant"
-    GRANT_EXPIRED = "grant-expired"
-    GRANT_REVOKED = "grant-revoked"
-    GRANT_NOT_YET_VALID = "grant-not-yet-valid"
-    GRANT_NOT_PERMITTED = "grant-not-permitted"
-    NOT_GRANTOR = "not-grantor"
-    NOT_AUTHORITY = "not-authority"
-    OUT_OF_SCOPE = "out-of-scope"
-    DELEGATION_NOT_PERMITTED = "delegation-not-permitted"
-
+from medbench.pki.subject import region_depth, region_within
 
 AUTHORIZATION_REASONS = frozenset(
     {
@@ -149,50 +116,6 @@ _CERT_REASON = {
     CertReason.NOT_YET_VALID: Reason.CERT_EXPIRED,
     CertReason.REVOKED: Reason.CERT_REVOKED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Allowed:
-    """The request may enter consensus; ``audit`` must be submitted alongside if set."""
-
-    request_id: bytes
-    role: str
-    region: str
-    institution: str
-    grantor_kind: str | None = None
-    verdict: AccessVerdict | None = None
-    audit: TxDraft | None = None
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __repr__(self) -> str:
-        return f"Allowed({self.request_id[:4].hex()} {self.role} {self.verdict})"
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """The request is refused for ``reason``; submit ``blacklist`` / ``audit`` if set."""
-
-    reason: Reason
-    detail: str = ""
-    request_id: bytes = b""
-    blacklist: TxDraft | None = None
-    audit: TxDraft | None = None
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return f"Refused({self.reason.value} {self.request_id[:4].hex()} {self.detail!r})"
-
-    @property
-    def drafts(self) -> list[TxDraft]:
-        """The records to submit because of this refusal."""
-        return [d for d in (self.blacklist, self.audit) if d is not None]
-
-
-Decision = Allowed | Refused
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 The command replays the storage attacks of PAPER.md §1.7 item 6 on a seeded workload
-(:mod:`medbench.ledger.workload`): a record altered on one node, a record deleted on one node, a
+(:mod:`medbench.workload.generator`): a record altered on one node, a record deleted on one node, a
 forged signature, a broken block link, a block by the wrong blocker. It prints every
 :class:`~medbench.ledger.chain.Finding` (which block, which transaction, what), then, with
 ``--repair``, restores the node's transactions from an honest peer's copy and verifies again.
@@ -26,7 +26,7 @@ from medbench.ledger import audit as audit_mod
 from medbench.ledger.block import Block
 from medbench.ledger.chain import ChainReport, repair, verify_chain
 from medbench.ledger.errors import LedgerDecodeError
-from medbench.ledger.workload import WorkloadConfig, build_chain, generate
+from medbench.workload.generator import WorkloadConfig, build_chain, generate
 
 ATTACKS = ("none", "alter", "delete", "forge", "link", "blocker")
 

@@ -28,6 +28,7 @@ from medbench.access.clients import (
     PatientClient,
     QueryClient,
 )
+from medbench.access.decision import Decision
 from medbench.access.name_key import (
     attack_sealed,
     common_names,
@@ -35,13 +36,7 @@ from medbench.access.name_key import (
     encrypt_with_name,
 )
 from medbench.access.scenario import DAY_US, GENESIS_US, YEAR_US, Consortium
-from medbench.access.validator import (
-    CertificateRule,
-    Decision,
-    EnvelopeRule,
-    SignatureRule,
-    Validator,
-)
+from medbench.access.validator import CertificateRule, EnvelopeRule, SignatureRule, Validator
 from medbench.crypto.sealing import seal
 
 

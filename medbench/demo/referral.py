@@ -18,7 +18,7 @@ transaction and every block of those steps. :func:`medbench.demo.attacks.attacks
 Two layers carry the walk-through: the *records* layer (:mod:`medbench.records`: sealed entity
 fields, FHIR visit records with a pseudonymous subject, stealth associations only P can open)
 and the *access/consensus* layer (the access requests the validators judge and PBFT orders).
-The access requests travel sealed to the consortium access key (:mod:`medbench.access.envelope`)
+The access requests travel sealed to the consortium access key (:mod:`medbench.crypto.envelope`)
 and P signs hers under one-day pseudonyms (:mod:`medbench.pki.pseudonym`): the validators open
 them and find P (the rules need her to find D's grant), while no transaction on chain shows P's
 key in clear (checked after attack 2). The leak attacks are judged on the records-layer TX1/TX2,
@@ -62,7 +62,7 @@ from medbench.demo.deployment import (
 )
 from medbench.ledger import Transaction
 from medbench.ledger.errors import LedgerDecodeError
-from medbench.medchain.blocks import BlockSignature
+from medbench.medchain.block_format import BlockSignature
 from medbench.records import (
     PrivateProfile,
     PublicProfile,

@@ -71,7 +71,7 @@ from medbench.consensus.auth import (
     make_keyrings,
 )
 from medbench.consensus.pbft import byzantine as faults
-from medbench.consensus.pbft.blocks import BlockMode
+from medbench.consensus.pbft.blocker import BlockMode
 from medbench.consensus.pbft.client import Client, Completion
 from medbench.consensus.pbft.log import COMMIT_PHASE, ExecutedBatch
 from medbench.consensus.pbft.messages import Block, Submit

@@ -1,12 +1,15 @@
-"""The Medical Chain ledger: transactions, blocks of IDs, chain validation, audit, workload.
+"""The Medical Chain ledger: transactions, blocks of IDs, chain validation, audit.
 
 * :mod:`.transaction` — kinds, IDs, multi-signatures, signer rules, wire form;
 * :mod:`.block` — genesis, headers, blocks of IDs with Merkle root and blocker signature;
-* :mod:`.rotation` — which validator blocks next (``B = L mod (N-1)``);
-* :mod:`.chain` — validation with typed, localised findings, and repair from peers;
+* :mod:`.chain` — validation with typed, localised findings (the blocker rotation of
+  :mod:`medbench.rotation`), and repair from peers;
 * :mod:`.audit` — verification from published headers and IDs only;
-* :mod:`.workload` — seeded synthetic institutions, staff, patients and visits;
+* :mod:`.errors` — typed errors and the outcome of a signature check;
 * :mod:`.rsa_pool` — the shipped RSA-3072 keys that make seeded RSA-PSS workloads reproducible.
+
+The synthetic workload that fills a ledger lives above the domain layers, in
+:mod:`medbench.workload`.
 """
 
 from __future__ import annotations
@@ -22,15 +25,19 @@ from medbench.ledger.chain import (
     repair,
     verify_chain,
 )
-from medbench.ledger.errors import LedgerDecodeError, LedgerError, SignatureError
+from medbench.ledger.errors import (
+    LedgerDecodeError,
+    LedgerError,
+    Problem,
+    SignatureError,
+    SignatureProblem,
+    Verification,
+)
 from medbench.ledger.transaction import (
     RECORD_KINDS,
     Kind,
-    Problem,
-    SignatureProblem,
     SignerPolicy,
     Transaction,
-    Verification,
     record_signers,
     transaction_id,
     verify_transaction,

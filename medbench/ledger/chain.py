@@ -52,13 +52,8 @@ from enum import StrEnum
 from medbench import codec, merkle
 from medbench.crypto.keys import Scheme
 from medbench.ledger.block import Block, Genesis
-from medbench.ledger.transaction import (
-    Problem,
-    SignatureProblem,
-    SignerPolicy,
-    Transaction,
-    verify_transaction,
-)
+from medbench.ledger.errors import Problem, SignatureProblem
+from medbench.ledger.transaction import SignerPolicy, Transaction, verify_transaction
 from medbench.rotation import expected_blocker
 
 TxStore = Mapping[bytes, Transaction | bytes]

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Any
 
 from medbench import codec
@@ -48,7 +48,12 @@ from medbench.crypto.keys import (
     verify,
 )
 from medbench.hashing import sha256
-from medbench.ledger.errors import LedgerDecodeError, SignatureError
+from medbench.ledger.errors import (
+    LedgerDecodeError,
+    Problem,
+    SignatureProblem,
+    Verification,
+)
 
 MAX_CONTENT_BYTES = 1 << 20
 """Largest transaction content (1 MiB): images and video stay off chain, only hashes go in."""
@@ -233,57 +238,6 @@ class Transaction:
 
 # ---------------------------------------------------------------------------------------------
 # Verification
-
-
-class Problem(StrEnum):
-    """Why a signature check failed."""
-
-    MISSING = "missing"
-    """The key is listed but its signature slot is empty."""
-    WRONG_LENGTH = "wrong-length"
-    """The signature has the wrong length for the scheme."""
-    INVALID = "invalid"
-    """The signature does not verify over the transaction ID."""
-    UNKNOWN_SCHEME = "unknown-scheme"
-    """The consortium's scheme name is not implemented here."""
-    SIGNER_NOT_LISTED = "signer-not-listed"
-    """A signer the :class:`SignerPolicy` requires (e.g. the institution) is not listed at all."""
-
-
-@dataclass(frozen=True, slots=True)
-class SignatureProblem:
-    """One failed signature requirement: ``index`` into ``public_keys`` (-1 if not listed)."""
-
-    index: int
-    public_key: bytes
-    problem: Problem
-
-    def __str__(self) -> str:
-        return f"key #{self.index} ({self.public_key[:4].hex()}): {self.problem}"
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """The outcome of :func:`verify_transaction`: ``ok`` when no problem was found."""
-
-    tx_id: bytes
-    problems: tuple[SignatureProblem, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True if every required signature is present and valid."""
-        return not self.problems
-
-    def raise_for_problems(self) -> None:
-        """Raise :class:`SignatureError` if there is any problem."""
-        if self.problems:
-            raise SignatureError(self)
-
-    def __str__(self) -> str:
-        if self.ok:
-            return f"transaction {self.tx_id[:4].hex()}: signatures valid"
-        detail = "; ".join(str(p) for p in self.problems)
-        return f"transaction {self.tx_id[:4].hex()}: {detail}"
 
 
 def record_signers(author: bytes, institution: bytes | None) -> tuple[bytes, ...]:

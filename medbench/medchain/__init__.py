@@ -2,13 +2,13 @@
 
 PAPER.md §1.5: on each hospital node a client (creates transactions), a validator (a PBFT
 replica checking signatures and the access rules) and a blocker (packs accepted transaction IDs
-into signed blocks). Modules: :mod:`.blocks` (ledger blocks as PBFT's block format),
+into signed blocks). Modules: :mod:`.block_format` (ledger blocks as PBFT's block format),
 :mod:`.validation` (the access rules as PBFT's validator and service), :mod:`.chain_records`
 (CRLs, certificates, policy, blacklist, audit and KMC records: proofs and effects),
 :mod:`.node` (the node and its store duties) and :mod:`.consortium` (a deterministic deployment).
 """
 
-from medbench.medchain.blocks import (
+from medbench.medchain.block_format import (
     BlockSignature,
     LedgerBlockFormat,
     SignatureWanted,

@@ -17,19 +17,19 @@ alone; each is re-checked by every replica against its own state, deterministica
     again, as of its own time, producing exactly this record (one Byzantine node cannot sign a
     victim's request, so it cannot blacklist them). For a sealed request the evidence stays
     sealed (it is the request's own wire bytes) and the record's patient fields are sealed to the
-    access key deterministically (:func:`medbench.access.envelope.seal_record`), so the record a
+    access key deterministically (:func:`medbench.crypto.envelope.seal_record`), so the record a
     replica re-derives is byte for byte the one the drafting node wrote. An audit of an accepted
     query must equal the audit the replica derived itself when it executed the query
     (:meth:`ChainRecords.expect_audit`).
 ``crl`` (a validator node, relaying a CA)
     the CRL's signature verifies against its issuer's CA chain up to the trust anchors
-    (:meth:`medbench.pki.chain.RevocationRegistry.publish`, tried on a copy first) and it adds
+    (:meth:`medbench.pki.certpath.RevocationRegistry.publish`, tried on a copy first) and it adds
     at least one revocation.
 ``certificate`` (a validator node, or the certified key itself)
     the chain verifies as of the transaction's time and the key is not registered yet; applying
     it also makes the chain the one the validator uses for that key's requests.
 ``key-succession`` (the new key itself)
-    after a rotation (:mod:`medbench.pki.rotation`): the new chain verifies, names the same
+    after a rotation (:mod:`medbench.pki.rekey`): the new chain verifies, names the same
     identity as the old key's registered certificate (identifying hash, role, institution,
     region) and the old key has no successor yet; applying it moves the old key's records,
     grants, delegations and blacklist entries to the new key.
@@ -51,16 +51,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from medbench import codec
+from medbench.access.decision import Refused
 from medbench.access.rbac import Policy, PolicyError
 from medbench.access.request import RequestError, from_transaction_fields
 from medbench.access.state import ChainState
-from medbench.access.validator import Refused, Validator
+from medbench.access.validator import Validator
 from medbench.crypto.keys import Scheme
 from medbench.crypto.sealing import EncryptionKey
 from medbench.hashing import sha256
 from medbench.ledger.errors import LedgerDecodeError
 from medbench.ledger.transaction import MAX_CONTENT_BYTES, Kind, Transaction, verify_transaction
-from medbench.pki.chain import CertificateError, RevocationRegistry, verify_chain
+from medbench.pki.certpath import CertificateError, RevocationRegistry, verify_chain
 from medbench.pki.drafts import TxDraft
 
 MAX_EVIDENCE_BYTES = MAX_CONTENT_BYTES - 4096

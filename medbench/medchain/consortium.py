@@ -31,7 +31,7 @@ from medbench.crypto.keys import Scheme, SigningKey
 from medbench.hashing import sha256
 from medbench.ledger.block import Genesis
 from medbench.ledger.transaction import SignerPolicy
-from medbench.medchain.blocks import LedgerBlockFormat
+from medbench.medchain.block_format import LedgerBlockFormat
 from medbench.medchain.node import MedicalChainNode, NodeSetup
 from medbench.medchain.validation import (
     MAX_AGE_US,

@@ -5,8 +5,8 @@ Theory of operation
 :class:`MedicalChainNode` has the node interface (``step(src, msg)``, ``tick(now)`` -> ``Ready``)
 and wraps one :class:`~medbench.consensus.pbft.Replica` whose validator and service are an
 :class:`~medbench.medchain.validation.AccessValidator` and whose block format is a
-:class:`~medbench.medchain.blocks.LedgerBlockFormat`. For every ``Ready`` of the replica, in this
-order:
+:class:`~medbench.medchain.block_format.LedgerBlockFormat`. For every ``Ready`` of the replica, in
+this order:
 
 1. **persist before send**: every ``Ready.persist`` record goes to the consensus log of the
    node's :class:`~medbench.store.NodeStore` (:func:`~medbench.consensus.pbft.encode_record`, one
@@ -56,7 +56,7 @@ from medbench.hashing import sha256
 from medbench.ledger.block import Block, Genesis
 from medbench.ledger.chain import ChainReport, RepairResult, repair, verify_chain
 from medbench.ledger.transaction import SignerPolicy
-from medbench.medchain.blocks import (
+from medbench.medchain.block_format import (
     BlockSignature,
     LedgerBlockFormat,
     SignatureWanted,

@@ -17,7 +17,7 @@ bytes. :class:`AccessValidator` plays two roles on each replica:
   again, now against the state after every earlier committed transaction (two requests of one
   batch may conflict) and at the batch's agreed time ``at_us``, then apply it to the state. The
   result is deterministic bytes ``["accepted", tx_id]`` or ``["refused", reason]``; the request
-  digest -> transaction ID map of the :class:`~medbench.medchain.blocks.LedgerBlockFormat` is
+  digest -> transaction ID map of the :class:`~medbench.medchain.block_format.LedgerBlockFormat` is
   filled here (refused: no ID, so the ledger block leaves it out).
 
 Time
@@ -57,7 +57,7 @@ whose chain and her own travel inside the request's sealed envelope.
 Sealed requests
 ---------------
 With the consortium access key (``access_key``, issued by the KMC to every validator) the node
-opens each request's envelope (:mod:`medbench.access.envelope`) before judging it; every honest
+opens each request's envelope (:mod:`medbench.crypto.envelope`) before judging it; every honest
 replica opens the same bytes to the same fields, so all reach the same verdict, and an envelope
 that does not open is the refusal ``sealed-envelope``. While ``require_sealed`` holds (the
 default) a request in clear is refused as ``unsealed-request``: a doctor's clear request would
@@ -75,19 +75,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from medbench import codec
-from medbench.access.envelope import EnvelopeError
+from medbench.access.decision import Allowed, Decision, Refused
 from medbench.access.grants import RevokeRecord
 from medbench.access.request import AccessRequest, RequestError, from_transaction_fields
 from medbench.access.state import ChainState
-from medbench.access.validator import Allowed, Decision, Refused, Validator
+from medbench.access.validator import Validator
 from medbench.consensus.pbft.messages import Request
+from medbench.crypto.envelope import EnvelopeError
 from medbench.crypto.keys import Scheme, SigningKey
 from medbench.crypto.sealing import EncryptionKey
 from medbench.ledger.errors import LedgerDecodeError
 from medbench.ledger.transaction import Kind, Transaction
-from medbench.medchain.blocks import LedgerBlockFormat
+from medbench.medchain.block_format import LedgerBlockFormat
 from medbench.medchain.chain_records import MAX_EVIDENCE_BYTES, ChainRecords
-from medbench.pki.chain import revoked_since
+from medbench.pki.certpath import revoked_since
 from medbench.pki.drafts import RequestDraft, TxDraft
 
 MAX_AGE_US = 600_000_000

@@ -1,9 +1,9 @@
 """Medical Chain's PKI (PAPER.md §1.6): CAs, certificates, chain validation, CRLs, the KMC.
 
-Modules: :mod:`~medbench.pki.identity` (what a certificate says), :mod:`~medbench.pki.ca`
-(root / national / provincial / city CAs, CRL signing), :mod:`~medbench.pki.chain` (validation as of
-a consensus time, revocation registry), :mod:`~medbench.pki.kmc` (key generation, escrow, recovery,
-emergency release), :mod:`~medbench.pki.rotation` (revoke + re-key + re-seal) and
+Modules: :mod:`~medbench.pki.subject` (what a certificate says), :mod:`~medbench.pki.ca`
+(root / national / provincial / city CAs, CRL signing), :mod:`~medbench.pki.certpath` (validation as
+of a consensus time, revocation registry), :mod:`~medbench.pki.kmc` (key generation, escrow,
+recovery, emergency release), :mod:`~medbench.pki.rekey` (revoke + re-key + re-seal) and
 :mod:`~medbench.pki.drafts` (records to be submitted as transactions).
 """
 
@@ -16,7 +16,7 @@ from medbench.pki.ca import (
     new_signing_key,
     raw_public,
 )
-from medbench.pki.chain import (
+from medbench.pki.certpath import (
     CertificateError,
     CertReason,
     RevocationRegistry,
@@ -25,15 +25,15 @@ from medbench.pki.chain import (
     verify_chain,
 )
 from medbench.pki.drafts import RequestDraft, TxDraft, certificate_draft
-from medbench.pki.identity import SubjectInfo, hash_identifier, region_within
 from medbench.pki.kmc import IdentityAttestation, KeyBundle, KeyManagementCenter, KmcError
-from medbench.pki.rotation import (
+from medbench.pki.rekey import (
     Rotation,
     reseal,
     reseal_update_drafts,
     rotate_subject,
     succession_draft,
 )
+from medbench.pki.subject import SubjectInfo, hash_identifier, region_within
 
 __all__ = [
     "CA_ROLE",

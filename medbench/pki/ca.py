@@ -13,10 +13,10 @@ provincial health commissions. medbench builds one tree of Ed25519 CAs:
 
 Each CA certificate carries BasicConstraints (critical; ``pathLen`` as above), KeyUsage
 ``keyCertSign | cRLSign``, subject/authority key identifiers and the medbench identity extension
-(:mod:`medbench.pki.identity`) whose ``region`` is the CA's scope. A CA refuses (as caller misuse,
+(:mod:`medbench.pki.subject`) whose ``region`` is the CA's scope. A CA refuses (as caller misuse,
 :class:`IssuanceError`) to certify a subject outside its region or a CA below ``pathLen`` 0; the
-validator (:mod:`medbench.pki.chain`) checks the same rules independently, so a certificate forged
-with a CA key that ignored them is still rejected.
+validator (:mod:`medbench.pki.certpath`) checks the same rules independently, so a certificate
+forged with a CA key that ignored them is still rejected.
 
 Revocation is kept per CA as ``serial -> revocation time``; :meth:`CertificateAuthority.crl`
 signs a full CRL (``x509.CertificateRevocationListBuilder``) with an increasing CRL number.
@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from medbench.pki.drafts import TxDraft
-from medbench.pki.identity import SubjectInfo, hash_identifier, region_within
+from medbench.pki.subject import SubjectInfo, hash_identifier, region_within
 
 CA_ROLE = "ca"
 US = 1_000_000
@@ -298,7 +298,7 @@ def crl_draft(
     """Sign ``ca``'s current CRL and wrap it as the ``revoke`` transaction that publishes it.
 
     ``issuer_chain`` is ``ca``'s certificate chain (its own certificate first) so that every
-    replica can verify the CRL with :meth:`medbench.pki.chain.RevocationRegistry.publish`.
+    replica can verify the CRL with :meth:`medbench.pki.certpath.RevocationRegistry.publish`.
     """
     crl = ca.crl(at_us, next_update_us)
     return TxDraft(

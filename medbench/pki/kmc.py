@@ -29,7 +29,7 @@ medbench's KMC:
   signed with the KMC's own key (:attr:`KeyManagementCenter.operator_seed`) and every replica
   re-checks it against its state before it goes on chain;
 * issues the **consortium access key** (:meth:`KeyManagementCenter.access_key`), the X25519 key
-  pair the validators open access envelopes with (:mod:`medbench.access.envelope`): derived
+  pair the validators open access envelopes with (:mod:`medbench.crypto.envelope`): derived
   from the master secret like the record key, so the KMC can re-issue it to a new validator or
   after a loss at any time — the escrow of a key that belongs to the consortium, not a subject.
 
@@ -54,7 +54,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from medbench import codec
 from medbench.crypto.sealing import EncryptionKey
 from medbench.pki.drafts import TxDraft
-from medbench.pki.identity import SubjectInfo, hash_identifier
+from medbench.pki.subject import SubjectInfo, hash_identifier
 
 _ATTEST_DOMAIN = b"medbench-kmc-attestation-v1"
 PURPOSES = frozenset({"recover", "rotate"})
@@ -266,7 +266,7 @@ class KeyManagementCenter:
         """The consortium access key of ``version`` (X25519), which every validator holds.
 
         Clients seal the patient-identifying parts of their requests to its public half
-        (:mod:`medbench.access.envelope`) and the CA seals each pseudonym's link to its holder
+        (:mod:`medbench.crypto.envelope`) and the CA seals each pseudonym's link to its holder
         to it (:mod:`medbench.pki.pseudonym`). A new version is a new key (rotation).
         """
         if type(version) is not int or version < 1:

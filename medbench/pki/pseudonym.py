@@ -18,7 +18,7 @@ doctor writes minutes later. medbench lets her sign with a **pseudonym** instead
 3. it issues an X.509 certificate (:func:`certify_pseudonym`) for the fresh key with role
    :data:`PSEUDONYM_ROLE`, no institution, the CA's own region, a random ``id_hash`` and a
    validity of at most :data:`MAX_LIFETIME_US`, plus the **link extension**: the holder's real
-   key and identifying hash sealed to the consortium access key (:mod:`medbench.access.envelope`),
+   key and identifying hash sealed to the consortium access key (:mod:`medbench.crypto.envelope`),
    bound to the pseudonym key by the associated data.
 
 Only a key holder — a validator, the KMC — can open the link (:func:`read_link`): validators do
@@ -42,8 +42,8 @@ from medbench import codec
 from medbench.crypto.errors import SealError
 from medbench.crypto.sealing import EncryptionKey, open_sealed, seal
 from medbench.pki.ca import CertificateAuthority, IssuanceError, der, raw_public, to_us
-from medbench.pki.chain import CertificateError, RevocationRegistry, verify_chain
-from medbench.pki.identity import SubjectInfo
+from medbench.pki.certpath import CertificateError, RevocationRegistry, verify_chain
+from medbench.pki.subject import SubjectInfo
 
 PSEUDONYM_ROLE = "pseudonym"
 """The role of every pseudonym certificate (never a role of the RBAC policy)."""

@@ -35,7 +35,7 @@ grantee in clear and a ``query`` names its owner, so a grant or query next to a 
 doctor names her: on the workload generator's stealth output (20 patients, 300 visits) the
 strongest observer of ``tests/records/test_records_unlinkability.py`` names the patient of
 52.7-55.7% of the records (seeds 0-4; chance is 5%). The sealed access form closes that channel
-(:mod:`medbench.records.sealed` here, :mod:`medbench.access.envelope` and
+(:mod:`medbench.records.sealed` here, :mod:`medbench.crypto.envelope` and
 :mod:`medbench.pki.pseudonym` on the running chain): grants are signed by one-day pseudonyms and
 every patient field is sealed to the validators' access key, and the same observer falls to its
 prior, 4.0-5.0% on the same visits, at chance.

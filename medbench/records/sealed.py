@@ -7,7 +7,7 @@ A stealth association (:mod:`medbench.records.association`) names nobody, but th
 clear, and both are written at the visit, right next to the doctor's record: on the workload
 generator's output an observer pairing each record with the last grant to (or query by) its author
 names the patient about half the time (issue 4, item 6). This module is the records-layer twin
-of the access layer's sealed requests (:mod:`medbench.access.envelope`,
+of the access layer's sealed requests (:mod:`medbench.crypto.envelope`,
 :mod:`medbench.pki.pseudonym`):
 
 * a **sealed grant** (:func:`sealed_grant_view`) is signed by a one-day *pseudonym* key of the
@@ -20,7 +20,7 @@ of the access layer's sealed requests (:mod:`medbench.access.envelope`,
 * a **sealed query** (:func:`sealed_query`) is signed by the querying doctor in clear (he is
   accountable) with ``{envelope}`` holding the :class:`~medbench.records.crud.QueryCondition`;
 * an **audit record** (:func:`audit_record`) of a query, written by a validator, names the query
-  and its signer and seals the patient (:func:`medbench.access.envelope.seal_record`).
+  and its signer and seals the patient (:func:`medbench.crypto.envelope.seal_record`).
 
 The validators (holders of the access key) open each with :func:`open_sealed_grant`,
 :func:`open_sealed_query` and :func:`open_audit` — a grant is believed only if its pseudonym
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from medbench import codec
-from medbench.access.envelope import (
+from medbench.crypto.envelope import (
     EnvelopeError,
     envelope_aad,
     open_envelope,
@@ -62,7 +62,7 @@ from medbench.crypto.keys import SigningKey
 from medbench.crypto.sealing import EncryptionKey, RandBytes
 from medbench.hashing import sha256
 from medbench.ledger.transaction import Kind, Transaction
-from medbench.pki.chain import CertificateError, RevocationRegistry, verify_chain
+from medbench.pki.certpath import CertificateError, RevocationRegistry, verify_chain
 from medbench.pki.pseudonym import PseudonymError, read_link
 from medbench.records.association import FoundAssociation
 from medbench.records.capability import (

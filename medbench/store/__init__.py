@@ -10,7 +10,9 @@
   ``BlobSource`` / ``TransactionSource`` protocols any node store or blob store satisfies;
 * :mod:`medbench.store.retention` — the retention policy as a pure function and its applier;
 * :mod:`medbench.store.accounting` — bytes on disk per category and the storage overhead;
-* :mod:`medbench.cli.store` — ``medbench store report | check`` (``register(subparsers)``).
+* :mod:`medbench.store.rows` — the rows it keeps, validated on construction.
+
+``medbench store report | check`` is :mod:`medbench.cli.store`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from medbench.store.errors import (
 )
 from medbench.store.node_store import NodeStore
 from medbench.store.reads import BodyMap, Snapshot, TransactionMap
-from medbench.store.records import (
+from medbench.store.rows import (
     ID_SIZE,
     BlobRecord,
     Checkpoint,

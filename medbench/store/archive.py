@@ -26,19 +26,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
-from medbench.store.blobs import BlobStore, Tier
+from medbench.store.blobs import BlobSource, BlobStore, Tier
 from medbench.store.errors import TransactionNotFound
 from medbench.store.node_store import NodeStore
-from medbench.store.records import ID_SIZE, StoredTransaction
-
-
-@runtime_checkable
-class BlobSource(Protocol):
-    """Anything that serves blobs by digest (a :class:`BlobStore`, the authority's archive)."""
-
-    def fetch_blob(self, digest: bytes) -> bytes:
-        """The blob named ``digest``; a ``KeyError`` subclass if not held."""
-        ...
+from medbench.store.rows import ID_SIZE, StoredTransaction
 
 
 @runtime_checkable

@@ -35,14 +35,20 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
 from medbench.hashing import sha256
 from medbench.store.errors import ArchiveMissing, BlobCorrupted, BlobNotFound, InvalidInput
-from medbench.store.records import check_blob, check_id
+from medbench.store.rows import check_blob, check_id
 
-if TYPE_CHECKING:
-    from medbench.store.archive import BlobSource
+
+@runtime_checkable
+class BlobSource(Protocol):
+    """Anything that serves blobs by digest (a :class:`BlobStore`, the authority's archive)."""
+
+    def fetch_blob(self, digest: bytes) -> bytes:
+        """The blob named ``digest``; a ``KeyError`` subclass if not held."""
+        ...
 
 
 class Tier(enum.IntEnum):

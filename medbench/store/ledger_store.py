@@ -36,7 +36,7 @@ from medbench.records.visit import attachments_of
 from medbench.store.archive import ArchiveBackedBodies, TransactionSource
 from medbench.store.node_store import NodeStore
 from medbench.store.reads import BodyMap
-from medbench.store.records import BlobRecord, StoredTransaction
+from medbench.store.rows import BlobRecord, StoredTransaction
 
 
 def stored(tx: Transaction) -> StoredTransaction:

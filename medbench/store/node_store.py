@@ -64,7 +64,7 @@ from medbench.store.reads import (
     _Reads,
     _tx_from_row,
 )
-from medbench.store.records import (
+from medbench.store.rows import (
     INT64_MIN,
     MAX_KEY_BYTES,
     BlobRecord,

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from medbench.store.records import (
+from medbench.store.rows import (
     ID_SIZE,
     BlobRecord,
     Checkpoint,

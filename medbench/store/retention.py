@@ -37,7 +37,7 @@ from medbench.store.archive import TransactionSource
 from medbench.store.blobs import BlobStore, Tier
 from medbench.store.errors import ArchiveMissing, BlobCorrupted, InvalidInput
 from medbench.store.node_store import NodeStore
-from medbench.store.records import check_int
+from medbench.store.rows import check_int
 
 DAY_US = 86_400 * 1_000_000
 """One day in microseconds."""

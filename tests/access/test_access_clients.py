@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from medbench import codec
-from medbench.access.envelope import open_record
+from medbench.access.decision import Allowed, Reason, Refused
 from medbench.access.request import Operation
 from medbench.access.state import RecordStatus
-from medbench.access.validator import Allowed, Reason, Refused
+from medbench.crypto.envelope import open_record
 
 from .conftest import T0, Cast
 

@@ -15,7 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medbench import codec
-from medbench.access.envelope import (
+from medbench.access.decision import Allowed, Reason, Refused
+from medbench.access.request import Operation, build_request, from_transaction_fields
+from medbench.access.validator import Validator
+from medbench.crypto.envelope import (
     EnvelopeError,
     envelope_aad,
     open_envelope,
@@ -24,11 +27,8 @@ from medbench.access.envelope import (
     seal_envelope,
     seal_record,
 )
-from medbench.access.request import Operation, build_request, from_transaction_fields
-from medbench.access.validator import Allowed, Reason, Refused, Validator
 from medbench.crypto.sealing import EncryptionKey
 from medbench.pki.ca import IssuanceError, der
-from medbench.pki.identity import SubjectInfo
 from medbench.pki.pseudonym import (
     LINK_OID,
     PSEUDONYM_ROLE,
@@ -38,6 +38,7 @@ from medbench.pki.pseudonym import (
     possession_message,
     read_link,
 )
+from medbench.pki.subject import SubjectInfo
 
 from .conftest import T0, Cast, make_cast
 

@@ -27,7 +27,7 @@ all four must agree. Refusals of staff must produce a blacklist record (§1.5); 
 produce an audit record (§1.3).
 
 Every request is sealed to the consortium access key, and those of patients and family are
-signed under a fresh pseudonym (:mod:`medbench.access.envelope`, :mod:`medbench.pki.pseudonym`):
+signed under a fresh pseudonym (:mod:`medbench.crypto.envelope`, :mod:`medbench.pki.pseudonym`):
 the replicas open them and decide exactly the table above, while the wire form of each cell names
 neither the patient nor (behind a pseudonym) the requester, and its blacklist and audit records
 keep the patient sealed.
@@ -43,10 +43,10 @@ import pytest
 
 from medbench import codec
 from medbench.access.clients import Identity
-from medbench.access.envelope import open_record
+from medbench.access.decision import Allowed, Refused
 from medbench.access.request import Operation
 from medbench.access.scenario import GENESIS_US, YEAR_US, Consortium
-from medbench.access.validator import Allowed, Refused
+from medbench.crypto.envelope import open_record
 from medbench.medchain import Deployment, request_transaction
 from medbench.pki.pseudonym import PSEUDONYMOUS_ROLES
 

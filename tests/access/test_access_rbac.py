@@ -11,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from medbench import codec
+from medbench.access.decision import Allowed, Reason, Refused
 from medbench.access.rbac import Policy, PolicyError, default_policy_document
 from medbench.access.request import Operation
-from medbench.access.validator import Allowed, Reason, Refused, Validator
+from medbench.access.validator import Validator
 
 from .conftest import T0, Cast
 
@@ -214,7 +215,7 @@ def test_certificates_register_through_their_draft(cast: Cast) -> None:
     assert ident.public_key == newcomer.public_key
     assert cast.world.state.identities[newcomer.public_key].region == "cn/zj/nb"
     cast.world.revoke("newcomer", at_us=T0 + 2_000_000)
-    from medbench.pki.chain import CertificateError
+    from medbench.pki.certpath import CertificateError
 
     with pytest.raises(CertificateError):
         cast.world.state.register_draft(certificate_draft(newcomer.chain, T0 + 3_000_000))

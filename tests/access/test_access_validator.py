@@ -8,17 +8,11 @@ from cryptography import x509
 from hypothesis import given
 from hypothesis import strategies as st
 
+from medbench.access.decision import Allowed, Reason, Refused
 from medbench.access.request import Operation, Signature, build_request
-from medbench.access.validator import (
-    Allowed,
-    CertificateRule,
-    Reason,
-    Refused,
-    SignatureRule,
-    Validator,
-)
+from medbench.access.validator import CertificateRule, SignatureRule, Validator
 from medbench.pki.ca import crl_draft, der
-from medbench.pki.chain import verify_chain
+from medbench.pki.certpath import verify_chain
 
 from .conftest import T0, Cast, make_cast
 

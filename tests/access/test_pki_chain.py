@@ -10,9 +10,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from medbench.pki.ca import CertificateAuthority, IssuanceError, crl_draft, der, to_datetime
-from medbench.pki.chain import CertificateError, CertReason, RevocationRegistry, verify_chain
-from medbench.pki.identity import SubjectInfo, hash_identifier
+from medbench.pki.certpath import CertificateError, CertReason, RevocationRegistry, verify_chain
 from medbench.pki.kmc import KeyBundle
+from medbench.pki.subject import SubjectInfo, hash_identifier
 
 US = 1_000_000
 DAY = 86_400 * US

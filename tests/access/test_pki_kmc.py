@@ -8,21 +8,15 @@ import random
 import pytest
 from cryptography import x509
 
+from medbench.access.decision import Allowed, Reason, Refused
 from medbench.access.request import Operation
-from medbench.access.validator import (
-    Allowed,
-    CertificateRule,
-    EnvelopeRule,
-    Reason,
-    Refused,
-    Validator,
-)
+from medbench.access.validator import CertificateRule, EnvelopeRule, Validator
 from medbench.crypto.errors import SealError
 from medbench.crypto.sealing import EncryptionKey, open_sealed, seal
 from medbench.pki.ca import der
-from medbench.pki.identity import SubjectInfo, hash_identifier
 from medbench.pki.kmc import IdentityAttestation, KeyBundle, KeyManagementCenter, KmcError
-from medbench.pki.rotation import rotate_subject
+from medbench.pki.rekey import rotate_subject
+from medbench.pki.subject import SubjectInfo, hash_identifier
 
 from .conftest import T0, Cast
 

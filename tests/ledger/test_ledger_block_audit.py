@@ -22,7 +22,7 @@ from medbench.ledger import (
     read_publication,
 )
 from medbench.ledger.audit import check_proof, prove
-from medbench.ledger.workload import WorkloadConfig, build_chain, generate
+from medbench.workload.generator import WorkloadConfig, build_chain, generate
 
 KEY = SigningKey.generate(Scheme.ED25519, b"B" * 32)
 IDS = tuple(bytes([i]) * 32 for i in range(5))

@@ -20,8 +20,8 @@ from medbench.ledger import (
     repair,
     verify_chain,
 )
-from medbench.ledger.workload import Workload, WorkloadConfig, build_chain, generate
 from medbench.rotation import blocker_offset
+from medbench.workload.generator import Workload, WorkloadConfig, build_chain, generate
 
 CONFIG = WorkloadConfig(
     institutions=4, staff_per_institution=2, independent_workers=1, patients=6, visits=20

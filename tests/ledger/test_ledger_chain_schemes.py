@@ -12,7 +12,7 @@ import pytest
 from medbench.crypto import SIGNATURE_SIZE, IdentityPublic, Scheme
 from medbench.ledger import Block, FindingKind, Kind, Problem, repair, verify_chain
 from medbench.ledger.rsa_pool import POOL_SIZE, RsaPoolExhaustedError
-from medbench.ledger.workload import Workload, WorkloadConfig, build_chain, generate
+from medbench.workload.generator import Workload, WorkloadConfig, build_chain, generate
 
 CONFIG = WorkloadConfig(
     institutions=4, staff_per_institution=1, independent_workers=1, patients=4, visits=12

@@ -7,7 +7,7 @@ import numpy as np
 from medbench import codec
 from medbench.hashing import sha256
 from medbench.ledger import Kind, verify_chain, verify_transaction
-from medbench.ledger.workload import WorkloadConfig, build_chain, generate
+from medbench.workload.generator import WorkloadConfig, build_chain, generate
 
 SMALL = WorkloadConfig(institutions=3, staff_per_institution=2, patients=5, visits=25)
 

@@ -19,9 +19,10 @@ from medchain_helpers import care_session, deploy
 
 from medbench import codec
 from medbench.access.clients import GranteeClient, Identity
+from medbench.access.decision import Allowed
 from medbench.access.request import Operation, seal_draft
 from medbench.access.scenario import GENESIS_US
-from medbench.access.validator import Allowed, CertificateRule, SignatureRule, Validator
+from medbench.access.validator import CertificateRule, SignatureRule, Validator
 from medbench.consensus.pbft.messages import Request
 from medbench.crypto.errors import SealError
 from medbench.crypto.keys import Scheme, SigningKey
@@ -29,10 +30,10 @@ from medbench.crypto.sealing import EncryptionKey, open_sealed
 from medbench.ledger import Kind, Transaction
 from medbench.medchain import RECORD_SPECS, Deployment, draft_transaction, request_transaction
 from medbench.pki.ca import CertificateAuthority, crl_draft
-from medbench.pki.chain import verify_chain
+from medbench.pki.certpath import verify_chain
 from medbench.pki.drafts import certificate_draft
 from medbench.pki.kmc import IdentityAttestation, KmcError
-from medbench.pki.rotation import rotate_subject, succession_draft
+from medbench.pki.rekey import rotate_subject, succession_draft
 
 FAST = {"block_size": 8, "block_interval_us": 50_000, "checkpoint_interval": 4, "log_window": 16}
 HOUR_US = 3600 * 1_000_000

@@ -106,8 +106,8 @@ def test_hostile_operation_bytes_are_refused_never_raise(
 
 
 def test_node_records_are_checked(tmp_path: Path) -> None:
-    from medbench.access.envelope import seal_record
     from medbench.access.request import Operation
+    from medbench.crypto.envelope import seal_record
     from medbench.crypto.keys import Scheme, SigningKey
     from medbench.medchain import request_transaction
 

@@ -7,7 +7,7 @@ from pbft_harness import Network, safety_violations
 
 from medbench import merkle
 from medbench.consensus.pbft import BlockMode, Chain, DefaultBlockFormat, Replica, blocker_for
-from medbench.consensus.pbft.blocks import ZERO_ID, BlockFormat, SimpleBlock
+from medbench.consensus.pbft.blocker import ZERO_ID, BlockFormat, SimpleBlock
 from medbench.consensus.pbft.messages import Block
 from medbench.hashing import sha256
 

@@ -12,7 +12,7 @@ from records_helpers import T0, encounter, identity, observation, population
 
 from medbench import codec
 from medbench.ledger import Kind, SignerPolicy, Transaction, verify_transaction
-from medbench.ledger.transaction import Problem
+from medbench.ledger.errors import Problem
 from medbench.records import (
     QueryCondition,
     Reason,

@@ -45,7 +45,6 @@ from medbench import codec
 from medbench.crypto.identity import IdentityPublic
 from medbench.crypto.sealing import EncryptionKey
 from medbench.ledger import Kind, Transaction
-from medbench.ledger.workload import Entity, Workload, WorkloadConfig, generate
 from medbench.pki.ca import CertificateAuthority
 from medbench.records import (
     QueryCondition,
@@ -63,6 +62,7 @@ from medbench.records import (
     scan_one,
     scan_paper,
 )
+from medbench.workload.generator import Entity, Workload, WorkloadConfig, generate
 
 PATIENTS = 8
 VISITS = 240
@@ -262,7 +262,7 @@ def _generated(
     """The generator's output (every transaction, audits of queries included) and the ground
     truth record ID -> patient key, found by scanning every association with every patient's
     private key (the positive control). ``sealed`` is the sealed-access form; both forms of one
-    seed hold the same visits (see :mod:`medbench.ledger.workload`)."""
+    seed hold the same visits (see :mod:`medbench.workload.generator`)."""
     cfg = WorkloadConfig(
         patients=GEN_PATIENTS,
         visits=GEN_VISITS,

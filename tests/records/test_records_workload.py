@@ -8,7 +8,6 @@ import pytest
 
 from medbench import codec
 from medbench.ledger import Kind, SignerPolicy, verify_chain, verify_transaction
-from medbench.ledger.workload import WorkloadConfig, build_chain, generate
 from medbench.records import (
     RecordBook,
     RecordDecodeError,
@@ -23,6 +22,7 @@ from medbench.records import (
     read_view,
     scan_paper,
 )
+from medbench.workload.generator import WorkloadConfig, build_chain, generate
 
 CFG = WorkloadConfig(
     institutions=2,

@@ -8,9 +8,9 @@ import pytest
 
 from medbench import codec
 from medbench.ledger.chain import FindingKind, repair, verify_chain
-from medbench.ledger.workload import WorkloadConfig, build_chain, generate
 from medbench.store import NodeStore
 from medbench.store.ledger_store import LedgerStore
+from medbench.workload.generator import WorkloadConfig, build_chain, generate
 
 
 @pytest.fixture(scope="module")

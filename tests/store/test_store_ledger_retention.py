@@ -16,12 +16,12 @@ import pytest
 
 from medbench.ledger import Block, FindingKind, Genesis, verify_chain
 from medbench.ledger.transaction import Transaction
-from medbench.ledger.workload import Workload, WorkloadConfig, build_chain, generate
 from medbench.store import NodeStore
 from medbench.store.archive import ArchiveBackedTransactions, AuthorityArchive
 from medbench.store.blobs import BlobStore, Tier
 from medbench.store.ledger_store import LedgerStore, blob_records_of, stored
 from medbench.store.retention import DAY_US, RetentionPolicy, apply_retention
+from medbench.workload.generator import Workload, WorkloadConfig, build_chain, generate
 
 CONFIG = WorkloadConfig(
     institutions=3,
@@ -182,7 +182,7 @@ def test_eviction_without_an_archive_is_refused(node: Node) -> None:
 
 def test_blob_metadata_commits_with_its_record_or_not_at_all(tmp_path: Path) -> None:
     from medbench.store import BlobRecord, DuplicateTransaction, InvalidInput
-    from medbench.store.records import StoredTransaction
+    from medbench.store.rows import StoredTransaction
 
     store = NodeStore(tmp_path / "n.db")
     tx = StoredTransaction(bytes([1]) * 32, 1, 5, b"inst", b"body")

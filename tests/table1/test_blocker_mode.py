@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from medbench import experiments as ex
-from medbench.consensus.pbft.blocks import blocker_for
+from medbench.consensus.pbft.blocker import blocker_for
 from medbench.consensus.pbft.messages import Block
 from medbench.experiments.pbft import SimNode
 from medbench.study import table1

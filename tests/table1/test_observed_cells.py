@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from medbench import experiments as ex
-from medbench.consensus.pbft.blocks import BlockHeader
+from medbench.consensus.pbft.blocker import BlockHeader
 from medbench.study import measure, table1
 
 QUICK = table1.Settings.quick()

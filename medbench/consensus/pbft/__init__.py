@@ -4,11 +4,13 @@ Sans-IO: :class:`Replica` and :class:`Client` implement :class:`medbench.node.No
 them messages and time. Modules: :mod:`.replica` (normal case, batching, execution),
 :mod:`.viewchange`, :mod:`.statetransfer`, :mod:`.checkpoint`, :mod:`.log`, :mod:`.recovery`,
 :mod:`.client`, :mod:`.messages` and :mod:`.wire` (the wire format), :mod:`.persist` (stored
-records), :mod:`.auth` (signatures, MAC authenticators, modeled tags) and :mod:`.blocks`.
+records), :mod:`.blocker` (the rotating blocker's chain of blocks), :mod:`.byzantine` (faulty
+replicas and the crash wrapper, for the adversary) and :mod:`medbench.consensus.auth`
+(signatures, MAC authenticators, modeled tags).
 """
 
 from medbench.consensus.auth import Keyring, Scheme, make_keyrings
-from medbench.consensus.pbft.blocks import (
+from medbench.consensus.pbft.blocker import (
     BlockFormat,
     BlockMode,
     Chain,

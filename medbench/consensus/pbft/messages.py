@@ -239,7 +239,7 @@ class Block(_Message):
     """The paper's block message (PAPER.md §1.5): blocker ``blocker`` proposes a block.
 
     The header is (height, previous block ID, blocker, Merkle root of ``tx_ids``, timestamp);
-    the Merkle root is recomputed from ``tx_ids`` by :mod:`medbench.consensus.pbft.blocks`.
+    the Merkle root is recomputed from ``tx_ids`` by :mod:`medbench.consensus.pbft.blocker`.
     ``view`` is the view the blocker computed its turn in (the blocker rotation depends on the
     primary, PAPER.md §1.5). ``blocker == -1`` marks an integrated-mode block (no blocker).
     """

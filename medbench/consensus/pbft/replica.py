@@ -39,7 +39,7 @@ any other node id. The protocol, rule by rule (TOCS section in brackets):
   votes (PAPER.md §1.1).
 * COMMIT [§4.2]: once prepared a replica persists the certificate and broadcasts COMMIT; with 2f+1
   matching commits the batch is *committed-local* and executed in sequence order; replies go to
-  clients, the chain of blocks advances (:mod:`.blocks`).
+  clients, the chain of blocks advances (:mod:`.blocker`).
 * CHECKPOINT [§4.3]: every ``checkpoint_interval`` sequences (:mod:`.checkpoint`).
 * View change [§4.4]: the timer of a pending request expires -> VIEW-CHANGE for ``v+1``; f+1 view
   changes for higher views make a replica join; the new primary sends NEW-VIEW
@@ -78,7 +78,7 @@ from typing import Any
 
 from medbench.consensus.auth import Keyring
 from medbench.consensus.pbft import recovery, statetransfer, viewchange
-from medbench.consensus.pbft.blocks import BlockFormat, BlockMode, Chain
+from medbench.consensus.pbft.blocker import BlockFormat, BlockMode, Chain
 from medbench.consensus.pbft.checkpoint import Checkpoints, chain_digest
 from medbench.consensus.pbft.log import COMMIT_PHASE, PREPARE_PHASE, ExecutedBatch, Log, Slot
 from medbench.consensus.pbft.messages import (

@@ -70,8 +70,8 @@ from medbench.ledger import rsa_pool
 from medbench.ledger.block import Block, Genesis
 from medbench.ledger.transaction import Kind, SignerPolicy, Transaction
 from medbench.pki.ca import CertificateAuthority, der
-from medbench.pki.identity import hash_identifier
 from medbench.pki.pseudonym import MAX_LIFETIME_US, PseudonymLink, certify_pseudonym
+from medbench.pki.subject import hash_identifier
 from medbench.records import (
     Attachment,
     FoundAssociation,

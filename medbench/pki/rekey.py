@@ -34,8 +34,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from medbench.crypto.sealing import EncryptionKey, open_sealed, seal
 from medbench.pki.ca import CertificateAuthority, crl_draft, der
 from medbench.pki.drafts import RequestDraft, TxDraft
-from medbench.pki.identity import SubjectInfo
 from medbench.pki.kmc import IdentityAttestation, KeyBundle, KeyManagementCenter
+from medbench.pki.subject import SubjectInfo
 
 
 @dataclass(frozen=True, slots=True)

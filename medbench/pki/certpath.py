@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.utils import CryptographyDeprecationWarning
 
 from medbench.pki.ca import to_us
-from medbench.pki.identity import IdentityError, SubjectInfo, region_within
+from medbench.pki.subject import IdentityError, SubjectInfo, region_within
 
 MAX_CHAIN = 8
 MAX_CERT_BYTES = 16 * 1024

@@ -20,8 +20,9 @@ signer's key, a nonce, the timestamp and a box of padded length.
 * :func:`open_envelope` is what every validator runs: the same key and the same bytes give the
   same dict on every honest replica, so all of them reach the same verdict. Any failure — the
   wrong key, a flipped bit, another transaction's box, a plaintext that is not a padded dict —
-  raises :class:`EnvelopeError` (a :class:`~medbench.access.request.RequestError`), which the
-  validator turns into the typed refusal ``sealed-envelope``.
+  raises :class:`EnvelopeError`, which the validator turns into the typed refusal
+  ``sealed-envelope`` (:mod:`medbench.access.request` raises its own subclass, which is also a
+  request error).
 * :func:`seal_record` seals the patient fields of a record the validators themselves write (the
   audit and blacklist records of :mod:`medbench.access.validator`). Each replica drafts its own
   copy, and replicas compare a record with the one they derived (:mod:`medbench.medchain.
@@ -51,8 +52,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from medbench import codec
-from medbench.access.request import RequestError
-from medbench.crypto.errors import KeyFormatError, SealError
+from medbench.crypto.errors import CryptoError, KeyFormatError, SealError
 from medbench.crypto.sealing import EncryptionKey, RandBytes, open_sealed, seal
 
 ENVELOPE_INFO = b"medbench/access-envelope/v1"
@@ -62,7 +62,7 @@ MAX_ENVELOPE_BYTES = 1 << 20
 _LIMITS = codec.Limits(max_bytes=MAX_ENVELOPE_BYTES, max_depth=8, max_container_len=4096)
 
 
-class EnvelopeError(RequestError):
+class EnvelopeError(CryptoError, ValueError):
     """A sealed envelope does not open, or what it holds is not what its request claims."""
 
 

@@ -30,7 +30,7 @@ native: $(STAMP)
 run: $(STAMP)
 	$(PY) -m medbench reproduce --out reports/latest
 	$(PY) -m medbench demo referral --seed 0 --out reports/latest/referral.txt
-	@echo "referral walk-through (PAPER.md §1.7) written to reports/latest/referral.txt"
+	@echo "referral walk-through (docs/medical-chain.md §1.7) written to reports/latest/referral.txt"
 
 # --- every test: both backends, lint, types, notebooks, benchmark gate --------------------------
 test: $(STAMP) lint typecheck test-native test-pure bench-check
@@ -44,6 +44,7 @@ test-pure: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check medbench tests benchmarks setup.py
 	$(PY) -m ruff format --check medbench tests benchmarks setup.py
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

@@ -1,4 +1,4 @@
-"""Benchmarks of signing, verification and chain validation (PAPER.md §1.2, §1.4).
+"""Benchmarks of signing, verification and chain validation (docs/medical-chain.md §1.2, §1.4).
 
 Run: ``PYTHONPATH=. python -m pytest benchmarks/test_ledger.py --benchmark-only``; anything over
 ~10 s is marked ``full`` and skipped by ``-m "not full"``.

@@ -1,4 +1,5 @@
-"""End-to-end throughput of four Medical Chain nodes on the in-process network (PAPER.md §1.5).
+"""End-to-end throughput of four Medical Chain nodes on the in-process network
+(docs/medical-chain.md §1.5).
 
 Every transaction is a real signed access request (Ed25519, X.509 chain checked), validated by the
 access rules on each replica, ordered by PBFT, packed by the rotating blocker into a signed ledger

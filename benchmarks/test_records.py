@@ -1,9 +1,10 @@
 """Benchmarks of the records layer: FHIR validation, association scanning, index resolution.
 
 Run: ``PYTHONPATH=. python -m pytest benchmarks/test_records.py --benchmark-only``. The figures
-that matter for PAPER.md §1.3: what a visit costs the client (FHIR validation + canonical bytes),
-what finding her records costs a patient (one X25519 per association on chain, the price of
-stealth associations over the paper's clear owner key), and resolving a chain into the current view.
+that matter for docs/medical-chain.md §1.3: what a visit costs the client (FHIR validation +
+canonical bytes), what finding her records costs a patient (one X25519 per association on chain, the
+price of stealth associations over the paper's clear owner key), and resolving a chain into the
+current view.
 """
 
 from __future__ import annotations

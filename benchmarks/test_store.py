@@ -1,4 +1,5 @@
-"""Benchmarks of the node store (PAPER.md §1.4): storage per node for N visits, and write speed.
+"""Benchmarks of the node store (docs/medical-chain.md §1.4): storage per node for N visits, and
+write speed.
 
 Run: ``PYTHONPATH=. python -m pytest benchmarks/test_store.py --benchmark-only -s`` (add ``-m
 "not full"`` to skip the 100,000-visit case). Each storage case prints one line and puts its
@@ -212,7 +213,7 @@ def test_storage_10k_visits(benchmark: Any, tmp_path: Path, capsys: Any) -> None
 
 @pytest.mark.full
 def test_storage_100k_visits(benchmark: Any, tmp_path: Path, capsys: Any) -> None:
-    """100,000 generated visits: the figure of PAPER §1.4's storage argument."""
+    """100,000 generated visits: the figure of docs/medical-chain.md §1.4's storage argument."""
     _measure(tmp_path, 100_000, benchmark, capsys)
 
 

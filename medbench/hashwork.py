@@ -1,4 +1,5 @@
-"""Hash work of a node: one accounting rule for every protocol of Table 1 (PAPER.md §1.8).
+"""Hash work of a node: one accounting rule for every protocol of Table 1 (docs/medical-chain.md
+§1.8).
 
 Theory of operation
 -------------------

@@ -1,4 +1,5 @@
-"""Who acts in turn: the primary of a view and the blocker of a chain length (PAPER.md §1.5).
+"""Who acts in turn: the primary of a view and the blocker of a chain length (docs/medical-chain.md
+§1.5).
 
 The one home of both rules; PBFT (:mod:`medbench.consensus.pbft.blocker`), the ledger's chain check
 and the Medical Chain block format all ask these functions.
@@ -33,7 +34,8 @@ V = TypeVar("V")
 
 
 def primary_of(view: int, n: int) -> int:
-    """The primary of ``view`` among replicas ``0..n-1``: ``v mod n`` (PAPER.md §1.1)."""
+    """The primary of ``view`` among replicas ``0..n-1``: ``v mod n`` (docs/medical-chain.md
+    §1.1)."""
     if n < 1:
         raise ValueError("need at least one replica")
     return view % n
@@ -54,7 +56,7 @@ def expected_blocker(chain_length: int, validators: Sequence[V], primary: V) -> 
 
     ``validators`` are in replica order (``VA_0 .. VA_{N-1}``); ``primary`` is one of them (the
     primary of the current view, ``v mod N``). ``expected_blocker(1, [VA_0..VA_3], VA_0)`` is
-    ``VA_1``, as in PAPER.md §1.5.
+    ``VA_1``, as in docs/medical-chain.md §1.5.
     """
     n = len(validators)
     try:

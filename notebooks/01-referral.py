@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 01 — The referral walk-through (PAPER.md §1.7), step by step
+# # 01 — The referral walk-through (docs/medical-chain.md §1.7), step by step
 #
 # Patient P (keys on her phone) moves from hospital H_A to hospital H_B and sees doctor D. This
 # notebook replays the paper's five steps on four simulated hospitals — four real

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 02 — PBFT scaling: replicas, batching, and the paper's two-level blocks
 #
-# Medical Chain orders transactions with PBFT among the hospitals' validator replicas (PAPER.md
+# Medical Chain orders transactions with PBFT among the hospitals' validator replicas (docs/medical-chain.md
 # §1.1) and then groups accepted transaction IDs into blocks (§1.5). This notebook runs the
 # deterministic simulator (`medbench.experiments.run_grid`, protocol `"pbft"`, modeled
 # Ed25519 costs from the default CPU profile, 1 ms links) and asks three questions:
@@ -128,7 +128,7 @@ plt.show()
 # %% [markdown]
 # ## 3. Two-level blocks (blocker mode) against integrated blocks
 # In the paper's design PBFT first accepts transactions; a rotating *blocker* later proposes a
-# BLOCK of accepted IDs and PBFT orders that block like a request (PAPER.md §1.5). The
+# BLOCK of accepted IDs and PBFT orders that block like a request (docs/medical-chain.md §1.5). The
 # *integrated* alternative makes every executed batch a block, so no extra ordering round is
 # needed. The blocker mode pays one more PBFT instance per block (pre-prepare, prepare and
 # commit of the BLOCK) plus the BLOCK message itself.

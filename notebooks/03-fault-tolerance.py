@@ -16,7 +16,7 @@
 #
 # PBFT with `n = 3f + 1` replicas stays *safe* (honest replicas never commit different batches
 # at one sequence number, so their chains of blocks agree) and *live* (every request completes)
-# as long as at most `f` replicas are faulty (PAPER.md §1.1, §1.7). This notebook runs each
+# as long as at most `f` replicas are faulty (docs/medical-chain.md §1.1, §1.7). This notebook runs each
 # Byzantine behaviour of `medbench.consensus.pbft.byzantine` in the simulator (`medbench.experiments.run_grid`,
 # protocol `"pbft"`), first with `f` faulty replicas, then with `f + 1`, and reads the verdicts
 # of the run's checkers: `safety` (per-sequence agreement of the honest replicas), `chain`

@@ -14,12 +14,12 @@
 # %% [markdown]
 # # 04 — Table 1 of Medical Chain, measured
 #
-# Medical Chain's Table 1 (PAPER.md §1.8) compares MDSM (improved DPoS), MedRec (PoW), ModelChain
+# Medical Chain's Table 1 (docs/medical-chain.md §1.8) compares MDSM (improved DPoS), MedRec (PoW), ModelChain
 # (PoI) and Medical Chain (PBFT) on seven qualitative columns. Here every cell comes from runs of
 # the deterministic simulator (`medbench.study.table1`): the "nodes needed" cell by trying `n = 1, 2, ...`
 # until a membership starts, commits and tolerates the paper configuration's faults; "pays rewards"
 # from the chains' own accounting; "compute demand" from hash evaluations per committed
-# transaction against a stated threshold. The central relay of PAPER.md §2 and MedRec 2.0's Clique
+# transaction against a stated threshold. The central relay of docs/medical-chain.md §2 and MedRec 2.0's Clique
 # PoA are extra rows. `MEDBENCH_SMALL=1` (set by `make test`) uses the `--quick` workload.
 
 # %%
@@ -87,7 +87,7 @@ for r in rows:
 # Every system pays the same client-signature work: the client signs each transaction once and
 # every node that accepts it (a block holding it, or a PBFT request) verifies the signature once
 # (`verify_client`). What is left is the protocol's own work. Medical Chain signs every PBFT
-# message (PAPER.md §1.1), and PBFT sends O(n²) messages per batch, so `verify_protocol`
+# message (docs/medical-chain.md §1.1), and PBFT sends O(n²) messages per batch, so `verify_protocol`
 # dominates its row; the MAC-authenticator variant (Castro & Liskov's fast mode, requests still
 # signed by their clients) shows what that authentication choice costs.
 

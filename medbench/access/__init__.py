@@ -1,4 +1,5 @@
-"""Medical Chain access control (PAPER.md §1.5-§1.6): requests, RBAC, grants, validator, clients.
+"""Medical Chain access control (docs/medical-chain.md §1.5-§1.6): requests, RBAC, grants,
+validator, clients.
 
 Modules: :mod:`~medbench.access.request` (the signed request and its ledger adapter),
 :mod:`~medbench.access.rbac` (the policy document and its evaluator, delegation of authority),

@@ -2,12 +2,12 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.5: clients create transactions; the patient client grants, revokes and edits
-permissions, edits its own data and reads its own history including deleted and updated versions;
-the doctor client adds records and reads / modifies / deletes only inside a patient's grant; the
-query client (courts, police) only reads, after authorization. §1.6 adds administrative staff
-(authorize their staff to read non-private data) and the health authorities (delegate within their
-region, authorize courts/police, emergency access through the KMC).
+docs/medical-chain.md §1.5: clients create transactions; the patient client grants, revokes and
+edits permissions, edits its own data and reads its own history including deleted and updated
+versions; the doctor client adds records and reads / modifies / deletes only inside a patient's
+grant; the query client (courts, police) only reads, after authorization. §1.6 adds administrative
+staff (authorize their staff to read non-private data) and the health authorities (delegate within
+their region, authorize courts/police, emergency access through the KMC).
 
 Every client here is a plain object that *builds and signs* an
 :class:`~medbench.access.request.AccessRequest` (nonces from an injected ``random.Random``;
@@ -195,7 +195,7 @@ def _grant_body(
 
 
 class PatientClient(_Client):
-    """The patient's phone: grants, own data, own history (PAPER.md §1.5)."""
+    """The patient's phone: grants, own data, own history (docs/medical-chain.md §1.5)."""
 
     def grant(
         self,

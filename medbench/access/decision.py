@@ -1,5 +1,6 @@
 """A validator's decision on one request: :class:`Allowed` or :class:`Refused` with a typed
-:class:`Reason` (PAPER.md §1.5: refused attempts are answered and, for staff, blacklisted).
+:class:`Reason` (docs/medical-chain.md §1.5: refused attempts are answered and, for staff,
+blacklisted).
 
 Their own module so that the chain state (:mod:`medbench.access.state`), which applies allowed
 requests, and the validator (:mod:`medbench.access.validator`), which decides, both depend on it

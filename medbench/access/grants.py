@@ -2,12 +2,12 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.3 item 5 and §1.5: a patient grants a grantee (a doctor, a family member, another
-person) the right to read / add / modify / delete their records — all records or some categories —
-for a time window, and can revoke it; once the window has passed the grantee is refused. The
-seed's §2.3.3 adds grants issued by others in the patient's stead: a health authority authorizes
-courts and police (and family of an incapacitated patient); an institution's administrative staff
-authorize its medical staff to read a patient's non-private data.
+docs/medical-chain.md §1.3 item 5 and §1.5: a patient grants a grantee (a doctor, a family member,
+another person) the right to read / add / modify / delete their records — all records or some
+categories — for a time window, and can revoke it; once the window has passed the grantee is
+refused. The seed's §2.3.3 adds grants issued by others in the patient's stead: a health authority
+authorizes courts and police (and family of an incapacitated patient); an institution's
+administrative staff authorize its medical staff to read a patient's non-private data.
 
 A grant is a :class:`GrantRecord` and a revocation a :class:`RevokeRecord`, both recorded on
 chain with the consensus time of the transaction that carried them (``recorded_us``). The chain

@@ -1,4 +1,5 @@
-"""The central-server system's field encryption, kept only to be measured against (PAPER.md §2).
+"""The central-server system's field encryption, kept only to be measured against
+(docs/medical-chain.md §2).
 
 Theory of operation
 -------------------

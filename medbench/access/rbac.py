@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.6 (seed §2.3.3): Medical Chain uses RBAC — users map to roles, roles carry
+docs/medical-chain.md §1.6 (seed §2.3.3): Medical Chain uses RBAC — users map to roles, roles carry
 permissions, roles have inheritance and constraints — and the permission rules are "smart
 contracts" the health administration publishes on chain so they are transparent and hard to
 tamper with. medbench therefore keeps *no* role logic in code: the rules are a plain document
@@ -76,7 +76,7 @@ class PolicyError(ValueError):
 
 
 def default_policy_document(root_authorities: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """The paper's rules (PAPER.md §1.5-§1.6) as a publishable document.
+    """The paper's rules (docs/medical-chain.md §1.5-§1.6) as a publishable document.
 
     ``root_authorities`` is a list of ``{"key": 32 bytes, "region": "cn"}`` for the national
     health authorities.

@@ -2,11 +2,11 @@
 
 Theory of operation
 -------------------
-A Medical Chain client turns every action into a signed transaction (PAPER.md §1.2, §1.5): the
-transaction ID is SHA-256 over the canonical ``(kind, content, timestamp, public keys)`` and every
-creator signs that ID. A medical-record transaction carries two keys and two signatures, the
-worker's and the institution's. :class:`AccessRequest` is exactly that shape seen from the access
-layer:
+A Medical Chain client turns every action into a signed transaction (docs/medical-chain.md §1.2,
+§1.5): the transaction ID is SHA-256 over the canonical ``(kind, content, timestamp, public keys)``
+and every creator signs that ID. A medical-record transaction carries two keys and two signatures,
+the worker's and the institution's. :class:`AccessRequest` is exactly that shape seen from the
+access layer:
 
 * ``operation`` (an :class:`Operation`) maps onto one ledger kind (:data:`LEDGER_KIND`);
 * ``content`` = ``{"op", "requester", "patient", "category", "nonce", "body"}`` — everything the
@@ -75,7 +75,8 @@ class SealedRequestError(RequestError, EnvelopeError):
 
 
 class Operation(enum.Enum):
-    """What a request asks to do (PAPER.md §1.3 CRUD, §1.5 clients, §1.6 permissions)."""
+    """What a request asks to do (docs/medical-chain.md §1.3 CRUD, §1.5 clients, §1.6
+    permissions)."""
 
     READ = "read"
     ADD = "add"
@@ -123,7 +124,7 @@ LEDGER_KIND_CODES: dict[str, int] = {
 def transaction_id(
     kind: str | int, content: Any, timestamp_us: int, public_keys: Sequence[bytes]
 ) -> bytes:
-    """The ledger's transaction ID (PAPER.md §1.2).
+    """The ledger's transaction ID (docs/medical-chain.md §1.2).
 
     SHA-256 over the canonical ``[kind code, content bytes, timestamp_us, [public keys]]``, where
     a dict ``content`` is first canonically encoded — byte for byte the rule of

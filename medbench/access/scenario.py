@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.6 enrolment, end to end: the CA checks credentials, the KMC generates and escrows the
-keys, the CA certifies the signing key (and the X25519 key in the identity extension), and the
-certificate chain is registered on chain. :class:`Consortium` wires the pieces of
+docs/medical-chain.md §1.6 enrolment, end to end: the CA checks credentials, the KMC generates and
+escrows the keys, the CA certifies the signing key (and the X25519 key in the identity extension),
+and the certificate chain is registered on chain. :class:`Consortium` wires the pieces of
 :mod:`medbench.pki` and :mod:`medbench.access` into one deterministic world (everything drawn from
 one ``random.Random(seed)``) for tests, demos and the referral walk-through of §1.7:
 

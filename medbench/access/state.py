@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-The validator must decide from *chain state* alone (PAPER.md §1.5: "checks the rules, e.g. a
-patient cannot read another patient's records without a grant"). Until ``medbench.ledger`` and
-``medbench.store`` land, :class:`ChainState` is that state, in memory, with the interface the
+The validator must decide from *chain state* alone (docs/medical-chain.md §1.5: "checks the rules,
+e.g. a patient cannot read another patient's records without a grant"). Until ``medbench.ledger``
+and ``medbench.store`` land, :class:`ChainState` is that state, in memory, with the interface the
 replica will drive:
 
 * read side (used by :mod:`medbench.access.validator`): the policy, the trust anchors, the
@@ -17,11 +17,12 @@ replica will drive:
   :class:`~medbench.access.decision.Allowed` decision) and :meth:`ChainState.record` (a blacklist
   or audit draft).
 
-:class:`RecordStore` keeps the CRUD semantics of PAPER.md §1.3 without rewriting history: an update
-adds a new version linked to the old one (``supersedes``), a delete marks the record, a hide flag
-hides it from everyone but its patient; :meth:`RecordStore.history` returns every version with its
-status, :meth:`RecordStore.current` the newest visible ones. (On chain the patient-record link is
-sealed to the patient's key — §1.3 item 3; this store is a node's decrypted working index.)
+:class:`RecordStore` keeps the CRUD semantics of docs/medical-chain.md §1.3 without rewriting
+history: an update adds a new version linked to the old one (``supersedes``), a delete marks the
+record, a hide flag hides it from everyone but its patient; :meth:`RecordStore.history` returns
+every version with its status, :meth:`RecordStore.current` the newest visible ones. (On chain the
+patient-record link is sealed to the patient's key — §1.3 item 3; this store is a node's decrypted
+working index.)
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class RecordVersion:
 
 @dataclass
 class RecordStore:
-    """Record versions with update links, deletion marks and hide flags (PAPER.md §1.3)."""
+    """Record versions with update links, deletion marks and hide flags (docs/medical-chain.md
+    §1.3)."""
 
     versions: dict[bytes, RecordVersion] = field(default_factory=dict)
     by_patient: dict[bytes, list[bytes]] = field(default_factory=dict)
@@ -187,10 +189,10 @@ class ChainState:
     def succeed(self, old: bytes, chain: Sequence[bytes], at_us: int) -> VerifiedIdentity:
         """Commit a key succession: ``chain`` certifies ``old``'s identity under a new key.
 
-        PAPER.md §1.6: after a compromise the subject gets a new key pair and certificate. The
-        new certificate must name the same identity (identifying-field hash, role, institution,
-        region) as ``old``'s; from then on records, grants, delegations and blacklist entries
-        of ``old`` belong to the new key (:attr:`successors` keeps the link). Raises
+        docs/medical-chain.md §1.6: after a compromise the subject gets a new key pair and
+        certificate. The new certificate must name the same identity (identifying-field hash, role,
+        institution, region) as ``old``'s; from then on records, grants, delegations and blacklist
+        entries of ``old`` belong to the new key (:attr:`successors` keeps the link). Raises
         :class:`ValueError` (or :class:`~medbench.pki.certpath.CertificateError`) otherwise.
         """
         before = self.identities.get(old)
@@ -217,8 +219,8 @@ class ChainState:
     def adopt_policy(self, draft: TxDraft, publisher: bytes) -> Policy:
         """Commit a policy publication signed by ``publisher``, a current root authority.
 
-        The health administration publishes the rules (PAPER.md §1.6); the new document replaces
-        the old one for every later request. Raises :class:`PermissionError` for any other
+        The health administration publishes the rules (docs/medical-chain.md §1.6); the new document
+        replaces the old one for every later request. Raises :class:`PermissionError` for any other
         publisher and :class:`~medbench.access.rbac.PolicyError` for a malformed document.
         """
         if draft.kind != "add" or draft.type != "policy":

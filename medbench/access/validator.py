@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.5: the validator verifies the transaction signatures, then checks the rules ("a
-patient cannot read another patient's records without a grant") before consensus; §1.6 puts the
+docs/medical-chain.md §1.5: the validator verifies the transaction signatures, then checks the rules
+("a patient cannot read another patient's records without a grant") before consensus; §1.6 puts the
 CA/CRL check *before* the signature check; §1.2 requires a medical record to carry the
 institution's countersignature; §1.5 refuses unauthorized or expired attempts by a doctor AND
 blacklists the doctor; §1.3 records every query (audit trail); §1.6 lets a health authority

@@ -36,7 +36,9 @@ def register(subparsers: Any) -> None:
     """Add ``demo`` (with its scenarios) and ``access-demo``."""
     p = subparsers.add_parser("demo", help="replay a scenario of the paper step by step")
     sub = p.add_subparsers(dest="scenario", required=True)
-    p = sub.add_parser("referral", help="PAPER.md §1.7 referral walk-through and attacks")
+    p = sub.add_parser(
+        "referral", help="the referral walk-through and its attacks (docs/medical-chain.md §1.7)"
+    )
     p.add_argument("--seed", type=int, default=0, help="deployment and scenario seed")
     p.add_argument("--out", default=None, help="write the report to this file")
     p.add_argument(

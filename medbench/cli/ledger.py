@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The command replays the storage attacks of PAPER.md §1.7 item 6 on a seeded workload
+The command replays the storage attacks of docs/medical-chain.md §1.7 item 6 on a seeded workload
 (:mod:`medbench.workload.generator`): a record altered on one node, a record deleted on one node, a
 forged signature, a broken block link, a block by the wrong blocker. It prints every
 :class:`~medbench.ledger.chain.Finding` (which block, which transaction, what), then, with

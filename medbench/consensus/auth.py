@@ -6,9 +6,9 @@ Every PBFT message carries an authenticator over its canonical body (see
 :mod:`medbench.consensus.pbft.messages`). Three schemes implement the same :class:`Keyring`:
 
 ``signatures``
-    Ed25519 (PyNaCl) on every message, as Medical Chain does (PAPER.md §1.1: "every message is
-    digitally signed") and as the TOCS 2002 paper's base protocol assumes. Any third party can
-    check a relayed message (view-change certificates, checkpoint proofs).
+    Ed25519 (PyNaCl) on every message, as Medical Chain does (docs/medical-chain.md §1.1: "every
+    message is digitally signed") and as the TOCS 2002 paper's base protocol assumes. Any third
+    party can check a relayed message (view-change certificates, checkpoint proofs).
 ``macs``
     Castro & Liskov's fast mode (TOCS §3, §4.1): an *authenticator*, one HMAC-SHA256 (truncated
     to 16 bytes) per replica under pairwise session keys, so each replica checks its own entry.

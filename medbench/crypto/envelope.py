@@ -2,11 +2,11 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.5 makes validators check permission transactions before answering, so a grant, a
-revocation or a query must tell *them* who the patient is — but the paper writes these fields in
-clear on a chain every node, auditor and leak can read, and an observer who pairs each record
-with the last grant to (or query by) its author names the patient about half the time (issue 4,
-item 6). medbench seals them instead to the **consortium access key**: one X25519 key pair that
+docs/medical-chain.md §1.5 makes validators check permission transactions before answering, so a
+grant, a revocation or a query must tell *them* who the patient is — but the paper writes these
+fields in clear on a chain every node, auditor and leak can read, and an observer who pairs each
+record with the last grant to (or query by) its author names the patient about half the time (issue
+4, item 6). medbench seals them instead to the **consortium access key**: one X25519 key pair that
 the KMC issues and escrows (:meth:`medbench.pki.kmc.KeyManagementCenter.access_key`) and that
 every consortium validator holds. Anyone else — an outside observer, an auditor with headers and
 IDs, a leaked body — sees only what the ledger needs in clear: the kind, the operation, the

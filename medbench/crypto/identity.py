@@ -2,11 +2,11 @@
 
 Theory of operation
 -------------------
-Every person, institution and device of PAPER.md §1.6 signs with a :class:`SigningKey` and is
-identified by its raw public key. Private fields must be *encrypted* to the entity (§1.3), which a
-signing key cannot do, so each identity also holds an :class:`EncryptionKey` (X25519). The public
-half, :class:`IdentityPublic`, is ``(scheme, signing public, encryption public, binding)`` where
-``binding`` is the signing key's signature over ``"medbench/encryption-key-binding/v1" ||
+Every person, institution and device of docs/medical-chain.md §1.6 signs with a :class:`SigningKey`
+and is identified by its raw public key. Private fields must be *encrypted* to the entity (§1.3),
+which a signing key cannot do, so each identity also holds an :class:`EncryptionKey` (X25519). The
+public half, :class:`IdentityPublic`, is ``(scheme, signing public, encryption public, binding)``
+where ``binding`` is the signing key's signature over ``"medbench/encryption-key-binding/v1" ||
 encryption public``: whoever trusts the signing key (through the PKI) can check that the
 encryption key really belongs to it before sealing anything to it. The domain prefix keeps the
 binding signature from ever being mistaken for a signature over a 32-byte transaction or block ID.

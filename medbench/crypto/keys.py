@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-Every signature in Medical Chain (PAPER.md §1.2, §1.6) — transaction signatures over transaction
-IDs, the blocker's signature over a block ID, PBFT message signatures — goes through this module. A
-consortium picks one scheme by name (:class:`Scheme`) in its genesis block, so on the wire a public
-key is just its raw bytes and the scheme is known from context:
+Every signature in Medical Chain (docs/medical-chain.md §1.2, §1.6) — transaction signatures over
+transaction IDs, the blocker's signature over a block ID, PBFT message signatures — goes through
+this module. A consortium picks one scheme by name (:class:`Scheme`) in its genesis block, so on the
+wire a public key is just its raw bytes and the scheme is known from context:
 
 ================  ==========================================  ==================  =============
 scheme            public key bytes                            signature bytes     library

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.6: the applicant keeps the private key the KMC sent "under password-based
+docs/medical-chain.md §1.6: the applicant keeps the private key the KMC sent "under password-based
 encryption". The file format is the standard one, so any PKCS#8 tool opens it:
 
 * ``EncryptedPrivateKeyInfo`` (RFC 5958 §3) whose ``encryptionAlgorithm`` is PBES2 (RFC 8018

@@ -2,10 +2,11 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.3: an entity's private fields (ID-card number, name, contact) and a patient's
-entity–record associations are "encrypted with the entity's public key" so that only the holder of
-the private key reads them. Signing keys do not encrypt, so every identity also owns an X25519
-key pair (:class:`EncryptionKey`, bound to the signing key in :mod:`medbench.crypto.identity`).
+docs/medical-chain.md §1.3: an entity's private fields (ID-card number, name, contact) and a
+patient's entity–record associations are "encrypted with the entity's public key" so that only the
+holder of the private key reads them. Signing keys do not encrypt, so every identity also owns an
+X25519 key pair (:class:`EncryptionKey`, bound to the signing key in
+:mod:`medbench.crypto.identity`).
 
 A sealed box is an ECIES-style hybrid (in the manner of HPKE base mode, RFC 9180, but simpler):
 

@@ -1,4 +1,4 @@
-"""The identity and permission story of PAPER.md §1.6-§1.7 in one run.
+"""The identity and permission story of docs/medical-chain.md §1.6-§1.7 in one run.
 
 Theory of operation
 -------------------

@@ -1,4 +1,5 @@
-"""The attacks of the referral walk-through (PAPER.md §1.7 item 6), each checked, not narrated.
+"""The attacks of the referral walk-through (docs/medical-chain.md §1.7 item 6), each checked, not
+narrated.
 
 Every verdict line is printed only after an ``assert``/:func:`~medbench.demo.deployment.check` of
 the real outcome, so the demo fails loudly if a defence does not hold: leaked TX1 and TX2, an
@@ -253,7 +254,7 @@ def attack_malformed_votes(seed: int) -> str:
 
 def attacks(run: Run, seed: int) -> list[str]:
     """Every attack of §1.7 item 6, each line printed only after its check passed."""
-    out = ["ATTACKS (PAPER.md §1.7 item 6)"]
+    out = ["ATTACKS (docs/medical-chain.md §1.7 item 6)"]
     steps: list[Callable[[], str]] = [
         partial(attack_tx1_leak, run),
         partial(attack_tx2_leak, run),

@@ -1,4 +1,4 @@
-"""``medbench demo referral``: PAPER.md §1.7 replayed on four simulated hospitals.
+"""``medbench demo referral``: docs/medical-chain.md §1.7 replayed on four simulated hospitals.
 
 Theory of operation
 -------------------
@@ -189,8 +189,8 @@ def step2_query(run: Run) -> list[str]:
             f"{short(assoc_a.id)} -> H_A visit {short(t.id)} (signed by doctor A + H_A): "
             f"condition '{cond}' shown to D"
         )
-    # PAPER.md's example has B = L mod (N - 1) = 1 for the block of TX1/TX2: P re-reads her
-    # records (each read is a logged query, hence blocks) until the next block has that L
+    # docs/medical-chain.md's example has B = L mod (N - 1) = 1 for the block of TX1/TX2: P re-reads
+    # her records (each read is a logged query, hence blocks) until the next block has that L
     extra = 0
     while blocker_offset(node.stored_height + 1, run.n) != 1 and extra < 6:
         extra += 1

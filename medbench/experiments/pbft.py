@@ -253,10 +253,10 @@ class SimNode:
     def _account(self, ready: Ready) -> int:
         """Hash work, storage and commit votes of one output; returns the hashes to charge.
 
-        Per executed batch (PAPER.md §1.5 blocks, TOCS §4.2 digests), at this replica: one hash
-        per item (a request's digest is its transaction ID; a blocker's BLOCK message's digest
-        is a protocol digest), the batch digest (built by the primary, recomputed by a backup),
-        the chained state digest, and per appended block the Merkle root and block ID twice
+        Per executed batch (docs/medical-chain.md §1.5 blocks, TOCS §4.2 digests), at this replica:
+        one hash per item (a request's digest is its transaction ID; a blocker's BLOCK message's
+        digest is a protocol digest), the batch digest (built by the primary, recomputed by a
+        backup), the chained state digest, and per appended block the Merkle root and block ID twice
         (``Chain.append`` builds the block, then validates it).
         Executed requests and appended blocks are stored; other persisted records (pre-prepares,
         prepares, commits, checkpoints, view changes) are the protocol log.

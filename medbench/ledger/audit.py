@@ -1,4 +1,5 @@
-"""The outside auditor: verify a chain from published headers and IDs only (PAPER.md §1.4).
+"""The outside auditor: verify a chain from published headers and IDs only (docs/medical-chain.md
+§1.4).
 
 Theory of operation
 -------------------

@@ -2,10 +2,11 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.2: a block header is (previous block ID, blocker's public key, Merkle root over the
-transaction IDs, timestamp); outside the header are the blocker's signature, the count of IDs and
-the IDs themselves. Blocks never hold transaction bodies — those live in each node's database,
-keyed by ID — which keeps the chain small enough for every node (and outside auditors) to hold.
+docs/medical-chain.md §1.2: a block header is (previous block ID, blocker's public key, Merkle root
+over the transaction IDs, timestamp); outside the header are the blocker's signature, the count of
+IDs and the IDs themselves. Blocks never hold transaction bodies — those live in each node's
+database, keyed by ID — which keeps the chain small enough for every node (and outside auditors) to
+hold.
 
 medbench adds the ``height`` to the header so that a reordered chain is caught by the header
 alone. Then:

@@ -1,4 +1,5 @@
-"""Chain validation with tamper localisation, and repair from peers (PAPER.md §1.2, §1.4, §1.7).
+"""Chain validation with tamper localisation, and repair from peers (docs/medical-chain.md §1.2,
+§1.4, §1.7).
 
 Theory of operation
 -------------------

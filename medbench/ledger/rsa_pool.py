@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-A consortium may choose RSA-PSS (PAPER.md §1.6 leaves the algorithm open;
+A consortium may choose RSA-PSS (docs/medical-chain.md §1.6 leaves the algorithm open;
 :mod:`medbench.crypto.keys` offers it), but RSA key generation draws its primes from OpenSSL's
 random generator and cannot be seeded (:meth:`SigningKey.generate` raises
 :class:`SeedNotSupportedError`). Deriving the primes from a seed ourselves (a seeded prime search

@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.2: a transaction is (type, content, timestamp, public key(s) of the creator(s)); its ID
-is SHA-256 over those four fields, and each creator signs the ID. Here:
+docs/medical-chain.md §1.2: a transaction is (type, content, timestamp, public key(s) of the
+creator(s)); its ID is SHA-256 over those four fields, and each creator signs the ID. Here:
 
 * ``kind`` is a :class:`Kind` (add, delete, update, query, grant, revoke, associate, register —
   the paper's "permission" type is split into grant and revoke, "association-save" is associate,
@@ -73,7 +73,7 @@ _WIRE_LIMITS = codec.Limits(
 
 
 class Kind(IntEnum):
-    """Transaction type (PAPER.md §1.2, §1.3 item 4)."""
+    """Transaction type (docs/medical-chain.md §1.2, §1.3 item 4)."""
 
     ADD = 1
     DELETE = 2
@@ -248,7 +248,7 @@ def record_signers(author: bytes, institution: bytes | None) -> tuple[bytes, ...
 
 @dataclass(frozen=True, slots=True)
 class SignerPolicy:
-    """Which signers a transaction needs (PAPER.md §1.2).
+    """Which signers a transaction needs (docs/medical-chain.md §1.2).
 
     ``affiliation`` maps a staff member's key to their institution's key; authors not in it are
     independent (patients, licensed workers, institutions themselves) and sign alone. Only

@@ -1,7 +1,7 @@
 """The Medical Chain node: PBFT replica + access validator + rotating blocker + SQLite store.
 
-PAPER.md §1.5: on each hospital node a client (creates transactions), a validator (a PBFT
-replica checking signatures and the access rules) and a blocker (packs accepted transaction IDs
+docs/medical-chain.md §1.5: on each hospital node a client (creates transactions), a validator (a
+PBFT replica checking signatures and the access rules) and a blocker (packs accepted transaction IDs
 into signed blocks). Modules: :mod:`.block_format` (ledger blocks as PBFT's block format),
 :mod:`.validation` (the access rules as PBFT's validator and service), :mod:`.chain_records`
 (CRLs, certificates, policy, blacklist, audit and KMC records: proofs and effects),

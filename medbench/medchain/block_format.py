@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-PBFT orders the blocker's BLOCK message (PAPER.md §1.5, :mod:`medbench.consensus.pbft.blocker`);
-every replica then builds the block itself through a :class:`~medbench.consensus.pbft.BlockFormat`.
+PBFT orders the blocker's BLOCK message (docs/medical-chain.md §1.5,
+:mod:`medbench.consensus.pbft.blocker`); every replica then builds the block itself through a
+:class:`~medbench.consensus.pbft.BlockFormat`.
 :class:`LedgerBlockFormat` makes that block the ledger's own: header ``(height, previous ID,
 blocker's raw public key, Merkle root, timestamp)``, block ID = SHA-256 of the header, signature =
 the blocker's validator key over the ID (replica ``i`` is ``genesis.validators[i]``).

@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.3 and §1.6 put more on chain than patients' and doctors' requests: a CRL publication,
-a certificate registration, the health administration's policy document (the RBAC rules as
-data), the blacklist entry after a refused staff attempt, the audit record of every query and
+docs/medical-chain.md §1.3 and §1.6 put more on chain than patients' and doctors' requests: a CRL
+publication, a certificate registration, the health administration's policy document (the RBAC rules
+as data), the blacklist entry after a refused staff attempt, the audit record of every query and
 the KMC's emergency key release. Each travels as one ledger transaction whose content is a
 :class:`~medbench.pki.drafts.TxDraft`'s canonical dict, ``content["type"]`` naming the record.
 

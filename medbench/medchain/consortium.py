@@ -101,7 +101,8 @@ class Deployment:
         return node
 
     def signer_policy(self) -> SignerPolicy:
-        """Who must countersign: each doctor's records need their hospital (PAPER.md §1.2)."""
+        """Who must countersign: each doctor's records need their hospital (docs/medical-chain.md
+        §1.2)."""
         return SignerPolicy(
             {d.public_key: h.public_key for d, h in zip(self.doctors, self.hospitals, strict=True)}
         )

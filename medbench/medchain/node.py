@@ -1,4 +1,5 @@
-"""The Medical Chain node: a PBFT replica, its blocker duty and its SQLite store (PAPER.md §1.5).
+"""The Medical Chain node: a PBFT replica, its blocker duty and its SQLite store
+(docs/medical-chain.md §1.5).
 
 Theory of operation
 -------------------
@@ -227,7 +228,8 @@ class MedicalChainNode:
             ready.messages.append(Send(self.replica.others, want))
         return ready
 
-    # --- admission of blocks (PAPER.md §1.5: replicas check the expected blocker signed) ---------
+    # --- admission of blocks (docs/medical-chain.md §1.5: replicas check the expected blocker
+    # signed) ---------
     def _admissible(self, msg: Any) -> bool:
         if self.setup.config.block_mode is not BlockMode.BLOCKER:
             return True

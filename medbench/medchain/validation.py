@@ -1,4 +1,4 @@
-"""The access rules as PBFT's validator and service hooks (PAPER.md §1.5, §1.3).
+"""The access rules as PBFT's validator and service hooks (docs/medical-chain.md §1.5, §1.3).
 
 Theory of operation
 -------------------
@@ -23,7 +23,8 @@ bytes. :class:`AccessValidator` plays two roles on each replica:
 Time
 ----
 The rules evaluate grants and certificates as of the transaction's timestamp, which its client
-chose; three bounds keep that choice honest (PAPER.md §1.6, TOCS §4.6 for the non-determinism):
+chose; three bounds keep that choice honest (docs/medical-chain.md §1.6, TOCS §4.6 for the
+non-determinism):
 
 * at admission each replica compares the stamp with its own clock (:meth:`local_time`, the
   node's PBFT clock from the genesis time, never behind the newest block): more than
@@ -49,9 +50,9 @@ others as duplicates. No record is believed for its signer alone (one Byzantine 
 blacklist an honest doctor): each is re-proven by every replica against its own state.
 
 Certificate chains are not part of a ledger transaction; the validator looks each signer's chain
-up in :attr:`chains` (the registered identities, PAPER.md §1.6: certificates are registered on
-chain — a committed ``certificate`` record adds to it), so an unregistered key fails the
-certificate rule. The one exception is a patient's pseudonym (:mod:`medbench.pki.pseudonym`),
+up in :attr:`chains` (the registered identities, docs/medical-chain.md §1.6: certificates are
+registered on chain — a committed ``certificate`` record adds to it), so an unregistered key fails
+the certificate rule. The one exception is a patient's pseudonym (:mod:`medbench.pki.pseudonym`),
 whose chain and her own travel inside the request's sealed envelope.
 
 Sealed requests

@@ -1,4 +1,5 @@
-"""Medical Chain's PKI (PAPER.md §1.6): CAs, certificates, chain validation, CRLs, the KMC.
+"""Medical Chain's PKI (docs/medical-chain.md §1.6): CAs, certificates, chain validation, CRLs, the
+KMC.
 
 Modules: :mod:`~medbench.pki.subject` (what a certificate says), :mod:`~medbench.pki.ca`
 (root / national / provincial / city CAs, CRL signing), :mod:`~medbench.pki.certpath` (validation as

@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.6 (seed §2.3.2): the CA checks an applicant's credentials and issues an X.509
-certificate for the public key the KMC generated; the PKI is deployed at the national and
+docs/medical-chain.md §1.6 (seed §2.3.2): the CA checks an applicant's credentials and issues an
+X.509 certificate for the public key the KMC generated; the PKI is deployed at the national and
 provincial health commissions. medbench builds one tree of Ed25519 CAs:
 
     consortium root (region "cn", pathLen 3)

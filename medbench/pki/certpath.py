@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.6 (seed §2.3.2 step 6): a receiver checks the sender's identity with the CA and the
-CRL *before* checking the message signature. :func:`verify_chain` does the CA part for one
+docs/medical-chain.md §1.6 (seed §2.3.2 step 6): a receiver checks the sender's identity with the CA
+and the CRL *before* checking the message signature. :func:`verify_chain` does the CA part for one
 certificate chain (leaf first, optionally ending in the root) against the consortium's trust
 anchors, all **as of the request's consensus time** ``at_us`` (never a wall clock):
 
@@ -383,9 +383,9 @@ def revoked_since(
     """The earliest revocation on chain of any certificate of an end-entity ``chain``, if any.
 
     Whatever its date, such a key may put no *new* transaction on chain once the CRL is
-    published (PAPER.md §1.6): the admission layer refuses a request stamped before this time
-    as backdated, and :func:`verify_chain` refuses one stamped after it. ``None`` for a chain
-    with no revoked certificate, or one that does not validate at all (the rules say why).
+    published (docs/medical-chain.md §1.6): the admission layer refuses a request stamped before
+    this time as backdated, and :func:`verify_chain` refuses one stamped after it. ``None`` for a
+    chain with no revoked certificate, or one that does not validate at all (the rules say why).
     """
     if not isinstance(chain, (tuple, list)) or not all(type(b) is bytes for b in chain):
         return None

@@ -3,9 +3,10 @@
 Theory of operation
 -------------------
 Several things the identity layer produces must themselves end up on chain as transactions
-(PAPER.md §1.3, §1.6): a published CRL, a blacklist entry after a refused staff attempt, the audit
-record of every query, the record of an emergency key release by the KMC. medbench.ledger owns the
-real transaction type (kinds add/delete/update/query/grant/revoke/associate/register; ID =
+(docs/medical-chain.md §1.3, §1.6): a published CRL, a blacklist entry after a refused staff
+attempt, the audit record of every query, the record of an emergency key release by the KMC.
+medbench.ledger owns the real transaction type (kinds
+add/delete/update/query/grant/revoke/associate/register; ID =
 sha256 of the canonical (kind, content, timestamp_us, public keys); one signature per key), so this
 module only builds the *unsigned* part: ``kind``, ``content`` (a canonical-codec dict) and
 ``timestamp_us``. The caller (a replica, a CA, the KMC operator) adds its public key and signature

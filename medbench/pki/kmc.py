@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.6 (seed §2.3.2): once the CA has checked an applicant's credentials, the KMC
-generates the key pair, stores it with an *identifying field* (ID number / institution code) in a
-secure database and sends it to the applicant, who keeps the private key under password-based
+docs/medical-chain.md §1.6 (seed §2.3.2): once the CA has checked an applicant's credentials, the
+KMC generates the key pair, stores it with an *identifying field* (ID number / institution code) in
+a secure database and sends it to the applicant, who keeps the private key under password-based
 encryption (PBE). A lost key is re-issued on proof of identity; a compromised key is replaced by a
 new pair; in an emergency (patient unconscious, a dispute) a health authority obtains the key from
 the KMC, and that access is itself recorded as a query transaction.
@@ -229,7 +229,7 @@ class KeyManagementCenter:
         return id_hash
 
     def recover(self, identifier: str, proof: IdentityAttestation) -> KeyBundle:
-        """Re-issue the current key bundle of a subject who lost it (PAPER.md §1.6)."""
+        """Re-issue the current key bundle of a subject who lost it (docs/medical-chain.md §1.6)."""
         id_hash = self._check(proof, identifier, "recover")
         return self._open(self.escrow[id_hash][-1])
 

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-PAPER.md §3 reports HIPAA's warning that fixed, mathematically derived pseudonyms are
+docs/medical-chain.md §3 reports HIPAA's warning that fixed, mathematically derived pseudonyms are
 re-identifiable, and its answer, *dynamic anonymity*: time-limited pseudonyms against the mosaic
 effect. A Medical Chain patient signs her grants, revocations and reads with her certified key
 (§1.6), and that key is her name on chain: every grant she signs shows up next to the record her
@@ -49,7 +49,7 @@ PSEUDONYM_ROLE = "pseudonym"
 """The role of every pseudonym certificate (never a role of the RBAC policy)."""
 
 PSEUDONYMOUS_ROLES = frozenset({"patient", "family"})
-"""Roles that may act under a pseudonym: service receivers (PAPER.md §1.6)."""
+"""Roles that may act under a pseudonym: service receivers (docs/medical-chain.md §1.6)."""
 
 LINK_OID = x509.ObjectIdentifier("2.25.141567412309357880474712962087137045867")
 """OID of the sealed link extension (a UUID OID, ITU-T X.667)."""

@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.6 (seed §2.3.2): when a private key is compromised the owner files a revocation with
-proof of identity, obtains a new key pair, decrypts their own data with the old key and encrypts
-it again with the new one. :func:`rotate_subject` performs exactly that sequence:
+docs/medical-chain.md §1.6 (seed §2.3.2): when a private key is compromised the owner files a
+revocation with proof of identity, obtains a new key pair, decrypts their own data with the old key
+and encrypts it again with the new one. :func:`rotate_subject` performs exactly that sequence:
 
 1. the KMC checks the identity attestation and escrows a new :class:`~medbench.pki.kmc.KeyBundle`
    (the old one is returned for the re-sealing step and stays in escrow as an older version);

@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.6 (seed §2.3.2): every person, institution and device gets a key pair and an X.509
-certificate; the KMC stores the key with an *identifying field* (ID-card number for a patient,
-institution code for a hospital). medbench encodes a subject like this:
+docs/medical-chain.md §1.6 (seed §2.3.2): every person, institution and device gets a key pair and
+an X.509 certificate; the KMC stores the key with an *identifying field* (ID-card number for a
+patient, institution code for a hospital). medbench encodes a subject like this:
 
 * **subject name**: ``CN`` = hex of ``sha256(domain || identifying field)`` — the ID number itself
   never appears in a certificate, only a salted-by-domain hash the KMC can match on recovery;

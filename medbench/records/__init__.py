@@ -1,4 +1,4 @@
-"""The medical-records layer of Medical Chain (PAPER.md §1.3, §1.7).
+"""The medical-records layer of Medical Chain (docs/medical-chain.md §1.3, §1.7).
 
 * :mod:`.entity` — registration of patients, staff, institutions, nodes; private fields sealed;
 * :mod:`.fhir` — FHIR R4B validation at the client boundary, canonical JSON bytes;

@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.3 item 3 links patient P to a record ID with an ``associate`` transaction whose link
-is sealed to P, and keeps P's public key in clear "so the entity can find its records". That
-clear key is a leak: whoever sees the chain learns how many visits P had, when, and written by
+docs/medical-chain.md §1.3 item 3 links patient P to a record ID with an ``associate`` transaction
+whose link is sealed to P, and keeps P's public key in clear "so the entity can find its records".
+That clear key is a leak: whoever sees the chain learns how many visits P had, when, and written by
 which doctor of which hospital — and, through timing and signers, which record transactions are
 P's. medbench keeps the paper's form as :func:`paper_association` (a baseline, and what the
 benchmark workload emits by default) and goes further with a *stealth* association, in the manner
@@ -74,7 +74,7 @@ KEY_SIZE = 32
 TAG_SIZE = 32
 LINK_SIZE = ID_SIZE + 16
 PAPER_AAD = b"associate"
-"""Associated data of the paper-form sealed link (PAPER.md §1.3 item 3)."""
+"""Associated data of the paper-form sealed link (docs/medical-chain.md §1.3 item 3)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +238,8 @@ def scan(identity: Identity, transactions: Iterable[Transaction]) -> Iterator[Fo
 def paper_association(
     patient: IdentityPublic, record_id: bytes, author: bytes, *, randbytes: RandBytes = os.urandom
 ) -> bytes:
-    """Content ``{owner: P's key, link: seal(P, {record, doctor})}`` as in PAPER.md §1.3 item 3."""
+    """Content ``{owner: P's key, link: seal(P, {record, doctor})}`` as in docs/medical-chain.md
+    §1.3 item 3."""
     if type(record_id) is not bytes or len(record_id) != ID_SIZE:
         raise RecordUsageError("a record ID is 32 bytes")
     link = codec.encode({"record": record_id, "doctor": author})

@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.3 item 2: ultrasound, CT and other large files stay off chain at the producing node
-(backed up at the health authority); only their hash goes into the record, so any change to the
-file is detectable. An :class:`Attachment` is ``(sha256, media_type, size, label)``. The bytes go
-to any object with the :class:`BlobStore` protocol — ``put(data) -> sha256`` and
+docs/medical-chain.md §1.3 item 2: ultrasound, CT and other large files stay off chain at the
+producing node (backed up at the health authority); only their hash goes into the record, so any
+change to the file is detectable. An :class:`Attachment` is ``(sha256, media_type, size, label)``.
+The bytes go to any object with the :class:`BlobStore` protocol — ``put(data) -> sha256`` and
 ``get(sha256) -> data`` — which the node store implements; :class:`MemoryBlobStore` is the
 in-memory one for tests and simulations. :func:`fetch` re-hashes what the store returns and
 raises :class:`AttachmentError` on a missing, truncated or altered file.

@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-The patient's client (PAPER.md §1.7 step 2) finds her visit records through her association
-transactions and shows the current version of each; on request it shows the full history,
-superseded and deleted versions included. :class:`RecordBook` joins the two pure functions of the
-chain that do this: the associations the reader can open — by scanning with her private key
+The patient's client (docs/medical-chain.md §1.7 step 2) finds her visit records through her
+association transactions and shows the current version of each; on request it shows the full
+history, superseded and deleted versions included. :class:`RecordBook` joins the two pure functions
+of the chain that do this: the associations the reader can open — by scanning with her private key
 (:func:`~medbench.records.association.scan`) or, for a grantee, through a view capability
 (:mod:`medbench.records.capability`) — and the :class:`~medbench.records.index.RecordIndex`.
 An association may name any version of a record; the book follows it to its lineage, so an update

@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.3 item 5: a patient grants a doctor read access to her past records for a time
-window. With stealth associations (:mod:`medbench.records.association`) a doctor cannot even find
-those records without help, so the ``grant`` transaction carries a *view capability*: the list of
-``(association ID, link secret)`` pairs the patient chose, sealed to the grantee's bound
+docs/medical-chain.md §1.3 item 5: a patient grants a doctor read access to her past records for a
+time window. With stealth associations (:mod:`medbench.records.association`) a doctor cannot even
+find those records without help, so the ``grant`` transaction carries a *view capability*: the list
+of ``(association ID, link secret)`` pairs the patient chose, sealed to the grantee's bound
 encryption key. The content is ``{grantee, from_us, until_us, view}`` — the first three are what
 the access layer checks (who, and until when); ``view`` is the sealed capability, whose
 associated data binds it to ``(patient, grantee, from_us, until_us)`` so it cannot be lifted into

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.3 item 4. The chain is append-only, so every change is a new transaction:
+docs/medical-chain.md §1.3 item 4. The chain is append-only, so every change is a new transaction:
 
 * **add** — an ``add`` transaction whose content is the record (e.g. a
   :class:`~medbench.records.visit.VisitRecord`);
@@ -121,7 +121,7 @@ def tombstone_target(tx: Transaction) -> bytes:
 
 def legacy_import(institution: SigningKey, content: bytes, original_us: int) -> Transaction:
     """An ``add`` of a pre-existing record, keeping its original time, signed by the institution
-    alone (PAPER.md §1.3, legacy import)."""
+    alone (docs/medical-chain.md §1.3, legacy import)."""
     return add(content, original_us, Writer(institution))
 
 

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.3 item 1 and §1.7 step 1: an entity's ``register`` transaction carries
+docs/medical-chain.md §1.3 item 1 and §1.7 step 1: an entity's ``register`` transaction carries
 
 * in clear: its role and public profile (sex, age band, institution, department, level) and its
   public identity (signing key, bound X25519 encryption key, binding signature — see
@@ -53,7 +53,7 @@ _SEXES = frozenset({"female", "male", "other", "unknown"})  # FHIR administrativ
 
 
 class Role(StrEnum):
-    """What kind of entity registers (PAPER.md §1.3 item 1, §1.6)."""
+    """What kind of entity registers (docs/medical-chain.md §1.3 item 1, §1.6)."""
 
     PATIENT = "patient"
     STAFF = "staff"

@@ -2,15 +2,15 @@
 
 Theory of operation
 -------------------
-A visit record (PAPER.md §1.3 item 2: time, place, findings) carries its clinical content as FHIR
-R4B resources of five types: Encounter (the visit: when, where, who), Condition (diagnosis),
-Observation (findings, vital signs), MedicationRequest (treatment plan) and DiagnosticReport
-(imaging or laboratory report). The client validates each resource with ``fhir.resources``
-(``fhir.resources.R4B``: cardinalities, data types, choice types, unknown fields) and, because that
-library does not enforce required value-set bindings, also checks the codes of the required
-bindings of these five types (``status``, ``intent``) against the R4B value sets. Anything invalid
-raises :class:`InvalidFhirError` *before* a transaction exists, so invalid content never reaches
-the chain.
+A visit record (docs/medical-chain.md §1.3 item 2: time, place, findings) carries its clinical
+content as FHIR R4B resources of five types: Encounter (the visit: when, where, who), Condition
+(diagnosis), Observation (findings, vital signs), MedicationRequest (treatment plan) and
+DiagnosticReport (imaging or laboratory report). The client validates each resource with
+``fhir.resources`` (``fhir.resources.R4B``: cardinalities, data types, choice types, unknown fields)
+and, because that library does not enforce required value-set bindings, also checks the codes of the
+required bindings of these five types (``status``, ``intent``) against the R4B value sets. Anything
+invalid raises :class:`InvalidFhirError` *before* a transaction exists, so invalid content never
+reaches the chain.
 
 The bytes that go into the transaction — and hence into its ID and signatures — are the validated
 model dumped without empty fields and serialised as JSON with sorted keys, no whitespace, UTF-8

@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.3 item 4 never rewrites history, so "the record" is a *lineage* of versions: its
-first ``add`` (the lineage ID) and each later version joined to it by an ``update`` link. The
+docs/medical-chain.md §1.3 item 4 never rewrites history, so "the record" is a *lineage* of
+versions: its first ``add`` (the lineage ID) and each later version joined to it by an ``update``
+link. The
 :class:`RecordIndex` folds transactions, in chain order, into lineages:
 
 * ``add`` — a new lineage of one version (the new version of an update starts this way and is

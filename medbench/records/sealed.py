@@ -243,7 +243,8 @@ def audit_record(
     validator: SigningKey,
     access_key: EncryptionKey | None,
 ) -> Transaction:
-    """A validator's audit record of an answered query (PAPER.md §1.3: every query is logged).
+    """A validator's audit record of an answered query (docs/medical-chain.md §1.3: every query is
+    logged).
 
     With ``access_key`` the patient is sealed (the same bytes whichever validator writes it);
     without it (the paper's clear form) she is named in clear.

@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-PAPER.md §1.3 item 2: a visit record holds time, place and findings; images stay off chain and
-only their hash is recorded. A :class:`VisitRecord` is one or more validated FHIR resources
-(:mod:`medbench.records.fhir`: an Encounter for time and place, Conditions, Observations,
+docs/medical-chain.md §1.3 item 2: a visit record holds time, place and findings; images stay off
+chain and only their hash is recorded. A :class:`VisitRecord` is one or more validated FHIR
+resources (:mod:`medbench.records.fhir`: an Encounter for time and place, Conditions, Observations,
 MedicationRequests, DiagnosticReports) and zero or more :class:`~.attachments.Attachment`
 references. Its content bytes are ``codec.encode({"fhir": [canonical JSON, ...], "images":
 [attachment, ...]})`` — the JSON of each resource is itself canonical, so the transaction ID is a

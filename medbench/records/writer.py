@@ -1,7 +1,7 @@
 """Who writes a record: an author and, for staff of an institution, the institution.
 
-PAPER.md §1.2: a medical-record transaction by staff carries the staff member's key and the
-institution's key, each with a signature; an independent licensed worker, a patient, or an
+docs/medical-chain.md §1.2: a medical-record transaction by staff carries the staff member's key and
+the institution's key, each with a signature; an independent licensed worker, a patient, or an
 institution importing its legacy records signs alone. :class:`Writer` holds the signing keys and
 lists them in the order :func:`~medbench.ledger.record_signers` expects (author first), so that
 every record built here passes the ledger's :class:`~medbench.ledger.SignerPolicy`.

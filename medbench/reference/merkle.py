@@ -9,9 +9,9 @@ promoting an unpaired last node unchanged to the next level, yields exactly that
 function here works level by level: each level is one batch of independent hashes, which is what
 the native twin hashes several at a time. The empty tree hashes to ``H(b"")``.
 
-Medical Chain (PAPER.md §1.2) keeps a Merkle root of the transaction IDs in every block header so
-that a tampered transaction is found quickly: :func:`diff` walks down only the subtrees whose hashes
-differ, O(k log n) comparisons for k changed leaves.
+Medical Chain (docs/medical-chain.md §1.2) keeps a Merkle root of the transaction IDs in every block
+header so that a tampered transaction is found quickly: :func:`diff` walks down only the subtrees
+whose hashes differ, O(k log n) comparisons for k changed leaves.
 """
 
 from __future__ import annotations

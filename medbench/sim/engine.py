@@ -54,6 +54,10 @@ node by ``recover(node_id, persisted)`` (the deployment's recovery factory) and 
 **Trace digest.** A running SHA-256 over every delivery: for each delivered batch the line
 ``time src kind size`` followed by the destinations that received it, so two runs have the same
 digest exactly when they delivered the same messages to the same nodes at the same times.
+
+One module on purpose (over the kit's ~700-line guide): it is one concept, the event loop, whose
+handlers share the heap, the CPU queues and the link state and call each other on the hot path;
+split into files they would read worse and run slower.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Node storage for Medical Chain (PAPER §1.4): SQLite per node, blob store with tiers, retention.
+"""Node storage for Medical Chain (docs/medical-chain.md §1.4): SQLite per node, blob store with
+tiers, retention.
 
 * :mod:`medbench.store.node_store` — :class:`NodeStore`: transactions, blocks (IDs only), block
   membership, consensus log and checkpoints, with atomic block append; its reads, ``Mapping``

@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-The figure PAPER §1.4 argues about is what each node must keep: every node keeps all blocks
-(small: IDs only), its own institution's bodies and blobs, and others' only while recent. This
-module measures it for a :class:`NodeStore` (and optionally its :class:`BlobStore`) as a dict of
-bytes per category:
+The figure docs/medical-chain.md §1.4 argues about is what each node must keep: every node keeps all
+blocks (small: IDs only), its own institution's bodies and blobs, and others' only while recent.
+This module measures it for a :class:`NodeStore` (and optionally its :class:`BlobStore`) as a dict
+of bytes per category:
 
 ``blocks``               headers and membership (the ``blocks`` and ``block_tx`` b-trees);
 ``transaction_bodies``   the ``transactions`` table (bodies plus their column copies);

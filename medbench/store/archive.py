@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-PAPER §1.4: all data is also synced to the health authorities for full verification, and the
-offline tier (older than two years) lives there. A node that dropped another institution's data
-by the retention policy, or lost a body (PAPER §1.2: "a deleted transaction on one node can be
-fetched from other nodes"), asks an :class:`Archive` by ID or digest.
+docs/medical-chain.md §1.4: all data is also synced to the health authorities for full verification,
+and the offline tier (older than two years) lives there. A node that dropped another institution's
+data by the retention policy, or lost a body (docs/medical-chain.md §1.2: "a deleted transaction on
+one node can be fetched from other nodes"), asks an :class:`Archive` by ID or digest.
 
 Anything with ``fetch_blob`` and ``fetch_transaction`` is an archive: a :class:`BlobStore` serves
 blobs and a :class:`NodeStore` serves transactions (each raises a ``KeyError`` subclass when it

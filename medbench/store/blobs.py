@@ -2,12 +2,12 @@
 
 Theory of operation
 -------------------
-PAPER §1.3 item 2 and §1.4: images and video (ultrasound, CT) stay off chain at the producing node
-and are backed up at the health authority; only their SHA-256 goes on chain, so a changed file is
-detected. Storage is tiered: online (recent, disk), near-line (6 months to 2 years, tape library)
-and offline (older, tape) — here the offline tier is the health authority's archive (any object
-with a ``fetch_blob`` method, :class:`~medbench.store.archive.BlobSource`, e.g. another node's
-blob store).
+docs/medical-chain.md §1.3 item 2 and §1.4: images and video (ultrasound, CT) stay off chain at the
+producing node and are backed up at the health authority; only their SHA-256 goes on chain, so a
+changed file is detected. Storage is tiered: online (recent, disk), near-line (6 months to 2 years,
+tape library) and offline (older, tape) — here the offline tier is the health authority's archive
+(any object with a ``fetch_blob`` method, :class:`~medbench.store.archive.BlobSource`, e.g. another
+node's blob store).
 
 *Names.* A blob is the file ``<root>/<tier>/<h0h1>/<h2h3>/<hex digest>`` where the digest is
 ``medbench.hashing.sha256(data)``; two levels of 256-way fan-out keep directories small for
@@ -52,7 +52,7 @@ class BlobSource(Protocol):
 
 
 class Tier(enum.IntEnum):
-    """Storage tiers of PAPER §1.4 (Fig. 4), from fastest to slowest."""
+    """Storage tiers of docs/medical-chain.md §1.4 (Fig. 4), from fastest to slowest."""
 
     ONLINE = 0
     NEARLINE = 1

@@ -8,14 +8,14 @@ tamper localisation and repair (:mod:`medbench.ledger.chain`) run against a node
 * transactions are stored under their ID with ``body = tx.to_wire()``, ``kind`` and
   ``timestamp_us`` as columns, and ``producer`` = the last listed key — the institution for a
   staff record (which carries staff then institution), the worker for an independent one; the
-  retention policy keeps by producer (PAPER §1.4);
+  retention policy keeps by producer (docs/medical-chain.md §1.4);
 * the genesis block is stored at height 0 with its canonical bytes as header; block ``h >= 1`` is
   stored with ``header = encode([header fields, blocker signature])`` and its IDs as membership
   rows, so the block is rebuilt exactly from the store;
 * the attachments an ``add`` record references (:func:`medbench.records.attachments_of`) are
   recorded as blob metadata — digest, the record's producer, the record's timestamp, size — in the
   same commit as the record, which is what lets :func:`medbench.store.retention.apply_retention`
-  age and retire the images of other institutions (PAPER §1.4);
+  age and retire the images of other institutions (docs/medical-chain.md §1.4);
 * as a ``MutableMapping[bytes, Transaction]`` it is what :func:`medbench.ledger.chain.repair`
   writes restored copies into: a missing body is put back, an altered one is replaced;
 * on a node that evicted other institutions' bodies by the retention policy,

@@ -2,9 +2,10 @@
 
 Theory of operation
 -------------------
-PAPER §1.4: each node keeps structured data (transactions, blocks) in an ordinary relational
-database; blocks hold transaction IDs only and bodies live in the node's database keyed by ID
-(§1.2). :class:`NodeStore` is that database for one node, on the standard library's ``sqlite3``.
+docs/medical-chain.md §1.4: each node keeps structured data (transactions, blocks) in an ordinary
+relational database; blocks hold transaction IDs only and bodies live in the node's database keyed
+by ID (§1.2). :class:`NodeStore` is that database for one node, on the standard library's
+``sqlite3``.
 
 *Interface.* The store works on bytes: the ledger hands it canonical transaction bodies and block
 headers plus the few columns it indexes (IDs, height, previous ID, producer, timestamps); the PBFT
@@ -278,7 +279,8 @@ class NodeStore(_Reads):
         return added
 
     def delete_transaction(self, tx_id: bytes) -> StoredTransaction:
-        """Remove a body and return it (simulates local loss or a deleting attacker, PAPER §1.7).
+        """Remove a body and return it (simulates local loss or a deleting attacker,
+        docs/medical-chain.md §1.7).
 
         The chain still lists the ID, so :meth:`missing_transactions` reports it. Put the returned
         record back with :meth:`restore_transaction`.
@@ -304,7 +306,8 @@ class NodeStore(_Reads):
         return self.put_transaction(tx, skip_identical=True)
 
     def tamper_transaction(self, tx_id: bytes, body: bytes) -> None:
-        """Overwrite a body under the same ID (simulates local alteration, PAPER §1.7 attack 3)."""
+        """Overwrite a body under the same ID (simulates local alteration, docs/medical-chain.md
+        §1.7 attack 3)."""
         tx_id = check_id(tx_id, "transaction ID")
         body = check_blob(body, "body")
         with self._write() as conn:

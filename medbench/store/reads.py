@@ -163,7 +163,7 @@ class _Reads:
         return None if row is None else (int(row[0]), bytes(row[1]))
 
     def block_count(self) -> int:
-        """Number of stored blocks (the chain length L of PAPER §1.5)."""
+        """Number of stored blocks (the chain length L of docs/medical-chain.md §1.5)."""
         return int(self._conn.execute("SELECT count(*) FROM blocks").fetchone()[0])
 
     def get_block(self, height: int) -> StoredBlock | None:
@@ -242,8 +242,8 @@ class _Reads:
     def missing_transactions(self) -> list[bytes]:
         """IDs that some block lists but whose bodies are neither here nor evicted by policy.
 
-        These are the "lost or deleted on this node" transactions of PAPER §1.2, to be fetched
-        from another node or the authority's archive.
+        These are the "lost or deleted on this node" transactions of docs/medical-chain.md §1.2, to
+        be fetched from another node or the authority's archive.
         """
         return [
             bytes(r[0])

@@ -1,9 +1,10 @@
-"""The retention policy of PAPER §1.4 as pure decisions, and the applier that carries them out.
+"""The retention policy of docs/medical-chain.md §1.4 as pure decisions, and the applier that
+carries them out.
 
 Theory of operation
 -------------------
-PAPER §1.4 (Fig. 4): storage is tiered by age — online (recent, about six months, disk),
-near-line (six months to two years, tape library), offline (older, tape) — and each validator
+docs/medical-chain.md §1.4 (Fig. 4): storage is tiered by age — online (recent, about six months,
+disk), near-line (six months to two years, tape library), offline (older, tape) — and each validator
 keeps all data its own institution produced, while data from other institutions is kept only
 about six months; all data is synced to the health authority, which therefore serves as the
 offline tier (:mod:`medbench.store.archive`). Blocks (IDs only) are kept whole by every node.

@@ -59,7 +59,8 @@ def check_int(value: Any, what: str, lo: int = 0, hi: int = INT64_MAX) -> int:
 
 @dataclass(frozen=True, slots=True)
 class StoredTransaction:
-    """One transaction as a node keeps it (PAPER §1.2: bodies live in each node's database).
+    """One transaction as a node keeps it (docs/medical-chain.md §1.2: bodies live in each node's
+    database).
 
     ``body`` is the ledger's canonical encoding of the whole transaction (type, content, timestamp,
     keys, signatures), so a verifier can decode it and recompute ``tx_id``; ``kind``,
@@ -100,9 +101,10 @@ class StoredTransaction:
 class StoredBlock:
     """One block: its header bytes, the columns that link it, and its transaction IDs in order.
 
-    PAPER §1.2: the header holds the previous block ID, the blocker's key, the Merkle root and the
-    timestamp; the IDs sit outside the header. The store checks the links (height, previous ID,
-    one block per transaction ID); the ledger checks the header and the Merkle root.
+    docs/medical-chain.md §1.2: the header holds the previous block ID, the blocker's key, the
+    Merkle root and the timestamp; the IDs sit outside the header. The store checks the links
+    (height, previous ID, one block per transaction ID); the ledger checks the header and the Merkle
+    root.
     """
 
     height: int

@@ -23,8 +23,8 @@ Layout choices (they set the storage overhead measured in ``benchmarks/test_stor
 * ``block_tx`` (block membership) is WITHOUT ROWID keyed by (height, position), with a unique index
   on ``tx_id`` that enforces "one block per transaction ID" and answers "which block holds X";
 * ``block_tx`` has no foreign key to ``transactions`` on purpose: a node may lose or evict a body
-  (PAPER §1.4 retention, §1.2 "a deleted transaction can be fetched from other nodes") while the
-  chain keeps naming it. It does reference ``blocks(height)``.
+  (docs/medical-chain.md §1.4 retention, §1.2 "a deleted transaction can be fetched from other
+  nodes") while the chain keeps naming it. It does reference ``blocks(height)``.
 """
 
 from __future__ import annotations

@@ -220,7 +220,7 @@ def _attack_row(system: str, what: str, n: int, r: Mapping[str, Any]) -> dict[st
 
 
 def attacks(systems: Sequence[table1.System], s: table1.Settings) -> list[dict[str, Any]]:
-    """The attacks a hash-linked chain without votes cannot stop (PAPER.md §1.8, §2).
+    """The attacks a hash-linked chain without votes cannot stop (docs/medical-chain.md §1.8, §2).
 
     * PoW (MedRec) with 4 miners, one of them a private miner (the 51% attack) holding each share
       of :data:`ATTACK_SHARES` of the hash power; blocks are committed 3 deep and the attacker

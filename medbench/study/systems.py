@@ -88,9 +88,9 @@ MEDICAL_CHAIN: dict[str, Any] = {
     "block_size": 100,
     "block_interval_us": 1_000_000,
 }
-"""Medical Chain as PAPER.md §1.5 builds it: PBFT accepts transactions, then the blocker
-``B = L mod (N - 1)`` packs up to ``block_size`` accepted IDs into a BLOCK that PBFT orders again.
-The paper blocks "after a while (e.g. 10 minutes)"; the interval is 1 s here so that a
+"""Medical Chain as docs/medical-chain.md §1.5 builds it: PBFT accepts transactions, then the
+blocker ``B = L mod (N - 1)`` packs up to ``block_size`` accepted IDs into a BLOCK that PBFT orders
+again. The paper blocks "after a while (e.g. 10 minutes)"; the interval is 1 s here so that a
 workload of a few seconds yields blocks (each costs one more PBFT round, shared by its
 transactions)."""
 
@@ -164,7 +164,7 @@ PAPER: dict[str, dict[str, str]] = {
                      "pays_rewards": "no", "nodes_needed": "few, at least 4",
                      "compute_demand": "small", "vote_weights": "no"},
 }  # fmt: skip
-"""PAPER.md §1.8 Table 1, cell by cell."""
+"""docs/medical-chain.md §1.8 Table 1, cell by cell."""
 
 
 @dataclass(frozen=True, slots=True)

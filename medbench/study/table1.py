@@ -1,19 +1,19 @@
-"""Table 1 of Medical Chain (PAPER.md §1.8), filled from simulator measurements.
+"""Table 1 of Medical Chain (docs/medical-chain.md §1.8), filled from simulator measurements.
 
 Theory of operation
 -------------------
 Each compared system is a :class:`System`: the simulator protocol that implements it (MDSM ->
 ``dpos``, MedRec -> ``pow``, ModelChain -> ``poi``, Medical Chain -> ``pbft``, plus the central
-relay of PAPER.md §2 -> ``central`` and MedRec 2.0's Clique -> ``poa`` as extra rows), its paper
-configuration (MDSM: 101 delegates + 20 auditors; Medical Chain: tolerate ``f = 1``, two-level
-blocks of :data:`MEDICAL_CHAIN`), and the order in which a fault search crashes its nodes (the
-most damaging first where the roles differ: MDSM's auditors, the relay's central server).
+relay of docs/medical-chain.md §2 -> ``central`` and MedRec 2.0's Clique -> ``poa`` as extra rows),
+its paper configuration (MDSM: 101 delegates + 20 auditors; Medical Chain: tolerate ``f = 1``,
+two-level blocks of :data:`MEDICAL_CHAIN`), and the order in which a fault search crashes its nodes
+(the most damaging first where the roles differ: MDSM's auditors, the relay's central server).
 *Variant* rows change one setting of Medical Chain: MAC authenticators between replicas
 (requests still signed by their clients), and integrated blocks (each PBFT batch is a block).
 
-Medical Chain's row runs as PAPER.md §1.5 builds it (``block_mode = blocker``): a client's
-reply comes once PBFT accepted its transaction, and the rotating blocker's BLOCK is ordered by
-PBFT later. So a run goes on after its last reply until every accepted transaction is in a block
+Medical Chain's row runs as docs/medical-chain.md §1.5 builds it (``block_mode = blocker``): a
+client's reply comes once PBFT accepted its transaction, and the rotating blocker's BLOCK is ordered
+by PBFT later. So a run goes on after its last reply until every accepted transaction is in a block
 (:func:`wait_for_blocks`, at most :data:`BLOCK_WAIT_US`), and its messages, hashes, CPU and
 storage include that second level; a run whose transactions never reach a block is not live.
 
@@ -199,7 +199,8 @@ def vote_weights(system: System, s: Settings) -> tuple[bool | None, str]:
 
 
 def observed_family(row: Mapping[str, Any], weights_used: bool | None) -> tuple[str, str]:
-    """The consensus family a run shows, and the evidence (PAPER.md §1.8's two families).
+    """The consensus family a run shows, and the evidence (docs/medical-chain.md §1.8's two
+    families).
 
     PoX: the block producer is chosen by a lottery of work (mining trials were spent) or by
     stake (the election outcome follows vote weights). BFT: otherwise, every decision was backed

@@ -109,7 +109,7 @@ def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
         extras = [_fmt(row.extras[c]) for c in EXTRA_COLUMNS]
         out.append("| " + " | ".join([row.system.name, *cells, *extras]) + " |")
     out.append("")
-    out.append("Paper (PAPER.md §1.8):")
+    out.append("Paper (docs/medical-chain.md §1.8):")
     out.append("")
     out.append("| System | " + " | ".join(COLUMNS) + " |")
     out.append("|" + "---|" * (len(COLUMNS) + 1))
@@ -200,9 +200,9 @@ def breakdown_markdown(rows: Sequence[Row]) -> str:
         "(PBFT's clients included). Client signatures follow one rule in every row: the client "
         "signs each transaction once (sign_client) and each node that accepts a block, or each "
         "PBFT replica, verifies it once (verify_client). sign/verify_protocol are the "
-        "protocol's own signatures (PBFT signs every message, PAPER.md §1.1; MDSM signs blocks "
-        "and audits; Clique seals blocks); message = receiving and decoding, send = encoding "
-        "and sending; mining = modeled nonce trials (off the node's CPU)."
+        "protocol's own signatures (PBFT signs every message, docs/medical-chain.md §1.1; MDSM "
+        "signs blocks and audits; Clique seals blocks); message = receiving and decoding, send = "
+        "encoding and sending; mining = modeled nonce trials (off the node's CPU)."
     )
     return "\n".join(out) + "\n"
 

@@ -14,7 +14,7 @@ signatures are randomised by design, so signature bytes — and the IDs of ``reg
 transactions, which embed the identity's binding signature — differ between runs. Such a
 population is capped at :data:`~medbench.ledger.rsa_pool.POOL_SIZE` keys.
 
-The population follows PAPER.md §1.3 and §1.7:
+The population follows docs/medical-chain.md §1.3 and §1.7:
 
 * institutions (hospitals), staff affiliated to one institution, independent licensed workers,
   patients, and validators (one per institution, at least 4, §1.1);

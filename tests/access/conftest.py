@@ -24,7 +24,7 @@ T0 = GENESIS_US + DAY_US
 
 @dataclass
 class Cast:
-    """The consortium and the people of PAPER.md §1.7 (plus the other roles)."""
+    """The consortium and the people of docs/medical-chain.md §1.7 (plus the other roles)."""
 
     world: Consortium
     rng: random.Random

@@ -14,7 +14,7 @@ DAY = 86_400_000_000
 
 
 def test_referral_walk_through(cast: Cast) -> None:
-    """PAPER.md §1.7 steps 1-3: P moves from H_A to H_B and sees doctor D."""
+    """docs/medical-chain.md §1.7 steps 1-3: P moves from H_A to H_B and sees doctor D."""
     t = T0 + DAY
     pc = cast.patient()
     # 1. P's entity transaction: ID number and name sealed to P's key, sex and age in clear

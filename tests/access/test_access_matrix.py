@@ -3,7 +3,7 @@
 The table below is written from the paper, not from the code:
 
 * a patient may read / add / modify / delete / hide their own data, grants or not
-  (seed §2.3.3; PAPER.md §1.6 "service receivers");
+  (seed §2.3.3; docs/medical-chain.md §1.6 "service receivers");
 * medical staff (doctor, nurse) read, add, modify and delete only inside the patient's grant
   window (seed §2.2.2: "these add, modify, delete and read operations need the patient's
   authorization and must happen within a period"); hiding is the patient's own act;

@@ -1,4 +1,4 @@
-"""PAPER.md §2 contrast: AES keyed by the patient's name falls to a name dictionary."""
+"""docs/medical-chain.md §2 contrast: AES keyed by the patient's name falls to a name dictionary."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Central relay (PAPER.md §2): relays blocks, halts when the centre crashes, trusts a liar."""
+"""Central relay (docs/medical-chain.md §2): relays blocks, halts when the centre crashes, trusts a
+liar."""
 
 from __future__ import annotations
 

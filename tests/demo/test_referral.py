@@ -1,4 +1,5 @@
-"""``medbench demo referral``: PAPER.md §1.7 replayed, every attack caught, deterministic."""
+"""``medbench demo referral``: docs/medical-chain.md §1.7 replayed, every attack caught,
+deterministic."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_pbft_trace_shows_three_phases(report: list[str]) -> None:
 
 
 def test_each_attack_has_a_verdict(report: list[str]) -> None:
-    start = report.index("ATTACKS (PAPER.md §1.7 item 6)")
+    start = report.index("ATTACKS (docs/medical-chain.md §1.7 item 6)")
     attacks = [x for x in report[start + 1 :] if re.match(r"  \d\. ", x)]
     notes = [x for x in report[start + 1 :] if x not in attacks]
     assert len(notes) == 1 and "sealed to the validators' access key" in notes[0]

@@ -1,5 +1,5 @@
 """The consortium's signature scheme is a parameter: build, verify and localise tampering under
-Ed25519, ECDSA P-256 and RSA-PSS-3072 alike (PAPER.md §1.2, the algorithm "chosen per
+Ed25519, ECDSA P-256 and RSA-PSS-3072 alike (docs/medical-chain.md §1.2, the algorithm "chosen per
 consortium"), from the seeded workload generator."""
 
 from __future__ import annotations

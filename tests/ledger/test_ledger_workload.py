@@ -22,7 +22,7 @@ def test_same_seed_same_bytes() -> None:
 
 def test_population_and_order() -> None:
     wl = generate(SMALL, seed=1)
-    assert len(wl.validators) == 4  # at least 4 validators (PBFT, PAPER.md §1.1)
+    assert len(wl.validators) == 4  # at least 4 validators (PBFT, docs/medical-chain.md §1.1)
     assert len(wl.staff) == 6 and len(wl.patients) == 5
     ts = [t.timestamp_us for t in wl.transactions]
     assert ts == sorted(ts) and ts[0] > SMALL.start_us

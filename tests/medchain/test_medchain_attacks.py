@@ -1,4 +1,5 @@
-"""PAPER.md §1.7 item 6: the attacks on the running system, against real Medical Chain nodes."""
+"""docs/medical-chain.md §1.7 item 6: the attacks on the running system, against real Medical Chain
+nodes."""
 
 from __future__ import annotations
 

@@ -44,7 +44,8 @@ def test_workload_commits_identical_verified_chains(tmp_path: Path) -> None:
         assert report.transactions_checked == 24 == len(node.ledger)
         assert not node.access.accepted  # every accepted body reached a block
     blockers = {b.header.blocker for b in dep.nodes[0].ledger.blocks()}
-    assert dep.genesis.validators[0] not in blockers  # the primary never blocks (PAPER §1.5)
+    # the primary never blocks (docs/medical-chain.md §1.5)
+    assert dep.genesis.validators[0] not in blockers
 
 
 def test_unauthorized_read_is_refused_and_blacklisted(tmp_path: Path) -> None:

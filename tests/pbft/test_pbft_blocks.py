@@ -1,4 +1,5 @@
-"""Blocks: the rotating blocker of PAPER.md §1.5, integrated mode, and the pluggable format."""
+"""Blocks: the rotating blocker of docs/medical-chain.md §1.5, integrated mode, and the pluggable
+format."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from medbench.hashing import sha256
 
 
 def test_worked_example_of_the_paper() -> None:
-    # PAPER.md §1.5: L = 1, N = 4 -> B = 1 -> VA_1 builds the next block
+    # docs/medical-chain.md §1.5: L = 1, N = 4 -> B = 1 -> VA_1 builds the next block
     assert blocker_for(1, 0, 4) == 1
     assert [blocker_for(length, 0, 4) for length in range(1, 7)] == [1, 2, 3, 1, 2, 3]
 

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 import pytest
 from pbft_harness import Network, safety_violations
 
-from medbench.consensus.pbft import BlockMode, Replica, recovery
+from medbench.consensus.pbft import BlockMode, Replica
 from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.log import COMMIT_PHASE, PREPARE_PHASE
 from medbench.consensus.pbft.messages import NewView
+from medbench.consensus.pbft.recovery import Recovery
 from medbench.quorum import QuorumTracker
 
 BEHAVIOURS = (
@@ -319,9 +320,9 @@ def test_schedules_catch_a_replica_that_forgets_its_new_view(
 ) -> None:
     """Not vacuous for recovery: with BUG-2 of issue 6 put back (the NEW-VIEW not replayed on
     restart, no check against the replica's own PREPARE), the schedules report a double vote."""
-    restore = recovery.restore
+    restore = Recovery.restore
     monkeypatch.setattr(
-        recovery,
+        Recovery,
         "restore",
         lambda r, records, now: restore(r, [x for x in records if not isinstance(x, NewView)], now),
     )

@@ -178,7 +178,8 @@ def test_forged_view_change_and_new_view_are_rejected(net4: Network) -> None:
 
 @pytest.mark.parametrize("field", ["view", "sequence", "digest"])
 def test_malformed_votes_of_a_backup_are_discarded(field: str) -> None:
-    """PAPER.md §1.7 step 6: mismatching v, n or digest -> discarded, no view change."""
+    """docs/medical-chain.md §1.7 step 6: mismatching v, n or digest -> discarded, no view
+    change."""
     net = Network(n=4, clients=2, seed=19)
     net.nodes[2] = faults.BadVoter(net.nodes[2], field)
     for k in range(4):
@@ -311,7 +312,7 @@ def test_early_message_buffer_is_per_sender(net4: Network) -> None:
     from medbench.consensus.pbft.replica import FUTURE_LIMIT
 
     r: Replica = net4.nodes[2]
-    viewchange.start_view_change(r, 1)
+    r.start_view_change(1)
     assert (r.view, r.active) == (1, False)
     keys = net4.keyrings
 
@@ -328,5 +329,5 @@ def test_early_message_buffer_is_per_sender(net4: Network) -> None:
     assert (0, honest) in r.future[1]
     assert r.rejections["wrong view"] == 0
     # once the NEW-VIEW is in, the kept messages are replayed and the buffer is empty
-    viewchange.install_view(r, 1, viewchange.plan_new_view([r.own_view_changes[1]]), ())
+    r.install_view(1, viewchange.plan_new_view([r.own_view_changes[1]]), ())
     assert r.future == {} and sum(r.future_count.values()) == 0

@@ -1,4 +1,5 @@
-"""The referral walk-through of PAPER.md §1.7, steps 1-3 and the two leak attacks of step 6."""
+"""The referral walk-through of docs/medical-chain.md §1.7, steps 1-3 and the two leak attacks of
+step 6."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Unlinkability of a record to its patient against an outside observer.
 
-The observer of PAPER.md §1.7 step 6 ("TX1 leaked: not linkable to P") is given the whole chain —
-registrations with every public key, every record, association, grant, query and audit record —
-but neither the consortium access key nor any private key; the ground truth is hidden from it.
+The observer of docs/medical-chain.md §1.7 step 6 ("TX1 leaked: not linkable to P") is given the
+whole chain — registrations with every public key, every record, association, grant, query and audit
+record — but neither the consortium access key nor any private key; the ground truth is hidden from
+it.
 
 * Associations (first part): it links each record to its association perfectly (same signers,
   same time: we grant it that), then tries every strategy over the *associations*. With the

@@ -1,4 +1,4 @@
-"""The retention policy end to end at the ledger level (PAPER.md §1.4).
+"""The retention policy end to end at the ledger level (docs/medical-chain.md §1.4).
 
 A node of institution A stores the whole chain of a seeded workload (signed transactions, blocks,
 image attachments); everything is synced to the health authority. After the default policy runs,

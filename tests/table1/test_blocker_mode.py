@@ -1,5 +1,6 @@
 """Table 1's Medical Chain runs as the paper builds it: PBFT, then the rotating blocker's BLOCK
-ordered by PBFT again (PAPER.md §1.5); message and hash counts stay exact in that mode."""
+ordered by PBFT again (docs/medical-chain.md §1.5); message and hash counts stay exact in that
+mode."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The systems Medical Chain is compared with (PAPER.md §1.8, §2), behind one node interface.
+"""The systems Medical Chain is compared with (docs/medical-chain.md §1.8, §2), behind one node
+interface.
 
 Theory of operation
 -------------------
@@ -216,7 +217,7 @@ REGISTRY: dict[str, ProtocolSpec] = {
     ),
     "central": ProtocolSpec(
         "central",
-        "Medical Blockchain with a central server (PAPER.md §2)",
+        "Medical Blockchain with a central server (docs/medical-chain.md §2)",
         "none (relay)",
         "centralised",
         False,

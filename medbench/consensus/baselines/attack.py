@@ -1,4 +1,5 @@
-"""The 51% attack on PoW (PAPER.md §1.8: "control 51% of the hash power to tamper and forge").
+"""The 51% attack on PoW (docs/medical-chain.md §1.8: "control 51% of the hash power to tamper and
+forge").
 
 Theory of operation
 -------------------

@@ -1,4 +1,5 @@
-"""The central-server "Medical Blockchain" of PAPER.md §2 (Flask system): a relay, no consensus.
+"""The central-server "Medical Blockchain" of docs/medical-chain.md §2 (Flask system): a relay, no
+consensus.
 
 Theory of operation
 -------------------

@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-The baselines (PoW, PoA, DPoS, PoI, central relay; PAPER.md §1.8, §2) are sans-IO state machines
-behind :class:`medbench.node.Node`. This module holds the parts they have in common:
+The baselines (PoW, PoA, DPoS, PoI, central relay; docs/medical-chain.md §1.8, §2) are sans-IO state
+machines behind :class:`medbench.node.Node`. This module holds the parts they have in common:
 
 * :class:`WireMessage` — a frozen, slotted dataclass whose fields are checked by a per-class
   *schema* (one checker per field). The same check runs at construction (caller misuse raises

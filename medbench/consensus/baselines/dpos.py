@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-MDSM joins two server federations (PAPER.md §1.8): the medical-institution federate servers
-(MIFS), whose elected *bookkeeping delegates* produce blocks in turn, and the auditing federate
-servers (AFS), which validate every block. medbench's rules:
+MDSM joins two server federations (docs/medical-chain.md §1.8): the medical-institution federate
+servers (MIFS), whose elected *bookkeeping delegates* produce blocks in turn, and the auditing
+federate servers (AFS), which validate every block. medbench's rules:
 
 1. *Membership.* The network needs at least ``delegates + auditors`` members (101 + 20 = 121 in
    the paper configuration): the last ``auditors`` node IDs form the AFS, the rest are MIFS

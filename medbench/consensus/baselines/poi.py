@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 ModelChain runs proof of work on a private network of hospital sites and uses the blocks to carry
 an online, privacy-preserving predictive model: a site's data never leaves it, only model updates
-do. medbench's rules (a documented reading of the proposal, PAPER.md §1.8):
+do. medbench's rules (a documented reading of the proposal, docs/medical-chain.md §1.8):
 
 1. Mining is :class:`medbench.consensus.baselines.pow.PowNode`'s (same discovery, fork choice,
    rewards and depth-k commits).

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Rules (PAPER.md §1.8; Ethereum Homestead as of 2016, simplified where stated):
+Rules (docs/medical-chain.md §1.8; Ethereum Homestead as of 2016, simplified where stated):
 
 1. *Discovery.* A miner of hash rate ``h`` (hashes/s) tries nonces; each SHA-256 of a header is
    below the target ``2**256 // D`` with probability ``~1/D`` (``D`` = difficulty = expected hashes

@@ -1,4 +1,5 @@
-"""PBFT (Castro & Liskov, OSDI 1999 / TOCS 2002) as Medical Chain uses it (PAPER.md §1.1, §1.5).
+"""PBFT (Castro & Liskov, OSDI 1999 / TOCS 2002) as Medical Chain uses it (docs/medical-chain.md
+§1.1, §1.5).
 
 Sans-IO: :class:`Replica` and :class:`Client` implement :class:`medbench.node.Node`; drivers feed
 them messages and time. Modules: :mod:`.replica` (normal case, batching, execution),

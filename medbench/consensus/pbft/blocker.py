@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-Medical Chain (PAPER.md §1.5, §1.7 step 5) first orders *transactions* with PBFT; then a
-*blocker* packs the IDs of accepted transactions into a block, signs it and sends the BLOCK message
-to the primary, and the block is ordered by PBFT a second time. The blocker rotates:
+Medical Chain (docs/medical-chain.md §1.5, §1.7 step 5) first orders *transactions* with PBFT; then
+a *blocker* packs the IDs of accepted transactions into a block, signs it and sends the BLOCK
+message to the primary, and the block is ordered by PBFT a second time. The blocker rotates:
 
     B = L mod (N - 1),   L = current chain length (genesis included), N = validators,
 
@@ -69,7 +69,7 @@ class BlockFormat(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BlockHeader:
-    """The paper's header (PAPER.md §1.2), with the height made explicit."""
+    """The paper's header (docs/medical-chain.md §1.2), with the height made explicit."""
 
     height: int
     prev_id: bytes
@@ -86,7 +86,8 @@ class BlockHeader:
 
 @dataclass(frozen=True, slots=True)
 class SimpleBlock:
-    """Header plus the transaction IDs (blocks hold IDs only, never bodies: PAPER.md §1.2)."""
+    """Header plus the transaction IDs (blocks hold IDs only, never bodies: docs/medical-chain.md
+    §1.2)."""
 
     header: BlockHeader
     tx_ids: tuple[bytes, ...]

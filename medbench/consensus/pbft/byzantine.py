@@ -5,8 +5,8 @@ Theory of operation
 A faulty replica is an honest :class:`~medbench.consensus.pbft.replica.Replica` (``inner``) whose
 inputs and outputs a wrapper rewrites: it can swallow, alter, duplicate or redirect messages, and
 it signs what it alters with the replica's own keys (a Byzantine replica owns its keys; it cannot
-forge anyone else's authenticator). The behaviours are the attacks of PAPER.md §1.7 step 6 and
-the classic PBFT fault list:
+forge anyone else's authenticator). The behaviours are the attacks of docs/medical-chain.md §1.7
+step 6 and the classic PBFT fault list:
 
 * :class:`SilentPrimary` — as primary it never sends a PRE-PREPARE or NEW-VIEW (clients time out,
   backups change view);

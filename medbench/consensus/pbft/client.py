@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 TOCS 2002 §4.1: a client sends ``<REQUEST, o, t, c>`` to the replica it believes is the primary
 and waits for f+1 replies with the same timestamp and result from distinct replicas (at least one
-of them honest, so the result is right; PAPER.md §1.1 writes this (n+2)/3). A replica that
-refuses the request (its validator) replies with a typed refusal instead, and matching refusals
+of them honest, so the result is right; docs/medical-chain.md §1.1 writes this (n+2)/3). A replica
+that refuses the request (its validator) replies with a typed refusal instead, and matching refusals
 from 2f+1 replicas (in general n + f + 1 minus the strong quorum) complete the request as refused
 (:attr:`Completion.refusal`). A refusal is decided at admission, before any ordering, so honest
 replicas may disagree (a lagging state, a clock at the edge of a window): f+1 refusals would

@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-Every protocol message of Castro & Liskov (TOCS 2002 §4) and of Medical Chain (PAPER.md §1.1,
-§1.5: the BLOCK message from blocker to primary) is a frozen, slotted dataclass. Its wire form is
+Every protocol message of Castro & Liskov (TOCS 2002 §4) and of Medical Chain (docs/medical-chain.md
+§1.1, §1.5: the BLOCK message from blocker to primary) is a frozen, slotted dataclass. Its wire form
+is
 
     encode((body, auth))    with    body = encode((code, field_1, ..., field_k))
 
@@ -13,6 +14,9 @@ where ``code`` is the message's small integer wire code, the fields are in a fix
 its own, a message nested inside another (requests inside a PRE-PREPARE, PREPAREs inside a
 VIEW-CHANGE) is carried as its ``(body, auth)`` pair: it is never re-encoded and its authenticator
 can be checked by whoever receives the outer message.
+
+One module on purpose (at the kit's ~700-line guide): it is the message catalogue, every kind
+beside its validation, so the wire format can be read and checked in one place.
 
 ``body()``, ``encode()`` and ``digest()`` are computed once and cached on the object (the simulator
 sizes every message by ``len(msg.encode())``; the replica hashes each request and batch once).
@@ -236,12 +240,13 @@ class Request(_Message):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Block(_Message):
-    """The paper's block message (PAPER.md §1.5): blocker ``blocker`` proposes a block.
+    """The paper's block message (docs/medical-chain.md §1.5): blocker ``blocker`` proposes a block.
 
     The header is (height, previous block ID, blocker, Merkle root of ``tx_ids``, timestamp);
     the Merkle root is recomputed from ``tx_ids`` by :mod:`medbench.consensus.pbft.blocker`.
     ``view`` is the view the blocker computed its turn in (the blocker rotation depends on the
-    primary, PAPER.md §1.5). ``blocker == -1`` marks an integrated-mode block (no blocker).
+    primary, docs/medical-chain.md §1.5). ``blocker == -1`` marks an integrated-mode block (no
+    blocker).
     """
 
     KIND: ClassVar[Kind] = Kind.BLOCK

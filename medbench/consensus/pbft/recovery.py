@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 A replica's driver writes every ``Ready.persist`` record to stable storage before it sends the
-step's messages. After a crash, :func:`restore` replays those records into a fresh replica:
+step's messages. After a crash, :meth:`Recovery.restore` replays those records into a fresh replica:
 
 * :class:`~.log.ExecutedBatch` records are executed again, in order, without replies: the ledger,
   the chain of blocks, the client reply cache and the state digest come back exactly;
@@ -28,7 +28,7 @@ against a 2f+1 checkpoint certificate before use).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from medbench.consensus.pbft.log import (
     COMMIT_PHASE,
@@ -47,92 +47,95 @@ from medbench.consensus.pbft.messages import (
     Reply,
     ViewChange,
 )
+from medbench.consensus.pbft.viewchange import ViewChanges
 from medbench.node import Ready, Send
 
-if TYPE_CHECKING:
-    from medbench.consensus.pbft.replica import Replica
 
+class Recovery(ViewChanges):
+    """Restart from persisted records (see the module docstring)."""
 
-def restore(r: Replica, records: Iterable[Any], now: int) -> tuple[Replica, Ready]:
-    """Replay ``records`` into the fresh replica ``r``; return it and its first output."""
-    node_id = r.node_id
-    r.now = now
-    r._ready = Ready()
-    active = True
-    view = 0
-    own: list[PrePrepare | Prepare | Commit] = []
-    new_views: dict[int, NewView] = {}
-    view_changes: dict[int, ViewChange] = {}
-    for rec in records:
-        if isinstance(rec, ExecutedBatch):
-            if rec.sequence == r.last_executed + 1:
-                r._execute(rec.sequence, rec.timestamp, rec.items, rec.batch_digest, False)
-        elif isinstance(rec, StableRecord):
-            if rec.sequence > r.checkpoints.stable:
-                r.checkpoints.make_stable(rec.sequence, rec.state_digest, rec.proof)
-                r.log.collect(rec.sequence)
-                r.votes.forget_below(rec.sequence + 1)
-        elif isinstance(rec, ViewRecord):
-            if rec.view >= view:
-                view, active = rec.view, rec.active
-        elif isinstance(rec, PreparedProof):
-            slot = r.log.slot(rec.pre_prepare.sequence)
-            if slot.proof is None or slot.proof.pre_prepare.view <= rec.pre_prepare.view:
-                slot.proof = rec
-        elif isinstance(rec, (PrePrepare, Prepare, Commit)):
-            own.append(rec)
-        elif isinstance(rec, NewView):
-            new_views[rec.view] = rec
-        elif isinstance(rec, ViewChange) and rec.replica == node_id:
-            view_changes[rec.view] = rec
-        elif isinstance(rec, Reply) and rec.replica == node_id and rec.refusal:
-            # a refusal this replica answered: it stays refused for that timestamp (see
-            # Replica._refuse); a later executed request of the client supersedes it
-            old = r.refused.get(rec.client)
-            if (old is None or old.timestamp <= rec.timestamp) and rec.timestamp > (
-                r.last_timestamp.get(rec.client, 0)
-            ):
-                r.refused[rec.client] = rec
-    r.view = view
-    r.active = active
-    stable = r.checkpoints.stable
-    r.log.collect(stable)
-    r.new_view_sent = {v for v, nv in new_views.items() if nv.replica == node_id}
-    if not active and view in view_changes:
-        r.own_view_changes[view] = view_changes[view]  # resent by tick() while entering the view
-    nv = new_views.get(view)
-    if nv is not None and active:
-        # the pre-prepares this replica accepted with the NEW-VIEW (TOCS §4.4): without them a
-        # restarted backup would take another batch for the same (view, sequence)
-        r.last_new_view = nv
-        for pp in nv.pre_prepares:
-            if pp.sequence <= stable:
+    def restore(self, records: Iterable[Any], now: int) -> Ready:
+        """Replay ``records`` into this fresh replica; return its first output (a FETCH)."""
+        node_id = self.node_id
+        self.now = now
+        self._ready = Ready()
+        active = True
+        view = 0
+        own: list[PrePrepare | Prepare | Commit] = []
+        new_views: dict[int, NewView] = {}
+        view_changes: dict[int, ViewChange] = {}
+        for rec in records:
+            if isinstance(rec, ExecutedBatch):
+                if rec.sequence == self.last_executed + 1:
+                    self._execute(rec.sequence, rec.timestamp, rec.items, rec.batch_digest, False)
+            elif isinstance(rec, StableRecord):
+                if rec.sequence > self.checkpoints.stable:
+                    self.checkpoints.make_stable(rec.sequence, rec.state_digest, rec.proof)
+                    self.log.collect(rec.sequence)
+                    self.votes.forget_below(rec.sequence + 1)
+            elif isinstance(rec, ViewRecord):
+                if rec.view >= view:
+                    view, active = rec.view, rec.active
+            elif isinstance(rec, PreparedProof):
+                slot = self.log.slot(rec.pre_prepare.sequence)
+                if slot.proof is None or slot.proof.pre_prepare.view <= rec.pre_prepare.view:
+                    slot.proof = rec
+            elif isinstance(rec, (PrePrepare, Prepare, Commit)):
+                own.append(rec)
+            elif isinstance(rec, NewView):
+                new_views[rec.view] = rec
+            elif isinstance(rec, ViewChange) and rec.replica == node_id:
+                view_changes[rec.view] = rec
+            elif isinstance(rec, Reply) and rec.replica == node_id and rec.refusal:
+                # a refusal this replica answered: it stays refused for that timestamp (see
+                # Replica._refuse); a later executed request of the client supersedes it
+                old = self.refused.get(rec.client)
+                if (old is None or old.timestamp <= rec.timestamp) and rec.timestamp > (
+                    self.last_timestamp.get(rec.client, 0)
+                ):
+                    self.refused[rec.client] = rec
+        self.view = view
+        self.active = active
+        stable = self.checkpoints.stable
+        self.log.collect(stable)
+        self.new_view_sent = {v for v, nv in new_views.items() if nv.replica == node_id}
+        if not active and view in view_changes:
+            self.own_view_changes[view] = view_changes[
+                view
+            ]  # resent by tick() while entering the view
+        nv = new_views.get(view)
+        if nv is not None and active:
+            # the pre-prepares this replica accepted with the NEW-VIEW (TOCS §4.4): without them a
+            # restarted backup would take another batch for the same (view, sequence)
+            self.last_new_view = nv
+            for pp in nv.pre_prepares:
+                if pp.sequence <= stable:
+                    continue
+                self.log.slot(pp.sequence).accept(pp)
+                self.votes.add(PREPARE_PHASE, pp.view, pp.sequence, pp.batch_digest, pp.replica)
+                if pp.replica == node_id:
+                    self.next_sequence = max(self.next_sequence, pp.sequence)
+        # restore this replica's votes of its current view, so it never votes twice
+        for m in own:
+            if m.view != view or m.sequence <= stable:
                 continue
-            r.log.slot(pp.sequence).accept(pp)
-            r.votes.add(PREPARE_PHASE, pp.view, pp.sequence, pp.batch_digest, pp.replica)
-            if pp.replica == node_id:
-                r.next_sequence = max(r.next_sequence, pp.sequence)
-    # restore this replica's votes of its current view, so it never votes twice
-    for m in own:
-        if m.view != view or m.sequence <= stable:
-            continue
-        slot = r.log.slot(m.sequence)
-        if isinstance(m, PrePrepare):
-            slot.accept(m)
-            r.votes.add(PREPARE_PHASE, m.view, m.sequence, m.batch_digest, m.replica)
-            if m.replica == node_id:
-                r.next_sequence = max(r.next_sequence, m.sequence)
-        elif isinstance(m, Prepare):
-            r.votes.add(PREPARE_PHASE, m.view, m.sequence, m.batch_digest, node_id)
-            slot.add_prepare(m)
-        else:
-            slot.commit_sent = True
-            r.votes.add(COMMIT_PHASE, m.view, m.sequence, m.batch_digest, node_id)
-    r.next_sequence = max(r.next_sequence, stable, r.last_executed)
-    if not active:
-        r.vc_deadline = now + r._timeout()
-    ready = Ready()
-    r._ready = ready
-    # ask every peer for what was committed while this replica was down
-    ready.messages.append(Send(r.others, r._seal(Fetch(r.last_executed + 1, node_id))))
-    return r, ready
+            slot = self.log.slot(m.sequence)
+            if isinstance(m, PrePrepare):
+                slot.accept(m)
+                self.votes.add(PREPARE_PHASE, m.view, m.sequence, m.batch_digest, m.replica)
+                if m.replica == node_id:
+                    self.next_sequence = max(self.next_sequence, m.sequence)
+            elif isinstance(m, Prepare):
+                self.votes.add(PREPARE_PHASE, m.view, m.sequence, m.batch_digest, node_id)
+                slot.add_prepare(m)
+            else:
+                slot.commit_sent = True
+                self.votes.add(COMMIT_PHASE, m.view, m.sequence, m.batch_digest, node_id)
+        self.next_sequence = max(self.next_sequence, stable, self.last_executed)
+        if not active:
+            self.vc_deadline = now + self._timeout()
+        ready = Ready()
+        self._ready = ready
+        # ask every peer for what was committed while this replica was down
+        ready.messages.append(Send(self.others, self._seal(Fetch(self.last_executed + 1, node_id))))
+        return ready

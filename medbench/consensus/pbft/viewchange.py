@@ -26,7 +26,7 @@ can split the honest replicas' verdicts on certificates holding its own messages
 view change (precisely: :mod:`medbench.consensus.auth`, *macs*).
 
 The pure rules come first; the replica's view-change handlers follow as functions of the
-:class:`~.replica.Replica` whose state they change (its handler table binds them).
+:class:`~.self.Replica` whose state they change (its handler table binds them).
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from medbench.consensus.pbft import statetransfer
 from medbench.consensus.pbft.checkpoint import verify_proof
 from medbench.consensus.pbft.log import ViewRecord
 from medbench.consensus.pbft.messages import (
@@ -50,6 +48,7 @@ from medbench.consensus.pbft.messages import (
     ViewChange,
     compute_batch_digest,
 )
+from medbench.consensus.pbft.statetransfer import StateTransfer
 from medbench.node import Note
 from medbench.quorum import strong_quorum
 
@@ -164,240 +163,229 @@ def matches_plan(
     return True
 
 
-if TYPE_CHECKING:
-    from medbench.consensus.pbft.replica import Replica
+class ViewChanges(StateTransfer):
+    """The view-change handlers of a replica (TOCS §4.4; see the module docstring)."""
 
-
-# --- view change (TOCS §4.4) -----------------------------------------------------------------
-
-
-def handle_timeout(replica: Replica, src: int, msg: Timeout) -> None:
-    """A local timer fired: request timer, view-change timer or fetch timer."""
-    if msg.timer == "fetch":
-        if replica.fetch_target is not None:
-            statetransfer.send_fetch(replica)
-        else:
-            replica.fetch_deadline = None
-        return
-    if msg.timer in ("request", "view-change"):
-        start_view_change(replica, replica.view + 1)
-        return
-    replica._reject(msg, "unknown timer")
-
-
-def start_view_change(replica: Replica, new_view: int) -> None:
-    if new_view <= replica.view:
-        return
-    replica.view = new_view
-    replica.active = False
-    replica.queue.clear()
-    replica._ready.notes.append(Note("view-change", new_view))
-    stable = replica.checkpoints.stable
-    prepared = tuple(
-        slot.proof for slot in replica.log if slot.proof is not None and slot.sequence > stable
-    )
-    vc = replica._seal(
-        ViewChange(new_view, stable, replica.checkpoints.stable_proof, prepared, replica.node_id)
-    )
-    replica._ready.persist.append(ViewRecord(new_view, False))
-    replica._ready.persist.append(vc)
-    replica._send(replica.others, vc)
-    replica.own_view_changes[new_view] = vc
-    for old in sorted(replica.own_view_changes)[:-4]:
-        del replica.own_view_changes[old]
-    replica.vc_resend_at = replica.now + replica.config.view_change_timeout_us
-    # the timer for the new view starts only once 2f+1 replicas are in it (TOCS §4.5.2), so a
-    # replica that suspects the primary alone does not race ahead through views
-    replica.vc_deadline = None
-    replica.vc_backoff += 1
-    store_view_change(replica, vc)
-    maybe_new_view(replica)
-
-
-def store_view_change(replica: Replica, vc: ViewChange) -> None:
-    by_replica = replica.view_changes.setdefault(vc.view, {})
-    by_replica[vc.replica] = vc
-    if (
-        vc.view == replica.view
-        and not replica.active
-        and replica.vc_deadline is None
-        and len(by_replica) >= replica.quorum
-    ):
-        replica.vc_deadline = replica.now + replica._timeout()
-    # memory bound: each replica keeps view changes for at most 4 views
-    held = sorted(v for v, m in replica.view_changes.items() if vc.replica in m)
-    for v in held[:-4]:
-        del replica.view_changes[v][vc.replica]
-
-
-def handle_view_change(replica: Replica, src: int, vc: ViewChange) -> None:
-    """Check and store a VIEW-CHANGE; join f+1 higher views; a new primary sends NEW-VIEW."""
-    if src != vc.replica or vc.replica >= replica.n:
-        replica._reject(vc, "forged sender")
-        return
-    if vc.view < replica.view or (vc.view == replica.view and replica.active):
-        nv = replica.last_new_view
-        mine = replica.own_view_changes.get(vc.view)
-        if src == replica.node_id:
-            pass
-        elif replica.active and nv is not None and nv.view >= vc.view:
-            replica._send((src,), nv)  # it missed the NEW-VIEW: relay it (signed by the primary)
-        elif mine is not None:
-            replica._send((src,), mine)  # it may have missed our view change for its view
-        replica._reject(vc, "stale view change")
-        return
-    if not replica._verify(src, vc):
-        replica._reject(vc, "not authentic")
-        return
-    reason = check_view_change(
-        vc, replica.n, replica.config.log_window, replica.keyring.verify, replica.hash_work
-    )
-    if reason is not None:
-        replica._reject(vc, reason)
-        return
-    store_view_change(replica, vc)
-    # liveness rule (TOCS §4.5.2): f+1 replicas are in higher views -> join the smallest
-    higher: dict[int, int] = {}
-    for v, m in replica.view_changes.items():
-        if v > replica.view:
-            for r in m:
-                higher[r] = max(higher.get(r, 0), v)
-    if len(higher) >= replica.f + 1:
-        start_view_change(replica, min(higher.values()))
-    maybe_new_view(replica)
-
-
-def maybe_new_view(replica: Replica) -> None:
-    v = replica.view
-    if replica.active or replica.primary(v) != replica.node_id or v in replica.new_view_sent:
-        return
-    vcs = replica.view_changes.get(v, {})
-    if replica.node_id not in vcs or len(vcs) < replica.quorum:
-        return
-    chosen = [vcs[replica.node_id]] + [vcs[r] for r in sorted(vcs) if r != replica.node_id]
-    chosen = chosen[: replica.quorum]
-    plan = plan_new_view(chosen)
-    pps = tuple(
-        replica._seal(PrePrepare(v, s, d, ts, batch, replica.node_id))
-        for s, (ts, batch, d) in sorted(plan.batches.items())
-    )
-    nv = replica._seal(NewView(v, tuple(chosen), pps, replica.node_id))
-    replica.new_view_sent.add(v)
-    replica.last_new_view = nv
-    replica._ready.persist.append(nv)
-    replica._send(replica.others, nv)
-    install_view(replica, v, plan, pps)
-
-
-def handle_new_view(replica: Replica, src: int, nv: NewView) -> None:
-    """Check a NEW-VIEW against the plan recomputed from its view changes, then enter it."""
-    v = nv.view
-    if nv.replica != v % replica.n:
-        replica._reject(nv, "new-view not from the new primary")
-        return
-    if v < replica.view or (v == replica.view and replica.active):
-        replica._reject(nv, "stale new-view")
-        return
-    # the NEW-VIEW is the new primary's message wherever it comes from: any replica may relay it
-    # (handle_view_change does), so it is checked against its claimed author, never the sender
-    if not replica._verify(nv.replica, nv):
-        replica._reject(nv, "not authentic")
-        return
-    voters = set()
-    for vc in nv.view_changes:
-        if vc.view != v or not 0 <= vc.replica < replica.n or vc.replica in voters:
-            replica._reject(nv, "bad view-change set")
+    def handle_timeout(self, src: int, msg: Timeout) -> None:
+        """A local timer fired: request timer, view-change timer or fetch timer."""
+        if msg.timer == "fetch":
+            if self.fetch_target is not None:
+                self.send_fetch()
+            else:
+                self.fetch_deadline = None
             return
-        voters.add(vc.replica)
-    if len(voters) < replica.quorum:
-        replica._reject(nv, "too few view changes")
-        return
-    known = replica.view_changes.get(v, {})
-    for vc in nv.view_changes:
-        if known.get(vc.replica) != vc:
-            if not replica._verify(vc.replica, vc):
-                replica._reject(nv, "view change not authentic")
-                return
-            reason = check_view_change(
-                vc, replica.n, replica.config.log_window, replica.keyring.verify, replica.hash_work
-            )
-            if reason is not None:
-                replica._reject(nv, f"view change: {reason}")
-                return
-    plan = plan_new_view(nv.view_changes)
-    if not matches_plan(plan, nv.pre_prepares, v, replica.n, replica.hash_work):
-        replica._reject(nv, "pre-prepares do not match the view changes")
-        return
-    for pp in nv.pre_prepares:
-        if not replica._verify(nv.replica, pp):  # matches_plan checked pp.replica == nv.replica
-            replica._reject(nv, "pre-prepare not authentic")
+        if msg.timer in ("request", "view-change"):
+            self.start_view_change(self.view + 1)
             return
-    replica._ready.persist.append(nv)
-    replica.last_new_view = nv
-    install_view(replica, v, plan, nv.pre_prepares)
+        self._reject(msg, "unknown timer")
 
+    def start_view_change(self, new_view: int) -> None:
+        if new_view <= self.view:
+            return
+        self.view = new_view
+        self.active = False
+        self.queue.clear()
+        self._ready.notes.append(Note("view-change", new_view))
+        stable = self.checkpoints.stable
+        prepared = tuple(
+            slot.proof for slot in self.log if slot.proof is not None and slot.sequence > stable
+        )
+        vc = self._seal(
+            ViewChange(new_view, stable, self.checkpoints.stable_proof, prepared, self.node_id)
+        )
+        self._ready.persist.append(ViewRecord(new_view, False))
+        self._ready.persist.append(vc)
+        self._send(self.others, vc)
+        self.own_view_changes[new_view] = vc
+        for old in sorted(self.own_view_changes)[:-4]:
+            del self.own_view_changes[old]
+        self.vc_resend_at = self.now + self.config.view_change_timeout_us
+        # the timer for the new view starts only once 2f+1 replicas are in it (TOCS §4.5.2), so a
+        # replica that suspects the primary alone does not race ahead through views
+        self.vc_deadline = None
+        self.vc_backoff += 1
+        self.store_view_change(vc)
+        self.maybe_new_view()
 
-def install_view(replica: Replica, v: int, plan: Plan, pps: tuple[PrePrepare, ...]) -> None:
-    replica.view = v
-    replica.active = True
-    replica.vc_deadline = None
-    replica.queue.clear()
-    replica._ready.notes.append(Note("new-view", v))
-    replica._ready.persist.append(ViewRecord(v, True))
-    for old in [w for w in replica.view_changes if w <= v]:
-        del replica.view_changes[old]
-    replica.next_sequence = max(plan.max_s, replica.checkpoints.stable)
-    if plan.min_s > replica.checkpoints.stable:
-        best = plan.checkpoint
-        digest = best.checkpoint_proof[0].state_digest
-        statetransfer.make_stable(replica, plan.min_s, digest, best.checkpoint_proof)
-    for pp in pps:
-        if pp.sequence <= replica.checkpoints.stable:
-            continue
-        slot = replica.log.slot(pp.sequence)
-        if pp.replica == replica.node_id:
-            replica._ready.persist.append(pp)
-        replica._accept_pre_prepare(slot, pp)
-    replica.next_sequence = max(plan.max_s, replica.checkpoints.stable)
-    # a new view re-judges what waits: the rules may have changed with the executed state since
-    # a request was admitted (see Replica._verify_item); a request now refused loses its timer
-    replica._verified.clear()
-    for key, (_, req) in list(replica.pending.items()):
-        reason = replica._admit(req)  # a refusal is answered to its client (Replica._refuse)
+    def store_view_change(self, vc: ViewChange) -> None:
+        by_replica = self.view_changes.setdefault(vc.view, {})
+        by_replica[vc.replica] = vc
+        if (
+            vc.view == self.view
+            and not self.active
+            and self.vc_deadline is None
+            and len(by_replica) >= self.quorum
+        ):
+            self.vc_deadline = self.now + self._timeout()
+        # memory bound: each replica keeps view changes for at most 4 views
+        held = sorted(v for v, m in self.view_changes.items() if vc.replica in m)
+        for v in held[:-4]:
+            del self.view_changes[v][vc.replica]
+
+    def handle_view_change(self, src: int, vc: ViewChange) -> None:
+        """Check and store a VIEW-CHANGE; join f+1 higher views; a new primary sends NEW-VIEW."""
+        if src != vc.replica or vc.replica >= self.n:
+            self._reject(vc, "forged sender")
+            return
+        if vc.view < self.view or (vc.view == self.view and self.active):
+            nv = self.last_new_view
+            mine = self.own_view_changes.get(vc.view)
+            if src == self.node_id:
+                pass
+            elif self.active and nv is not None and nv.view >= vc.view:
+                self._send((src,), nv)  # it missed the NEW-VIEW: relay it (signed by the primary)
+            elif mine is not None:
+                self._send((src,), mine)  # it may have missed our view change for its view
+            self._reject(vc, "stale view change")
+            return
+        if not self._verify(src, vc):
+            self._reject(vc, "not authentic")
+            return
+        reason = check_view_change(
+            vc, self.n, self.config.log_window, self.keyring.verify, self.hash_work
+        )
         if reason is not None:
-            replica.pending.pop(key, None)
-            replica._reject(req, reason)
-    replica.pending = {k: (replica.now, req) for k, (_, req) in replica.pending.items()}
-    if replica.unblocked_since is not None:
-        replica.unblocked_since = replica.now
-    if replica.is_primary:
-        replica.queued = {
-            item.digest()
-            for slot in replica.log
-            if slot.pre_prepare is not None and slot.pre_prepare.view == v
-            for item in slot.pre_prepare.batch
-        }
-        for item in list(pending_items(replica)):
-            if replica._admit(item) is None:
-                replica._enqueue(item)
-    replica._execute_ready()
-    early = [m for w in sorted(replica.future) if w <= v for m in replica.future.pop(w)]
-    replica.future_count = Counter(src for held in replica.future.values() for src, _ in held)
-    for src, msg in early:
-        replica._handlers[type(msg)](src, msg)
+            self._reject(vc, reason)
+            return
+        self.store_view_change(vc)
+        # liveness rule (TOCS §4.5.2): f+1 replicas are in higher views -> join the smallest
+        higher: dict[int, int] = {}
+        for v, m in self.view_changes.items():
+            if v > self.view:
+                for r in m:
+                    higher[r] = max(higher.get(r, 0), v)
+        if len(higher) >= self.f + 1:
+            self.start_view_change(min(higher.values()))
+        self.maybe_new_view()
 
+    def maybe_new_view(self) -> None:
+        v = self.view
+        if self.active or self.primary(v) != self.node_id or v in self.new_view_sent:
+            return
+        vcs = self.view_changes.get(v, {})
+        if self.node_id not in vcs or len(vcs) < self.quorum:
+            return
+        chosen = [vcs[self.node_id]] + [vcs[r] for r in sorted(vcs) if r != self.node_id]
+        chosen = chosen[: self.quorum]
+        plan = plan_new_view(chosen)
+        pps = tuple(
+            self._seal(PrePrepare(v, s, d, ts, batch, self.node_id))
+            for s, (ts, batch, d) in sorted(plan.batches.items())
+        )
+        nv = self._seal(NewView(v, tuple(chosen), pps, self.node_id))
+        self.new_view_sent.add(v)
+        self.last_new_view = nv
+        self._ready.persist.append(nv)
+        self._send(self.others, nv)
+        self.install_view(v, plan, pps)
 
-def pending_items(replica: Replica) -> Iterable[Item]:
-    """Requests a new primary knows to be unexecuted: uncommitted slots, then pending timers."""
-    for slot in replica.log:
-        pp = slot.pre_prepare
-        if pp is None or slot.committed or pp.view == replica.view:
-            continue
-        for item in pp.batch:
-            if type(item) is Request and item.timestamp > replica.last_timestamp.get(
-                item.client, 0
-            ):
-                yield item
-    for _, req in replica.pending.values():
-        if req.timestamp > replica.last_timestamp.get(req.client, 0):
-            yield req
+    def handle_new_view(self, src: int, nv: NewView) -> None:
+        """Check a NEW-VIEW against the plan recomputed from its view changes, then enter it."""
+        v = nv.view
+        if nv.replica != v % self.n:
+            self._reject(nv, "new-view not from the new primary")
+            return
+        if v < self.view or (v == self.view and self.active):
+            self._reject(nv, "stale new-view")
+            return
+        # the NEW-VIEW is the new primary's message wherever it comes from: any replica may relay it
+        # (handle_view_change does), so it is checked against its claimed author, never the sender
+        if not self._verify(nv.replica, nv):
+            self._reject(nv, "not authentic")
+            return
+        voters = set()
+        for vc in nv.view_changes:
+            if vc.view != v or not 0 <= vc.replica < self.n or vc.replica in voters:
+                self._reject(nv, "bad view-change set")
+                return
+            voters.add(vc.replica)
+        if len(voters) < self.quorum:
+            self._reject(nv, "too few view changes")
+            return
+        known = self.view_changes.get(v, {})
+        for vc in nv.view_changes:
+            if known.get(vc.replica) != vc:
+                if not self._verify(vc.replica, vc):
+                    self._reject(nv, "view change not authentic")
+                    return
+                reason = check_view_change(
+                    vc, self.n, self.config.log_window, self.keyring.verify, self.hash_work
+                )
+                if reason is not None:
+                    self._reject(nv, f"view change: {reason}")
+                    return
+        plan = plan_new_view(nv.view_changes)
+        if not matches_plan(plan, nv.pre_prepares, v, self.n, self.hash_work):
+            self._reject(nv, "pre-prepares do not match the view changes")
+            return
+        for pp in nv.pre_prepares:
+            if not self._verify(nv.replica, pp):  # matches_plan checked pp.replica == nv.replica
+                self._reject(nv, "pre-prepare not authentic")
+                return
+        self._ready.persist.append(nv)
+        self.last_new_view = nv
+        self.install_view(v, plan, nv.pre_prepares)
+
+    def install_view(self, v: int, plan: Plan, pps: tuple[PrePrepare, ...]) -> None:
+        self.view = v
+        self.active = True
+        self.vc_deadline = None
+        self.queue.clear()
+        self._ready.notes.append(Note("new-view", v))
+        self._ready.persist.append(ViewRecord(v, True))
+        for old in [w for w in self.view_changes if w <= v]:
+            del self.view_changes[old]
+        self.next_sequence = max(plan.max_s, self.checkpoints.stable)
+        if plan.min_s > self.checkpoints.stable:
+            best = plan.checkpoint
+            digest = best.checkpoint_proof[0].state_digest
+            self.make_stable(plan.min_s, digest, best.checkpoint_proof)
+        for pp in pps:
+            if pp.sequence <= self.checkpoints.stable:
+                continue
+            slot = self.log.slot(pp.sequence)
+            if pp.replica == self.node_id:
+                self._ready.persist.append(pp)
+            self._accept_pre_prepare(slot, pp)
+        self.next_sequence = max(plan.max_s, self.checkpoints.stable)
+        # a new view re-judges what waits: the rules may have changed with the executed state since
+        # a request was admitted (see Replica._verify_item); a request now refused loses its timer
+        self._verified.clear()
+        for key, (_, req) in list(self.pending.items()):
+            reason = self._admit(req)  # a refusal is answered to its client (Replica._refuse)
+            if reason is not None:
+                self.pending.pop(key, None)
+                self._reject(req, reason)
+        self.pending = {k: (self.now, req) for k, (_, req) in self.pending.items()}
+        if self.unblocked_since is not None:
+            self.unblocked_since = self.now
+        if self.is_primary:
+            self.queued = {
+                item.digest()
+                for slot in self.log
+                if slot.pre_prepare is not None and slot.pre_prepare.view == v
+                for item in slot.pre_prepare.batch
+            }
+            for item in list(self.pending_items()):
+                if self._admit(item) is None:
+                    self._enqueue(item)
+        self._execute_ready()
+        early = [m for w in sorted(self.future) if w <= v for m in self.future.pop(w)]
+        self.future_count = Counter(src for held in self.future.values() for src, _ in held)
+        for src, msg in early:
+            self._handlers[type(msg)](src, msg)
+
+    def pending_items(self) -> Iterable[Item]:
+        """Requests a new primary knows to be unexecuted: uncommitted slots, then pending timers."""
+        for slot in self.log:
+            pp = slot.pre_prepare
+            if pp is None or slot.committed or pp.view == self.view:
+                continue
+            for item in pp.batch:
+                if type(item) is Request and item.timestamp > self.last_timestamp.get(
+                    item.client, 0
+                ):
+                    yield item
+        for _, req in self.pending.values():
+            if req.timestamp > self.last_timestamp.get(req.client, 0):
+                yield req

@@ -74,12 +74,10 @@ def _canonical(value: Any, depth: int) -> Any:
     if t is list or t is tuple:
         return [_canonical(v, depth + 1) for v in value]
     if t is dict:
-        out = {}
-        for key in sorted(value):
+        for key in value:  # before sorting: mixed key types would make sorted() raise TypeError
             if type(key) is not str:
                 raise EncodeError(f"dict key {key!r} is not a str")
-            out[key] = _canonical(value[key], depth + 1)
-        return out
+        return {key: _canonical(value[key], depth + 1) for key in sorted(value)}
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, int) and not isinstance(value, bool):  # IntEnum and friends
@@ -89,7 +87,11 @@ def _canonical(value: Any, depth: int) -> Any:
 
 def encode(value: Any) -> bytes:
     """The canonical bytes of ``value``; :class:`EncodeError` for values outside the model."""
-    out: bytes = msgpack.packb(_canonical(value, 0), use_bin_type=True)
+    canonical = _canonical(value, 0)
+    try:
+        out: bytes = msgpack.packb(canonical, use_bin_type=True)
+    except UnicodeEncodeError as exc:  # a str that is not valid UTF-8 (a lone surrogate)
+        raise EncodeError(f"a str that is not valid UTF-8: {exc.reason}") from None
     return out
 
 

@@ -247,3 +247,41 @@ def test_bytes_like_input_is_read_as_its_bytes() -> None:
     # A memoryview of 4-byte items is still judged by its bytes, not its item count.
     words = memoryview(bytearray(b"\x93\x01\x02\x03")).cast("I")
     assert codec.decode(words) == [1, 2, 3]
+
+
+# Values outside the data model, at any depth: lone surrogates (not UTF-8), non-str and mixed
+# dict keys, floats, sets, arbitrary objects, integers beyond 64 bits.
+outside = (
+    st.sampled_from(["\ud800", "a\udfffb"])
+    | st.floats(allow_nan=True)
+    | st.integers().filter(lambda i: not -(1 << 63) <= i < 1 << 64)
+    | st.builds(object)
+    | st.frozensets(st.integers(), max_size=2)
+    | st.dictionaries(st.integers() | st.binary(max_size=2), scalars, min_size=1, max_size=3)
+    | st.dictionaries(st.sampled_from(["\udc00"]), scalars, min_size=1, max_size=1)
+    | st.builds(lambda k: {k: 1, "a": 2}, st.integers())  # mixed key types: sorted() would raise
+)
+anything = st.recursive(
+    scalars | outside,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=12,
+)
+
+
+@given(anything)
+def test_encode_raises_only_encode_error(value: object) -> None:
+    """Defect 11 of issue 13: a lone surrogate gave UnicodeEncodeError, mixed dict keys a bare
+    TypeError. Whatever the value, encode returns canonical bytes or raises EncodeError."""
+    try:
+        data = codec.encode(value)
+    except codec.EncodeError:
+        return
+    assert codec.encode(codec.decode(data)) == data
+
+
+@pytest.mark.parametrize(
+    "value", ["\ud800", {"\udc00": 1}, [{"a": "x\ud83d"}], {1: 2, "a": 3}, {b"k": 1}]
+)
+def test_named_values_outside_the_model(value: object) -> None:
+    with pytest.raises(codec.EncodeError):
+        codec.encode(value)

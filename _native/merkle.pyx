@@ -405,6 +405,7 @@ def consistency_proof(leaves, m):
 
     Empty when ``m`` is 0 or ``len(leaves)``.
     """
+    m = operator.index(m)
     n = len(leaves)
     if not 0 <= m <= n:
         raise ValueError(f"old size {m} out of range for a tree of {n} leaves")
@@ -504,6 +505,12 @@ def diff(leaves_a, leaves_b):
     Walks down from the roots into differing subtrees only: O(k log n) hash comparisons for k
     differing leaves. Leaves past the shorter list all count as differing.
     """
+    same = leaves_a is leaves_b
+    if type(leaves_a) is not list and type(leaves_a) is not tuple:
+        leaves_a = list(leaves_a)  # any iterable of leaves, read once (as the reference)
+    leaves_b = leaves_a if same else leaves_b
+    if type(leaves_b) is not list and type(leaves_b) is not tuple:
+        leaves_b = list(leaves_b)
     cdef Py_ssize_t na = len(leaves_a), nb = len(leaves_b)
     cdef Py_ssize_t common = min(na, nb)
     extra = list(range(common, max(na, nb)))

@@ -19,6 +19,7 @@ equality, exactly as the reference does.
 """
 
 cimport cython
+import operator
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
@@ -155,11 +156,12 @@ cdef class QuorumTracker:
     cdef long long _last_sequence
 
     def __init__(self, n, thresholds=None):
-        self.f = max_faulty(n)
+        self.f = max_faulty(n)  # TypeError / ValueError for a bad n, as the reference
+        n = operator.index(n)
         self.n = n
         self.strong = strong_quorum(n)
         self.weak = self.f + 1
-        self._thresholds = dict(thresholds or {})
+        self._thresholds = {p: operator.index(t) for p, t in dict(thresholds or {}).items()}
         for phase, t in self._thresholds.items():
             if not 1 <= t <= n:
                 raise ValueError(f"threshold {t} for phase {phase} outside 1..{n}")
@@ -206,15 +208,22 @@ cdef class QuorumTracker:
         return rnd
 
     def add(self, phase, view, sequence, digest, voter):
-        """Count ``voter``'s vote for ``digest``; see :class:`Status` for the answers."""
+        """Count ``voter``'s vote for ``digest``; see :class:`Status` for the answers.
+
+        ``digest`` must be ``bytes`` and ``voter`` a whole number (``TypeError``), in
+        ``0..n-1`` (``ValueError``).
+        """
         cdef long long v = 0, s = 0
+        if not PyBytes_CheckExact(digest):
+            raise TypeError(f"a digest is bytes, not {type(digest).__name__}")
         if _as_i64(voter, &v):
             if v < 0 or v >= self.n:
                 raise ValueError(f"voter {voter} outside 0..{self.n - 1}")
         else:
+            voter = operator.index(voter)  # TypeError for a float, as the reference
             if not 0 <= voter < self.n:
                 raise ValueError(f"voter {voter} outside 0..{self.n - 1}")
-            v = voter.__index__()
+            v = voter
         if self._lw_is_i64 and _as_i64(sequence, &s):
             if s < self._lw:
                 raise ValueError(
@@ -241,11 +250,15 @@ cdef class QuorumTracker:
 
     def count(self, phase, view, sequence, digest):
         """Distinct voters counted for this key."""
+        if not PyBytes_CheckExact(digest):
+            raise TypeError(f"a digest is bytes, not {type(digest).__name__}")
         cdef _Round rnd = self._find(phase, view, sequence, False)
         return 0 if rnd is None else rnd.count(digest)
 
     def voters(self, phase, view, sequence, digest):
         """The distinct voters counted for this key."""
+        if not PyBytes_CheckExact(digest):
+            raise TypeError(f"a digest is bytes, not {type(digest).__name__}")
         cdef _Round rnd = self._find(phase, view, sequence, False)
         if rnd is None:
             return frozenset()

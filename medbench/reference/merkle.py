@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -46,8 +46,16 @@ def _next_level(level: list[bytes]) -> list[bytes]:
     return up
 
 
-def levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+def _as_list(leaves: Iterable[bytes]) -> Sequence[bytes]:
+    """``leaves`` as a sequence: any iterable of leaves is read once, like the native core."""
+    if type(leaves) is list or type(leaves) is tuple:
+        return leaves
+    return list(leaves)  # TypeError for a non-iterable
+
+
+def levels(leaves: Iterable[bytes]) -> list[list[bytes]]:
     """Every level of the tree, leaf hashes first and the root last (empty list for no leaves)."""
+    leaves = _as_list(leaves)
     if not leaves:
         return []
     level = [_sha256(LEAF_PREFIX + d).digest() for d in leaves]
@@ -58,8 +66,9 @@ def levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
     return out
 
 
-def root(leaves: Sequence[bytes]) -> bytes:
+def root(leaves: Iterable[bytes]) -> bytes:
     """The Merkle tree hash (root) of ``leaves``; ``H(b"")`` for an empty list."""
+    leaves = _as_list(leaves)
     if not leaves:
         return _sha256(b"").digest()
     level = [_sha256(LEAF_PREFIX + d).digest() for d in leaves]
@@ -163,6 +172,7 @@ def consistency_proof(leaves: Sequence[bytes], m: int) -> list[bytes]:
 
     Empty when ``m`` is 0 or ``len(leaves)``.
     """
+    m = operator.index(m)
     n = len(leaves)
     if not 0 <= m <= n:
         raise ValueError(f"old size {m} out of range for a tree of {n} leaves")
@@ -230,12 +240,15 @@ def verify_consistency(
     return sn == 0 and fr == old_want and sr == new_want
 
 
-def diff(leaves_a: Sequence[bytes], leaves_b: Sequence[bytes]) -> list[int]:
+def diff(leaves_a: Iterable[bytes], leaves_b: Iterable[bytes]) -> list[int]:
     """Indices of the leaves that differ between two lists, found by comparing subtree hashes.
 
     Walks down from the roots into differing subtrees only: O(k log n) hash comparisons for k
     differing leaves. Leaves past the shorter list all count as differing.
     """
+    same = leaves_a is leaves_b
+    leaves_a = _as_list(leaves_a)
+    leaves_b = leaves_a if same else _as_list(leaves_b)
     common = min(len(leaves_a), len(leaves_b))
     extra = list(range(common, max(len(leaves_a), len(leaves_b))))
     if common == 0:

@@ -21,6 +21,7 @@ Everything below a low watermark is forgotten by :meth:`QuorumTracker.forget_bel
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from enum import IntEnum
 from typing import NamedTuple
@@ -53,10 +54,19 @@ class Evidence(NamedTuple):
     second_digest: bytes
 
 
+MAX_REPLICAS = 1 << 20
+"""Largest group size the trackers accept (a round holds one slot per replica)."""
+
+
 def max_faulty(n: int) -> int:
-    """``f = (n - 1) // 3``: how many faulty replicas ``n`` replicas tolerate."""
-    if n < 1:
-        raise ValueError(f"need at least one replica, got n={n}")
+    """``f = (n - 1) // 3``: how many faulty replicas ``n`` replicas tolerate.
+
+    ``n`` must be a whole number (``TypeError`` otherwise) in ``1..MAX_REPLICAS``
+    (``ValueError``).
+    """
+    n = operator.index(n)
+    if not 1 <= n <= MAX_REPLICAS:
+        raise ValueError(f"need at least one replica and at most {MAX_REPLICAS}, got n={n}")
     return (n - 1) // 3
 
 
@@ -72,6 +82,11 @@ def weak_quorum(n: int) -> int:
     return max_faulty(n) + 1
 
 
+def _check_digest(digest: object) -> None:
+    if type(digest) is not bytes:
+        raise TypeError(f"a digest is bytes, not {type(digest).__name__}")
+
+
 class QuorumTracker:
     """Counts distinct voters per ``(phase, view, sequence, digest)``; see the module docstring.
 
@@ -80,11 +95,11 @@ class QuorumTracker:
     """
 
     def __init__(self, n: int, thresholds: Mapping[int, int] | None = None) -> None:
-        self.n = n
         self.f = max_faulty(n)
+        self.n = n = operator.index(n)
         self.strong = strong_quorum(n)
         self.weak = self.f + 1
-        self._thresholds = dict(thresholds or {})
+        self._thresholds = {p: operator.index(t) for p, t in dict(thresholds or {}).items()}
         for phase, t in self._thresholds.items():
             if not 1 <= t <= n:
                 raise ValueError(f"threshold {t} for phase {phase} outside 1..{n}")
@@ -100,7 +115,14 @@ class QuorumTracker:
         return self._thresholds.get(phase, self.strong)
 
     def add(self, phase: int, view: int, sequence: int, digest: bytes, voter: int) -> Status:
-        """Count ``voter``'s vote for ``digest``; see :class:`Status` for the answers."""
+        """Count ``voter``'s vote for ``digest``; see :class:`Status` for the answers.
+
+        ``digest`` must be ``bytes`` and ``voter`` a whole number (``TypeError``), in
+        ``0..n-1`` (``ValueError``).
+        """
+        _check_digest(digest)
+        if type(voter) is not int:
+            voter = operator.index(voter)
         if not 0 <= voter < self.n:
             raise ValueError(f"voter {voter} outside 0..{self.n - 1}")
         if sequence < self.low_watermark:
@@ -135,10 +157,12 @@ class QuorumTracker:
 
     def count(self, phase: int, view: int, sequence: int, digest: bytes) -> int:
         """Distinct voters counted for this key."""
+        _check_digest(digest)
         return len(self._votes.get(sequence, {}).get((phase, view, digest), ()))
 
     def voters(self, phase: int, view: int, sequence: int, digest: bytes) -> frozenset[int]:
         """The distinct voters counted for this key."""
+        _check_digest(digest)
         return frozenset(self._votes.get(sequence, {}).get((phase, view, digest), ()))
 
     def reached(self, phase: int, view: int, sequence: int, digest: bytes) -> bool:

@@ -34,8 +34,24 @@ def test_needs_f_plus_one_matching_results() -> None:
     assert not c.step(2, _reply(2, req.timestamp, b"truth")).completed
     done = c.step(3, _reply(3, req.timestamp, b"truth", view=1)).completed
     assert [d.result for d in done] == [b"truth"]
-    assert c.view == 1  # learnt from the matching replies
+    assert c.view == 0  # one reply's view is not vouched for by f+1 replicas
     assert c.idle
+
+
+def test_the_view_comes_from_f_plus_one_replies() -> None:
+    """Defect 8 of issue 13: the client took the highest view of any matching reply, so one
+    faulty replica chose the primary of every later request."""
+    c, req = _client()
+    c.step(1, _reply(1, req.timestamp, b"truth", view=10**9))  # the faulty replica
+    done = c.step(2, _reply(2, req.timestamp, b"truth")).completed
+    assert [d.result for d in done] == [b"truth"]
+    assert c.view == 0
+    (send,) = c.step(4, Submit(b"next")).messages
+    assert send.dsts == (0,)  # still the primary of view 0, not 10**9 mod 4
+    # f+1 replies at a higher view move it
+    c.step(1, _reply(1, send.msg.timestamp, b"ok", view=3))
+    c.step(3, _reply(3, send.msg.timestamp, b"ok", view=3))
+    assert c.view == 3
 
 
 def test_rejects_forged_stale_and_unauthentic_replies() -> None:

@@ -14,7 +14,9 @@ persist the refusal and never prepare that request, so it can never gather a pre
 certificate. f faulty replicas can neither fake a result nor make a request look refused. To try
 again the application submits anew: a new timestamp, judged afresh. If replies do not arrive
 within the retransmission timeout the client broadcasts the request to every replica (backups
-relay it to the primary and start their view-change timers) and doubles the timeout.
+relay it to the primary and start their view-change timers) and doubles the timeout. The client
+learns the current view from the replies, but only a view that f+1 of them report: one faulty
+replica cannot choose the primary every later request goes to.
 
 The client has one request outstanding at a time (a closed loop, as in the paper); the
 application queues operations with the local event :class:`~.messages.Submit` (``step(own id,
@@ -139,6 +141,13 @@ class Client:
         self.retransmissions = 0
         self._ready.messages.append(Send((self.view % self.n,), req))
 
+    def _vouched_view(self) -> int:
+        """The highest view that f+1 of the replies received report (or exceed): at least one
+        of them is honest, so one faulty replica cannot steer the client to a view nobody is
+        in (every later request would go to a primary of its choosing)."""
+        views = sorted((r.view for r in self.replies.values()), reverse=True)
+        return views[self.f] if len(views) > self.f else 0
+
     def _handle_reply(self, src: int, reply: Reply) -> None:
         req = self.outstanding
         if src != reply.replica or not 0 <= reply.replica < self.n:
@@ -167,8 +176,7 @@ class Client:
         # at most one result can reach f+1 (one honest replica in it, and all honest compute the
         # same), and a refusal quorum leaves fewer than f+1 replicas for a result
         (result, refusal) = decided[0]
-        matching = [r for r in self.replies.values() if (r.result, r.refusal) == (result, refusal)]
-        self.view = max(self.view, max(r.view for r in matching))
+        self.view = max(self.view, self._vouched_view())
         self._ready.completed.append(
             Completion(
                 self.node_id,

@@ -15,6 +15,11 @@ accepted only for ``h < n <= h + L`` (the log window ``L``).
 Checkpoints above the window are still useful: they tell a replica that it fell behind. For those
 only the newest checkpoint of each replica is kept (memory bounded by ``n``); when 2f+1 of them
 agree the replica has a proof and starts a state transfer.
+
+Inside the window each replica's vote counts once per sequence: the first digest it sent is kept,
+a second, different one is equivocation, kept as evidence (both messages) and not counted, and the
+replica refuses checkpoints at sequences that are not multiples of ``K`` (no honest replica sends
+them). So the votes held are bounded by ``n * L / K``, whatever a faulty replica sends.
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ class Checkpoints:
         self._votes: dict[int, dict[bytes, dict[int, Checkpoint]]] = {}
         # newest checkpoint per replica above the window
         self._far: dict[int, Checkpoint] = {}
+        # (first, second): a replica's two different digests for one sequence
+        self.evidence: list[tuple[Checkpoint, Checkpoint]] = []
 
     @property
     def low(self) -> int:
@@ -102,13 +109,22 @@ class Checkpoints:
             ]
             return tuple(same) if len(same) >= quorum else None
         by_digest = self._votes.setdefault(s, {})
+        for digest, held in by_digest.items():  # at most one digest per replica: <= n entries
+            first = held.get(msg.replica)
+            if first is not None:
+                if digest != msg.state_digest:
+                    self.evidence.append((first, msg))
+                return None
         voters = by_digest.setdefault(msg.state_digest, {})
-        if msg.replica in voters:
-            return None
         voters[msg.replica] = msg
         if len(voters) == quorum:
             return tuple(voters[r] for r in sorted(voters))
         return None
+
+    def take_evidence(self) -> list[tuple[Checkpoint, Checkpoint]]:
+        """Return and clear the checkpoint equivocations seen so far."""
+        out, self.evidence = self.evidence, []
+        return out
 
     def make_stable(self, sequence: int, digest: bytes, proof: tuple[Checkpoint, ...]) -> None:
         """Move the low watermark to ``sequence`` and forget older votes."""

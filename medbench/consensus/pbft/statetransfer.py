@@ -38,6 +38,9 @@ class StateTransfer(ReplicaCore):
             return
         if msg.sequence <= self.checkpoints.stable:
             return  # stale but harmless: the replica already has a newer stable checkpoint
+        if msg.sequence % self.config.checkpoint_interval:
+            self._reject(msg, "checkpoint off the interval")  # no honest replica sends one
+            return
         if not self._verify(src, msg):
             self._reject(msg, "not authentic")
             return
@@ -45,6 +48,8 @@ class StateTransfer(ReplicaCore):
 
     def add_checkpoint(self, msg: Checkpoint) -> None:
         proof = self.checkpoints.add(msg, self.quorum)
+        for first, second in self.checkpoints.take_evidence():
+            self._ready.notes.append(Note("equivocation", ("checkpoint", first, second)))
         if proof is not None:
             self.make_stable(msg.sequence, msg.state_digest, proof)
 

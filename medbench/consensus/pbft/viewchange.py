@@ -217,10 +217,15 @@ class ViewChanges(StateTransfer):
             and len(by_replica) >= self.quorum
         ):
             self.vc_deadline = self.now + self._timeout()
-        # memory bound: each replica keeps view changes for at most 4 views
+        # memory bound: each replica keeps view changes for at most 4 views, and a view nobody
+        # holds any more leaves no key behind; so at most 4n views are held and every scan of
+        # them (here, and the f+1 rule of handle_view_change) costs O(n), not O(views seen)
         held = sorted(v for v, m in self.view_changes.items() if vc.replica in m)
         for v in held[:-4]:
-            del self.view_changes[v][vc.replica]
+            by_view = self.view_changes[v]
+            del by_view[vc.replica]
+            if not by_view:
+                del self.view_changes[v]
 
     def handle_view_change(self, src: int, vc: ViewChange) -> None:
         """Check and store a VIEW-CHANGE; join f+1 higher views; a new primary sends NEW-VIEW."""

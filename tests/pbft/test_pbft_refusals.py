@@ -12,7 +12,7 @@ from pbft_harness import Network, safety_violations
 
 from medbench.consensus.pbft import Client, Replica, make_keyrings
 from medbench.consensus.pbft import byzantine as faults
-from medbench.consensus.pbft.messages import MessageError, Reply, Request, Submit
+from medbench.consensus.pbft.messages import Commit, MessageError, Reply, Request, Submit
 from medbench.consensus.pbft.replica import refusal_code
 from medbench.consensus.pbft.wire import decode_message
 from medbench.node import Send
@@ -138,8 +138,8 @@ def test_a_refused_request_is_answered_by_every_replica_and_never_ordered_later(
     assert net.run_until_idle(2_000_000)
     (done,) = net.completed
     assert (done.refusal, done.result, done.retransmissions) == ("forbidden", b"", 1)
-    refusals = [r.refused[4] for r in net.replicas()]
-    assert all(x.refusal == "forbidden" and x.timestamp == 1 for x in refusals)
+    refusals = [r.refused.reply(4, 1) for r in net.replicas()]
+    assert all(x is not None and x.refusal == "forbidden" for x in refusals)
     assert all(not r.pending and r.last_executed == 0 for r in net.replicas())
     # the rules change: the refused request (same timestamp) stays refused, it is not ordered
     for rule in rules:
@@ -174,7 +174,7 @@ def test_a_restarted_replica_keeps_its_refusal() -> None:
     net.crash(1)
     net.restart(1)
     restarted = net.replicas([1])[0]
-    assert restarted.refused[4].timestamp == bad.timestamp
+    assert restarted.refused.reply(4, bad.timestamp) is not None
     assert restarted._admit(bad) == "request refused earlier"
     # a new timestamp of the same client is judged afresh, and once it executes the refusal
     # is spent, on the restarted replica too
@@ -220,7 +220,7 @@ def test_a_refusal_inside_a_pre_prepare_is_answered_and_not_prepared_again() -> 
     assert net.run_until_idle(3_000_000)
     assert sorted((c.client, c.refusal) for c in net.completed) == [(4, "forbidden"), (5, "")]
     backups = net.replicas([1, 2, 3])
-    assert all(r.refused[4].timestamp == 1 and r.view >= 1 for r in backups)
+    assert all(r.refused.refused(4, 1) and r.view >= 1 for r in backups)
     assert safety_violations(net, [1, 2, 3]) == []
     bad = next(m for m in net.recent if isinstance(m, Request) and m.operation == b"bad")
     for r in backups:  # the refused timestamp is refused without asking the validator
@@ -235,4 +235,81 @@ def test_unauthentic_requests_get_no_refusal() -> None:
     r: Replica = net.replicas([1])[0]
     forged = Request(4, 1, b"x", KEYS[5].sign(Request(4, 1, b"x").body()))
     ready = r.step(4, forged)
-    assert not ready.messages and r.rejections["request not authentic"] == 1 and not r.refused
+    assert not ready.messages and r.rejections["request not authentic"] == 1 and not len(r.refused)
+
+
+def test_every_refusal_a_client_saw_stays_refused() -> None:
+    """Defect 5 of issue 13: a replica remembered one refusal per client, so a newer refusal
+    evicted the older one, whose (client, timestamp) was judged afresh and could commit. The
+    client completes two requests as refused; the rules then change and the old request comes
+    back through a primary that admits everything: no honest backup prepares it."""
+    net = Network(n=4, clients=1, seed=26, client_timeout_us=100_000)
+    rules = [_Rules() for _ in range(3)]
+    for r, rule in zip(net.replicas([1, 2, 3]), rules, strict=True):
+        rule.forbidden = {b"bad1", b"bad2"}
+        r.validator = rule
+    for op in (b"bad1", b"bad2"):
+        net.submit(4, op)
+        assert net.run_until_idle(2_000_000)
+    assert [c.refusal for c in net.completed] == ["forbidden", "forbidden"]
+    first = next(m for m in net.recent if isinstance(m, Request) and m.operation == b"bad1")
+    for rule in rules:
+        rule.forbidden.clear()
+    for r in net.replicas([1, 2, 3]):
+        assert r.refused.refused(4, first.timestamp)
+        assert r._admit(first) == "request refused earlier"
+    net.deliver_now(4, 0, first)  # the primary (no rules) proposes it again
+    net.run(2_000_000)
+    assert all(r.last_executed == 0 for r in net.replicas([1, 2, 3]))
+    assert len(net.completed) == 2
+
+
+def test_refusals_beyond_the_window_raise_the_clients_floor() -> None:
+    """Memory per client is bounded by the refusal window; a refusal dropped from it still
+    counts, through the client's floor."""
+    from medbench.consensus.pbft.refusals import Refusals
+
+    held = Refusals(window=3)
+    for t in range(1, 11):
+        assert held.add(Reply(0, t, 4, 1, b"", refusal="no-grant"))
+    assert len(held) == 3
+    assert all(held.refused(4, t) for t in range(1, 11))
+    assert held.reply(4, 10) is not None and held.reply(4, 2) is None  # below the floor
+    assert not held.refused(4, 11) and not held.refused(5, 1)
+    held.executed(4, 12)  # a newer request executed: everything at or below it is spent
+    assert 4 not in held and not held.refused(4, 5)
+
+
+class _CommitsLost(faults.Byzantine):
+    """The network loses this replica's COMMITs while ``lost`` is set (a test switch)."""
+
+    lost = True
+
+    def outgoing(self, send: Send) -> list[Send]:
+        return [] if self.lost and isinstance(send.msg, Commit) else [send]
+
+
+def test_a_request_re_issued_at_a_new_view_is_not_also_refused() -> None:
+    """Defect 6 of issue 13: at a new view a replica accepted the re-issued pre-prepares, then
+    re-judged its pending requests and refused some of them, the re-issued ones included, so the
+    client was shown 2f+1 refusals for a request that executed. A request the new view carries
+    is ordered; execution decides it."""
+    net = Network(n=4, clients=1, seed=27, view_change_timeout_us=100_000)
+    rules = [_Rules() for _ in range(4)]
+    for i, rule in enumerate(rules):
+        rule.forbidden = set()
+        net.replicas([i])[0].validator = rule
+        net.nodes[i] = _CommitsLost(net.nodes[i])
+    net.submit(4, b"op")
+    net.run(20_000)  # prepared everywhere, committed nowhere: every COMMIT is lost
+    assert all(r.log.get(1) is not None and r.log.get(1).proof for r in net.replicas())
+    assert all(r.last_executed == 0 for r in net.replicas())
+    for i, rule in enumerate(rules):  # the rules change; the network delivers again
+        rule.forbidden = {b"op"}
+        net.nodes[i].lost = False
+    assert net.run_until_idle(5_000_000)
+    assert all(r.view >= 1 and r.last_executed == 1 for r in net.replicas())
+    (done,) = net.completed
+    assert (done.refusal, done.result) == ("", done.request_id)  # executed, and shown so
+    assert not any(r.refused.refused(4, done.timestamp) for r in net.replicas())
+    assert safety_violations(net, range(4)) == []

@@ -43,6 +43,7 @@ from medbench.consensus.pbft.messages import (
     ViewChange,
     compute_batch_digest,
 )
+from medbench.consensus.pbft.refusals import DEFAULT_WINDOW, Refusals
 from medbench.node import Committed, Note, Ready, Send
 from medbench.quorum import QuorumTracker, Status, strong_quorum
 from medbench.rotation import blocker_for
@@ -93,6 +94,7 @@ class Config:
     # how far a PRE-PREPARE's time may be from a backup's clock (TOCS §4.6); generous, because
     # a pre-prepare may wait in a busy replica's queue, and small next to grant windows
     max_clock_skew_us: int = 10_000_000
+    refusal_window: int = DEFAULT_WINDOW  # refusals held per client (.refusals)
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -153,7 +155,7 @@ class ReplicaCore(ABC):
         self.next_sequence = 0  # last sequence the primary assigned
         self.history: dict[int, ExecutedBatch] = {}
         self.last_reply: dict[int, Reply] = {}
-        self.refused: dict[int, Reply] = {}  # client -> refusal of its newest refused request
+        self.refused = Refusals(config.refusal_window)  # every refusal a client may have seen
         self.last_timestamp: dict[int, int] = {}
         # request key -> (time its timer started, request): the view-change timers (TOCS §4.4)
         self.pending: dict[tuple[int, int], tuple[int, Request]] = {}
@@ -254,10 +256,8 @@ class ReplicaCore(ABC):
         """:meth:`_verify_item` under the refusal rule (module docstring, *Refusals*): a request
         this replica refused stays refused for its timestamp, and a fresh validator refusal of
         an authentic request is answered (:meth:`_refuse`)."""
-        if type(item) is Request:
-            refusal = self.refused.get(item.client)
-            if refusal is not None and refusal.timestamp == item.timestamp:
-                return "request refused earlier"
+        if type(item) is Request and self.refused.refused(item.client, item.timestamp):
+            return "request refused earlier"
         reason = self._verify_item(item)
         if reason is not None and type(item) is Request and reason.startswith(INVALID):
             self._refuse(item, reason[len(INVALID) :])
@@ -268,9 +268,7 @@ class ReplicaCore(ABC):
         c = req.client
         reply = Reply(self.view, req.timestamp, c, self.node_id, b"", refusal=refusal_code(reason))
         self._seal(reply, c)
-        old = self.refused.get(c)
-        if old is None or old.timestamp <= req.timestamp:
-            self.refused[c] = reply
+        if self.refused.add(reply):
             # persisted like a vote: a restarted replica must not prepare what it refused
             self._ready.persist.append(reply)
         self.pending.pop((c, req.timestamp), None)
@@ -309,9 +307,9 @@ class ReplicaCore(ABC):
             else:
                 self._reject(req, "old request")
             return
-        refusal = self.refused.get(client)
-        if refusal is not None and refusal.timestamp == req.timestamp:
-            if src == client:
+        if self.refused.refused(client, req.timestamp):
+            refusal = self.refused.reply(client, req.timestamp)
+            if src == client and refusal is not None:
                 self._send((client,), refusal)  # a retransmission: the same refusal, not re-judged
             else:
                 self._reject(req, "request refused earlier")
@@ -590,10 +588,9 @@ class ReplicaCore(ABC):
                 reply = Reply(self.view, item.timestamp, c, self.node_id, result)
                 self.last_timestamp[c] = item.timestamp
                 self.pending.pop((c, item.timestamp), None)
-                refusal = self.refused.get(c)
-                if refusal is not None and refusal.timestamp <= item.timestamp:
-                    # ordered all the same (other replicas admitted it): execution decides
-                    del self.refused[c]
+                # ordered all the same (other replicas admitted it): execution decides, and
+                # refusals at or below this timestamp are spent
+                self.refused.executed(c, item.timestamp)
                 executed.append(item)
                 chain.accept(item.digest())
                 if replies:

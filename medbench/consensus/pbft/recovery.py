@@ -86,14 +86,15 @@ class Recovery(ViewChanges):
                 new_views[rec.view] = rec
             elif isinstance(rec, ViewChange) and rec.replica == node_id:
                 view_changes[rec.view] = rec
-            elif isinstance(rec, Reply) and rec.replica == node_id and rec.refusal:
+            elif (
+                isinstance(rec, Reply)
+                and rec.replica == node_id
+                and rec.refusal
+                and rec.timestamp > self.last_timestamp.get(rec.client, 0)
+            ):
                 # a refusal this replica answered: it stays refused for that timestamp (see
-                # Replica._refuse); a later executed request of the client supersedes it
-                old = self.refused.get(rec.client)
-                if (old is None or old.timestamp <= rec.timestamp) and rec.timestamp > (
-                    self.last_timestamp.get(rec.client, 0)
-                ):
-                    self.refused[rec.client] = rec
+                # .refusals); a later executed request of the client supersedes it
+                self.refused.add(rec)
         self.view = view
         self.active = active
         stable = self.checkpoints.stable

@@ -354,9 +354,15 @@ class ViewChanges(StateTransfer):
             self._accept_pre_prepare(slot, pp)
         self.next_sequence = max(plan.max_s, self.checkpoints.stable)
         # a new view re-judges what waits: the rules may have changed with the executed state since
-        # a request was admitted (see Replica._verify_item); a request now refused loses its timer
+        # a request was admitted (see Replica._verify_item); a request now refused loses its timer.
+        # Not the requests of the re-issued pre-prepares: this replica just accepted them (their
+        # order may already be committed elsewhere), so refusing them too would show a client a
+        # refusal for a request that executes (defect 6 of issue 13); execution decides those.
         self._verified.clear()
+        ordered = {item.digest() for pp in pps for item in pp.batch}
         for key, (_, req) in list(self.pending.items()):
+            if req.digest() in ordered:
+                continue
             reason = self._admit(req)  # a refusal is answered to its client (Replica._refuse)
             if reason is not None:
                 self.pending.pop(key, None)

@@ -201,7 +201,7 @@ class MedicalChainNode:
             if sig is not None and 0 <= src < self.replica.n:
                 ready.messages.append(Send((src,), BlockSignature(msg.block_id, sig)))
             return ready
-        if not self._admissible(msg):
+        if not self._admissible(src, msg):
             ready = Ready()
             if len(self.held) < HOLD_LIMIT:
                 self.held.append((src, msg, self.now))
@@ -230,16 +230,31 @@ class MedicalChainNode:
 
     # --- admission of blocks (docs/medical-chain.md §1.5: replicas check the expected blocker
     # signed) ---------
-    def _admissible(self, msg: Any) -> bool:
+    def _admissible(self, src: int, msg: Any) -> bool:
+        """False when ``msg`` must wait for a block's ledger signature; True when the replica may
+        judge it now. Only an authentic message from the right sender, whose blocks the replica
+        would admit (blocker, time, authenticator), ever waits: anything else goes straight to the
+        replica, which rejects it and counts why, so a forged message neither crashes the node
+        (defect 4 of issue 13: a header built from a hostile timestamp raised out of ``step``)
+        nor takes a place in the bounded hold queue."""
         if self.setup.config.block_mode is not BlockMode.BLOCKER:
             return True
+        replica = self.replica
         if isinstance(msg, BlockMessage):
+            if src != msg.blocker:
+                return True
             blocks: tuple[BlockMessage, ...] = (msg,)
         elif isinstance(msg, PrePrepare):
             blocks = tuple(i for i in msg.batch if isinstance(i, BlockMessage))
+            if not blocks:
+                return True
+            if src != msg.replica or not replica.keyring.verify(src, msg.body(), msg.auth):
+                return True
         else:
             return True
         for b in blocks:
+            if replica.check_block(b) is not None:
+                return True
             header = self.format.header_for(b.height, b.prev_id, b.blocker, b.tx_ids, b.timestamp)
             if header is None or self.format.signature_for(header) is None:
                 return False
@@ -248,7 +263,7 @@ class MedicalChainNode:
     def _retry_held(self, ready: Ready) -> None:
         held, self.held = self.held, []
         for src, msg, since in held:
-            if self._admissible(msg):
+            if self._admissible(src, msg):
                 _merge(ready, self._drive(self.core.step(src, msg)))
             else:
                 self.held.append((src, msg, since))

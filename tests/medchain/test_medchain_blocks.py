@@ -15,6 +15,7 @@ from medbench.access.scenario import GENESIS_US
 from medbench.consensus.pbft import blocker_for
 from medbench.consensus.pbft.byzantine import Byzantine
 from medbench.consensus.pbft.messages import Block as BlockMessage
+from medbench.consensus.pbft.messages import PrePrepare, compute_batch_digest
 from medbench.crypto.keys import Scheme, SigningKey
 from medbench.hashing import sha256
 from medbench.ledger import Block, Genesis, expected_blocker
@@ -95,7 +96,10 @@ def test_validate_rejects_forged_blocks() -> None:
     assert fmt.header_for(1, fmt.genesis.id, 9, (), 5) is None
 
 
-def _honest_blocks_despite(dep, net, bad: int) -> None:  # type: ignore[no-untyped-def]
+def _honest_blocks_despite(  # type: ignore[no-untyped-def]
+    dep, net, bad: int, *why: str
+) -> None:
+    why = why or ("block signature missing or invalid",)
     for k, c in enumerate(dep.user_ids[:2]):
         for op in care_session(dep, k, 2, GENESIS_US + 100 * k):
             net.submit(c, op)
@@ -111,7 +115,10 @@ def _honest_blocks_despite(dep, net, bad: int) -> None:  # type: ignore[no-untyp
         assert bad_key not in {b.header.blocker for b in blocks}
         assert dep.nodes[i].verify().ok
         assert dep.nodes[i].replica.view >= 1  # the stalled block changed the view (and blocker)
-    assert sum(dep.nodes[i].rejections["block signature missing or invalid"] for i in honest) >= 1
+    refused = [
+        dep.nodes[i].rejections[w] + dep.nodes[i].replica.rejections[w] for i in honest for w in why
+    ]
+    assert sum(refused) >= 1, [dict(dep.nodes[i].replica.rejections) for i in honest]
 
 
 def test_blocker_signing_with_a_wrong_key_is_rejected(tmp_path: Path) -> None:
@@ -143,6 +150,79 @@ def test_blocker_listing_an_unaccepted_id_is_rejected(tmp_path: Path) -> None:
     _honest_blocks_despite(dep, net, 1)
 
 
+class DatingBlocker(Byzantine):
+    """Dates every block it proposes an hour ahead of its clock (and re-signs it)."""
+
+    def when(self, m: BlockMessage) -> int:
+        return m.timestamp + 3_600_000_000
+
+    def outgoing(self, send: Send) -> list[Send]:
+        m = send.msg
+        if not isinstance(m, BlockMessage):
+            return [send]
+        bad = BlockMessage(m.view, m.height, m.prev_id, m.blocker, m.tx_ids, self.when(m))
+        object.__setattr__(bad, "auth", self.inner.keyring.sign(bad.body()))
+        return [Send(send.dsts, bad)]
+
+
+class BackDatingBlocker(DatingBlocker):
+    """Dates its blocks just before their predecessor (the first one, which has no earlier
+    predecessor than genesis, an hour ahead instead)."""
+
+    def when(self, m: BlockMessage) -> int:
+        head = self.inner.chain.head_time
+        return head - 1 if head > 0 else m.timestamp + 3_600_000_000
+
+
+def test_a_blocker_dating_its_block_in_the_future_is_refused(tmp_path: Path) -> None:
+    """Defect 3 of issue 13: nothing bounded a block's time, so a faulty blocker's future block
+    froze the chain (its time became the head's, and every later request looked stale). Backups
+    now refuse a block outside their clock skew, before preparing it: the view (and blocker)
+    changes and the chain goes on with honest times."""
+    dep, net = deploy(tmp_path, wrap={1: DatingBlocker}, **FAST)
+    _honest_blocks_despite(dep, net, 1, "block time outside this replica's clock skew")
+    for i in (0, 2, 3):
+        blocks = dep.nodes[i].ledger.blocks()
+        assert all(b.header.timestamp_us <= GENESIS_US + 600_000_000 for b in blocks)
+
+
+def test_a_blocker_back_dating_its_block_is_refused(tmp_path: Path) -> None:
+    """The mirror case: a block dated before its predecessor was committed, then every honest
+    node's own ``verify()`` reported a timestamp regression."""
+    dep, net = deploy(tmp_path, wrap={1: BackDatingBlocker}, **FAST)
+    _honest_blocks_despite(
+        dep,
+        net,
+        1,
+        "block time before its predecessor",
+        "block time outside this replica's clock skew",
+    )
+    for i in (0, 2, 3):
+        times = [b.header.timestamp_us for b in dep.nodes[i].ledger.blocks()]
+        assert times == sorted(times)
+
+
+@pytest.mark.parametrize("timestamp", [(1 << 63) - 1, (1 << 63) - 1000, (1 << 62)])
+def test_a_block_dated_near_2_63_never_raises(tmp_path: Path, timestamp: int) -> None:
+    """Defect 4 of issue 13: in blocker mode a Medical Chain node built the ledger header of every
+    incoming BLOCK (or PRE-PREPARE holding one) before authenticating it, and a timestamp near
+    2^63 raised ``ValueError`` out of ``step()``. Forged or authentic, it is now refused."""
+    dep, _ = deploy(tmp_path, **FAST)
+    node = dep.nodes[0]  # the primary of view 0: BLOCKs come to it
+    keys = dep.keyrings
+    for signer in (None, 1):  # forged, then signed by the expected blocker VA_1
+        block = BlockMessage(0, 1, node.replica.chain.head_id, 1, (sha256(b"t"),), timestamp)
+        if signer is not None:
+            object.__setattr__(block, "auth", keys[signer].sign(block.body()))
+        ready = node.step(1, block)
+        assert not ready.messages
+        pp = PrePrepare(0, 1, compute_batch_digest(5, (block,)), 5, (block,), 0)
+        object.__setattr__(pp, "auth", keys[0].sign(pp.body()))
+        dep.nodes[2].step(0, pp)
+    assert node.replica.rejections["block time outside this replica's clock skew"] >= 1
+    assert not node.held and not dep.nodes[2].held
+
+
 def test_side_messages_round_trip() -> None:
     sig = BlockSignature(sha256(b"b"), b"s" * 64)
     assert decode_side_message(sig.encode()) == sig
@@ -162,19 +242,34 @@ def lone_node(tmp_path_factory: pytest.TempPathFactory) -> MedicalChainNode:
     return dep.nodes[2]  # type: ignore[no-any-return]
 
 
+# every integer field over its whole wire range, edges included (the message layer admits
+# 0..2^63-1, and -1..2^63-1 for a blocker)
+_U63 = st.integers(0, (1 << 63) - 1) | st.sampled_from([0, 1, 5, (1 << 63) - 1000, (1 << 63) - 1])
+_BLOCKER = st.integers(-1, (1 << 63) - 1) | st.sampled_from([-1, 0, 1, 2, 3, 4])
+_BLOCKS = st.builds(
+    BlockMessage,
+    _U63,
+    _U63,
+    st.binary(min_size=32, max_size=32),
+    _BLOCKER,
+    st.lists(st.binary(min_size=32, max_size=32), max_size=3).map(tuple),
+    _U63,
+)
+
 _JUNK = st.one_of(
     st.builds(
         BlockSignature, st.binary(min_size=32, max_size=32), st.binary(min_size=1, max_size=100)
     ),
     st.builds(SignatureWanted, st.binary(min_size=32, max_size=32)),
+    _BLOCKS,
     st.builds(
-        BlockMessage,
-        st.integers(0, 3),
-        st.integers(0, 5),
-        st.binary(min_size=32, max_size=32),
-        st.integers(-1, 6),
-        st.lists(st.binary(min_size=32, max_size=32), max_size=3).map(tuple),
-        st.integers(0, 1 << 40),
+        lambda view, seq, ts, blocks: PrePrepare(
+            view, seq, compute_batch_digest(ts, tuple(blocks)), ts, tuple(blocks), view % 4
+        ),
+        _U63,
+        _U63,
+        _U63,
+        st.lists(_BLOCKS, min_size=1, max_size=2),
     ),
     st.binary(max_size=20),
     st.none(),

@@ -14,8 +14,10 @@ never blocks. medbench numbers the non-primaries from the primary on, ``VA_{(p +
 exactly ``VA_B`` — the paper's worked example ``L = 1, N = 4 -> B = 1 -> VA_1`` (see
 :func:`blocker_for`). The block names the view its blocker computed its turn in; backups prepare
 it only in that view, and execution checks it deterministically (:meth:`Chain.check`): right
-height, right predecessor, the expected blocker for (height, view), and every listed ID an
-accepted transaction not yet in a block.
+height, right predecessor, a time not before the predecessor's, the expected blocker for
+(height, view), and every listed ID an accepted transaction not yet in a block. Before that, each
+backup admits a BLOCK only if its time lies within ``max_clock_skew_us`` of its own clock (TOCS
+§4.6, as for a pre-prepare), so a faulty blocker cannot date the chain into the future.
 
 ``integrated`` mode skips the second round: every committed PBFT batch *is* the next block (its
 blocker field is -1; the batch's commit certificate stands for the blocker's signature).
@@ -139,6 +141,7 @@ class Chain:
         genesis = self.format.build(0, ZERO_ID, INTEGRATED_BLOCKER, (), 0)
         self.blocks: list[Any] = [genesis]
         self.ids: list[bytes] = [self.format.block_id(genesis)]
+        self.head_time = 0  # the newest block's timestamp: block times never run back
         self.unblocked: dict[bytes, None] = {}  # accepted, not yet in a block (insertion order)
         self.blocked: set[bytes] = set()
 
@@ -176,6 +179,8 @@ class Chain:
             return "wrong previous block"
         if msg.blocker != blocker_for(msg.height, msg.view, self.n):
             return "not the expected blocker"
+        if msg.timestamp < self.head_time:
+            return "block time before its predecessor"
         if not msg.tx_ids:
             return "empty block"
         if len(set(msg.tx_ids)) != len(msg.tx_ids):
@@ -193,6 +198,7 @@ class Chain:
             raise AssertionError(f"block format rejected its own block: {reason}")
         self.blocks.append(block)
         self.ids.append(self.format.block_id(block))
+        self.head_time = max(self.head_time, timestamp)
         for tx in tx_ids:
             self.unblocked.pop(tx, None)
             self.blocked.add(tx)

@@ -1,0 +1,878 @@
+"""The chained HotStuff replica: a sans-IO state machine (Yin et al., PODC 2019, §4-§5).
+
+Theory of operation
+-------------------
+``Replica`` implements :class:`medbench.node.Node`: its driver calls ``step(src, msg)`` for every
+message and ``tick(now_us)`` for time, and gets one :class:`medbench.node.Ready` back. **The
+driver writes ``Ready.persist`` before delivering ``Ready.messages``** — the vote record (and
+the lock) reach the disk before the vote leaves — then hands ``Ready.committed`` (executed
+blocks, in height order) to the application. :meth:`Replica.recover` rebuilds a crashed replica
+from those records.
+
+Replicas are ``0..n-1``; clients are any other id. The protocol is Algorithm 3 (event-driven
+chained HotStuff) with the pacemaker of :mod:`.pacemaker`; rule by rule:
+
+* REQUEST: a client broadcasts its request to every replica (each keeps a *mempool*, so any
+  leader can propose it). A request whose client timestamp is not newer than the client's last
+  executed one is answered from the reply cache (exactly-once).
+* Proposing (Algorithm 3 ``onPropose``, Algorithm 4 ``onBeat``): the leader of view ``v``
+  proposes once it holds the QC of view ``v - 1`` (the happy path) or a timeout certificate for
+  ``v`` (:mod:`.pacemaker`), never twice in a view. The block extends ``qc_high.node``
+  (``parent == justify.node``), carries up to ``max_batch_size`` mempool requests not already
+  in an uncommitted ancestor, and the leader's clock as its agreed time. It proposes when a
+  batch is full or its oldest request waited ``max_batch_delay_us`` — or at once, with what it
+  has, while an uncommitted ancestor still holds requests (the chain must grow three more
+  blocks to commit them: the pipeline flush) or after a view change.
+* Voting (Algorithm 3 ``onReceiveProposal``): a replica checks the proposal — from the leader of
+  its view, authentic, justify QC valid (:mod:`.certificates`), a timeout certificate when it
+  does not follow the previous view's QC, parent = justified block, height = parent's + 1, time
+  not before the parent's nor beyond ``max_clock_skew_us`` from its clock, batch within bounds,
+  every request authentic — stores the block, runs ``update`` and asks :mod:`.safety` for a vote
+  (once per view, safeNode); the vote goes to the leader of ``v + 1`` and the replica enters
+  ``v + 1``. A proposal whose parent is unknown is buffered (bounded) while the parent is
+  fetched (:mod:`.sync`).
+* ``update`` (Algorithm 3): for the justify QC of a block (on ``b''``): ``qc_high`` rises to
+  it (Algorithm 5 ``updateQCHigh``), the lock moves to ``b'`` (:mod:`.safety`), and the
+  three-chain rule commits ``b`` and its ancestors (:mod:`.blocktree`); committed blocks execute
+  in height order and every replica replies to the clients.
+* VOTE (Algorithm 3 ``onReceiveVote``): the next leader counts distinct authentic votes per
+  (view, block); ``strong_quorum(n)`` of them form a QC, which raises ``qc_high`` and lets it
+  propose.
+* Timeouts and NEW-VIEW (:mod:`.pacemaker`): exponential back-off, NEW-VIEW to the next leader
+  only (linear), timeout certificates of ``n - f`` NEW-VIEWs.
+
+Hostile input never raises out of ``step``/``tick``: it is dropped, counted in
+:attr:`Replica.rejections` and reported as ``Note("reject", (kind, reason))``; two different
+authentic proposals of one leader for one view, or two votes of one replica in one view, are
+reported as ``Note("equivocation", (first, second))`` holding both messages. Handlers are chosen
+from one table keyed by message type; local kinds from a peer are rejected.
+
+Simplifications against the paper, each documented where it is made: threshold signatures are
+modeled as ``n - f`` individual ones (:mod:`.messages`); there are no checkpoints or state
+transfer, a lagging replica fetches blocks (:mod:`.sync`), and every replica keeps its ledger in
+memory; the agreed time of a block is ``max(timestamp, previous agreed time)`` as in PBFT.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from medbench import codec
+from medbench.consensus.auth import Keyring
+from medbench.consensus.hotstuff import recovery, sync
+from medbench.consensus.hotstuff.blocktree import BlockTree
+from medbench.consensus.hotstuff.certificates import (
+    VerdictMemo,
+    check_qc,
+    check_tc,
+    highest_qc,
+)
+from medbench.consensus.hotstuff.messages import (
+    GENESIS_QC,
+    LOCAL_KINDS,
+    QC,
+    ZERO_HASH,
+    Block,
+    NewView,
+    Proposal,
+    Reply,
+    Request,
+    SyncRequest,
+    SyncResponse,
+    Timeout,
+    Vote,
+)
+from medbench.consensus.hotstuff.pacemaker import Pacemaker
+from medbench.consensus.hotstuff.persist import CommitRecord
+from medbench.consensus.hotstuff.safety import SafetyRules
+from medbench.hashing import sha256
+from medbench.node import Committed, Note, Ready, Send
+from medbench.quorum import strong_quorum
+
+Service = Callable[[Request, int], bytes]
+"""``service(request, agreed_time_us) -> result``: execute one request at its block's agreed time
+(identical on every honest replica)."""
+
+
+def acknowledge(request: Request, agreed_time_us: int) -> bytes:
+    """The default service: the result of a request is its transaction ID (its digest)."""
+    return request.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Protocol parameters of one run (all times in integer microseconds)."""
+
+    n: int
+    max_batch_size: int = 16
+    max_batch_delay_us: int = 0
+    view_timeout_us: int = 500_000
+    max_view_timeout_us: int = 60_000_000
+    max_clock_skew_us: int = 10_000_000
+    sync_timeout_us: int = 300_000
+    max_sync_blocks: int = 64
+    max_buffered_proposals: int = 64
+    vote_window: int = 1_000
+    max_pending_per_client: int = 64
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError("need at least one replica")
+        if self.max_batch_size < 1 or self.max_sync_blocks < 1:
+            raise ValueError("batch and sync sizes must be positive")
+        if self.view_timeout_us < 1 or self.max_view_timeout_us < self.view_timeout_us:
+            raise ValueError("need 1 <= view_timeout_us <= max_view_timeout_us")
+        if self.max_clock_skew_us < 0 or self.max_batch_delay_us < 0:
+            raise ValueError("times must not be negative")
+
+    @property
+    def f(self) -> int:
+        """Faults tolerated: ``(n - 1) // 3``."""
+        return (self.n - 1) // 3
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedBlock:
+    """One committed block as executed: the payload of ``Ready.committed``.
+
+    ``requests`` are the requests that ran (a request already executed is skipped: exactly-once);
+    ``state_digest`` chains every executed block, so equal digests mean equal histories.
+    """
+
+    height: int
+    block: Block
+    agreed_time: int
+    requests: tuple[Request, ...]
+    state_digest: bytes
+
+    @property
+    def block_hash(self) -> bytes:
+        """The committed block's hash."""
+        return self.block.hash
+
+
+class Replica:
+    """One chained HotStuff replica (see the module docstring)."""
+
+    def __init__(
+        self,
+        node_id: int,
+        config: Config,
+        keyring: Keyring,
+        service: Service = acknowledge,
+        memo: VerdictMemo | None = None,
+    ) -> None:
+        if not 0 <= node_id < config.n:
+            raise ValueError(f"replica id {node_id} outside 0..{config.n - 1}")
+        self.node_id = node_id
+        self.config = config
+        self.keyring = keyring
+        self.service = service
+        self.memo = memo
+        n = config.n
+        self.n = n
+        self.f = config.f
+        self.quorum = strong_quorum(n)  # n - f = 2f + 1 at n = 3f + 1 (medbench.quorum)
+        self.others: tuple[int, ...] = tuple(r for r in range(n) if r != node_id)
+        self.now = 0
+        self.tree = BlockTree()
+        self.safety = SafetyRules(node_id, keyring)
+        self.pacemaker = Pacemaker(
+            node_id, n, self.quorum, config.view_timeout_us, config.max_view_timeout_us
+        )
+        self.fetcher = sync.Fetcher(node_id, n, config.sync_timeout_us, 4 * config.max_sync_blocks)
+        self.qc_high: QC = GENESIS_QC
+        self.last_proposed_view = 0
+        self.proposals: dict[int, Proposal] = {}  # view -> first valid proposal (evidence)
+        self.votes: dict[tuple[int, bytes], dict[int, Vote]] = {}
+        self.first_votes: dict[tuple[int, int], Vote] = {}  # (view, voter) -> its vote
+        self.formed: set[tuple[int, bytes]] = set()  # QCs formed here, by (view, block)
+        self.buffered: dict[bytes, list[tuple[int, Proposal]]] = {}  # parent -> proposals
+        self.buffered_count = 0
+        # (client, timestamp) -> (arrival time, request), in arrival order: the mempool
+        self.mempool: dict[tuple[int, int], tuple[int, Request]] = {}
+        self.pending_per_client: Counter[int] = Counter()
+        self.last_timestamp: dict[int, int] = {}
+        self.last_reply: dict[int, Reply] = {}
+        self.batch_time = 0  # agreed time of the last executed block
+        self.state_digest = ZERO_HASH
+        self.executed: list[ExecutedBlock] = []
+        self._verified: set[bytes] = set()  # digests of requests whose client signature checked
+        self.rejections: Counter[str] = Counter()
+        self.hash_work: Counter[str] = Counter()
+        self.handled = 0
+        self._ready = Ready()
+        self._handlers: dict[type, Callable[[int, Any], None]] = {
+            Request: self.handle_request,
+            Proposal: self.handle_proposal,
+            Vote: self.handle_vote,
+            NewView: self.handle_new_view,
+            SyncRequest: self.handle_sync_request,
+            SyncResponse: self.handle_sync_response,
+        }
+        self._local_handlers: dict[type, Callable[[int, Any], None]] = {
+            Timeout: self.handle_timeout,
+        }
+        assert all(t.KIND in LOCAL_KINDS for t in self._local_handlers)  # type: ignore[attr-defined]
+        assert not any(t.KIND in LOCAL_KINDS for t in self._handlers)  # type: ignore[attr-defined]
+
+    # --- the node interface ----------------------------------------------------------------------
+
+    def step(self, src: int, msg: Any) -> Ready:
+        """Handle ``msg`` from node ``src``; never raises on bad input from a peer."""
+        ready = self._ready = Ready()
+        self.handled += 1
+        handler = self._handlers.get(type(msg))
+        if handler is not None:
+            handler(src, msg)
+            return ready
+        handler = self._local_handlers.get(type(msg))
+        if handler is None:
+            self._reject(msg, "unknown message type")
+        elif src != self.node_id:
+            self._reject(msg, "local kind from the network")
+        else:
+            handler(src, msg)
+        return ready
+
+    def tick(self, now: int) -> Ready:
+        """The clock reads ``now`` µs: the view timer, batch delays and sync retries."""
+        ready = self._ready = Ready()
+        if now > self.now:
+            self.now = now
+        pm = self.pacemaker
+        if self._has_work():
+            pm.arm(self.now)
+            if pm.expired(self.now):
+                self.handle_timeout(self.node_id, Timeout("view"))
+        else:
+            pm.disarm()
+        if self.fetcher.deadline is not None and self.now >= self.fetcher.deadline:
+            self.handle_timeout(self.node_id, Timeout("sync"))
+        if self.mempool:
+            self._maybe_propose()
+        return ready
+
+    # --- small helpers ---------------------------------------------------------------------------
+
+    @property
+    def view(self) -> int:
+        """The pacemaker's current view."""
+        return self.pacemaker.view
+
+    def leader(self, view: int) -> int:
+        """The leader of ``view`` (``view mod n``)."""
+        return view % self.n
+
+    def _reject(self, msg: Any, reason: str) -> None:
+        self.rejections[reason] += 1
+        kind = getattr(msg, "KIND", type(msg).__name__)
+        self._ready.notes.append(Note("reject", (str(kind), reason)))
+
+    def _seal(self, msg: Any, to: int | None = None) -> Any:
+        """Authenticate a message this replica just built (it has not escaped yet)."""
+        object.__setattr__(msg, "auth", self.keyring.sign(msg.body(), to))
+        return msg
+
+    def _send(self, dsts: tuple[int, ...], msg: Any) -> None:
+        if dsts:
+            self._ready.messages.append(Send(dsts, msg))
+
+    def _has_work(self) -> bool:
+        """A request waits, or an uncommitted block on the main branch orders requests."""
+        return bool(self.mempool) or self.tree.chain_has_requests(self.qc_high.block_hash)
+
+    def _check_request(self, req: Request) -> str | None:
+        """Authenticity of a request (cached per digest: the digest covers the body)."""
+        if req.client < self.n:
+            return "request from a replica id"
+        d = req.digest()
+        if d in self._verified:
+            return None
+        if not self.keyring.verify(req.client, req.body(), req.auth):
+            return "request not authentic"
+        self._verified.add(d)
+        return None
+
+    def _check_qc(self, qc: QC) -> str | None:
+        return check_qc(qc, self.keyring, self.n, self.quorum, self.memo)
+
+    # --- requests (client side of the protocol) -------------------------------------------------
+
+    def handle_request(self, src: int, req: Request) -> None:
+        """A client request: answer a retransmission from the reply cache, else keep it in the
+        mempool for whichever leader proposes next."""
+        c = req.client
+        if req.timestamp <= self.last_timestamp.get(c, 0):
+            cached = self.last_reply.get(c)
+            if cached is not None and cached.timestamp == req.timestamp and src == c:
+                if not cached.auth:  # executed while recovering: authenticate on first use
+                    self._seal(cached, c)
+                self._send((c,), cached)
+            else:
+                self._reject(req, "old request")
+            return
+        key = (c, req.timestamp)
+        if key in self.mempool:
+            return  # a retransmission of a request already waiting
+        if self.pending_per_client[c] >= self.config.max_pending_per_client:
+            self._reject(req, "too many pending requests of this client")
+            return
+        reason = self._check_request(req)
+        if reason is not None:
+            self._reject(req, reason)
+            return
+        self.mempool[key] = (self.now, req)
+        self.pending_per_client[c] += 1
+        self._maybe_propose()
+
+    def _drop_from_mempool(self, key: tuple[int, int]) -> None:
+        if self.mempool.pop(key, None) is not None:
+            c = key[0]
+            left = self.pending_per_client[c] - 1
+            if left > 0:
+                self.pending_per_client[c] = left
+            else:
+                del self.pending_per_client[c]
+
+    # --- proposing (Algorithm 3 onPropose, Algorithm 4 onBeat) -----------------------------------
+
+    def _choose_batch(self, parent: Block) -> tuple[list[Request], int]:
+        """Up to ``max_batch_size`` mempool requests not yet ordered on ``parent``'s branch,
+        oldest first, and the arrival time of the oldest (``now`` if none)."""
+        in_chain = {
+            (r.client, r.timestamp)
+            for b in self.tree.uncommitted_chain(parent.hash)
+            for r in b.batch
+        }
+        limit = self.config.max_batch_size
+        out: list[Request] = []
+        oldest = self.now
+        stale: list[tuple[int, int]] = []
+        last = self.last_timestamp
+        for key, (arrived, req) in self.mempool.items():
+            if key[1] <= last.get(key[0], 0):
+                stale.append(key)
+                continue
+            if key in in_chain:
+                continue
+            if not out:
+                oldest = arrived
+            out.append(req)
+            if len(out) >= limit:
+                break
+        for key in stale:
+            self._drop_from_mempool(key)
+        return out, oldest
+
+    def _maybe_propose(self) -> None:
+        """Propose in the current view if this replica leads it and may (module docstring)."""
+        v = self.pacemaker.view
+        if v % self.n != self.node_id or v <= self.last_proposed_view:
+            return
+        qc = self.qc_high
+        if qc.view + 1 == v:
+            tc: tuple[NewView, ...] = ()
+        else:
+            cert = self.pacemaker.certificates.get(v)
+            if cert is None:
+                return
+            tc = cert
+        parent = self.tree.get(qc.block_hash)
+        if parent is None:
+            return  # being fetched (wanted when qc_high rose)
+        batch, oldest = self._choose_batch(parent)
+        cfg = self.config
+        full = len(batch) >= cfg.max_batch_size or (
+            batch and self.now - oldest >= cfg.max_batch_delay_us
+        )
+        if not (full or tc or self.tree.chain_has_requests(parent.hash)):
+            return
+        self._propose(v, parent, qc, tc, tuple(batch))
+
+    def _propose(
+        self, v: int, parent: Block, qc: QC, tc: tuple[NewView, ...], batch: tuple[Request, ...]
+    ) -> None:
+        ts = max(self.now, parent.timestamp)
+        block = Block(v, parent.height + 1, parent.hash, qc, ts, batch, self.node_id)
+        self.hash_work["block_id"] += 1
+        p = self._seal(Proposal(block, tc, self.node_id))
+        self.last_proposed_view = v
+        self._ready.persist.append(p)  # before it is sent: never two proposals in one view
+        self._send(self.others, p)
+        self.proposals[v] = p
+        self._admit(self.node_id, p, parent)
+
+    # --- proposals and votes (Algorithm 3) -------------------------------------------------------
+
+    def handle_proposal(self, src: int, p: Proposal) -> None:
+        """Check a proposal cheapest-first, then store its block, update and vote."""
+        b = p.block
+        v = b.view
+        if src != p.replica or p.replica != v % self.n or b.proposer != p.replica:
+            self._reject(p, "proposal not from the leader of its view")
+            return
+        if v <= self.tree.tip.view:
+            self._reject(p, "proposal for a committed view")
+            return
+        if len(b.batch) > self.config.max_batch_size:
+            self._reject(p, "oversized batch")
+            return
+        justify = b.justify
+        if b.parent != justify.block_hash:
+            self._reject(p, "parent is not the justified block")
+            return
+        if justify.view >= v:
+            self._reject(p, "justify QC not below the proposal's view")
+            return
+        if justify.view + 1 != v and not p.timeout_cert:
+            self._reject(p, "view not justified: no timeout certificate")
+            return
+        self.hash_work["block_id"] += 1
+        seen = self.proposals.get(v)
+        if seen is not None and seen.block.hash == b.hash:
+            # a repeat: answer with the vote already cast, if any (the safety rules' repeat)
+            last = self.safety.last_vote
+            if last is not None and last.view == v and last.block_hash == b.hash:
+                self._send_vote(last)
+            return
+        if not self.keyring.verify(src, p.body(), p.auth):
+            self._reject(p, "not authentic")
+            return
+        if seen is not None:
+            self._ready.notes.append(Note("equivocation", (seen, p)))
+            self._reject(p, "equivocating proposal")
+            return
+        reason = self._check_qc(justify)
+        if reason is not None:
+            self._reject(p, f"invalid justify QC: {reason}")
+            return
+        if p.timeout_cert:
+            if justify.view + 1 == v:
+                self._reject(p, "timeout certificate on the happy path")
+                return
+            reason = check_tc(p.timeout_cert, v, self.keyring, self.n, self.quorum, self.memo)
+            if reason is not None:
+                self._reject(p, reason)
+                return
+            if justify.view < highest_qc(p.timeout_cert):
+                self._reject(p, "justify QC lower than one in its timeout certificate")
+                return
+        self.proposals[v] = p
+        parent = self.tree.get(b.parent)
+        if parent is None:
+            self._buffer(src, p)
+            return
+        self._admit(src, p, parent)
+
+    def _buffer(self, src: int, p: Proposal) -> None:
+        """Keep a verified proposal whose parent is unknown and fetch the parent."""
+        if self.buffered_count >= self.config.max_buffered_proposals:
+            self._reject(p, "unknown parent and the buffer is full")
+            return
+        self.buffered.setdefault(p.block.parent, []).append((src, p))
+        self.buffered_count += 1
+        self._ready.notes.append(Note("sync", p.block.parent))
+        self._want(p.block.parent, src)
+
+    def _admit(self, src: int, p: Proposal, parent: Block) -> None:
+        """The proposal's parent is known: final checks, store, update, vote."""
+        b = p.block
+        if b.height != parent.height + 1:
+            self._reject(p, "height is not the parent's plus one")
+            return
+        if b.view <= parent.view:
+            self._reject(p, "view not above the parent's")
+            return
+        t = b.timestamp
+        if t < parent.timestamp:
+            self._reject(p, "block time before its parent's")
+            return
+        skew = self.config.max_clock_skew_us
+        if t > self.now + skew or t < self.now - skew:
+            self._reject(p, "block time too far from this replica's clock")
+            return
+        if b.batch:
+            seen_keys: set[tuple[int, int]] = set()
+            for req in b.batch:
+                key = (req.client, req.timestamp)
+                if key in seen_keys:
+                    self._reject(p, "request twice in one batch")
+                    return
+                seen_keys.add(key)
+                reason = self._check_request(req)
+                if reason is not None:
+                    self._reject(p, reason)
+                    return
+        if b.hash not in self.tree:
+            self.tree.add(b)
+            self._ready.persist.append(b)
+        self._update(b.justify, src)
+        decision = self.safety.vote(b)
+        if decision.vote is None:
+            self._reject(p, f"no vote: {decision.reason}")
+        else:
+            self._ready.persist.extend(decision.records)  # the vote is on disk before it leaves
+            self._send_vote(decision.vote)
+            if self.pacemaker.enter(b.view + 1) or not decision.repeat:
+                self.pacemaker.restart(self.now)
+        self._release(b.hash)
+        self._maybe_propose()
+
+    def _send_vote(self, vote: Vote) -> None:
+        nxt = (vote.view + 1) % self.n
+        if nxt == self.node_id:
+            self._count_vote(vote)
+        else:
+            self._send((nxt,), vote)
+
+    def _release(self, block_hash: bytes) -> None:
+        """Admit the buffered proposals waiting for ``block_hash``."""
+        waiting = self.buffered.pop(block_hash, None)
+        if not waiting:
+            return
+        self.buffered_count -= len(waiting)
+        parent = self.tree.get(block_hash)
+        assert parent is not None
+        for src, p in waiting:
+            if p.block.view > self.tree.tip.view:
+                self._admit(src, p, parent)
+
+    def _update(self, qc: QC, src: int) -> None:
+        """Algorithm 3 ``update`` for a block whose justify is ``qc`` (the QC of ``b''``)."""
+        self._raise_qc_high(qc, src)
+        b2 = self.tree.get(qc.block_hash)
+        if b2 is None or b2.height == 0:
+            return
+        rec = self.safety.update_lock(b2.justify)
+        if rec is not None:
+            self._ready.persist.append(rec)
+        b0 = self.tree.three_chain(qc)
+        if b0 is not None and not self.tree.is_committed(b0):
+            self._commit(b0)
+
+    def _raise_qc_high(self, qc: QC, src: int) -> None:
+        """Algorithm 5 ``updateQCHigh``; a QC of view ``v`` also proves view ``v`` is over."""
+        if qc.view <= self.qc_high.view:
+            return
+        self.qc_high = qc
+        if self.pacemaker.enter(qc.view + 1):
+            self.pacemaker.restart(self.now)
+        if qc.block_hash not in self.tree:
+            self._want(qc.block_hash, src)
+
+    def handle_vote(self, src: int, vote: Vote) -> None:
+        """The next leader counts a vote (cheap checks before the signature)."""
+        r = vote.replica
+        v = vote.view
+        if src != r or r >= self.n:
+            self._reject(vote, "forged sender")
+            return
+        if (v + 1) % self.n != self.node_id:
+            self._reject(vote, "vote to a replica that does not lead the next view")
+            return
+        key = (v, vote.block_hash)
+        if key in self.formed:
+            return  # a late vote for a QC already formed
+        if v <= self.tree.tip.view or v < self.qc_high.view:
+            self._reject(vote, "stale vote")
+            return
+        if v > self.pacemaker.view + self.config.vote_window:
+            self._reject(vote, "vote too far ahead")
+            return
+        if not self.keyring.verify(r, vote.body(), vote.auth):
+            self._reject(vote, "not authentic")
+            return
+        self._count_vote(vote)
+
+    def _count_vote(self, vote: Vote) -> None:
+        v, r, h = vote.view, vote.replica, vote.block_hash
+        first = self.first_votes.get((v, r))
+        if first is not None:
+            if first.block_hash != h:
+                self._ready.notes.append(Note("equivocation", (first, vote)))
+                self._reject(vote, "conflicting vote")
+            return
+        self.first_votes[(v, r)] = vote
+        key = (v, h)
+        if key in self.formed:
+            return
+        votes = self.votes.get(key)
+        if votes is None:
+            votes = self.votes[key] = {}
+        votes[r] = vote
+        if len(votes) < self.quorum:
+            return
+        qc = QC(v, h, tuple(votes[i] for i in sorted(votes)))
+        if self.memo is not None:
+            object.__setattr__(qc, "_verdict", self.memo)  # every vote in it was verified here
+        self.formed.add(key)
+        del self.votes[key]
+        self._raise_qc_high(qc, r)
+        self._maybe_propose()
+
+    # --- view change (Algorithm 5) ---------------------------------------------------------------
+
+    def handle_timeout(self, src: int, t: Timeout) -> None:
+        """A local timer: the view timer (NEW-VIEW to the next leader) or a sync retry."""
+        if t.timer == "sync":
+            for block_hash, peer in self.fetcher.due(self.now):
+                self._ask(block_hash, peer)
+            return
+        if t.timer != "view":
+            self._reject(t, "unknown timer")
+            return
+        w = self.pacemaker.time_out(self.now)
+        self._ready.notes.append(Note("view-change", w))
+        nv = self._seal(NewView(w, self.qc_high, self.node_id))
+        self._ready.persist.append(nv)
+        leader = w % self.n
+        if leader == self.node_id:
+            self._collect_new_view(nv)
+        else:
+            self._send((leader,), nv)
+
+    def handle_new_view(self, src: int, nv: NewView) -> None:
+        """A NEW-VIEW to this replica as the leader of ``nv.view``."""
+        r = nv.replica
+        if src != r or r >= self.n:
+            self._reject(nv, "forged sender")
+            return
+        if nv.view % self.n != self.node_id:
+            self._reject(nv, "new-view to a replica that does not lead that view")
+            return
+        if not self.keyring.verify(r, nv.body(), nv.auth):
+            self._reject(nv, "not authentic")
+            return
+        reason = self._check_qc(nv.qc)
+        if reason is not None:
+            self._reject(nv, f"invalid QC: {reason}")
+            return
+        self._raise_qc_high(nv.qc, src)
+        if nv.view > self.last_proposed_view:
+            self._collect_new_view(nv)
+
+    def _collect_new_view(self, nv: NewView) -> None:
+        tc = self.pacemaker.add_new_view(nv)
+        if tc is not None:
+            if self.pacemaker.enter(nv.view):
+                self.pacemaker.restart(self.now)
+            self._maybe_propose()
+
+    # --- block sync (module sync) ----------------------------------------------------------------
+
+    def _want(self, block_hash: bytes, src: int) -> None:
+        if self.fetcher.want(block_hash, self.now):
+            peer = src if src != self.node_id and 0 <= src < self.n else None
+            if peer is None:
+                peer = self.others[0] if self.others else None
+            if peer is not None:
+                self._ask(block_hash, peer)
+
+    def _ask(self, block_hash: bytes, peer: int) -> None:
+        req = self._seal(
+            SyncRequest(block_hash, self.tree.height, self.config.max_sync_blocks, self.node_id)
+        )
+        self._send((peer,), req)
+
+    def handle_sync_request(self, src: int, req: SyncRequest) -> None:
+        """Answer with the asked block and its ancestors (or the highest QC and its chain)."""
+        if src != req.replica or req.replica >= self.n:
+            self._reject(req, "forged sender")
+            return
+        if not self.keyring.verify(src, req.body(), req.auth):
+            self._reject(req, "not authentic")
+            return
+        qc, blocks = sync.serve(self.tree, self.qc_high, req, self.config.max_sync_blocks)
+        if not blocks:
+            return
+        self._send((src,), self._seal(SyncResponse(qc, blocks, self.node_id)))
+
+    def handle_sync_response(self, src: int, resp: SyncResponse) -> None:
+        """Admit a fetched chain that hashes down from a wanted (certified) block."""
+        if src != resp.replica or resp.replica >= self.n:
+            self._reject(resp, "forged sender")
+            return
+        blocks = resp.blocks
+        if not blocks:
+            self._reject(resp, "empty sync response")
+            return
+        if len(blocks) > self.config.max_sync_blocks:
+            self._reject(resp, "sync response too long")
+            return
+        if not self.keyring.verify(src, resp.body(), resp.auth):
+            self._reject(resp, "not authentic")
+            return
+        top = blocks[0]
+        qc = resp.qc
+        self.hash_work["block_id"] += len(blocks)
+        if qc is not None:
+            reason = self._check_qc(qc)
+            if reason is not None:
+                self._reject(resp, f"invalid QC: {reason}")
+                return
+            if qc.block_hash != top.hash:
+                self._reject(resp, "QC does not certify the first block")
+                return
+        elif top.hash not in self.fetcher.wanted:
+            self._reject(resp, "unsolicited block")
+            return
+        reason = sync.check_chain(blocks)
+        if reason is not None:
+            self._reject(resp, reason)
+            return
+        committed_height = self.tree.height
+        for b in reversed(blocks):
+            self.fetcher.got(b.hash)
+            if b.height > committed_height and b.hash not in self.tree:
+                self.fetcher.stage(b)
+        joined = self.fetcher.connectable(self.tree)
+        for b in joined:
+            self._join(b, src)
+        oldest = blocks[-1]
+        if oldest.hash not in self.tree and oldest.height > committed_height + 1:
+            self._want(oldest.parent, src)
+        if qc is not None:
+            self._update(qc, src)
+        self._maybe_propose()
+
+    def _join(self, b: Block, src: int) -> None:
+        """Admit a fetched block (its parent is known) and run ``update`` for it."""
+        parent = self.tree.get(b.parent)
+        if parent is None or b.height != parent.height + 1 or b.view <= parent.view:
+            self._ready.notes.append(Note("reject", ("sync-response", "bad fetched block")))
+            self.rejections["bad fetched block"] += 1
+            return
+        self.tree.add(b)
+        self._ready.persist.append(b)
+        self._update(b.justify, src)
+        self._release(b.hash)
+
+    # --- commit and execution --------------------------------------------------------------------
+
+    def _commit(self, b0: Block) -> None:
+        """Algorithm 3 ``onCommit``: commit ``b0`` and its uncommitted ancestors, in order."""
+        chain = self.tree.to_commit(b0)
+        if chain is None:
+            # only possible with more than f faulty replicas: two conflicting three-chains
+            self._ready.notes.append(Note("conflicting-commit", (b0.height, b0.hash)))
+            return
+        for b in chain:
+            self._execute(b, replies=True)
+        self._ready.persist.append(CommitRecord(b0.height, b0.hash))
+        self.pacemaker.progress()
+        self._collect_garbage()
+
+    def _execute(self, b: Block, replies: bool) -> None:
+        """Apply one committed block (deterministic: the same on every honest replica)."""
+        agreed = self.batch_time = max(self.batch_time, b.timestamp)
+        executed: list[Request] = []
+        last = self.last_timestamp
+        for req in b.batch:
+            c = req.client
+            ts = req.timestamp
+            if ts <= last.get(c, 0):
+                continue  # already executed: exactly-once by client timestamp
+            result = self.service(req, agreed)
+            last[c] = ts
+            reply = Reply(b.view, ts, c, self.node_id, result)
+            if replies:
+                self._seal(reply, c)
+                self._send((c,), reply)
+            self.last_reply[c] = reply
+            executed.append(req)
+            self._drop_from_mempool((c, ts))
+            self._verified.discard(req.digest())
+        work = self.hash_work
+        work["tx_id"] += len(b.batch)  # each ordered request's ID, once (the hashwork rule)
+        work["digest"] += 1  # the chained state digest below
+        self.state_digest = sha256(codec.encode((self.state_digest, b.height, b.hash)))
+        self.tree.append_committed(b)
+        record = ExecutedBlock(b.height, b, agreed, tuple(executed), self.state_digest)
+        self.executed.append(record)
+        self._ready.committed.append(Committed(b.height, record))
+
+    def _collect_garbage(self) -> None:
+        """Forget what a commit made useless: old votes, proposals, forks, staged blocks."""
+        tip = self.tree.tip
+        self.tree.prune()
+        self.fetcher.drop_below(tip.height)
+        floor = tip.view
+        for v in [v for v in self.proposals if v <= floor]:
+            del self.proposals[v]
+        for key in [k for k in self.first_votes if k[0] <= floor]:
+            del self.first_votes[key]
+        for vkey in [k for k in self.votes if k[0] <= floor]:
+            del self.votes[vkey]
+        self.formed = {k for k in self.formed if k[0] > floor}
+        self.pacemaker.forget_below(floor)
+        for parent in [h for h, w in self.buffered.items() if all(p.view <= floor for _, p in w)]:
+            self.buffered_count -= len(self.buffered.pop(parent))
+
+    # --- recovery from persisted records --------------------------------------------------------
+
+    @classmethod
+    def recover(
+        cls,
+        node_id: int,
+        config: Config,
+        keyring: Keyring,
+        records: Iterable[Any],
+        service: Service = acknowledge,
+        memo: VerdictMemo | None = None,
+        now: int = 0,
+    ) -> tuple[Replica, Ready]:
+        """Rebuild a crashed replica from its persisted records; the Ready asks every peer for
+        its highest QC and the blocks below it (:mod:`.sync`)."""
+        r = cls(node_id, config, keyring, service, memo)
+        state = recovery.replay(records, node_id)
+        r.now = now
+        r.safety.restore(state.safety_records)
+        for b in state.blocks:
+            parent = r.tree.get(b.parent)
+            if parent is not None and b.hash not in r.tree and b.height == parent.height + 1:
+                r.tree.add(b)
+        r._ready = Ready()
+        if state.commit is not None:
+            tip = r.tree.get(state.commit.block_hash)
+            chain = None if tip is None else r.tree.to_commit(tip)
+            for b in chain or ():
+                r._execute(b, replies=False)  # replies are rebuilt unsigned: sealed on demand
+        r.tree.prune()
+        for qc in [b.justify for b in state.blocks] + [r.safety.locked]:
+            if qc.view > r.qc_high.view and qc.block_hash in r.tree:
+                r.qc_high = qc
+        r.last_proposed_view = state.last_proposed_view
+        r.pacemaker.view = max(
+            1,
+            r.safety.last_voted_view + 1,
+            state.last_proposed_view,
+            state.last_new_view,
+            r.qc_high.view + 1,
+        )
+        ready = r._ready = Ready()
+        req = r._seal(SyncRequest(b"", r.tree.height, config.max_sync_blocks, node_id))
+        r._send(r.others, req)
+        return r, ready
+
+    # --- introspection ---------------------------------------------------------------------------
+
+    def counters(self) -> dict[str, int]:
+        """Handled messages, rejections, authentication operations and hash work.
+
+        ``hash_<category>`` (categories of :mod:`medbench.hashwork`) count this replica's own
+        SHA-256 evaluations: ``hash_block_id`` every block hash it computes (its proposals,
+        every proposal it checks that passes the cheap checks, every fetched block),
+        ``hash_tx_id`` one per request of each committed block, ``hash_digest`` one chained
+        state digest per committed block. Request digests computed to check a client's
+        signature are the ``tx_id`` of the same request (counted once, at execution).
+        """
+        out = {"handled": self.handled, "rejected": sum(self.rejections.values())}
+        out.update(self.keyring.counters())
+        work = self.hash_work
+        for category in ("tx_id", "digest", "merkle", "block_id"):
+            out[f"hash_{category}"] = work[category]
+        return out

@@ -426,13 +426,17 @@ class NewView(_Message):
     """Msg(new-view, ⊥, qc_high) of Algorithm 4: ``replica`` left view ``view - 1`` and enters
     ``view``; it sends its highest QC to the leader of ``view``.
 
-    ``n - f`` of them for one view form a *timeout certificate*, the proof a leader carries in a
-    proposal that does not directly follow a QC of the previous view.
+    ``vote`` is the sender's last vote when no QC it knows covers it (else ``None``): a vote sent
+    to a leader that crashed is not lost, the next leader can still form that QC (a medbench
+    addition, see :mod:`.pacemaker`). ``n - f`` NEW-VIEWs for one view form a *timeout
+    certificate*, the proof a leader carries in a proposal that does not directly follow a QC of
+    the previous view.
     """
 
     KIND: ClassVar[Kind] = Kind.NEW_VIEW
     view: int
     qc: QC
+    vote: Vote | None
     replica: int
     auth: Auth = b""
     _body: bytes | None = _cache()
@@ -444,15 +448,19 @@ class NewView(_Message):
         _uint("view", self.view)
         if type(self.qc) is not QC:
             raise MessageError("qc must be a QC")
+        if self.vote is not None and type(self.vote) is not Vote:
+            raise MessageError("vote must be a Vote or None")
         _uint("replica", self.replica)
         _auth(self.auth)
 
     def fields(self) -> tuple[Any, ...]:
-        """``(view, qc, replica)``."""
-        return (self.view, self.qc.wire(), self.replica)
+        """``(view, qc, vote wire or None, replica)``."""
+        vote = None if self.vote is None else self.vote.wire()
+        return (self.view, self.qc.wire(), vote, self.replica)
 
     def __repr__(self) -> str:
-        return f"NewView(v={self.view} qc={self.qc.view} r={self.replica})"
+        vote = "" if self.vote is None else f" vote={self.vote.view}"
+        return f"NewView(v={self.view} qc={self.qc.view}{vote} r={self.replica})"
 
 
 @dataclass(frozen=True, slots=True, repr=False)

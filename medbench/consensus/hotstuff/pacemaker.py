@@ -26,6 +26,18 @@ paper's basic design with the choices below (each exercised by ``tests/hotstuff`
   signatures that certificate is one aggregate; here it is the individual messages, O(n)
   signatures in that one proposal.)
 
+* **Votes survive a crashed leader** (a medbench addition to Algorithm 5): a NEW-VIEW also
+  carries its sender's last vote when no QC the sender knows covers it, and the leader counts it
+  like a vote sent to it. Chained HotStuff forms the QC of a block at the *next* leader, and
+  commits a block only when the QC of the third block after it is known; with the paper's
+  NEW-VIEW (``qc_high`` only) a crashed next leader loses that QC for good, so committing needs
+  four consecutive correct leaders — which a round-robin rotation never has at ``n = 4`` with
+  one replica down (every fourth leader is the crashed one). With the carried votes the leader
+  after the crashed one forms that QC, and three consecutive correct leaders suffice, which
+  every rotation of ``n = 3f + 1`` replicas with ``f`` down contains. ``tests/hotstuff`` shows
+  both. (The votes carry their own signatures: forming a QC from them is as safe as from
+  votes received directly.)
+
 The leader keeps, per sender, only the highest NEW-VIEW it received (bounded memory whatever a
 faulty replica sends).
 """

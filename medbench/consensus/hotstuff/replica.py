@@ -60,7 +60,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from medbench import codec
 from medbench.consensus.auth import Keyring
 from medbench.consensus.hotstuff import recovery, sync
 from medbench.consensus.hotstuff.blocktree import BlockTree
@@ -69,6 +68,7 @@ from medbench.consensus.hotstuff.certificates import (
     check_qc,
     check_tc,
     highest_qc,
+    verify_nested,
 )
 from medbench.consensus.hotstuff.messages import (
     GENESIS_QC,
@@ -91,6 +91,9 @@ from medbench.consensus.hotstuff.safety import SafetyRules
 from medbench.hashing import sha256
 from medbench.node import Committed, Note, Ready, Send
 from medbench.quorum import strong_quorum
+
+GC_INTERVAL = 16
+"""Committed heights between two garbage collections of votes, proposals and forks."""
 
 Service = Callable[[Request, int], bytes]
 """``service(request, agreed_time_us) -> result``: execute one request at its block's agreed time
@@ -200,6 +203,7 @@ class Replica:
         self.batch_time = 0  # agreed time of the last executed block
         self.state_digest = ZERO_HASH
         self.executed: list[ExecutedBlock] = []
+        self._next_gc = GC_INTERVAL
         self._verified: set[bytes] = set()  # digests of requests whose client signature checked
         self.rejections: Counter[str] = Counter()
         self.hash_work: Counter[str] = Counter()
@@ -627,13 +631,19 @@ class Replica:
             return
         w = self.pacemaker.time_out(self.now)
         self._ready.notes.append(Note("view-change", w))
-        nv = self._seal(NewView(w, self.qc_high, self.node_id))
+        nv = self._seal(NewView(w, self.qc_high, self._carried_vote(), self.node_id))
         self._ready.persist.append(nv)
         leader = w % self.n
         if leader == self.node_id:
             self._collect_new_view(nv)
         else:
             self._send((leader,), nv)
+
+    def _carried_vote(self) -> Vote | None:
+        """The last vote, if no QC this replica knows covers it: the NEW-VIEW carries it to the
+        next leader (:mod:`.pacemaker`, *Votes survive a crashed leader*)."""
+        last = self.safety.last_vote
+        return last if last is not None and last.view > self.qc_high.view else None
 
     def handle_new_view(self, src: int, nv: NewView) -> None:
         """A NEW-VIEW to this replica as the leader of ``nv.view``."""
@@ -651,11 +661,26 @@ class Replica:
         if reason is not None:
             self._reject(nv, f"invalid QC: {reason}")
             return
+        vote = nv.vote
+        if vote is not None:
+            if vote.replica != r:
+                self._reject(nv, "carries another replica's vote")
+                return
+            if not verify_nested(self.keyring, self.memo, r, vote):
+                self._reject(nv, "carried vote not authentic")
+                return
         self._raise_qc_high(nv.qc, src)
         if nv.view > self.last_proposed_view:
             self._collect_new_view(nv)
 
     def _collect_new_view(self, nv: NewView) -> None:
+        vote = nv.vote
+        if (
+            vote is not None
+            and vote.view > self.tree.tip.view
+            and (vote.view, vote.block_hash) not in self.formed
+        ):
+            self._count_vote(vote)  # a vote its sender's leader may never have received
         tc = self.pacemaker.add_new_view(nv)
         if tc is not None:
             if self.pacemaker.enter(nv.view):
@@ -764,7 +789,9 @@ class Replica:
             self._execute(b, replies=True)
         self._ready.persist.append(CommitRecord(b0.height, b0.hash))
         self.pacemaker.progress()
-        self._collect_garbage()
+        if b0.height >= self._next_gc:  # amortized: every GC_INTERVAL committed heights
+            self._next_gc = b0.height + GC_INTERVAL
+            self._collect_garbage()
 
     def _execute(self, b: Block, replies: bool) -> None:
         """Apply one committed block (deterministic: the same on every honest replica)."""
@@ -789,7 +816,8 @@ class Replica:
         work = self.hash_work
         work["tx_id"] += len(b.batch)  # each ordered request's ID, once (the hashwork rule)
         work["digest"] += 1  # the chained state digest below
-        self.state_digest = sha256(codec.encode((self.state_digest, b.height, b.hash)))
+        # fixed-width fields, so the concatenation is unambiguous: prev || height || block hash
+        self.state_digest = sha256(self.state_digest + b.height.to_bytes(8, "big") + b.hash)
         self.tree.append_committed(b)
         record = ExecutedBlock(b.height, b, agreed, tuple(executed), self.state_digest)
         self.executed.append(record)

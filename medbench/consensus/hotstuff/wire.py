@@ -148,8 +148,8 @@ def _p_vote(f: list[Any], auth: Auth) -> Vote:
 
 
 def _p_new_view(f: list[Any], auth: Auth) -> NewView:
-    v, qc, r = _expect(f, 3)
-    return NewView(v, parse_qc(qc), r, auth)
+    v, qc, vote, r = _expect(f, 4)
+    return NewView(v, parse_qc(qc), None if vote is None else _typed(vote, Vote), r, auth)
 
 
 def _p_proposal(f: list[Any], auth: Auth) -> Proposal:

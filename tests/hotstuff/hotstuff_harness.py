@@ -300,7 +300,7 @@ def expected_messages(n: int, clients: int, batch: int) -> dict[str, int]:
 
 
 def measure(n: int, clients: int, batch: int, **kw: Any) -> Network:
-    """``clients`` clients each submit one request at time 0; run until all complete."""
+    """``clients`` clients each submit one request at 10 ms; run until all complete."""
     net = Network(
         n=n,
         clients=clients,
@@ -310,8 +310,108 @@ def measure(n: int, clients: int, batch: int, **kw: Any) -> Network:
         tick_us=10_000,
         **kw,
     )
+    net.run(net.tick_us)  # every replica's clock reads 10 ms: block times are 3-byte integers
     for c in net.client_ids:
         net.submit(c, b"op-%04d" % c)
     assert net.run_until_idle(60_000_000, step_us=10_000)
     net.run(100_000)  # the votes on the last block reach the next leader
     return net
+
+
+# --- sample messages and sizes -----------------------------------------------------------------
+
+
+def sample_messages(keyrings: dict[int, Any]) -> list[Any]:
+    """One authenticated message of every wire kind, nested ones included (n = 4, client 4)."""
+    from medbench.consensus.hotstuff import (
+        GENESIS,
+        GENESIS_QC,
+        QC,
+        Block,
+        NewView,
+        Proposal,
+        Reply,
+        Request,
+        SyncRequest,
+        SyncResponse,
+    )
+
+    def seal(msg: Any, signer: int, to: int | None = None) -> Any:
+        return msg.with_auth(keyrings[signer].sign(msg.body(), to))
+
+    req = seal(Request(4, 1, b"operation"), 4)
+    b1 = Block(1, 1, GENESIS.hash, GENESIS_QC, 1_000, (req,), 1)
+    votes = tuple(seal(Vote(1, b1.hash, r), r) for r in (0, 1, 2))
+    qc = QC(1, b1.hash, votes)
+    b2 = Block(2, 2, b1.hash, qc, 2_000, (), 2)
+    proposal = seal(Proposal(b2, (), 2), 2)
+    vote = seal(Vote(2, b2.hash, 3), 3)
+    nvs = tuple(seal(NewView(4, qc, vote if r == 3 else None, r), r) for r in (1, 2, 3))
+    b4 = Block(4, 3, b2.hash, qc, 4_000, (req,), 0)
+    tc_proposal = seal(Proposal(b4, nvs, 0), 0)
+    reply = seal(Reply(1, 1, 4, 2, req.digest()), 2, 4)
+    sreq = seal(SyncRequest(b2.hash, 0, 8, 3), 3)
+    sreq_high = seal(SyncRequest(b"", 0, 8, 3), 3)
+    sresp = seal(SyncResponse(None, (b2, b1), 1), 1)
+    sresp_qc = seal(SyncResponse(qc, (b1,), 1), 1)
+    return [req, proposal, vote, nvs[2], tc_proposal, reply, sreq, sreq_high, sresp, sresp_qc]
+
+
+def message_sizes(n: int, batch: int, view: int = 9, ts: int = 1_000) -> dict[str, int]:
+    """Encoded bytes of one message of each kind in a fault-free :func:`measure` run.
+
+    Prototypes with the run's shapes: modeled authentication (16-byte tags), requests
+    ``op-<client>`` of clients below 128 (timestamp 1), replies carrying the request digest,
+    views, heights and replica ids below 128 (MessagePack fixints) and a block time in
+    256..65535 µs (a 3-byte integer). ``proposal-<k>`` is a proposal carrying ``k`` requests and
+    a QC of ``strong_quorum(n)`` votes; ``proposal-genesis-<k>`` one justified by the genesis QC
+    (the first block of a run, no votes).
+    """
+    from medbench.consensus.hotstuff import GENESIS, GENESIS_QC, QC, Block, Proposal, Reply
+    from medbench.consensus.hotstuff import Request as Req
+    from medbench.quorum import strong_quorum
+
+    keys = make_keyrings("modeled", n, range(n + batch + 1), seed=b"sizes")
+
+    def seal(msg: Any, signer: int, to: int | None = None) -> Any:
+        return msg.with_auth(keys[signer].sign(msg.body(), to))
+
+    reqs = tuple(seal(Req(c, 1, b"op-%04d" % c), c) for c in range(n, n + batch))
+    h = bytes(range(32))
+    q = strong_quorum(n)
+    qc = QC(view - 1, h, tuple(seal(Vote(view - 1, h, r), r) for r in range(q)))
+    sizes = {
+        "request": len(reqs[0].encode()),
+        "reply": len(seal(Reply(view, 1, n, n - 1, reqs[0].digest()), n - 1, n).encode()),
+        "vote": len(seal(Vote(view, h, n - 1), n - 1).encode()),
+    }
+    for k in sorted({0, batch}):
+        block = Block(view, view, h, qc, ts, reqs[:k], view % n)
+        sizes[f"proposal-{k}"] = len(seal(Proposal(block, (), view % n), view % n).encode())
+        first = Block(1, 1, GENESIS.hash, GENESIS_QC, ts, reqs[:k], 1)
+        sizes[f"proposal-genesis-{k}"] = len(seal(Proposal(first, (), 1), 1).encode())
+    return sizes
+
+
+def expected_bytes(n: int, clients: int, batch: int) -> dict[str, int]:
+    """Bytes by kind of a :func:`measure` run: :func:`expected_messages` times the sizes.
+
+    The first block is justified by the genesis QC (no votes); the other ``m - 1`` request
+    blocks carry ``batch`` requests and a QC of ``strong_quorum(n)`` votes, the three flush
+    blocks no request. So proposals cost ``(n - 1) * [s(genesis, b) + (m - 1) s(qc, b) +
+    3 s(qc, 0)]`` bytes; votes ``(m + 3)(n - 1) s_vote``; requests and replies ``n * clients``
+    times theirs. (``clients`` is a multiple of ``batch``.)
+    """
+    assert clients % batch == 0
+    m = clients // batch
+    s = message_sizes(n, batch)
+    counts = expected_messages(n, clients, batch)
+    proposal = (n - 1) * (
+        s[f"proposal-genesis-{batch}"] + (m - 1) * s[f"proposal-{batch}"] + 3 * s["proposal-0"]
+    )
+    return {
+        "request": counts["request"] * s["request"],
+        "proposal": proposal,
+        "vote": counts["vote"] * s["vote"],
+        "reply": counts["reply"] * s["reply"],
+    }

@@ -117,6 +117,7 @@ class Config:
     max_clock_skew_us: int = 10_000_000
     sync_timeout_us: int = 300_000
     max_sync_blocks: int = 64
+    max_staged_blocks: int = 1 << 16
     max_buffered_proposals: int = 64
     vote_window: int = 1_000
     max_pending_per_client: int = 64
@@ -186,7 +187,7 @@ class Replica:
         self.pacemaker = Pacemaker(
             node_id, n, self.quorum, config.view_timeout_us, config.max_view_timeout_us
         )
-        self.fetcher = sync.Fetcher(node_id, n, config.sync_timeout_us, 4 * config.max_sync_blocks)
+        self.fetcher = sync.Fetcher(node_id, n, config.sync_timeout_us, config.max_staged_blocks)
         self.qc_high: QC = GENESIS_QC
         self.last_proposed_view = 0
         self.proposals: dict[int, Proposal] = {}  # view -> first valid proposal (evidence)
@@ -743,23 +744,28 @@ class Replica:
                 self._reject(resp, "QC does not certify the first block")
                 return
         elif top.hash not in self.fetcher.wanted:
-            self._reject(resp, "unsolicited block")
-            return
+            if top.hash not in self.tree and top.hash not in self.fetcher.staged:
+                self._reject(resp, "unsolicited block")
+            return  # else: a second answer to a retried request
         reason = sync.check_chain(blocks)
         if reason is not None:
             self._reject(resp, reason)
             return
+        fetcher = self.fetcher
         committed_height = self.tree.height
         for b in reversed(blocks):
-            self.fetcher.got(b.hash)
+            fetcher.got(b.hash)
             if b.height > committed_height and b.hash not in self.tree:
-                self.fetcher.stage(b)
-        joined = self.fetcher.connectable(self.tree)
-        for b in joined:
+                if not fetcher.stage(b):
+                    self._reject(resp, "sync stage full")
+                    return
+        for b in fetcher.connectable(self.tree):
             self._join(b, src)
-        oldest = blocks[-1]
-        if oldest.hash not in self.tree and oldest.height > committed_height + 1:
-            self._want(oldest.parent, src)
+        bottom = fetcher.staged.get(blocks[-1].hash)
+        while bottom is not None and bottom.parent in fetcher.staged:
+            bottom = fetcher.staged[bottom.parent]
+        if bottom is not None and bottom.height > committed_height + 1:
+            self._want(bottom.parent, src)  # the chain goes on below: fetch the next chunk
         if qc is not None:
             self._update(qc, src)
         self._maybe_propose()

@@ -16,10 +16,13 @@ fetch missing nodes"); medbench does it with one request/response pair and no ch
   response's verified QC certifies) and each next block is the parent of the one before, one
   height lower (:func:`check_chain`). Hashes chain every block to a certified one, so no
   signature of an ancestor needs checking: an honest voter checked it before voting.
-* Blocks whose own parent is still unknown are *staged* (bounded) and their parent wanted in
-  turn; once a chain connects to the tree its blocks are admitted oldest first, and each runs the
+* Blocks whose own parent is still unknown are *staged* and the parent of the lowest staged
+  block wanted in turn, so a long gap is fetched top-down in chunks of ``max_sync_blocks``;
+  once a chain connects to the tree its blocks are admitted oldest first, and each runs the
   replica's ordinary ``update`` (lock, three-chain commit), so a lagging replica commits exactly
-  what the certified chain commits.
+  what the certified chain commits. Only certified blocks are ever staged (each hashes into a
+  wanted block), so what a faulty peer can make a replica stage is bounded by the real chain;
+  ``max_staged_blocks`` bounds it all the same.
 * A restarted replica asks every peer once with an empty hash: each answer's QC is verified and
   its chain fetched the same way.
 

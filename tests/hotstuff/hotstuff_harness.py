@@ -264,7 +264,9 @@ def safety_violations(net: Network, honest: Iterable[int]) -> list[str]:
         for h, e in sorted(log.items()):
             first = by_height.setdefault(h, (i, e.block_hash, e.state_digest))
             if first[1] != e.block_hash:
-                problems.append(f"height {h}: replicas {first[0]} and {i} committed different blocks")
+                problems.append(
+                    f"height {h}: replicas {first[0]} and {i} committed different blocks"
+                )
             elif first[2] != e.state_digest:
                 problems.append(f"height {h}: replicas {first[0]} and {i} differ in state")
         if log and sorted(log) != list(range(min(log), max(log) + 1)):
@@ -346,15 +348,17 @@ def sample_messages(keyrings: dict[int, Any]) -> list[Any]:
     b2 = Block(2, 2, b1.hash, qc, 2_000, (), 2)
     proposal = seal(Proposal(b2, (), 2), 2)
     vote = seal(Vote(2, b2.hash, 3), 3)
-    nvs = tuple(seal(NewView(4, qc, vote if r == 3 else None, r), r) for r in (1, 2, 3))
+    nvs = tuple(seal(NewView(4, qc, vote if r == 3 else None, r == 2, r), r) for r in (1, 2))
+    exit_vote = seal(Vote(3, bytes(range(32)), 3), 3)  # a vote of view 3 proves 3 left it
     b4 = Block(4, 3, b2.hash, qc, 4_000, (req,), 0)
-    tc_proposal = seal(Proposal(b4, nvs, 0), 0)
+    tc_proposal = seal(Proposal(b4, (*nvs, exit_vote), 0), 0)
     reply = seal(Reply(1, 1, 4, 2, req.digest()), 2, 4)
     sreq = seal(SyncRequest(b2.hash, 0, 8, 3), 3)
     sreq_high = seal(SyncRequest(b"", 0, 8, 3), 3)
     sresp = seal(SyncResponse(None, (b2, b1), 1), 1)
     sresp_qc = seal(SyncResponse(qc, (b1,), 1), 1)
-    return [req, proposal, vote, nvs[2], tc_proposal, reply, sreq, sreq_high, sresp, sresp_qc]
+    carrying = seal(NewView(4, qc, vote, True, 3), 3)
+    return [req, proposal, vote, carrying, tc_proposal, reply, sreq, sreq_high, sresp, sresp_qc]
 
 
 def message_sizes(n: int, batch: int, view: int = 9, ts: int = 1_000) -> dict[str, int]:

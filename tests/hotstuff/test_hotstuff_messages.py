@@ -79,8 +79,9 @@ def test_structural_errors_are_typed() -> None:
         codec.encode([codec.encode([4, 0, h, 2]), 5]),  # auth neither bytes nor array
         codec.encode([codec.encode([3, b"not a block", [], 1]), b""]),  # bad block body
         codec.encode([codec.encode([3, vote.body(), [], 1]), b""]),  # a vote body as a block
-        codec.encode([codec.encode([5, 2, [1, h, [[0]]], None, 1]), b""]),  # qc vote not a pair
-        codec.encode([codec.encode([5, 2, [1, h, []], vote.body(), 1]), b""]),  # vote not a pair
+        codec.encode([codec.encode([5, 2, [1, h, [[0]]], None, False, 1]), b""]),  # qc vote
+        codec.encode([codec.encode([5, 2, [1, h, []], vote.body(), False, 1]), b""]),  # vote
+        codec.encode([codec.encode([5, 2, [1, h, []], None, 1, 1]), b""]),  # busy not a bool
         codec.encode([codec.encode([6, h, 0, 0, 1]), b""]),  # sync count 0
         b"\xc1",  # reserved MessagePack byte
         codec.encode([codec.encode([16, 0, 0, h, [0, h, []], 0, [], 0]), b""]),  # a block alone

@@ -6,9 +6,10 @@ A :class:`~.messages.QC` for ``(view, block)`` is valid when it carries at least
 ``strong_quorum(n)`` votes (:func:`medbench.quorum.strong_quorum`, ``ceil((n + f + 1) / 2)``:
 ``2f + 1 = n - f`` at ``n = 3f + 1``; for the sizes in between it grows so that two quorums still
 share an honest replica, which is what the locking rule needs) from *distinct* replicas, each
-vote authentic. A *timeout certificate* for view ``v`` is the same for NEW-VIEW messages: a
-strong quorum of distinct replicas that each signed ``NEW-VIEW(v)``. The genesis QC is the only
-certificate of view 0 and carries no votes.
+vote authentic. A *timeout certificate* for view ``v`` proves that a strong quorum of distinct
+replicas left view ``v - 1``: each entry is that replica's signed ``NEW-VIEW(v)`` (it timed out)
+or its signed vote of view ``v - 1`` (it voted, for any block; see :mod:`.pacemaker`). The
+genesis QC is the only certificate of view 0 and carries no votes.
 
 Checks go cheapest first (count, distinct and in-range voters) and signatures last.
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from medbench.consensus.auth import Keyring, Scheme
-from medbench.consensus.hotstuff.messages import GENESIS_QC, QC, NewView
+from medbench.consensus.hotstuff.messages import GENESIS_QC, QC, NewView, Vote
 
 
 class VerdictMemo:
@@ -97,7 +98,7 @@ def check_qc(qc: QC, keyring: Keyring, n: int, quorum: int, memo: VerdictMemo | 
 
 
 def check_tc(
-    tc: tuple[NewView, ...],
+    tc: tuple[NewView | Vote, ...],
     view: int,
     keyring: Keyring,
     n: int,
@@ -108,21 +109,21 @@ def check_tc(
     if len(tc) < quorum:
         return "timeout certificate too small"
     seen: set[int] = set()
-    for nv in tc:
-        if nv.view != view:
+    for m in tc:
+        if m.view != (view if type(m) is NewView else view - 1):
             return "timeout certificate for another view"
-        r = nv.replica
+        r = m.replica
         if r >= n:
             return "timeout certificate names a non-replica"
         if r in seen:
             return "duplicate sender in timeout certificate"
         seen.add(r)
-    for nv in tc:
-        if not verify_nested(keyring, memo, nv.replica, nv):
-            return "invalid new-view signature in timeout certificate"
+    for m in tc:
+        if not verify_nested(keyring, memo, m.replica, m):
+            return "invalid signature in timeout certificate"
     return None
 
 
-def highest_qc(tc: tuple[NewView, ...]) -> int:
+def highest_qc(tc: tuple[NewView | Vote, ...]) -> int:
     """The highest QC view among the NEW-VIEWs of a timeout certificate."""
-    return max((nv.qc.view for nv in tc), default=0)
+    return max((m.qc.view for m in tc if type(m) is NewView), default=0)

@@ -427,16 +427,18 @@ class NewView(_Message):
     ``view``; it sends its highest QC to the leader of ``view``.
 
     ``vote`` is the sender's last vote when no QC it knows covers it (else ``None``): a vote sent
-    to a leader that crashed is not lost, the next leader can still form that QC (a medbench
-    addition, see :mod:`.pacemaker`). ``n - f`` NEW-VIEWs for one view form a *timeout
-    certificate*, the proof a leader carries in a proposal that does not directly follow a QC of
-    the previous view.
+    to a leader that crashed is not lost, the next leader can still form that QC. ``busy`` says
+    the sender has work (a request waiting, or requests in uncommitted blocks): it obliges the
+    leader to propose even if the leader has none. Both are medbench additions, see
+    :mod:`.pacemaker`. ``n - f`` NEW-VIEWs for one view form a *timeout certificate*, the proof
+    a leader carries in a proposal that does not directly follow a QC of the previous view.
     """
 
     KIND: ClassVar[Kind] = Kind.NEW_VIEW
     view: int
     qc: QC
     vote: Vote | None
+    busy: bool
     replica: int
     auth: Auth = b""
     _body: bytes | None = _cache()
@@ -450,17 +452,20 @@ class NewView(_Message):
             raise MessageError("qc must be a QC")
         if self.vote is not None and type(self.vote) is not Vote:
             raise MessageError("vote must be a Vote or None")
+        if type(self.busy) is not bool:
+            raise MessageError("busy must be a bool")
         _uint("replica", self.replica)
         _auth(self.auth)
 
     def fields(self) -> tuple[Any, ...]:
-        """``(view, qc, vote wire or None, replica)``."""
+        """``(view, qc, vote wire or None, busy, replica)``."""
         vote = None if self.vote is None else self.vote.wire()
-        return (self.view, self.qc.wire(), vote, self.replica)
+        return (self.view, self.qc.wire(), vote, self.busy, self.replica)
 
     def __repr__(self) -> str:
         vote = "" if self.vote is None else f" vote={self.vote.view}"
-        return f"NewView(v={self.view} qc={self.qc.view}{vote} r={self.replica})"
+        busy = " busy" if self.busy else ""
+        return f"NewView(v={self.view} qc={self.qc.view}{vote}{busy} r={self.replica})"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -468,12 +473,14 @@ class Proposal(_Message):
     """msg(generic, b_new, ⊥) of Algorithm 3: the leader of ``block.view`` proposes ``block``.
 
     ``timeout_cert`` is empty when ``block.justify`` is the QC of the previous view (the happy
-    path); otherwise it holds the ``n - f`` NEW-VIEWs for ``block.view`` the leader collected.
+    path); otherwise it is the *timeout certificate* of ``block.view``: ``n - f`` distinct
+    replicas' proofs that they left the previous view — a NEW-VIEW for ``block.view`` (it timed
+    out) or a vote of ``block.view - 1`` (it voted, for whichever block). See :mod:`.pacemaker`.
     """
 
     KIND: ClassVar[Kind] = Kind.PROPOSAL
     block: Block
-    timeout_cert: tuple[NewView, ...]
+    timeout_cert: tuple[NewView | Vote, ...]
     replica: int
     auth: Auth = b""
     _body: bytes | None = _cache()
@@ -484,7 +491,12 @@ class Proposal(_Message):
     def __post_init__(self) -> None:
         if type(self.block) is not Block:
             raise MessageError("block must be a Block")
-        _tuple_of("timeout_cert", self.timeout_cert, NewView, MAX_VOTES)
+        tc = self.timeout_cert
+        if type(tc) is not tuple or len(tc) > MAX_VOTES:
+            raise MessageError(f"timeout_cert must be a tuple of at most {MAX_VOTES} entries")
+        for m in tc:
+            if type(m) is not NewView and type(m) is not Vote:
+                raise MessageError("a timeout certificate holds NEW-VIEWs and votes")
         _uint("replica", self.replica)
         _auth(self.auth)
 
@@ -494,8 +506,8 @@ class Proposal(_Message):
         return self.block.view
 
     def fields(self) -> tuple[Any, ...]:
-        """``(block body, (new-view wires...), replica)``."""
-        return (self.block.body(), tuple(nv.wire() for nv in self.timeout_cert), self.replica)
+        """``(block body, (certificate entry wires...), replica)``."""
+        return (self.block.body(), tuple(m.wire() for m in self.timeout_cert), self.replica)
 
     def __repr__(self) -> str:
         b = self.block

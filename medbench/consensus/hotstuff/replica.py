@@ -120,6 +120,7 @@ class Config:
     max_staged_blocks: int = 1 << 16
     max_buffered_proposals: int = 64
     vote_window: int = 1_000
+    certificate_grace_us: int = 5_000
     max_pending_per_client: int = 64
 
     def __post_init__(self) -> None:
@@ -189,6 +190,9 @@ class Replica:
         )
         self.fetcher = sync.Fetcher(node_id, n, config.sync_timeout_us, config.max_staged_blocks)
         self.qc_high: QC = GENESIS_QC
+        # a proposal was voted for since the last timeout: the view timer runs even without
+        # work of its own, once (pacemaker docstring, *Every voter times out once*)
+        self.awake = False
         self.last_proposed_view = 0
         self.proposals: dict[int, Proposal] = {}  # view -> first valid proposal (evidence)
         self.votes: dict[tuple[int, bytes], dict[int, Vote]] = {}
@@ -249,7 +253,7 @@ class Replica:
         if now > self.now:
             self.now = now
         pm = self.pacemaker
-        if self._has_work():
+        if self.awake or self._has_work():
             pm.arm(self.now)
             if pm.expired(self.now):
                 self.handle_timeout(self.node_id, Timeout("view"))
@@ -257,7 +261,7 @@ class Replica:
             pm.disarm()
         if self.fetcher.deadline is not None and self.now >= self.fetcher.deadline:
             self.handle_timeout(self.node_id, Timeout("sync"))
-        if self.mempool:
+        if self.mempool or self.pacemaker.ready_at:
             self._maybe_propose()
         return ready
 
@@ -379,12 +383,14 @@ class Replica:
         if v % self.n != self.node_id or v <= self.last_proposed_view:
             return
         qc = self.qc_high
+        cert = self.pacemaker.certificates.get(v)
         if qc.view + 1 == v:
-            tc: tuple[NewView, ...] = ()
+            tc: tuple[NewView | Vote, ...] = ()
         else:
-            cert = self.pacemaker.certificates.get(v)
             if cert is None:
                 return
+            if self.now < self.pacemaker.ready_at.get(v, 0) and self._better_qc_possible():
+                return  # a higher QC may still complete: wait the grace period for it
             tc = cert
         parent = self.tree.get(qc.block_hash)
         if parent is None:
@@ -394,18 +400,32 @@ class Replica:
         full = len(batch) >= cfg.max_batch_size or (
             batch and self.now - oldest >= cfg.max_batch_delay_us
         )
-        if not (full or tc or self.tree.chain_has_requests(parent.hash)):
+        # a busy NEW-VIEW in the certificate: a replica timed out waiting for this leader with
+        # work to do (even if this replica has none left): propose, if only an empty block
+        forced = cert is not None and any(type(m) is NewView and m.busy for m in cert)
+        if not (full or forced or self.tree.chain_has_requests(parent.hash)):
             return
         self._propose(v, parent, qc, tc, tuple(batch))
 
+    def _better_qc_possible(self) -> bool:
+        """Votes for a view above ``qc_high`` are still being collected here."""
+        high = self.qc_high.view
+        return any(v > high for v, _ in self.votes)
+
     def _propose(
-        self, v: int, parent: Block, qc: QC, tc: tuple[NewView, ...], batch: tuple[Request, ...]
+        self,
+        v: int,
+        parent: Block,
+        qc: QC,
+        tc: tuple[NewView | Vote, ...],
+        batch: tuple[Request, ...],
     ) -> None:
         ts = max(self.now, parent.timestamp)
         block = Block(v, parent.height + 1, parent.hash, qc, ts, batch, self.node_id)
         self.hash_work["block_id"] += 1
         p = self._seal(Proposal(block, tc, self.node_id))
         self.last_proposed_view = v
+        self.pacemaker.ready_at.pop(v, None)
         self._ready.persist.append(p)  # before it is sent: never two proposals in one view
         self._send(self.others, p)
         self.proposals[v] = p
@@ -522,6 +542,7 @@ class Replica:
         else:
             self._ready.persist.extend(decision.records)  # the vote is on disk before it leaves
             self._send_vote(decision.vote)
+            self.awake = True
             if self.pacemaker.enter(b.view + 1) or not decision.repeat:
                 self.pacemaker.restart(self.now)
         self._release(b.hash)
@@ -603,21 +624,21 @@ class Replica:
             return
         self.first_votes[(v, r)] = vote
         key = (v, h)
-        if key in self.formed:
-            return
-        votes = self.votes.get(key)
-        if votes is None:
-            votes = self.votes[key] = {}
-        votes[r] = vote
-        if len(votes) < self.quorum:
-            return
-        qc = QC(v, h, tuple(votes[i] for i in sorted(votes)))
-        if self.memo is not None:
-            object.__setattr__(qc, "_verdict", self.memo)  # every vote in it was verified here
-        self.formed.add(key)
-        del self.votes[key]
-        self._raise_qc_high(qc, r)
-        self._maybe_propose()
+        if key not in self.formed:
+            votes = self.votes.get(key)
+            if votes is None:
+                votes = self.votes[key] = {}
+            votes[r] = vote
+            if len(votes) >= self.quorum:
+                qc = QC(v, h, tuple(votes[i] for i in sorted(votes)))
+                if self.memo is not None:
+                    object.__setattr__(qc, "_verdict", self.memo)  # every vote was verified here
+                self.formed.add(key)
+                del self.votes[key]
+                self._raise_qc_high(qc, r)
+                self._maybe_propose()
+        if (v + 1) % self.n == self.node_id and v + 1 > self.last_proposed_view:
+            self._collect_exit(v + 1, vote)  # a vote of v proves its sender left view v
 
     # --- view change (Algorithm 5) ---------------------------------------------------------------
 
@@ -632,7 +653,9 @@ class Replica:
             return
         w = self.pacemaker.time_out(self.now)
         self._ready.notes.append(Note("view-change", w))
-        nv = self._seal(NewView(w, self.qc_high, self._carried_vote(), self.node_id))
+        self.awake = False
+        busy = self._has_work()
+        nv = self._seal(NewView(w, self.qc_high, self._carried_vote(), busy, self.node_id))
         self._ready.persist.append(nv)
         leader = w % self.n
         if leader == self.node_id:
@@ -671,8 +694,7 @@ class Replica:
                 self._reject(nv, "carried vote not authentic")
                 return
         self._raise_qc_high(nv.qc, src)
-        if nv.view > self.last_proposed_view:
-            self._collect_new_view(nv)
+        self._collect_new_view(nv)
 
     def _collect_new_view(self, nv: NewView) -> None:
         vote = nv.vote
@@ -682,9 +704,16 @@ class Replica:
             and (vote.view, vote.block_hash) not in self.formed
         ):
             self._count_vote(vote)  # a vote its sender's leader may never have received
-        tc = self.pacemaker.add_new_view(nv)
+        if nv.view > self.last_proposed_view:
+            self._collect_exit(nv.view, nv)
+
+    def _collect_exit(self, view: int, proof: NewView | Vote) -> None:
+        """Count a proof that its sender left ``view - 1``; propose on a timeout certificate."""
+        if view <= self.tree.tip.view or view > self.pacemaker.view + self.config.vote_window:
+            return
+        tc = self.pacemaker.add_exit(view, proof, self.now, self.config.certificate_grace_us)
         if tc is not None:
-            if self.pacemaker.enter(nv.view):
+            if self.pacemaker.enter(view):
                 self.pacemaker.restart(self.now)
             self._maybe_propose()
 
@@ -755,10 +784,9 @@ class Replica:
         committed_height = self.tree.height
         for b in reversed(blocks):
             fetcher.got(b.hash)
-            if b.height > committed_height and b.hash not in self.tree:
-                if not fetcher.stage(b):
-                    self._reject(resp, "sync stage full")
-                    return
+            if b.height > committed_height and b.hash not in self.tree and not fetcher.stage(b):
+                self._reject(resp, "sync stage full")
+                return
         for b in fetcher.connectable(self.tree):
             self._join(b, src)
         bottom = fetcher.staged.get(blocks[-1].hash)

@@ -148,14 +148,19 @@ def _p_vote(f: list[Any], auth: Auth) -> Vote:
 
 
 def _p_new_view(f: list[Any], auth: Auth) -> NewView:
-    v, qc, vote, r = _expect(f, 4)
-    return NewView(v, parse_qc(qc), None if vote is None else _typed(vote, Vote), r, auth)
+    v, qc, vote, busy, r = _expect(f, 5)
+    return NewView(v, parse_qc(qc), None if vote is None else _typed(vote, Vote), busy, r, auth)
 
 
 def _p_proposal(f: list[Any], auth: Auth) -> Proposal:
     block, tc, r = _expect(f, 3)
-    nvs = tuple(_typed(x, NewView) for x in _list(tc, "timeout certificate"))
-    return Proposal(parse_block(block), nvs, r, auth)
+    entries = []
+    for x in _list(tc, "timeout certificate"):
+        m = _from_pair(x)
+        if type(m) is not NewView and type(m) is not Vote:
+            raise MessageError("a timeout certificate holds NEW-VIEWs and votes")
+        entries.append(m)
+    return Proposal(parse_block(block), tuple(entries), r, auth)
 
 
 def _p_sync_request(f: list[Any], auth: Auth) -> SyncRequest:

@@ -239,10 +239,10 @@ class Replica:
             handler(src, msg)
             return ready
         handler = self._local_handlers.get(type(msg))
-        if handler is None:
-            self._reject(msg, "unknown message type")
-        elif src != self.node_id:
+        if src != self.node_id and getattr(msg, "KIND", None) in LOCAL_KINDS:
             self._reject(msg, "local kind from the network")
+        elif handler is None:
+            self._reject(msg, "unknown message type")
         else:
             handler(src, msg)
         return ready

@@ -100,7 +100,7 @@ class Network:
         self.submitted = 0
         self.delivered = 0
         self.recent: list[Any] = []  # the last messages sent (material for replay/mutation tests)
-        # (replica, view) -> block hashes it voted for: an honest replica has one per view
+        # (replica, view) -> block hashes it voted for (sent or persisted): one per honest replica
         self.votes_sent: dict[tuple[int, int], set[bytes]] = {}
 
     # --- faults -----------------------------------------------------------------------------------
@@ -176,6 +176,11 @@ class Network:
             if self.trace_on and note.kind != "reject":
                 self.trace.append(f"{self.now:>9} note {src} {note.kind} {note.detail}")
         if src < self.n:
+            # every vote a replica casts is persisted before it leaves (a vote to itself, as the
+            # next leader, never leaves): the persist list sees them all
+            for m in ready.persist:
+                if type(m) is Vote and m.replica == src:
+                    self.votes_sent.setdefault((src, m.view), set()).add(m.block_hash)
             for send in ready.messages:
                 m = send.msg
                 if type(m) is Vote and m.replica == src:

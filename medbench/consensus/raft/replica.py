@@ -13,7 +13,9 @@ leader, and each role has its own handler table (keyed by message type); rule by
 
 * Every RPC carries a term (§5.1). A higher term makes the receiver a follower of that term
   (persisted); a lower one is answered with the current term (AppendEntries, InstallSnapshot,
-  RequestVote) or dropped (responses).
+  RequestVote) or dropped (responses). Except (§6, "disruptive servers"): a RequestVote is
+  ignored altogether by a node that leads or heard from its leader less than a minimum election
+  timeout ago, so a node that lagged or was cut off cannot depose a working leader.
 * Election (§5.2): a follower or candidate that hears no leader within its election timeout —
   ``election_timeout_us`` plus a jitter drawn from the seed (:mod:`.election`) — starts an
   election: new term, vote for itself (persisted), RequestVote to all. A node grants one vote
@@ -149,6 +151,7 @@ class Replica:
         # volatile state
         self.role = Role.FOLLOWER
         self.leader = NO_NODE
+        self.leader_contact = 0
         self.commit_index = 0
         self.last_applied = 0
         self.machine = StateMachine(service)
@@ -244,21 +247,30 @@ class Replica:
             cfg.seed, self.node_id, self.term, cfg.election_timeout_us
         )
 
+    def _heard_from_leader(self, leader: int) -> None:
+        self.leader = leader
+        self.leader_contact = self.now
+        self.election_deadline = self._election_timeout()
+
     def _persist_hard_state(self) -> None:
         self._ready.persist.append(HardState(self.term, self.voted_for, self.commit_index))
 
     def _become_follower(self, term: int, leader: int) -> None:
-        """Step down (§5.1): a new term resets the vote; persisted before anything is sent."""
+        """Step down (§5.1): a new term resets the vote; persisted before anything is sent.
+
+        The election timer keeps running (Figure 2: only an AppendEntries from the current
+        leader or a granted vote resets it); a former leader starts one.
+        """
         if term > self.term:
             self.term = term
             self.voted_for = NO_NODE
             self._persist_hard_state()
         if self.role is Role.LEADER:
             self.pending.clear()
+            self.election_deadline = self._election_timeout()
         self.role = Role.FOLLOWER
         self.leader = leader
         self.tally = None
-        self.election_deadline = self._election_timeout()
 
     # --- dispatch of peer messages ---------------------------------------------------------------
 
@@ -271,6 +283,8 @@ class Replica:
             self._reject(msg, "sender is not a peer")
             return
         if msg.term > self.term:
+            if type(msg) is RequestVote and self._leader_alive():
+                return  # §6: a disruptive candidate is ignored while a leader is heard from
             leader = sender if type(msg) in (AppendEntries, InstallSnapshot) else NO_NODE
             self._become_follower(msg.term, leader)
         elif msg.term < self.term:
@@ -279,6 +293,16 @@ class Replica:
         handler = self._by_role[self.role].get(type(msg))
         if handler is not None:
             handler(msg)  # else: a response the node no longer waits for (a past role)
+
+    def _leader_alive(self) -> bool:
+        """This node leads, or heard from its leader less than a minimum election timeout ago
+        (§6: such a node neither updates its term nor votes for a RequestVote)."""
+        if self.role is Role.LEADER:
+            return True
+        return (
+            self.leader != NO_NODE
+            and self.now - self.leader_contact < self.config.election_timeout_us
+        )
 
     def _stale(self, msg: Any) -> None:
         """A message of an older term: tell a stale leader or candidate the current term."""
@@ -415,8 +439,7 @@ class Replica:
     def handle_append_entries(self, msg: AppendEntries) -> None:
         """A follower checks Log Matching, removes conflicts, appends, persists, answers."""
         me = self.node_id
-        self.leader = msg.leader
-        self.election_deadline = self._election_timeout()
+        self._heard_from_leader(msg.leader)
         log = self.log
         prev = msg.prev_log_index
         if prev < log.snapshot_index:
@@ -458,10 +481,9 @@ class Replica:
                     self._advance_commit()
             if self.next_index[f] <= msg.index:
                 self.next_index[f] = msg.index + 1
-            if f in self.probing:
-                self.probing.discard(f)
-                if self.next_index[f] <= self.log.last_index:
-                    self._send_entries((f,), self.next_index[f])
+            self.probing.discard(f)
+            if self.next_index[f] <= self.log.last_index:
+                self._send_entries((f,), self.next_index[f])  # what was never sent, in turn
             return
         match = self.match_index[f]
         if msg.index < match or (f in self.probing and msg.index != self.next_index[f] - 1):
@@ -489,8 +511,7 @@ class Replica:
 
     def handle_install_snapshot(self, msg: InstallSnapshot) -> None:
         """A follower replaces its state (and the log it covers) by the leader's snapshot."""
-        self.leader = msg.leader
-        self.election_deadline = self._election_timeout()
+        self._heard_from_leader(msg.leader)
         snap = msg.snapshot
         log = self.log
         if snap.last_index > self.commit_index:
@@ -569,10 +590,8 @@ class Replica:
         if self.role is not Role.LEADER:
             if src == c and self.leader not in (NO_NODE, self.node_id):
                 self._send((self.leader,), req)  # forward (only what came from the client)
-            elif src == c:
+            else:  # no leader known, or forwarded to a leader that stepped down: redirect
                 self._send((c,), Reply(c, req.timestamp, self.node_id, False, b"", self.leader))
-            else:
-                self._reject(req, "forwarded to a node that is not the leader")
             return
         last = self.machine.last.get(c)
         if last is not None and req.timestamp <= last[0]:

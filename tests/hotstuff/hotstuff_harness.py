@@ -220,8 +220,8 @@ class Network:
             if t_msg is not None and t_msg <= next_tick and t_msg <= end:
                 t, _, src, dst, msg = heapq.heappop(self._heap)
                 self.now = max(self.now, t)
-                if dst in self.crashed:
-                    continue
+                if dst in self.crashed or dst not in self.nodes:
+                    continue  # a crashed node, or an id nobody has (hostile input names any)
                 self.delivered += 1
                 self._apply(dst, self.nodes[dst].step(src, msg))
                 continue

@@ -200,8 +200,8 @@ class Network:
             if t_msg is not None and t_msg <= next_tick and t_msg <= end:
                 t, _, src, dst, msg = heapq.heappop(self._heap)
                 self.now = max(self.now, t)
-                if dst in self.crashed:
-                    continue
+                if dst in self.crashed or dst not in self.nodes:
+                    continue  # a crashed node, or an id nobody has (hostile input names any)
                 self.delivered += 1
                 self._apply(dst, self.nodes[dst].step(src, msg))
                 continue
@@ -262,7 +262,9 @@ def safety_violations(net: Network, nodes: Iterable[int]) -> list[str]:
             first = by_index.setdefault(idx, (i, e))
             other = first[1]
             if (other.term, other.request) != (e.term, e.request):
-                problems.append(f"index {idx}: nodes {first[0]} and {i} committed different entries")
+                problems.append(
+                    f"index {idx}: nodes {first[0]} and {i} committed different entries"
+                )
             elif other.state_digest != e.state_digest:
                 problems.append(f"index {idx}: nodes {first[0]} and {i} differ in state")
     for term, leaders in sorted(net.leaders.items()):
@@ -322,19 +324,62 @@ def message_sizes(n: int, term: int, index: int) -> dict[str, int]:
     }
 
 
-def measure(n: int, clients: int, rounds: int, **kw: Any) -> tuple[Network, dict[str, int]]:
+def measure(
+    n: int, clients: int, rounds: int, **kw: Any
+) -> tuple[Network, dict[str, int], dict[str, int]]:
     """Elect a leader and commit its no-op, point every client at it, then ``clients`` clients
-    send ``rounds`` requests each (closed loop); return the network and the message counts of
-    that window alone."""
+    send ``rounds`` requests each (closed loop); return the network and the message counts and
+    bytes by kind of that window alone."""
     net = Network(n=n, clients=clients, seed=n * 100 + clients, latency_us=(500, 1_500), **kw)
     leader = net.run_until_leader()
     net.run(20_000)
     for c in net.client_ids:
         net.nodes[c].leader = leader
-    before, _ = net.stats.snapshot()
+    msgs0, bytes0 = net.stats.snapshot()
     for c in net.client_ids:
-        for r in range(rounds):
+        for _ in range(rounds):
             net.submit(c, b"op-%04d" % c)
     assert net.run_until_idle(30_000_000, step_us=1_000)
-    after, _ = net.stats.snapshot()
-    return net, dict(after - before)
+    msgs1, bytes1 = net.stats.snapshot()
+    return net, dict(msgs1 - msgs0), dict(bytes1 - bytes0)
+
+
+def sample_messages() -> list[Any]:
+    """One message of every wire kind (entries, no-ops and a snapshot included)."""
+    from medbench.consensus.raft import (
+        AppendEntries,
+        AppendEntriesResponse,
+        Entry,
+        InstallSnapshot,
+        InstallSnapshotResponse,
+        Reply,
+        Request,
+        RequestVote,
+        RequestVoteResponse,
+        Snapshot,
+    )
+
+    req = Request(5, 1, b"operation")
+    entries = (Entry(2, 4, None), Entry(2, 5, req))
+    snap = Snapshot(9, 2, bytes(range(32)), 3, ((5, 1, b"r"), (6, 4, b"")))
+    return [
+        req,
+        Reply(5, 1, 0, True, b"result", 0),
+        Reply(5, 1, 2, False, b"", -1),
+        RequestVote(3, 1, 7, 2),
+        RequestVoteResponse(3, 2, True),
+        AppendEntries(2, 0, 3, 1, entries, 3),
+        AppendEntries(2, 0, 5, 2, (), 5),
+        AppendEntriesResponse(2, 1, True, 5, 0),
+        AppendEntriesResponse(2, 1, False, 5, 3),
+        InstallSnapshot(3, 0, snap),
+        InstallSnapshotResponse(3, 1, 9),
+    ]
+
+
+def expected_bytes(n: int, requests: int, term: int = 1) -> dict[str, int]:
+    """Bytes by kind of a :func:`measure` window: :func:`expected_messages` times the sizes of
+    :func:`message_sizes` (every field a one-byte integer, so every message of a kind has the
+    same size)."""
+    sizes = message_sizes(n, term, 2)
+    return {k: c * sizes[k] for k, c in expected_messages(n, requests).items()}

@@ -92,7 +92,7 @@ def test_a_2f_plus_1_quorum_lets_a_partition_split_n6() -> None:
         )
         if textbook:
             for r in net.replicas():
-                r.quorum = r.pacemaker.quorum = 3
+                r.quorum = r.pacemaker.quorum = r.collector.quorum = 3
         net.partition([0, 1, 2, 6], [3, 4, 5, 7])  # a client on each side
         net.submit(6, b"left")
         net.submit(7, b"right")

@@ -77,7 +77,7 @@ def test_crash_and_recover_from_persisted_records(roundtrip: bool) -> None:
     net.restart(2)
     back = net.replicas([2])[0]
     assert back is not before
-    assert back.tree.height >= height and back.last_timestamp  # replayed its ledger
+    assert back.tree.height >= height and back.execution.last_timestamp  # replayed its ledger
     assert back.safety.last_voted_view == before.safety.last_voted_view
     assert back.safety.locked == before.safety.locked
     _submit(net, 2, b"c")

@@ -293,7 +293,7 @@ def test_conflicting_votes_are_noted_with_both_votes() -> None:
     (evidence,) = [n for n in ready.notes if n.kind == "equivocation"]
     assert evidence.detail == (v1, v2)
     assert nxt.rejections["conflicting vote"] == 1
-    assert nxt.votes[(p.view, p.block.hash)] == {voter: v1}
+    assert nxt.collector.votes[(p.view, p.block.hash)] == {voter: v1}
 
 
 @pytest.mark.parametrize(

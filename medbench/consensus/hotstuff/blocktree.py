@@ -32,7 +32,7 @@ class BlockTree:
         self.committed: dict[bytes, Block] = {GENESIS.hash: GENESIS}
         self.pending: dict[bytes, Block] = {}  # known, not committed
 
-    def __contains__(self, block_hash: bytes) -> bool:
+    def __contains__(self, block_hash: object) -> bool:
         return block_hash in self.pending or block_hash in self.committed
 
     def get(self, block_hash: bytes) -> Block | None:

@@ -12,9 +12,9 @@ from those records.
 Replicas are ``0..n-1``; clients are any other id. The protocol is Algorithm 3 (event-driven
 chained HotStuff) with the pacemaker of :mod:`.pacemaker`; rule by rule:
 
-* REQUEST: a client broadcasts its request to every replica (each keeps a *mempool*, so any
-  leader can propose it). A request whose client timestamp is not newer than the client's last
-  executed one is answered from the reply cache (exactly-once).
+* REQUEST: a client broadcasts its request to every replica (each keeps it in its
+  :mod:`.mempool`, so any leader can propose it). A request whose client timestamp is not newer
+  than the client's last executed one is answered from the reply cache (exactly-once).
 * Proposing (Algorithm 3 ``onPropose``, Algorithm 4 ``onBeat``): the leader of view ``v``
   proposes once it holds the QC of view ``v - 1`` (the happy path) or a timeout certificate for
   ``v`` (:mod:`.pacemaker`), never twice in a view. The block extends ``qc_high.node``
@@ -22,24 +22,22 @@ chained HotStuff) with the pacemaker of :mod:`.pacemaker`; rule by rule:
   in an uncommitted ancestor, and the leader's clock as its agreed time. It proposes when a
   batch is full or its oldest request waited ``max_batch_delay_us`` — or at once, with what it
   has, while an uncommitted ancestor still holds requests (the chain must grow three more
-  blocks to commit them: the pipeline flush) or after a view change.
-* Voting (Algorithm 3 ``onReceiveProposal``): a replica checks the proposal — from the leader of
-  its view, authentic, justify QC valid (:mod:`.certificates`), a timeout certificate when it
-  does not follow the previous view's QC, parent = justified block, height = parent's + 1, time
-  not before the parent's nor beyond ``max_clock_skew_us`` from its clock, batch within bounds,
-  every request authentic — stores the block, runs ``update`` and asks :mod:`.safety` for a vote
-  (once per view, safeNode); the vote goes to the leader of ``v + 1`` and the replica enters
-  ``v + 1``. A proposal whose parent is unknown is buffered (bounded) while the parent is
-  fetched (:mod:`.sync`).
+  blocks to commit them: the pipeline flush), or when a replica timed out on it with work.
+* Voting (Algorithm 3 ``onReceiveProposal``): a replica checks the proposal (:mod:`.admission`,
+  cheapest first: leader of its view, shape, then its signature, then its QC and timeout
+  certificate, then, once the parent is known, height, time and requests), stores the block,
+  runs ``update`` and asks :mod:`.safety` for a vote (once per view, safeNode); the vote goes to
+  the leader of ``v + 1`` and the replica enters ``v + 1``. A proposal whose parent is unknown
+  is buffered (bounded) while the parent is fetched (:mod:`.sync`).
 * ``update`` (Algorithm 3): for the justify QC of a block (on ``b''``): ``qc_high`` rises to
   it (Algorithm 5 ``updateQCHigh``), the lock moves to ``b'`` (:mod:`.safety`), and the
   three-chain rule commits ``b`` and its ancestors (:mod:`.blocktree`); committed blocks execute
-  in height order and every replica replies to the clients.
+  in height order (:mod:`.execution`) and every replica replies to the clients.
 * VOTE (Algorithm 3 ``onReceiveVote``): the next leader counts distinct authentic votes per
-  (view, block); ``strong_quorum(n)`` of them form a QC, which raises ``qc_high`` and lets it
-  propose.
+  (view, block) (:mod:`.votes`); ``strong_quorum(n)`` of them form a QC, which raises
+  ``qc_high`` and lets it propose.
 * Timeouts and NEW-VIEW (:mod:`.pacemaker`): exponential back-off, NEW-VIEW to the next leader
-  only (linear), timeout certificates of ``n - f`` NEW-VIEWs.
+  only (linear), timeout certificates of ``n - f`` proofs of leaving the previous view.
 
 Hostile input never raises out of ``step``/``tick``: it is dropped, counted in
 :attr:`Replica.rejections` and reported as ``Note("reject", (kind, reason))``; two different
@@ -47,34 +45,42 @@ authentic proposals of one leader for one view, or two votes of one replica in o
 reported as ``Note("equivocation", (first, second))`` holding both messages. Handlers are chosen
 from one table keyed by message type; local kinds from a peer are rejected.
 
-Simplifications against the paper, each documented where it is made: threshold signatures are
-modeled as ``n - f`` individual ones (:mod:`.messages`); there are no checkpoints or state
-transfer, a lagging replica fetches blocks (:mod:`.sync`), and every replica keeps its ledger in
-memory; the agreed time of a block is ``max(timestamp, previous agreed time)`` as in PBFT.
+Against the paper, each documented where it is made: threshold signatures are modeled as
+``n - f`` individual ones (:mod:`.messages`); there are no checkpoints or state transfer, a
+lagging replica fetches blocks (:mod:`.sync`) and every replica keeps its ledger in memory; the
+agreed time of a block is ``max(timestamp, previous agreed time)`` as in PBFT; and the
+pacemaker adds four liveness rules the random fault schedules showed necessary with
+round-robin leaders (:mod:`.pacemaker`): NEW-VIEW carries the sender's uncovered vote, a vote
+of the previous view counts as a proof of leaving it, a timeout certificate waits briefly for a
+QC about to form, and every voter times out once (NEW-VIEW's *busy* bit forcing a proposal).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from medbench.consensus.auth import Keyring
-from medbench.consensus.hotstuff import recovery, sync
+from medbench.consensus.hotstuff import admission, recovery, sync
 from medbench.consensus.hotstuff.blocktree import BlockTree
 from medbench.consensus.hotstuff.certificates import (
     VerdictMemo,
     check_qc,
-    check_tc,
-    highest_qc,
     verify_nested,
 )
+from medbench.consensus.hotstuff.config import Config
+from medbench.consensus.hotstuff.execution import (
+    ExecutedBlock,
+    Execution,
+    Service,
+    acknowledge,
+)
+from medbench.consensus.hotstuff.mempool import Mempool
 from medbench.consensus.hotstuff.messages import (
     GENESIS_QC,
     LOCAL_KINDS,
     QC,
-    ZERO_HASH,
     Block,
     NewView,
     Proposal,
@@ -88,75 +94,12 @@ from medbench.consensus.hotstuff.messages import (
 from medbench.consensus.hotstuff.pacemaker import Pacemaker
 from medbench.consensus.hotstuff.persist import CommitRecord
 from medbench.consensus.hotstuff.safety import SafetyRules
-from medbench.hashing import sha256
+from medbench.consensus.hotstuff.votes import Added, VoteCollector
 from medbench.node import Committed, Note, Ready, Send
 from medbench.quorum import strong_quorum
 
 GC_INTERVAL = 16
 """Committed heights between two garbage collections of votes, proposals and forks."""
-
-Service = Callable[[Request, int], bytes]
-"""``service(request, agreed_time_us) -> result``: execute one request at its block's agreed time
-(identical on every honest replica)."""
-
-
-def acknowledge(request: Request, agreed_time_us: int) -> bytes:
-    """The default service: the result of a request is its transaction ID (its digest)."""
-    return request.digest()
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """Protocol parameters of one run (all times in integer microseconds)."""
-
-    n: int
-    max_batch_size: int = 16
-    max_batch_delay_us: int = 0
-    view_timeout_us: int = 500_000
-    max_view_timeout_us: int = 60_000_000
-    max_clock_skew_us: int = 10_000_000
-    sync_timeout_us: int = 300_000
-    max_sync_blocks: int = 64
-    max_staged_blocks: int = 1 << 16
-    max_buffered_proposals: int = 64
-    vote_window: int = 1_000
-    certificate_grace_us: int = 5_000
-    max_pending_per_client: int = 64
-
-    def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError("need at least one replica")
-        if self.max_batch_size < 1 or self.max_sync_blocks < 1:
-            raise ValueError("batch and sync sizes must be positive")
-        if self.view_timeout_us < 1 or self.max_view_timeout_us < self.view_timeout_us:
-            raise ValueError("need 1 <= view_timeout_us <= max_view_timeout_us")
-        if self.max_clock_skew_us < 0 or self.max_batch_delay_us < 0:
-            raise ValueError("times must not be negative")
-
-    @property
-    def f(self) -> int:
-        """Faults tolerated: ``(n - 1) // 3``."""
-        return (self.n - 1) // 3
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutedBlock:
-    """One committed block as executed: the payload of ``Ready.committed``.
-
-    ``requests`` are the requests that ran (a request already executed is skipped: exactly-once);
-    ``state_digest`` chains every executed block, so equal digests mean equal histories.
-    """
-
-    height: int
-    block: Block
-    agreed_time: int
-    requests: tuple[Request, ...]
-    state_digest: bytes
-
-    @property
-    def block_hash(self) -> bytes:
-        """The committed block's hash."""
-        return self.block.hash
 
 
 class Replica:
@@ -195,19 +138,11 @@ class Replica:
         self.awake = False
         self.last_proposed_view = 0
         self.proposals: dict[int, Proposal] = {}  # view -> first valid proposal (evidence)
-        self.votes: dict[tuple[int, bytes], dict[int, Vote]] = {}
-        self.first_votes: dict[tuple[int, int], Vote] = {}  # (view, voter) -> its vote
-        self.formed: set[tuple[int, bytes]] = set()  # QCs formed here, by (view, block)
+        self.collector = VoteCollector(self.quorum, memo)
         self.buffered: dict[bytes, list[tuple[int, Proposal]]] = {}  # parent -> proposals
         self.buffered_count = 0
-        # (client, timestamp) -> (arrival time, request), in arrival order: the mempool
-        self.mempool: dict[tuple[int, int], tuple[int, Request]] = {}
-        self.pending_per_client: Counter[int] = Counter()
-        self.last_timestamp: dict[int, int] = {}
-        self.last_reply: dict[int, Reply] = {}
-        self.batch_time = 0  # agreed time of the last executed block
-        self.state_digest = ZERO_HASH
-        self.executed: list[ExecutedBlock] = []
+        self.mempool = Mempool(config.max_pending_per_client)
+        self.execution = Execution(node_id, service)
         self._next_gc = GC_INTERVAL
         self._verified: set[bytes] = set()  # digests of requests whose client signature checked
         self.rejections: Counter[str] = Counter()
@@ -292,7 +227,7 @@ class Replica:
 
     def _has_work(self) -> bool:
         """A request waits, or an uncommitted block on the main branch orders requests."""
-        return bool(self.mempool) or self.tree.chain_has_requests(self.qc_high.block_hash)
+        return len(self.mempool) > 0 or self.tree.chain_has_requests(self.qc_high.block_hash)
 
     def _check_request(self, req: Request) -> str | None:
         """Authenticity of a request (cached per digest: the digest covers the body)."""
@@ -315,8 +250,9 @@ class Replica:
         """A client request: answer a retransmission from the reply cache, else keep it in the
         mempool for whichever leader proposes next."""
         c = req.client
-        if req.timestamp <= self.last_timestamp.get(c, 0):
-            cached = self.last_reply.get(c)
+        ex = self.execution
+        if req.timestamp <= ex.last_timestamp.get(c, 0):
+            cached = ex.last_reply.get(c)
             if cached is not None and cached.timestamp == req.timestamp and src == c:
                 if not cached.auth:  # executed while recovering: authenticate on first use
                     self._seal(cached, c)
@@ -324,58 +260,30 @@ class Replica:
             else:
                 self._reject(req, "old request")
             return
-        key = (c, req.timestamp)
-        if key in self.mempool:
+        if (c, req.timestamp) in self.mempool:
             return  # a retransmission of a request already waiting
-        if self.pending_per_client[c] >= self.config.max_pending_per_client:
+        if self.mempool.full_for(c):
             self._reject(req, "too many pending requests of this client")
             return
         reason = self._check_request(req)
         if reason is not None:
             self._reject(req, reason)
             return
-        self.mempool[key] = (self.now, req)
-        self.pending_per_client[c] += 1
+        self.mempool.add(req, self.now)
         self._maybe_propose()
-
-    def _drop_from_mempool(self, key: tuple[int, int]) -> None:
-        if self.mempool.pop(key, None) is not None:
-            c = key[0]
-            left = self.pending_per_client[c] - 1
-            if left > 0:
-                self.pending_per_client[c] = left
-            else:
-                del self.pending_per_client[c]
 
     # --- proposing (Algorithm 3 onPropose, Algorithm 4 onBeat) -----------------------------------
 
     def _choose_batch(self, parent: Block) -> tuple[list[Request], int]:
-        """Up to ``max_batch_size`` mempool requests not yet ordered on ``parent``'s branch,
-        oldest first, and the arrival time of the oldest (``now`` if none)."""
+        """Up to ``max_batch_size`` mempool requests not yet ordered on ``parent``'s branch."""
         in_chain = {
             (r.client, r.timestamp)
             for b in self.tree.uncommitted_chain(parent.hash)
             for r in b.batch
         }
-        limit = self.config.max_batch_size
-        out: list[Request] = []
-        oldest = self.now
-        stale: list[tuple[int, int]] = []
-        last = self.last_timestamp
-        for key, (arrived, req) in self.mempool.items():
-            if key[1] <= last.get(key[0], 0):
-                stale.append(key)
-                continue
-            if key in in_chain:
-                continue
-            if not out:
-                oldest = arrived
-            out.append(req)
-            if len(out) >= limit:
-                break
-        for key in stale:
-            self._drop_from_mempool(key)
-        return out, oldest
+        return self.mempool.choose(
+            in_chain, self.execution.last_timestamp, self.config.max_batch_size, self.now
+        )
 
     def _maybe_propose(self) -> None:
         """Propose in the current view if this replica leads it and may (module docstring)."""
@@ -409,8 +317,7 @@ class Replica:
 
     def _better_qc_possible(self) -> bool:
         """Votes for a view above ``qc_high`` are still being collected here."""
-        high = self.qc_high.view
-        return any(v > high for v, _ in self.votes)
+        return self.collector.pending_above(self.qc_high.view)
 
     def _propose(
         self,
@@ -434,27 +341,12 @@ class Replica:
     # --- proposals and votes (Algorithm 3) -------------------------------------------------------
 
     def handle_proposal(self, src: int, p: Proposal) -> None:
-        """Check a proposal cheapest-first, then store its block, update and vote."""
+        """Check a proposal cheapest-first (:mod:`.admission`), then store, update and vote."""
         b = p.block
         v = b.view
-        if src != p.replica or p.replica != v % self.n or b.proposer != p.replica:
-            self._reject(p, "proposal not from the leader of its view")
-            return
-        if v <= self.tree.tip.view:
-            self._reject(p, "proposal for a committed view")
-            return
-        if len(b.batch) > self.config.max_batch_size:
-            self._reject(p, "oversized batch")
-            return
-        justify = b.justify
-        if b.parent != justify.block_hash:
-            self._reject(p, "parent is not the justified block")
-            return
-        if justify.view >= v:
-            self._reject(p, "justify QC not below the proposal's view")
-            return
-        if justify.view + 1 != v and not p.timeout_cert:
-            self._reject(p, "view not justified: no timeout certificate")
+        reason = admission.shape(p, src, self.n, self.tree.tip.view, self.config.max_batch_size)
+        if reason is not None:
+            self._reject(p, reason)
             return
         self.hash_work["block_id"] += 1
         seen = self.proposals.get(v)
@@ -471,21 +363,10 @@ class Replica:
             self._ready.notes.append(Note("equivocation", (seen, p)))
             self._reject(p, "equivocating proposal")
             return
-        reason = self._check_qc(justify)
+        reason = admission.certificates(p, self.keyring, self.n, self.quorum, self.memo)
         if reason is not None:
-            self._reject(p, f"invalid justify QC: {reason}")
+            self._reject(p, reason)
             return
-        if p.timeout_cert:
-            if justify.view + 1 == v:
-                self._reject(p, "timeout certificate on the happy path")
-                return
-            reason = check_tc(p.timeout_cert, v, self.keyring, self.n, self.quorum, self.memo)
-            if reason is not None:
-                self._reject(p, reason)
-                return
-            if justify.view < highest_qc(p.timeout_cert):
-                self._reject(p, "justify QC lower than one in its timeout certificate")
-                return
         self.proposals[v] = p
         parent = self.tree.get(b.parent)
         if parent is None:
@@ -506,32 +387,11 @@ class Replica:
     def _admit(self, src: int, p: Proposal, parent: Block) -> None:
         """The proposal's parent is known: final checks, store, update, vote."""
         b = p.block
-        if b.height != parent.height + 1:
-            self._reject(p, "height is not the parent's plus one")
-            return
-        if b.view <= parent.view:
-            self._reject(p, "view not above the parent's")
-            return
-        t = b.timestamp
-        if t < parent.timestamp:
-            self._reject(p, "block time before its parent's")
-            return
         skew = self.config.max_clock_skew_us
-        if t > self.now + skew or t < self.now - skew:
-            self._reject(p, "block time too far from this replica's clock")
+        reason = admission.extends(b, parent, self.now, skew, self._check_request)
+        if reason is not None:
+            self._reject(p, reason)
             return
-        if b.batch:
-            seen_keys: set[tuple[int, int]] = set()
-            for req in b.batch:
-                key = (req.client, req.timestamp)
-                if key in seen_keys:
-                    self._reject(p, "request twice in one batch")
-                    return
-                seen_keys.add(key)
-                reason = self._check_request(req)
-                if reason is not None:
-                    self._reject(p, reason)
-                    return
         if b.hash not in self.tree:
             self.tree.add(b)
             self._ready.persist.append(b)
@@ -600,8 +460,7 @@ class Replica:
         if (v + 1) % self.n != self.node_id:
             self._reject(vote, "vote to a replica that does not lead the next view")
             return
-        key = (v, vote.block_hash)
-        if key in self.formed:
+        if (v, vote.block_hash) in self.collector.formed:
             return  # a late vote for a QC already formed
         if v <= self.tree.tip.view or v < self.qc_high.view:
             self._reject(vote, "stale vote")
@@ -615,28 +474,17 @@ class Replica:
         self._count_vote(vote)
 
     def _count_vote(self, vote: Vote) -> None:
-        v, r, h = vote.view, vote.replica, vote.block_hash
-        first = self.first_votes.get((v, r))
-        if first is not None:
-            if first.block_hash != h:
-                self._ready.notes.append(Note("equivocation", (first, vote)))
-                self._reject(vote, "conflicting vote")
+        added, qc, evidence = self.collector.add(vote)
+        if added is Added.CONFLICT:
+            self._ready.notes.append(Note("equivocation", evidence))
+            self._reject(vote, "conflicting vote")
             return
-        self.first_votes[(v, r)] = vote
-        key = (v, h)
-        if key not in self.formed:
-            votes = self.votes.get(key)
-            if votes is None:
-                votes = self.votes[key] = {}
-            votes[r] = vote
-            if len(votes) >= self.quorum:
-                qc = QC(v, h, tuple(votes[i] for i in sorted(votes)))
-                if self.memo is not None:
-                    object.__setattr__(qc, "_verdict", self.memo)  # every vote was verified here
-                self.formed.add(key)
-                del self.votes[key]
-                self._raise_qc_high(qc, r)
-                self._maybe_propose()
+        if added is Added.DUPLICATE:
+            return
+        if qc is not None:
+            self._raise_qc_high(qc, vote.replica)
+            self._maybe_propose()
+        v = vote.view
         if (v + 1) % self.n == self.node_id and v + 1 > self.last_proposed_view:
             self._collect_exit(v + 1, vote)  # a vote of v proves its sender left view v
 
@@ -701,7 +549,7 @@ class Replica:
         if (
             vote is not None
             and vote.view > self.tree.tip.view
-            and (vote.view, vote.block_hash) not in self.formed
+            and (vote.view, vote.block_hash) not in self.collector.formed
         ):
             self._count_vote(vote)  # a vote its sender's leader may never have received
         if nv.view > self.last_proposed_view:
@@ -751,36 +599,20 @@ class Replica:
         if src != resp.replica or resp.replica >= self.n:
             self._reject(resp, "forged sender")
             return
-        blocks = resp.blocks
-        if not blocks:
-            self._reject(resp, "empty sync response")
-            return
-        if len(blocks) > self.config.max_sync_blocks:
-            self._reject(resp, "sync response too long")
-            return
         if not self.keyring.verify(src, resp.body(), resp.auth):
             self._reject(resp, "not authentic")
             return
-        top = blocks[0]
-        qc = resp.qc
-        self.hash_work["block_id"] += len(blocks)
-        if qc is not None:
-            reason = self._check_qc(qc)
-            if reason is not None:
-                self._reject(resp, f"invalid QC: {reason}")
-                return
-            if qc.block_hash != top.hash:
-                self._reject(resp, "QC does not certify the first block")
-                return
-        elif top.hash not in self.fetcher.wanted:
-            if top.hash not in self.tree and top.hash not in self.fetcher.staged:
-                self._reject(resp, "unsolicited block")
-            return  # else: a second answer to a retried request
-        reason = sync.check_chain(blocks)
-        if reason is not None:
-            self._reject(resp, reason)
-            return
         fetcher = self.fetcher
+        known = sync.Either(self.tree, fetcher.staged)
+        reason = sync.check_response(
+            resp, self.config.max_sync_blocks, self._check_qc, fetcher.wanted, known
+        )
+        if reason is not None:
+            if reason != sync.IGNORE:
+                self._reject(resp, reason)
+            return
+        blocks, qc = resp.blocks, resp.qc
+        self.hash_work["block_id"] += len(blocks)
         committed_height = self.tree.height
         for b in reversed(blocks):
             fetcher.got(b.hash)
@@ -789,9 +621,7 @@ class Replica:
                 return
         for b in fetcher.connectable(self.tree):
             self._join(b, src)
-        bottom = fetcher.staged.get(blocks[-1].hash)
-        while bottom is not None and bottom.parent in fetcher.staged:
-            bottom = fetcher.staged[bottom.parent]
+        bottom = sync.lowest_staged(fetcher.staged, blocks[-1].hash)
         if bottom is not None and bottom.height > committed_height + 1:
             self._want(bottom.parent, src)  # the chain goes on below: fetch the next chunk
         if qc is not None:
@@ -828,33 +658,19 @@ class Replica:
             self._collect_garbage()
 
     def _execute(self, b: Block, replies: bool) -> None:
-        """Apply one committed block (deterministic: the same on every honest replica)."""
-        agreed = self.batch_time = max(self.batch_time, b.timestamp)
-        executed: list[Request] = []
-        last = self.last_timestamp
-        for req in b.batch:
-            c = req.client
-            ts = req.timestamp
-            if ts <= last.get(c, 0):
-                continue  # already executed: exactly-once by client timestamp
-            result = self.service(req, agreed)
-            last[c] = ts
-            reply = Reply(b.view, ts, c, self.node_id, result)
+        """Execute one committed block (:mod:`.execution`), reply, report it."""
+        record, answers = self.execution.execute(b)
+        for reply in answers:
             if replies:
-                self._seal(reply, c)
-                self._send((c,), reply)
-            self.last_reply[c] = reply
-            executed.append(req)
-            self._drop_from_mempool((c, ts))
+                self._seal(reply, reply.client)
+                self._send((reply.client,), reply)
+            self.mempool.drop((reply.client, reply.timestamp))
+        for req in b.batch:
             self._verified.discard(req.digest())
         work = self.hash_work
         work["tx_id"] += len(b.batch)  # each ordered request's ID, once (the hashwork rule)
-        work["digest"] += 1  # the chained state digest below
-        # fixed-width fields, so the concatenation is unambiguous: prev || height || block hash
-        self.state_digest = sha256(self.state_digest + b.height.to_bytes(8, "big") + b.hash)
+        work["digest"] += 1  # the chained state digest
         self.tree.append_committed(b)
-        record = ExecutedBlock(b.height, b, agreed, tuple(executed), self.state_digest)
-        self.executed.append(record)
         self._ready.committed.append(Committed(b.height, record))
 
     def _collect_garbage(self) -> None:
@@ -865,11 +681,7 @@ class Replica:
         floor = tip.view
         for v in [v for v in self.proposals if v <= floor]:
             del self.proposals[v]
-        for key in [k for k in self.first_votes if k[0] <= floor]:
-            del self.first_votes[key]
-        for vkey in [k for k in self.votes if k[0] <= floor]:
-            del self.votes[vkey]
-        self.formed = {k for k in self.formed if k[0] > floor}
+        self.collector.forget_below(floor)
         self.pacemaker.forget_below(floor)
         for parent in [h for h, w in self.buffered.items() if all(p.view <= floor for _, p in w)]:
             self.buffered_count -= len(self.buffered.pop(parent))
@@ -921,6 +733,21 @@ class Replica:
         return r, ready
 
     # --- introspection ---------------------------------------------------------------------------
+
+    @property
+    def state_digest(self) -> bytes:
+        """The chained digest of every executed block."""
+        return self.execution.state_digest
+
+    @property
+    def executed(self) -> list[ExecutedBlock]:
+        """Every block this replica executed, in height order."""
+        return self.execution.executed
+
+    @property
+    def last_reply(self) -> dict[int, Reply]:
+        """The last reply to each client (the reply cache)."""
+        return self.execution.last_reply
 
     def counters(self) -> dict[str, int]:
         """Handled messages, rejections, authentication operations and hash work.

@@ -31,10 +31,15 @@ fetch missing nodes"); medbench does it with one request/response pair and no ch
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container
 from itertools import pairwise
 
 from medbench.consensus.hotstuff.blocktree import BlockTree
-from medbench.consensus.hotstuff.messages import QC, Block, SyncRequest
+from medbench.consensus.hotstuff.messages import QC, Block, SyncRequest, SyncResponse
+
+IGNORE = "duplicate answer"
+"""What :func:`check_response` answers for a second answer to a retried request (not an
+error: the replica drops it without counting a rejection)."""
 
 
 def serve(
@@ -63,6 +68,54 @@ def check_chain(blocks: tuple[Block, ...]) -> str | None:
         if child.height != parent.height + 1:
             return "broken chain: heights are not consecutive"
     return None
+
+
+def check_response(
+    resp: SyncResponse,
+    max_blocks: int,
+    qc_reason: Callable[[QC], str | None],
+    wanted: Container[bytes],
+    known: Container[bytes],
+) -> str | None:
+    """Why the chain of an (authenticated) ``resp`` cannot be admitted, or ``None``: it must
+    hash down from the block its verified QC certifies, or from a wanted hash (``IGNORE`` for
+    an answer whose top block is already ``known``)."""
+    blocks = resp.blocks
+    if not blocks:
+        return "empty sync response"
+    if len(blocks) > max_blocks:
+        return "sync response too long"
+    top = blocks[0]
+    qc = resp.qc
+    if qc is not None:
+        reason = qc_reason(qc)
+        if reason is not None:
+            return f"invalid QC: {reason}"
+        if qc.block_hash != top.hash:
+            return "QC does not certify the first block"
+    elif top.hash not in wanted:
+        return IGNORE if top.hash in known else "unsolicited block"
+    return check_chain(blocks)
+
+
+class Either:
+    """``x in Either(a, b)``: ``x in a or x in b`` (a block known to the tree or staged)."""
+
+    __slots__ = ("a", "b")
+
+    def __init__(self, a: Container[bytes], b: Container[bytes]) -> None:
+        self.a, self.b = a, b
+
+    def __contains__(self, x: object) -> bool:
+        return x in self.a or x in self.b
+
+
+def lowest_staged(staged: dict[bytes, Block], block_hash: bytes) -> Block | None:
+    """The lowest staged block of the staged chain through ``block_hash``, if it is staged."""
+    bottom = staged.get(block_hash)
+    while bottom is not None and bottom.parent in staged:
+        bottom = staged[bottom.parent]
+    return bottom
 
 
 class Fetcher:

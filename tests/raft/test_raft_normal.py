@@ -30,7 +30,7 @@ from medbench.consensus.raft.election import election_timeout
 from medbench.node import Ready
 
 
-@pytest.mark.parametrize("n", [3, 5, 7])
+@pytest.mark.parametrize("n", [3, 4, 5, 7])
 def test_requests_commit_everywhere_in_the_same_order(n: int) -> None:
     net = Network(n=n, clients=3, seed=n)
     for k in range(6):

@@ -132,6 +132,16 @@ def _tuple_of(name: str, value: object, cls: type, limit: int) -> None:
             raise MessageError(f"{name} holds a {type(v).__name__}, not a {cls.__name__}")
 
 
+def _bin_header(length: int) -> bytes:
+    """The shortest MessagePack ``bin`` header for ``length`` bytes (what :mod:`medbench.codec`
+    writes for a ``bytes`` value): bin8, bin16 or bin32."""
+    if length < 0x100:
+        return b"\xc4" + length.to_bytes(1, "big")
+    if length < 0x10000:
+        return b"\xc5" + length.to_bytes(2, "big")
+    return b"\xc6" + length.to_bytes(4, "big")
+
+
 def short(data: bytes) -> str:
     """The first 8 hex digits of ``data``, for readable reprs and traces."""
     return data[:4].hex()
@@ -181,7 +191,12 @@ class _Message:
         """Canonical wire bytes ``encode((body, auth))`` (cached)."""
         w = self._wire
         if w is None:
-            w = codec.encode((self.body(), self.auth))
+            auth = self.auth
+            body = self.body()
+            if type(auth) is bytes:  # the common case, framed directly (same bytes as codec)
+                w = b"\x92" + _bin_header(len(body)) + body + _bin_header(len(auth)) + auth
+            else:
+                w = codec.encode((body, auth))
             object.__setattr__(self, "_wire", w)
         return w
 

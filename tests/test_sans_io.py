@@ -71,6 +71,7 @@ def forbidden_imports(roots: list[str]) -> dict[str, list[str]]:
 def test_the_core_modules_are_found() -> None:
     assert {"medbench.consensus.pbft.replica", "medbench.consensus.auth"} <= set(CORE)
     assert {"medbench.consensus.baselines.pow", "medbench.consensus.baselines.central"} <= set(CORE)
+    assert {"medbench.consensus.hotstuff.replica", "medbench.consensus.raft.replica"} <= set(CORE)
     assert {"viewchange", "recovery", "statetransfer", "checkpoint", "log", "messages"} <= {
         m.rsplit(".", 1)[1] for m in CORE
     }

@@ -16,11 +16,11 @@ Algorithm 3's ``onCommit`` executes the commands of every committed block in hei
 
 It returns the replies unsigned; the replica authenticates and sends them.
 
-Medical Chain's two-level flow (PAPER.md §1.5: a rotating blocker packs accepted transaction IDs
-and their Merkle root into a BLOCK that is ordered again) is not implemented for HotStuff; this is
-where it would plug in, without touching consensus: the requests :meth:`Execution.execute` runs,
-in order, are the accepted transactions a chain of blocks consumes (as
-``medbench.consensus.pbft.blocks.Chain.accept`` does); the blocker of the next height
+Medical Chain's two-level flow (docs/medical-chain.md §1.5: a rotating blocker packs accepted
+transaction IDs and their Merkle root into a BLOCK that is ordered again) is not implemented for
+HotStuff; this is where it would plug in, without touching consensus: the requests
+:meth:`Execution.execute` runs, in order, are the accepted transactions a chain of blocks consumes
+(as ``medbench.consensus.pbft.blocks.Chain.accept`` does); the blocker of the next height
 (:func:`medbench.rotation.blocker_for`) would submit its BLOCK as a request to every mempool, and
 ``execute`` would check it deterministically when it commits (right height, previous block,
 blocker, IDs accepted and not yet in a block) and append it — the same on every honest replica,

@@ -75,11 +75,14 @@ class PolicyError(ValueError):
     """A policy document is malformed (unknown role, cycle, bad field...)."""
 
 
-def default_policy_document(root_authorities: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+def default_policy_document(
+    root_authorities: Sequence[Mapping[str, Any]] = (), pseudonym_issuers: Sequence[bytes] = ()
+) -> dict[str, Any]:
     """The paper's rules (docs/medical-chain.md §1.5-§1.6) as a publishable document.
 
     ``root_authorities`` is a list of ``{"key": 32 bytes, "region": "cn"}`` for the national
-    health authorities.
+    health authorities; ``pseudonym_issuers`` the raw keys of the CAs whose pseudonym
+    certificates validators accept (:mod:`medbench.pki.pseudonym`; none: no pseudonyms).
     """
     return {
         "version": 1,
@@ -140,6 +143,7 @@ def default_policy_document(root_authorities: Sequence[Mapping[str, Any]] = ()) 
             {"key": r["key"], "role": "health_admin_national", "region": r["region"]}
             for r in root_authorities
         ],
+        "pseudonym_issuers": list(pseudonym_issuers),
         "emergency": {"roles": ["health_authority"]},
         "countersign": {
             "roles": ["medical_staff"],
@@ -323,6 +327,9 @@ class Policy:
             ):
                 raise PolicyError("a root authority is {key, role, region}")
             known(str(root.get("role")), "root_authorities")
+        issuers = doc.get("pseudonym_issuers", [])
+        if type(issuers) is not list or not all(type(k) is bytes and len(k) == 32 for k in issuers):
+            raise PolicyError("pseudonym_issuers must be a list of 32-byte keys")
         for section in ("emergency", "countersign", "blacklist"):
             for role in _str_list(_table(doc, section).get("roles"), f"{section}.roles"):
                 known(role, section)
@@ -442,6 +449,10 @@ class Policy:
             r["key"] == key and r["role"] == role and r["region"] == region
             for r in self.document["root_authorities"]
         )
+
+    def is_pseudonym_issuer(self, key: bytes) -> bool:
+        """Whether the CA with raw key ``key`` may certify pseudonyms (``pseudonym_issuers``)."""
+        return key in self.document.get("pseudonym_issuers", ())
 
     def can_emergency(self, role: str) -> bool:
         """Whether ``role`` may use emergency access through the KMC."""

@@ -83,10 +83,6 @@ class Consortium:
             )
         kmc = KeyManagementCenter(rng, trusted_attesters={c.public_key for c in cas.values()})
         nha = _issue(kmc, cas, "nha", "health_admin_national", "cn", "", genesis_us, 20 * YEAR_US)
-        doc = default_policy_document([{"key": nha.public_key, "region": "cn"}])
-        # the policy travels as published bytes, exactly as replicas load it from the chain
-        policy = Policy.from_bytes(Policy.from_document(doc).to_bytes())
-        access_key = kmc.access_key()
         pseudo_ca = national.create_subordinate(
             "pseudonym-ca",
             "cn",
@@ -94,6 +90,12 @@ class Consortium:
             not_after_us=na,
             rng=random.Random(f"medbench-pseudonym-ca-{seed}"),
         )
+        doc = default_policy_document(
+            [{"key": nha.public_key, "region": "cn"}], pseudonym_issuers=[pseudo_ca.public_key]
+        )
+        # the policy travels as published bytes, exactly as replicas load it from the chain
+        policy = Policy.from_bytes(Policy.from_document(doc).to_bytes())
+        access_key = kmc.access_key()
         state = ChainState(policy, (root.cert,))
         issuer = PseudonymIssuer(
             pseudo_ca,

@@ -238,6 +238,11 @@ class CertificateRule:
         req, state = ctx.request, ctx.state
         if not req.sealed or ctx.access_key is None:
             return Refusal(Reason.PSEUDONYM_INVALID, "a pseudonym signs sealed requests only")
+        if not state.policy.is_pseudonym_issuer(pseudonym.issuer_key):
+            # any consortium CA can sign a certificate with the pseudonym role; only the
+            # consortium's pseudonym issuer vouches that it stands for the sealed holder
+            # (defect 1 of issue 13: a city CA minted pseudonyms for any patient)
+            return Refusal(Reason.PSEUDONYM_INVALID, "pseudonym not issued by the pseudonym CA")
         cert = pseudonym.cert
         lifetime = to_us(cert.not_valid_after_utc) - to_us(cert.not_valid_before_utc)
         if lifetime > MAX_LIFETIME_US:

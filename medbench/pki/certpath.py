@@ -86,6 +86,8 @@ class VerifiedIdentity:
     serial: int
     issuer: bytes
     cert: x509.Certificate
+    issuer_key: bytes = b""
+    """Raw Ed25519 key of the CA that signed the leaf (who vouches for this subject)."""
 
 
 _PARSE_ERRORS = (
@@ -353,13 +355,16 @@ def _static_unchecked(
     identity = None
     if not leaf_is_ca:
         pub = path[0].public_key()
+        parent_pub = path[1].public_key()
         assert isinstance(pub, Ed25519PublicKey), "checked above"
+        assert isinstance(parent_pub, Ed25519PublicKey), "checked above"
         identity = VerifiedIdentity(
             public_key=pub.public_bytes_raw(),
             info=infos[0],
             serial=path[0].serial_number,
             issuer=_name_key(path[0].issuer),
             cert=path[0],
+            issuer_key=parent_pub.public_bytes_raw(),
         )
     revocable = tuple((_name_key(c.issuer), c.serial_number) for c in path[:-1])
     return _Path(path[0], identity, windows, revocable)

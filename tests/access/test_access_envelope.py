@@ -285,3 +285,77 @@ def test_swapping_in_another_requests_envelope_is_refused(cast: Cast) -> None:
     swapped = dataclasses.replace(a, envelope=b.envelope, patient=cast.Q.public_key)
     d = Validator(access_key=cast.world.access_key).check(swapped, cast.world.state)
     assert isinstance(d, Refused) and d.reason is Reason.SEALED_ENVELOPE  # nonce differs (aad)
+
+
+def test_a_pseudonym_from_another_consortium_ca_is_refused(cast: Cast) -> None:
+    """Defect 1 of issue 13: the validator checked a pseudonym's chain to the root, its lifetime
+    and its sealed link, but not that the consortium's pseudonym issuer signed it; a city CA
+    that certifies doctors could mint a pseudonym for any patient and sign grants in her name.
+    Only the CAs the published policy names as pseudonym issuers are believed."""
+    t = T0 + DAY
+    city = cast.world.cas["cn/zj/hz"]
+    rng = random.Random(11)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+    cert = certify_pseudonym(
+        city,  # not the pseudonym CA: the city CA of Hangzhou
+        cast.world.access_key.public,
+        PseudonymLink(cast.P.public_key, cast.P.info.id_hash),  # it claims to be P
+        key.public_key().public_bytes_raw(),
+        b"e" * 32,
+        at_us=t,
+    )
+    forged_chain = (der(cert), *cast.world.ca_chain("cn/zj/hz"))
+    grant = build_request(
+        Operation.GRANT,
+        patient=cast.P.public_key,
+        category="*",
+        timestamp_us=t + 1,
+        nonce=b"g" * 16,
+        body={
+            "grantee": cast.Q.public_key,
+            "ops": ["read"],
+            "not_before_us": t,
+            "not_after_us": t + DAY,
+        },
+        signers=[(key, forged_chain)],
+        access_public=cast.world.access_key.public,
+        requester=cast.P.public_key,
+        principal_chain=cast.P.chain,
+    )
+    d = Validator(access_key=cast.world.access_key).check(grant, cast.world.state)
+    assert isinstance(d, Refused) and d.reason is Reason.PSEUDONYM_INVALID, d
+    assert "pseudonym CA" in d.detail
+    # the same grant under a pseudonym the real issuer certified passes this rule
+    nym = cast.world.pseudonyms.mint(cast.P.keys.signing, cast.P.chain, t, rng)
+    ok = build_request(
+        Operation.GRANT,
+        patient=cast.P.public_key,
+        category="*",
+        timestamp_us=t + 2,
+        nonce=b"h" * 16,
+        body={
+            "grantee": cast.Q.public_key,
+            "ops": ["read"],
+            "not_before_us": t,
+            "not_after_us": t + DAY,
+        },
+        signers=[(nym.signing, nym.chain)],
+        access_public=cast.world.access_key.public,
+        requester=cast.P.public_key,
+        principal_chain=cast.P.chain,
+    )
+    d2 = Validator(access_key=cast.world.access_key).check(ok, cast.world.state)
+    assert not (isinstance(d2, Refused) and d2.reason is Reason.PSEUDONYM_INVALID), d2
+
+
+def test_a_policy_without_pseudonym_issuers_accepts_no_pseudonym(cast: Cast) -> None:
+    from medbench.access.rbac import Policy, PolicyError, default_policy_document
+
+    assert not Policy.from_document(default_policy_document()).is_pseudonym_issuer(b"k" * 32)
+    doc = default_policy_document(pseudonym_issuers=[b"k" * 32])
+    assert Policy.from_document(doc).is_pseudonym_issuer(b"k" * 32)
+    doc["pseudonym_issuers"] = [b"short"]
+    with pytest.raises(PolicyError, match="pseudonym_issuers"):
+        Policy.from_document(doc)

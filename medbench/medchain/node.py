@@ -53,7 +53,6 @@ from medbench.consensus.pbft.messages import Block as BlockMessage
 from medbench.consensus.pbft.messages import MessageError, PrePrepare
 from medbench.consensus.pbft.messages import Request as RequestMessage
 from medbench.crypto.keys import SigningKey
-from medbench.hashing import sha256
 from medbench.ledger.block import Block, Genesis
 from medbench.ledger.chain import ChainReport, RepairResult, repair, verify_chain
 from medbench.ledger.transaction import SignerPolicy
@@ -65,6 +64,7 @@ from medbench.medchain.block_format import (
 )
 from medbench.medchain.validation import AccessValidator
 from medbench.node import Note, Ready, Send
+from medbench.store.errors import LogCorrupted
 from medbench.store.ledger_store import LedgerStore
 from medbench.store.node_store import NodeStore, Synchronous
 
@@ -120,12 +120,14 @@ class MedicalChainNode:
         if recover:
             for b in stored:
                 self.format.add_signature(b.id, b.signature)
+            # a log whose record changed on disk, or does not decode, is refused: the node does
+            # not start (a lost or altered vote could make it vote twice; defect 2 of issue 13)
             records = []
-            for entry in self.store.read_log():
+            for entry in self.store.read_log():  # raises LogCorrupted on a digest mismatch
                 try:
                     records.append(decode_record(entry.record))
-                except MessageError:
-                    self.rejections["corrupt log record"] += 1
+                except MessageError as exc:
+                    raise LogCorrupted([(entry.index, entry.sequence)]) from exc
             self.access.quiet = True  # drafts of replayed batches were submitted before the crash
             self.replica, ready = Replica.recover(
                 self.node_id, cfg, setup.keyring, records, self.access, self.execute,
@@ -279,8 +281,7 @@ class MedicalChainNode:
             entries = []
             for rec in ready.persist:
                 data = encode_record(rec)
-                seq = getattr(rec, "sequence", 0)
-                entries.append((seq, getattr(rec, "view", 0), sha256(data), data))
+                entries.append((getattr(rec, "sequence", 0), getattr(rec, "view", 0), data))
                 if isinstance(rec, StableRecord):
                     cert = codec.encode([c.encode() for c in rec.proof])
                     self.store.save_checkpoint(rec.sequence, rec.state_digest, cert)

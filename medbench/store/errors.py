@@ -115,6 +115,22 @@ class MissingTransactions(BlockRefused):
         self.tx_ids = tx_ids
 
 
+class LogCorrupted(StoreError):
+    """Consensus-log records whose bytes no longer match the digest stored with them.
+
+    ``entries`` lists ``(index, sequence)`` of each. A replica must not replay such a log: a
+    lost or altered vote could make it vote twice.
+    """
+
+    def __init__(self, entries: list[tuple[int, int]]) -> None:
+        self.entries = entries
+        shown = ", ".join(f"#{i} (sequence {s})" for i, s in entries[:5])
+        more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+        super().__init__(
+            f"{len(entries)} consensus-log record(s) do not match their digest: {shown}{more}"
+        )
+
+
 class CheckpointConflict(StoreError):
     """A checkpoint at this sequence is stored with a different state digest."""
 

@@ -45,6 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Literal
 
+from medbench.hashing import sha256
 from medbench.store import schema
 from medbench.store.errors import (
     AlreadyInBlock,
@@ -442,24 +443,25 @@ class NodeStore(_Reads):
         )
 
     # -- consensus log and checkpoints ------------------------------------------------------------
-    def append_log(self, sequence: int, view: int, digest: bytes, record: bytes) -> int:
+    def append_log(self, sequence: int, view: int, record: bytes) -> int:
         """Append one consensus-log record; return its append index."""
-        return self.append_log_batch([(sequence, view, digest, record)])[0]
+        return self.append_log_batch([(sequence, view, record)])[0]
 
-    def append_log_batch(self, entries: Iterable[tuple[int, int, bytes, bytes]]) -> list[int]:
-        """Append several records in one commit (a replica's ``Ready.persist``); return indexes."""
+    def append_log_batch(self, entries: Iterable[tuple[int, int, bytes]]) -> list[int]:
+        """Append several records in one commit (a replica's ``Ready.persist``); return indexes.
+
+        Each record is stored with its SHA-256, which :meth:`read_log` checks: a record changed
+        on disk is refused there, never replayed (a replica restarted from a log that lost or
+        altered one of its votes could vote twice).
+        """
         rows = []
         for entry in entries:
-            if not isinstance(entry, tuple) or len(entry) != 4:
-                raise InvalidInput("a log entry is a tuple (sequence, view, digest, record)")
-            seq, view, digest, record = entry
+            if not isinstance(entry, tuple) or len(entry) != 3:
+                raise InvalidInput("a log entry is a tuple (sequence, view, record)")
+            seq, view, record = entry
+            record = check_blob(record, "record")
             rows.append(
-                (
-                    check_int(seq, "sequence"),
-                    check_int(view, "view"),
-                    check_id(digest, "digest"),
-                    check_blob(record, "record"),
-                )
+                (check_int(seq, "sequence"), check_int(view, "view"), sha256(record), record)
             )
         out = []
         with self._write() as conn:

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from medbench.hashing import sha256
+from medbench.store.errors import LogCorrupted
 from medbench.store.rows import (
     ID_SIZE,
     BlobRecord,
@@ -260,7 +262,8 @@ class _Reads:
 
         Checks: heights contiguous from 0, every previous ID is the block below's ID, membership
         positions contiguous from 0 for every block, every listed ID held here or evicted by
-        policy, and ``PRAGMA integrity_check`` / ``foreign_key_check``.
+        policy, every consensus-log record's bytes against its digest, and ``PRAGMA
+        integrity_check`` / ``foreign_key_check``.
         """
         problems: list[str] = []
         with self._read() as conn:
@@ -284,6 +287,10 @@ class _Reads:
             ):
                 if top != n - 1:
                     problems.append(f"block {h}: positions not contiguous ({n} IDs, max {top})")
+        for e in self.corrupt_log_entries():
+            problems.append(
+                f"consensus log record #{e.index} (sequence {e.sequence}) does not match its digest"
+            )
         missing = self.missing_transactions()
         if missing:
             problems.append(
@@ -293,7 +300,22 @@ class _Reads:
 
     # -- consensus log and checkpoints ------------------------------------------------------------
     def read_log(self, from_sequence: int = 0) -> list[LogEntry]:
-        """Consensus-log entries with ``sequence >= from_sequence``, by (sequence, append order)."""
+        """Consensus-log entries with ``sequence >= from_sequence``, by (sequence, append order).
+
+        Raises :class:`~medbench.store.errors.LogCorrupted` if any record's bytes do not match
+        the digest stored with it (:meth:`corrupt_log_entries` lists them without raising).
+        """
+        entries = self._log_entries(from_sequence)
+        bad = [(e.index, e.sequence) for e in entries if sha256(e.record) != e.digest]
+        if bad:
+            raise LogCorrupted(bad)
+        return entries
+
+    def corrupt_log_entries(self) -> list[LogEntry]:
+        """The consensus-log records whose bytes do not match their stored digest."""
+        return [e for e in self._log_entries(0) if sha256(e.record) != e.digest]
+
+    def _log_entries(self, from_sequence: int) -> list[LogEntry]:
         from_sequence = check_int(from_sequence, "from_sequence")
         return [
             LogEntry(int(r[0]), int(r[1]), int(r[2]), bytes(r[3]), bytes(r[4]))

@@ -149,7 +149,8 @@ class LogEntry:
     """One consensus-log record (a PRE-PREPARE, PREPARE, COMMIT, view-change ... as bytes).
 
     ``index`` is the store's append counter (total order of appends); ``sequence`` and ``view``
-    are PBFT's; ``digest`` is the request/batch digest the record votes for.
+    are PBFT's; ``digest`` is the SHA-256 of ``record``, computed by the store when it was
+    appended and checked when it is read.
     """
 
     index: int

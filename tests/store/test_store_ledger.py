@@ -16,6 +16,7 @@ from medbench.store import (
     DuplicateBlockId,
     DuplicateTransaction,
     InvalidInput,
+    LogCorrupted,
     MissingTransactions,
     NodeStore,
     PreviousIdMismatch,
@@ -286,7 +287,7 @@ def test_snapshot_sees_one_commit(store: NodeStore, chain: Chain) -> None:
         store.put_transactions(more)
         append(store, 3, more[:2])
         store.delete_transaction(txs[0].tx_id)
-        store.append_log(1, 0, sha256(b"d"), b"pre-prepare")
+        store.append_log(1, 0, b"pre-prepare")
         # the snapshot still sees the state at its start
         assert snap.block_count() == 3 and snap.tip() == (2, block_id(2))
         assert len(snap.transactions) == 6 and txs[0].tx_id in snap.transactions
@@ -309,8 +310,8 @@ def test_snapshot_is_read_only(store: NodeStore) -> None:
 # -- consensus log and checkpoints -----------------------------------------------------------------
 def test_consensus_log_append_read_truncate(store: NodeStore) -> None:
     d = [sha256(b"%d" % i) for i in range(5)]
-    i0 = store.append_log(3, 0, d[3], b"pp3")
-    idx = store.append_log_batch([(1, 0, d[1], b"pp1"), (1, 0, d[1], b"p1"), (2, 1, d[2], b"c2")])
+    i0 = store.append_log(3, 0, b"pp3")
+    idx = store.append_log_batch([(1, 0, b"pp1"), (1, 0, b"p1"), (2, 1, b"c2")])
     assert idx == [i0 + 1, i0 + 2, i0 + 3]
     log = store.read_log()
     assert [(e.sequence, e.record) for e in log] == [
@@ -319,14 +320,33 @@ def test_consensus_log_append_read_truncate(store: NodeStore) -> None:
         (2, b"c2"),
         (3, b"pp3"),
     ]
-    assert log[2].view == 1 and log[2].digest == d[2]
+    assert log[2].view == 1 and log[2].digest == sha256(b"c2")
     assert [e.sequence for e in store.read_log(2)] == [2, 3]
     assert store.truncate_log_below(2) == 2
     assert [e.sequence for e in store.read_log()] == [2, 3]
-    for bad in [(-1, 0, d[0], b"r"), (1, 0, b"short", b"r"), (1, 0, d[0], b""), (1, 0, d[0])]:
+    for bad in [(-1, 0, b"r"), (1, "v", b"r"), (1, 0, b""), (1, 0), (1, 0, d[0], b"r")]:
         with pytest.raises(InvalidInput):
-            store.append_log_batch([(2, 0, d[0], b"ok"), bad])  # type: ignore[list-item]
+            store.append_log_batch([(2, 0, b"ok"), bad])  # type: ignore[list-item]
     assert len(store.read_log()) == 2  # the good half of a bad batch was not written
+
+
+def test_a_log_record_changed_on_disk_is_refused_on_read(store: NodeStore) -> None:
+    """Defect 2 of issue 13: the stored digest of a consensus-log record was never checked, so
+    a flipped bit was replayed silently. Reading the log now refuses it, and ``check`` (what
+    ``medbench store check`` prints) names it."""
+    idx = store.append_log_batch([(1, 0, b"pre-prepare"), (1, 0, b"prepare"), (2, 0, b"commit")])
+    assert store.check_consistency() == []
+    with store._write() as conn:  # one bit of one record flips on disk
+        conn.execute("UPDATE consensus_log SET record = ? WHERE idx = ?", (b"prepbre", idx[1]))
+    with pytest.raises(LogCorrupted) as caught:
+        store.read_log()
+    assert caught.value.entries == [(idx[1], 1)] and "sequence 1" in str(caught.value)
+    assert [e.index for e in store.corrupt_log_entries()] == [idx[1]]
+    assert any("does not match its digest" in p for p in store.check_consistency())
+    with store._write() as conn:  # the digest column flips instead
+        conn.execute("UPDATE consensus_log SET record = ? WHERE idx = ?", (b"prepare", idx[1]))
+        conn.execute("UPDATE consensus_log SET digest = ? WHERE idx = ?", (bytes(32), idx[2]))
+    assert [e.index for e in store.corrupt_log_entries()] == [idx[2]]
 
 
 def test_checkpoints(store: NodeStore) -> None:
@@ -355,18 +375,18 @@ anything = st.one_of(
 )
 
 
-@given(entries=st.lists(st.tuples(anything, anything, anything, anything), max_size=4))
+@given(entries=st.lists(st.tuples(anything, anything, anything), max_size=4))
 def test_hostile_log_entries_are_all_or_nothing(
     tmp_path_factory: pytest.TempPathFactory, entries: list[tuple[object, ...]]
 ) -> None:
     with NodeStore(tmp_path_factory.mktemp("log") / "n.db", synchronous="NORMAL") as s:
-        s.append_log(0, 0, sha256(b"x"), b"first")
+        s.append_log(0, 0, b"first")
         try:
             idx = s.append_log_batch(entries)  # type: ignore[arg-type]
         except InvalidInput:
             assert len(s.read_log()) == 1
         else:
             assert len(idx) == len(entries) and len(s.read_log()) == 1 + len(entries)
-            stored = [(e.sequence, e.view, e.digest, e.record) for e in s.read_log()]
-            assert sorted(stored[1:]) == sorted(entries)
+            stored = [(e.sequence, e.view, e.record) for e in s.read_log()]
+            assert sorted(stored[1:]) == sorted(entries)  # type: ignore[type-var]
             assert s.integrity_check() == ["ok"]

@@ -23,6 +23,12 @@ second vote either.
 
 What the replica missed while down it asks every peer for with a FETCH (state transfer, verified
 against a 2f+1 checkpoint certificate before use).
+
+Records that contradict themselves — an executed batch whose items do not hash to its digest, or
+whose re-execution does not reach the state digest persisted with it — stop the restart with a
+:class:`RecoveryError`: a replica never runs on a state it cannot vouch for. (The Medical Chain
+node also checks every record's bytes against the digest its store keeps, so a flipped bit on
+disk is refused before decoding.)
 """
 
 from __future__ import annotations
@@ -46,13 +52,32 @@ from medbench.consensus.pbft.messages import (
     PrePrepare,
     Reply,
     ViewChange,
+    compute_batch_digest,
 )
 from medbench.consensus.pbft.viewchange import ViewChanges
 from medbench.node import Ready, Send
 
 
+class RecoveryError(ValueError):
+    """The persisted records contradict themselves: the replica refuses to start from them."""
+
+
 class Recovery(ViewChanges):
     """Restart from persisted records (see the module docstring)."""
+
+    def _replay(self, rec: ExecutedBatch) -> None:
+        """Execute a persisted batch again, after checking it is the batch it claims to be: its
+        digest recomputed from its items, and the chained state digest it reached recomputed
+        after execution (defect 2 of issue 13: an altered record was re-executed silently, and
+        the replica held another state under its peers' digest)."""
+        self.hash_work["digest"] += 1
+        if compute_batch_digest(rec.timestamp, rec.items) != rec.batch_digest:
+            raise RecoveryError(f"executed batch {rec.sequence}: items do not match its digest")
+        done = self._execute(rec.sequence, rec.timestamp, rec.items, rec.batch_digest, False)
+        if done.state_digest != rec.state_digest:
+            raise RecoveryError(
+                f"executed batch {rec.sequence}: state digest differs from the one persisted"
+            )
 
     def restore(self, records: Iterable[Any], now: int) -> Ready:
         """Replay ``records`` into this fresh replica; return its first output (a FETCH)."""
@@ -67,7 +92,7 @@ class Recovery(ViewChanges):
         for rec in records:
             if isinstance(rec, ExecutedBatch):
                 if rec.sequence == self.last_executed + 1:
-                    self._execute(rec.sequence, rec.timestamp, rec.items, rec.batch_digest, False)
+                    self._replay(rec)
             elif isinstance(rec, StableRecord):
                 if rec.sequence > self.checkpoints.stable:
                     self.checkpoints.make_stable(rec.sequence, rec.state_digest, rec.proof)

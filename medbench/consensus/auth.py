@@ -187,6 +187,37 @@ class MacKeyring(Keyring):
         return _secret(self._seed, b"id", self.node_id)
 
 
+class SignedRequestMacKeyring(MacKeyring):
+    """MAC authenticators among replicas (TOCS §3), **signed client requests**.
+
+    With MACs on client requests one faulty client defeats the group (the "big MAC" attack,
+    Clement et al., *Making Byzantine Fault Tolerant Systems Tolerate Byzantine Faults*, NSDI
+    2009): an authenticator whose entry is valid at the primary and not at some backups gets
+    the request proposed and the whole pre-prepare refused, view after view. Aardvark's answer,
+    taken here: a client signs its requests, so every replica reaches the same verdict on them,
+    while replica-to-replica messages and replies to clients keep their cheap MACs. This is
+    what ``macs`` means by default (:func:`make_keyrings`); plain MACs everywhere stay available
+    (``client_signatures=False``) to show the attack. ``signer`` is the node's signing keyring
+    (signatures, or their model) and counts the signatures.
+    """
+
+    def __init__(self, node_id: int, n_replicas: int, seed: bytes, signer: Keyring) -> None:
+        super().__init__(node_id, n_replicas, seed)
+        self.signer = signer
+
+    def sign(self, body: bytes, to: int | None = None) -> Auth:
+        """A client's request: a signature; anything else: a MAC or an authenticator."""
+        if to is None and self.node_id >= self.n_replicas:
+            return self.signer.sign(body)
+        return super().sign(body, to)
+
+    def verify(self, sender: int, body: bytes, auth: Auth) -> bool:
+        """A client's message: its signature; a replica's: this node's MAC entry."""
+        if type(sender) is int and sender >= self.n_replicas:
+            return self.signer.verify(sender, body, auth)
+        return super().verify(sender, body, auth)
+
+
 class ModeledKeyring(Keyring):
     """A keyed BLAKE2b tag per message: detects forgery and tampering, costs almost nothing."""
 
@@ -226,9 +257,18 @@ class ModeledKeyring(Keyring):
 
 
 def make_keyrings(
-    scheme: Scheme | str, n_replicas: int, node_ids: Iterable[int], seed: bytes = b"medbench"
+    scheme: Scheme | str,
+    n_replicas: int,
+    node_ids: Iterable[int],
+    seed: bytes = b"medbench",
+    client_signatures: bool = True,
 ) -> dict[int, Keyring]:
-    """One keyring per node id (replicas are ``0..n_replicas-1``), derived from ``seed``."""
+    """One keyring per node id (replicas are ``0..n_replicas-1``), derived from ``seed``.
+
+    With ``macs``, clients sign their requests (:class:`SignedRequestMacKeyring`) unless
+    ``client_signatures`` is false: plain MAC authenticators on requests let one faulty client
+    stall the group.
+    """
     scheme = Scheme(scheme)
     ids = sorted(set(node_ids) | set(range(n_replicas)))
     if scheme is Scheme.SIGNATURES:
@@ -236,5 +276,8 @@ def make_keyrings(
         directory = {i: k.verify_key for i, k in keys.items()}
         return {i: SignatureKeyring(i, n_replicas, keys[i], directory) for i in ids}
     if scheme is Scheme.MACS:
-        return {i: MacKeyring(i, n_replicas, seed) for i in ids}
+        if not client_signatures:
+            return {i: MacKeyring(i, n_replicas, seed) for i in ids}
+        signers = make_keyrings(Scheme.SIGNATURES, n_replicas, ids, seed)
+        return {i: SignedRequestMacKeyring(i, n_replicas, seed, signers[i]) for i in ids}
     return {i: ModeledKeyring(i, n_replicas, seed) for i in ids}

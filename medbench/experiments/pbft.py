@@ -46,8 +46,11 @@ Parameters (defaults in :data:`PBFT_DEFAULTS`): ``n``, ``clients``, ``requests``
 ``view_change_timeout_us``, ``client_timeout_us``, ``block_mode`` (``blocker`` | ``integrated``),
 ``block_size``, ``block_interval_us``, ``auth`` (``signatures`` | ``macs`` | ``modeled``; empty:
 ``modeled`` when ``crypto`` is ``modeled``, else ``signatures``), ``client_signatures`` (with
-``macs``: 1 makes clients sign their requests, modeled or Ed25519 after ``crypto``, while the
-replicas keep MAC authenticators among themselves), ``byzantine`` (a name of
+``macs``: 1, the default, makes clients sign their requests, modeled or Ed25519 after
+``crypto``, while the replicas keep MAC authenticators among themselves — Aardvark's defence
+against one faulty client's partial authenticator, :class:`medbench.consensus.auth.
+SignedRequestMacKeyring`; 0 keeps plain MACs on requests too, to show that attack), ``byzantine`` (a
+name of
 :data:`BEHAVIOURS`, empty for none), ``byzantine_count`` (0: 1, or f+1 for ``split-brain``) and
 ``byzantine_ids`` (comma-separated replica ids; default the first ``byzantine_count`` replicas,
 so the primaries of the first views). The common parameters (``topology``, ``faults``, ...) are
@@ -62,12 +65,11 @@ from typing import Any
 
 from medbench import codec
 from medbench.consensus.auth import (
-    Auth,
     Keyring,
-    MacKeyring,
     ModeledKeyring,
     Scheme,
     SignatureKeyring,
+    SignedRequestMacKeyring,
     make_keyrings,
 )
 from medbench.consensus.pbft import byzantine as faults
@@ -96,7 +98,7 @@ PBFT_DEFAULTS: dict[str, Any] = {
     "block_size": 100,
     "block_interval_us": 1_000_000,
     "auth": "",
-    "client_signatures": 0,
+    "client_signatures": 1,
     "byzantine": "",
     "byzantine_count": 0,
     "byzantine_ids": "",
@@ -417,33 +419,6 @@ class ClientCountingSignatureKeyring(SignatureKeyring):
         return super().verify(sender, body, auth)
 
 
-class SignedRequestMacKeyring(MacKeyring):
-    """MAC authenticators among replicas (TOCS §3), signed client requests.
-
-    PBFT's fast mode authenticates every message, requests included, with MACs; a medical record
-    must stay signed by its author (every system of Table 1 verifies its transactions' client
-    signatures). So a client's broadcast is signed with ``signer`` (its keyring in the
-    ``modeled`` or ``signatures`` scheme), and a message from a client is checked with that
-    signature; replica messages and replies keep MACs. ``signer`` counts the signatures.
-    """
-
-    def __init__(self, node_id: int, n_replicas: int, seed: bytes, signer: Keyring) -> None:
-        super().__init__(node_id, n_replicas, seed)
-        self.signer = signer
-
-    def sign(self, body: bytes, to: int | None = None) -> Auth:
-        """A client's request: a signature; anything else: a MAC or an authenticator."""
-        if to is None and self.node_id >= self.n_replicas:
-            return self.signer.sign(body)
-        return super().sign(body, to)
-
-    def verify(self, sender: int, body: bytes, auth: Auth) -> bool:
-        """A client's message: its signature; a replica's: this node's MAC entry."""
-        if type(sender) is int and sender >= self.n_replicas:
-            return self.signer.verify(sender, body, auth)
-        return super().verify(sender, body, auth)
-
-
 def shared_keyrings(
     scheme: Scheme,
     n_replicas: int,
@@ -471,8 +446,8 @@ def shared_keyrings(
             for i, k in rings.items()
             if isinstance(k, SignatureKeyring)
         }
-    if scheme is not Scheme.MODELED:
-        return make_keyrings(scheme, n_replicas, node_ids, seed=seed)
+    if scheme is not Scheme.MODELED:  # MACS without a client signer: plain MACs everywhere
+        return make_keyrings(scheme, n_replicas, node_ids, seed=seed, client_signatures=False)
     memo: dict[Any, bool] = {}
     ids = sorted(set(node_ids) | set(range(n_replicas)))
     return {i: SharedModeledKeyring(i, n_replicas, seed, memo) for i in ids}

@@ -56,13 +56,16 @@ class Network:
         tick_us: int = 1_000,
         trace: bool = False,
         client_timeout_us: int = 400_000,
+        client_signatures: bool = True,
         **config: Any,
     ) -> None:
         self.n = n
         self.rng = random.Random(seed)
         self.config = Config(n=n, **config)
         ids = list(range(n + clients))
-        self.keyrings = make_keyrings(scheme, n, ids, seed=b"test-%d" % seed)
+        self.keyrings = make_keyrings(
+            scheme, n, ids, seed=b"test-%d" % seed, client_signatures=client_signatures
+        )
         self.nodes: dict[int, Any] = {
             i: Replica(i, self.config, self.keyrings[i]) for i in range(n)
         }

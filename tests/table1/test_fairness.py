@@ -80,8 +80,17 @@ def test_pbft_replicas_verify_each_request_once(extra: dict[str, Any]) -> None:
         assert stats[1]["hash.mac"] > 0
 
 
-def test_plain_macs_have_no_client_signatures() -> None:
+def test_macs_sign_client_requests_by_default() -> None:
+    """``auth=macs`` signs client requests unless asked not to (defect 7 of issue 13)."""
     params = {"protocol": "pbft", "n": 4, "requests": 4, "auth": "macs"}
+    sim, _dep = ex.build_simulator(params, seed=2)
+    record = sim.run(60_000_000, stop_when_complete=True)
+    assert len(record.completed) == 4
+    assert all(sim.nodes[i].stats()["client_sig_verifies"] >= 4 for i in range(4))
+
+
+def test_plain_macs_have_no_client_signatures() -> None:
+    params = {"protocol": "pbft", "n": 4, "requests": 4, "auth": "macs", "client_signatures": 0}
     sim, _dep = ex.build_simulator(params, seed=2)
     record = sim.run(60_000_000, stop_when_complete=True)
     assert len(record.completed) == 4

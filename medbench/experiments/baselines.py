@@ -5,13 +5,14 @@ Theory of operation
 :func:`build` is the protocol factory of :mod:`medbench.experiments` for every baseline of
 :data:`medbench.consensus.baselines.REGISTRY`; the registry name is the run's ``protocol``
 parameter. It builds ``n`` nodes with the baseline's own factory, each wrapped in a
-:class:`SimBaseline`, and a workload of ``txs`` transactions of ``tx_bytes`` bytes at
-``rate_tps`` (fixed gaps), handed round-robin to the first ``clients`` eligible nodes as the local
-:class:`~medbench.consensus.baselines.common.Submit` (every node is eligible except the central
-server of ``central``). Parameters that are neither common run parameters (see
-:data:`medbench.experiments.DEFAULTS`) nor workload parameters go to the protocol's own
-parameter class (``delegates``, ``auditors``, ``block_time_us``, ``poison``, ...), which rejects
-unknown names.
+:class:`SimBaseline`, and the common workload of :mod:`medbench.experiments.load`
+(``requests`` of ``payload_bytes`` bytes at ``rate_tps`` in the ``load`` shape; the old names
+``txs``, ``tx_bytes`` are deprecated aliases), request ``i`` handed to eligible node
+``i mod clients`` as the local :class:`~medbench.consensus.baselines.common.Submit` (every node
+is eligible except the central server of ``central``; ``clients`` is capped at the number of
+eligible nodes). The protocol's own parameters (``delegates``, ``auditors``, ``block_time_us``,
+``poison``, ...) are declared by :func:`params_schema`, built from the protocol's parameter
+class, and only those given are passed on (the class keeps its defaults).
 
 Time: a baseline node asks for its next tick through ``next_deadline()``; the simulator ticks
 every node that has that method at its deadline (see :mod:`medbench.sim.engine`, "Deadline
@@ -39,30 +40,119 @@ ID and keys (it resynchronises from its peers, where the protocol can).
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import typing
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import create_model
+
 from medbench.consensus import baselines
 from medbench.consensus.baselines import REGISTRY, Environment
+from medbench.consensus.baselines.central import CentralParams
 from medbench.consensus.baselines.common import CommittedBlock, Submit, TxGossip
+from medbench.consensus.baselines.dpos import DposParams
+from medbench.consensus.baselines.poa import PoaParams
 from medbench.consensus.baselines.poi import PoiParams
+from medbench.consensus.baselines.pow import PowParams
+from medbench.experiments import load, size
 from medbench.experiments.learning import LogisticTask
-from medbench.experiments.runner import DEFAULTS, Deployment, ExperimentError, Submission
+from medbench.experiments.params import RunParams, param
+from medbench.experiments.runner import Deployment, ExperimentError, Submission
 from medbench.experiments.streams import NumpyRng, node_rng
 from medbench.hashwork import HashTally
 from medbench.node import Node, Ready
 
-WORKLOAD_DEFAULTS: dict[str, Any] = {
-    "txs": 20,
-    "rate_tps": 10.0,
-    "tx_bytes": 200,
-    "clients": 0,  # 0 = every eligible node
-    "start_us": 0,
-}
-"""Workload parameters of :func:`build` and their defaults."""
+WORKLOAD_DEFAULTS: dict[str, Any] = dict(load.WORKLOAD_DEFAULTS)
+"""The workload defaults (the common ones of :mod:`medbench.experiments.load`)."""
 
-_RUN_KEYS = frozenset(DEFAULTS) | frozenset(WORKLOAD_DEFAULTS) | {"protocol"}
+OPTION_HELP: dict[str, tuple[str, str]] = {
+    "hashrate": ("hash/s", "hash rate of each miner"),
+    "hashrates": ("hash/s", "hash rate per miner, one per node (overrides hashrate)"),
+    "difficulty": ("hashes", "expected hashes per block (default: from block_time_us)"),
+    "block_time_us": ("us", "mean time between blocks"),
+    "confirmations": ("blocks", "depth at which a block is final"),
+    "block_reward": ("gwei", "reward per block"),
+    "gas_price": ("gwei/gas", "fee per unit of gas"),
+    "gas_limit": ("gas", "gas per block"),
+    "real_hashing": ("", "really hash nonces (slow) instead of modeling the mining"),
+    "period_us": ("us", "Clique block period"),
+    "wiggle_us": ("us", "largest random delay of an out-of-turn signer"),
+    "authorities": ("nodes", "the first k nodes sign (default: every node)"),
+    "modeled_signatures": ("", "model signatures instead of computing real ones"),
+    "delegates": ("nodes", "block-producing delegates"),
+    "auditors": ("nodes", "auditors that finalise blocks"),
+    "slot_us": ("us", "a delegate's production slot"),
+    "audit_threshold": ("audits", "audits that finalise a block (default: 2/3 of auditors)"),
+    "weights": ("", "vote weight per institution (node id)"),
+    "ballots": ("", "approval ballot per node id"),
+    "max_block_txs": ("txs", "most transactions per block"),
+    "features": ("", "features of the logistic model"),
+    "local_samples": ("samples", "local training samples per site"),
+    "validation_samples": ("samples", "consortium validation samples"),
+    "learning_rate": ("", "gradient step size"),
+    "local_steps": ("steps", "local gradient steps per block"),
+    "tolerance": ("", "validation loss increase a block may bring"),
+    "poison": ("", "node ids that publish poisoned updates"),
+    "center": ("node", "the central server's node id"),
+    "block_interval_us": ("us", "time between blocks"),
+    "attacker": ("node", "this miner mines privately (the 51% attack); -1: none"),
+    "release_depth": ("blocks", "the attacker releases its branch this far past the fork "
+                      "(default: confirmations + 1)"),
+}  # fmt: skip
+"""Unit and help of the baselines' own parameters (for ``medbench params``)."""
+
+_OPTION_CLASSES: dict[str, tuple[type, ...]] = {
+    "pow": (PowParams,),
+    "poa": (PoaParams,),
+    "dpos": (DposParams,),
+    "poi": (PoiParams, PowParams),
+    "central": (CentralParams,),
+}
+_EXTRA_OPTIONS: dict[str, dict[str, tuple[Any, Any]]] = {
+    "pow": {"attacker": (int, -1), "release_depth": (int | None, None)},
+}
+_SCHEMA_CACHE: dict[str, type[RunParams]] = {}
+
+
+def params_schema(name: str) -> type[RunParams]:
+    """The parameter schema of baseline ``name``: the common ones and its parameter class's."""
+    got = _SCHEMA_CACHE.get(name)
+    if got is not None:
+        return got
+    if name not in _OPTION_CLASSES:
+        raise ExperimentError(f"{name!r} is not a baseline; choose from {sorted(REGISTRY)}")
+    fields: dict[str, Any] = {}
+    for cls in _OPTION_CLASSES[name]:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            unit, help_ = OPTION_HELP.get(f.name, ("", f"see {cls.__name__}"))
+            fields[f.name] = (hints[f.name], param(f.default, help_, unit))
+    for key, (typ, default) in _EXTRA_OPTIONS.get(name, {}).items():
+        unit, help_ = OPTION_HELP[key]
+        fields[key] = (typ, param(default, help_, unit))
+    model: Any = create_model(
+        f"{name.capitalize()}Params",
+        __base__=BaselineParams,
+        __doc__=f"The parameters of a ``{name}`` run.",
+        **fields,
+    )
+    model.OPTIONS = frozenset(fields)
+    _SCHEMA_CACHE[name] = model
+    return model  # type: ignore[no-any-return]
+
+
+class BaselineParams(RunParams):
+    """Base of the baselines' schemas (:func:`params_schema`)."""
+
+    OPTIONS: typing.ClassVar[frozenset[str]] = frozenset()
+    """Names of the protocol's own parameters (passed to its parameter class)."""
+
+    @classmethod
+    def estimate(cls, p: Mapping[str, Any]) -> dict[str, float]:
+        """A baseline's messages and memory (:func:`medbench.experiments.size.baseline`)."""
+        return size.baseline(p)
 
 
 class SimBaseline:
@@ -166,8 +256,12 @@ class SimBaseline:
 
 
 def protocol_options(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters meant for the protocol's own parameter class."""
-    return {k: v for k, v in params.items() if k not in _RUN_KEYS}
+    """The protocol's own parameters given in ``params`` (checked; defaults left out)."""
+    name = str(params["protocol"])
+    schema = params_schema(name)
+    given = schema.translate(params, name)
+    full = schema.resolve(params, name)
+    return {k: full[k] for k in given if k in schema.OPTIONS}
 
 
 def eligible_clients(name: str, n: int, options: Mapping[str, Any]) -> list[int]:
@@ -189,32 +283,27 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
     spec = REGISTRY.get(name)
     if spec is None:
         raise ExperimentError(f"{name!r} is not a baseline; choose from {sorted(REGISTRY)}")
-    n = int(params["n"])
-    if n < 1:
-        raise ExperimentError("n must be at least 1")
-    w = {k: params.get(k, v) for k, v in WORKLOAD_DEFAULTS.items()}
-    txs, rate, size = int(w["txs"]), float(w["rate_tps"]), int(w["tx_bytes"])
-    if txs < 0 or rate <= 0 or size < 0:
-        raise ExperimentError("need txs >= 0, rate_tps > 0, tx_bytes >= 0")
+    p = params_schema(name).resolve(params, name)
+    n = int(p["n"])
+    w = load.workload(p)
     options = protocol_options(params)
     seed = rng.getrandbits(63)
     nodes: list[Node] = [
         SimBaseline(node) for node in spec.make_nodes(n, dict(options), seed, environment(seed))
     ]
-    clients = eligible_clients(name, n, options)
-    k = int(w["clients"])
-    if k > 0:
-        clients = clients[:k]
+    clients = eligible_clients(name, n, options)[: w.clients]
     if not clients:
         raise ExperimentError("no node accepts client transactions")
-    gap = 1e6 / rate
-    start = int(w["start_us"])
-    subs = []
-    for i in range(txs):
+    subs: list[Submission] = []
+    ids: list[bytes] = []
+    for a in load.arrivals(w, rng):
         tx_id = rng.randbytes(32)
-        at = start + int(i * gap)
-        node = clients[i % len(clients)]
-        subs.append(Submission(at, node, Submit(tx_id, size, at), tx_id))
+        ids.append(tx_id)
+        node = clients[a.index % len(clients)]
+        after = ids[a.after] if a.after is not None else None
+        subs.append(
+            Submission(a.at_us, node, Submit(tx_id, w.payload_bytes, a.at_us), tx_id, after)
+        )
 
     def recover(node_id: int, persisted: list[Any]) -> Node:
         # Baselines keep no stable storage: the node restarts empty with its keys.
@@ -229,6 +318,7 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
         replicas=tuple(range(n)),
         recover=recover,
         commit_key=lambda block: block.block_id,
+        params=p,
     )
 
 
@@ -260,10 +350,12 @@ def compute(stats: Mapping[str, int]) -> dict[str, int]:
 
 __all__ = [
     "WORKLOAD_DEFAULTS",
+    "BaselineParams",
     "SimBaseline",
     "build",
     "compute",
     "eligible_clients",
     "environment",
     "make_nodes",
+    "params_schema",
 ]

@@ -8,11 +8,13 @@ in a Byzantine behaviour of :mod:`medbench.consensus.pbft.byzantine`) and client
 (:class:`~medbench.consensus.pbft.client.Client`), each wrapped in a :class:`SimNode` adapter.
 Client ``j`` sits at the site of replica ``j mod n`` (a hospital runs a replica and its clients).
 
-The workload: ``requests`` operations dealt round-robin to the clients, submitted
-``interval_us`` apart (0: all at time 0). A client is a closed loop (one request outstanding), so
-a request's latency includes the time it waits behind its client's earlier requests. The k-th
-operation given to client ``c`` gets client timestamp ``k``: its transaction name is ``(c, k)``,
-which is also the key of its :class:`~medbench.consensus.pbft.client.Completion`.
+The workload is the common one of :mod:`medbench.experiments.load` (``clients``, ``requests``,
+``rate_tps``, ``payload_bytes``, ``load``, ...): request ``i`` goes to client node
+``n + i mod clients`` at the time the load shape gives it. A PBFT client orders one request at a
+time, so under an open load a request's latency includes the time it waits behind its client's
+earlier requests (``load = "closed"`` sends a client's next request only when one is answered).
+The k-th operation given to client ``c`` gets client timestamp ``k``: its transaction name is
+``(c, k)``, which is also the key of its :class:`~medbench.consensus.pbft.client.Completion`.
 
 :class:`SimNode` adds what the simulator wants and the sans-IO nodes do not do themselves:
 
@@ -40,9 +42,10 @@ replicas with a batch's digest as the commit key (honest replicas commit identic
 sequence number), :class:`ChainChecker` (the honest replicas' chains of blocks agree on their
 common prefix) and :class:`~medbench.metrics.LivenessChecker` (every request completed).
 
-Parameters (defaults in :data:`PBFT_DEFAULTS`): ``n``, ``clients``, ``requests``,
-``interval_us``, ``payload_bytes``, ``batch`` (max batch size), ``batch_delay_us``,
-``checkpoint_interval``, ``log_window`` (0: ``max(64, 4 * checkpoint_interval)``),
+Parameters (declared by :class:`PbftParams`, ``medbench params pbft``; defaults of the
+PBFT-specific ones in :data:`PBFT_DEFAULTS`): ``n``, the workload, ``batch`` (max batch size),
+``batch_delay_us``, ``checkpoint_interval``, ``log_window``
+(0: ``max(64, 4 * checkpoint_interval)``),
 ``view_change_timeout_us``, ``client_timeout_us``, ``block_mode`` (``blocker`` | ``integrated``),
 ``block_size``, ``block_interval_us``, ``auth`` (``signatures`` | ``macs`` | ``modeled``; empty:
 ``modeled`` when ``crypto`` is ``modeled``, else ``signatures``), ``client_signatures`` (with
@@ -61,7 +64,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import field_validator
 
 from medbench import codec
 from medbench.consensus.auth import (
@@ -78,16 +83,14 @@ from medbench.consensus.pbft.client import Client, Completion
 from medbench.consensus.pbft.log import COMMIT_PHASE, ExecutedBatch
 from medbench.consensus.pbft.messages import Block, Submit
 from medbench.consensus.pbft.replica import Config, Replica
+from medbench.experiments import load
+from medbench.experiments.params import RunParams, param
 from medbench.experiments.runner import Deployment, ExperimentError, Submission
 from medbench.hashwork import HashTally, block_hashes
 from medbench.metrics import LivenessChecker, RunRecord, SafetyChecker, Verdict
 from medbench.node import Note, Ready, Send
 
 PBFT_DEFAULTS: dict[str, Any] = {
-    "clients": 4,
-    "requests": 100,
-    "interval_us": 0,
-    "payload_bytes": 64,
     "batch": 16,
     "batch_delay_us": 0,
     "checkpoint_interval": 16,
@@ -121,6 +124,67 @@ BEHAVIOURS: tuple[str, ...] = (
 coalition (f+1 by default; ``byzantine_count=1`` is a primary that equivocates in every phase)."""
 
 _RENAMED = {"view-change": "view_change", "new-view": "new_view"}
+
+_D = PBFT_DEFAULTS
+
+
+class PbftParams(RunParams):
+    """The parameters of a ``pbft`` run (see the module docstring)."""
+
+    batch: int = param(_D["batch"], "most requests in one batch", "requests", ge=1)
+    batch_delay_us: int = param(
+        _D["batch_delay_us"], "how long the primary waits to fill a batch", ge=0
+    )
+    checkpoint_interval: int = param(
+        _D["checkpoint_interval"], "sequence numbers between checkpoints", "batches", ge=1
+    )
+    log_window: int = param(
+        _D["log_window"], "log window (0: max(64, 4 x checkpoint_interval))", "batches", ge=0
+    )
+    view_change_timeout_us: int = param(
+        _D["view_change_timeout_us"], "backup's timeout before it asks for a view change", ge=1
+    )
+    client_timeout_us: int = param(
+        _D["client_timeout_us"], "client's timeout before it retransmits to every replica", ge=1
+    )
+    block_mode: Literal["integrated", "blocker"] = param(
+        _D["block_mode"], "blocks: integrated (in each batch) or blocker (BLOCK rounds)"
+    )
+    block_size: int = param(_D["block_size"], "most transactions per block", "txs", ge=1)
+    block_interval_us: int = param(_D["block_interval_us"], "blocker: time between blocks", ge=1)
+    auth: Literal["", "signatures", "sig", "macs", "modeled"] = param(
+        _D["auth"], "signatures | macs | modeled (empty: modeled when crypto is modeled)"
+    )
+    client_signatures: int = param(
+        _D["client_signatures"], "macs: 1 = clients sign requests (Aardvark), 0 = plain MACs",
+        ge=0, le=1,
+    )  # fmt: skip
+    byzantine: str = param(_D["byzantine"], f"Byzantine behaviour: {', '.join(BEHAVIOURS)}")
+    byzantine_count: int = param(
+        _D["byzantine_count"], "Byzantine replicas (0: 1, or f+1 for split-brain)", "replicas",
+        ge=0,
+    )  # fmt: skip
+    byzantine_ids: str = param(
+        _D["byzantine_ids"], "comma-separated Byzantine replica ids (default: the first ones)"
+    )
+
+    @field_validator("byzantine")
+    @classmethod
+    def _known_behaviour(cls, value: str) -> str:
+        if value and value not in BEHAVIOURS:
+            raise ValueError(f"unknown byzantine behaviour; known: {', '.join(BEHAVIOURS)}")
+        return value
+
+    @classmethod
+    def estimate(cls, p: Mapping[str, Any]) -> dict[str, float]:
+        """PBFT's messages and memory (:func:`medbench.experiments.size.pbft`)."""
+        from medbench.experiments import size
+
+        return size.pbft(p)
+
+
+PARAMS = PbftParams
+"""The schema :func:`medbench.experiments.params.schema_for` finds for ``pbft``."""
 
 
 class SimNode:
@@ -552,12 +616,9 @@ def _wrap(
 
 def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
     """The PBFT deployment for ``params`` (see the module docstring for the parameters)."""
-    p = {**PBFT_DEFAULTS, **params}
+    p = PbftParams.resolve(params, "pbft")
     n = _int(p, "n")
     n_clients = _int(p, "clients")
-    requests = _int(p, "requests")
-    if n < 1 or n_clients < 1 or requests < 0:
-        raise ExperimentError("pbft needs n >= 1, clients >= 1 and requests >= 0")
     k = _int(p, "checkpoint_interval")
     window = _int(p, "log_window") or max(64, 4 * k)
     auth = str(p.get("auth") or ("modeled" if p.get("crypto", "modeled") == "modeled" else "sig"))
@@ -602,14 +663,16 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
         nodes.append(SimNode(client, keyrings[c]))
 
     size = _int(p, "payload_bytes")
-    interval = _int(p, "interval_us")
     subs: list[Submission] = []
     issued = dict.fromkeys(client_ids, 0)
-    for r in range(requests):
-        c = client_ids[r % n_clients]
+    names: list[tuple[int, int]] = []
+    for a in load.arrivals(load.workload(p), rng):
+        c = client_ids[a.client]
         issued[c] += 1
+        names.append((c, issued[c]))
         op = rng.randbytes(size)
-        subs.append(Submission(r * interval, c, Submit(op), (c, issued[c])))
+        after = names[a.after] if a.after is not None else None
+        subs.append(Submission(a.at_us, c, Submit(op), names[-1], after))
 
     def recover(node_id: int, persisted: list[Any]) -> SimNode:
         if node_id >= n:
@@ -639,4 +702,5 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
         completion_key=completion_key,
         commit_key=commit_key,
         checkers=checkers,
+        params=p,
     )

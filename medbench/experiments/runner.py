@@ -60,12 +60,17 @@ class ExperimentError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """At ``at_us``, give ``msg`` to ``node`` as a local input; ``tx`` names the transaction."""
+    """At ``at_us``, give ``msg`` to ``node`` as a local input; ``tx`` names the transaction.
+
+    With ``after`` (a closed-loop client, :mod:`medbench.experiments.load`), the input is given
+    ``at_us`` after transaction ``after`` completes instead.
+    """
 
     at_us: int
     node: int
     msg: Any
     tx: Hashable
+    after: Hashable | None = None
 
 
 @dataclass(slots=True)
@@ -80,6 +85,7 @@ class Deployment:
     completion_key: Callable[[Any], Hashable] = default_key
     commit_key: Callable[[Any], Hashable] = default_key
     checkers: Sequence[metrics.Checker] = field(default_factory=lambda: metrics.DEFAULT_CHECKERS)
+    params: Mapping[str, Any] | None = None  # every parameter, as the schema resolved them
 
 
 ProtocolFactory = Callable[[Mapping[str, Any], random.Random], Deployment]
@@ -95,9 +101,26 @@ _REGISTRY: dict[str, ProtocolFactory | str] = {
 }
 
 
-def register_protocol(name: str, factory: ProtocolFactory | str) -> None:
-    """Make ``factory`` (a callable or a ``"module:function"`` path) available as ``name``."""
+_SCHEMAS: dict[str, Any] = {}
+"""Protocol name -> its parameter schema (a model or ``"module:Class"``), when registered with
+one; otherwise :func:`medbench.experiments.params.schema_for` finds ``PARAMS`` (or
+``params_schema(name)``) in the factory's module."""
+
+
+def register_protocol(
+    name: str, factory: ProtocolFactory | str, schema: type | str | None = None
+) -> None:
+    """Make ``factory`` (a callable or a ``"module:function"`` path) available as ``name``.
+
+    ``schema`` declares its parameters (a :class:`medbench.experiments.params.RunParams`
+    subclass or its ``"module:Class"`` path); without it the factory's module must hold one as
+    ``PARAMS`` (see :mod:`medbench.experiments.params`).
+    """
     _REGISTRY[name] = factory
+    if schema is not None:
+        _SCHEMAS[name] = schema
+    else:
+        _SCHEMAS.pop(name, None)
 
 
 def protocols() -> list[str]:
@@ -145,7 +168,11 @@ def run_id(params: Mapping[str, Any], seed: int) -> str:
 def build_simulator(
     params: Mapping[str, Any], seed: int, profile: CostProfile | None = None
 ) -> tuple[Simulator, Deployment]:
-    """The simulator of one run, with workload and faults scheduled (not yet run)."""
+    """The simulator of one run, with workload and faults scheduled (not yet run).
+
+    The factory checks the parameters against its protocol's schema
+    (:mod:`medbench.experiments.params`) and reports them in :attr:`Deployment.params`.
+    """
     if "protocol" not in params:
         raise ExperimentError("parameters need a 'protocol'")
     p = {**DEFAULTS, **params}
@@ -156,6 +183,8 @@ def build_simulator(
     rng_topo = random.Random(root.getrandbits(64))
     rng_net = random.Random(root.getrandbits(64))
     dep = factory(p, rng_proto)
+    if dep.params is not None:
+        p = {**p, **dep.params}
     nodes = list(dep.nodes)
     sites = list(dep.sites) if dep.sites is not None else list(range(len(nodes)))
     n_sites = max(sites) + 1 if sites else 0
@@ -187,23 +216,44 @@ def build_simulator(
         commit_key=dep.commit_key,
     )
     for s in dep.submissions:
-        sim.submit(s.at_us, s.node, s.msg, s.tx)
+        if s.after is None:
+            sim.submit(s.at_us, s.node, s.msg, s.tx)
+        else:
+            sim.submit_after(s.after, s.at_us, s.node, s.msg, s.tx)
     sim.schedule_faults(fault_spec.parse(str(p["faults"])))
     return sim, dep
 
 
-def run(params: Mapping[str, Any], seed: int, profile: CostProfile | None = None) -> dict[str, Any]:
+Progress = Callable[[int, int, int], None]
+"""``progress(now_us, completed, still_awaited)``: see :attr:`Simulator.progress`."""
+
+
+def run(
+    params: Mapping[str, Any],
+    seed: int,
+    profile: CostProfile | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Run one experiment and return its flat row (see the module docstring)."""
-    return run_detailed(params, seed, profile)[0]
+    return run_detailed(params, seed, profile, progress)[0]
 
 
 def run_detailed(
-    params: Mapping[str, Any], seed: int, profile: CostProfile | None = None
+    params: Mapping[str, Any],
+    seed: int,
+    profile: CostProfile | None = None,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, Any], metrics.RunRecord]:
-    """Like :func:`run`, and also return the raw record (e.g. for :func:`metrics.node_rows`)."""
+    """Like :func:`run`, and also return the raw record (e.g. for :func:`metrics.node_rows`).
+
+    ``progress`` is called as virtual time passes each second (and changes nothing in the run).
+    The row's ``not_issued`` counts closed-loop requests never sent (their predecessor never
+    completed).
+    """
     t0 = time.perf_counter()
     sim, dep = build_simulator(params, seed, profile)
-    p = {**DEFAULTS, **params}
+    p = {**DEFAULTS, **params, **(dep.params or {})}
+    sim.progress = progress
     record = sim.run(int(float(p["duration_ms"]) * 1000), stop_when_complete=True)
     wall = time.perf_counter() - t0
     row: dict[str, Any] = {"run_id": run_id(params, seed), "seed": seed}
@@ -211,6 +261,7 @@ def run_detailed(
     for key, value in p.items():
         row[key] = value
     row.update(metrics.summarize(record, dep.checkers))
+    row["not_issued"] = len({s.tx for s in dep.submissions} - set(record.submitted))
     row["wall_s"] = wall
     row["sim_msgs_per_wall_s"] = record.delivered / wall if wall > 0 else 0.0
     return row, record

@@ -38,6 +38,8 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey
 
 from medbench import codec
+from medbench.experiments import load, size
+from medbench.experiments.params import RunParams, param
 from medbench.experiments.runner import Deployment, Submission
 from medbench.node import Committed, Note, Ready, Send
 from medbench.quorum import max_faulty, strong_quorum
@@ -325,32 +327,41 @@ def messages_per_tx(n: int) -> int:
     return 1 + (n - 1) + n * (n - 1) + n
 
 
-def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
-    """The toy-quorum deployment: ``n`` replicas + 1 client at replica 0's site.
+class ToyParams(RunParams):
+    """The parameters of a ``toy-quorum`` run."""
 
-    Parameters: ``n``, ``txs`` (default 20), ``interval_us`` (default 1000; the gap between
-    submissions, drawn exponentially when ``poisson`` is true), ``payload_bytes`` (default 100),
+    retry_us: int = param(500_000, "the client resends a request open this long", ge=1)
+
+    @classmethod
+    def estimate(cls, p: Mapping[str, Any]) -> dict[str, float]:
+        """Exact messages (:func:`messages_per_tx`) and the generic memory model."""
+        return size.toy(p)
+
+
+PARAMS = ToyParams
+"""The schema :func:`medbench.experiments.params.schema_for` finds for ``toy-quorum``."""
+
+
+def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
+    """The toy-quorum deployment: ``n`` replicas + 1 client node at replica 0's site.
+
+    Parameters (:class:`ToyParams`): ``n``, the common workload of
+    :mod:`medbench.experiments.load` (every client stream goes through the one client node),
     ``retry_us`` (default 500000), ``crypto`` (``"modeled"`` or ``"real"`` Ed25519).
     """
-    n = int(params["n"])
-    if n < 1:
-        raise ValueError("toy-quorum needs n >= 1")
-    txs = int(params.get("txs", 20))
-    interval = int(params.get("interval_us", 1000))
-    size = int(params.get("payload_bytes", 100))
-    retry = int(params.get("retry_us", 500_000))
+    p = ToyParams.resolve({"protocol": "toy-quorum", **params}, "toy-quorum")
+    n = int(p["n"])
+    w = load.workload(p)
+    retry = int(p["retry_us"])
     client = n
     # Key seeds are drawn in both modes so the workload below is the same random stream.
-    keys = Keys([rng.randbytes(32) for _ in range(n + 1)], real=params.get("crypto") == "real")
+    keys = Keys([rng.randbytes(32) for _ in range(n + 1)], real=p["crypto"] == "real")
     nodes: list[Any] = [Replica(i, n, client, keys=keys) for i in range(n)]
     nodes.append(Client(client, n, retry, keys))
     subs = []
-    t = 0
-    for tx in range(txs):
-        payload = rng.randbytes(size)
-        subs.append(Submission(t, client, Submit(tx, payload), tx))
-        gap = rng.expovariate(1.0 / interval) if params.get("poisson") else interval
-        t += int(gap)
+    for a in load.arrivals(w, rng):
+        payload = rng.randbytes(w.payload_bytes)
+        subs.append(Submission(a.at_us, client, Submit(a.index, payload), a.index, a.after))
 
     def recover(node_id: int, persisted: list[Any]) -> Any:
         if node_id == client:
@@ -363,4 +374,5 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
         replicas=tuple(range(n)),
         sites=[*range(n), 0],
         recover=recover,
+        params=p,
     )

@@ -49,6 +49,15 @@ Such nodes get a first tick at 0. With ``tick_us=0`` they are driven by their de
 node by ``recover(node_id, persisted)`` (the deployment's recovery factory) and resumes it.
 ``cut``/``heal``/``isolate``/``rejoin``/``partition``/``heal_all`` change which links drop.
 
+**Closed loops.** :meth:`Simulator.submit_after` schedules a submission for when another
+transaction completes (plus a think time): the driver's side of a closed-loop client that keeps
+a fixed number of requests outstanding. The transaction counts as submitted when it is handed
+to the node, so its latency starts then.
+
+**Progress.** ``progress`` (a callable of ``(now_us, completed, awaited)``) is called each time
+virtual time passes a multiple of ``progress_every_us``, between events: it adds no event and no
+barrier, so a run with a progress callback is identical to one without.
+
 **Randomness** (loss, jitter) comes only from the injected ``random.Random``.
 
 **Trace digest.** A running SHA-256 over every delivery: for each delivered batch the line
@@ -205,6 +214,9 @@ class Simulator:
         )
         self._commits: list[list[tuple[int, Hashable, int]]] = [[] for _ in range(n)]
         self._awaiting: set[Hashable] = set()
+        self._chained: dict[Hashable, list[tuple[int, int, Any, Hashable]]] = {}
+        self.progress: Callable[[int, int, int], None] | None = None
+        self.progress_every_us = 1_000_000
         self._delivered = 0
         self._events = 0
         self._drop_cut = 0
@@ -244,6 +256,26 @@ class Simulator:
         if tx not in self.record.submitted and tx not in self._awaiting:
             self._awaiting.add(tx)
         self._push(at_us, P_INPUT, (node, msg, tx))
+
+    def submit_after(
+        self, after: Hashable, delay_us: int, node: int, msg: Any, tx: Hashable
+    ) -> None:
+        """When transaction ``after`` completes, submit ``tx`` to ``node`` ``delay_us`` later.
+
+        A closed-loop client: its next request leaves when an earlier one is answered. If
+        ``after`` never completes, ``tx`` is never submitted (and still awaited: a run with
+        ``stop_when_complete`` then goes on to its time limit).
+        """
+        if delay_us < 0:
+            raise SimulationError("delay_us must be non-negative")
+        self._check_node(node)
+        if tx not in self.record.submitted:
+            self._awaiting.add(tx)
+        if after in self.record.completed:
+            t = self.record.completed[after] + delay_us
+            self._push(max(t, self.now), P_INPUT, (node, msg, tx))
+            return
+        self._chained.setdefault(after, []).append((delay_us, node, msg, tx))
 
     def call_at(self, at_us: int, fn: Callable[[Simulator], None]) -> None:
         """At ``at_us`` (before other events of that instant), call ``fn(simulator)``."""
@@ -431,9 +463,19 @@ class Simulator:
         wake = self._wake
         tick = self._tick_all
         events = 0
+        progress = self.progress
+        every = max(1, int(self.progress_every_us))
+        report_at = (self.now // every + 1) * every if progress is not None else until_us
+        limit = min(until_us, report_at)
         while heap and not self._stopped:
-            if heap[0][0] > until_us:
-                break
+            if heap[0][0] > limit:
+                if limit >= until_us or progress is None:
+                    break
+                # between events: report, then go on (no event, no barrier is added)
+                progress(limit, len(self.record.completed), len(self._awaiting))
+                report_at = (heap[0][0] // every + 1) * every
+                limit = min(until_us, report_at)
+                continue
             t, prio, _, data = heappop(heap)
             self.now = t
             events += 1
@@ -786,10 +828,14 @@ class Simulator:
             key = self.completion_key
             done = self.record.completed
             awaiting = self._awaiting
+            chained = self._chained
             for item in ready.completed:
                 k = key(item)
                 if k not in done:
                     done[k] = t_done
+                    if chained and k in chained:
+                        for delay, dst, nxt, tx in chained.pop(k):
+                            self._push(t_done + delay, P_INPUT, (dst, nxt, tx))
                     if k in awaiting:
                         awaiting.discard(k)
                         if not awaiting and self._stop_when_complete:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from medbench import experiments
 from medbench.consensus.auth import Scheme, make_keyrings
+from medbench.experiments.load import WORKLOAD_DEFAULTS
 from medbench.experiments.pbft import PBFT_DEFAULTS, SimNode, build, shared_keyrings
 from medbench.node import Note, Ready
 
@@ -104,6 +105,9 @@ def test_view_change_notes_are_renamed() -> None:
         {"auth": "rot13"},
         {"block_mode": "sideways"},
         {"requests": "many"},
+        {"requets": 10},
+        {"n": True},
+        {"load": "sideways"},
         {"byzantine": "silent-primary", "byzantine_ids": "9"},
     ],
 )
@@ -116,8 +120,9 @@ def test_bad_parameters_are_experiment_errors(bad: dict[str, object]) -> None:
 def test_defaults_build_a_live_group() -> None:
     """The defaults give n replicas plus the clients; the run completes every request."""
     dep = build({"n": 4}, random.Random(0))
-    assert len(dep.nodes) == 4 + PBFT_DEFAULTS["clients"]
-    assert len(dep.submissions) == PBFT_DEFAULTS["requests"]
+    assert len(dep.nodes) == 4 + WORKLOAD_DEFAULTS["clients"]
+    assert len(dep.submissions) == WORKLOAD_DEFAULTS["requests"]
+    assert dep.params is not None and dep.params["batch"] == PBFT_DEFAULTS["batch"]
     row = experiments.run({"protocol": "pbft", "n": 4, "requests": 10}, 0)
     assert row["completed"] == 10 and row["safety"] and row["chain"] and row["liveness"]
     assert row["cpu_s.verify"] > 0 and row["cpu_s.sign"] > 0

@@ -24,7 +24,7 @@ def stable(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in NONDETERMINISTIC_COLUMNS}
 
 
-BASE = {"protocol": "toy-quorum", "txs": 15, "interval_us": 700}
+BASE = {"protocol": "toy-quorum", "requests": 15, "rate_tps": 1500.0}
 
 
 @pytest.mark.parametrize("n", [1, 4, 7])
@@ -38,7 +38,7 @@ def test_toy_quorum_message_counts_are_exact(n: int) -> None:
 
 
 def test_same_params_and_seed_give_the_same_row_and_digest() -> None:
-    params = {**BASE, "n": 7, "topology": "province", "jitter_us": 200, "poisson": True}
+    params = {**BASE, "n": 7, "topology": "province", "jitter_us": 200, "load": "poisson"}
     a = experiments.run(params, seed=11)
     b = experiments.run(params, seed=11)
     c = experiments.run(params, seed=12)
@@ -60,7 +60,7 @@ def test_run_detailed_gives_the_record() -> None:
 def test_row_is_flat_and_has_the_parameters() -> None:
     row = experiments.run({**BASE, "n": 4}, seed=0)
     assert list(row)[:3] == ["run_id", "seed", "protocol"]
-    assert row["n"] == 4 and row["txs"] == 15 and row["topology"] == "complete"
+    assert row["n"] == 4 and row["requests"] == 15 and row["topology"] == "complete"
     # the run stops when the last transaction completes, with a few replies still in flight
     assert toy.messages_per_tx(4) - 4 / 15 <= row["msgs_per_tx"] <= toy.messages_per_tx(4)
     assert row["sim_msgs_per_wall_s"] > 0
@@ -93,7 +93,7 @@ def test_loss_is_counted() -> None:
 
 
 def test_real_crypto_gives_the_same_virtual_run_as_modeled() -> None:
-    params = {**BASE, "n": 4, "txs": 5}
+    params = {**BASE, "n": 4, "requests": 5}
     modeled = experiments.run(params, seed=2)
     real = experiments.run({**params, "crypto": "real"}, seed=2)
     skip = {"run_id", "crypto", *NONDETERMINISTIC_COLUMNS}
@@ -106,7 +106,7 @@ def test_real_crypto_gives_the_same_virtual_run_as_modeled() -> None:
 @pytest.mark.parametrize("crypto", ["real", "modeled"])
 def test_both_crypto_modes_reject_forged_and_tampered_messages(crypto: str) -> None:
     """Modeled signatures are checked like real ones (only their cost is modeled)."""
-    dep = toy.build({"n": 4, "txs": 1, "crypto": crypto}, random.Random(0))
+    dep = toy.build({"n": 4, "requests": 1, "crypto": crypto}, random.Random(0))
     replica = dep.nodes[1]
     forged = toy.Echo(0, 0, 2, b"\1" * 64)
     ready = replica.step(2, forged)
@@ -147,22 +147,22 @@ def tiny_factory(params: Mapping[str, Any], rng: random.Random) -> Deployment:
 def test_register_protocol() -> None:
     experiments.register_protocol("test-tiny", tiny_factory)
     assert "test-tiny" in experiments.protocols()
-    row = experiments.run({"protocol": "test-tiny", "txs": 3}, seed=0)
+    row = experiments.run({"protocol": "test-tiny", "requests": 3}, seed=0)
     assert row["completed"] == 3
     # worker processes get the factory shipped with each task
     rows = experiments.run_grid(
-        {"protocol": "test-tiny", "txs": [2, 3]}, 1, n_jobs=2, progress=False
+        {"protocol": "test-tiny", "requests": [2, 3]}, 1, n_jobs=2, progress=False
     )
     assert [r["completed"] for r in rows] == [2, 3]
 
 
-GRID = {"protocol": "toy-quorum", "n": [4, 5], "txs": 6, "interval_us": [500, 2000]}
+GRID = {"protocol": "toy-quorum", "n": [4, 5], "requests": 6, "rate_tps": [2000.0, 500.0]}
 
 
 def test_expand_grid_and_seeds() -> None:
     points = experiments.expand_grid(GRID)
     assert len(points) == 4
-    assert points[0] == {"protocol": "toy-quorum", "n": 4, "txs": 6, "interval_us": 500}
+    assert points[0] == {"protocol": "toy-quorum", "n": 4, "requests": 6, "rate_tps": 2000.0}
     assert experiments.seed_list(3) == [0, 1, 2]
     assert experiments.seed_list([7, 9]) == [7, 9]
 
@@ -173,10 +173,10 @@ def test_grid_runner_joblib_one_and_two_jobs_agree() -> None:
     assert len(one) == 8
     assert one_nodes == two_nodes and len(one_nodes) == sum(int(r["n"]) + 1 for r in one)
     assert [stable(r) for r in one] == [stable(r) for r in two]
-    assert [(r["n"], r["interval_us"], r["seed"]) for r in one][:3] == [
-        (4, 500, 0),
-        (4, 500, 1),
-        (4, 2000, 0),
+    assert [(r["n"], r["rate_tps"], r["seed"]) for r in one][:3] == [
+        (4, 2000.0, 0),
+        (4, 2000.0, 1),
+        (4, 500.0, 0),
     ]
 
 
@@ -229,7 +229,7 @@ def test_cli_sweep_from_params_and_toml(tmp_path: Path) -> None:
             "--param",
             "n=4,5",
             "--param",
-            "txs=4",
+            "requests=4",
             "--seeds",
             "2",
             "--no-progress",
@@ -252,7 +252,7 @@ def test_cli_sweep_from_params_and_toml(tmp_path: Path) -> None:
     assert cpu == pytest.approx(float(rows[0]["cpu_s_total"]))
     assert any(float(r.get("cpu_s.message") or 0) > 0 for r in first)
     toml = tmp_path / "sweep.toml"
-    toml.write_text('seeds = 1\n[grid]\nprotocol = "toy-quorum"\nn = [4]\ntxs = 3\n')
+    toml.write_text('seeds = 1\n[grid]\nprotocol = "toy-quorum"\nn = [4]\nrequests = 3\n')
     args = parser.parse_args(
         ["sweep", "--config", str(toml), "--no-progress", "--out", str(tmp_path / "b")]
     )
@@ -279,7 +279,7 @@ def test_cli_calibrate_writes_a_loadable_profile(
             "--param",
             "protocol=toy-quorum",
             "--param",
-            "txs=2",
+            "requests=2",
             "--profile",
             str(out),
             "--no-progress",

@@ -148,7 +148,7 @@ def test_user_graph_from_an_edge_list_and_graphml(tmp_path: Path) -> None:
     t2 = topology.build(f"file:{path}", 3, random.Random(0))
     assert t2.latency_us[0][2] == 1200
     row = experiments.run(
-        {"protocol": "toy-quorum", "n": 3, "txs": 3, "topology": str(path)}, seed=1
+        {"protocol": "toy-quorum", "n": 3, "requests": 3, "topology": str(path)}, seed=1
     )
     assert row["liveness"] and row["topology"] == str(path)
     with pytest.raises(topology.TopologyError, match="needs 5 sites"):

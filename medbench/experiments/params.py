@@ -90,7 +90,7 @@ COMMON_DOCS: dict[str, tuple[Any, str, str, dict[str, Any]]] = {
     "n": (int, "replicas (nodes) of the protocol", "nodes", {"ge": 1}),
     "topology": (
         str,
-        "network: complete, city, province, country, or a topology file (JSON/GraphML)",
+        "network: complete, city, province, country, or a graph file (.graphml, .edgelist)",
         "",
         {},
     ),
@@ -234,6 +234,8 @@ class RunParams(_SimParams, load.Workload):  # type: ignore[misc]
         """One row per parameter: name, type, default, unit, help (``medbench params``)."""
         rows = []
         for name, field in cls.model_fields.items():
+            if name == "protocol":
+                continue
             rows.append(
                 {
                     "name": name,
@@ -269,7 +271,7 @@ class RunParams(_SimParams, load.Workload):  # type: ignore[misc]
 def type_name(annotation: Any) -> str:
     """A short readable name of a parameter's type (``int``, ``float | None``, ``a | b``)."""
     if typing.get_origin(annotation) is Literal:
-        return " | ".join(str(a) for a in typing.get_args(annotation))
+        return " | ".join(repr(a) if a == "" else str(a) for a in typing.get_args(annotation))
     if isinstance(annotation, type) and not isinstance(annotation, types.GenericAlias):
         return annotation.__name__
     return str(annotation).replace("typing.", "")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from medbench.cli.errors import int_at_least, output_file, seed
 from medbench.demo import access, referral
 
 
@@ -16,6 +17,8 @@ def cmd_referral(args: argparse.Namespace) -> int:
     on the terminal and ``full`` in an ``--out`` file (``make run`` writes
     ``reports/latest/referral.txt`` that way).
     """
+    if args.out:
+        output_file(args.out)
     mode = args.trace or ("full" if args.out else "summary")
     text = "\n".join(referral.run_demo(args.seed, full=mode == "full")) + "\n"
     if args.out:
@@ -39,7 +42,7 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser(
         "referral", help="the referral walk-through and its attacks (docs/medical-chain.md §1.7)"
     )
-    p.add_argument("--seed", type=int, default=0, help="deployment and scenario seed")
+    p.add_argument("--seed", type=seed, default=0, help="deployment and scenario seed")
     p.add_argument("--out", default=None, help="write the report to this file")
     p.add_argument(
         "--trace",
@@ -52,6 +55,6 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "access-demo", help="PKI, grants, blacklist, emergency access and the name-key attack"
     )
-    p.add_argument("--seed", type=int, default=0, help="scenario seed")
-    p.add_argument("--names", type=int, default=None, help="cap the name dictionary")
+    p.add_argument("--seed", type=seed, default=0, help="scenario seed")
+    p.add_argument("--names", type=int_at_least(1), default=None, help="cap the name dictionary")
     p.set_defaults(func=cmd_access_demo)

@@ -22,6 +22,8 @@ import json
 import sqlite3
 import sys
 import tomllib
+from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from pydantic import ValidationError
@@ -42,6 +44,62 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Raise instead of printing the usage block and exiting."""
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer in ``[low, high]`` (one-line error otherwise)."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f"{low}..{high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"expected an integer {span}, not {value}")
+        return value
+
+    convert.__name__ = "integer"
+    return convert
+
+
+seed = int_at_least(0)
+"""An argparse ``type`` for a seed: a non-negative integer."""
+
+
+def input_file(path: str, what: str = "file") -> Path:
+    """``path`` as an existing, non-empty regular file, else a :class:`UsageError`."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"no {what} {path!r}")
+    if p.is_dir():
+        raise UsageError(f"{path} is a folder; expected a {what}")
+    if p.stat().st_size == 0:
+        raise UsageError(f"{path} is empty; expected a {what}")
+    return p
+
+
+def output_file(path: str) -> Path:
+    """``path`` as a file that can be written (its folder exists), else a UsageError."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{path} is a folder; expected a file name")
+    if not p.parent.is_dir():
+        raise UsageError(f"no folder {str(p.parent)!r} to write {p.name} in")
+    return p
+
+
+def output_folder(path: str) -> Path:
+    """``path`` as a folder that exists or can be made (its parent exists), else a UsageError."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{path} is a file; expected a folder")
+    anc = p
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise UsageError(f"cannot make folder {path}: {anc} is a file")
+    return p
 
 
 def _first_line(text: str) -> str:
@@ -103,5 +161,10 @@ __all__ = [
     "Parser",
     "UsageError",
     "describe",
+    "input_file",
+    "int_at_least",
+    "output_file",
+    "output_folder",
     "report",
+    "seed",
 ]

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from medbench.cli.errors import UsageError, input_file, int_at_least, output_file, seed
 from medbench.ledger import audit as audit_mod
 from medbench.ledger.block import Block
 from medbench.ledger.chain import ChainReport, repair, verify_chain
@@ -44,13 +45,15 @@ def _print_report(title: str, report: ChainReport) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Run the tamper/verify/repair demonstration or audit a published chain file."""
     if args.audit:
+        data = input_file(args.audit, "publication file").read_bytes()
         try:
-            report = audit_mod.audit_publication(Path(args.audit).read_bytes())
+            report = audit_mod.audit_publication(data)
         except LedgerDecodeError as exc:
-            print(f"not a valid publication: {exc}")
-            return 2
+            raise UsageError(f"{args.audit}: not a valid publication: {exc}") from None
         _print_report(f"audit of {args.audit}", report)
         return 0 if report.ok else 1
+    if args.publish:
+        output_file(args.publish)
     cfg = WorkloadConfig(patients=args.patients, visits=args.visits)
     wl = generate(cfg, seed=args.seed)
     genesis, blocks = build_chain(wl, block_size=args.block_size)
@@ -101,10 +104,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "verify", help="tamper with a synthetic chain, localise and repair; or audit a file"
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--patients", type=int, default=20)
-    p.add_argument("--visits", type=int, default=60)
-    p.add_argument("--block-size", type=int, default=16)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--patients", type=int_at_least(1, 100_000), default=20)
+    p.add_argument("--visits", type=int_at_least(0, 1_000_000), default=60)
+    p.add_argument("--block-size", type=int_at_least(1), default=16)
     p.add_argument("--attack", choices=ATTACKS, default="none")
     p.add_argument("--repair", action="store_true", help="restore from an honest peer's copy")
     p.add_argument("--publish", metavar="FILE", help="write headers and IDs for auditors")

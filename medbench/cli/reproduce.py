@@ -15,14 +15,20 @@ import argparse
 import sys
 import time
 
+from medbench.cli.errors import input_file, output_folder, seed
 from medbench.sim.costs import CostProfile
 from medbench.study import reproduce, table1
 from medbench.study.report import Report, markdown_table
 
 
 def _profile(args: argparse.Namespace) -> CostProfile | None:
-    """The ``--profile`` file, or ``None`` for the default profile."""
-    return CostProfile.load(args.profile) if args.profile else None
+    """The ``--profile`` file, or ``None`` for the default profile (checked before any run)."""
+    if args.out:
+        output_folder(args.out)
+    if not args.profile:
+        return None
+    input_file(args.profile, "cost profile file")
+    return CostProfile.load(args.profile)
 
 
 def cmd_table1(args: argparse.Namespace) -> int:
@@ -57,7 +63,8 @@ def cmd_table1(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """Run the whole reproduction and write the report folder."""
     t0 = time.perf_counter()
-    opts = reproduce.Options(seed=args.seed, quick=args.quick, profile=_profile(args))
+    prof = _profile(args)
+    opts = reproduce.Options(seed=args.seed, quick=args.quick, profile=prof)
     readme = reproduce.reproduce(args.out, opts, progress=lambda m: print(m, flush=True))
     sys.stdout.write(readme.read_text())
     print(f"\nwrote {readme.parent}/ in {time.perf_counter() - t0:.1f} s")
@@ -68,13 +75,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``table1`` and ``reproduce`` to the ``medbench`` subcommands."""
     p = sub.add_parser("table1", help="measure Table 1 of Medical Chain in the simulator")
     p.add_argument("--quick", action="store_true", help="small workload (seconds)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=seed, default=1)
     p.add_argument("--out", default="", help="also write a report folder here")
     p.add_argument("--profile", default="", help="cost profile JSON from 'medbench calibrate'")
     p.set_defaults(func=cmd_table1)
     r = sub.add_parser("reproduce", help="Table 1, PBFT scaling and fault comparison report")
     r.add_argument("--quick", action="store_true", help="small workload (under 2 minutes)")
-    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--seed", type=seed, default=1)
     r.add_argument("--out", default=str(reproduce.DEFAULT_OUT), help="report folder")
     r.add_argument("--profile", default="", help="cost profile JSON from 'medbench calibrate'")
     r.set_defaults(func=cmd_reproduce)

@@ -11,6 +11,7 @@ from typing import Any
 
 import medbench
 from medbench import backend
+from medbench.cli.errors import int_at_least
 
 
 def _timeit(fn: Callable[[], object], repeat: int = 5) -> float:
@@ -82,5 +83,10 @@ def cmd_selfcheck(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``medbench selfcheck``."""
     p = subparsers.add_parser("selfcheck", help="version, backends and primitive timings")
-    p.add_argument("--log2-leaves", type=int, default=16, help="Merkle tree size (2^k leaves)")
+    p.add_argument(
+        "--log2-leaves",
+        type=int_at_least(0, 24),
+        default=16,
+        help="Merkle tree size (2^k leaves, k in 0..24)",
+    )
     p.set_defaults(func=cmd_selfcheck)

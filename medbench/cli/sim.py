@@ -32,7 +32,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from medbench.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, UsageError
+from medbench.cli.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    UsageError,
+    input_file,
+    output_file,
+    output_folder,
+)
 from medbench.experiments import runner
 from medbench.sim.costs import CostProfile
 
@@ -123,8 +130,7 @@ def _positive_int(text: str) -> int:
 
 
 def _load_profile(path: str) -> CostProfile:
-    if not Path(path).is_file():
-        raise UsageError(f"no cost profile file {path!r}")
+    input_file(path, "cost profile file")
     return CostProfile.load(path)
 
 
@@ -133,7 +139,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from medbench.experiments.calibrate import calibrate
 
     if args.out:
-        _check_writable_file(args.out)
+        output_file(args.out)
     profile = calibrate(quick=args.quick)
     for key, value in profile.to_dict().items():
         print(f"  {key:20s} {value}")
@@ -143,24 +149,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_writable_file(path: str) -> None:
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{path} is a folder; expected a file name")
-    if not p.parent.is_dir():
-        raise UsageError(f"no folder {str(p.parent)!r} to write {p.name} in")
-
-
 def load_config(path: str) -> dict[str, Any]:
     """The sweep TOML file, checked: known keys, a ``[grid]`` table."""
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"no config file {path!r}")
+    p = input_file(path, "config file")
     with p.open("rb") as fh:
         try:
             config = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise UsageError(f"{path}: bad TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: not a TOML file (not UTF-8 text)") from None
     unknown = set(config) - TOML_KEYS
     if unknown:
         raise UsageError(
@@ -264,15 +262,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"this time: {summary.line()}")
     print(
         f"{path}: {table.planned} runs, {table.ok} ok, {table.failed} failed, "
-        f"{table.not_live} not live" + (f", {table.unsafe} unsafe" if table.unsafe else "")
+        f"{table.not_live} not live"
+        + (f", {table.unsafe} unsafe" if table.unsafe else "")
         + f"; per-node CPU and storage -> {node_path}"
     )
     if table.not_live:
         shown = ", ".join(table.not_live_ids[:5])
         more = " ..." if table.not_live > 5 else ""
-        print(
-            f"NOT LIVE (some requests never completed; see liveness_reason): {shown}{more}"
-        )
+        print(f"NOT LIVE (some requests never completed; see liveness_reason): {shown}{more}")
     if summary.interrupted:
         argv = [a for a in getattr(args, "argv", []) if a != "--overwrite"]
         again = shlex.join(["medbench", *argv, *([] if "--resume" in argv else ["--resume"])])
@@ -295,8 +292,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _check_out(out: Path, args: argparse.Namespace) -> None:
     from medbench.experiments import sweep as sw
 
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; expected a folder")
+    output_folder(str(out))
     if args.resume and args.overwrite:
         raise UsageError("--resume continues a sweep and --overwrite starts over: pick one")
     logs = [out / sw.RESULTS, out / sw.NODES]

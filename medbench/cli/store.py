@@ -11,20 +11,22 @@ import argparse
 import json
 from pathlib import Path
 
+from medbench.cli.errors import UsageError, input_file
 from medbench.store.accounting import storage_report
 from medbench.store.blobs import BlobStore
-from medbench.store.errors import StoreError
 from medbench.store.node_store import NodeStore
 
 
 def _open(path: str) -> NodeStore:
-    if not Path(path).is_file():
-        raise StoreError(f"no node store at {path}")
+    # An empty or missing file would become a new store: refuse it, these commands only read.
+    input_file(path, "node store")
     return NodeStore(path)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print bytes per category, the totals and the overhead (``--json`` for a machine)."""
+    if args.blobs and not Path(args.blobs).is_dir():
+        raise UsageError(f"no blob store folder {args.blobs!r}")
     with _open(args.path) as store:
         blobs = BlobStore(args.blobs) if args.blobs else None
         r = storage_report(store, blobs)

@@ -57,6 +57,7 @@ other shapes leave an adapter's random stream untouched.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ class Workload(BaseModel):
         json_schema_extra=_unit("requests"),
     )  # fmt: skip
     think_us: int = Field(
-        default=0, ge=0, description="closed: pause between an answer and the client's next request",
+        default=0, ge=0, description="closed: pause from an answer to the client's next request",
         json_schema_extra=_unit("us"),
     )  # fmt: skip
     ramp_to_tps: float = Field(
@@ -229,8 +230,10 @@ def offered_span_us(w: Workload | Mapping[str, Any]) -> float:
         w = workload(w)
     if w.load == "closed" or w.rate_tps <= 0 or w.requests == 0:
         return 0.0
-    if w.load == "ramp":
-        return 2e6 * w.requests / (w.rate_tps + w.ramp_to_tps)
+    if w.load == "ramp" and w.ramp_to_tps != w.rate_tps:
+        # the rate is linear in the request index: time = N ln(r1 / r0) / (r1 - r0)
+        r0, r1 = w.rate_tps, w.ramp_to_tps
+        return 1e6 * w.requests * math.log(r1 / r0) / (r1 - r0)
     return 1e6 * w.requests / w.rate_tps
 
 

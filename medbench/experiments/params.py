@@ -132,9 +132,7 @@ class _Base(BaseModel):
     )
 
 
-_SimParams: Any = create_model(
-    "_SimParams", __base__=_Base, **_common_fields()
-)
+_SimParams: Any = create_model("_SimParams", __base__=_Base, **_common_fields())
 
 
 class RunParams(_SimParams, load.Workload):  # type: ignore[misc]

@@ -40,10 +40,10 @@ from medbench.experiments import load
 from medbench.experiments.runner import ExperimentError
 
 # Fitted constants (see calibrate(); bytes)
-BASE_BYTES = 140e6  # interpreter, numpy, pydantic, the protocol modules
-PER_PAIR_BYTES = 120.0  # per (node, node) pair: topology tables, link state, peer state
-PER_REQUEST_BYTES = 4_000.0  # records, submissions, client state, logs
-PER_MESSAGE_BYTES = 600.0  # an in-flight message (heap entry, encoded body)
+BASE_BYTES = 62e6  # interpreter, numpy, networkx, pydantic, the protocol modules
+PER_PAIR_BYTES = 380.0  # per (node, node) pair: graph edge, topology tables, link state
+PER_REQUEST_BYTES = 2_000.0  # records, submissions, client state, logs
+PER_MESSAGE_BYTES = 50.0  # a message of one protocol round (heap entry, encoded body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,18 +148,20 @@ def pbft(p: Mapping[str, Any]) -> dict[str, float]:
     n, requests = int(p["n"]), int(p["requests"])
     clients, batch = int(p["clients"]), int(p.get("batch", 16))
     w = load.workload(p)
-    if w.load == "closed" or w.rate_tps <= 0:
+    delay_s = float(p.get("batch_delay_us", 0)) / 1e6
+    if delay_s <= 0:
+        per_batch = 1.0  # the primary cuts a batch as soon as a request is there
+    elif w.load == "closed" or w.rate_tps <= 0:
         per_batch = min(batch, clients * (w.outstanding if w.load == "closed" else 1))
     else:
-        rtt_s = 4 * float(p.get("latency_us", 1000)) / 1e6
-        per_batch = min(batch, clients, max(1.0, w.rate_tps * rtt_s))
+        per_batch = min(batch, clients, max(1.0, w.rate_tps * delay_s))
     batches = requests / max(1.0, per_batch)
     k = max(1, int(p.get("checkpoint_interval", 16)))
     per_round = (n - 1) + 2 * n * (n - 1)
     messages = batches * per_round + (batches / k) * n * (n - 1) + requests * (1 + n)
     return {
         "messages": messages,
-        "memory_bytes": _memory(_nodes(p, True), requests, per_round * min(batches, 4.0)),
+        "memory_bytes": _memory(_nodes(p, True), requests, per_round * min(batches, 1.0)),
     }
 
 
@@ -176,13 +178,35 @@ def toy(p: Mapping[str, Any]) -> dict[str, float]:
 _BLOCK_PERIOD = ("block_time_us", "period_us", "slot_us", "block_interval_us")
 
 
+_DEFAULT_PERIOD_US = {
+    "pow": 15e6,
+    "poi": 15e6,
+    "poa": 15e6,
+    "dpos": 3e6,
+    "central": 1e6,
+}
+_DEFAULT_DEPTH = {"pow": 12, "poi": 12, "poa": 2, "dpos": 1, "central": 1}
+
+
 def baseline(p: Mapping[str, Any]) -> dict[str, float]:
-    """The baselines: gossip of every transaction and broadcast of every block."""
+    """The baselines: gossip of every transaction and broadcast of every block.
+
+    The run lasts until its last request is final (the offered span plus three block periods
+    per confirmation) or its time limit; the central relay sends each transaction and block
+    through the centre instead of gossiping them.
+    """
+    name = str(p.get("protocol", ""))
     n, requests = int(p["n"]), int(p["requests"])
-    period_us = next((float(p[k]) for k in _BLOCK_PERIOD if p.get(k)), 1e6)
-    blocks = _duration_s(p) * 1e6 / max(period_us, 1.0)
-    per_block = n * (n - 1) * (2 if p.get("protocol") == "dpos" else 1)
-    messages = requests * n + blocks * per_block
+    default_period = _DEFAULT_PERIOD_US.get(name, 1e6)
+    period_us = next((float(p[k]) for k in _BLOCK_PERIOD if p.get(k)), default_period)
+    depth = int(p.get("confirmations") or _DEFAULT_DEPTH.get(name, 1))
+    span_s = load.offered_span_us(p) / 1e6 + 3 * depth * period_us / 1e6
+    blocks = min(_duration_s(p), span_s) * 1e6 / max(period_us, 1.0)
+    if name == "central":
+        messages = 2 * requests + blocks * n
+    else:
+        per_block = n * (n - 1) * (2 if name == "dpos" else 1)
+        messages = requests * n + blocks * per_block
     return {
         "messages": messages,
         "memory_bytes": _memory(n, requests, n * n + requests * n / 4),

@@ -352,7 +352,7 @@ def _on_dask(
             yield fut.result()
     finally:
         for fut in futures:
-            fut.cancel()
+            fut.cancel()  # type: ignore[no-untyped-call]
         if client is not scheduler:
             client.close()  # type: ignore[no-untyped-call]
 

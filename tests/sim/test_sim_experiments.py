@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from medbench import experiments, metrics
 from medbench.cli import sim as cli
+from medbench.cli.errors import UsageError
 from medbench.experiments import NONDETERMINISTIC_COLUMNS, Deployment, Submission, toy
 from medbench.sim.costs import CostProfile
 
@@ -145,7 +146,7 @@ def tiny_factory(params: Mapping[str, Any], rng: random.Random) -> Deployment:
 
 
 def test_register_protocol() -> None:
-    experiments.register_protocol("test-tiny", tiny_factory)
+    experiments.register_protocol("test-tiny", tiny_factory, schema=toy.ToyParams)
     assert "test-tiny" in experiments.protocols()
     row = experiments.run({"protocol": "test-tiny", "requests": 3}, seed=0)
     assert row["completed"] == 3
@@ -227,7 +228,9 @@ def test_cli_sweep_from_params_and_toml(tmp_path: Path) -> None:
             "--param",
             "protocol=toy-quorum",
             "--param",
-            "n=4,5",
+            "n=4",
+            "--param",
+            "n=5",
             "--param",
             "requests=4",
             "--seeds",
@@ -259,7 +262,8 @@ def test_cli_sweep_from_params_and_toml(tmp_path: Path) -> None:
     assert args.func(args) == 0
     assert (tmp_path / "b" / "results.json").exists()
     args = parser.parse_args(["sweep", "--no-progress", "--out", str(tmp_path / "c")])
-    assert args.func(args) == 2
+    with pytest.raises(UsageError, match="no protocol"):
+        args.func(args)
 
 
 def test_cli_calibrate_writes_a_loadable_profile(
@@ -293,11 +297,22 @@ def test_cli_calibrate_writes_a_loadable_profile(
 
 
 def test_cli_value_parsing() -> None:
-    assert cli.parse_param("n=4,7") == ("n", [4, 7])
-    assert cli.parse_param("loss=0.1,0") == ("loss", [0.1, 0])
-    assert cli.parse_param("poisson=true,False,x") == ("poisson", [True, False, "x"])
-    with pytest.raises(argparse.ArgumentTypeError):
-        cli.parse_param("novalue")
+    """--param NAME=VALUE: JSON when it parses, text otherwise; a JSON list is several values."""
+    assert cli.parse_param("n=4") == ("n", [4])
+    assert cli.parse_param("n=[4,7]") == ("n", [4, 7])
+    assert cli.parse_param("loss=[0.1, 0]") == ("loss", [0.1, 0])
+    assert cli.parse_param("x=true") == ("x", [True]) == cli.parse_param("x=True")
+    assert cli.parse_param("faults=partition:0,1|2,3@100ms") == (
+        "faults",
+        ["partition:0,1|2,3@100ms"],
+    )
+    assert cli.parse_param("byzantine_ids=1,2") == ("byzantine_ids", ["1,2"])
+    assert cli.parse_param('auth="macs"') == ("auth", ["macs"])
+    assert cli.parse_param("hashrates=[[1, 2]]") == ("hashrates", [[1, 2]])
+    assert cli.parse_param("difficulty=null") == ("difficulty", [None])
+    for bad in ("novalue", "=4", "n=[]", 'n={"a": 1}'):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cli.parse_param(bad)
 
 
 # ------------------------------------------------------------------ toy protocol hostility

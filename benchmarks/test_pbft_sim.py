@@ -43,6 +43,8 @@ def params(n: int, requests: int) -> dict[str, Any]:
         "n": n,
         "requests": requests,
         "clients": 16,
+        "rate_tps": 0,  # every request offered at time 0, 64-byte operations
+        "payload_bytes": 64,
         "batch": 1,
         "auth": "modeled",
         "tick_us": 10_000,

@@ -99,7 +99,13 @@ def test_toy_quorum_messages_per_second(benchmark: Any, n: int) -> None:
     from medbench.experiments import toy
 
     txs = max(5, 60_000 // toy.messages_per_tx(n))
-    params = {"protocol": "toy-quorum", "n": n, "txs": txs, "interval_us": 2000}
+    params = {
+        "protocol": "toy-quorum",
+        "n": n,
+        "requests": txs,
+        "rate_tps": 500.0,
+        "payload_bytes": 100,
+    }
 
     def once() -> tuple[int, float]:
         sim, _dep = experiments.build_simulator(params, seed=1)

@@ -38,7 +38,9 @@ SMALL = os.environ.get("MEDBENCH_SMALL") == "1"
 NS = [4, 7, 10] if SMALL else [4, 7, 16, 32, 64]
 REQUESTS = 24 if SMALL else 200
 SEEDS = 1 if SMALL else 3
-BASE = {"protocol": "pbft", "clients": 8, "requests": REQUESTS, "tick_us": 5_000}
+# rate_tps 0: every request offered at time 0 (saturation); 64-byte operations
+BASE = {"protocol": "pbft", "clients": 8, "requests": REQUESTS, "tick_us": 5_000,
+        "rate_tps": 0, "payload_bytes": 64}  # fmt: skip
 
 
 def sweep(grid, seeds=SEEDS):

@@ -43,6 +43,8 @@ BASE = {
     "protocol": "pbft",
     "requests": 20 if SMALL else 60,
     "clients": 2,
+    "rate_tps": 0,  # every request offered at time 0
+    "payload_bytes": 64,
     "batch": 4,
     "view_change_timeout_us": 200_000,
     "client_timeout_us": 200_000,

@@ -19,13 +19,19 @@ Common parameters (defaults in :data:`DEFAULTS`): ``protocol``, ``n``, ``topolog
 ``city``, ``province``, ``country``), ``latency_us`` and ``bandwidth_mbps`` (complete graph only),
 ``loss``, ``jitter_us``, ``tick_us``, ``cpu`` (``"profile"`` or ``"none"``), ``crypto``
 (``"modeled"`` or ``"real"``, passed to the factory), ``duration_ms`` (virtual time limit),
-``faults`` (a :func:`medbench.sim.faults.parse` string). Other parameters go to the factory.
+``faults`` (a :func:`medbench.sim.faults.parse` string). Other parameters go to the factory,
+which checks them all against its protocol's declared schema (:mod:`.params`: unknown names
+and bad values are an :class:`ExperimentError`) and reports the resolved set in
+:attr:`Deployment.params`, the parameter columns of the row. The workload is the same for every
+protocol (:mod:`.load`).
 
 :func:`run_grid` expands a grid (every combination of the listed values) times the seeds and runs
 them with joblib (:func:`run_grid_detailed` also returns every run's per-node rows: CPU seconds by
 operation and storage by category, see :func:`medbench.metrics.node_table`): local processes by
 default (``n_jobs``), or on a Dask cluster with ``scheduler="tcp://host:port"`` (joblib's ``dask``
-backend over a ``dask.distributed.Client``). A ``tqdm.auto`` bar shows progress.
+backend over a ``dask.distributed.Client``). A ``tqdm.auto`` bar shows progress. It returns
+when every run is done and raises on the first failing run; :mod:`.sweep` (what ``medbench
+sweep`` uses) writes each run as it finishes, records failures as rows and resumes.
 :func:`write_results` saves the rows as CSV or Parquet with a sidecar JSON of metadata (medbench
 version, backend, cost profile, seeds, grid).
 """

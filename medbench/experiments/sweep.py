@@ -26,6 +26,7 @@ counts runs ok / failed / not live / unsafe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -300,11 +301,16 @@ def execute(
         else:
             from joblib import Parallel, delayed
 
+            relay = _Relay(progress)
+            inner = relay.bar
             calls = (
-                delayed(_safe_task)(*_refs(task), task, prof) for task in todo
-            )  # fmt: skip
-            for row, nodes in Parallel(n_jobs=jobs, return_as="generator_unordered")(calls):
-                record(row, nodes)
+                delayed(_safe_task)(*_refs(task), task, prof, relay.callback(task)) for task in todo
+            )
+            try:
+                for row, nodes in Parallel(n_jobs=jobs, return_as="generator_unordered")(calls):
+                    record(row, nodes)
+            finally:
+                relay.close()
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -333,6 +339,75 @@ def _inner_progress(bar: Any, task: Task) -> runner.Progress:
         bar.refresh()
 
     return report
+
+
+class _Relay:
+    """Progress inside runs in worker processes: workers put, a thread here shows the latest.
+
+    Workers report through a ``multiprocessing.Manager`` queue (one put per virtual second);
+    without progress bars nothing is started.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.bar: Any = None
+        self.queue: Any = None
+        if not enabled:
+            return
+        import multiprocessing
+        import threading
+
+        from tqdm.auto import tqdm
+
+        self._manager = multiprocessing.Manager()
+        self.queue = self._manager.Queue()
+        self.bar = tqdm(
+            total=0, desc="  runs in workers", position=1, leave=False, bar_format="{desc}"
+        )
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def callback(self, task: Task) -> Any:
+        """The worker's progress callback for ``task`` (``None`` when progress is off)."""
+        if self.queue is None:
+            return None
+        return _QueueProgress(self.queue, task.run_id[:8])
+
+    def _drain(self) -> None:
+        latest: dict[str, str] = {}
+        while True:
+            try:
+                item = self.queue.get()
+            except (EOFError, OSError):
+                return
+            if item is None:
+                return
+            rid, now_us, done, open_ = item
+            latest[rid] = f"{rid} {now_us / 1e6:.0f} sim s, {done} done, {open_} open"
+            while len(latest) > 4:
+                latest.pop(next(iter(latest)))
+            self.bar.set_description_str("  " + " | ".join(latest.values()))
+
+    def close(self) -> None:
+        """Stop the thread and the manager."""
+        if self.queue is None:
+            return
+        with contextlib.suppress(Exception):  # the manager may be gone (Ctrl-C reaches it too)
+            self.queue.put(None)
+        self._thread.join(timeout=2)
+        with contextlib.suppress(Exception):
+            self._manager.shutdown()
+
+
+class _QueueProgress:
+    """A picklable progress callback that puts ``(run, now, done, open)`` on a queue."""
+
+    def __init__(self, queue: Any, run: str) -> None:
+        self.queue = queue
+        self.run = run
+
+    def __call__(self, now_us: int, completed: int, awaited: int) -> None:
+        with contextlib.suppress(Exception):  # progress must never fail a run
+            self.queue.put((self.run, now_us, completed, awaited))
 
 
 def _on_dask(

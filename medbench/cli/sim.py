@@ -53,9 +53,9 @@ TOML format (--config FILE):
   max_messages = 5e8        # size budget (optional; --force ignores it)
   max_memory = "8G"
   [grid]                    # each key: one value, or a list of values to sweep
-  protocol = ["pbft", "poa"]
-  n = [4, 7]
-  load = "poisson"
+  protocol = "pow"
+  n = 4
+  load = ["constant", "poisson"]
   faults = "partition:0,1|2,3@100ms"
   hashrates = [[25e6, 25e6, 25e6, 75e6]]   # one value that is a list"""
 

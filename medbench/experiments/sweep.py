@@ -416,7 +416,10 @@ def _on_dask(
     """Run on a Dask cluster; yield rows as runs complete (futures cancelled on Ctrl-C)."""
     from dask.distributed import Client, as_completed
 
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)  # type: ignore[no-untyped-call]
+    if isinstance(scheduler, Client):
+        client = scheduler
+    else:
+        client = Client(scheduler, timeout="10s")  # type: ignore[no-untyped-call]
     futures = []
     try:
         for task in tasks:

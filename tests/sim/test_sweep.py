@@ -182,3 +182,18 @@ def test_cli_faults_with_commas_and_the_interrupt_hint(
     assert cli.main([*argv, "--out", str(tmp_path / "b")]) == 130
     err = capsys.readouterr().err
     assert "Resume with: medbench sweep" in err and err.rstrip().endswith("--resume")
+
+
+def test_the_toml_example_of_the_help_is_a_valid_sweep(tmp_path: Path) -> None:
+    from medbench.cli import sim as cli_sim
+
+    body = cli_sim.TOML_HELP.split("\n", 1)[1]
+    text = "\n".join(line.strip() for line in body.splitlines())
+    text = text.replace('scheduler = "tcp://host:8786"', "").replace('"profile.json"', '""')
+    path = tmp_path / "sweep.toml"
+    path.write_text(text.replace('profile = ""', ""))
+    config = cli_sim.load_config(str(path))
+    tasks = sw.plan(config["grid"], cli_sim.parse_seeds(config["seeds"]))
+    assert len(tasks) == 2 * 3
+    assert tasks[0].params["hashrates"] == (25e6, 25e6, 25e6, 75e6)
+    assert tasks[0].params["faults"] == "partition:0,1|2,3@100ms"

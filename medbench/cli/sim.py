@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import tomllib
@@ -234,12 +235,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except experiments.ExperimentError as exc:
         raise UsageError(f"{exc}{_comma_hint(grid)}") from None
     try:
-        budget = size.Budget(
-            float(args.max_messages or config.get("max_messages", 5e8)),
-            size.parse_bytes(str(args.max_memory or config.get("max_memory", "0") or "0"))
-            if (args.max_memory or config.get("max_memory"))
-            else 0.0,
-        )
+        max_messages = float(args.max_messages or config.get("max_messages", 5e8))
+        memory = args.max_memory or config.get("max_memory")
+        if memory:
+            max_memory = size.parse_bytes(str(memory))
+        else:  # half the RAM, shared by the runs that go at once
+            workers = (os.cpu_count() or 1) if jobs == -1 else jobs
+            max_memory = size.Budget().memory_limit() / max(1, workers if not scheduler else 1)
+        if not max_messages > 0:
+            raise ValueError(f"max_messages must be positive, not {max_messages}")
+        budget = size.Budget(max_messages, max_memory)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not args.force:
@@ -359,7 +364,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--max-messages", type=float, help="size budget: estimated messages per run (5e8)"
     )
-    p.add_argument("--max-memory", help="size budget: estimated memory per run (half the RAM)")
+    p.add_argument(
+        "--max-memory",
+        help="size budget: estimated memory per run, e.g. 4G (half the RAM / jobs)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_sweep)

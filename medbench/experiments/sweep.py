@@ -416,9 +416,8 @@ def _on_dask(
     """Run on a Dask cluster; yield rows as runs complete (futures cancelled on Ctrl-C)."""
     from dask.distributed import Client, as_completed
 
-    if isinstance(scheduler, Client):
-        client = scheduler
-    else:
+    client: Any = scheduler
+    if not isinstance(scheduler, Client):
         client = Client(scheduler, timeout="10s")  # type: ignore[no-untyped-call]
     futures = []
     try:
@@ -430,9 +429,9 @@ def _on_dask(
             yield fut.result()
     finally:
         for fut in futures:
-            fut.cancel()  # type: ignore[no-untyped-call]
+            fut.cancel()
         if client is not scheduler:
-            client.close()  # type: ignore[no-untyped-call]
+            client.close()
 
 
 def finish(

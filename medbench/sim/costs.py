@@ -57,6 +57,17 @@ class CostProfileError(ValueError):
     """A profile file is malformed."""
 
 
+MAX_UNIT_NS = 1e12
+"""Largest cost of one unit of an operation (1000 s): a profile's figures times any count a run
+makes stay finite."""
+
+
+def _unit_ns(key: str, value: Any) -> float:
+    if type(value) not in (int, float) or not 0 <= value <= MAX_UNIT_NS:
+        raise CostProfileError(f"{key} must be a number in 0..{MAX_UNIT_NS:g}, got {value!r:.40}")
+    return float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class CostProfile:
     """CPU costs in nanoseconds (per call, or per byte where the name says so)."""
@@ -123,7 +134,8 @@ class CostProfile:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CostProfile:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        """Inverse of :meth:`to_dict`; unknown keys and costs that are not finite numbers in
+        ``0..MAX_UNIT_NS`` are a :class:`CostProfileError`."""
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:
@@ -135,11 +147,9 @@ class CostProfile:
             elif key == "extra_ns":
                 if not isinstance(value, Mapping):
                     raise CostProfileError("extra_ns must be a mapping")
-                kwargs[key] = {str(k): float(v) for k, v in value.items()}
+                kwargs[key] = {str(k): _unit_ns(f"extra_ns[{k!r}]", v) for k, v in value.items()}
             else:
-                if not isinstance(value, (int, float)) or value < 0:
-                    raise CostProfileError(f"{key} must be a non-negative number")
-                kwargs[key] = float(value)
+                kwargs[key] = _unit_ns(key, value)
         return cls(**kwargs)
 
     def save(self, path: str | Path) -> None:
@@ -151,7 +161,7 @@ class CostProfile:
         """Read a profile written by :meth:`save`."""
         try:
             data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError too
             raise CostProfileError(f"{path}: not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise CostProfileError(f"{path}: expected a JSON object")

@@ -29,7 +29,9 @@ expands the site tables to node tables, with ``lan_latency_us`` between co-locat
 from __future__ import annotations
 
 import math
+import numbers
 import random
+import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,12 @@ MBIT = 1_000_000
 
 class TopologyError(ValueError):
     """A graph cannot be turned into a topology (missing attribute, disconnected, ...)."""
+
+
+MAX_VERTICES = 1024
+"""Most vertices (sites and routers) a graph may have: the all-pairs routing holds a few dense
+``V x V`` tables (8 MiB each at this size)."""
+_INT_NAME = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +119,18 @@ def from_graph(
     index = {v: i for i, v in enumerate(endpoints)}
     if len(index) != len(endpoints):
         raise TopologyError("endpoints must be distinct")
+    if graph.number_of_nodes() > MAX_VERTICES:
+        raise TopologyError(f"graph has more than {MAX_VERTICES} vertices")
     for u, v, data in graph.edges(data=True):
         for attr in ("latency_us", "bandwidth_bps"):
             if attr not in data:
                 raise TopologyError(f"edge ({u}, {v}) lacks {attr!r}")
-        if data["latency_us"] < 0 or data["bandwidth_bps"] <= 0:
+            if not _finite(data[attr]):
+                raise TopologyError(f"edge ({u}, {v}) has a {attr} that is not a finite number")
+        if data["latency_us"] < 0 or data["bandwidth_bps"] < 1:
             raise TopologyError(f"edge ({u}, {v}) has a negative latency or no bandwidth")
-        if not 0.0 <= data.get("loss", 0.0) <= 1.0:
+        loss = data.get("loss", 0.0)
+        if not (_finite(loss) and 0.0 <= loss <= 1.0):
             raise TopologyError(f"edge ({u}, {v}) has a loss outside [0, 1]")
     # All-pairs shortest latency with a next-hop table: Floyd-Warshall, vectorised with numpy
     # (one pass per intermediate vertex), far cheaper than a Dijkstra per source for the dense
@@ -175,6 +188,11 @@ def from_graph(
         tuple(tuple(r) for r in loss),
         name,
     )
+
+
+def _finite(x: object) -> bool:
+    """A finite real number (not a bool, a string, NaN or infinity, which GraphML can give)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def complete_graph(
@@ -280,11 +298,20 @@ def load_graph(path: str | Path) -> nx.Graph:
                 if len(line) == 5:
                     data["loss"] = float(line[4])  # type: ignore[assignment]
                 g.add_edge(u, v, **data)
-    except (OSError, ValueError, nx.NetworkXError, ElementTree.ParseError) as exc:
+    except (
+        OSError,
+        ValueError,
+        LookupError,  # an unknown XML encoding or GraphML attribute type
+        TypeError,
+        nx.NetworkXError,
+        ElementTree.ParseError,
+    ) as exc:
         if isinstance(exc, TopologyError):
             raise
         raise TopologyError(f"cannot read graph {p}: {exc}") from None
-    if all(str(v).lstrip("-").isdigit() for v in g.nodes):
+    if g.number_of_nodes() > MAX_VERTICES:
+        raise TopologyError(f"graph {p} has more than {MAX_VERTICES} vertices")
+    if all(_INT_NAME.fullmatch(str(v)) for v in g.nodes):
         g = nx.relabel_nodes(g, {v: int(v) for v in g.nodes})
     return g
 

@@ -44,7 +44,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from asn1crypto import keys as asn1_keys
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -62,6 +63,23 @@ PURPOSES = frozenset({"recover", "rotate"})
 
 class KmcError(Exception):
     """The KMC refused: unknown identity, bad proof, or a damaged escrow entry."""
+
+
+MAX_KDF_ITERATIONS = 1_000_000
+"""Most password-hashing iterations a key file may ask for (about half a second of PBKDF2 on one
+core; :meth:`KeyBundle.export` writes 2,048): a hostile file cannot make a load run for minutes."""
+
+
+def _load_private(der: bytes, password: bytes) -> object:
+    """One PKCS#8 key of a key file, once its key-derivation cost is known to be bounded."""
+    try:
+        algorithm = asn1_keys.EncryptedPrivateKeyInfo.load(der)["encryption_algorithm"]
+        count = algorithm.kdf_iterations
+    except (ValueError, TypeError, KeyError):
+        count = 0  # not a PBKDF2 / PBES1 file asn1crypto reads: cryptography judges it
+    if count > MAX_KDF_ITERATIONS:
+        raise KmcError(f"key file asks for {count} KDF iterations (at most {MAX_KDF_ITERATIONS})")
+    return serialization.load_der_private_key(der, password)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +135,9 @@ class KeyBundle:
         """Open :meth:`export`'s output; raises :class:`KmcError` on a wrong password."""
         try:
             sig_der, enc_der = codec.decode(blob)
-            sig = serialization.load_der_private_key(sig_der, password)
-            enc = serialization.load_der_private_key(enc_der, password)
-        except (ValueError, TypeError, codec.DecodeError) as exc:
+            sig = _load_private(sig_der, password)
+            enc = _load_private(enc_der, password)
+        except (ValueError, TypeError, UnsupportedAlgorithm, codec.DecodeError) as exc:
             raise KmcError(f"cannot open key file: {exc}") from None
         if not isinstance(sig, Ed25519PrivateKey) or not isinstance(enc, X25519PrivateKey):
             raise KmcError("key file holds the wrong key types")

@@ -151,7 +151,7 @@ def _parse(resource: Mapping[str, Any] | str | bytes) -> dict[str, Any]:
             raise InvalidFhirError(None, [f"larger than {MAX_RESOURCE_BYTES} bytes"])
         try:
             data = json.loads(resource)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise InvalidFhirError(None, [f"not JSON: {exc}"]) from None
     elif isinstance(resource, Mapping):
         data = dict(resource)

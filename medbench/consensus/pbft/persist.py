@@ -23,6 +23,7 @@ from medbench import codec
 from medbench.consensus.pbft import wire
 from medbench.consensus.pbft.log import ExecutedBatch, StableRecord, ViewRecord
 from medbench.consensus.pbft.messages import (
+    MAX_U63,
     WIRE_TYPES,
     Checkpoint,
     MessageError,
@@ -82,7 +83,7 @@ def _decode(tag: int, payload: Any) -> Any:
         seq, ts, digest, items, state = wire._expect(fields, 5)
         batch = tuple(wire._item(i) for i in wire._list(items, "items"))
         for name, value in (("sequence", seq), ("timestamp", ts)):
-            if type(value) is not int or value < 0:
+            if type(value) is not int or not 0 <= value <= MAX_U63:
                 raise MessageError(f"{name} must be a non-negative integer")
         for value in (digest, state):
             if type(value) is not bytes or len(value) != 32:
@@ -90,13 +91,15 @@ def _decode(tag: int, payload: Any) -> Any:
         return ExecutedBatch(seq, ts, digest, batch, (), (), state)
     if tag == _STABLE:
         seq, digest, proof = wire._expect(fields, 3)
-        if type(seq) is not int or type(digest) is not bytes:
+        if type(seq) is not int or not 0 <= seq <= MAX_U63 or type(digest) is not bytes:
             raise MessageError("bad stable checkpoint record")
+        if len(digest) != 32:
+            raise MessageError("digests are 32 bytes")
         cps = tuple(wire._typed(c, Checkpoint) for c in wire._list(proof, "proof"))
         return StableRecord(seq, digest, cps)
     if tag == _VIEW:
         view, active = wire._expect(fields, 2)
-        if type(view) is not int or view < 0 or type(active) is not bool:
+        if type(view) is not int or not 0 <= view <= MAX_U63 or type(active) is not bool:
             raise MessageError("bad view record")
         return ViewRecord(view, active)
     raise MessageError(f"unknown record tag {tag}")

@@ -4,9 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NATIVE := $(wildcard _native/*.pyx _native/*.pxd _native/*.h _native/sha256*.c)
-EXTRAS ?= dev,notebooks,fhir
+EXTRAS ?= dev,notebooks,fhir,fuzz
 
-.PHONY: run test test-pure test-native lint typecheck bench bench-check lab soak native clean
+.PHONY: run test test-pure test-native lint typecheck bench bench-check lab soak fuzz native clean
 
 # --- set-up -----------------------------------------------------------------------------------
 $(STAMP): pyproject.toml setup.py $(NATIVE)
@@ -42,8 +42,8 @@ test-pure: $(STAMP)
 	MEDBENCH_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 lint: $(STAMP)
-	$(PY) -m ruff check medbench tests benchmarks setup.py
-	$(PY) -m ruff format --check medbench tests benchmarks setup.py
+	$(PY) -m ruff check medbench tests benchmarks fuzz setup.py
+	$(PY) -m ruff format --check medbench tests benchmarks fuzz setup.py
 	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
@@ -63,6 +63,16 @@ bench-check: $(STAMP)
 
 soak: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m slow
+
+# Coverage-guided fuzzing (atheris): every decoder and two node step()s, native and pure backends,
+# FUZZ_SECONDS per target and backend, FUZZ_TOTAL at most, at least FUZZ_MIN_EXECS inputs in all;
+# fails on any finding (fuzz/driver.py).
+FUZZ_SECONDS   ?= 10
+FUZZ_TOTAL     ?= 1800
+FUZZ_MIN_EXECS ?= 1000000
+fuzz: $(STAMP)
+	$(PY) -m fuzz all --per-target $(FUZZ_SECONDS) --total $(FUZZ_TOTAL) \
+	  --min-execs $(FUZZ_MIN_EXECS) $(FUZZ_ARGS)
 
 lab: $(STAMP)
 	$(PY) -m jupyter lab --ip=127.0.0.1 --no-browser notebooks

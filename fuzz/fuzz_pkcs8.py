@@ -20,6 +20,7 @@ from medbench.crypto.keys import Scheme, SigningKey, public_key_object, verify
 from medbench.crypto.sealing import EncryptionKey
 
 PASSWORD = b"fuzz password"
+SCHEMES = (Scheme.ED25519, Scheme.ECDSA_P256, Scheme.RSA_PSS_3072)
 MAX_FUZZ_SCRYPT = 4 << 20
 """Largest scrypt working set the harness runs (bytes); costlier legal files are skipped."""
 
@@ -49,13 +50,11 @@ def setup() -> OneInput:
             expect(key.sign(b"m") and key.public, "a loaded key cannot sign")
         elif mode == 3:
             EncryptionKey.from_raw(rest)
-        else:
-            scheme = (Scheme.ED25519, Scheme.ECDSA_P256, Scheme.RSA_PSS_3072)[
-                mode - 4 + (len(rest) % 2)
-            ]
-            ok = verify(scheme, rest, b"message", bytes(64))
-            expect(ok is False, "a zero signature verified")
-            public_key_object(scheme, rest)
+        else:  # a raw public key of the scheme the next byte names
+            scheme = SCHEMES[(rest[:1] or b"\0")[0] % len(SCHEMES)]
+            raw = rest[1:]
+            expect(verify(scheme, raw, b"message", bytes(64)) is False, "a zero signature verified")
+            public_key_object(scheme, raw)
 
     return one_input
 
@@ -71,10 +70,9 @@ def seeds() -> list[bytes]:
         b"\x01" + pbe.encrypt_pkcs8(enc.to_pkcs8(), PASSWORD, log2_n=10, randbytes=rb),
         b"\x02" + ed.to_pkcs8(),
         b"\x02" + p256.to_pkcs8(),
-        b"\x02" + enc.to_pkcs8(),
         b"\x03" + enc.private_raw(),
-        b"\x04" + ed.public,
-        b"\x05" + p256.public,
+        b"\x04\x00" + ed.public,
+        b"\x05\x01" + p256.public,
     ]
     return out
 

@@ -14,13 +14,21 @@ from collections.abc import Callable
 from typing import Any
 
 from fuzz import samples
-from fuzz.common import ByteReader, Harness, InvariantError, OneInput, Skip, expect
+from fuzz.common import (
+    ByteReader,
+    Harness,
+    InvariantError,
+    OneInput,
+    Skip,
+    deterministic_bytes,
+    expect,
+)
 from medbench import codec
 from medbench.crypto.identity import Identity
 from medbench.ledger.transaction import Kind, Transaction
 from medbench.records.association import StealthAssociation, open_with_secret
 from medbench.records.attachments import Attachment
-from medbench.records.capability import parse_view_entries, read_view
+from medbench.records.capability import grant_view, parse_view_entries, read_view
 from medbench.records.crud import QueryCondition, UpdateLink, tombstone_target
 from medbench.records.entity import PrivateProfile, read_registration
 from medbench.records.errors import RecordDecodeError
@@ -28,6 +36,7 @@ from medbench.records.visit import VisitRecord, attachments_of
 
 TS = 1_700_000_000_000_000
 GRANTEE = Identity.generate(seed=bytes([7]) * 32)
+PATIENT = Identity.generate(seed=bytes([8]) * 32)
 AUTHOR = bytes([9]) * 32
 
 
@@ -71,7 +80,7 @@ READERS: list[Callable[[bytes], object]] = [
     lambda c: _roundtrip(StealthAssociation, c),
     lambda c: PrivateProfile.decode(c),
     _registration,
-    lambda c: read_view(GRANTEE, Transaction(Kind.GRANT, c, TS, (AUTHOR,))),
+    lambda c: read_view(GRANTEE, Transaction(Kind.GRANT, c, TS, (PATIENT.key,))),
     lambda c: _never_raises(lambda: attachments_of(c), "attachments_of"),
     lambda c: tombstone_target(Transaction(Kind.DELETE, c, TS, (AUTHOR,))),
     lambda c: _never_raises(
@@ -113,8 +122,8 @@ def seeds() -> list[bytes]:
     for a in visit.attachments[:1]:
         out.append(b"\x0a" + codec.encode(a.to_fields()))
     out.append(b"\x0b" + codec.encode([[bytes(32), bytes(32)]]))
-    out.append(b"\x06" + codec.encode({"grantee": GRANTEE.key, "from_us": 0, "until_us": 9,
-                                       "view": b"\x01" * 80}))  # fmt: skip
+    view = grant_view(PATIENT, GRANTEE.public, [], 0, 9, TS, randbytes=deterministic_bytes("v"))
+    out.append(b"\x06" + view.content)
     return out
 
 

@@ -38,6 +38,10 @@ TARGETS: dict[str, tuple[str, ...]] = {
 }
 """Every target, in the order ``make fuzz`` runs them."""
 
+WEIGHTS: dict[str, int] = {"pbft_step": 4, "medchain_step": 4}
+"""Per-target budgets a target gets in ``make fuzz`` (default 1): the stateful targets run a few
+hundred inputs a second, the decoders thousands."""
+
 
 def load(name: str) -> Any:
     """The ``HARNESS`` of target ``name`` (imports its module)."""

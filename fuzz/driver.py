@@ -1,7 +1,8 @@
 """``python -m fuzz all`` (what ``make fuzz`` runs): every target, both backends, bounded time.
 
 Each (backend, target) pair runs in its own process, ``python -m fuzz run TARGET`` under
-atheris with ``-max_total_time`` set to the per-target budget, ``MEDBENCH_PURE_PYTHON=1`` for
+atheris with ``-max_total_time`` set to the per-target budget (times the target's weight,
+:data:`fuzz.WEIGHTS`: the slow stateful targets get more), ``MEDBENCH_PURE_PYTHON=1`` for
 the pure-Python backend, a fresh corpus seeded with the target's generated inputs, a per-input
 timeout (the harness's) and an RSS limit. If the first pass ran fewer inputs than
 ``--min-execs``, the fastest targets get more rounds (continuing from their corpora) until the
@@ -195,6 +196,7 @@ def main(argv: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + args.total
     print(f"fuzzing {len(targets)} targets x {len(backends)} backends, {args.per_target} s each "
+          f"(x{max(fuzz.WEIGHTS.values())} for {', '.join(fuzz.WEIGHTS)}) "
           f"(total at most {args.total} s, at least {args.min_execs:,} inputs); work dir {work}",
           flush=True)  # fmt: skip
     results = {(b, t): Result(b, t) for b in backends for t in targets}
@@ -214,10 +216,11 @@ def main(argv: list[str]) -> int:
               f"{wall:6.1f} s wall{'  ' + problem if problem else ''}", flush=True)  # fmt: skip
 
     for res in results.values():
-        if time.monotonic() + args.per_target > deadline:
+        seconds = args.per_target * fuzz.WEIGHTS.get(res.target, 1)
+        if time.monotonic() + seconds > deadline:
             res.problems.append("not run: total time budget spent")
             continue
-        one_round(res, args.per_target)
+        one_round(res, seconds)
     total = sum(r.execs for r in results.values())
     # more rounds for the fastest targets while the minimum is not reached and time remains
     while total < args.min_execs:

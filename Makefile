@@ -65,8 +65,8 @@ soak: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m slow
 
 # Coverage-guided fuzzing (atheris): every decoder and two node step()s, native and pure backends,
-# FUZZ_SECONDS per target and backend (x4 for the step() targets), FUZZ_TOTAL at most, at least FUZZ_MIN_EXECS inputs in all;
-# fails on any finding (fuzz/driver.py).
+# FUZZ_SECONDS per target and backend (x4 for the step() targets), FUZZ_TOTAL at most, at least
+# FUZZ_MIN_EXECS inputs in all; fails on any finding (fuzz/driver.py).
 FUZZ_SECONDS   ?= 10
 FUZZ_TOTAL     ?= 1800
 FUZZ_MIN_EXECS ?= 1000000

@@ -45,7 +45,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from asn1crypto import keys as asn1_keys
-from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
+from cryptography.exceptions import (
+    InternalError,
+    InvalidSignature,
+    InvalidTag,
+    UnsupportedAlgorithm,
+)
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -137,7 +142,14 @@ class KeyBundle:
             sig_der, enc_der = codec.decode(blob)
             sig = _load_private(sig_der, password)
             enc = _load_private(enc_der, password)
-        except (ValueError, TypeError, UnsupportedAlgorithm, codec.DecodeError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            UnsupportedAlgorithm,
+            InternalError,
+            codec.DecodeError,
+        ) as exc:
+            # InternalError: OpenSSL refuses some garbled keys below the parser (key setup)
             raise KmcError(f"cannot open key file: {exc}") from None
         if not isinstance(sig, Ed25519PrivateKey) or not isinstance(enc, X25519PrivateKey):
             raise KmcError("key file holds the wrong key types")

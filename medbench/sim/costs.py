@@ -63,7 +63,9 @@ makes stay finite."""
 
 
 def _unit_ns(key: str, value: Any) -> float:
-    if type(value) not in (int, float) or not 0 <= value <= MAX_UNIT_NS:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise CostProfileError(f"{key} must be a number, got {value!r:.40}")
+    if not 0 <= value <= MAX_UNIT_NS:  # NaN too
         raise CostProfileError(f"{key} must be a number in 0..{MAX_UNIT_NS:g}, got {value!r:.40}")
     return float(value)
 

@@ -116,7 +116,9 @@ def run_one(
     logs = work / "logs" / backend
     for d in (corpus, findings, artifacts, logs):
         d.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    scratch = Path(tempfile.mkdtemp(prefix=f"medbench-fuzz-{target}-", dir=base))
+    env = dict(os.environ, MEDBENCH_FUZZ_SCRATCH=str(scratch))
     env.pop("MEDBENCH_PURE_PYTHON", None)
     if backend == "pure":
         env["MEDBENCH_PURE_PYTHON"] = "1"
@@ -148,6 +150,8 @@ def run_one(
             code: int | None = proc.returncode
         except subprocess.TimeoutExpired:
             code = None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     wall = time.monotonic() - started
     text = log_path.read_text(errors="replace").rsplit("\n$ ", 1)[-1]
     execs, rate = _stats(text)

@@ -8,22 +8,14 @@ load unchanged.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
+from fuzz import samples
 from fuzz.common import Harness, OneInput, expect
 from medbench.experiments import calibrate
 from medbench.sim.costs import OPS, CostProfile, CostProfileError
 
 
-def _scratch() -> Path:
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    return Path(tempfile.mkdtemp(prefix="medbench-fuzz-", dir=base))
-
-
 def setup() -> OneInput:
-    directory = _scratch()
+    directory = samples.scratch_dir()
     path, again = directory / "profile.json", directory / "again.json"
 
     def one_input(data: bytes) -> None:
@@ -38,7 +30,7 @@ def setup() -> OneInput:
 
 
 def seeds() -> list[bytes]:
-    directory = _scratch()
+    directory = samples.scratch_dir()
     out = []
     for i, profile in enumerate(
         (CostProfile.default(), CostProfile.zero(), CostProfile(extra_ns={"ml": 2.5}, host="h"))

@@ -10,24 +10,17 @@ is square, latencies are non-negative integers, bandwidths positive integers and
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import warnings
-from pathlib import Path
 
 import networkx as nx
 
+from fuzz import samples
 from fuzz.common import ByteReader, Harness, OneInput, expect
 from medbench.sim.topology import TopologyError, complete_graph, from_graph, load_graph
 
 
-def _scratch() -> Path:
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    return Path(tempfile.mkdtemp(prefix="medbench-fuzz-", dir=base))
-
-
 def setup() -> OneInput:
-    directory = _scratch()
+    directory = samples.scratch_dir()
     paths = (directory / "g.graphml", directory / "g.edgelist")
 
     def one_input(data: bytes) -> None:
@@ -52,7 +45,7 @@ def setup() -> OneInput:
 
 
 def seeds() -> list[bytes]:
-    directory = _scratch()
+    directory = samples.scratch_dir()
     g = complete_graph(3, 1500, 10**9, 0.01)
     nx.write_graphml(g, directory / "c.graphml")
     line = nx.path_graph(4)

@@ -5,8 +5,10 @@ Everything is deterministic (fixed seeds), so a corpus is the same on every run.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -144,9 +146,15 @@ def workload_transactions(kind: Kind) -> list[Transaction]:
 
 
 def scratch_dir() -> Path:
-    """A fresh temporary directory (in memory where the system has one)."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    return Path(tempfile.mkdtemp(prefix="medbench-fuzz-", dir=base))
+    """A fresh temporary directory (in memory where the system has one), removed at exit (a
+    process libFuzzer ends skips that: the driver gives it ``MEDBENCH_FUZZ_SCRATCH`` and removes
+    that directory afterwards)."""
+    base = os.environ.get("MEDBENCH_FUZZ_SCRATCH") or (
+        "/dev/shm" if os.path.isdir("/dev/shm") else None
+    )
+    path = Path(tempfile.mkdtemp(prefix="medbench-fuzz-", dir=base))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 @functools.cache

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
-from medbench.cli.ledger import register
+from medbench.cli import main
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="medbench")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["verify", "--visits", "15", "--patients", "5", *argv])
-    return int(args.func(args))
+    """``medbench verify ...`` through the CLI's entry point (usage errors exit 2)."""
+    return main(["verify", "--visits", "15", "--patients", "5", *argv])
 
 
 def test_clean_chain(capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,6 +31,7 @@ def test_report_and_check(
     assert _run(["store", "report", path, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["counts"]["transactions"] == 12 and out["overhead"] > 1
+    (tmp_path / "b").mkdir()  # a report reads a blob store; it never creates one
     assert _run(["store", "report", path, "--blobs", str(tmp_path / "b")]) == 0
     assert "overhead" in capsys.readouterr().out
     assert _run(["store", "check", path]) == 0

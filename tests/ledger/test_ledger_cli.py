@@ -47,5 +47,6 @@ def test_publish_then_audit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     run("--attack", "blocker", "--publish", str(bad))
     assert run("--audit", str(bad)) == 1
     (tmp_path / "junk").write_bytes(b"\x93junk")
+    capsys.readouterr()
     assert run("--audit", str(tmp_path / "junk")) == 2
-    assert "not a valid publication" in capsys.readouterr().out
+    assert "not a valid publication" in capsys.readouterr().err  # one line, on stderr

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from medbench.cli.errors import UsageError
 from medbench.cli.store import register
-from medbench.store import NodeStore, StoredTransaction, StoreError
+from medbench.store import NodeStore, StoredTransaction
 
 
 def _run(argv: list[str]) -> int:
@@ -39,5 +40,5 @@ def test_report_and_check(
     store.delete_transaction(txs[0].tx_id)
     assert _run(["store", "check", path]) == 1
     assert "missing" in capsys.readouterr().out
-    with pytest.raises(StoreError):
+    with pytest.raises(UsageError, match="no node store"):  # the entry point exits 2 on it
         _run(["store", "check", str(tmp_path / "absent.db")])

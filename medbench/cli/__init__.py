@@ -7,7 +7,10 @@ everything and nothing imports it).
 * :mod:`.sim` — ``calibrate`` and ``sweep``: the simulator's cost profile and parameter sweeps;
 * :mod:`.params` — ``params``: every protocol's declared parameters;
 * :mod:`.reproduce` — ``table1`` and ``reproduce``: the paper's comparison, measured;
-* :mod:`.demo` — ``demo referral`` and ``access-demo``: the paper's scenarios replayed.
+* :mod:`.demo` — ``demo referral`` and ``access-demo``: the paper's scenarios replayed;
+* :mod:`.node` — ``node run``: one consortium node process (:mod:`medbench.runtime`);
+* :mod:`.cluster` — ``cluster init | up | status | down | load | bench | faults``: a
+  consortium of node processes, its load generator and its fault scenarios.
 
 Errors (:mod:`.errors`): a command that cannot do what it was asked prints one line naming the
 problem on standard error and exits with status 2 (a usage error: a bad value, an unknown name,
@@ -24,7 +27,7 @@ import sys
 from collections.abc import Sequence
 
 import medbench
-from medbench.cli import demo, ledger, params, reproduce, selfcheck, sim, store
+from medbench.cli import cluster, demo, ledger, node, params, reproduce, selfcheck, sim, store
 from medbench.cli.errors import Parser, report
 
 
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the Python traceback of an error"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (selfcheck, ledger, store, demo, sim, params, reproduce):
+    for module in (selfcheck, ledger, store, demo, sim, params, reproduce, node, cluster):
         module.register(sub)
     return parser
 

@@ -91,7 +91,8 @@ class LoadResult:
     refused: int = 0
     retransmissions: int = 0
     window: list[tuple[int, int, int, int]] = field(default_factory=list)  # client, ts, sub, done
-    completed_ids: list[str] = field(default_factory=list)
+    completed_ids: list[str] = field(default_factory=list)  # request digests (hex)
+    completed_tx_ids: list[str] = field(default_factory=list)  # ledger IDs (Medical Chain)
     histogram: str = ""
     outstanding_end: int = 0
     net: dict[str, Any] = field(default_factory=dict)
@@ -175,7 +176,9 @@ class LoadHost(Driver):
                 res.refused += 1
                 res.refusals[comp.refusal] = res.refusals.get(comp.refusal, 0) + 1
             elif self.spec.keep_ids:
-                res.completed_ids.append(self._committed_id(comp))
+                res.completed_ids.append(comp.request_id.hex())
+                if self.ops is not None:
+                    res.completed_tx_ids.append(self._ledger_id(comp))
             if lo <= submitted < hi:
                 lat = max(now - submitted, 1)
                 self.hist.record_value(min(lat, 60 * US))
@@ -183,9 +186,8 @@ class LoadHost(Driver):
             if self.spec.mode == "closed" and self.submitting:
                 self._submit(comp.client, now)
 
-    def _committed_id(self, comp: Completion) -> str:
-        if self.ops is None:
-            return comp.request_id.hex()
+    def _ledger_id(self, comp: Completion) -> str:
+        """The ledger transaction ID a Medical Chain result names (else the request digest)."""
         from medbench import codec
 
         try:
@@ -283,7 +285,6 @@ class LoadHost(Driver):
         await asyncio.sleep(1.0)
         self.issued[c].clear()
         self.result.completed = self.result.refused = 0
-        self.result.completed_ids.clear()
 
     async def _open_loop(self, t0: int, hi: int) -> None:
         rate = self.spec.rate

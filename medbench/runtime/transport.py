@@ -503,6 +503,8 @@ class Network:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._housekeeping: asyncio.TimerHandle | None = None
+        self.port = 0
+        self.housekeeping_s = 0.5
 
     # --- life cycle ------------------------------------------------------------------------------
     async def listen(self, host: str, port: int) -> None:
@@ -510,6 +512,7 @@ class Network:
         self._server = await self.loop.create_server(
             lambda: Connection(self), host, port, reuse_address=True, backlog=128
         )
+        self.port = int(self._server.sockets[0].getsockname()[1])
 
     def dial(self, peer: int) -> None:
         """Keep a connection to member ``peer`` up (reconnecting with backoff)."""
@@ -517,7 +520,7 @@ class Network:
 
     def start(self) -> None:
         """Start the housekeeping timer (deadlines of handshakes, hellos and slow frames)."""
-        self._housekeeping = self.loop.call_later(0.5, self._housekeep)
+        self._housekeeping = self.loop.call_later(self.housekeeping_s, self._housekeep)
 
     async def stop(self) -> None:
         """Close everything: listener, dialers, connections."""
@@ -577,7 +580,7 @@ class Network:
             if since is not None and now - since > lim.frame_timeout_s:
                 conn.reject("slow-frame")
         if not self._stopping:
-            self._housekeeping = self.loop.call_later(0.5, self._housekeep)
+            self._housekeeping = self.loop.call_later(self.housekeeping_s, self._housekeep)
 
     # --- routing ---------------------------------------------------------------------------------
     def attach(self, conn: Connection) -> None:

@@ -242,7 +242,7 @@ class LiveCluster:
         return audit(stores, committed_digests(results), complete=complete)
 
 
-# --- the scenarios ---------------------------------------------------------------------------------
+# --- the scenarios -------------------------------------------------------------------------------
 
 
 Scenario = Callable[[LiveCluster], dict[str, Any]]

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NATIVE := $(wildcard _native/*.pyx _native/*.pxd _native/*.h _native/sha256*.c)
 EXTRAS ?= dev,notebooks,fhir,fuzz
 
-.PHONY: run test test-pure test-native lint typecheck bench bench-check lab soak fuzz native clean
+.PHONY: run test test-pure test-native lint typecheck bench bench-check bench-cluster lab soak fuzz native clean
 
 # --- set-up -----------------------------------------------------------------------------------
 $(STAMP): pyproject.toml setup.py $(NATIVE)
@@ -60,6 +60,18 @@ bench-check: $(STAMP)
 	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only -m "not full" \
 	  --benchmark-json=.benchmarks/check.json
 	$(PY) -m benchmarks.gate check .benchmarks/check.json
+
+# --- the real cluster (medbench.runtime): load sweeps and fault scenarios on real processes -------
+# Closed loop at 1/16/64 clients (null service and Medical Chain, TLS and plain), an open-loop
+# sweep, then the fault scenarios; CSV, plots and summaries under reports/cluster/ (~12 min).
+bench-cluster: $(STAMP)
+	$(PY) -m medbench cluster bench --out reports/cluster/closed --clients 1,16,64 \
+	  --services null,medchain --transports tls,plain --duration 10 --warmup 3
+	$(PY) -m medbench cluster bench --out reports/cluster/open --mode open \
+	  --clients 64 --rates 100,200,400,800,1600 --duration 10 --warmup 3
+	$(PY) -m medbench cluster faults --out reports/cluster/faults
+	@cat reports/cluster/closed/summary.md reports/cluster/open/summary.md \
+	  reports/cluster/faults/faults.md
 
 soak: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m slow

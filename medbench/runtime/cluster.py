@@ -259,7 +259,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-def start_node(lay: Layout, i: int) -> int:
+def start_node(lay: Layout, i: int, env: dict[str, str] | None = None) -> int:
     """Start node ``i``'s process (appending to its log); returns its pid."""
     logf = lay.log(i).open("ab")
     try:
@@ -269,7 +269,7 @@ def start_node(lay: Layout, i: int) -> int:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env=_env(),
+            env={**_env(), **(env or {})},
         )
     finally:
         logf.close()
@@ -371,9 +371,17 @@ def wait_ready(
 
 
 def up(
-    directory: str | Path, n: int = 4, *, timeout: float = 60.0, **generate_kw: Any
+    directory: str | Path,
+    n: int = 4,
+    *,
+    timeout: float = 60.0,
+    env: dict[int, dict[str, str]] | None = None,
+    **generate_kw: Any,
 ) -> tuple[Layout, str]:
-    """Generate (unless present) and start the consortium; returns the readiness line."""
+    """Generate (unless present) and start the consortium; returns the readiness line.
+
+    ``env`` adds environment variables per node (e.g. ``MEDBENCH_PROFILE`` for one node).
+    """
     lay = Layout(Path(directory))
     t0 = time.monotonic()
     if not lay.consortium.exists():
@@ -381,7 +389,7 @@ def up(
     cons = load_consortium(lay.consortium)
     for i in range(cons.n):
         if node_pid(lay, i) is None:
-            start_node(lay, i)
+            start_node(lay, i, (env or {}).get(i))
     ok = wait_ready(lay, list(range(cons.n)), cons.n, timeout)
     dt = time.monotonic() - t0
     if not ok:

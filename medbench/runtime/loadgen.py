@@ -87,6 +87,7 @@ class LoadResult:
     window_start_us: int = 0
     window_end_us: int = 0
     submitted: int = 0
+    window_submitted: int = 0
     completed: int = 0
     refused: int = 0
     retransmissions: int = 0
@@ -201,6 +202,8 @@ class LoadHost(Driver):
     def _submit(self, client: int, at_us: int) -> None:
         self.issued[client].append(at_us)
         self.result.submitted += 1
+        if self.window[0] <= at_us < self.window[1]:
+            self.result.window_submitted += 1
         self.local.append((client, client, Submit(self._op())))
         self.wake()
 

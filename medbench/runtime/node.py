@@ -268,6 +268,7 @@ class NodeHost(Driver):
             tls_client=tls_client,
             on_ready=self.wake,
             faults=cfg.link_faults,
+            client_pins=cons.client_keys(),
         )
         await self.net.listen(*cfg.listen)
         for m in cons.members:

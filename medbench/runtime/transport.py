@@ -11,8 +11,9 @@ member. A :class:`Connection` goes through three states:
    failure surfaces here, is classified by :func:`.certs.verify_reason` and counted; asyncio's
    own TLS transport swallows server-side handshake failures), bounded by
    ``handshake_timeout_s``. The peer's identity is read from its verified certificate
-   (:func:`.certs.identity_of`); a node certificate must carry the member's pinned key, and a
-   dialled member must be the one we meant to reach;
+   (:func:`.certs.identity_of`); a node certificate must carry the member's pinned key, a
+   client certificate only ids the consortium file lists with its key, and a dialled member must
+   be the one we meant to reach;
 2. **hello** — both sides send a HELLO frame (:mod:`.framing`); the ids it claims must be ids the
    certificate names and its consortium digest must be ours, within ``hello_timeout_s``;
 3. **open** — the connection is routed: every id it speaks for maps to it (a newer connection for
@@ -320,6 +321,14 @@ class Connection(asyncio.Protocol):
                 if net.pins.get(ident.node_id) != ident.public_key:
                     self.reject("not-member-key", f"node {ident.node_id}")
                     return
+            elif net.client_pins is not None:
+                keys = {net.client_pins.get(c) for c in ident.ids}
+                if None in keys:
+                    self.reject("unknown-client", f"ids {sorted(ident.ids)[:4]}")
+                    return
+                if keys != {ident.public_key}:
+                    self.reject("not-member-key", "client")
+                    return
             if self.expect is not None and ident.node_id != self.expect:
                 self.reject("wrong-id", f"dialled {self.expect}, certificate names {ident.node_id}")
                 return
@@ -473,6 +482,7 @@ class Network:
         on_ready: Callable[[], None],
         faults: LinkFaultConfig | None = None,
         accept_clients: bool = True,
+        client_pins: dict[int, bytes] | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.self_id = self_id
@@ -486,6 +496,7 @@ class Network:
         self.tls = tls_server is not None or tls_client is not None
         self.on_ready = on_ready
         self.accept_clients = accept_clients
+        self.client_pins = client_pins  # client id -> key its certificate must carry
         self.hello = Hello(digest, role, tuple(sorted(ids))).encode()
         self.routes: dict[int, Connection] = {}
         self.nodes: dict[int, Connection] = {}

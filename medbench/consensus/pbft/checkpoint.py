@@ -76,6 +76,9 @@ class Checkpoints:
         self.stable = 0
         self.stable_digest = GENESIS_DIGEST
         self.stable_proof: tuple[Checkpoint, ...] = ()
+        # every checkpoint this replica made stable: a state transfer may end at any of them,
+        # so a replica far behind is sent its history in bounded pieces (statetransfer)
+        self.proofs: dict[int, tuple[Checkpoint, ...]] = {}
         # sequence -> digest -> replica -> message (inside the window)
         self._votes: dict[int, dict[bytes, dict[int, Checkpoint]]] = {}
         # newest checkpoint per replica above the window
@@ -132,6 +135,7 @@ class Checkpoints:
         self.stable = sequence
         self.stable_digest = digest
         self.stable_proof = proof
+        self.proofs[sequence] = proof
         for s in [s for s in self._votes if s <= sequence]:
             del self._votes[s]
         for r in [r for r, c in self._far.items() if c.sequence <= self.high]:

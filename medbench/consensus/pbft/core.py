@@ -94,6 +94,9 @@ class Config:
     # how far a PRE-PREPARE's time may be from a backup's clock (TOCS §4.6); generous, because
     # a pre-prepare may wait in a busy replica's queue, and small next to grant windows
     max_clock_skew_us: int = 10_000_000
+    # largest STATE answer (encoded batches): a replica far behind gets its history in pieces
+    # that end at intermediate stable checkpoints (statetransfer.StateTransfer.handle_fetch)
+    max_state_bytes: int = 4 * 1024 * 1024
     refusal_window: int = DEFAULT_WINDOW  # refusals held per client (.refusals)
 
     def __post_init__(self) -> None:
@@ -107,6 +110,8 @@ class Config:
             raise ValueError("blocker mode needs at least two replicas")
         if self.max_clock_skew_us < 0:
             raise ValueError("max_clock_skew_us must not be negative")
+        if self.max_state_bytes < 1:
+            raise ValueError("max_state_bytes must be positive")
 
     @property
     def f(self) -> int:

@@ -91,26 +91,46 @@ class StateTransfer(ReplicaCore):
         self.fetch_deadline = self.now + self.config.fetch_timeout_us
 
     def handle_fetch(self, src: int, msg: Fetch) -> None:
-        """Answer with the executed batches from ``msg.sequence`` to the stable checkpoint."""
+        """Answer with the executed batches from ``msg.sequence`` to a stable checkpoint.
+
+        The answer ends at the furthest checkpoint this replica made stable whose batches fit
+        in ``max_state_bytes`` (at least the first one past ``msg.sequence``), with that
+        checkpoint's proof: a replica far behind receives its history in bounded pieces, checks
+        each against its 2f+1 certificate and asks for the next, so no STATE outgrows the
+        wire's frame limit.
+        """
         if src != msg.replica or msg.replica >= self.n or src == self.node_id:
             self._reject(msg, "forged sender")
             return
         if not self._verify(src, msg):
             self._reject(msg, "not authentic")
             return
-        stable = self.checkpoints.stable
+        checkpoints = self.checkpoints
+        stable = checkpoints.stable
         if stable == 0 or not 1 <= msg.sequence <= stable:
             self._reject(msg, "nothing to transfer")
             return
-        batches = tuple(
-            StateBatch(s, b.timestamp, b.items)
-            for s in range(msg.sequence, stable + 1)
-            if (b := self.history.get(s)) is not None
-        )
-        if len(batches) != stable + 1 - msg.sequence:
-            self._reject(msg, "history incomplete")
-            return
-        state = State(msg.sequence, stable, batches, self.checkpoints.stable_proof, self.node_id)
+        budget = self.config.max_state_bytes
+        proofs = checkpoints.proofs
+        batches: list[StateBatch] = []
+        end = 0
+        size = 0
+        for s in range(msg.sequence, stable + 1):
+            b = self.history.get(s)
+            if b is None:
+                self._reject(msg, "history incomplete")
+                return
+            size += 64 + sum(len(item.encode()) for item in b.items)
+            if size > budget and end:
+                break
+            batches.append(StateBatch(s, b.timestamp, b.items))
+            if s == stable or s in proofs:
+                end = s
+                if size > budget:
+                    break
+        del batches[end + 1 - msg.sequence :]
+        proof = checkpoints.stable_proof if end == stable else proofs[end]
+        state = State(msg.sequence, end, tuple(batches), proof, self.node_id)
         self._send((src,), self._seal(state))
 
     def handle_state(self, src: int, msg: State) -> None:
@@ -163,4 +183,8 @@ class StateTransfer(ReplicaCore):
             self.fetch_deadline = None
         elif target is not None:
             self.send_fetch()
+        else:
+            # a restart's FETCH has no target: the answer may be one piece of a longer history
+            # (handle_fetch bounds it), so ask its sender for more; "nothing to transfer" ends it
+            self._send((src,), self._seal(Fetch(self.last_executed + 1, self.node_id)))
         self._execute_ready()

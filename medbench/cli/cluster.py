@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 
@@ -63,6 +64,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     rows = status(args.dir)
     print(format_status(rows))
+    for _ in range(args.count if args.watch else 0):
+        time.sleep(args.watch)
+        rows = status(args.dir)
+        print(format_status(rows).split("\n", 1)[1])
     return 0 if all(r["up"] for r in rows) else 1
 
 
@@ -167,6 +172,8 @@ def register(subparsers: Any) -> None:
 
     q = sub.add_parser("status", help="per node: view, last executed, height, peers")
     q.add_argument("--dir", required=True)
+    q.add_argument("--watch", type=float, default=0.0, help="print again every WATCH seconds")
+    q.add_argument("--count", type=int, default=30, help="how many times with --watch")
     q.set_defaults(func=cmd_status)
 
     q = sub.add_parser("down", help="stop the nodes (SIGTERM, then SIGKILL)")

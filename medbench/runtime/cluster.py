@@ -57,6 +57,14 @@ DEFAULT_PROTOCOL: dict[str, Any] = {
 }
 """PBFT settings of a generated consortium (see :mod:`.driver` for ``max_batch_delay_us``)."""
 
+MEDCHAIN_PROTOCOL: dict[str, Any] = {
+    "checkpoint_interval": 16,
+    "log_window": 64,
+    "max_batch_size": 32,
+}
+"""Medical Chain overrides: sealed transactions are 2-9 KB, so one checkpoint interval of full
+batches (16 x 32 x 8.4 KB = 4.3 MB) stays well inside one STATE frame (8 MiB)."""
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` right now."""
@@ -218,7 +226,11 @@ def generate(
             "ca_certificate": certs.cert_pem(ca.cert),
             "crl": certs.crl_pem(ca),
         },
-        "protocol": {**DEFAULT_PROTOCOL, **(protocol or {})},
+        "protocol": {
+            **DEFAULT_PROTOCOL,
+            **(MEDCHAIN_PROTOCOL if service == "medchain" else {}),
+            **(protocol or {}),
+        },
         "transport_limits": dict(limits or {}),
         "members": members,
         "clients": groups,

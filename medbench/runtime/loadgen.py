@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -140,7 +141,8 @@ class LoadHost(Driver):
         from medbench.runtime.world import RequestFactory, World
 
         world = World.build(self.cons.access_seed, self.cons.n)
-        self.factory = RequestFactory(world, self.spec.seed * 1009 + self.spec.first_client)
+        # fresh nonces every run: a second run against the same chain must not replay the first
+        self.factory = RequestFactory(world, self.spec.seed ^ int.from_bytes(os.urandom(8)))
         self.chain_offset = GENESIS_US
         return deque()
 

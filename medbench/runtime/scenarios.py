@@ -73,6 +73,7 @@ class LiveCluster:
 
     lay: cluster.Layout
     n: int
+    service: str = "null"
     samples: list[Sample] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
@@ -89,7 +90,7 @@ class LiveCluster:
         limits = {**FAST_LIMITS, **kw.pop("limits", {})}
         cluster.generate(d, n, service=service, protocol=protocol, limits=limits, **kw)
         lay, _line = cluster.up(d, n, timeout=60)
-        live = cls(lay, n)
+        live = cls(lay, n, service)
         live.start_polling()
         return live
 
@@ -262,7 +263,9 @@ def _under_load(live: LiveCluster, seconds: float, act: Callable[[], dict[str, A
     extra = act()
     results = live.finish([proc], timeout=seconds + 30)
     target = live.progress()
-    live.finish([live.load(1, 1.0, identity=1, out=live.lay.root / "flush.json")], timeout=40)
+    seconds = 1.0 if live.service == "null" else 3.0  # Medical Chain: grants first
+    flush = live.load(4, seconds, identity=1, out=live.lay.root / "flush.json")
+    live.finish([flush], timeout=60)
     extra["caught_up"] = live.wait_caught_up(target, 30.0)
     return results, extra
 

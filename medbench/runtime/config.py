@@ -130,6 +130,8 @@ class TransportLimits:
     max_frame_bytes: int = 8 * 1024 * 1024 + 64
     out_queue_bytes: int = 32 * 1024 * 1024
     inbox_frames: int = 4096
+    inbox_bytes: int = 64 * 1024 * 1024
+    max_client_connections: int = 1024
     handshake_timeout_s: float = 5.0
     hello_timeout_s: float = 5.0
     frame_timeout_s: float = 10.0

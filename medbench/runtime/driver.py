@@ -178,8 +178,9 @@ class Driver:
                     inbox = conn.inbox
                     cut = net.dropped_from(conn)
                     ids = conn.ids
+                    take = conn.take
                     for _ in range(min(len(inbox), quota)):
-                        kind, src, payload = inbox.popleft()
+                        kind, src, payload = take()
                         if cut:
                             net.drops["fault-in"] += 1
                             continue

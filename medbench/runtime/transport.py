@@ -186,6 +186,7 @@ class Connection(asyncio.Protocol):
         self.cert_ids: frozenset[int] | None = None  # None: plain transport (ids are claimed)
         self.ids: frozenset[int] = frozenset()
         self.inbox: deque[tuple[int, int, bytes]] = deque()
+        self.inbox_bytes = 0
         self.queued = False  # in the network's ready queue
         self.reading_paused = False
         self.pending: list[bytes] = []
@@ -276,9 +277,12 @@ class Connection(asyncio.Protocol):
                 self.reject("repeated-hello")
                 return
             inbox.append(f)
+            self.inbox_bytes += len(f[2])
         if frames:
             self.net.ready(self)
-            if len(inbox) >= self.net.limits.inbox_frames and not self.reading_paused:
+            lim = self.net.limits
+            full = len(inbox) >= lim.inbox_frames or self.inbox_bytes >= lim.inbox_bytes
+            if full and not self.reading_paused:
                 self.reading_paused = True
                 self.net.counters["inbox-full-pauses"] += 1
                 if self.transport is not None:
@@ -416,9 +420,20 @@ class Connection(asyncio.Protocol):
         return self.pending_bytes + self.overflow_bytes
 
     # --- inbox -----------------------------------------------------------------------------------
+    def take(self) -> tuple[int, int, bytes]:
+        """The oldest frame of the inbox (the driver's side)."""
+        f = self.inbox.popleft()
+        self.inbox_bytes -= len(f[2])
+        return f
+
     def consumed(self) -> None:
         """The driver took frames: read again once the inbox is down to half."""
-        if self.reading_paused and len(self.inbox) <= self.net.limits.inbox_frames // 2:
+        lim = self.net.limits
+        if (
+            self.reading_paused
+            and len(self.inbox) <= lim.inbox_frames // 2
+            and self.inbox_bytes <= lim.inbox_bytes // 2
+        ):
             self.reading_paused = False
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.resume_reading()
@@ -455,6 +470,7 @@ class Connection(asyncio.Protocol):
     def _closed(self) -> None:
         self.state = CLOSED
         self.inbox.clear()
+        self.inbox_bytes = 0
         self.pending = []
         self.overflow.clear()
         self.overflow_bytes = self.pending_bytes = 0
@@ -604,6 +620,14 @@ class Network:
                 self.counters["replaced-links"] += 1
                 old.close()
         else:
+            # one connection per client id: a newer one replaces those it overlaps
+            for old_conn in {self.routes[i] for i in conn.ids if i in self.routes}:
+                if old_conn is not conn and old_conn.role == "client":
+                    self.counters["replaced-links"] += 1
+                    old_conn.close()
+            if len(self.clients) >= self.limits.max_client_connections:
+                conn.reject("too-many-clients")
+                return
             self.clients.add(conn)
         for i in conn.ids:
             self.routes[i] = conn

@@ -25,6 +25,7 @@ DIGEST = b"consortium-digest"
 LIMITS = TransportLimits(
     max_frame_bytes=64 * 1024,
     inbox_frames=64,
+    inbox_bytes=200_000,
     handshake_timeout_s=0.3,
     hello_timeout_s=0.3,
     frame_timeout_s=0.3,
@@ -296,6 +297,46 @@ def test_flood_is_bounded_by_pausing_reads(pki: dict[str, Any]) -> None:
         inbox = len(net.nodes[1].inbox)
         assert LIMITS.inbox_frames <= inbox < LIMITS.inbox_frames + 2000
         await cli.stop()
+        await net.stop()
+
+    run(body)
+
+
+def test_flood_of_large_frames_is_bounded_in_bytes(pki: dict[str, Any]) -> None:
+    async def body() -> None:
+        net, drv = await node0(pki)
+        drv.stop()
+        cli = await _dial(pki, "node1", net)
+        assert await until(lambda: 1 in net.nodes and 0 in cli.nodes)
+        conn = cli.nodes[0]
+        big = frame(PBFT, 1, b"x" * 30_000)
+        for _ in range(30):
+            for _ in range(20):
+                conn.enqueue(big)
+            conn.flush()
+            await asyncio.sleep(0.01)
+        assert await until(lambda: net.counters["inbox-full-pauses"] >= 1)
+        peer = net.nodes[1]
+        assert len(peer.inbox) < LIMITS.inbox_frames
+        assert peer.inbox_bytes < LIMITS.inbox_bytes + 512 * 1024  # plus one read's worth
+        await cli.stop()
+        await net.stop()
+
+    run(body)
+
+
+def test_a_second_connection_of_a_client_replaces_the_first(pki: dict[str, Any]) -> None:
+    async def body() -> None:
+        net, drv = await node0(pki)
+        first = await _dial(pki, "client", net, ids=frozenset({8, 9}), role="client")
+        assert await until(lambda: len(net.clients) == 1)
+        old = net.routes[8]
+        second = await _dial(pki, "client", net, ids=frozenset({9, 10}), role="client")
+        assert await until(lambda: net.routes.get(10) is not None and net.routes[10] is not old)
+        assert old not in net.clients and net.counters["replaced-links"] >= 1
+        await first.stop()
+        await second.stop()
+        drv.stop()
         await net.stop()
 
     run(body)

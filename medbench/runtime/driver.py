@@ -119,7 +119,7 @@ class Driver:
             self.loop.call_soon(self._run)
 
     def start(self) -> None:
-        """Start the tick timer."""
+        """Start the periodic tick timer."""
         self._arm()
 
     def stop(self) -> None:
@@ -129,10 +129,13 @@ class Driver:
             self._timer.cancel()
 
     def _arm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        """A periodic timer (never re-armed by rounds): an idle driver still ticks."""
         if not self.stopped:
-            self._timer = self.loop.call_later(self.tick_s, self.wake)
+            self._timer = self.loop.call_later(self.tick_s, self._periodic)
+
+    def _periodic(self) -> None:
+        self.wake()
+        self._arm()
 
     def _run(self) -> None:
         self._scheduled = False
@@ -142,8 +145,6 @@ class Driver:
         net = self.net
         if self.local or (net is not None and net.queue):
             self.wake()
-        else:
-            self._arm()
 
     # --- one round -------------------------------------------------------------------------------
     def run_round(self) -> None:

@@ -223,6 +223,11 @@ class NodeHost(Driver):
 
     @contextlib.contextmanager
     def group(self) -> Iterator[None]:
+        # a Medical Chain node writes inside its steps: one transaction for the round; the null
+        # node's records are written by persist() in one append (one transaction) anyway
+        if isinstance(self.service, NullNode):
+            yield
+            return
         with self.store.group():
             yield
 

@@ -96,6 +96,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         procs=args.procs,
         durability=args.durability,
         profile=args.profile,
+        quiet_wait_s=args.quiet_wait,
     )
     run_bench(spec, args.out, args.work)
     return 0
@@ -208,6 +209,10 @@ def register(subparsers: Any) -> None:
     q.add_argument("--procs", type=int, default=1, help="load-generator processes")
     q.add_argument("--durability", choices=("FULL", "NORMAL"), default="FULL")
     q.add_argument("--profile", action="store_true", help="cProfile node 1 (a backup)")
+    q.add_argument(
+        "--quiet-wait", type=float, default=0.0,
+        help="before each point, wait up to this many seconds for the host to be idle",
+    )  # fmt: skip
     q.set_defaults(func=cmd_bench)
 
     q = sub.add_parser("faults", help="crash, stop, restart and partition scenarios")

@@ -17,10 +17,11 @@ from those facts — the simulator's columns (``throughput_tps``, ``latency_ms_p
 (``sim_end_s`` is the window's length) — plus the cluster's own: ``driver = "cluster"``,
 ``latency_ms_p999`` (HDR histogram), ``cpu_pct_node_max`` / ``cpu_pct_node_mean`` (per node
 process over the window, 100 = one core), ``rss_mb_max``, ``load_cpu_s`` (the load generators),
-``batch_mean`` (requests per executed batch), ``loadavg_1m`` (the host's load when the point
-started: other work on the machine shows here). **A request counts as committed when its
-client holds f+1 matching replies.** The ``safety`` column comes from an audit of the stopped
-nodes' stores (:mod:`.audit`).
+``batch_mean`` (requests per executed batch), ``loadavg_1m`` and ``host_busy_pct_before`` (the
+host's load and CPU use just before the point started, without the cluster: other users' work on
+a shared machine shows here; ``quiet_wait_s`` waits for a quiet host first). **A request counts
+as committed when its client holds f+1 matching replies.** The ``safety`` column comes from an
+audit of the stopped nodes' stores (:mod:`.audit`).
 
 Outputs in ``out``: ``results.csv`` (+ ``results.json`` metadata), ``throughput_latency.png``
 (throughput and p50 latency against clients, or against the offered rate), ``summary.md``, and
@@ -75,6 +76,23 @@ class BenchSpec:
     durability: str = "FULL"
     profile: bool = False
     protocol: dict[str, Any] = field(default_factory=dict)
+    quiet_wait_s: float = 0.0  # wait up to this long before each point for an idle host
+
+
+def host_busy_pct(seconds: float = 2.0) -> float:
+    """How busy the whole host is (percent of all cores) over ``seconds``: other users' load."""
+    return float(psutil.cpu_percent(interval=seconds))
+
+
+def wait_quiet(limit_s: float, threshold_pct: float = 15.0) -> float:
+    """Wait (up to ``limit_s``) until the host is below ``threshold_pct`` busy; return the last
+    reading."""
+    end = time.monotonic() + limit_s
+    busy = host_busy_pct()
+    while busy > threshold_pct and time.monotonic() < end:
+        time.sleep(3.0)
+        busy = host_busy_pct()
+    return busy
 
 
 def _points(spec: BenchSpec) -> list[dict[str, Any]]:
@@ -146,6 +164,7 @@ def run_point(
     procs_n = max(1, min(spec.procs, clients))
     per_proc = math.ceil(clients / procs_n)
     d = work / f"p{index:03d}-n{n}-{service}-{transport}-c{clients}-r{int(rate)}"
+    busy = wait_quiet(spec.quiet_wait_s) if spec.quiet_wait_s else host_busy_pct(1.0)
     loadavg = os.getloadavg()[0]
     cluster.generate(
         d, n, service=service, transport=transport, durability=spec.durability,
@@ -258,6 +277,7 @@ def run_point(
             "refused": sum(r.get("refused", 0) for r in results),
             "outstanding_end": sum(r.get("outstanding_end", 0) for r in results),
             "loadavg_1m": round(loadavg, 2),
+            "host_busy_pct_before": round(busy, 1),
         }
     )
     raw = {"point": point, "dir": str(d), "results": len(results)}
@@ -328,7 +348,7 @@ def summary(rows: list[dict[str, Any]], spec: BenchSpec) -> str:
         "f+1 matching replies.",
         "",
         "| n | service | transport | clients | rate | tx/s | p50 ms | p99 ms | p99.9 ms | "
-        "batch | CPU % max node | CPU ms/tx | RSS MB | safety | load avg |",
+        "batch | CPU % max node | CPU ms/tx | RSS MB | safety | host busy before |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -337,7 +357,7 @@ def summary(rows: list[dict[str, Any]], spec: BenchSpec) -> str:
             f"{r['rate'] or '-'} | {r['throughput_tps']:.0f} | {r['latency_ms_p50']:.2f} | "
             f"{r['latency_ms_p99']:.2f} | {r['latency_ms_p999']:.2f} | {r['batch_mean']:.1f} | "
             f"{r['cpu_pct_node_max']:.0f} | {r['cpu_ms_per_tx']:.2f} | {r['rss_mb_max']:.0f} | "
-            f"{'ok' if r['safety'] else 'FAILED'} | {r['loadavg_1m']} |"
+            f"{'ok' if r['safety'] else 'FAILED'} | {r['host_busy_pct_before']:.0f} % |"
         )
     lines += ["", "Reference figures (n = 4, loopback, 1 / 16 / 64 clients, ops/s):", ""]
     for name, figs in REFERENCE.items():

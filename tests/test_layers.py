@@ -63,6 +63,9 @@ def test_the_contracts_hold() -> None:
         ("consensus/pbft/log.py", "import numpy\n", "A protocol knows nothing"),
         # the simulator reaching into a protocol
         ("sim/costs.py", "import medbench.consensus.pbft\n", "The simulator is a pure driver"),
+        # the cluster driver reaching for the simulator or up to the experiments
+        ("runtime/driver.py", "import medbench.sim.engine\n", "Every import points down"),
+        ("runtime/bench.py", "import medbench.experiments\n", "The cluster driver drives nodes"),
         # one protocol reaching into another
         (
             "consensus/raft/log.py",

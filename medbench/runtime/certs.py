@@ -53,7 +53,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from medbench.crypto.keys import Scheme, SigningKey
 from medbench.crypto.pbe import decrypt_signing_key, encrypt_signing_key
 from medbench.pki.ca import CertificateAuthority
-from medbench.pki.identity import SubjectInfo, hash_identifier
+from medbench.pki.subject import SubjectInfo, hash_identifier
 
 NODE_URI = "urn:medbench:node:"
 CLIENT_URI = "urn:medbench:client:"

@@ -39,7 +39,7 @@ from typing import Any
 
 from medbench import codec
 from medbench.consensus.pbft import MessageError, decode_message
-from medbench.medchain.blocks import BlockSignature, SignatureWanted, decode_side_message
+from medbench.medchain.block_format import BlockSignature, SignatureWanted, decode_side_message
 
 HEADER = struct.Struct(">IBI")
 MIN_LENGTH = 5

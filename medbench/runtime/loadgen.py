@@ -36,6 +36,7 @@ import asyncio
 import json
 import logging
 import os
+import tempfile
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -212,7 +213,12 @@ class LoadHost(Driver):
     # --- the run ---------------------------------------------------------------------------------
     async def run(self) -> LoadResult:
         spec, cons = self.spec, self.cons
-        trust = Path(spec.out or ".").with_suffix(".trust.pem")
+        if spec.out:
+            trust = Path(spec.out).with_suffix(".trust.pem")
+        else:
+            fd, name = tempfile.mkstemp(suffix=".trust.pem")
+            os.close(fd)
+            trust = Path(name)
         trust.write_text(cons.ca_pem + cons.crl_pem)
         tls_client = None
         if cons.transport == "tls":
@@ -235,8 +241,13 @@ class LoadHost(Driver):
             self.net.dial(m.id)
         self.net.start()
         self.start()
-        end = time.monotonic() + spec.connect_timeout_s
-        while self.net.peers_connected < cons.n and time.monotonic() < end:
+        # every member if possible; n - f suffice (a crashed member must not stop the load)
+        start = time.monotonic()
+        end = start + spec.connect_timeout_s
+        while time.monotonic() < end:
+            up = self.net.peers_connected
+            if up == cons.n or (up >= cons.n - cons.f and time.monotonic() - start > 2.0):
+                break
             await asyncio.sleep(0.02)
         if self.net.peers_connected < cons.n:
             log.warning("only %d of %d members reachable", self.net.peers_connected, cons.n)

@@ -59,7 +59,6 @@ from medbench.consensus.pbft import (
     encode_record,
 )
 from medbench.crypto.keys import SigningKey
-from medbench.hashing import sha256
 from medbench.node import Ready
 from medbench.runtime import certs
 from medbench.runtime.config import ConfigError, NodeConfig, load_node, reload_link_faults
@@ -125,9 +124,8 @@ class NullNode:
         entries = []
         for _, ready in outputs:
             for rec in ready.persist:
-                data = encode_record(rec)
                 entries.append(
-                    (getattr(rec, "sequence", 0), getattr(rec, "view", 0), sha256(data), data)
+                    (getattr(rec, "sequence", 0), getattr(rec, "view", 0), encode_record(rec))
                 )
         if entries:
             self.store.append_log_batch(entries)

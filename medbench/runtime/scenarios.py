@@ -258,8 +258,11 @@ def _under_load(live: LiveCluster, seconds: float, act: Callable[[], dict[str, A
     consortium past a new checkpoint; then every node must have executed at least everything
     the main load committed.
     """
+    before = live.progress()
     proc = live.load(8, seconds)
-    time.sleep(1.5)  # connected and committing
+    if live.wait_progress(before, 30.0) is None:  # connected and committing
+        live.note("the load did not start committing")
+    time.sleep(0.5)
     extra = act()
     results = live.finish([proc], timeout=seconds + 30)
     target = live.progress()

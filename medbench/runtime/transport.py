@@ -435,6 +435,8 @@ class Connection(asyncio.Protocol):
             and self.inbox_bytes <= lim.inbox_bytes // 2
         ):
             self.reading_paused = False
+            if self.reader.partial_since is not None:
+                self.reader.partial_since = time.monotonic()  # the deadline restarts now
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.resume_reading()
 
@@ -604,6 +606,8 @@ class Network:
                 conn.reject("hello-timeout")
         for conn in [*self.nodes.values(), *self.clients, *self.pending]:
             since = conn.reader.partial_since
+            if conn.reading_paused:
+                continue  # we stopped reading (backpressure): the peer is not the slow one
             if since is not None and now - since > lim.frame_timeout_s:
                 conn.reject("slow-frame")
         if not self._stopping:

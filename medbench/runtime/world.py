@@ -16,7 +16,7 @@ keys from the consortium file.
 :class:`RequestFactory` builds signed, sealed medical transactions for a load generator: each
 patient grants her hospital's doctor care access, then the doctor adds visit records
 (countersigned by the hospital, sealed to the consortium access key) whose contents are the
-FHIR visit records of the synthetic workload generator (:func:`medbench.ledger.workload.generate`).
+FHIR visit records of the synthetic workload generator (:func:`medbench.workload.generate`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from medbench.consensus.pbft import Config, Keyring
 from medbench.crypto.keys import Scheme, SigningKey
 from medbench.hashing import sha256
 from medbench.ledger.block import Genesis
-from medbench.medchain.blocks import LedgerBlockFormat
+from medbench.medchain.block_format import LedgerBlockFormat
 from medbench.medchain.consortium import REGIONS
 from medbench.medchain.node import NodeSetup
 from medbench.medchain.validation import MAX_AGE_US, MAX_LEAD_US, AccessValidator
@@ -121,7 +121,7 @@ def node_setup(
 
 def visit_contents(count: int, seed: int) -> list[bytes]:
     """FHIR visit-record contents from the synthetic workload generator (``count``, cycled)."""
-    from medbench.ledger.workload import WorkloadConfig, generate
+    from medbench.workload import WorkloadConfig, generate
 
     try:
         wl = generate(WorkloadConfig(), seed)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from medbench.consensus.pbft import make_keyrings
 from medbench.consensus.pbft.messages import Prepare
-from medbench.medchain.blocks import BlockSignature
+from medbench.medchain.block_format import BlockSignature
 from medbench.runtime.framing import (
     HEADER,
     HELLO,

@@ -209,6 +209,8 @@ def build_simulator(
         cpu = CostProfile.zero()
     else:
         raise ExperimentError(f"cpu must be 'profile' or 'none', not {p['cpu']!r}")
+    n_hosts = int(p.get("hosts", 0) or 0)
+    hosts = [site % n_hosts for site in sites] if n_hosts > 0 else None
     sim = Simulator(
         nodes,
         network,
@@ -220,6 +222,8 @@ def build_simulator(
         replicas=dep.replicas,
         completion_key=dep.completion_key,
         commit_key=dep.commit_key,
+        hosts=hosts,
+        cores=int(p.get("cores", 1) or 1),
     )
     for s in dep.submissions:
         if s.after is None:

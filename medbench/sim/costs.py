@@ -25,6 +25,12 @@ ModelChain's proof of information counts them)); any other name is charged
 :class:`~medbench.node.Note` of kind ``"cost"`` whose detail is such a mapping is charged the
 same way, for nodes that prefer to report through ``Ready.notes``.
 
+**Stable storage** (``persist_ns``): the time one commit to stable storage takes (an fsync'd
+SQLite transaction under ``synchronous=FULL``). 0 in the default profile (persistence is free, as
+the simulator has always assumed); a profile measured by ``calibrate`` carries this host's figure,
+and the simulator then makes every output that persists records wait for its commit on the host's
+disk (see :mod:`medbench.sim.engine`, *Hosts*).
+
 With ``crypto="modeled"`` a protocol skips the real signature and hash computations but counts
 them; with ``crypto="real"`` it performs them *and* counts them. Either way the simulator charges
 the profile's figures, so virtual time never depends on the host's wall clock and a run stays a
@@ -86,6 +92,7 @@ class CostProfile:
     send_per_dst_ns: float = 500.0
     merkle_leaf_ns: float = 1_000.0
     flop_ns: float = 1.5
+    persist_ns: float = 0.0
     extra_ns: dict[str, float] = field(default_factory=dict)
     host: str = "default"
 

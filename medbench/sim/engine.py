@@ -39,6 +39,16 @@ instant, with far fewer heap events; only the (deterministic) order in which los
 drawn differs. Consequences: ``Simulator.now`` during a ``step`` is the arrival instant, and a job
 whose service started before a crash completes and its messages leave.
 
+**Hosts** (optional). With ``hosts`` (the host of each node) the nodes of one host share its
+``cores`` (an int, or one per host) and its disk: an input's service starts when its node is free
+*and* one of the host's cores is (first come, first served across the host's nodes, so n node
+processes on a 2-core machine cannot use more than 2 cores), and an output that persists records
+waits for one commit of ``profile.persist_ns`` on the host's disk, a FIFO shared by the host's
+nodes (fsyncs of processes on one disk queue up), before its messages leave and its node takes
+its next input; the core is free again once the CPU work is done. A profile with
+``persist_ns > 0`` and no ``hosts`` puts every node on a host of its own (one core, one disk).
+Without hosts and with free persistence the model is the single server per node above.
+
 **Deadline ticks.** A node that has a ``next_deadline()`` method (absolute microseconds or
 ``None``; the baselines of :mod:`medbench.consensus.baselines` do) is also ticked at that time:
 after each of its steps and ticks the driver reads the deadline and, when it changed, schedules
@@ -140,6 +150,8 @@ class Simulator:
         completion_key: Callable[[Any], Hashable] = default_key,
         commit_key: Callable[[Any], Hashable] = default_key,
         trace: bool = True,
+        hosts: Sequence[int] | None = None,
+        cores: int | Sequence[int] = 1,
     ) -> None:
         n = len(nodes)
         for i, node in enumerate(nodes):
@@ -198,6 +210,25 @@ class Simulator:
         self._ticked = [-1] * n  # time of the node's last tick (a deadline re-arms after it)
         self._recv_ns: dict[int, int] = {}
         self.storage: list[list[Any]] = [[] for _ in range(n)]
+        # hosts: shared cores and disks (see "Hosts"); None keeps one server per node
+        self._persist_ns = int(self.profile.persist_ns)
+        if hosts is None and self._persist_ns > 0:
+            hosts = range(n)
+        self._host: list[int] | None = None
+        self._core_free: list[list[int]] = []
+        self._disk_free: list[int] = []
+        if hosts is not None:
+            host_of = list(hosts)
+            if len(host_of) != n or (host_of and min(host_of) < 0):
+                raise SimulationError("hosts needs one host index (>= 0) per node")
+            n_hosts = max(host_of) + 1 if host_of else 0
+            per_host = [cores] * n_hosts if isinstance(cores, int) else list(cores)
+            if len(per_host) != n_hosts or any(c < 1 for c in per_host):
+                raise SimulationError("cores: a positive count per host")
+            self._host = host_of
+            self._core_free = [[0] * c for c in per_host]
+            self._disk_free = [0] * n_hosts
+        self._cpu_end = 0  # set by _emit: when the CPU work of the output it carried out ends
 
         self._kinds: dict[Any, str] = {}
         self._kind_bytes: dict[str, bytes] = {}
@@ -459,7 +490,7 @@ class Simulator:
         if stop_when_complete and not self._awaiting and self.record.submitted:
             self._stopped = True
         heap = self._heap
-        deliver = self._deliver
+        deliver = self._deliver if self._host is None else self._deliver_hosts
         wake = self._wake
         tick = self._tick_all
         events = 0
@@ -564,18 +595,59 @@ class Simulator:
         ``step`` runs at once with that start time. Only inputs whose service would start at or
         after the barrier wait in the inbox for a wake-up event.
         """
-        b = self._busy[node]
+        b = self._busy[node] if self._host is None else self._avail(node)
         start = b if b > tns else tns
         if not self._inbox[node] and -(-start // 1000) < self._barrier:
             self._handle(node, src, msg, size, start)
         else:
             self._enqueue(node, (src, msg, size, tns))
 
+    def _avail(self, node: int) -> int:
+        """Hosts: when ``node`` and one of its host's cores are both free (ns)."""
+        assert self._host is not None
+        b = self._busy[node]
+        c = min(self._core_free[self._host[node]])
+        return b if b > c else c
+
+    def _deliver_hosts(self, t: int, data: tuple[int, Any, str, int, list[int]]) -> None:
+        """:meth:`_deliver` when nodes share hosts (no inlined service: cores are picked)."""
+        src, msg, kind, size, dsts = data
+        tns = t * 1000
+        got: list[bytes] = []
+        blocked = self._blocked[src]
+        for dst in dsts:
+            if not self._alive[dst]:
+                self._drop_dead += 1
+                continue
+            if blocked and dst in blocked:
+                self._drop_cut += 1
+                continue
+            got.append(self._dst_bytes[dst])
+            self._serve_or_queue(dst, src, msg, size, tns)
+        if got:
+            self._delivered += len(got)
+            if self._hash is not None:
+                self._hash.update(
+                    b"%d %d %s %d:%s\n" % (t, src, self._kind_bytes[kind], size, b"".join(got))
+                )
+
+    def _take_core(self, node: int, start_ns: int) -> tuple[list[int], int, int]:
+        """Hosts: the host's core lists, the earliest free core and the service start."""
+        assert self._host is not None
+        cores = self._core_free[self._host[node]]
+        k = 0
+        best = cores[0]
+        for j in range(1, len(cores)):
+            if cores[j] < best:
+                best, k = cores[j], j
+        return cores, k, start_ns if start_ns >= best else best
+
     def _enqueue(self, node: int, item: tuple[int, Any, int, int]) -> None:
         self._inbox[node].append(item)
         if not self._wake_pending[node]:
             self._wake_pending[node] = True
-            free = -(-self._busy[node] // 1000)
+            avail = self._busy[node] if self._host is None else self._avail(node)
+            free = -(-avail // 1000)
             arrived = item[3] // 1000
             self._push(free if free > arrived else arrived, P_WAKE, (node, self._epoch[node]))
 
@@ -657,8 +729,9 @@ class Simulator:
         q = self._inbox[node]
         busy = self._busy
         tns = t * 1000
+        hosted = self._host is not None
         while q:
-            b = busy[node]
+            b = self._avail(node) if hosted else busy[node]
             if b > tns:
                 nxt = -(-b // 1000)
                 if nxt < self._barrier and not self._stopped:
@@ -680,10 +753,11 @@ class Simulator:
         busy = self._busy
         inbox = self._inbox
         limit = (self._barrier - 1) * 1000
+        hosted = self._host is not None
         for i in range(self.n):
             if not alive[i]:
                 continue
-            b = busy[i]
+            b = self._avail(i) if hosted else busy[i]
             if inbox[i]:
                 self._enqueue(i, (i, _TICK, 0, tns))
             elif b <= tns:
@@ -702,7 +776,7 @@ class Simulator:
             return
         self._armed[node] = None
         tns = t * 1000
-        b = self._busy[node]
+        b = self._busy[node] if self._host is None else self._avail(node)
         if self._inbox[node]:
             self._enqueue(node, (node, _TICK, 0, tns))
         elif b <= tns:
@@ -724,6 +798,9 @@ class Simulator:
 
     def _serve_tick(self, node: int, start_ns: int) -> None:
         """Serve a tick on ``node``'s CPU at ``start_ns``; the node reads that time."""
+        cores = None
+        if self._host is not None:
+            cores, k, start_ns = self._take_core(node, start_ns)
         now = -(-start_ns // 1000)
         self._ticked[node] = now
         ready = self.nodes[node].tick(now)
@@ -733,15 +810,22 @@ class Simulator:
             ops = tk()
             if ops:
                 end += self._charge(node, ops)
+        cpu_end = end
         if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
             end = self._emit(node, ready, end)
+            cpu_end = self._cpu_end
         self._busy[node] = end
+        if cores is not None:
+            cores[k] = cpu_end
         dl = self._deadline[node]
         if dl is not None:
             self._arm(node, dl)
 
     def _handle(self, node: int, src: int, msg: Any, size: int, start_ns: int) -> None:
         """Serve one input on ``node``'s CPU starting at ``start_ns`` (the hot path)."""
+        cores = None
+        if self._host is not None:
+            cores, k, start_ns = self._take_core(node, start_ns)
         # Not a cached bound method: a node may swap its ``step`` (roles as swapped handlers).
         ready = self._nodes[node].step(src, msg)
         cost = self._recv_ns.get(size)
@@ -763,9 +847,13 @@ class Simulator:
                     cost += int(unit * count)
                     counts[op] = counts.get(op, 0) + count
         end = start_ns + cost
+        cpu_end = end
         if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
             end = self._emit(node, ready, end)
+            cpu_end = self._cpu_end
         self._busy[node] = end
+        if cores is not None:
+            cores[k] = cpu_end
         dl = self._deadline[node]
         if dl is not None:
             self._arm(node, dl)
@@ -784,9 +872,22 @@ class Simulator:
         return total
 
     def _emit(self, node: int, ready: Ready, end_ns: int) -> int:
-        """Carry out ``ready`` for ``node`` whose CPU work so far ends at ``end_ns``."""
+        """Carry out ``ready`` for ``node`` whose CPU work so far ends at ``end_ns``.
+
+        Returns when the node is free again: the end of its CPU work (also left in
+        ``_cpu_end``) or, with hosts and a commit cost, the end of its commit if later.
+        """
+        disk_end = 0
         if ready.persist:
             self.storage[node].extend(ready.persist)
+            if self._persist_ns and self._host is not None:
+                h = self._host[node]
+                ds = self._disk_free[h]
+                if ds < end_ns:
+                    ds = end_ns
+                disk_end = self._disk_free[h] = ds + self._persist_ns
+                counts = self._op_counts[node]
+                counts["persist"] = counts.get("persist", 0) + 1
         if ready.notes:
             for note in ready.notes:
                 if note.kind == "cost" and hasattr(note.detail, "items"):
@@ -817,7 +918,12 @@ class Simulator:
                 end_ns += cost
                 sent_msgs[kind] += nd
                 sent_bytes[kind] += nd * size
-                self._route(node, -(-end_ns // 1000), msg, kind, size, dsts)
+                # persist before send: nothing leaves before the commit is on disk
+                depart = end_ns if end_ns >= disk_end else disk_end
+                self._route(node, -(-depart // 1000), msg, kind, size, dsts)
+        self._cpu_end = end_ns
+        if disk_end > end_ns:
+            end_ns = disk_end
         t_done = -(-end_ns // 1000)
         if ready.committed:
             key = self.commit_key

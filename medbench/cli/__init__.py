@@ -10,7 +10,8 @@ everything and nothing imports it).
 * :mod:`.demo` — ``demo referral`` and ``access-demo``: the paper's scenarios replayed;
 * :mod:`.node` — ``node run``: one consortium node process (:mod:`medbench.runtime`);
 * :mod:`.cluster` — ``cluster init | up | status | down | load | bench | faults``: a
-  consortium of node processes, its load generator and its fault scenarios.
+  consortium of node processes, its load generator and its fault scenarios;
+* :mod:`.validate` — ``validate``: the simulator checked against the real cluster on this host.
 
 Errors (:mod:`.errors`): a command that cannot do what it was asked prints one line naming the
 problem on standard error and exits with status 2 (a usage error: a bad value, an unknown name,
@@ -27,7 +28,18 @@ import sys
 from collections.abc import Sequence
 
 import medbench
-from medbench.cli import cluster, demo, ledger, node, params, reproduce, selfcheck, sim, store
+from medbench.cli import (
+    cluster,
+    demo,
+    ledger,
+    node,
+    params,
+    reproduce,
+    selfcheck,
+    sim,
+    store,
+    validate,
+)
 from medbench.cli.errors import Parser, report
 
 
@@ -39,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the Python traceback of an error"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (selfcheck, ledger, store, demo, sim, params, reproduce, node, cluster):
+    for module in (
+        selfcheck, ledger, store, demo, sim, params, reproduce, node, cluster, validate
+    ):  # fmt: skip
         module.register(sub)
     return parser
 

@@ -22,7 +22,15 @@ The simulator charges CPU time per operation from a profile. :func:`calibrate` t
   minus the time of that authenticator check alone (the profile charges it as ``verify``);
 * ``send_per_dst_ns``: handing one 256-byte copy to the network, a UDP ``sendto`` on the
   loopback interface (127.0.0.1) into a bound, non-blocking socket (the kernel's per-copy cost;
-  a TCP stream would add framing but not change the order of magnitude).
+  a TCP stream would add framing but not change the order of magnitude);
+* with ``transport="tls"`` or ``"plain"`` (the real cluster's links, :mod:`medbench.runtime`)
+  instead: ``send_per_dst_ns`` is framing, TLS 1.3 encryption (``tls``) and ``send`` of one
+  200-byte frame over a loopback TCP connection, and the receiving side's ``recv``, decryption
+  and frame parsing are added to ``message_base_ns``;
+* ``persist_ns``: one commit to stable storage as a node makes it — a ``NodeStore`` consensus-log
+  append of one 300-byte record in its own transaction, WAL, ``synchronous=FULL`` (an fsync) —
+  the median of many, in a scratch directory on ``storage`` (default: the temporary directory;
+  measure where the nodes keep their data).
 
 :func:`save` / :func:`load` store a profile as JSON (``medbench calibrate --out profile.json``).
 """
@@ -36,6 +44,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from medbench import codec, hashing, merkle
+from medbench.runtime.transport import TlsLayer
 from medbench.sim.costs import CostProfile, host_name
 
 
@@ -54,8 +63,16 @@ def _message(payload: bytes) -> tuple[object, ...]:
     return ("prepare", 3, 1_000_017, os.urandom(32), os.urandom(32), 7, payload, os.urandom(64))
 
 
-def calibrate(quick: bool = False) -> CostProfile:
-    """Time the primitives on this host and return the profile (``quick``: fewer repeats)."""
+def calibrate(
+    quick: bool = False, *, transport: str = "udp", storage: str | Path | None = None
+) -> CostProfile:
+    """Time the primitives on this host and return the profile (``quick``: fewer repeats).
+
+    ``transport``: ``udp`` (a datagram per copy), or the runtime's ``tls`` / ``plain`` frames;
+    ``storage``: where to time the commits (see the module docstring).
+    """
+    if transport not in ("udp", "tls", "plain"):
+        raise ValueError(f"transport must be udp, tls or plain, not {transport!r}")
     from nacl.signing import SigningKey
 
     scale = 1 if quick else 5
@@ -88,7 +105,12 @@ def calibrate(quick: bool = False) -> CostProfile:
     leaf_ns = _best_ns(lambda: merkle.root(leaves), scale, repeat) / len(leaves)
     flop_ns = _learning_step_ns(scale, repeat)
     message_ns = _message_base_ns(scale, repeat)
-    send_ns = _send_per_dst_ns(scale, repeat)
+    if transport == "udp":
+        send_ns = _send_per_dst_ns(scale, repeat)
+    else:
+        send_ns, recv_ns = _runtime_frame_ns(transport == "tls", scale, repeat)
+        message_ns += recv_ns
+    persist_ns = _persist_ns(storage, 40 if quick else 200)
 
     return replace(
         CostProfile.default(),
@@ -104,8 +126,100 @@ def calibrate(quick: bool = False) -> CostProfile:
         flop_ns=round(flop_ns, 3),
         message_base_ns=round(message_ns, 1),
         send_per_dst_ns=round(send_ns, 1),
+        persist_ns=round(persist_ns, 1),
         host=host_name(),
     )
+
+
+def _persist_ns(storage: str | Path | None, commits: int) -> float:
+    """Median time of one FULL-synchronous consensus-log commit (see the module docstring)."""
+    import statistics
+    import tempfile
+
+    from medbench.store.node_store import NodeStore
+
+    with tempfile.TemporaryDirectory(dir=storage) as d, NodeStore(Path(d) / "p.sqlite") as store:
+        record = os.urandom(300)
+        store.append_log(0, 0, record)  # the first write creates the WAL
+        times = []
+        for i in range(commits):
+            t0 = time.perf_counter_ns()
+            store.append_log(i + 1, 0, record)
+            times.append(time.perf_counter_ns() - t0)
+    return float(statistics.median(times))
+
+
+def _runtime_frame_ns(tls: bool, scale: int, repeat: int) -> tuple[float, float]:
+    """Send and receive cost of one runtime frame over loopback TCP (see the module docstring).
+
+    Returns ``(send_ns, recv_ns)``: framing + encryption + ``send``, and ``recv`` + decryption +
+    frame parsing, each the best mean over ``repeat`` rounds of a burst of frames.
+    """
+    import socket
+    import tempfile
+
+    from medbench.runtime.framing import PBFT, FrameReader, frame
+
+    lsock = socket.create_server(("127.0.0.1", 0))
+    tx = socket.create_connection(lsock.getsockname())
+    rx, _ = lsock.accept()
+    lsock.close()
+    for s in (tx, rx):
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        a: TlsLayer | None = None
+        b: TlsLayer | None = None
+        if tls:
+            with tempfile.TemporaryDirectory() as d:
+                a, b = _tls_pair(Path(d))
+            first = a.start()
+            _, back, _ = b.receive(first)
+            _, more, _ = a.receive(back)
+            if more:
+                b.receive(more)
+        payload = os.urandom(200)
+        reader = FrameReader()
+        burst = 50 * scale
+        best_send = best_recv = float("inf")
+        for _ in range(repeat):
+            t0 = time.perf_counter_ns()
+            for _ in range(burst):
+                data = frame(PBFT, 1, payload)
+                if a is not None:
+                    data = a.send(data)
+                tx.sendall(data)
+            t1 = time.perf_counter_ns()
+            got = 0
+            while got < burst:
+                chunk = rx.recv(1 << 16)
+                if b is not None:
+                    chunk, _, _ = b.receive(chunk)
+                got += len(reader.feed(chunk))
+            t2 = time.perf_counter_ns()
+            best_send = min(best_send, (t1 - t0) / burst)
+            best_recv = min(best_recv, (t2 - t1) / burst)
+        return best_send, best_recv
+    finally:
+        tx.close()
+        rx.close()
+
+
+def _tls_pair(d: Path) -> tuple[TlsLayer, TlsLayer]:
+    """Client and server :class:`~medbench.runtime.transport.TlsLayer` of a scratch CA."""
+    from medbench.runtime import certs as c
+
+    ca = c.new_ca("calibrate")
+    pw = b"calibrate"
+    paths = []
+    for i in range(2):
+        key = c.new_key()
+        (d / f"{i}.pem").write_text(c.cert_pem(c.issue_node_cert(ca, i, 4, key.public)))
+        (d / f"{i}.key").write_text(c.key_pem(key, pw))
+        paths.append((d / f"{i}.pem", d / f"{i}.key"))
+    (d / "trust.pem").write_text(c.cert_pem(ca.cert) + c.crl_pem(ca))
+    client = TlsLayer(c.client_context(*paths[0], pw, d / "trust.pem"), False)
+    server = TlsLayer(c.server_context(*paths[1], pw, d / "trust.pem"), True)
+    return client, server
 
 
 def _learning_step_ns(scale: int, repeat: int) -> float:

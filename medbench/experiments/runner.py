@@ -211,6 +211,14 @@ def build_simulator(
         raise ExperimentError(f"cpu must be 'profile' or 'none', not {p['cpu']!r}")
     n_hosts = int(p.get("hosts", 0) or 0)
     hosts = [site % n_hosts for site in sites] if n_hosts > 0 else None
+    procs = None
+    client_procs = int(p.get("client_processes", 0) or 0)
+    if hosts is not None and client_procs > 0:
+        # replicas 0..n-1 each a process; the clients in ``client_processes`` processes
+        n_rep = int(p["n"])
+        procs = [i if i < n_rep else n_rep + (i - n_rep) % client_procs for i in range(len(nodes))]
+        for i in range(n_rep, len(nodes)):  # a load-generator process sits on one host
+            hosts[i] = hosts[n_rep + (i - n_rep) % client_procs]
     sim = Simulator(
         nodes,
         network,
@@ -224,6 +232,8 @@ def build_simulator(
         commit_key=dep.commit_key,
         hosts=hosts,
         cores=int(p.get("cores", 1) or 1),
+        round_ticks=bool(p.get("round_ticks", False)) and hosts is not None,
+        procs=procs,
     )
     for s in dep.submissions:
         if s.after is None:

@@ -43,11 +43,23 @@ whose service started before a crash completes and its messages leave.
 ``cores`` (an int, or one per host) and its disk: an input's service starts when its node is free
 *and* one of the host's cores is (first come, first served across the host's nodes, so n node
 processes on a 2-core machine cannot use more than 2 cores), and an output that persists records
-waits for one commit of ``profile.persist_ns`` on the host's disk, a FIFO shared by the host's
-nodes (fsyncs of processes on one disk queue up), before its messages leave and its node takes
-its next input; the core is free again once the CPU work is done. A profile with
+waits for one commit of ``profile.persist_ns`` on the host's disk before its messages leave
+and its node takes its next input; the core is free again once the CPU work is done. The disk is
+shared by the host's nodes and flushes in batches, like a journalling file system with
+concurrent fsyncs: a commit asked while a flush runs joins the next one. A profile with
 ``persist_ns > 0`` and no ``hosts`` puts every node on a host of its own (one core, one disk).
 Without hosts and with free persistence the model is the single server per node above.
+
+**Processes and rounds** (optional, hosts only). ``procs`` groups nodes into processes: the nodes
+of one process share one thread (one busy time), as a load generator's clients share its process.
+With ``round_ticks`` a process works in rounds, as the real cluster's driver does
+(:mod:`medbench.runtime.driver`): the messages its steps produce wait in its outbox until the
+round ends — when the process is idle after the inputs that arrived before (deferred at most four
+times under continuous load) — then every node of the process is ticked and the whole outbox
+leaves (persist before send: not before the commits it waited for). A PBFT primary with a
+one-microsecond batch delay thus proposes, as one batch, what arrived while it was busy, and a
+load generator sends the requests of a round together. With hosts, an output that persists while
+its node's previous commit has not yet started joins that commit (group commit).
 
 **Deadline ticks.** A node that has a ``next_deadline()`` method (absolute microseconds or
 ``None``; the baselines of :mod:`medbench.consensus.baselines` do) is also ticked at that time:
@@ -102,6 +114,17 @@ P_TICK = 4
 
 _TICK = object()  # marks a tick waiting in a node's inbox
 
+
+class _RoundEnd:
+    """Event data of a round-end tick of ``node`` (see "Round ticks")."""
+
+    __slots__ = ("epoch", "node")
+
+    def __init__(self, node: int, epoch: int) -> None:
+        self.node = node
+        self.epoch = epoch
+
+
 RecoverFactory = Callable[[int, list[Any]], Node]
 
 
@@ -152,6 +175,8 @@ class Simulator:
         trace: bool = True,
         hosts: Sequence[int] | None = None,
         cores: int | Sequence[int] = 1,
+        round_ticks: bool = False,
+        procs: Sequence[int] | None = None,
     ) -> None:
         n = len(nodes)
         for i, node in enumerate(nodes):
@@ -217,6 +242,7 @@ class Simulator:
         self._host: list[int] | None = None
         self._core_free: list[list[int]] = []
         self._disk_free: list[int] = []
+        self._disk_next: list[int] = []
         if hosts is not None:
             host_of = list(hosts)
             if len(host_of) != n or (host_of and min(host_of) < 0):
@@ -228,7 +254,31 @@ class Simulator:
             self._host = host_of
             self._core_free = [[0] * c for c in per_host]
             self._disk_free = [0] * n_hosts
+            self._disk_next = [-1] * n_hosts
         self._cpu_end = 0  # set by _emit: when the CPU work of the output it carried out ends
+        self._commit: list[tuple[int, int]] = [(-1, -1)] * n  # each node's last commit (ns)
+        # processes (hosts only): the nodes of one process share one thread of execution
+        self._proc: list[int] = list(range(n))
+        self._members: list[list[int]] | None = None
+        if procs is not None:
+            if self._host is None:
+                raise SimulationError("processes need hosts")
+            self._proc = list(procs)
+            if len(self._proc) != n or (self._proc and min(self._proc) < 0):
+                raise SimulationError("procs needs one process index (>= 0) per node")
+            self._members = [[] for _ in range(max(self._proc) + 1)]
+            for i, pr in enumerate(self._proc):
+                self._members[pr].append(i)
+                if self._host[i] != self._host[self._members[pr][0]]:
+                    raise SimulationError("a process runs on one host")
+        self.round_ticks = round_ticks and self._host is not None
+        n_procs = max(self._proc) + 1 if self._proc else 0
+        self._outbox: list[list[tuple[int, Any, str, int, Sequence[int], int]]] = [
+            [] for _ in range(n_procs)
+        ]
+        self._round_pending = [False] * n_procs
+        self._round_defers = [0] * n_procs
+        self._in_round_end = False
 
         self._kinds: dict[Any, str] = {}
         self._kind_bytes: dict[str, bytes] = {}
@@ -517,6 +567,8 @@ class Simulator:
             elif prio == P_TICK:
                 if data is None:
                     tick(t)
+                elif type(data) is _RoundEnd:
+                    self._round_end(t, data)
                 else:
                     self._timer(t, data)
             elif prio == P_INPUT:
@@ -786,6 +838,35 @@ class Simulator:
         else:
             self._enqueue(node, (node, _TICK, 0, tns))
 
+    def _round_end(self, t: int, data: _RoundEnd) -> None:
+        """The end of a process's round (see "Processes and rounds"): tick, then send."""
+        node = data.node
+        pr = self._proc[node]
+        members = self._members[pr] if self._members is not None else [node]
+        tns = t * 1000
+        b = self._busy[node]
+        if b > tns and self._round_defers[pr] < 4:
+            self._round_defers[pr] += 1  # inputs that arrived meanwhile belong to this round
+            self._push(-(-b // 1000), P_TICK, data)
+            return
+        self._round_pending[pr] = False
+        if data.epoch != self._epoch[node] or not self._alive[node]:
+            self._outbox[pr].clear()
+            return
+        self._in_round_end = True
+        try:
+            for m in members:
+                if self._alive[m]:
+                    bm = self._busy[m]
+                    self._serve_tick(m, bm if bm > tns else tns)
+        finally:
+            self._in_round_end = False
+        out, self._outbox[pr] = self._outbox[pr], []
+        done = self._busy[node]
+        for src, msg, kind, size, dsts, ready_at in out:
+            depart = done if done >= ready_at else ready_at
+            self._route(src, -(-depart // 1000), msg, kind, size, dsts)
+
     def _arm(self, node: int, deadline_of: Callable[[], int | None]) -> None:
         """Schedule ``node``'s next deadline tick if its deadline changed."""
         dl = deadline_of()
@@ -814,12 +895,48 @@ class Simulator:
         if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
             end = self._emit(node, ready, end)
             cpu_end = self._cpu_end
-        self._busy[node] = end
+        self._set_busy(node, end)
         if cores is not None:
             cores[k] = cpu_end
         dl = self._deadline[node]
         if dl is not None:
             self._arm(node, dl)
+
+    def _disk_commit(self, h: int, at_ns: int) -> tuple[int, int]:
+        """A commit asked at ``at_ns`` on host ``h``'s disk: ``(start, end)`` in ns.
+
+        The disk flushes in batches, as a journalling file system does with concurrent fsyncs:
+        a commit asked while a flush runs joins the next flush, which starts when the running
+        one ends and serves every commit that joined it.
+        """
+        free, nxt = self._disk_free[h], self._disk_next[h]
+        if nxt > free and at_ns >= free:  # the next flush has begun: it is the running one
+            free, nxt = nxt, -1
+        if at_ns >= free:
+            free, nxt = at_ns + self._persist_ns, -1
+            start, end = at_ns, free
+        else:
+            if nxt < 0:
+                nxt = free + self._persist_ns
+            start, end = nxt - self._persist_ns, nxt
+        self._disk_free[h], self._disk_next[h] = free, nxt
+        return start, end
+
+    def _set_busy(self, node: int, end: int) -> None:
+        if self._members is None:
+            self._busy[node] = end
+        else:
+            busy = self._busy
+            for m in self._members[self._proc[node]]:
+                busy[m] = end
+
+    def _request_round(self, node: int, at_ns: int) -> None:
+        """Rounds: make sure the round of ``node``'s process ends (at ``at_ns`` or later)."""
+        pr = self._proc[node]
+        if not self._round_pending[pr]:
+            self._round_pending[pr] = True
+            self._round_defers[pr] = 0
+            self._push(-(-at_ns // 1000), P_TICK, _RoundEnd(node, self._epoch[node]))
 
     def _handle(self, node: int, src: int, msg: Any, size: int, start_ns: int) -> None:
         """Serve one input on ``node``'s CPU starting at ``start_ns`` (the hot path)."""
@@ -851,12 +968,14 @@ class Simulator:
         if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
             end = self._emit(node, ready, end)
             cpu_end = self._cpu_end
-        self._busy[node] = end
+        self._set_busy(node, end)
         if cores is not None:
             cores[k] = cpu_end
         dl = self._deadline[node]
         if dl is not None:
             self._arm(node, dl)
+        if self.round_ticks:
+            self._request_round(node, end)  # the round ends behind what arrives meanwhile
 
     def _charge(self, node: int, ops: Any) -> int:
         """CPU ns for the operation counts ``ops`` (a mapping op -> count); counts are tallied."""
@@ -881,13 +1000,16 @@ class Simulator:
         if ready.persist:
             self.storage[node].extend(ready.persist)
             if self._persist_ns and self._host is not None:
-                h = self._host[node]
-                ds = self._disk_free[h]
-                if ds < end_ns:
-                    ds = end_ns
-                disk_end = self._disk_free[h] = ds + self._persist_ns
-                counts = self._op_counts[node]
-                counts["persist"] = counts.get("persist", 0) + 1
+                pending = self._commit[node]
+                if pending[0] >= end_ns:
+                    # group commit: the node's previous commit has not started; this output's
+                    # records join it and leave with it
+                    disk_end = pending[1]
+                else:
+                    ds, disk_end = self._disk_commit(self._host[node], end_ns)
+                    self._commit[node] = (ds, disk_end)
+                    counts = self._op_counts[node]
+                    counts["persist"] = counts.get("persist", 0) + 1
         if ready.notes:
             for note in ready.notes:
                 if note.kind == "cost" and hasattr(note.detail, "items"):
@@ -920,7 +1042,12 @@ class Simulator:
                 sent_bytes[kind] += nd * size
                 # persist before send: nothing leaves before the commit is on disk
                 depart = end_ns if end_ns >= disk_end else disk_end
-                self._route(node, -(-depart // 1000), msg, kind, size, dsts)
+                if self.round_ticks:
+                    self._outbox[self._proc[node]].append((node, msg, kind, size, dsts, depart))
+                    if not self._in_round_end:
+                        self._request_round(node, depart)
+                else:
+                    self._route(node, -(-depart // 1000), msg, kind, size, dsts)
         self._cpu_end = end_ns
         if disk_end > end_ns:
             end_ns = disk_end

@@ -54,13 +54,23 @@ def test_nodes_of_one_host_share_its_cores() -> None:
 
 def test_persistence_waits_for_the_hosts_disk_before_sending() -> None:
     profile = replace(ZERO, persist_ns=200_000)  # a 200 us commit
-    sim = make(3, profile, hosts=[0, 0, 1], cores=2)
-    for s in (0, 1):  # both persist at 0: the host's disk serves them one after the other
-        sim.schedule_input(0, s, Do(sends=(Send((2,), Blob(0)),), persist=("rec",)))
+    sim = make(4, profile, hosts=[0, 0, 0, 1], cores=3)
+    for s, at in ((0, 0), (1, 50), (2, 100)):
+        sim.schedule_input(at, s, Do(sends=(Send((3,), Blob(0)),), persist=("rec",)))
     rec = sim.run(100_000)
-    assert arrivals(sim, 2) == [1200, 1400]
+    # node 0's commit flushes at once; the two asked while it ran share the next flush
+    assert arrivals(sim, 3) == [1200, 1400, 1400]
     assert rec.op_counts[0]["persist"] == 1 and rec.cpu_ns[0].get("persist", 0) == 0
     assert sim.storage[0] == ["rec"]
+
+
+def test_a_node_waits_for_its_commit() -> None:
+    sim = make(2, replace(ZERO, persist_ns=200_000), hosts=[0, 1])
+    sim.schedule_input(0, 0, Do(sends=(Send((1,), Blob(0)),), persist=("a",)))
+    sim.schedule_input(10, 0, Do(sends=(Send((1,), Blob(0)),)))  # nothing to persist
+    sim.run(100_000)
+    # the second input waits for the first one's commit (the node blocks), then sends at once
+    assert arrivals(sim, 1) == [1200, 1200]
 
 
 def test_commit_cost_without_hosts_gives_each_node_its_disk() -> None:

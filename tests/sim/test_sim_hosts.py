@@ -106,3 +106,26 @@ def test_bad_host_layouts_are_refused() -> None:
         make(3, ZERO, hosts=[0, 0])
     with pytest.raises(SimulationError):
         make(3, ZERO, hosts=[0, 1, 1], cores=[1])
+
+
+def test_calibrate_measures_commits_and_runtime_frames() -> None:
+    from medbench.experiments.calibrate import calibrate
+
+    udp = calibrate(quick=True)
+    tls = calibrate(quick=True, transport="tls")
+    assert udp.persist_ns > 0 and tls.persist_ns > 0
+    assert tls.send_per_dst_ns > 0 and tls.message_base_ns > 0
+    with pytest.raises(ValueError):
+        calibrate(quick=True, transport="carrier-pigeon")
+
+
+def test_validate_simulates_the_clusters_workload() -> None:
+    from medbench.experiments.validate import ValidateSpec, sim_params
+
+    p = sim_params(4, 64, ValidateSpec())
+    assert (p["hosts"], p["client_processes"], p["round_ticks"]) == (1, 1, True)
+    prof = replace(CostProfile.default(), persist_ns=1e5)
+    row = run({**p, "requests": 256}, seed=1, profile=prof)
+    assert row["completed"] == 256 and row["safety"]
+    # rounds batch: a closed loop of 64 clients gives large batches, not one request each
+    assert row["msgs_per_tx.pre-prepare"] < 3 / 16

@@ -28,10 +28,11 @@ not inflate the figures) and the best of several repeats (the least disturbed me
   instead: ``send_per_dst_ns`` is framing, TLS 1.3 encryption (``tls``) and ``send`` of one
   200-byte frame over a loopback TCP connection, and the receiving side's ``recv``, decryption
   and frame parsing are added to ``message_base_ns``;
-* ``persist_ns``: one commit to stable storage as a node makes it — a ``NodeStore`` consensus-log
-  append of one 300-byte record in its own transaction, WAL, ``synchronous=FULL`` (an fsync) —
-  the median of many, in a scratch directory on ``storage`` (default: the temporary directory;
-  measure where the nodes keep their data).
+* ``persist_ns`` and ``persist_cpu_ns``: one commit to stable storage as a node makes it — a
+  ``NodeStore`` consensus-log append of one 300-byte record in its own transaction, WAL,
+  ``synchronous=FULL`` (an fsync) — the median wall time and the median CPU time (SQLite and the
+  kernel's fsync work) of many, in a scratch directory on ``storage`` (default: the temporary
+  directory; measure where the nodes keep their data).
 
 :func:`save` / :func:`load` store a profile as JSON (``medbench calibrate --out profile.json``).
 """
@@ -116,7 +117,7 @@ def calibrate(
     else:
         send_ns, recv_ns = _runtime_frame_ns(transport == "tls", scale, repeat)
         message_ns += recv_ns
-    persist_ns = commit_ns(storage, 40 if quick else 200)
+    persist_ns, persist_cpu_ns = commit_costs(storage, 40 if quick else 200)
 
     return replace(
         CostProfile.default(),
@@ -133,12 +134,13 @@ def calibrate(
         message_base_ns=round(message_ns, 1),
         send_per_dst_ns=round(send_ns, 1),
         persist_ns=round(persist_ns, 1),
+        persist_cpu_ns=round(persist_cpu_ns, 1),
         host=host_name(),
     )
 
 
-def commit_ns(storage: str | Path | None, commits: int) -> float:
-    """Median time of one FULL-synchronous consensus-log commit (see the module docstring)."""
+def commit_costs(storage: str | Path | None, commits: int) -> tuple[float, float]:
+    """Median wall time and median CPU time of one FULL-synchronous consensus-log commit."""
     import statistics
     import tempfile
 
@@ -147,12 +149,13 @@ def commit_ns(storage: str | Path | None, commits: int) -> float:
     with tempfile.TemporaryDirectory(dir=storage) as d, NodeStore(Path(d) / "p.sqlite") as store:
         record = os.urandom(300)
         store.append_log(0, 0, record)  # the first write creates the WAL
-        times = []
+        wall, cpu = [], []
         for i in range(commits):
-            t0 = time.perf_counter_ns()
+            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             store.append_log(i + 1, 0, record)
-            times.append(time.perf_counter_ns() - t0)
-    return float(statistics.median(times))
+            cpu.append(time.thread_time_ns() - c0)
+            wall.append(time.perf_counter_ns() - t0)
+    return float(statistics.median(wall)), float(statistics.median(cpu))
 
 
 def _runtime_frame_ns(tls: bool, scale: int, repeat: int) -> tuple[float, float]:

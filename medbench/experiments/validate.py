@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from medbench.experiments.calibrate import calibrate, commit_ns
+from medbench.experiments.calibrate import calibrate, commit_costs
 from medbench.experiments.runner import run
 from medbench.sim.costs import CostProfile
 
@@ -131,8 +131,9 @@ def validate(
             (spec.clients, f"throughput (req/s), {spec.clients} clients", "throughput_tps"),
         ):
             # the disk's commit time drifts with the machine's other work: measured per point
+            wall, cpu = commit_costs(spec.storage or run_dir, 40)
             point_profile = replace(
-                profile, persist_ns=round(commit_ns(spec.storage or run_dir, 40), 1)
+                profile, persist_ns=round(wall, 1), persist_cpu_ns=round(cpu, 1)
             )
             cluster = _cluster_row(n, clients, spec, run_dir, k)
             k += 1
@@ -180,7 +181,8 @@ def _profile_line(p: CostProfile) -> str:
     return (
         f"calibrated: Ed25519 sign {p.sign_ns / 1000:.1f} us, verify {p.verify_ns / 1000:.1f} us; "
         f"TLS frame send {p.send_per_dst_ns / 1000:.1f} us, receive + dispatch "
-        f"{p.message_base_ns / 1000:.1f} us; commit (fsync) {p.persist_ns / 1e6:.2f} ms"
+        f"{p.message_base_ns / 1000:.1f} us; commit (fsync) {p.persist_ns / 1e6:.2f} ms of "
+        f"which {p.persist_cpu_ns / 1000:.0f} us CPU"
     )
 
 

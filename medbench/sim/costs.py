@@ -29,7 +29,8 @@ same way, for nodes that prefer to report through ``Ready.notes``.
 SQLite transaction under ``synchronous=FULL``). 0 in the default profile (persistence is free, as
 the simulator has always assumed); a profile measured by ``calibrate`` carries this host's figure,
 and the simulator then makes every output that persists records wait for its commit on the host's
-disk (see :mod:`medbench.sim.engine`, *Hosts*).
+disk (see :mod:`medbench.sim.engine`, *Hosts*). ``persist_cpu_ns`` is the CPU a commit itself
+costs (SQLite and the kernel's fsync work), charged to the node (operation ``persist``).
 
 With ``crypto="modeled"`` a protocol skips the real signature and hash computations but counts
 them; with ``crypto="real"`` it performs them *and* counts them. Either way the simulator charges
@@ -93,6 +94,7 @@ class CostProfile:
     merkle_leaf_ns: float = 1_000.0
     flop_ns: float = 1.5
     persist_ns: float = 0.0
+    persist_cpu_ns: float = 0.0
     extra_ns: dict[str, float] = field(default_factory=dict)
     host: str = "default"
 
@@ -135,6 +137,8 @@ class CostProfile:
             return self.merkle_leaf_ns
         if op == "flop":
             return self.flop_ns
+        if op == "persist":
+            return self.persist_cpu_ns
         return float(self.extra_ns.get(op, 0.0))
 
     def to_dict(self) -> dict[str, Any]:

@@ -237,6 +237,7 @@ class Simulator:
         self.storage: list[list[Any]] = [[] for _ in range(n)]
         # hosts: shared cores and disks (see "Hosts"); None keeps one server per node
         self._persist_ns = int(self.profile.persist_ns)
+        self._persist_cpu_ns = int(self.profile.persist_cpu_ns)
         if hosts is None and self._persist_ns > 0:
             hosts = range(n)
         self._host: list[int] | None = None
@@ -1006,6 +1007,7 @@ class Simulator:
                     # records join it and leave with it
                     disk_end = pending[1]
                 else:
+                    end_ns += self._persist_cpu_ns  # the commit's own CPU (SQLite, fsync)
                     ds, disk_end = self._disk_commit(self._host[node], end_ns)
                     self._commit[node] = (ds, disk_end)
                     counts = self._op_counts[node]

@@ -26,8 +26,11 @@ not inflate the figures) and the best of several repeats (the least disturbed me
   a TCP stream would add framing but not change the order of magnitude);
 * with ``transport="tls"`` or ``"plain"`` (the real cluster's links, :mod:`medbench.runtime`)
   instead: ``send_per_dst_ns`` is framing, TLS 1.3 encryption (``tls``) and ``send`` of one
-  200-byte frame over a loopback TCP connection, and the receiving side's ``recv``, decryption
-  and frame parsing are added to ``message_base_ns``;
+  200-byte frame over a loopback TCP connection, the receiving side's ``recv``, decryption
+  and frame parsing are added to ``message_base_ns``, and the decoding figures are PBFT's wire
+  decoding (``decode_message``: every nested message parsed, built, checked and re-encoded),
+  fitted on a PREPARE and a PRE-PREPARE of 64 empty requests — about 7 us per nested request,
+  which the per-byte slope carries (it overprices large opaque payloads);
 * ``persist_ns`` and ``persist_cpu_ns``: one commit to stable storage as a node makes it — a
   ``NodeStore`` consensus-log append of one 300-byte record in its own transaction, WAL,
   ``synchronous=FULL`` (an fsync) — the median wall time and the median CPU time (SQLite and the
@@ -117,6 +120,8 @@ def calibrate(
     else:
         send_ns, recv_ns = _runtime_frame_ns(transport == "tls", scale, repeat)
         message_ns += recv_ns
+        dec_base, dec_per_byte = _wire_decode_ns(scale, repeat)
+        d_small = dec_base + dec_per_byte * len(b_small)  # the decode figures below use these
     persist_ns, persist_cpu_ns = commit_costs(storage, 40 if quick else 200)
 
     return replace(
@@ -229,6 +234,34 @@ def _tls_pair(d: Path) -> tuple[TlsLayer, TlsLayer]:
     client = TlsLayer(c.client_context(*paths[0], pw, d / "trust.pem"), False)
     server = TlsLayer(c.server_context(*paths[1], pw, d / "trust.pem"), True)
     return client, server
+
+
+def _wire_decode_ns(scale: int, repeat: int) -> tuple[float, float]:
+    """PBFT's wire decoding (:func:`medbench.consensus.pbft.decode_message`: parse, build and
+    check every nested message, re-encode): ``(base_ns, per_byte_ns)`` fitted on a PREPARE and
+    a PRE-PREPARE of 64 empty signed requests, the real cluster's message shapes."""
+    from medbench.consensus.auth import make_keyrings
+    from medbench.consensus.pbft import decode_message
+    from medbench.consensus.pbft.messages import (
+        Prepare,
+        PrePrepare,
+        Request,
+        compute_batch_digest,
+    )
+
+    rings = make_keyrings("signatures", 4, [4], seed=os.urandom(32))
+    vote = Prepare(0, 1, os.urandom(32), 2)
+    small = vote.with_auth(rings[2].sign(vote.body())).encode()
+    reqs = []
+    for i in range(64):
+        r = Request(4, i + 1, b"")
+        reqs.append(r.with_auth(rings[4].sign(r.body())))
+    pp = PrePrepare(0, 1, compute_batch_digest(5, tuple(reqs)), 5, tuple(reqs), 0)
+    big = pp.with_auth(rings[0].sign(pp.body())).encode()
+    t_small = _best_ns(lambda: decode_message(small), 100 * scale, repeat)
+    t_big = _best_ns(lambda: decode_message(big), 4 * scale, repeat)
+    per_byte = max((t_big - t_small) / (len(big) - len(small)), 0.0)
+    return max(t_small - per_byte * len(small), 0.0), per_byte
 
 
 def _learning_step_ns(scale: int, repeat: int) -> float:

@@ -35,7 +35,8 @@ not inflate the figures) and the best of several repeats (the least disturbed me
   ``NodeStore`` consensus-log append of one 300-byte record in its own transaction, WAL,
   ``synchronous=FULL`` (an fsync) — the median wall time and the median CPU time (SQLite and the
   kernel's fsync work) of many, in a scratch directory on ``storage`` (default: the temporary
-  directory; measure where the nodes keep their data).
+  directory; measure where the nodes keep their data), with ``concurrent`` committers at once
+  (as many as nodes will share the disk: its contention is in the figure).
 
 :func:`save` / :func:`load` store a profile as JSON (``medbench calibrate --out profile.json``).
 """
@@ -74,12 +75,17 @@ def _message(payload: bytes) -> tuple[object, ...]:
 
 
 def calibrate(
-    quick: bool = False, *, transport: str = "udp", storage: str | Path | None = None
+    quick: bool = False,
+    *,
+    transport: str = "udp",
+    storage: str | Path | None = None,
+    concurrent: int = 1,
 ) -> CostProfile:
     """Time the primitives on this host and return the profile (``quick``: fewer repeats).
 
     ``transport``: ``udp`` (a datagram per copy), or the runtime's ``tls`` / ``plain`` frames;
-    ``storage``: where to time the commits (see the module docstring).
+    ``storage``: where to time the commits, ``concurrent`` committers at once (the nodes that
+    will share the disk; see the module docstring).
     """
     if transport not in ("udp", "tls", "plain"):
         raise ValueError(f"transport must be udp, tls or plain, not {transport!r}")
@@ -122,7 +128,7 @@ def calibrate(
         message_ns += recv_ns
         dec_base, dec_per_byte = _wire_decode_ns(scale, repeat)
         d_small = dec_base + dec_per_byte * len(b_small)  # the decode figures below use these
-    persist_ns, persist_cpu_ns = commit_costs(storage, 40 if quick else 200)
+    persist_ns, persist_cpu_ns = commit_costs(storage, 40 if quick else 200, concurrent)
 
     return replace(
         CostProfile.default(),
@@ -144,22 +150,42 @@ def calibrate(
     )
 
 
-def commit_costs(storage: str | Path | None, commits: int) -> tuple[float, float]:
-    """Median wall time and median CPU time of one FULL-synchronous consensus-log commit."""
+def commit_costs(
+    storage: str | Path | None, commits: int, concurrent: int = 1
+) -> tuple[float, float]:
+    """Median wall time and median CPU time of one FULL-synchronous consensus-log commit, with
+    ``concurrent`` committers (threads, each its own store) at once, as n nodes on one disk."""
     import statistics
     import tempfile
+    import threading
 
     from medbench.store.node_store import NodeStore
 
-    with tempfile.TemporaryDirectory(dir=storage) as d, NodeStore(Path(d) / "p.sqlite") as store:
-        record = os.urandom(300)
-        store.append_log(0, 0, record)  # the first write creates the WAL
-        wall, cpu = [], []
-        for i in range(commits):
-            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-            store.append_log(i + 1, 0, record)
-            cpu.append(time.thread_time_ns() - c0)
-            wall.append(time.perf_counter_ns() - t0)
+    wall: list[int] = []
+    cpu: list[int] = []
+    lock = threading.Lock()
+
+    def committer(path: Path) -> None:
+        with NodeStore(path) as store:
+            record = os.urandom(300)
+            store.append_log(0, 0, record)  # the first write creates the WAL
+            for i in range(commits):
+                t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+                store.append_log(i + 1, 0, record)
+                c1, t1 = time.thread_time_ns(), time.perf_counter_ns()
+                with lock:
+                    cpu.append(c1 - c0)
+                    wall.append(t1 - t0)
+
+    with tempfile.TemporaryDirectory(dir=storage) as d:
+        threads = [
+            threading.Thread(target=committer, args=(Path(d) / f"p{k}.sqlite",))
+            for k in range(max(concurrent, 1))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     return float(statistics.median(wall)), float(statistics.median(cpu))
 
 

@@ -120,7 +120,9 @@ def validate(
     base = Path(work) if work else out / "clusters"
     run_dir = base / time.strftime("validate-%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
-    profile = calibrate(quick=spec.quick, transport="tls", storage=spec.storage or run_dir)
+    profile = calibrate(
+        quick=spec.quick, transport="tls", storage=spec.storage or run_dir, concurrent=4
+    )
     profile.save(out / "profile.json")
     print(_profile_line(profile), flush=True)
     rows: list[dict[str, Any]] = []
@@ -131,7 +133,7 @@ def validate(
             (spec.clients, f"throughput (req/s), {spec.clients} clients", "throughput_tps"),
         ):
             # the disk's commit time drifts with the machine's other work: measured per point
-            wall, cpu = commit_costs(spec.storage or run_dir, 40)
+            wall, cpu = commit_costs(spec.storage or run_dir, 40, concurrent=n)
             point_profile = replace(
                 profile, persist_ns=round(wall, 1), persist_cpu_ns=round(cpu, 1)
             )

@@ -43,10 +43,11 @@ whose service started before a crash completes and its messages leave.
 ``cores`` (an int, or one per host) and its disk: an input's service starts when its node is free
 *and* one of the host's cores is (first come, first served across the host's nodes, so n node
 processes on a 2-core machine cannot use more than 2 cores), and an output that persists records
-waits for one commit of ``profile.persist_ns`` on the host's disk before its messages leave
-and its node takes its next input; the core is free again once the CPU work is done. The disk is
-shared by the host's nodes and flushes in batches, like a journalling file system with
-concurrent fsyncs: a commit asked while a flush runs joins the next one. A profile with
+waits for one commit of ``profile.persist_ns`` before its messages leave and its node takes its
+next input (the commit's own CPU, ``persist_cpu_ns``, is charged first); the core is free again
+once the CPU work is done. Commits of different nodes overlap: ``persist_ns`` is measured with as
+many concurrent committers as the host runs nodes, so it carries the disk's contention (a FIFO
+disk overstates it: a journalling file system merges concurrent fsyncs). A profile with
 ``persist_ns > 0`` and no ``hosts`` puts every node on a host of its own (one core, one disk).
 Without hosts and with free persistence the model is the single server per node above.
 
@@ -243,7 +244,6 @@ class Simulator:
         self._host: list[int] | None = None
         self._core_free: list[list[int]] = []
         self._disk_free: list[int] = []
-        self._disk_next: list[int] = []
         if hosts is not None:
             host_of = list(hosts)
             if len(host_of) != n or (host_of and min(host_of) < 0):
@@ -255,7 +255,6 @@ class Simulator:
             self._host = host_of
             self._core_free = [[0] * c for c in per_host]
             self._disk_free = [0] * n_hosts
-            self._disk_next = [-1] * n_hosts
         self._cpu_end = 0  # set by _emit: when the CPU work of the output it carried out ends
         self._commit: list[tuple[int, int]] = [(-1, -1)] * n  # each node's last commit (ns)
         # processes (hosts only): the nodes of one process share one thread of execution
@@ -906,22 +905,15 @@ class Simulator:
     def _disk_commit(self, h: int, at_ns: int) -> tuple[int, int]:
         """A commit asked at ``at_ns`` on host ``h``'s disk: ``(start, end)`` in ns.
 
-        The disk flushes in batches, as a journalling file system does with concurrent fsyncs:
-        a commit asked while a flush runs joins the next flush, which starts when the running
-        one ends and serves every commit that joined it.
+        Commits do not queue in the model: ``persist_ns`` is measured with the host's typical
+        number of concurrent committers (``calibrate``), so it already carries the disk's
+        contention — a journalling file system merges concurrent fsyncs in ways a FIFO
+        overstates (see "Hosts").
         """
-        free, nxt = self._disk_free[h], self._disk_next[h]
-        if nxt > free and at_ns >= free:  # the next flush has begun: it is the running one
-            free, nxt = nxt, -1
-        if at_ns >= free:
-            free, nxt = at_ns + self._persist_ns, -1
-            start, end = at_ns, free
-        else:
-            if nxt < 0:
-                nxt = free + self._persist_ns
-            start, end = nxt - self._persist_ns, nxt
-        self._disk_free[h], self._disk_next[h] = free, nxt
-        return start, end
+        end = at_ns + self._persist_ns
+        if end > self._disk_free[h]:
+            self._disk_free[h] = end
+        return at_ns, end
 
     def _set_busy(self, node: int, end: int) -> None:
         if self._members is None:

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NATIVE := $(wildcard _native/*.pyx _native/*.pxd _native/*.h _native/sha256*.c)
 EXTRAS ?= dev,notebooks,fhir,fuzz
 
-.PHONY: run test test-pure test-native lint typecheck bench bench-check bench-cluster lab soak fuzz native clean
+.PHONY: run test test-pure test-native lint typecheck bench bench-check bench-cluster validate lab soak fuzz native clean
 
 # --- set-up -----------------------------------------------------------------------------------
 $(STAMP): pyproject.toml setup.py $(NATIVE)
@@ -72,6 +72,10 @@ bench-cluster: $(STAMP)
 	$(PY) -m medbench cluster faults --out reports/cluster/faults
 	@cat reports/cluster/closed/summary.md reports/cluster/open/summary.md \
 	  reports/cluster/faults/faults.md
+
+# The simulator calibrated for this host against the real cluster, n = 4 and 7 (~5 min).
+validate: $(STAMP)
+	$(PY) -m medbench validate --out reports/validate --nodes 4,7
 
 soak: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m slow

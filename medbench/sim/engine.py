@@ -895,7 +895,10 @@ class Simulator:
         if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
             end = self._emit(node, ready, end)
             cpu_end = self._cpu_end
-        self._set_busy(node, end)
+        if self._members is None:
+            self._busy[node] = end
+        else:
+            self._set_busy(node, end)
         if cores is not None:
             cores[k] = cpu_end
         dl = self._deadline[node]
@@ -961,7 +964,10 @@ class Simulator:
         if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
             end = self._emit(node, ready, end)
             cpu_end = self._cpu_end
-        self._set_busy(node, end)
+        if self._members is None:
+            self._busy[node] = end
+        else:
+            self._set_busy(node, end)
         if cores is not None:
             cores[k] = cpu_end
         dl = self._deadline[node]

@@ -103,6 +103,10 @@ COMMON_DOCS: dict[str, tuple[Any, str, str, dict[str, Any]]] = {
     "crypto": (Literal["modeled", "real"], "signatures modeled, or real Ed25519", "", {}),
     "duration_ms": (float, "virtual time limit of a run", "ms", {"gt": 0}),
     "faults": (str, "fault schedule, e.g. 'crash:3@200ms; partition:0,1|2,3@1s'", "", {}),
+    "hosts": (int, "hosts the nodes share (0: a CPU per node; k: by site, mod k)", "", {"ge": 0}),
+    "cores": (int, "cores per host (with hosts)", "cores", {"ge": 1}),
+    "client_processes": (int, "with hosts: clients in this many processes (0: one each)", "", {}),
+    "round_ticks": (bool, "with hosts: processes tick and send in rounds (the cluster's)", "", {}),
 }
 """Type, help, unit and constraints of the simulator's common parameters (:data:`DEFAULTS`)."""
 

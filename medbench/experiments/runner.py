@@ -23,7 +23,11 @@ Common parameters (defaults in :data:`DEFAULTS`): ``protocol``, ``n``, ``topolog
 which checks them all against its protocol's declared schema (:mod:`.params`: unknown names
 and bad values are an :class:`ExperimentError`) and reports the resolved set in
 :attr:`Deployment.params`, the parameter columns of the row. The workload is the same for every
-protocol (:mod:`.load`).
+protocol (:mod:`.load`). The machine (:mod:`medbench.sim.engine`, *Hosts*, *Processes and
+rounds*): ``hosts`` (0: a CPU per node, the classic model; k: node ``i`` runs on host ``site_i mod
+k`` and shares its ``cores`` and disk), ``client_processes`` (with hosts: the clients, nodes
+``n``.., grouped into that many processes, like load generators) and ``round_ticks`` (with hosts:
+processes work in rounds, like the real cluster's driver).
 
 :func:`run_grid` expands a grid (every combination of the listed values) times the seeds and runs
 them with joblib (:func:`run_grid_detailed` also returns every run's per-node rows: CPU seconds by
@@ -159,6 +163,10 @@ DEFAULTS: dict[str, Any] = {
     "crypto": "modeled",
     "duration_ms": 60_000,
     "faults": "",
+    "hosts": 0,
+    "cores": 1,
+    "client_processes": 0,
+    "round_ticks": False,
 }
 
 NONDETERMINISTIC_COLUMNS = ("wall_s", "sim_msgs_per_wall_s")

@@ -75,15 +75,15 @@ class ValidateSpec:
 def sim_params(n: int, clients: int, spec: ValidateSpec) -> dict[str, Any]:
     """Simulator parameters of the cluster's workload at ``n`` members and ``clients``."""
     per_client = 100 if clients == 1 else 30
-    # one client: a request every 100 ms, so none waits behind the previous one (the cluster's
-    # closed loop sends the next request when the previous completed); many: all at once
-    interval = 100_000 if clients == 1 else 0
     return {
         "protocol": "pbft",
         "n": n,
         "clients": clients,
         "requests": clients * per_client,
-        "interval_us": interval,
+        # a closed loop, like the cluster's load generator: one request in flight per client,
+        # the next one sent when it completes; latency counted from when a request leaves
+        "load": "closed",
+        "outstanding": 1,
         "payload_bytes": 0,
         "batch": CLUSTER_PROTOCOL["max_batch_size"],
         "batch_delay_us": CLUSTER_PROTOCOL["max_batch_delay_us"],

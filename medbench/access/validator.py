@@ -49,6 +49,7 @@ for a blacklist entry, the sanctioned staff member, who is accountable by name.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -151,10 +152,28 @@ class Rule(Protocol):
         ...
 
 
+MEMO_SIZE = 4096
+"""Pure checks (an envelope opened, a signature verified) a rule remembers: a replica judges each
+request twice, at admission and at execution, and the second time costs no cryptography."""
+
+
 class EnvelopeRule:
     """A sealed request opens with the access key and holds exactly the fields it carries."""
 
     name = "envelope"
+
+    def __init__(self) -> None:
+        # opening is a pure function of (key, box, associated data): remembered per box
+        self._open = functools.lru_cache(maxsize=MEMO_SIZE)(self._open_uncached)
+
+    @staticmethod
+    def _open_uncached(
+        key: EncryptionKey | None, box: bytes, aad: bytes
+    ) -> dict[str, Any] | EnvelopeError:
+        try:
+            return open_envelope(key, box, aad)
+        except EnvelopeError as exc:
+            return exc
 
     def check(self, ctx: Context) -> Refusal | None:
         """Open the envelope (all replicas get the same dict) and compare it with the request."""
@@ -162,10 +181,9 @@ class EnvelopeRule:
         if not req.sealed:
             return None
         aad = sealed_aad(req.kind, req.operation, req.signer, req.nonce)
-        try:
-            fields = open_envelope(ctx.access_key, req.envelope, aad)
-        except EnvelopeError as exc:
-            return Refusal(Reason.SEALED_ENVELOPE, str(exc))
+        fields = self._open(ctx.access_key, req.envelope, aad)
+        if isinstance(fields, EnvelopeError):
+            return Refusal(Reason.SEALED_ENVELOPE, str(fields))
         first_chain = req.signatures[0].cert_chain if req.signatures else ()
         expect = {
             "requester": req.requester,
@@ -276,13 +294,23 @@ class SignatureRule:
 
     name = "signature"
 
+    def __init__(self) -> None:
+        # a signature's validity is a pure function of (key, signature, message): remembered
+        self._valid = functools.lru_cache(maxsize=MEMO_SIZE)(self._valid_uncached)
+
+    @staticmethod
+    def _valid_uncached(public_key: bytes, signature: bytes, message: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
     def check(self, ctx: Context) -> Refusal | None:
         """Verify each signature."""
         rid = ctx.request.request_id
         for sig in ctx.request.signatures:
-            try:
-                Ed25519PublicKey.from_public_bytes(sig.public_key).verify(sig.signature, rid)
-            except (InvalidSignature, ValueError):
+            if not self._valid(sig.public_key, sig.signature, rid):
                 return Refusal(Reason.BAD_SIGNATURE, f"signature of {sig.public_key[:4].hex()}")
         ctx.signature_ok = True
         return None

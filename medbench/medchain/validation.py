@@ -71,6 +71,7 @@ and (blacklist) the sanctioned staff member, with the patient sealed.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -150,6 +151,17 @@ def revocation_floor(state: ChainState, request: AccessRequest) -> int | None:
     return max(times, default=None)
 
 
+MEMO_SIZE = 4096
+"""Requests a replica remembers decoded and opened between admission and execution."""
+
+
+def _decode_transaction(operation: bytes) -> Transaction | LedgerDecodeError:
+    try:
+        return Transaction.from_wire(operation)
+    except LedgerDecodeError as exc:
+        return exc
+
+
 class AccessValidator:
     """Validator + service hooks of one replica (see the module docstring)."""
 
@@ -188,6 +200,12 @@ class AccessValidator:
         self.quiet = False  # while replaying the log after a crash: drafts were submitted before
         self.accepted: dict[bytes, Transaction] = {}  # tx ID -> accepted body, until stored
         self._drafted: set[bytes] = set()  # request IDs whose drafts this node already queued
+        # Decoding a transaction and opening its request are pure functions of the bytes (and of
+        # the signers' registered chains): a replica judges each request twice, at admission and
+        # at execution, so the second judging reuses them (only the state-dependent rules run
+        # again). Bounded; the rules' own memos (signatures, envelopes) do the same.
+        self._decode = functools.lru_cache(maxsize=MEMO_SIZE)(_decode_transaction)
+        self._request = functools.lru_cache(maxsize=MEMO_SIZE)(self._request_uncached)
 
     # --- judging --------------------------------------------------------------------------------
     def local_time(self) -> int:
@@ -204,10 +222,9 @@ class AccessValidator:
         The deterministic bounds always apply: the head block's time and the revocations on
         chain.
         """
-        try:
-            tx = Transaction.from_wire(operation)
-        except LedgerDecodeError as exc:
-            return Verdict(None, f"malformed: {exc}")
+        tx = self._decode(operation)
+        if isinstance(tx, LedgerDecodeError):
+            return Verdict(None, f"malformed: {tx}")
         t = tx.timestamp_us
         if clock_us is not None and t > clock_us + self.max_lead_us:
             # a stamp ahead of the replicas' clocks would reach into a grant not yet valid
@@ -225,16 +242,9 @@ class AccessValidator:
         record = self.records.check(tx, self.state, self.chains)
         if record is not None:
             return Verdict(tx, record)
-        chains = [self.chains.get(k, ()) for k in tx.public_keys]
-        try:
-            request = from_transaction_fields(
-                tx.kind, tx.content, tx.timestamp_us, tx.public_keys, tx.signatures, chains,
-                access_key=self.access_key,
-            )  # fmt: skip
-        except EnvelopeError as exc:
-            return Verdict(tx, f"sealed-envelope: {exc}")
-        except RequestError as exc:
-            return Verdict(tx, f"malformed: {exc}")
+        request = self._request(operation, tuple(self.chains.get(k, ()) for k in tx.public_keys))
+        if isinstance(request, str):
+            return Verdict(tx, request)
         if self.require_sealed and not request.sealed:
             return Verdict(tx, "unsealed-request: this consortium takes sealed requests only")
         floor = revocation_floor(self.state, request)
@@ -243,6 +253,22 @@ class AccessValidator:
             # would see the grant or certificate still valid
             return Verdict(tx, "stale-timestamp: predates a revocation that affects it", request)
         return Verdict(tx, self.rules.check(request, self.state), request)
+
+    def _request_uncached(
+        self, operation: bytes, chains: tuple[tuple[bytes, ...], ...]
+    ) -> AccessRequest | str:
+        """The access request ``operation`` carries (its envelope opened), or why it is none."""
+        tx = self._decode(operation)
+        assert isinstance(tx, Transaction), "decoded before"
+        try:
+            return from_transaction_fields(
+                tx.kind, tx.content, tx.timestamp_us, tx.public_keys, tx.signatures, list(chains),
+                access_key=self.access_key,
+            )  # fmt: skip
+        except EnvelopeError as exc:
+            return f"sealed-envelope: {exc}"
+        except RequestError as exc:
+            return f"malformed: {exc}"
 
     def _queue(self, drafts: list[TxDraft], tx: Transaction, *, evidence: bool) -> None:
         """Queue this node's records about ``tx`` (once); a refusal's carry ``tx`` as evidence."""

@@ -11,7 +11,8 @@ everything and nothing imports it).
 * :mod:`.node` — ``node run``: one consortium node process (:mod:`medbench.runtime`);
 * :mod:`.cluster` — ``cluster init | up | status | down | load | bench | faults``: a
   consortium of node processes, its load generator and its fault scenarios;
-* :mod:`.validate` — ``validate``: the simulator checked against the real cluster on this host.
+* :mod:`.validate` — ``validate``: the simulator checked against the real cluster on this host;
+* :mod:`.gateway` — ``gateway run | up | down | enrol | bench``: FHIR gateways and the dashboard.
 
 Errors (:mod:`.errors`): a command that cannot do what it was asked prints one line naming the
 problem on standard error and exits with status 2 (a usage error: a bad value, an unknown name,
@@ -31,6 +32,7 @@ import medbench
 from medbench.cli import (
     cluster,
     demo,
+    gateway,
     ledger,
     node,
     params,
@@ -52,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (
-        selfcheck, ledger, store, demo, sim, params, reproduce, node, cluster, validate
+        selfcheck, ledger, store, demo, sim, params, reproduce, node, cluster, validate, gateway
     ):  # fmt: skip
         module.register(sub)
     return parser

@@ -42,8 +42,31 @@ def _print_report(title: str, report: ChainReport) -> None:
         print(f"  {f}")
 
 
+def _verify_proof(args: argparse.Namespace) -> int:
+    """``verify --proof FILE``: a gateway's inclusion or consistency proof, offline."""
+    from medbench.gateway.proofs import ProofError, load_proof, verify_proof
+
+    data = input_file(args.proof, "proof file").read_bytes()
+    keys = None
+    if args.validators:
+        try:
+            keys = [bytes.fromhex(k) for k in args.validators.split(",")]
+        except ValueError:
+            raise UsageError("--validators: comma-separated hex keys") from None
+    try:
+        claim, problems = verify_proof(load_proof(data), keys)
+    except ProofError as exc:
+        raise UsageError(f"{args.proof}: not a valid proof: {exc}") from None
+    print(f"{'VALID' if not problems else 'INVALID'}: {claim}")
+    for p in problems:
+        print(f"  {p}")
+    return 0 if not problems else 1
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Run the tamper/verify/repair demonstration or audit a published chain file."""
+    if args.proof:
+        return _verify_proof(args)
     if args.audit:
         data = input_file(args.audit, "publication file").read_bytes()
         try:
@@ -112,5 +135,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--repair", action="store_true", help="restore from an honest peer's copy")
     p.add_argument("--publish", metavar="FILE", help="write headers and IDs for auditors")
     p.add_argument("--audit", metavar="FILE", help="audit a published chain file instead")
+    p.add_argument(
+        "--proof",
+        metavar="FILE",
+        help="verify a proof downloaded from a gateway (inclusion or consistency)",
+    )
+    p.add_argument(
+        "--validators",
+        metavar="HEX,...",
+        help="with --proof: the trusted validator keys (default: those the file lists)",
+    )
     p.set_defaults(func=cmd_verify)
     return p

@@ -1,0 +1,260 @@
+"""FHIR clients written by others against the gateways of a 4-node consortium.
+
+SMART on FHIR's ``fhirclient`` (create, read, a paged search, a transaction Bundle) and
+``fhirpy`` (save, fetch_all); the chain's decisions come back as OperationOutcomes; hostile
+input is refused with a bounded 4xx; proofs downloaded from the chain endpoints verify offline
+with ``medbench verify --proof``; the scheduled retention moves and evicts images.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medbench.cli import main as cli_main
+from tests.gateway.conftest import Consortium
+
+PATIENT = "patient-1"
+DOCTOR = "doctor-1"
+
+
+def _patient_json(name: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:medbench:user", "value": name}],
+        "name": [{"family": "Tan", "given": ["Mei"]}],
+        "gender": "female",
+    }
+
+
+def _encounter(pid: str, note: str = "") -> dict[str, Any]:
+    return {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{pid}"},
+        **({"reasonCode": [{"text": note}]} if note else {}),
+    }
+
+
+def _consent(pid: str, actor: str, ops: list[str]) -> dict[str, Any]:
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{pid}"},
+        "provision": {
+            "actor": [
+                {
+                    "role": {"coding": [{"code": "PRCP"}]},
+                    "reference": {"reference": f"Practitioner/{actor}"},
+                }
+            ],
+            "action": [{"coding": [{"system": "urn:medbench:operation", "code": o}]} for o in ops],
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def patient_id(consortium: Consortium) -> str:
+    """patient-1's Patient, and her consent for doctor-1 (add, read, modify), on gateway 1."""
+    base = consortium.urls[1]
+    st, hdr, doc = consortium.call("POST", f"{base}/Patient", PATIENT, _patient_json(PATIENT))
+    assert st == 201, doc
+    pid = doc["id"]
+    st, _, doc = consortium.call(
+        "POST", f"{base}/Consent", PATIENT, _consent(pid, DOCTOR, ["add", "read", "modify"])
+    )
+    assert st == 201, doc
+    return str(pid)
+
+
+def _fhirclient(consortium: Consortium, user: str, base: str) -> Any:
+    from fhirclient import client
+
+    smart = client.FHIRClient(settings={"app_id": "medbench-test", "api_base": base + "/"})
+    smart.server.session.cert = consortium.user(user)
+    smart.server.session.verify = consortium.ca
+    smart.server.session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides session.verify
+    return smart
+
+
+def test_fhirclient_create_read_paged_search_transaction(
+    consortium: Consortium, patient_id: str
+) -> None:
+    from fhirclient.models.bundle import Bundle
+    from fhirclient.models.encounter import Encounter
+
+    smart = _fhirclient(consortium, DOCTOR, consortium.urls[1])
+    created = []
+    for k in range(3):
+        enc = Encounter(_encounter(patient_id, f"visit {k}"))
+        doc = enc.create(smart.server)
+        assert doc["resourceType"] == "Encounter" and doc["meta"]["versionId"] == "1"
+        created.append(doc["id"])
+    got = Encounter.read(created[0], smart.server)
+    assert got.subject.reference == f"Patient/{patient_id}" and got.status == "finished"
+    search = Encounter.where(struct={"patient": patient_id, "_count": "2"})
+    pages = list(search.perform_iter(smart.server))
+    assert len(pages) >= 2 and pages[0].total >= 3
+    assert all(link.url.startswith("https://") for link in pages[0].link)
+    ids = {e.resource.id for p in pages for e in (p.entry or [])}
+    assert set(created) <= ids
+    tx = Bundle({
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            {"request": {"method": "POST", "url": "Encounter"}, "resource": _encounter(patient_id)},
+            {"request": {"method": "POST", "url": "Observation"}, "resource": {
+                "resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "valueQuantity": {"value": 72, "unit": "/min"}}},
+        ],
+    })  # fmt: skip
+    resp = smart.server.post_json("", tx.as_json()).json()
+    assert resp["type"] == "transaction-response" and len(resp["entry"]) == 2
+    assert all(e["response"]["status"].startswith("201") for e in resp["entry"])
+
+
+def test_fhirpy_save_and_fetch_all(consortium: Consortium, patient_id: str) -> None:
+    from fhirpy import SyncFHIRClient
+
+    fc = SyncFHIRClient(
+        consortium.urls[1],
+        requests_config={"cert": consortium.user(DOCTOR), "verify": consortium.ca},
+        extra_headers={"Content-Type": "application/fhir+json"},
+    )
+    obs = fc.resource(
+        "Observation", status="final", subject={"reference": f"Patient/{patient_id}"},
+        code={"coding": [{"system": "http://loinc.org", "code": "8310-5"}]},
+        valueQuantity={"value": 37.1, "unit": "Cel"},
+    )  # fmt: skip
+    obs.save()
+    assert obs["id"]
+    found = fc.resources("Observation").search(patient=patient_id).limit(1).fetch_all()
+    assert obs["id"] in {r["id"] for r in found}
+
+
+def test_chain_decides_and_answers_with_typed_reasons(
+    consortium: Consortium, patient_id: str
+) -> None:
+    base = consortium.urls[1]
+    st, hdr, doc = consortium.call("POST", f"{base}/Encounter", DOCTOR, _encounter(patient_id))
+    assert st == 201 and hdr["etag"] == 'W/"1"' and hdr["location"].startswith(base)
+    assert int(hdr["x-medbench-block-height"]) >= 1 and len(hdr["x-medbench-transaction"]) == 64
+    rid = doc["id"]
+    # If-Match: version 1 is live -> 200; version 1 again -> the chain refuses (no longer live)
+    upd = _encounter(patient_id, "revised") | {"id": rid}
+    st, hdr, _ = consortium.call(
+        "PUT", f"{base}/Encounter/{rid}", DOCTOR, upd, {"If-Match": 'W/"1"'}
+    )
+    assert st == 200 and hdr["etag"] == 'W/"2"'
+    st, _, doc = consortium.call(
+        "PUT", f"{base}/Encounter/{rid}", DOCTOR, upd, {"If-Match": 'W/"1"'}
+    )
+    assert st == 412 and doc["issue"][0]["details"]["coding"][0]["code"] == "unknown-record"
+    # past versions: only the patient (the policy), doctor refused by the chain
+    st, _, doc = consortium.call("GET", f"{base}/Encounter/{rid}/_history", PATIENT)
+    assert st == 200 and doc["total"] == 2
+    st, _, doc = consortium.call("GET", f"{base}/Encounter/{rid}/_history", DOCTOR)
+    assert st == 403 and doc["resourceType"] == "OperationOutcome"
+    # another patient's data without a grant: the patient (not blacklistable) is refused
+    st, _, doc = consortium.call("GET", f"{base}/Encounter/{rid}", "patient-0")
+    assert st == 403 and doc["issue"][0]["details"]["coding"][0]["code"] == "no-grant"
+    # the queries are on chain: the patient sees the AuditEvents about her
+    st, _, doc = consortium.call("GET", f"{base}/AuditEvent?patient={patient_id}", PATIENT)
+    assert st == 200 and doc["total"] >= 1
+    assert {e["resource"]["resourceType"] for e in doc["entry"]} == {"AuditEvent"}
+    st, _, doc = consortium.call("GET", f"{base}/AuditEvent?type=blacklist", "authority")
+    assert st == 200
+    # an invalid resource never reaches the chain
+    bad = _encounter(patient_id) | {"status": 42, "nonsense": True}
+    st, _, doc = consortium.call("POST", f"{base}/Encounter", DOCTOR, bad)
+    assert st == 400 and doc["resourceType"] == "OperationOutcome"
+    # staff keys are held by their own hospital
+    st, _, _ = consortium.call(
+        "GET", f"{consortium.urls[0]}/Encounter?patient={patient_id}", DOCTOR
+    )
+    assert st == 403
+    st, _, doc = consortium.call("GET", f"{base}/metadata")
+    assert st == 200 and doc["resourceType"] == "CapabilityStatement" and doc["fhirVersion"]
+
+
+def test_hostile_input_gets_bounded_4xx(consortium: Consortium, patient_id: str) -> None:
+    base = consortium.urls[1]
+    t0 = time.monotonic()
+    cases = [
+        ("GET", f"{base}/Encounter?patient={patient_id}", None, None, {}, 401),  # no certificate
+        ("POST", f"{base}/Encounter", PATIENT, None, {"Content-Type": "text/plain"}, 415),
+        ("POST", f"{base}/Encounter", PATIENT, b"{" * 200_000, {}, 400),
+        ("POST", f"{base}/Encounter", PATIENT, b"[" * 50 + b"]" * 50, {}, 400),
+        ("POST", f"{base}/Encounter", PATIENT, b"x" * (2 << 20), {}, 413),
+        ("GET", f"{base}/Encounter/..%2F..%2Fetc", PATIENT, None, {}, 404),
+        ("GET", f"{base}/Encounter/" + "a" * 65, PATIENT, None, {}, 400),
+        ("GET", f"{base}/Nonsense/abc", PATIENT, None, {}, 404),
+        ("GET", f"{base}/Encounter?patient=1'%20OR%201=1--", PATIENT, None, {}, 400),
+        ("GET", f"{base}/Encounter?_count=-1", PATIENT, None, {}, 400),
+        ("GET", f"{base}/Encounter?patient=" + "x" * 5000, PATIENT, None, {}, 400),
+        ("POST", f"{base}", PATIENT, b'{"resourceType":"Patient"}', {}, 400),
+    ]
+    for method, url, user, raw, headers, want in cases:
+        st, _, doc = consortium.call(method, url, user, raw=raw, headers=headers)
+        assert st == want, (url[:80], st, doc)
+        assert isinstance(doc, dict) and doc.get("resourceType") == "OperationOutcome"
+    assert time.monotonic() - t0 < 30
+
+
+def test_proofs_verify_offline(consortium: Consortium, patient_id: str, tmp_path: Path) -> None:
+    base = consortium.urls[1]
+    root = base.removesuffix("/fhir")
+    st, hdr, _ = consortium.call("POST", f"{base}/Encounter", DOCTOR, _encounter(patient_id))
+    assert st == 201
+    tx = hdr["x-medbench-transaction"]
+    st, _, proof = consortium.call("GET", f"{root}/chain/transactions/{tx}/proof")
+    assert st == 200
+    f = tmp_path / "inclusion.json"
+    f.write_text(json.dumps(proof))
+    assert cli_main(["verify", "--proof", str(f)]) == 0
+    proof["path"] = proof["path"][::-1] if len(proof["path"]) > 1 else ["00" * 32]
+    f.write_text(json.dumps(proof))
+    assert cli_main(["verify", "--proof", str(f)]) == 1
+    height = int(hdr["x-medbench-block-height"])
+    st, _, cons = consortium.call("GET", f"{root}/chain/consistency?first=1&second={height}")
+    assert st == 200
+    f.write_text(json.dumps(cons))
+    assert cli_main(["verify", "--proof", str(f)]) == 0
+    st, _, blk = consortium.call("GET", f"{root}/chain/blocks/{height}")
+    assert st == 200 and tx in blk["tx_ids"] and blk["tree"][-1] == [blk["header"]["merkle_root"]]
+
+
+def test_binary_tiers_and_retention(consortium: Consortium, patient_id: str) -> None:
+    base = consortium.urls[1]
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+    st, hdr, doc = consortium.call(
+        "POST", f"{base}/Binary", PATIENT, raw=image,
+        headers={"Content-Type": "image/png", "X-Security-Context": f"Patient/{patient_id}"},
+    )  # fmt: skip
+    assert st == 201, doc
+    digest = doc["id"]
+    st, _, got = consortium.call("GET", f"{base}/Binary/{digest}", PATIENT)
+    assert st == 200 and got == image
+    # the patient's own upload is not the hospital's: near-line after 2 s, offline after 4 s
+    end = time.monotonic() + 20
+    text = ""
+    while time.monotonic() < end:
+        _, _, raw = consortium.call("GET", base.removesuffix("/fhir") + "/metrics")
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if "medbench_gateway_retention_evictions_total 1.0" in text:
+            break
+        time.sleep(0.5)
+    assert 'target="nearline"' in text and "medbench_gateway_retention_evictions_total 1.0" in text
+    st, _, doc = consortium.call(
+        "GET", f"{base}/Binary/{digest}", PATIENT, headers={"Accept": "application/fhir+json"}
+    )
+    assert st == 200 and base64.b64decode(doc["data"]) == image  # from the authority's archive

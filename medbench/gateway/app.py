@@ -441,7 +441,7 @@ def _depth_ok(value: Any) -> bool:
 
 async def _body(request: Request, limit: int) -> bytes:
     cl = request.headers.get("content-length")
-    if cl is not None and (not cl.isdigit() or int(cl) > limit):
+    if cl is not None and (not (cl.isascii() and cl.isdigit()) or int(cl) > limit):
         raise Problem(413, "too-costly", f"the body exceeds {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -484,7 +484,7 @@ def _int_param(request: Request, key: str, default: int, lo: int, hi: int) -> in
     raw = request.query_params.get(key)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 9 or not lo <= int(raw) <= hi:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or not lo <= int(raw) <= hi:
         raise Problem(400, "value", f"{key} must be an integer in [{lo}, {hi}]")
     return int(raw)
 
@@ -730,7 +730,11 @@ def build_app(gw: Gateway) -> Starlette:
             return fhir_response(doc)
         gw.index.refresh()
         entry = gw.index.get(rtype, rid)
-        if entry is None or not vid.isdigit() or not 1 <= int(vid) <= len(entry.versions):
+        if (
+            entry is None
+            or not (vid.isascii() and vid.isdigit())
+            or not 1 <= int(vid) <= len(entry.versions)
+        ):
             raise Problem(404, "not-found", f"{rtype}/{rid}/_history/{vid} is not known")
         n = int(vid)
         if rtype == "Consent":
@@ -932,7 +936,7 @@ def build_app(gw: Gateway) -> Starlette:
         im = request.headers.get("if-match")
         if im is not None:
             n = im.strip().removeprefix("W/").strip('"')
-            if not n.isdigit() or not 1 <= int(n) <= len(entry.versions):
+            if not (n.isascii() and n.isdigit()) or not 1 <= int(n) <= len(entry.versions):
                 raise Problem(412, "conflict", f"If-Match {im[:40]!r} names no version")
             record, if_match = entry.versions[int(n) - 1].tx_id, True
         body = {"record": record, "content": encode_content(res), "reason": "fhir update"}
@@ -1051,6 +1055,20 @@ def build_app(gw: Gateway) -> Starlette:
         )
 
     # --- chain endpoints --------------------------------------------------------------------------
+    def plain(route: str, fn: Callable[[Request], Awaitable[Response]]) -> Any:
+        async def wrapped(request: Request) -> Response:
+            try:
+                resp = await fn(request)
+            except Problem as p:
+                resp = JSONResponse({"error": p.text}, p.status)
+            except Exception:
+                log.exception("internal error on %s", route)
+                resp = JSONResponse({"error": "internal error"}, 500)
+            gw.metrics.requests.labels(request.method, route, str(resp.status_code)).inc()
+            return resp
+
+        return wrapped
+
     def validators() -> list[bytes]:
         return [m.validator_key for m in gw.chain.cons.members]
 
@@ -1062,7 +1080,7 @@ def build_app(gw: Gateway) -> Starlette:
 
     async def block(request: Request) -> Response:
         raw = str(request.path_params.get("height", ""))
-        if not raw.isdigit() or len(raw) > 12:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
             return JSONResponse({"error": "height must be an integer"}, 400)
         gw.index.refresh()
         b = gw.index.block(int(raw))
@@ -1159,12 +1177,12 @@ def build_app(gw: Gateway) -> Starlette:
         Route("/fhir/{type}/{id}", handler("delete", delete), methods=["DELETE"]),
         Route("/fhir/{type}/{id}/_history", handler("history", history), methods=["GET"]),
         Route("/fhir/{type}/{id}/_history/{vid}", handler("vread", vread), methods=["GET"]),
-        Route("/chain/blocks", blocks, methods=["GET"]),
-        Route("/chain/blocks/{height}", block, methods=["GET"]),
-        Route("/chain/transactions/{tx}/proof", inclusion, methods=["GET"]),
-        Route("/chain/consistency", consistency, methods=["GET"]),
+        Route("/chain/blocks", plain("blocks", blocks), methods=["GET"]),
+        Route("/chain/blocks/{height}", plain("block", block), methods=["GET"]),
+        Route("/chain/transactions/{tx}/proof", plain("inclusion", inclusion), methods=["GET"]),
+        Route("/chain/consistency", plain("consistency", consistency), methods=["GET"]),
         Route("/dashboard", dashboard, methods=["GET"]),
-        Route("/dashboard/api/status", status, methods=["GET"]),
+        Route("/dashboard/api/status", plain("status", status), methods=["GET"]),
         Route("/dashboard/{name}", static, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),

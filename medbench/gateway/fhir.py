@@ -258,6 +258,7 @@ _ERRORS = {
         (403, "refused by the chain"),
         (404, "unknown resource"),
         (405, "not supported"),
+        (410, "deleted"),
         (406, "not acceptable"),
         (409, "version conflict"),
         (412, "precondition failed"),
@@ -395,21 +396,21 @@ def openapi(base: str) -> dict[str, Any]:
             "get": {
                 "operationId": "recentBlocks",
                 "parameters": _params("limit"),
-                "responses": {"200": json_ok, "400": json_ok},
+                "responses": {"200": json_ok, "400": json_ok, "404": json_ok},
             }
         },
         "/chain/blocks/{height}": {
             "get": {
                 "operationId": "block",
                 "parameters": _params("height"),
-                "responses": {"200": json_ok, "404": json_ok},
+                "responses": {"200": json_ok, "400": json_ok, "404": json_ok},
             }
         },
         "/chain/transactions/{tx}/proof": {
             "get": {
                 "operationId": "inclusionProof",
                 "parameters": _params("tx"),
-                "responses": {"200": json_ok, "404": json_ok},
+                "responses": {"200": json_ok, "400": json_ok, "404": json_ok},
             }
         },
         "/chain/consistency": {

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NATIVE := $(wildcard _native/*.pyx _native/*.pxd _native/*.h _native/sha256*.c)
-EXTRAS ?= dev,notebooks,fhir,fuzz
+EXTRAS ?= dev,notebooks,fhir,fuzz,gateway
 
 .PHONY: run test test-pure test-native lint typecheck bench bench-check bench-cluster validate lab soak fuzz native clean
 

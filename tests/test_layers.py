@@ -66,6 +66,9 @@ def test_the_contracts_hold() -> None:
         # the cluster driver reaching for the simulator or up to the experiments
         ("runtime/driver.py", "import medbench.sim.engine\n", "Every import points down"),
         ("runtime/bench.py", "import medbench.experiments\n", "The cluster driver drives nodes"),
+        # the runtime or a sibling front reaching for the gateway (only the command line may)
+        ("runtime/node.py", "import medbench.gateway.app\n", "Every import points down"),
+        ("study/__init__.py", "import medbench.gateway\n", "Every import points down"),
         # one protocol reaching into another
         (
             "consensus/raft/log.py",

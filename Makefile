@@ -63,15 +63,18 @@ bench-check: $(STAMP)
 
 # --- the real cluster (medbench.runtime): load sweeps and fault scenarios on real processes -------
 # Closed loop at 1/16/64 clients (null service and Medical Chain, TLS and plain), an open-loop
-# sweep, then the fault scenarios; CSV, plots and summaries under reports/cluster/ (~12 min).
+# sweep, the fault scenarios, then FHIR create/read through a gateway against the same transactions
+# submitted directly; CSV, plots and summaries under reports/cluster/ (~14 min).
 bench-cluster: $(STAMP)
 	$(PY) -m medbench cluster bench --out reports/cluster/closed --clients 1,16,64 \
 	  --services null,medchain --transports tls,plain --duration 10 --warmup 3
 	$(PY) -m medbench cluster bench --out reports/cluster/open --mode open \
 	  --clients 64 --rates 100,200,400,800,1600 --duration 10 --warmup 3
 	$(PY) -m medbench cluster faults --out reports/cluster/faults
+	$(PY) -m medbench gateway bench --out reports/cluster/gateway --connections 1,16,64 \
+	  --duration 10 --warmup 3
 	@cat reports/cluster/closed/summary.md reports/cluster/open/summary.md \
-	  reports/cluster/faults/faults.md
+	  reports/cluster/faults/faults.md reports/cluster/gateway/gateway.md
 
 # The simulator calibrated for this host against the real cluster, n = 4 and 7 (~5 min).
 validate: $(STAMP)

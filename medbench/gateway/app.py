@@ -272,7 +272,7 @@ class Gateway:
             if h or time.monotonic() > end:
                 self.metrics.height.set(self.index.height)
                 return h
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.002)
 
     async def query(self, user: User, patient: bytes, category: str, history: bool = False) -> None:
         """A ``read`` query on chain (audited); raises on refusal."""

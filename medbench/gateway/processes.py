@@ -25,7 +25,7 @@ from medbench.gateway.enrol import enrol
 from medbench.runtime import cluster
 from medbench.runtime.config import load_consortium
 
-BLOCK_INTERVAL_US = 50_000
+BLOCK_INTERVAL_US = 10_000
 GATEWAY_PROTOCOL: dict[str, Any] = {"block_interval_us": BLOCK_INTERVAL_US}
 
 

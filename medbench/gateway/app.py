@@ -222,9 +222,9 @@ class Gateway:
             elif user.role == "doctor":
                 c = GranteeClient(
                     ident,
-                    None,
+                    None,  # type: ignore[arg-type]
                     self.rng,
-                    countersigner=self.hospital_of[user.name],  # type: ignore[arg-type]
+                    countersigner=self.hospital_of[user.name],
                     privacy=privacy,
                 )
             elif user.role == "authority":
@@ -822,7 +822,7 @@ def build_app(gw: Gateway) -> Starlette:
             if rtype == "Consent":
                 gw.index.refresh()
                 entries = [e for e in gw.index.iter_type("Consent") if e.patient == patient]
-                entries = [e for e in entries if _visible(lambda e=e: consent_visible(user, e))]
+                entries = [e for e in entries if _visible(consent_visible, user, e)]
             else:
                 await gw.query(user, patient, fhir.category_of(rtype))
                 entries = gw.index.of_patient(rtype, patient)
@@ -1202,9 +1202,9 @@ def build_app(gw: Gateway) -> Starlette:
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
 
 
-def _visible(check: Callable[[], None]) -> bool:
+def _visible(check: Callable[..., None], *args: Any) -> bool:
     try:
-        check()
+        check(*args)
     except Problem:
         return False
     return True

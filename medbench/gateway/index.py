@@ -261,9 +261,10 @@ class StoreIndex:
                 )
         elif op in (Operation.MODIFY, Operation.DELETE):
             key = self.by_tx.get(body.get("record", b""))
-            entry = self.entries.get(key) if key else None
-            if entry is None:
+            found = self.entries.get(key) if key else None
+            if found is None:
                 return
+            entry = found
             if op is Operation.MODIFY:
                 doc = decode_content(body.get("content"))
                 if doc is None:
@@ -288,10 +289,12 @@ class StoreIndex:
             self.grants[tx.id] = rid
         elif op is Operation.REVOKE:
             rid2 = self.grants.get(body.get("grant", b""))
-            entry = self.entries.get(("Consent", rid2)) if rid2 else None
-            if entry is None or entry.current.resource is None:
+            found = self.entries.get(("Consent", rid2)) if rid2 else None
+            current = found.current.resource if found is not None else None
+            if found is None or current is None:
                 return
-            grant = dict(entry.current.resource["_grant"], status="inactive")
+            entry = found
+            grant = dict(current["_grant"], status="inactive")
             self._version(entry, tx, height, {"_grant": grant}, req.requester, "DELETE")
 
     def _version(

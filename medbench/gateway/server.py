@@ -57,7 +57,7 @@ log = logging.getLogger("medbench.gateway.server")
 class PeerCertProtocol(H11Protocol):
     """uvicorn's h11 protocol, remembering each TLS connection's client certificate."""
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         obj = transport.get_extra_info("ssl_object")
         peer = transport.get_extra_info("peername")

@@ -65,7 +65,7 @@ def _consent(pid: str, actor: str, ops: list[str]) -> dict[str, Any]:
 def patient_id(consortium: Consortium) -> str:
     """patient-1's Patient, and her consent for doctor-1 (add, read, modify), on gateway 1."""
     base = consortium.urls[1]
-    st, hdr, doc = consortium.call("POST", f"{base}/Patient", PATIENT, _patient_json(PATIENT))
+    st, _hdr, doc = consortium.call("POST", f"{base}/Patient", PATIENT, _patient_json(PATIENT))
     assert st == 201, doc
     pid = doc["id"]
     st, _, doc = consortium.call(
@@ -236,7 +236,7 @@ def test_proofs_verify_offline(consortium: Consortium, patient_id: str, tmp_path
 def test_binary_tiers_and_retention(consortium: Consortium, patient_id: str) -> None:
     base = consortium.urls[1]
     image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
-    st, hdr, doc = consortium.call(
+    st, _hdr, doc = consortium.call(
         "POST", f"{base}/Binary", PATIENT, raw=image,
         headers={"Content-Type": "image/png", "X-Security-Context": f"Patient/{patient_id}"},
     )  # fmt: skip

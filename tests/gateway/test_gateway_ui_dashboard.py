@@ -1,6 +1,7 @@
 """The dashboard in a real headless browser (Debian's chromium driven by Playwright, no browser
 download): it loads, shows four nodes, updates when a transaction commits and when a node is
-killed, and draws a block's Merkle tree and a transaction's inclusion proof."""
+killed, and draws a block's Merkle tree and a transaction's inclusion proof. Runs last in the
+session (file order): it kills a node."""
 
 from __future__ import annotations
 

@@ -85,8 +85,41 @@ def _canonical(value: Any, depth: int) -> Any:
     raise EncodeError(f"{t.__name__} is not part of the canonical data model")
 
 
+_SCALARS = frozenset({bytes, str, int, bool, type(None)})
+"""Types that :func:`_canonical` returns unchanged (an ``int`` still needs its range checked)."""
+
+
+def _plain(value: tuple[Any, ...] | list[Any], depth: int) -> bool:
+    """True when ``value`` holds only scalars and tuples/lists of them (no dict, no subclass):
+    its canonical form then differs from it only in tuples becoming lists, which MessagePack
+    writes alike (arrays), so it can be packed as it is. Integers are range-checked by the packer
+    (its range is the model's: -2^63 .. 2^64-1)."""
+    if depth > MAX_DEPTH:
+        return False
+    for v in value:
+        t = type(v)
+        if t in _SCALARS:
+            continue
+        if (t is tuple or t is list) and _plain(v, depth + 1):
+            continue
+        return False
+    return True
+
+
 def encode(value: Any) -> bytes:
-    """The canonical bytes of ``value``; :class:`EncodeError` for values outside the model."""
+    """The canonical bytes of ``value``; :class:`EncodeError` for values outside the model.
+
+    Fast path: a tuple (a message body, a record) of scalars and nested tuples or lists of them
+    is packed directly, without building its canonical copy; the bytes are the same (the codec
+    tests compare both paths). Anything else goes through :func:`_canonical`.
+    """
+    if type(value) is tuple and _plain(value, 1):
+        try:
+            fast: bytes = msgpack.packb(value, use_bin_type=True)
+        except (OverflowError, UnicodeEncodeError):
+            pass  # outside the model: the slow path raises the EncodeError
+        else:
+            return fast
     canonical = _canonical(value, 0)
     try:
         out: bytes = msgpack.packb(canonical, use_bin_type=True)

@@ -108,6 +108,8 @@ _REGISTRY: dict[str, ProtocolFactory | str] = {
     "poi": "medbench.experiments.baselines:build",
     "central": "medbench.experiments.baselines:build",
     "pbft": "medbench.experiments.pbft:build",
+    "hotstuff": "medbench.experiments.hotstuff:build",
+    "raft": "medbench.experiments.raft:build",
 }
 
 

@@ -157,6 +157,8 @@ class Replica:
         self.machine = StateMachine(service)
         self.tally: Tally | None = None
         self.hash_work: Counter[str] = Counter()
+        self._jitter_term = -1  # the term whose election timeout is in _jitter
+        self._jitter = 0
         self.election_deadline = self._election_timeout()
         # leader state
         self.next_index: dict[int, int] = {}
@@ -241,11 +243,20 @@ class Replica:
             self._ready.messages.append(Send(dsts, msg))
 
     def _election_timeout(self) -> int:
-        cfg = self.config
-        self.hash_work["digest"] += 1
-        return self.now + election_timeout(
-            cfg.seed, self.node_id, self.term, cfg.election_timeout_us
-        )
+        """The deadline of a timer reset now: the term's timeout (:mod:`.election`) from now.
+
+        The timeout is a function of (node, term) alone, so it is drawn (one SHA-256, counted
+        in ``hash_work``) once per term and reused by every reset of that term (a follower
+        resets its timer on every AppendEntries).
+        """
+        if self._jitter_term != self.term:
+            cfg = self.config
+            self.hash_work["digest"] += 1
+            self._jitter = election_timeout(
+                cfg.seed, self.node_id, self.term, cfg.election_timeout_us
+            )
+            self._jitter_term = self.term
+        return self.now + self._jitter
 
     def _heard_from_leader(self, leader: int) -> None:
         self.leader = leader
@@ -645,8 +656,9 @@ class Replica:
         """Handled messages, rejections, elections started and hash work.
 
         ``hash_digest`` counts this node's SHA-256 evaluations of the state digest (one per
-        applied entry) and of election-timeout jitter (one per timer reset); ``hash_tx_id`` one
-        request ID per applied request (medbench.hashwork). Raft signs nothing.
+        applied entry) and of election-timeout jitter (one per term in which it resets a
+        timer); ``hash_tx_id`` one request ID per applied request (medbench.hashwork). Raft
+        signs nothing.
         """
         work = self.hash_work
         out = {

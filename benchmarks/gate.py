@@ -17,7 +17,9 @@ because noise from other processes on a shared CI box only ever adds time. The e
 benchmark that silently measures something smaller fails the gate.
 
 ``floors.json`` is the whole specification: ``ratios`` (name -> slow case, fast case, floor,
-goal), ``counts`` (case -> exact ``extra_info`` values) and ``full_cases``, the cases that only
+goal; with ``"rate": KEY`` the ratio is the fast case's ``extra_info[KEY]`` over the slow
+case's, for benchmarks that record a throughput such as simulated messages per second),
+``counts`` (case -> exact ``extra_info`` values) and ``full_cases``, the cases that only
 ``make bench`` runs (pytest marker ``full``). ``check`` fails when any other case named by a
 ratio or a count is absent: a skipped native module or a missing peer library is a failure, not a
 silent pass. New areas add their entries there; this file needs no change. A ratio marked
@@ -182,8 +184,24 @@ def compute_ratios(
             note = f"not run: {', '.join(absent)}" + ("" if required else " (full only)")
             results.append(RatioResult(name, None, floor, goal, note, missing=bool(required)))
             continue
+        rate = spec.get("rate")
+        if rate is not None:
+            results.append(_rate_ratio(name, slow, fast, str(rate), floor, goal))
+            continue
         results.append(RatioResult(name, slow.best / fast.best, floor, goal))
     return results
+
+
+def _rate_ratio(
+    name: str, slow: Case, fast: Case, key: str, floor: float | None, goal: float | None
+) -> RatioResult:
+    """``fast``'s rate over ``slow``'s, both read from ``extra_info[key]`` (a throughput the
+    benchmark measured, higher is faster): the ratio of two rates measured in the same run."""
+    a, b = fast.extra.get(key), slow.extra.get(key)
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or b <= 0:
+        return RatioResult(name, None, floor, goal, f"no {key} recorded", missing=True)
+    note = f"{key}: {a:,.0f} / {b:,.0f}"
+    return RatioResult(name, float(a) / float(b), floor, goal, note)
 
 
 def _openssl_ratio(

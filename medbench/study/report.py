@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 A :class:`Report` collects sections in order: markdown text, tables (a list of flat row dicts,
-written as ``<name>.csv`` and shown in the markdown as a pipe table) and line plots (drawn with
-matplotlib's Agg backend into ``<name>.png`` and linked from the markdown). :meth:`Report.write`
+written as ``<name>.csv`` and shown in the markdown as a pipe table), line plots (drawn with
+matplotlib's Agg backend into ``<name>.png`` and linked from the markdown) and figures a caller
+draws itself (:meth:`Report.image`). :meth:`Report.write`
 creates the folder and writes everything, plus ``metadata.json`` (the run metadata of
 :func:`medbench.experiments.metadata` and whatever the caller adds). Nothing here depends on the
 host except the metadata, so the same rows give the same CSV and markdown bytes.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,11 @@ class Report:
         """Add a line plot written to ``plot.name + '.png'``."""
         self.sections.append(("plot", plot))
 
+    def image(self, name: str, title: str, render: Callable[[Path], None]) -> None:
+        """Add a figure that ``render(path)`` draws into ``name + '.png'`` (any matplotlib
+        figure: error bars, bands, several axes)."""
+        self.sections.append(("image", (name, title, render)))
+
     def write(self, folder: str | Path) -> Path:
         """Write the folder; returns the path of ``README.md``."""
         out = Path(folder)
@@ -102,6 +108,10 @@ class Report:
                 if show:
                     md.append(markdown_table(rows, columns))
                 md.append(f"Data: [`{name}.csv`]({name}.csv)\n")
+            elif kind == "image":
+                name, title, render = item
+                render(out / f"{name}.png")
+                md.append(f"![{title}]({name}.png)\n")
             else:
                 draw(item, out / f"{item.name}.png")
                 md.append(f"![{item.title}]({item.name}.png)\n")

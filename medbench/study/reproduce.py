@@ -17,11 +17,16 @@ Theory of operation
    sites publishing poisoned model updates, and the attacks of :func:`attacks`: PoW's 51%
    attack (a private miner with a majority and with a minority of the hash power) and the
    central relay's Byzantine centre rewriting history.
+4. **Consensus futures** (:mod:`medbench.study.futures`): PBFT, chained HotStuff and Raft at the
+   consortium sizes of the paper's question (n = 4, 16, 64, 100; two seeds; ``--quick``: 4 and
+   16) — throughput at saturation, latency, messages, CPU and storage per transaction, the cost
+   of a leader crash, and the crossover points, with plots and sentences computed from the data.
 
 The report folder (default ``reports/latest``) gets ``README.md`` (the tables), one CSV per table
 (``table1_cpu.csv``: CPU per committed transaction by operation at the common configuration),
 ``nodes.csv`` (per node of the Table 1 common and scaling runs: CPU seconds and counts by operation,
-storage bytes by category), PNG plots and ``metadata.json`` (versions, backend, cost profile, seed,
+storage bytes by category), ``futures_*.csv`` (the consensus comparison's runs, summary over seeds,
+headline and crossovers), PNG plots and ``metadata.json`` (versions, backend, cost profile, seed,
 settings, wall time).
 Everything except ``metadata.json``'s host fields and wall times is a function of the seed.
 """
@@ -39,7 +44,7 @@ from medbench import metrics
 from medbench.consensus.baselines.central import Rewrite
 from medbench.sim.costs import CostProfile
 from medbench.sim.engine import Simulator
-from medbench.study import report, table1
+from medbench.study import futures, report, table1
 from medbench.study.report import Plot, Report
 
 SCALING_N = (4, 7, 10, 16)
@@ -338,6 +343,11 @@ def reproduce(
     crash_rows, byz_rows = faults(primary, s.common_n, s)
     say("attacks")
     byz_rows.extend(attacks(primary, s))
+    say("consensus futures")
+    t_fut = time.perf_counter()
+    fs = futures.Settings.quick() if o.quick else futures.Settings.reproduce()
+    fut = futures.compare(replace(fs, profile=s.cost_profile()), say)
+    t_fut = time.perf_counter() - t_fut
     wall = time.perf_counter() - t0
 
     rep = Report("medbench reproduce: Medical Chain Table 1 and consensus comparison")
@@ -404,13 +414,15 @@ def reproduce(
         "common-configuration and scaling run: [nodes.csv](nodes.csv)."
     )
     rep.table("nodes", nodes, show=False)
+    futures.section(rep, fut)
     rep.meta = {
         **ex.metadata(seeds=[o.seed], profile=s.cost_profile()),
         "options": asdict(o),
         "settings": asdict(s),
         "systems": [sy.name for sy in systems],
         "large_hashes_per_tx": table1.LARGE_HASHES_PER_TX,
-        "wall_s": {"table1": t_table, "scaling": t_scale, "total": wall},
+        "futures": futures.settings_dict(fut.settings),
+        "wall_s": {"table1": t_table, "scaling": t_scale, "futures": t_fut, "total": wall},
     }
     return rep.write(out)
 

@@ -142,6 +142,10 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
         "faults_crash.png",
         "nodes.csv",
         "table1_cpu.csv",
+        "futures_runs.csv",
+        "futures_headline.csv",
+        "futures_crossovers.csv",
+        "futures_throughput_tps_steady.png",
     ):
         assert f in names
     with (tmp_path / "nodes.csv").open() as fh:

@@ -54,7 +54,7 @@ import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from medbench.consensus.auth import Keyring, Scheme
+from medbench.consensus.auth import Keyring, ModeledKeyring, Scheme
 from medbench.consensus.hotstuff import (
     Block,
     Client,
@@ -436,7 +436,13 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
     scheme = _scheme(p)
     client_ids = list(range(n, n + n_clients))
     blocker_ids = list(range(n + n_clients, n + n_clients + n)) if mode == "blocker" else []
-    keyrings = shared_keyrings(scheme, n, client_ids + blocker_ids, seed=rng.randbytes(32))
+    seed = rng.randbytes(32)
+    keyrings = shared_keyrings(scheme, n, client_ids + blocker_ids, seed=seed)
+    if scheme is Scheme.MODELED:
+        # A client checks replies nobody else checks: the shared memo would only grow. Its own
+        # modeled keyring gives the same tags, verdicts and counters.
+        for c in client_ids + blocker_ids:
+            keyrings[c] = ModeledKeyring(c, n, seed)
     memo = None if scheme is Scheme.MACS else VerdictMemo(scheme)
     behaviour, faulty = byzantine_ids(p, BEHAVIOURS, n, HOTSTUFF_DEFAULTS)
     honest = tuple(r for r in range(n) if r not in faulty)

@@ -70,6 +70,7 @@ class Client:
         self.timeout = retransmit_timeout_us
         self.retransmissions = 0
         self.replies: dict[int, Reply] = {}
+        self.tally: dict[bytes, int] = {}  # result -> distinct replicas that sent it
         self.rejections: Counter[str] = Counter()
         self._ready = Ready()
 
@@ -122,6 +123,7 @@ class Client:
         object.__setattr__(req, "auth", self.keyring.sign(req.body()))
         self.outstanding = req
         self.replies = {}
+        self.tally = {}
         self.sent_at = self.now
         self.timeout = self.retransmit_timeout_us
         self.deadline = self.now + self.timeout
@@ -144,8 +146,10 @@ class Client:
             self._reject(reply, "not authentic")
             return
         self.replies[reply.replica] = reply
-        votes = Counter(r.result for r in self.replies.values())
-        result, count = votes.most_common(1)[0]
+        # only this reply's result gained a vote, so only it can have reached f + 1
+        result = reply.result
+        count = self.tally.get(result, 0) + 1
+        self.tally[result] = count
         if count < self.f + 1:
             return
         self._ready.completed.append(
@@ -161,4 +165,5 @@ class Client:
         )
         self.outstanding = None
         self.replies = {}
+        self.tally = {}
         self._maybe_send()

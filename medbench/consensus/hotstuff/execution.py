@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from medbench.consensus.hotstuff.messages import ZERO_HASH, Block, Reply, Request
+from medbench.consensus.hotstuff.messages import ZERO_HASH, Block, Reply, Request, own_reply
 from medbench.hashing import sha256
 
 Service = Callable[[Request, int], bytes]
@@ -91,7 +91,7 @@ class Execution:
                 continue  # already executed: exactly-once by client timestamp
             result = self.service(req, agreed)
             last[c] = ts
-            reply = Reply(b.view, ts, c, self.node_id, result)
+            reply = own_reply(b.view, ts, c, self.node_id, result)
             self.last_reply[c] = reply
             replies.append(reply)
             ran.append(req)

@@ -12,7 +12,6 @@ faulty or noisy client cannot fill the pool.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Container, Mapping
 
 from medbench.consensus.hotstuff.messages import Request
@@ -27,7 +26,7 @@ class Mempool:
     def __init__(self, max_per_client: int) -> None:
         self.max_per_client = max_per_client
         self.waiting: dict[Key, tuple[int, Request]] = {}  # key -> (arrival time, request)
-        self.per_client: Counter[int] = Counter()
+        self.per_client: dict[int, int] = {}  # client -> its requests waiting
 
     def __len__(self) -> int:
         return len(self.waiting)
@@ -37,12 +36,13 @@ class Mempool:
 
     def full_for(self, client: int) -> bool:
         """The client already has ``max_per_client`` requests waiting."""
-        return self.per_client[client] >= self.max_per_client
+        return self.per_client.get(client, 0) >= self.max_per_client
 
     def add(self, req: Request, now: int) -> None:
         """Keep ``req`` (arrived at ``now``); the caller checked it and :meth:`full_for`."""
         self.waiting[(req.client, req.timestamp)] = (now, req)
-        self.per_client[req.client] += 1
+        c = req.client
+        self.per_client[c] = self.per_client.get(c, 0) + 1
 
     def drop(self, key: Key) -> None:
         """Forget a request (it executed, or it is stale)."""

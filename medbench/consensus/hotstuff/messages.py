@@ -91,6 +91,7 @@ BLOCK_CODE = 16
 """First field of a block's body (a block is hashed and nested, never sent on its own)."""
 
 _VOTE_CODE = WIRE_CODES[Kind.VOTE]
+_REPLY_CODE = WIRE_CODES[Kind.REPLY]
 
 
 class MessageError(ValueError):
@@ -318,6 +319,52 @@ class Vote(_Message):
 
     def __repr__(self) -> str:
         return f"Vote(v={self.view} b={short(self.block_hash)} r={self.replica})"
+
+
+_new = object.__new__
+(_r_view, _r_ts, _r_client, _r_replica, _r_result, _r_auth, _r_body, _r_wire, _r_digest,
+ _r_verdict) = (Reply.__dict__[f].__set__ for f in (
+    "view", "timestamp", "client", "replica", "result", "auth", "_body", "_wire", "_digest",
+    "_verdict"))  # fmt: skip
+(_v_view, _v_hash, _v_replica, _v_auth, _v_body, _v_wire, _v_digest, _v_verdict) = (
+    Vote.__dict__[f].__set__
+    for f in ("view", "block_hash", "replica", "auth", "_body", "_wire", "_digest", "_verdict")
+)
+
+
+def own_reply(view: int, timestamp: int, client: int, replica: int, result: bytes) -> Reply:
+    """``Reply(view, timestamp, client, replica, result)`` without the field checks of its
+    constructor: for the reply a replica builds from its own executed state (every value was
+    checked when the request and the block were admitted), on the hot path of execution; its
+    body is packed at once. The object equals the checked constructor's (a test compares
+    them)."""
+    r = _new(Reply)
+    _r_view(r, view)
+    _r_ts(r, timestamp)
+    _r_client(r, client)
+    _r_replica(r, replica)
+    _r_result(r, result)
+    _r_auth(r, b"")
+    _r_body(r, codec.encode_plain((_REPLY_CODE, view, timestamp, client, replica, result)))
+    _r_wire(r, None)
+    _r_digest(r, None)
+    _r_verdict(r, None)
+    return r
+
+
+def own_vote(view: int, block_hash: bytes, replica: int) -> Vote:
+    """``Vote(view, block_hash, replica)`` without the field checks, for the vote a replica
+    casts on a block it admitted (the view and the hash come from that block)."""
+    v = _new(Vote)
+    _v_view(v, view)
+    _v_hash(v, block_hash)
+    _v_replica(v, replica)
+    _v_auth(v, b"")
+    _v_body(v, codec.encode_plain((_VOTE_CODE, view, block_hash, replica)))
+    _v_wire(v, None)
+    _v_digest(v, None)
+    _v_verdict(v, None)
+    return v
 
 
 @dataclass(frozen=True, slots=True, repr=False)

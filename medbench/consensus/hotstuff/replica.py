@@ -260,17 +260,19 @@ class Replica:
             else:
                 self._reject(req, "old request")
             return
-        if (c, req.timestamp) in self.mempool:
+        pool = self.mempool
+        if (c, req.timestamp) in pool.waiting:
             return  # a retransmission of a request already waiting
-        if self.mempool.full_for(c):
+        if pool.full_for(c):
             self._reject(req, "too many pending requests of this client")
             return
         reason = self._check_request(req)
         if reason is not None:
             self._reject(req, reason)
             return
-        self.mempool.add(req, self.now)
-        self._maybe_propose()
+        pool.add(req, self.now)
+        if self.pacemaker.view % self.n == self.node_id:  # only a leader may propose
+            self._maybe_propose()
 
     # --- proposing (Algorithm 3 onPropose, Algorithm 4 onBeat) -----------------------------------
 
@@ -660,13 +662,21 @@ class Replica:
     def _execute(self, b: Block, replies: bool) -> None:
         """Execute one committed block (:mod:`.execution`), reply, report it."""
         record, answers = self.execution.execute(b)
-        for reply in answers:
-            if replies:
-                self._seal(reply, reply.client)
-                self._send((reply.client,), reply)
-            self.mempool.drop((reply.client, reply.timestamp))
+        drop = self.mempool.drop
+        if replies:
+            sign = self.keyring.sign
+            out = self._ready.messages
+            for reply in answers:
+                c = reply.client
+                object.__setattr__(reply, "auth", sign(reply.body(), c))  # as _seal does
+                out.append(Send((c,), reply))
+                drop((c, reply.timestamp))
+        else:
+            for reply in answers:
+                drop((reply.client, reply.timestamp))
+        verified = self._verified
         for req in b.batch:
-            self._verified.discard(req.digest())
+            verified.discard(req.digest())
         work = self.hash_work
         work["tx_id"] += len(b.batch)  # each ordered request's ID, once (the hashwork rule)
         work["digest"] += 1  # the chained state digest

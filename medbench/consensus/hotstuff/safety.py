@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from medbench.consensus.auth import Keyring
-from medbench.consensus.hotstuff.messages import GENESIS_QC, QC, Block, Vote
+from medbench.consensus.hotstuff.messages import GENESIS_QC, QC, Block, Vote, own_vote
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ class SafetyRules:
         reason = self.safe_node(block)
         if reason is not None:
             return VoteDecision(None, (), reason, False)
-        vote = Vote(block.view, h, self.node_id)
+        vote = own_vote(block.view, h, self.node_id)
         object.__setattr__(vote, "auth", self.keyring.sign(vote.body()))
         self.last_voted_view = block.view
         self.last_vote = vote

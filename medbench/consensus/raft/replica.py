@@ -75,6 +75,7 @@ from medbench.consensus.raft.messages import (
     RequestVoteResponse,
     Snapshot,
     Timeout,
+    own_append_response,
 )
 from medbench.consensus.raft.persist import HardState, Truncate
 from medbench.consensus.raft.statemachine import Service, StateMachine, acknowledge
@@ -480,7 +481,7 @@ class Replica:
         commit = min(msg.leader_commit, last_new)
         if commit > self.commit_index:
             self._commit_to(commit)
-        self._send((msg.leader,), AppendEntriesResponse(self.term, me, True, last_new, 0))
+        self._send((msg.leader,), own_append_response(self.term, me, True, last_new, 0))
 
     def handle_append_response(self, msg: AppendEntriesResponse) -> None:
         """The leader tracks each follower's progress and commits what a majority stores."""
@@ -567,27 +568,34 @@ class Replica:
     def _apply(self, replies: bool = True) -> None:
         log = self.log
         machine = self.machine
-        work = self.hash_work
         leader = self.role is Role.LEADER and replies
+        committed = self._ready.committed
+        pending = self.pending
+        me = self.node_id
+        applied_n = requests = 0
         while self.last_applied < self.commit_index:
             entry = log.entry(self.last_applied + 1)
             assert entry is not None, "committed entries are in the log"
             executed, result = machine.apply(entry)
             self.last_applied = entry.index
-            work["digest"] += 1
+            applied_n += 1
             req = entry.request
             if req is not None:
-                work["tx_id"] += 1
-                self.pending.pop((req.client, req.timestamp), None)
+                requests += 1
+                pending.pop((req.client, req.timestamp), None)
                 if leader and (executed or result):
                     self._send(
-                        (req.client,),
-                        Reply(req.client, req.timestamp, self.node_id, True, result, self.node_id),
+                        (req.client,), Reply(req.client, req.timestamp, me, True, result, me)
                     )
             applied = AppliedEntry(
                 entry.index, entry.term, req, executed, result, machine.state_digest
             )
-            self._ready.committed.append(Committed(entry.index, applied))
+            committed.append(Committed(entry.index, applied))
+        if applied_n:
+            work = self.hash_work
+            work["digest"] += applied_n  # one chained state digest per applied entry
+            if requests:
+                work["tx_id"] += requests  # one transaction ID per applied request
         self._maybe_snapshot()
 
     # --- clients (§8) ----------------------------------------------------------------------------

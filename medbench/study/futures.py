@@ -5,7 +5,12 @@ Theory of operation
 Medical Chain's paper ends by asking for a faster BFT protocol and for a BFT + CFT hybrid among
 hospitals. This module measures, in the deterministic simulator and over several seeds, what a
 consortium choosing among PBFT (``pbft``), chained HotStuff (``hotstuff``) and Raft (``raft``)
-would compare (docs/medical-chain.md §4), with one workload and one cost profile for all three:
+would compare (docs/medical-chain.md §4), with one workload, one cost profile and one network
+for all three. The network is ``topology`` (default ``city``: the hospitals of one city placed at
+random, 1-5 ms apart, links of 100 Mbit/s to 1 Gbit/s, :mod:`medbench.sim.topology`), drawn
+anew from each seed, so the seeds are different consortia and their spread is the spread over
+layouts (on the ``complete`` graph every seed gives the same timing: keys and payload bytes
+change, sizes do not):
 
 1. **Saturation** (:func:`saturation_params`): ``clients`` closed-loop clients (one request
    outstanding each), every request submitted at once, batches of up to ``batch`` requests
@@ -96,6 +101,7 @@ class Settings:
     ns: tuple[int, ...] = GRID_N
     seeds: tuple[int, ...] = (1, 2, 3)
     protocols: tuple[str, ...] = PROTOCOLS
+    topology: str = "city"
     batch: int = 16
     batch_delay_us: int = 1_000
     payload_bytes: int = 200
@@ -105,6 +111,7 @@ class Settings:
     large_requests: int = 512  # ... to this many requests
     latency_rate_tps: float = 20.0
     latency_requests: int = 40
+    large_latency_requests: int = 16  # from large_n on (PBFT's n^2 per request at light load)
     failure_ns: tuple[int, ...] = (4, 16, 64)
     failure_rate_tps: float = 50.0
     failure_requests: int = 80
@@ -116,13 +123,15 @@ class Settings:
 
     @classmethod
     def full(cls) -> Settings:
-        """The full comparison: n = 4 ... 100, three seeds (several minutes on two cores)."""
+        """The full comparison: n = 4 ... 100, three seeds (tens of minutes on two cores)."""
         return cls(
             clients=256,
             requests=1024,
             large_requests=512,
             latency_requests=30,
+            large_latency_requests=12,
             failure_ns=(4, 16, 64, 100),
+            failure_requests=60,
         )
 
     @classmethod
@@ -134,10 +143,11 @@ class Settings:
             seeds=(1, 2),
             clients=64,
             requests=384,
-            large_requests=256,
+            large_requests=160,
             latency_requests=16,
+            large_latency_requests=6,
             failure_ns=(4, 16),
-            failure_requests=60,
+            failure_requests=50,
         )
 
     @classmethod
@@ -184,6 +194,7 @@ def _common(protocol: str, n: int, s: Settings) -> dict[str, Any]:
     p: dict[str, Any] = {
         "protocol": protocol,
         "n": n,
+        "topology": s.topology,
         "batch": s.batch,
         "payload_bytes": s.payload_bytes,
         "duration_ms": s.duration_ms,
@@ -209,7 +220,7 @@ def latency_params(protocol: str, n: int, s: Settings) -> dict[str, Any]:
     p = _common(protocol, n, s)
     p.update(
         clients=4,
-        requests=s.latency_requests,
+        requests=s.large_latency_requests if n >= s.large_n else s.latency_requests,
         interval_us=int(1e6 / s.latency_rate_tps),
     )
     return p
@@ -796,7 +807,7 @@ def section(rep: Report, cmp: Comparison, folder_note: str = "") -> None:
     rep.text(
         "## Consensus futures: PBFT, chained HotStuff and Raft (the paper's future work)\n\n"
         "The same workload, cost profile and simulator for the three protocols "
-        "(docs/medical-chain.md §4): "
+        f"(docs/medical-chain.md §4), on the `{s.topology}` network drawn from each seed: "
         f"n = {', '.join(map(str, s.ns))}; seeds {', '.join(map(str, s.seeds))}; batches of up "
         f"to {s.batch} requests of {s.payload_bytes} bytes. Saturation: {s.clients} "
         f"closed-loop clients, {s.requests} requests ({s.large_requests} from n = "

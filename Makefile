@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NATIVE := $(wildcard _native/*.pyx _native/*.pxd _native/*.h _native/sha256*.c)
 EXTRAS ?= dev,notebooks,fhir,fuzz,gateway
 
-.PHONY: run test test-pure test-native lint typecheck bench bench-check bench-cluster validate lab soak fuzz native clean
+.PHONY: run test test-pure test-native lint typecheck bench bench-check bench-cluster validate lab soak fuzz native clean futures
 
 # --- set-up -----------------------------------------------------------------------------------
 $(STAMP): pyproject.toml setup.py $(NATIVE)
@@ -31,6 +31,10 @@ run: $(STAMP)
 	$(PY) -m medbench reproduce --out reports/latest
 	$(PY) -m medbench demo referral --seed 0 --out reports/latest/referral.txt
 	@echo "referral walk-through (docs/medical-chain.md §1.7) written to reports/latest/referral.txt"
+
+# the full PBFT / HotStuff / Raft comparison (n = 4 ... 100, three seeds; docs/futures is a copy)
+futures: $(STAMP)
+	$(PY) -m medbench.study.futures --preset full --out reports/futures
 
 # --- every test: both backends, lint, types, notebooks, benchmark gate --------------------------
 test: $(STAMP) lint typecheck test-native test-pure bench-check

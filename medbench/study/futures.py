@@ -28,13 +28,16 @@ change, sizes do not):
    ``crash_after_us`` after the first submission the *current leader* crashes — PBFT's primary,
    the replica that leads HotStuff's next view, Raft's leader — with every failure detector set
    to ``failure_timeout_us`` (PBFT's view-change and client timeouts, HotStuff's view and client
-   timeouts, Raft's election timeout, drawn in ``[T, 2T)``, and client timeout). Read: the time
-   from the crash until a completion ends the longest gap between completions
-   (``resume_ms``), the total time lost in stalls after the crash (gaps over
-   :data:`STALL_FACTOR` times the arrival interval: HotStuff's round-robin leaders meet the
-   crashed one again every ``n`` views), the recovery messages sent after the crash (PBFT's
-   VIEW-CHANGE / NEW-VIEW, HotStuff's NEW-VIEW, Raft's RequestVote and answers) and all
-   messages per transaction.
+   timeouts, Raft's election timeout, drawn in ``[T, 2T)``, and client timeout). A *stall* is a
+   gap between consecutive completions longer than :data:`STALL_FACTOR` arrival intervals; a
+   run ends when every request completed or ``failure_horizon_ms`` after the crash. Read: the
+   time from the crash until the first completion that ends a stall (``resume_ms``: service
+   resumed; NaN, with ``resumed`` 0, when it had not resumed by the horizon — the open stall
+   then counts up to the horizon, a lower bound), the longest gap (``outage_ms``), the number of
+   stalls and the total time lost in them after the crash (``stall_ms_total``: HotStuff's
+   round-robin leaders meet the crashed one again every ``n`` views), the recovery messages
+   sent after the crash (PBFT's VIEW-CHANGE / NEW-VIEW, HotStuff's NEW-VIEW, Raft's
+   RequestVote and answers) and all messages per transaction.
 
 Rows are the runner's (:func:`medbench.experiments.run`: parameters + the
 :func:`medbench.metrics.summarize` schema) with ``experiment`` and a few derived columns
@@ -118,6 +121,7 @@ class Settings:
     failure_clients: int = 8
     crash_after_us: int = 400_000
     failure_timeout_us: int = 300_000
+    failure_horizon_ms: int = 10_000  # virtual time after the crash a failure run may take
     duration_ms: int = 300_000
     profile: CostProfile | None = None
 
@@ -359,7 +363,8 @@ def failure_run(protocol: str, n: int, seed: int, s: Settings) -> dict[str, Any]
 
     sim.call_at(crash_at, crash)
     t0 = time.perf_counter()
-    record = sim.run(int(params["duration_ms"]) * 1000, stop_when_complete=True)
+    horizon = crash_at + s.failure_horizon_ms * 1000
+    record = sim.run(min(horizon, int(params["duration_ms"]) * 1000), stop_when_complete=True)
     row = metrics.summarize(record, dep.checkers)
     row.update({k: v for k, v in params.items() if k not in row})
     row["wall_s"] = time.perf_counter() - t0
@@ -375,15 +380,24 @@ def failure_run(protocol: str, n: int, seed: int, s: Settings) -> dict[str, Any]
     gaps = _gaps(times, crash_at)
     interval = float(params["interval_us"])
     stalls = [(a, b) for a, b in gaps if b - a > STALL_FACTOR * interval]
-    if gaps:
+    resumed = bool(row["liveness"])
+    row["resumed"] = 1.0 if resumed else 0.0
+    if not resumed:
+        # service had not resumed when the horizon ended: the last stall is still open (its
+        # length, and the lost time, are lower bounds); there is no time to resume
+        opened = times[-1] if times and times[-1] > crash_at else crash_at
+        stalls.append((opened, record.end_us))
+        gaps.append((opened, record.end_us))
+    if resumed and gaps:
         ended = stalls[0] if stalls else gaps[0]
         row["resume_ms"] = (ended[1] - crash_at) / 1000
-        row["outage_ms"] = max(b - a for a, b in gaps) / 1000
     else:
-        row["resume_ms"] = row["outage_ms"] = math.nan
+        row["resume_ms"] = math.nan
+    row["outage_ms"] = max(b - a for a, b in gaps) / 1000 if gaps else math.nan
     row["stalls"] = len(stalls)
     row["stall_ms_total"] = sum(b - a for a, b in stalls) / 1000
     row["crash_at_ms"] = crash_at / 1000
+    row["horizon_ms"] = s.failure_horizon_ms
     return derive(row)
 
 
@@ -405,6 +419,7 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "resume_ms": ("time to resume service after a leader crash", "milliseconds", False),
     "stall_ms_total": ("time lost in stalls after a leader crash", "milliseconds", False),
     "recovery_msgs": ("messages spent replacing the crashed leader", "messages", False),
+    "resumed": ("share of runs whose service resumed after a leader crash", "fraction", True),
 }
 """Metric -> (what it is, unit, higher is better); the experiment each is read from is
 :data:`SOURCE_EXPERIMENT`."""
@@ -421,6 +436,7 @@ SOURCE_EXPERIMENT: dict[str, str] = {
     "resume_ms": "failure",
     "stall_ms_total": "failure",
     "recovery_msgs": "failure",
+    "resumed": "failure",
 }
 
 
@@ -437,7 +453,7 @@ def aggregate(
 ) -> list[dict[str, Any]]:
     """Mean, standard deviation, min and max over seeds of each column, per (source,
     experiment, protocol, n); ``<col>`` is the mean, ``<col>_std/_min/_max`` the spread,
-    ``seeds`` how many runs, ``ok`` whether every run was safe and live."""
+    ``seeds`` how many runs, ``safe`` / ``live`` whether every run was."""
     cols = list(columns)
     groups: dict[tuple[str, str, str, int], list[Mapping[str, Any]]] = {}
     for r in rows:
@@ -458,7 +474,8 @@ def aggregate(
             "protocol": protocol,
             "n": n,
             "seeds": len(members),
-            "ok": all(bool(m.get("safety")) and bool(m.get("liveness")) for m in members),
+            "safe": all(bool(m.get("safety")) for m in members),
+            "live": all(bool(m.get("liveness")) for m in members),
         }
         for c in cols:
             values = [v for v in (_number(m.get(c)) for m in members) if not math.isnan(v)]
@@ -499,6 +516,7 @@ CROSSOVER_METRICS: tuple[str, ...] = (
     "storage_bytes_per_tx",
     "resume_ms",
     "stall_ms_total",
+    "resumed",
     "recovery_msgs",
 )
 """The metrics :func:`crossovers` looks at by default (the headline's)."""
@@ -580,6 +598,7 @@ def headline(
                 "cpu_ms_per_tx",
                 "storage_bytes_per_tx",
                 "resume_ms",
+                "resumed",
                 "stall_ms_total",
                 "recovery_msgs",
             ):
@@ -598,13 +617,15 @@ def headline(
                 and r.get("source", "simulator") == source
             ]
             row["seeds"] = min(seeds) if seeds else 0
-            row["all_safe_and_live"] = all(
-                bool(r["ok"])
+            mine = [
+                r
                 for r in summary
                 if r["protocol"] == p
                 and int(r["n"]) == n
                 and r.get("source", "simulator") == source
-            )
+            ]
+            row["all_safe"] = all(bool(r["safe"]) for r in mine)
+            row["all_live"] = all(bool(r["live"]) for r in mine)
             if present:
                 rows.append(row)
     return rows
@@ -647,6 +668,16 @@ def conclusions(
                 f" ({ratio:.2f}x{spread})"
                 + (f", {LABELS[ranking[2][0]]} {_fmt(ranking[2][1])}" if len(ranking) > 2 else "")
             )
+        for p in PROTOCOLS:
+            f = _series(summary, "resumed", p).get(n)
+            if f is not None and f["resumed"] < 1:
+                lost = _series(summary, "recovery_msgs", p).get(n)
+                msgs = f" ({_fmt(lost['recovery_msgs'])} recovery messages)" if lost else ""
+                parts.append(
+                    f"after a leader crash {LABELS[p]} did not resume service within the "
+                    f"horizon in {round((1 - f['resumed']) * f['seeds'])} of {f['seeds']} "
+                    f"runs{msgs}"
+                )
         if parts:
             out.append(f"**{n} hospitals** — " + "; ".join(parts) + ".")
     for c in crosses:
@@ -790,6 +821,7 @@ ROW_COLUMNS = (
     "outage_ms",
     "stalls",
     "stall_ms_total",
+    "resumed",
     "recovery_msgs",
     "msgs_after_crash",
     "safety",
@@ -828,9 +860,11 @@ def section(rep: Report, cmp: Comparison, folder_note: str = "") -> None:
         "cpu_ms_per_tx",
         "storage_bytes_per_tx",
         "resume_ms",
+        "resumed",
         "stall_ms_total",
         "recovery_msgs",
-        "all_safe_and_live",
+        "all_safe",
+        "all_live",
     ]
     rep.table("futures_headline", table, shown)
     rep.table("futures_summary", summary, show=False)

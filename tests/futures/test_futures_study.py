@@ -159,3 +159,14 @@ def test_cluster_rows_go_through_the_same_analysis() -> None:
     assert fu.throughput_metric(summary) == "throughput_tps"
     table = fu.headline(summary, source="cluster")
     assert [t["protocol"] for t in table] == ["PBFT", "Raft"]
+
+
+def test_a_service_that_did_not_resume_by_the_horizon_is_said_so() -> None:
+    """A horizon shorter than the failure detector: the stall is open, a lower bound."""
+    s = replace(TINY, failure_horizon_ms=100, failure_requests=40)  # arrivals past the crash
+    row = fu.failure_run("raft", 4, 1, s)
+    assert row["resumed"] == 0.0 and math.isnan(row["resume_ms"])
+    assert row["liveness"] is False and row["stall_ms_total"] >= 100 - 20
+    summary = fu.aggregate([row])
+    text = fu.conclusions(summary, [], consortia=(4,))
+    assert "Raft did not resume service within the horizon in 1 of 1 runs" in text[0]

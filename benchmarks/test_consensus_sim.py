@@ -37,9 +37,9 @@ GOAL = 100_000
 """Simulated messages per wall-clock second HotStuff and Raft should reach at n = 64."""
 
 PARAMS: dict[str, dict[str, Any]] = {
-    "pbft": {"requests": 40, "clients": 16, "batch": 1},
-    "hotstuff": {"requests": 512, "clients": 64, "batch": 16},
-    "raft": {"requests": 1024, "clients": 64, "batch": 16},
+    "pbft": {"requests": 40, "clients": 16, "batch": 1, "payload_bytes": 64},
+    "hotstuff": {"requests": 512, "clients": 64, "batch": 16, "payload_bytes": 64},
+    "raft": {"requests": 1024, "clients": 64, "batch": 16, "payload_bytes": 64},
 }
 ROUNDS = 3
 
@@ -49,7 +49,8 @@ def params(protocol: str) -> dict[str, Any]:
     return {
         "protocol": protocol,
         "n": N,
-        "auth": "modeled",
+        "rate_tps": 0,  # every request at once: each client works through its queue
+        **({"auth": "modeled"} if protocol != "raft" else {}),
         "tick_us": 10_000,
         "duration_ms": 600_000,
         **PARAMS[protocol],

@@ -147,7 +147,7 @@ byzantine = [
 ]
 rows = []
 for protocol, n, behaviour in byzantine:
-    params = {"protocol": protocol, "n": n, "requests": 24, "clients": 4, "interval_us": 2_000,
+    params = {"protocol": protocol, "n": n, "requests": 24, "clients": 4, "rate_tps": 500.0,
               "byzantine": behaviour}
     if protocol == "raft":
         params["byzantine_ids"] = str(n - 1)

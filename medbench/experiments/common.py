@@ -6,12 +6,14 @@ The adapters of :mod:`medbench.experiments.hotstuff` and :mod:`medbench.experime
 the workload parameters of :mod:`medbench.experiments.pbft` with the same meaning, so that a
 comparison changes one knob, the protocol:
 
-* ``clients`` closed-loop clients ``n .. n + clients - 1`` (one request outstanding each), client
-  ``j`` at the site of replica ``j mod n`` (a hospital runs a replica and its clients);
-* ``requests`` operations of ``payload_bytes`` random bytes dealt round-robin to the clients,
-  submitted ``interval_us`` apart from ``start_us`` (0: all at ``start_us``); the k-th operation
-  of client ``c`` is the transaction ``(c, k)``, the key of its completion
-  (:func:`completion_key`);
+* the common workload of :mod:`medbench.experiments.load` (``clients``, ``requests``,
+  ``rate_tps``, ``payload_bytes``, ``load``, ...): client nodes ``n .. n + clients - 1``, client
+  ``j`` at the site of replica ``j mod n`` (a hospital runs a replica and its clients), request
+  ``i`` to client ``i mod clients`` at the time the load shape gives it
+  (:func:`workload_submissions`); a client orders one request at a time, so under an open load
+  a request's latency includes its wait behind the client's earlier requests (``load =
+  "closed"`` sends a client's next request only when one is answered); the k-th operation of
+  client ``c`` is the transaction ``(c, k)``, the key of its completion (:func:`completion_key`);
 * ``byzantine`` / ``byzantine_count`` / ``byzantine_ids``: which replicas run a named faulty
   behaviour (default: the first ``byzantine_count`` replicas, at least one).
 """
@@ -22,6 +24,7 @@ import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
+from medbench.experiments import load
 from medbench.experiments.runner import ExperimentError, Submission
 
 
@@ -34,24 +37,29 @@ def int_param(params: Mapping[str, Any], key: str, defaults: Mapping[str, Any]) 
         raise ExperimentError(f"parameter {key} must be an integer, not {value!r}") from None
 
 
-def closed_loop_workload(
+def workload_submissions(
+    p: Mapping[str, Any],
     rng: random.Random,
     client_ids: Sequence[int],
-    requests: int,
-    payload_bytes: int,
-    interval_us: int,
     submit: Callable[[bytes], Any],
-    start_us: int = 0,
+    offset_us: int = 0,
 ) -> list[Submission]:
-    """The submissions of the module docstring (operations drawn from ``rng`` in order)."""
+    """The submissions of the common workload (:mod:`medbench.experiments.load`) as PBFT's
+    adapter makes them: request ``i`` goes to client ``client_ids[i mod clients]`` at the time
+    the load shape gives it (plus ``offset_us``), with ``payload_bytes`` random bytes drawn
+    from ``rng`` in order; a closed loop chains each request to the completion it waits for."""
+    size = int(p["payload_bytes"])
     subs: list[Submission] = []
     issued = dict.fromkeys(client_ids, 0)
-    n_clients = len(client_ids)
-    for r in range(requests):
-        c = client_ids[r % n_clients]
+    names: list[tuple[int, int]] = []
+    for a in load.arrivals(load.workload(p), rng):
+        c = client_ids[a.client]
         issued[c] += 1
-        op = rng.randbytes(payload_bytes)
-        subs.append(Submission(start_us + r * interval_us, c, submit(op), (c, issued[c])))
+        names.append((c, issued[c]))
+        op = rng.randbytes(size)
+        after = names[a.after] if a.after is not None else None
+        at = a.at_us + (offset_us if after is None else 0)
+        subs.append(Submission(at, c, submit(op), names[-1], after))
     return subs
 
 
@@ -81,4 +89,4 @@ def byzantine_ids(
     return behaviour, ids
 
 
-__all__ = ["byzantine_ids", "closed_loop_workload", "completion_key", "int_param"]
+__all__ = ["byzantine_ids", "completion_key", "int_param", "workload_submissions"]

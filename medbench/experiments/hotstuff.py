@@ -4,7 +4,7 @@
 Theory of operation
 -------------------
 :func:`build` turns a parameter dict into a :class:`~medbench.experiments.Deployment` with the
-workload of PBFT's adapter (:mod:`medbench.experiments.common`): replicas ``0..n-1``
+common workload, as PBFT's adapter does (:mod:`medbench.experiments.common`): replicas ``0..n-1``
 (:class:`~medbench.consensus.hotstuff.Replica`, some wrapped in a behaviour of
 :mod:`medbench.consensus.hotstuff.byzantine`), clients ``n..n+clients-1``
 (:class:`~medbench.consensus.hotstuff.Client`: a client broadcasts its request to every replica
@@ -38,8 +38,9 @@ Verdicts: :class:`~medbench.metrics.SafetyChecker` over the honest replicas (the
 height is the committed block's hash), :class:`LockstepChecker` (the honest replicas' state
 digests agree at every common height) and :class:`~medbench.metrics.LivenessChecker`.
 
-Parameters (defaults in :data:`HOTSTUFF_DEFAULTS`): the workload's ``clients``, ``requests``,
-``interval_us``, ``start_us``, ``payload_bytes``; ``batch`` (max requests per block),
+Parameters (declared by :class:`HotStuffParams`, ``medbench params hotstuff``; defaults of the
+HotStuff-specific ones in :data:`HOTSTUFF_DEFAULTS`): ``n``, the common workload
+(:mod:`medbench.experiments.load`), ``batch`` (max requests per block),
 ``batch_delay_us``, ``view_timeout_us`` (the pacemaker's base timeout), ``max_view_timeout_us``,
 ``certificate_grace_us``, ``client_timeout_us``, ``auth`` (``signatures`` | ``macs`` |
 ``modeled``; empty: ``modeled`` when ``crypto`` is ``modeled``, else ``signatures``),
@@ -52,7 +53,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import field_validator
 
 from medbench.consensus.auth import Keyring, ModeledKeyring, Scheme
 from medbench.consensus.hotstuff import (
@@ -73,10 +76,11 @@ from medbench.consensus.hotstuff.byzantine import Byzantine
 from medbench.consensus.hotstuff.persist import encode_record
 from medbench.experiments.common import (
     byzantine_ids,
-    closed_loop_workload,
     completion_key,
     int_param,
+    workload_submissions,
 )
+from medbench.experiments.params import RunParams, param
 from medbench.experiments.pbft import shared_keyrings
 from medbench.experiments.runner import Deployment, ExperimentError
 from medbench.hashwork import HashTally
@@ -84,11 +88,6 @@ from medbench.metrics import LivenessChecker, RunRecord, SafetyChecker, Verdict
 from medbench.node import Note, Ready
 
 HOTSTUFF_DEFAULTS: dict[str, Any] = {
-    "clients": 4,
-    "requests": 100,
-    "interval_us": 0,
-    "start_us": 0,
-    "payload_bytes": 64,
     "batch": 16,
     "batch_delay_us": 0,
     "view_timeout_us": 500_000,
@@ -108,6 +107,72 @@ HOTSTUFF_DEFAULTS: dict[str, Any] = {
 
 BEHAVIOURS: tuple[str, ...] = _BEHAVIOURS
 """Named Byzantine behaviours (:mod:`medbench.consensus.hotstuff.byzantine`)."""
+
+_D = HOTSTUFF_DEFAULTS
+
+
+class HotStuffParams(RunParams):
+    """The parameters of a ``hotstuff`` run (see the module docstring)."""
+
+    batch: int = param(_D["batch"], "most requests in one block", "requests", ge=1)
+    batch_delay_us: int = param(
+        _D["batch_delay_us"], "how long a leader waits to fill a block", ge=0
+    )
+    view_timeout_us: int = param(
+        _D["view_timeout_us"], "pacemaker's base view timeout (doubles until a commit)", ge=1
+    )
+    max_view_timeout_us: int = param(
+        _D["max_view_timeout_us"], "cap of the backed-off view timeout", ge=1
+    )
+    certificate_grace_us: int = param(
+        _D["certificate_grace_us"], "how long a leader waits for a QC before a timeout cert", ge=0
+    )
+    client_timeout_us: int = param(
+        _D["client_timeout_us"], "client's timeout before it broadcasts its request again", ge=1
+    )
+    auth: Literal["", "signatures", "sig", "macs", "modeled"] = param(
+        _D["auth"], "signatures | macs | modeled (empty: modeled when crypto is modeled)"
+    )
+    block_mode: Literal["integrated", "blocker"] = param(
+        _D["block_mode"], "integrated (each HotStuff block) or blocker (Medical Chain's BLOCKs)"
+    )
+    block_size: int = param(_D["block_size"], "blocker: most transactions per block", "txs", ge=1)
+    block_interval_us: int = param(
+        _D["block_interval_us"], "blocker: time from a block until the next is due", ge=0
+    )
+    blocker_turn_us: int = param(
+        _D["blocker_turn_us"], "blocker: agreed time after which the turn passes on", ge=1
+    )
+    byzantine: str = param(_D["byzantine"], f"Byzantine behaviour: {', '.join(BEHAVIOURS)}")
+    byzantine_count: int = param(
+        _D["byzantine_count"], "Byzantine replicas (0: 1)", "replicas", ge=0
+    )
+    byzantine_ids: str = param(
+        _D["byzantine_ids"], "comma-separated Byzantine replica ids (default: the first ones)"
+    )
+
+    @field_validator("byzantine")
+    @classmethod
+    def _known_behaviour(cls, value: str) -> str:
+        if value and value not in BEHAVIOURS:
+            raise ValueError(f"unknown byzantine behaviour; known: {', '.join(BEHAVIOURS)}")
+        return value
+
+    @classmethod
+    def estimate(cls, p: Mapping[str, Any]) -> dict[str, float]:
+        """Messages: per request ``2n`` (broadcast request, replies), per block ``2(n - 1)``."""
+        from medbench.experiments import size
+
+        n, requests, batch = int(p["n"]), int(p.get("requests", 0)), int(p["batch"])
+        blocks = -(-requests // batch) + 3
+        return {
+            "messages": float(requests * 2 * n + blocks * 2 * (n - 1)),
+            "memory_bytes": size._memory(size._nodes(p, True), requests, 2 * n),
+        }
+
+
+PARAMS = HotStuffParams
+"""The schema :func:`medbench.experiments.params.schema_for` finds for ``hotstuff``."""
 
 _ID = 32  # bytes of a transaction ID (SHA-256)
 
@@ -419,17 +484,13 @@ def config_of(p: Mapping[str, Any], n: int) -> Config:
 
 def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
     """The HotStuff deployment for ``params`` (see the module docstring for the parameters)."""
-    p = {**HOTSTUFF_DEFAULTS, **params}
+    p = HotStuffParams.resolve(params, "hotstuff")
 
     def i(key: str) -> int:
         return int_param(p, key, HOTSTUFF_DEFAULTS)
 
-    n, n_clients, requests = i("n"), i("clients"), i("requests")
-    if n < 1 or n_clients < 1 or requests < 0:
-        raise ExperimentError("hotstuff needs n >= 1, clients >= 1 and requests >= 0")
+    n, n_clients = i("n"), i("clients")
     mode = str(p["block_mode"])
-    if mode not in ("integrated", "blocker"):
-        raise ExperimentError(f"block_mode must be 'integrated' or 'blocker', not {mode!r}")
     if mode == "blocker" and n < 2:
         raise ExperimentError("the blocker rotation needs n >= 2")
     config = config_of(p, n)
@@ -489,9 +550,7 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
 
     nodes.extend(blocker(r) for r in range(len(blocker_ids)))
 
-    subs = closed_loop_workload(
-        rng, client_ids, requests, i("payload_bytes"), i("interval_us"), Submit, i("start_us")
-    )
+    subs = workload_submissions(p, rng, client_ids, Submit)
 
     def recover(node_id: int, persisted: list[Any]) -> Any:
         if node_id in blocker_ids:
@@ -522,12 +581,15 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
         completion_key=completion_key,
         commit_key=commit_key,
         checkers=checkers,
+        params=p,
     )
 
 
 __all__ = [
     "BEHAVIOURS",
     "HOTSTUFF_DEFAULTS",
+    "PARAMS",
+    "HotStuffParams",
     "LockstepChecker",
     "SimNode",
     "build",

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 :func:`build` turns a parameter dict into a :class:`~medbench.experiments.Deployment` with the
-workload of PBFT's adapter (:mod:`medbench.experiments.common`): nodes ``0..n-1``
+common workload, as PBFT's adapter does (:mod:`medbench.experiments.common`): nodes ``0..n-1``
 (:class:`~medbench.consensus.raft.Replica`, some wrapped in
 :class:`~medbench.consensus.raft.byzantine.LyingLeader`) and clients ``n..n+clients-1``
 (:class:`~medbench.consensus.raft.Client`: it sends each request to the leader it knows — at
@@ -12,9 +12,9 @@ leader's one reply), each wrapped in a :class:`SimNode`.
 
 Raft needs an election before it serves: a node's first election timeout lies in
 ``[election_timeout_us, 2 * election_timeout_us)`` (:mod:`medbench.consensus.raft.election`), so
-the workload starts at ``start_us``, by default ``2 * election_timeout_us`` (a leader is in place
-in a fault-free run); PBFT and HotStuff have their first leader from time 0. The election is
-still in every run's messages and notes.
+the workload's times are shifted by ``warmup_us``, by default ``2 * election_timeout_us`` (a
+leader is in place in a fault-free run); PBFT and HotStuff have their first leader from time 0.
+The election is still in every run's messages and notes.
 
 :class:`SimNode` gives the simulator what PBFT's adapter gives it, by the same rules:
 
@@ -36,8 +36,9 @@ still in every run's messages and notes.
 Verdicts: :class:`~medbench.metrics.SafetyChecker` over the honest nodes (the commit key of an
 index is the applied entry's term and request ID) and :class:`~medbench.metrics.LivenessChecker`.
 
-Parameters (defaults in :data:`RAFT_DEFAULTS`): the workload's ``clients``, ``requests``,
-``interval_us``, ``start_us`` (-1: ``2 * election_timeout_us``), ``payload_bytes``; ``batch``
+Parameters (declared by :class:`RaftParams`, ``medbench params raft``; defaults of the
+Raft-specific ones in :data:`RAFT_DEFAULTS`): ``n``, the common workload
+(:mod:`medbench.experiments.load`), ``warmup_us`` (-1: ``2 * election_timeout_us``), ``batch``
 (the most entries one AppendEntries carries), ``election_timeout_us``,
 ``heartbeat_interval_us``, ``snapshot_interval``, ``client_timeout_us``,
 ``client_signatures``, ``byzantine`` (``lying-leader``), ``byzantine_count``,
@@ -50,32 +51,31 @@ import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
+from pydantic import field_validator
+
 from medbench.consensus.raft import Client, Config, Entry, Replica, Submit, encode_record
 from medbench.consensus.raft.byzantine import BEHAVIOURS as _BEHAVIOURS
 from medbench.consensus.raft.byzantine import LyingLeader
 from medbench.experiments.common import (
     byzantine_ids,
-    closed_loop_workload,
     completion_key,
     int_param,
+    workload_submissions,
 )
+from medbench.experiments.params import RunParams, param
 from medbench.experiments.runner import Deployment, ExperimentError
 from medbench.hashwork import HashTally
 from medbench.metrics import LivenessChecker, SafetyChecker
 from medbench.node import Note, Ready
 
 RAFT_DEFAULTS: dict[str, Any] = {
-    "clients": 4,
-    "requests": 100,
-    "interval_us": 0,
-    "start_us": -1,
-    "payload_bytes": 64,
     "batch": 64,
     "election_timeout_us": 300_000,
     "heartbeat_interval_us": 50_000,
     "snapshot_interval": 1_024,
     "client_timeout_us": 500_000,
     "client_signatures": 1,
+    "warmup_us": -1,
     "byzantine": "",
     "byzantine_count": 0,
     "byzantine_ids": "",
@@ -85,6 +85,63 @@ RAFT_DEFAULTS: dict[str, Any] = {
 
 BEHAVIOURS: tuple[str, ...] = _BEHAVIOURS
 """Named Byzantine behaviours (:mod:`medbench.consensus.raft.byzantine`)."""
+
+_D = RAFT_DEFAULTS
+
+
+class RaftParams(RunParams):
+    """The parameters of a ``raft`` run (see the module docstring)."""
+
+    batch: int = param(_D["batch"], "most entries in one AppendEntries", "entries", ge=1)
+    election_timeout_us: int = param(
+        _D["election_timeout_us"], "base election timeout (each node's is in [T, 2T))", ge=1
+    )
+    heartbeat_interval_us: int = param(
+        _D["heartbeat_interval_us"], "leader's heartbeat period to an idle follower", ge=1
+    )
+    snapshot_interval: int = param(
+        _D["snapshot_interval"], "applied entries between snapshots (0: none)", "entries", ge=0
+    )
+    client_timeout_us: int = param(
+        _D["client_timeout_us"], "client's timeout before it tries the next node", ge=1
+    )
+    client_signatures: int = param(
+        _D["client_signatures"], "1: clients sign requests and nodes verify them (charged)",
+        ge=0, le=1,
+    )  # fmt: skip
+    warmup_us: int = param(
+        _D["warmup_us"],
+        "workload shifted by this for the first election (-1: 2 x election_timeout_us)",
+        ge=-1,
+    )
+    byzantine: str = param(_D["byzantine"], f"Byzantine behaviour: {', '.join(BEHAVIOURS)}")
+    byzantine_count: int = param(_D["byzantine_count"], "lying nodes (0: 1)", "nodes", ge=0)
+    byzantine_ids: str = param(
+        _D["byzantine_ids"], "comma-separated lying node ids (default: the first ones)"
+    )
+    lies: int = param(_D["lies"], "entries each lying node forges", "entries", ge=0)
+
+    @field_validator("byzantine")
+    @classmethod
+    def _known_behaviour(cls, value: str) -> str:
+        if value and value not in BEHAVIOURS:
+            raise ValueError(f"unknown byzantine behaviour; known: {', '.join(BEHAVIOURS)}")
+        return value
+
+    @classmethod
+    def estimate(cls, p: Mapping[str, Any]) -> dict[str, float]:
+        """Messages: per request ``2(n - 1) + 2`` (replication, request, reply)."""
+        from medbench.experiments import size
+
+        n, requests = int(p["n"]), int(p.get("requests", 0))
+        return {
+            "messages": float(requests * (2 * (n - 1) + 2)),
+            "memory_bytes": size._memory(size._nodes(p, True), requests, 2 * n),
+        }
+
+
+PARAMS = RaftParams
+"""The schema :func:`medbench.experiments.params.schema_for` finds for ``raft``."""
 
 _RENAMED = {"election": "view_change", "leader": "new_view"}
 
@@ -253,23 +310,21 @@ def config_of(p: Mapping[str, Any], n: int, seed: bytes) -> Config:
 
 def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
     """The Raft deployment for ``params`` (see the module docstring for the parameters)."""
-    p = {**RAFT_DEFAULTS, **params}
+    p = RaftParams.resolve(params, "raft")
 
     def i(key: str) -> int:
         return int_param(p, key, RAFT_DEFAULTS)
 
-    n, n_clients, requests = i("n"), i("clients"), i("requests")
-    if n < 1 or n_clients < 1 or requests < 0:
-        raise ExperimentError("raft needs n >= 1, clients >= 1 and requests >= 0")
+    n, n_clients = i("n"), i("clients")
     config = config_of(p, n, rng.randbytes(16))
     _behaviour, faulty = byzantine_ids(p, BEHAVIOURS, n, RAFT_DEFAULTS)  # one behaviour
     honest = tuple(r for r in range(n) if r not in faulty)
     timeout = i("client_timeout_us")
     signs = bool(i("client_signatures"))
     lies = i("lies")
-    start = i("start_us")
-    if start < 0:
-        start = 2 * config.election_timeout_us
+    warmup = i("warmup_us")
+    if warmup < 0:
+        warmup = 2 * config.election_timeout_us
 
     def node(r: int, records: Sequence[Any] | None = None) -> SimNode:
         if records is None:
@@ -285,9 +340,7 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
         client = Client(c, n, retransmit_timeout_us=timeout, leader=c % n)
         nodes.append(SimNode(client, signs))
 
-    subs = closed_loop_workload(
-        rng, client_ids, requests, i("payload_bytes"), i("interval_us"), Submit, start
-    )
+    subs = workload_submissions(p, rng, client_ids, Submit, offset_us=warmup)
 
     def recover(node_id: int, persisted: list[Any]) -> Any:
         if node_id >= n:
@@ -309,7 +362,17 @@ def build(params: Mapping[str, Any], rng: random.Random) -> Deployment:
         completion_key=completion_key,
         commit_key=commit_key,
         checkers=checkers,
+        params=p,
     )
 
 
-__all__ = ["BEHAVIOURS", "RAFT_DEFAULTS", "SimNode", "build", "commit_key", "config_of"]
+__all__ = [
+    "BEHAVIOURS",
+    "PARAMS",
+    "RAFT_DEFAULTS",
+    "RaftParams",
+    "SimNode",
+    "build",
+    "commit_key",
+    "config_of",
+]

@@ -12,8 +12,9 @@ anew from each seed, so the seeds are different consortia and their spread is th
 layouts (on the ``complete`` graph every seed gives the same timing: keys and payload bytes
 change, sizes do not):
 
-1. **Saturation** (:func:`saturation_params`): ``clients`` closed-loop clients (one request
-   outstanding each), every request submitted at once, batches of up to ``batch`` requests
+1. **Saturation** (:func:`saturation_params`): ``clients`` closed-loop clients (``load =
+   "closed"``: one request in flight each, the next sent when it is answered, so latency is
+   counted from the moment a request leaves), batches of up to ``batch`` requests
    (PBFT and HotStuff wait up to ``batch_delay_us`` to fill one; Raft sends each entry at once,
    as the core does), failure detectors set far beyond the run (so overload is measured, not a
    view change it would trigger). Read: throughput (completed / span), messages, bytes and CPU
@@ -22,8 +23,8 @@ change, sizes do not):
    is the bottleneck). ``throughput_tps_steady`` counts only the middle half of the completions
    (:func:`steady_throughput`: no ramp, no drain); the headline uses it when present.
 2. **Latency** (:func:`latency_params`): the same protocols under light open-loop load
-   (``latency_rate_tps``), where a request's latency is its service time, not its wait behind
-   the client's earlier requests (which dominates at saturation).
+   (``latency_rate_tps``), where a request's latency is its service time (the saturation rows
+   have a latency too: it includes the queueing at the busiest node).
 3. **Leader failure** (:func:`leader_failure`): open-loop load at ``failure_rate_tps``; at
    ``crash_after_us`` after the first submission the *current leader* crashes — PBFT's primary,
    the replica that leads HotStuff's next view, Raft's leader — with every failure detector set
@@ -209,9 +210,9 @@ def _common(protocol: str, n: int, s: Settings) -> dict[str, Any]:
 
 
 def saturation_params(protocol: str, n: int, s: Settings) -> dict[str, Any]:
-    """Closed-loop clients, every request at once, failure detectors out of the way."""
+    """Closed-loop clients (one request in flight each), failure detectors out of the way."""
     p = _common(protocol, n, s)
-    p.update(clients=s.clients, requests=s.requests_for(n), interval_us=0)
+    p.update(clients=s.clients, requests=s.requests_for(n), load="closed", outstanding=1)
     if protocol == "raft":
         p["client_timeout_us"] = NEVER_US  # its election timeout is needed to start
     else:
@@ -225,7 +226,7 @@ def latency_params(protocol: str, n: int, s: Settings) -> dict[str, Any]:
     p.update(
         clients=4,
         requests=s.large_latency_requests if n >= s.large_n else s.latency_requests,
-        interval_us=int(1e6 / s.latency_rate_tps),
+        rate_tps=s.latency_rate_tps,
     )
     return p
 
@@ -236,7 +237,7 @@ def failure_params(protocol: str, n: int, s: Settings) -> dict[str, Any]:
     p.update(
         clients=s.failure_clients,
         requests=s.failure_requests,
-        interval_us=int(1e6 / s.failure_rate_tps),
+        rate_tps=s.failure_rate_tps,
         **_protocol_timeouts(protocol, s.failure_timeout_us),
     )
     if protocol == "raft":
@@ -378,7 +379,7 @@ def failure_run(protocol: str, n: int, seed: int, s: Settings) -> dict[str, Any]
     row["msgs_after_crash"] = sum(after.values())
     times = sorted(record.completed[tx] for tx in record.submitted if tx in record.completed)
     gaps = _gaps(times, crash_at)
-    interval = float(params["interval_us"])
+    interval = 1e6 / float(params["rate_tps"])
     stalls = [(a, b) for a, b in gaps if b - a > STALL_FACTOR * interval]
     resumed = bool(row["liveness"])
     row["resumed"] = 1.0 if resumed else 0.0

@@ -19,7 +19,7 @@ from medbench import experiments
 ROOT = Path(__file__).resolve().parents[2]
 
 CASES: list[dict[str, Any]] = [
-    {"protocol": "hotstuff", "n": 4, "requests": 30, "clients": 4, "batch": 4},
+    {"protocol": "hotstuff", "n": 4, "requests": 30, "clients": 4, "batch": 4, "rate_tps": 0},
     {
         "protocol": "hotstuff",
         "n": 7,
@@ -40,7 +40,7 @@ CASES: list[dict[str, Any]] = [
         "n": 5,
         "requests": 30,
         "clients": 3,
-        "interval_us": 5_000,
+        "rate_tps": 200.0,
         "jitter_us": 200,
         "faults": "crash:1@700ms;recover:1@900ms",
     },

@@ -79,7 +79,7 @@ def test_storage_categories_and_record_sizes() -> None:
 
 
 def test_a_silent_leader_costs_view_changes_named_for_the_metrics() -> None:
-    row, _sim, _dep = run(byzantine="silent-leader", view_timeout_us=50_000, interval_us=2_000)
+    row, _sim, _dep = run(byzantine="silent-leader", view_timeout_us=50_000, rate_tps=500.0)
     assert row["safety"] and row["liveness"] and row["completed"] == 40
     assert row["view_changes"] > 0 and row["notes.view_change"] > 0 and row["notes.new_view"] > 0
     assert row["view_change_ms_mean"] > 0
@@ -104,7 +104,7 @@ def test_byzantine_replicas_up_to_f_leave_hotstuff_safe_and_live(
         byzantine=behaviour,
         byzantine_count=count,
         view_timeout_us=50_000,
-        interval_us=1_000,
+        rate_tps=1000.0,
     )
     assert row["safety"] and row["chain"] and row["liveness"], row["safety_reason"]
     assert dep.replicas == tuple(range(count, n))
@@ -116,7 +116,7 @@ def test_byzantine_replicas_up_to_f_leave_hotstuff_safe_and_live(
 
 def test_crash_and_recover_through_the_deployment() -> None:
     row, sim, _dep = run(
-        faults="crash:2@15ms;recover:2@300ms", interval_us=5_000, view_timeout_us=100_000
+        faults="crash:2@15ms;recover:2@300ms", rate_tps=200.0, view_timeout_us=100_000
     )
     assert row["safety"] and row["chain"] and row["liveness"]
     assert row["notes.crash"] == 1 and row["notes.recover"] == 1

@@ -30,6 +30,7 @@ def run_fault_free(n: int, clients: int, batch: int) -> metrics.RunRecord:
         "batch_delay_us": 60_000_000,
         "tick_us": 10_000,
         "start_us": 10_000,
+        "rate_tps": 0,
         "payload_bytes": 7,
     }
     sim, _dep = experiments.build_simulator(params, seed=n * 1000 + clients)

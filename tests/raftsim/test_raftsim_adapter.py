@@ -58,7 +58,7 @@ def test_storage_is_the_log_and_the_executed_requests() -> None:
 
 
 def test_the_leader_crashes_a_new_one_is_elected_and_the_old_one_rejoins() -> None:
-    params = {**BASE, "interval_us": 5_000, "requests": 80}
+    params = {**BASE, "rate_tps": 200.0, "requests": 80}
     sim, dep = experiments.build_simulator(params, 4)
     sim.run(700_000)
     old = leader_of(sim, 5)
@@ -78,7 +78,7 @@ def test_the_leader_crashes_a_new_one_is_elected_and_the_old_one_rejoins() -> No
 def test_a_lying_node_breaks_raft(n: int, liar: str) -> None:
     """Non-vacuous: one well-formed lie (as the leader, or impersonating one) makes two honest
     nodes commit different entries at one index; Raft notices nothing."""
-    row, sim, dep = run(n=n, byzantine="lying-leader", byzantine_ids=liar, interval_us=2_000)
+    row, sim, dep = run(n=n, byzantine="lying-leader", byzantine_ids=liar, rate_tps=500.0)
     assert not row["safety"], row
     assert "committed" in row["safety_reason"]
     assert sim.nodes[int(liar)].inner.lies

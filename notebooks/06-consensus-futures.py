@@ -173,7 +173,7 @@ assert byz[byz.protocol != "raft"].safe.all() and not byz[byz.protocol == "raft"
 two_level = []
 for mode in ("integrated", "blocker"):
     params = {"protocol": "hotstuff", "n": 7 if SMALL else 16, "requests": 120 if SMALL else 600,
-              "clients": 24, "batch": 16, "block_mode": mode, "block_size": 100,
+              "clients": 24, "batch": 16, "rate_tps": 0, "block_mode": mode, "block_size": 100,
               "block_interval_us": 100_000, "blocker_turn_us": 100_000}
     sim, dep = experiments.build_simulator(params, 1)
     record = sim.run(60_000_000, stop_when_complete=True)

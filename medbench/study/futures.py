@@ -609,7 +609,7 @@ def headline(
                     continue
                 present = True
                 row[metric] = s[metric]
-                row[f"{metric}_spread"] = f"{s[f'{metric}_min']:.3g}-{s[f'{metric}_max']:.3g}"
+                row[f"{metric}_spread"] = f"{_fmt(s[f'{metric}_min'])}–{_fmt(s[f'{metric}_max'])}"
             seeds = [
                 int(r["seeds"])
                 for r in summary
@@ -734,6 +734,20 @@ def plot_metric(
         line = ax.errorbar(ns, mean, yerr=std, marker="o", capsize=3, label=LABELS[p])
         ax.fill_between(ns, lo, hi, alpha=0.2, color=line[0].get_color())
         drawn = True
+    if metric in ("resume_ms", "stall_ms_total"):
+        # runs whose service never came back have no time to resume: say so on the figure
+        lines = [
+            f"{LABELS[p]}, n = {n}: {round((1 - row['resumed']) * row['seeds'])} of "
+            f"{row['seeds']} runs not resumed by the horizon"
+            for p in PROTOCOLS
+            for n, row in sorted(_series(summary, "resumed", p, source).items())
+            if row["resumed"] < 1
+        ]
+        if lines:
+            ax.text(
+                0.5, 0.97, "\n".join(lines), transform=ax.transAxes, ha="center", va="top",
+                fontsize="x-small", bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
+            )  # fmt: skip
     ax.set_xscale("log")
     if logy and drawn:
         ax.set_yscale("log")
@@ -745,7 +759,7 @@ def plot_metric(
     ax.yaxis.set_major_formatter(plain)
     ax.yaxis.set_minor_formatter(plain if logy else NullFormatter())
     ax.set_xlabel("consortium size n (replicas, log scale)")
-    ax.set_ylabel(f"{what} ({unit})")
+    ax.set_ylabel(f"{what} ({SHORT_UNITS.get(unit, unit)})")
     ax.set_title(f"{what[0].upper()}{what[1:]} against consortium size")
     seeds = max((int(r["seeds"]) for r in summary), default=0)
     ax.text(
@@ -759,6 +773,13 @@ def plot_metric(
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
 
+
+SHORT_UNITS: dict[str, str] = {
+    "transactions per second": "tx/s",
+    "milliseconds": "ms",
+    "CPU milliseconds": "CPU ms",
+}
+"""Units as an axis label writes them."""
 
 PLOTS: tuple[tuple[str, bool], ...] = (
     ("throughput_tps_steady", True),

@@ -3,8 +3,10 @@
 Each case builds its protocol's deployment of :mod:`medbench.experiments` (modeled
 authentication, the default cost profile, the complete topology) and runs it to completion;
 ``extra_info["messages_per_second"]`` is delivered messages / wall seconds of the simulation
-(building excluded), the best of the rounds (noise from other processes only adds time). The
-workloads are each protocol's steady state at n = 64:
+(building excluded), the median of three rounds (``messages_per_second_best`` the best); two of
+the rounds run the three protocols in turn (a module fixture), so that load drifting on a shared
+machine reaches the three alike, and the median keeps one quiet moment from deciding a ratio. The workloads are each protocol's steady state at
+n = 64:
 
 * PBFT: batch 1, 16 closed-loop clients, 40 requests (as ``test_pbft_sim.py``): per decision
   ``(n-1) + (n-1)^2 + n(n-1) = 8,064`` PRE-PREPARE, PREPARE and COMMIT messages;
@@ -25,6 +27,7 @@ Run: ``PYTHONPATH=. python -m pytest -q benchmarks/test_consensus_sim.py --bench
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Any
 
@@ -105,17 +108,31 @@ def simulate(protocol: str) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(scope="module")
+def interleaved() -> dict[str, list[float]]:
+    """Rates of ``ROUNDS - 1`` rounds of the three protocols, one after the other in turn, so
+    that a change in the machine's load reaches all three alike (the ratios compare them)."""
+    rates: dict[str, list[float]] = {p: [] for p in PARAMS}
+    for _ in range(ROUNDS - 1):
+        for p in PARAMS:
+            rates[p].append(simulate(p)["rate"])
+    return rates
+
+
 @pytest.mark.parametrize("protocol", ["pbft", "hotstuff", "raft"])
-def test_consensus_sim_messages_per_second(benchmark: Any, protocol: str) -> None:
-    """Messages per second at n = 64 (best of three rounds) and the exact count per decision."""
-    rates: list[float] = []
+def test_consensus_sim_messages_per_second(
+    benchmark: Any, protocol: str, interleaved: dict[str, list[float]]
+) -> None:
+    """Messages per second at n = 64 (median of three rounds, two of them interleaved with the
+    other protocols' rounds) and the exact count per decision."""
+    rates = interleaved[protocol]
 
     def once() -> dict[str, Any]:
         out = simulate(protocol)
         rates.append(out["rate"])
         return out
 
-    out = benchmark.pedantic(once, rounds=ROUNDS, iterations=1)
+    out = benchmark.pedantic(once, rounds=1, iterations=1)
     assert out["completed"] == PARAMS[protocol]["requests"]
     info = benchmark.extra_info
     info["n"] = N
@@ -123,10 +140,11 @@ def test_consensus_sim_messages_per_second(benchmark: Any, protocol: str) -> Non
     info["decisions"] = out["decisions"]
     info["delivered"] = out["delivered"]
     info["msgs_per_decision_formula"] = formula(protocol)
-    info["messages_per_second"] = round(max(rates))
+    info["messages_per_second"] = round(statistics.median(rates))
+    info["messages_per_second_best"] = round(max(rates))
     info["build_s"] = round(out["build_s"], 3)
     info["run_s"] = round(out["run_s"], 3)
-    info["goal_met"] = protocol == "pbft" or max(rates) >= GOAL
+    info["goal_met"] = protocol == "pbft" or statistics.median(rates) >= GOAL
     if protocol == "raft":
         # the heartbeats before the workload add whole rounds: at least the formula, exact
         # per request-carrying entry (tests/raftsim checks the exact window)

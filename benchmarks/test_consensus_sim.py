@@ -5,8 +5,8 @@ authentication, the default cost profile, the complete topology) and runs it to 
 ``extra_info["messages_per_second"]`` is delivered messages / wall seconds of the simulation
 (building excluded), the median of three rounds (``messages_per_second_best`` the best); two of
 the rounds run the three protocols in turn (a module fixture), so that load drifting on a shared
-machine reaches the three alike, and the median keeps one quiet moment from deciding a ratio. The workloads are each protocol's steady state at
-n = 64:
+machine reaches the three alike, and the median keeps one quiet moment from deciding a ratio.
+The workloads are each protocol's steady state at n = 64:
 
 * PBFT: batch 1, 16 closed-loop clients, 40 requests (as ``test_pbft_sim.py``): per decision
   ``(n-1) + (n-1)^2 + n(n-1) = 8,064`` PRE-PREPARE, PREPARE and COMMIT messages;

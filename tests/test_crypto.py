@@ -294,6 +294,33 @@ def test_pbe_any_tampered_byte_is_detected(scheme: Scheme) -> None:
             decrypt_signing_key(bytes(bad), b"pw", expected_public=key.public)
 
 
+@pytest.mark.parametrize("scheme", [Scheme.ED25519, Scheme.ECDSA_P256])
+def test_pbe_every_iv_bit_flip_is_detected(scheme: Scheme) -> None:
+    # CBC: an IV bit flips the same plaintext bit of the PKCS#8 header (tag, length, version);
+    # whether the key library tolerates the result must not decide whether tampering is seen
+    key = SigningKey.generate(scheme, SEED)
+    blob = encrypt_signing_key(key, b"pw", log2_n=10, randbytes=random.Random(7).randbytes)
+    iv_at = blob.index(random.Random(7).randbytes(pbe.SALT_SIZE + pbe.IV_SIZE)[pbe.SALT_SIZE :])
+    for i in range(iv_at, iv_at + pbe.IV_SIZE):
+        for bit in range(8):
+            bad = bytearray(blob)
+            bad[i] ^= 1 << bit
+            with pytest.raises(WrongPasswordError):
+                decrypt_signing_key(bytes(bad), b"pw", expected_public=key.public)
+
+
+def test_pbe_refuses_a_v2_private_key_info_without_public_key() -> None:
+    # version 1 (v2) says a public key follows (RFC 5958 §2); some cryptography releases load
+    # it anyway, which let an IV flip of the version byte pass unnoticed
+    v1 = SigningKey.generate(Scheme.ED25519, SEED).to_pkcs8()
+    assert v1[4] == 0  # SEQUENCE, len, INTEGER, len, version
+    v2 = v1[:4] + b"\x01" + v1[5:]
+    blob = pbe.encrypt_pkcs8(v2, b"pw", log2_n=10)
+    assert pbe.decrypt_pkcs8(blob, b"pw") == v2
+    with pytest.raises(WrongPasswordError):
+        pbe.load_private_key(blob, b"pw")
+
+
 def test_pbe_tampered_ciphertext_is_detected_without_expected_key() -> None:
     key = SigningKey.generate(Scheme.ECDSA_P256, SEED)
     blob = encrypt_signing_key(key, b"pw", log2_n=10, randbytes=random.Random(6).randbytes)

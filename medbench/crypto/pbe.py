@@ -44,6 +44,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from asn1crypto.keys import PrivateKeyInfo
 from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import padding, serialization
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -191,6 +192,23 @@ def decrypt_pkcs8(blob: bytes, password: bytes | str) -> bytes:
     return plain
 
 
+def _require_der_private_key_info(plain: bytes) -> None:
+    """Refuse a decryption that is not a DER ``PrivateKeyInfo``.
+
+    CBC is malleable: flipping an IV bit flips the same bit of the first plaintext block, e.g. the
+    version 0 (v1) into 1 (v2, RFC 5958 §2, which is only for keys carrying their public key).
+    ``cryptography`` 51 loads such a v2 key, so the structure is checked here, independently of
+    the library's leniency: strict DER, version v1, nothing after the attributes.
+    """
+    try:
+        info = PrivateKeyInfo.load(plain, strict=True)
+        canonical = info.dump(force=True) == plain and info["version"].native == 0
+    except (ValueError, TypeError, KeyError, AttributeError):
+        canonical = False
+    if not canonical:
+        raise WrongPasswordError("wrong password or tampered key file")
+
+
 def load_private_key(blob: bytes, password: bytes | str) -> Any:
     """The ``cryptography`` private-key object of an :func:`encrypt_pkcs8` file.
 
@@ -198,6 +216,7 @@ def load_private_key(blob: bytes, password: bytes | str) -> Any:
     :class:`WrongPasswordError` too (with CBC the two cannot be told apart).
     """
     plain = decrypt_pkcs8(blob, password)
+    _require_der_private_key_info(plain)
     try:
         return serialization.load_der_private_key(plain, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm, InternalError):

@@ -4,6 +4,16 @@ Messages travel with a seeded random latency over FIFO links; the harness can dr
 random, cut links, isolate nodes, add delay and turn a replica into a black hole (it receives but
 nothing it sends leaves). Virtual time advances by ``tick``. It records what every node persisted,
 committed and completed, the message counts and bytes by kind, and (optionally) a readable trace.
+
+The adversary (``adversary.py``) adds two link faults PBFT's model allows (TOCS 2002 §2: the
+network may fail to deliver, delay, duplicate or deliver messages out of order): ``dup_rate``
+delivers a message a second time later, ``reorder_rate`` lets a message overtake the ones sent
+before it on its link. Both default to 0, so links stay FIFO and exactly-once unless a test asks.
+
+Every vote an honest replica makes is recorded (``votes_sent``) wherever it travels: a plain
+PRE-PREPARE, PREPARE or COMMIT, the pre-prepares a new primary issues inside its NEW-VIEW, its
+CHECKPOINTs (one state digest per sequence) and its REPLYs (one result per request). An
+exception escaping a node's ``step`` or ``tick`` is re-raised as :class:`verdicts.NodeCrashed`.
 """
 
 from __future__ import annotations
@@ -15,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from verdicts import NodeCrashed, SafetyViolation, VerdictFailure
+
 from medbench.consensus.pbft import (
     Client,
     Config,
@@ -23,8 +35,8 @@ from medbench.consensus.pbft import (
     Submit,
     make_keyrings,
 )
-from medbench.consensus.pbft.messages import Commit, Prepare, PrePrepare
-from medbench.node import Ready
+from medbench.consensus.pbft.messages import Checkpoint, Commit, NewView, Prepare, PrePrepare, Reply
+from medbench.node import Ready, Send
 
 
 @dataclass
@@ -79,6 +91,8 @@ class Network:
         self._seq = 0
         self._link_time: dict[tuple[int, int], int] = {}
         self.drop_rate = 0.0
+        self.dup_rate = 0.0
+        self.reorder_rate = 0.0
         self.cut: set[tuple[int, int]] = set()
         self.isolated: set[int] = set()
         self.black_holes: set[int] = set()
@@ -94,7 +108,10 @@ class Network:
         self.submitted = 0
         self.recent: list[Any] = []  # the last messages sent (material for replay/mutation tests)
         # (replica, kind, view, sequence) -> digests it voted for: an honest replica has one
+        # (checkpoints: view 0, the state digest; replies: view = client, sequence = timestamp)
         self.votes_sent: dict[tuple[int, str, int, int], set[bytes]] = {}
+        # (replica, sequence, agreed time, the clock then): for the time checks of verdicts.py
+        self.executed_times: list[tuple[int, int, int, int]] = []
 
     # --- faults -----------------------------------------------------------------------------------
 
@@ -105,6 +122,8 @@ class Network:
     def heal(self) -> None:
         """Remove every network fault (crashed nodes stay crashed)."""
         self.drop_rate = 0.0
+        self.dup_rate = 0.0
+        self.reorder_rate = 0.0
         self.cut.clear()
         self.isolated.clear()
         self.black_holes.clear()
@@ -132,7 +151,42 @@ class Network:
 
     def deliver_now(self, src: int, dst: int, msg: Any) -> None:
         """Inject ``msg`` from ``src`` into ``dst`` immediately (tests of hostile input)."""
-        self._apply(dst, self.nodes[dst].step(src, msg))
+        self._apply(dst, self.step(dst, src, msg))
+
+    def step(self, dst: int, src: int, msg: Any) -> Ready:
+        """``nodes[dst].step(src, msg)``; an exception is a :class:`NodeCrashed` (not a verdict)."""
+        try:
+            return self.nodes[dst].step(src, msg)  # type: ignore[no-any-return]
+        except VerdictFailure:
+            raise
+        except Exception as exc:
+            raise NodeCrashed(f"node {dst} raised on {msg!r} from {src}: {exc!r}") from exc
+
+    def _tick(self, i: int) -> Ready:
+        try:
+            return self.nodes[i].tick(self.now)  # type: ignore[no-any-return]
+        except VerdictFailure:
+            raise
+        except Exception as exc:
+            raise NodeCrashed(f"node {i} raised in tick at {self.now}: {exc!r}") from exc
+
+    def _record_votes(self, src: int, send: Send) -> None:
+        m = send.msg
+        votes = self.votes_sent
+        if isinstance(m, (PrePrepare, Prepare, Commit)):
+            if m.replica == src:
+                votes.setdefault((src, str(m.kind), m.view, m.sequence), set()).add(m.batch_digest)
+        elif isinstance(m, NewView):
+            if m.replica == src:  # the new primary's own pre-prepares (a relay is only a copy)
+                for pp in m.pre_prepares:
+                    if pp.replica == src:
+                        key = (src, "pre-prepare", pp.view, pp.sequence)
+                        votes.setdefault(key, set()).add(pp.batch_digest)
+        elif isinstance(m, Checkpoint):
+            if m.replica == src:
+                votes.setdefault((src, "checkpoint", 0, m.sequence), set()).add(m.state_digest)
+        elif isinstance(m, Reply) and m.replica == src and not m.refusal:
+            votes.setdefault((src, "reply", m.client, m.timestamp), set()).add(m.result)
 
     def _apply(self, src: int, ready: Ready) -> None:
         if src in self.persisted:
@@ -140,8 +194,10 @@ class Network:
         for c in ready.committed:
             batch = c.payload
             log = self.committed[src]
-            assert c.sequence not in log, f"replica {src} committed {c.sequence} twice"
+            if c.sequence in log:
+                raise SafetyViolation(f"replica {src} committed {c.sequence} twice")
             log[c.sequence] = batch
+            self.executed_times.append((src, c.sequence, batch.timestamp, self.now))
             if self.trace_on:
                 self.trace.append(f"{self.now:>9} commit {src} s={c.sequence}")
         self.completed.extend(ready.completed)
@@ -151,10 +207,7 @@ class Network:
                 self.trace.append(f"{self.now:>9} note {src} {note.kind} {note.detail}")
         if src < self.n:
             for send in ready.messages:
-                m = send.msg
-                if isinstance(m, (PrePrepare, Prepare, Commit)) and m.replica == src:
-                    key = (src, str(m.kind), m.view, m.sequence)
-                    self.votes_sent.setdefault(key, set()).add(m.batch_digest)
+                self._record_votes(src, send)
         if src in self.black_holes or src in self.crashed:
             return
         for send in ready.messages:
@@ -174,12 +227,22 @@ class Network:
                     continue
                 if self.drop_rate and self.rng.random() < self.drop_rate:
                     continue
-                lo, hi = self.latency_us
-                t = self.now + self.rng.randint(lo, hi) + self.extra_delay.get(src, 0)
-                t = max(t, self._link_time.get((src, dst), 0))  # FIFO links
-                self._link_time[(src, dst)] = t
-                self._seq += 1
-                heapq.heappush(self._heap, (t, self._seq, src, dst, send.msg))
+                self._schedule(src, dst, send.msg)
+
+    def _schedule(self, src: int, dst: int, msg: Any) -> None:
+        """Queue ``msg`` on the link ``src -> dst``: FIFO unless it may overtake (reorder_rate),
+        and perhaps a second copy later (dup_rate)."""
+        lo, hi = self.latency_us
+        t = self.now + self.rng.randint(lo, hi) + self.extra_delay.get(src, 0)
+        if not (self.reorder_rate and self.rng.random() < self.reorder_rate):
+            t = max(t, self._link_time.get((src, dst), 0))  # FIFO links
+            self._link_time[(src, dst)] = t
+        self._seq += 1
+        heapq.heappush(self._heap, (t, self._seq, src, dst, msg))
+        if self.dup_rate and self.rng.random() < self.dup_rate:
+            self._seq += 1
+            later = t + self.rng.randint(lo, 4 * hi)
+            heapq.heappush(self._heap, (later, self._seq, src, dst, msg))
 
     def run(self, duration_us: int) -> None:
         """Advance virtual time by ``duration_us``, delivering messages and ticking every node."""
@@ -192,14 +255,14 @@ class Network:
                 self.now = max(self.now, t)
                 if dst in self.crashed:
                     continue
-                self._apply(dst, self.nodes[dst].step(src, msg))
+                self._apply(dst, self.step(dst, src, msg))
                 continue
             if next_tick > end:
                 break
             self.now = next_tick
             for i in sorted(self.nodes):
                 if i not in self.crashed:
-                    self._apply(i, self.nodes[i].tick(self.now))
+                    self._apply(i, self._tick(i))
             next_tick += self.tick_us
         self.now = end
 
@@ -225,32 +288,86 @@ class Network:
 
 
 def safety_violations(net: Network, honest: Iterable[int]) -> list[str]:
-    """Safety: no honest replica votes (pre-prepares, prepares, commits) for two digests at one
-    (view, sequence); honest replicas never commit different batches at one sequence number,
-    and their chains of blocks agree on their common prefix."""
+    """Safety: no honest replica votes for two digests at one (view, sequence) — PRE-PREPAREs
+    (those inside its NEW-VIEWs too), PREPAREs, COMMITs —, nor sends two state digests for one
+    checkpoint or two results for one request; honest replicas never commit or execute different
+    batches (digest or contents) at one sequence number, nor reach different state digests;
+    their chains of blocks agree on their common prefix and list each executed transaction at
+    most once; no batch or block is dated beyond ``max_clock_skew_us`` ahead of the clock that
+    executes it, and block times never run back (TOCS §4.6)."""
     honest = sorted(honest)
     problems: list[str] = []
     for (i, kind, v, s), digests in sorted(net.votes_sent.items()):
         if i in honest and len(digests) > 1:
-            problems.append(
-                f"replica {i} sent {len(digests)} different {kind}s at view {v} seq {s}"
-            )
-    by_seq: dict[int, tuple[int, bytes]] = {}
+            where = f"client {v} timestamp {s}" if kind == "reply" else f"view {v} seq {s}"
+            problems.append(f"replica {i} sent {len(digests)} different {kind}s at {where}")
+    by_seq: dict[int, tuple[int, bytes, tuple[bytes, ...]]] = {}
     for i in honest:
         log = net.committed[i]
         for s, batch in log.items():
-            first = by_seq.setdefault(s, (i, batch.batch_digest))
-            if first[1] != batch.batch_digest:
+            items = tuple(x.digest() for x in batch.items)
+            first = by_seq.setdefault(s, (i, batch.batch_digest, items))
+            if first[1:] != (batch.batch_digest, items):
                 problems.append(f"seq {s}: replica {first[0]} and {i} committed different batches")
         if log and sorted(log) != list(range(1, max(log) + 1)):
             problems.append(f"replica {i} committed with gaps")
-    chains = [(i, net.replicas([i])[0].chain.ids) for i in honest if i not in net.crashed]
+    live = [i for i in honest if i not in net.crashed]
+    # the executed history in memory: what a restart replayed and a state transfer installed too
+    states: dict[int, tuple[int, bytes, tuple[bytes, ...], bytes]] = {}
+    for i in live:
+        r = net.replicas([i])[0]
+        for s, b in r.history.items():
+            mine = (i, b.batch_digest, tuple(x.digest() for x in b.items), b.state_digest)
+            first = states.setdefault(s, mine)
+            if first[1:] != mine[1:]:
+                problems.append(f"seq {s}: replicas {first[0]} and {i} executed different batches")
+    chains = [(i, net.replicas([i])[0].chain.ids) for i in live]
     for i, ids in chains:
         for j, other in chains:
             k = min(len(ids), len(other))
             if ids[:k] != other[:k]:
                 problems.append(f"chains of {i} and {j} differ")
+    for i in live:
+        problems.extend(chain_problems(net.replicas([i])[0], net.config.max_clock_skew_us))
+    skew = net.config.max_clock_skew_us
+    for i, s, ts, now in net.executed_times:
+        if i in honest and ts > now + skew:
+            problems.append(f"replica {i} executed seq {s} dated {ts - now} us ahead of its clock")
     return problems
+
+
+def chain_problems(r: Replica, skew_us: int) -> list[str]:
+    """Checks of one replica's chain of blocks (the kit's default block format only): every
+    block lists transactions this replica executed, each once in the whole chain; block times
+    never run back and stay within ``skew_us`` of the agreed time of the batch that ordered the
+    block."""
+    from medbench.consensus.pbft.blocker import SimpleBlock
+
+    blocks = [b for b in r.chain.blocks[1:] if isinstance(b, SimpleBlock)]
+    if not blocks:
+        return []
+    out: list[str] = []
+    executed = {q.digest() for b in r.history.values() for q in b.requests}
+    listed = [t for b in blocks for t in b.tx_ids]
+    if len(set(listed)) != len(listed):
+        out.append(f"replica {r.node_id}: a transaction is in two blocks")
+    if not set(listed) <= executed:
+        out.append(f"replica {r.node_id}: a block lists a transaction never executed")
+    prev = 0
+    for b in blocks:
+        t = b.header.timestamp
+        if t < prev:
+            out.append(f"replica {r.node_id}: block {b.header.height} dated before its predecessor")
+        prev = max(prev, t)
+    when = {id(blk): ex.timestamp for ex in r.history.values() for blk in ex.blocks}
+    for b in blocks:
+        agreed = when.get(id(b))
+        if agreed is not None and abs(b.header.timestamp - agreed) > skew_us:
+            out.append(
+                f"replica {r.node_id}: block {b.header.height} dated "
+                f"{b.header.timestamp - agreed} us from the batch that ordered it"
+            )
+    return out
 
 
 def sample_messages(keyrings: dict[int, Any]) -> list[Any]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +33,12 @@ from medbench.consensus.pbft import (
     ExecutedBatch,
     Replica,
     Submit,
+    accept_all,
+    acknowledge,
     make_keyrings,
 )
 from medbench.consensus.pbft.messages import Checkpoint, Commit, NewView, Prepare, PrePrepare, Reply
+from medbench.consensus.pbft.replica import Service, Validator
 from medbench.node import Ready, Send
 
 
@@ -69,6 +72,7 @@ class Network:
         trace: bool = False,
         client_timeout_us: int = 400_000,
         client_signatures: bool = True,
+        app: Callable[[Network, int], tuple[Validator, Service]] | None = None,
         **config: Any,
     ) -> None:
         self.n = n
@@ -78,9 +82,9 @@ class Network:
         self.keyrings = make_keyrings(
             scheme, n, ids, seed=b"test-%d" % seed, client_signatures=client_signatures
         )
-        self.nodes: dict[int, Any] = {
-            i: Replica(i, self.config, self.keyrings[i]) for i in range(n)
-        }
+        # app(net, i) -> (validator, service) of replica i: a fresh pair at every (re)start
+        self.app = app
+        self.nodes: dict[int, Any] = {i: self._replica(i) for i in range(n)}
         for c in range(n, n + clients):
             self.nodes[c] = Client(c, n, self.keyrings[c], retransmit_timeout_us=client_timeout_us)
         self.client_ids = list(range(n, n + clients))
@@ -112,6 +116,8 @@ class Network:
         self.votes_sent: dict[tuple[int, str, int, int], set[bytes]] = {}
         # (replica, sequence, agreed time, the clock then): for the time checks of verdicts.py
         self.executed_times: list[tuple[int, int, int, int]] = []
+        # replicas whose stable storage was rolled back: they may commit a sequence again
+        self.amnesiac: set[int] = set()
 
     # --- faults -----------------------------------------------------------------------------------
 
@@ -129,6 +135,12 @@ class Network:
         self.black_holes.clear()
         self.extra_delay.clear()
 
+    def _replica(self, i: int) -> Replica:
+        if self.app is None:
+            return Replica(i, self.config, self.keyrings[i])
+        validator, service = self.app(self, i)
+        return Replica(i, self.config, self.keyrings[i], validator, service)
+
     def crash(self, i: int) -> None:
         """Stop replica ``i``: it loses its memory; only its persisted records survive."""
         self.crashed.add(i)
@@ -136,8 +148,9 @@ class Network:
     def restart(self, i: int) -> None:
         """Rebuild crashed replica ``i`` from its persisted records."""
         self.crashed.discard(i)
+        validator, service = (accept_all, acknowledge) if self.app is None else self.app(self, i)
         replica, ready = Replica.recover(
-            i, self.config, self.keyrings[i], self.persisted[i], now=self.now
+            i, self.config, self.keyrings[i], self.persisted[i], validator, service, now=self.now
         )
         self.nodes[i] = replica
         self._apply(i, ready)
@@ -194,7 +207,9 @@ class Network:
         for c in ready.committed:
             batch = c.payload
             log = self.committed[src]
-            if c.sequence in log:
+            if c.sequence in log and not (
+                src in self.amnesiac and log[c.sequence].batch_digest == batch.batch_digest
+            ):
                 raise SafetyViolation(f"replica {src} committed {c.sequence} twice")
             log[c.sequence] = batch
             self.executed_times.append((src, c.sequence, batch.timestamp, self.now))
@@ -313,11 +328,12 @@ def safety_violations(net: Network, honest: Iterable[int]) -> list[str]:
             problems.append(f"replica {i} committed with gaps")
     live = [i for i in honest if i not in net.crashed]
     # the executed history in memory: what a restart replayed and a state transfer installed too
-    states: dict[int, tuple[int, bytes, tuple[bytes, ...], bytes]] = {}
+    states: dict[int, tuple[int, bytes, int, tuple[bytes, ...], bytes]] = {}
     for i in live:
         r = net.replicas([i])[0]
         for s, b in r.history.items():
-            mine = (i, b.batch_digest, tuple(x.digest() for x in b.items), b.state_digest)
+            items = tuple(x.digest() for x in b.items)
+            mine = (i, b.batch_digest, b.timestamp, items, b.state_digest)
             first = states.setdefault(s, mine)
             if first[1:] != mine[1:]:
                 problems.append(f"seq {s}: replicas {first[0]} and {i} executed different batches")

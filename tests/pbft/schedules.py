@@ -60,7 +60,7 @@ from verdicts import (
     raise_if,
 )
 
-from medbench.consensus.pbft import BlockMode, Replica, Request, decode_record, encode_record
+from medbench.consensus.pbft import BlockMode, Request, decode_record, encode_record
 from medbench.consensus.pbft import adversary as lies
 from medbench.consensus.pbft import byzantine as faults
 from medbench.consensus.pbft.log import ExecutedBatch
@@ -186,6 +186,8 @@ def draw(
     coalition = None
     if colluders is not None:
         k, coalition = colluders, "colluding"
+    elif recovery:
+        k = max(k, 1)
     elif k and rng.random() < 0.25:
         coalition = "split-brain" if rng.random() < 0.2 else "colluding"
     kinds = [coalition] * k if coalition else [_behaviour(rng, mode) for _ in range(k)]
@@ -286,7 +288,7 @@ def _operation(rng: random.Random, tag: bytes, app: bool, now: int) -> bytes:
 class Schedule:
     """One seed's network and who is what in it."""
 
-    draw: Draw
+    draw: Draw | None
     net: Network
     honest: list[int]
     suspects: list[int]  # store-faulted replicas: no silent divergence, may refuse to start
@@ -296,10 +298,15 @@ class Schedule:
     refused_to_start: set[int] = field(default_factory=set)
     flooders: list[Any] = field(default_factory=list)
     sent: dict[int, list[bytes]] = field(default_factory=dict)  # client -> ops, by timestamp
+    name: str = ""  # how verdicts name the run (default: its seed)
 
     @property
     def seed(self) -> int:
-        return self.draw.seed
+        return self.draw.seed if self.draw is not None else 0
+
+    @property
+    def label(self) -> str:
+        return self.name or f"seed {self.seed}"
 
     def submit(self, client: int, op: bytes) -> None:
         """Submit ``op`` from an honest ``client`` and remember it for the liveness check."""
@@ -472,7 +479,7 @@ def check_safety(sched: Schedule, context: str) -> None:
     for c in net.completed:
         if c.client in sched.clients and c.refusal and (c.client, c.timestamp) in executed:
             problems.append(f"client {c.client} saw request {c.timestamp} refused; it executed")
-    raise_if(problems, SafetyViolation, f"seed {sched.seed} {context}")
+    raise_if(problems, SafetyViolation, f"{sched.label} {context}")
 
 
 def executed_requests(sched: Schedule) -> set[tuple[int, int]]:
@@ -499,7 +506,7 @@ def check_resources(sched: Schedule) -> None:
                 problems.append(f"replica {r.node_id} keeps {count} checkpoints of {sender}")
         if len(r.view_changes) > 4 * r.n + 1:
             problems.append(f"replica {r.node_id} keeps {len(r.view_changes)} view-change views")
-    raise_if(problems, ResourceViolation, f"seed {sched.seed}")
+    raise_if(problems, ResourceViolation, sched.label)
 
 
 def run_schedule(sched: Schedule) -> Schedule:
@@ -588,7 +595,7 @@ def drive_to_checkpoint(sched: Schedule, rounds: int = 12) -> bool:
         if net.config.block_mode is BlockMode.BLOCKER:
             gap = 1 if gap == 2 else 2
         for j in range(gap):
-            sched.submit(client, b"seed%d-more%d-%d" % (sched.seed, turn, j))
+            sched.submit(client, b"%s-more%d-%d" % (sched.label.encode(), turn, j))
     return False
 
 
@@ -637,7 +644,7 @@ def check_outcomes(sched: Schedule) -> None:
     for cid in sched.clients:
         if net.nodes[cid].view > top:
             problems.append(f"client {cid} follows view {net.nodes[cid].view}, honest top {top}")
-    raise_if(problems, AgreementViolation, f"seed {sched.seed}")
+    raise_if(problems, AgreementViolation, sched.label)
 
 
 def _op_of(sched: Schedule, client: int, ts: int) -> bytes:
@@ -650,12 +657,18 @@ def check_seed(
 ) -> Schedule:
     """Draw, run and judge one seed; raise a :class:`verdicts.VerdictFailure` on a violation."""
     sched = run_schedule(build(draw(seed, scheme, recovery, colluders)))
+    return check_healed(sched)
+
+
+def check_healed(sched: Schedule) -> Schedule:
+    """After the faults healed: liveness, convergence at a common stable checkpoint, agreement
+    and exactly-once execution, safety all along (the verdicts of the module docstring)."""
     net = sched.net
     done = net.run_until_idle(limit_us=20_000_000, step_us=20_000)
     check_safety(sched, "after the clients")
     if not done:
         raise LivenessViolation(
-            f"seed {seed}: {len(net.completed)}/{net.submitted} completed; views "
+            f"{sched.label}: {len(net.completed)}/{net.submitted} completed; views "
             f"{[r.view for r in net.replicas()]} executed "
             f"{[r.last_executed for r in net.replicas()]}"
         )
@@ -664,7 +677,7 @@ def check_seed(
     rs = net.replicas(sched.honest)
     if not converged:
         raise LivenessViolation(
-            f"seed {seed}: no common checkpoint; views {[(r.view, r.active) for r in rs]} "
+            f"{sched.label}: no common checkpoint; views {[(r.view, r.active) for r in rs]} "
             f"executed {[r.last_executed for r in rs]} stable "
             f"{[r.checkpoints.stable for r in rs]} unblocked {[len(r.chain.unblocked) for r in rs]}"
         )
@@ -675,15 +688,10 @@ def check_seed(
             problems.append(f"state of {r.node_id} differs")
         if r.chain.ids != first.chain.ids:
             problems.append(f"chain of {r.node_id} differs")
-    raise_if(problems, AgreementViolation, f"seed {seed}")
+    raise_if(problems, AgreementViolation, sched.label)
     check_outcomes(sched)
     for r in rs:
         executed = {q.digest() for b in r.history.values() for q in b.requests}
         if r.chain.unblocked or r.chain.blocked != executed:
-            raise LivenessViolation(f"seed {seed}: replica {r.node_id} left transactions out")
+            raise LivenessViolation(f"{sched.label}: replica {r.node_id} left transactions out")
     return sched
-
-
-def replicas_of(sched: Schedule) -> list[Replica]:
-    """The honest replica objects."""
-    return sched.net.replicas(sched.honest)

@@ -109,6 +109,9 @@ class Client:
         if now > self.now:
             self.now = now
         req = self.outstanding
+        if req is not None and now >= self.deadline and self._decide(timed_out=True):
+            return ready
+        req = self.outstanding
         if req is not None and now >= self.deadline:
             self.retransmissions += 1
             self.timeout = min(2 * self.timeout, self.max_retransmit_timeout_us)
@@ -148,6 +151,24 @@ class Client:
         views = sorted((r.view for r in self.replies.values()), reverse=True)
         return views[self.f] if len(views) > self.f else 0
 
+    def _mixed_refusals(
+        self, votes: Counter[tuple[bytes, str]], timed_out: bool
+    ) -> list[tuple[bytes, str]]:
+        """A refusal quorum whose reasons differ: the most frequent reason (ties: the first in
+        order), once no single reason can still reach a quorum or the retransmission timer ran
+        out. Each honest refuser, whatever its reason, never prepares the request, so the
+        quorum's f+1 honest refusers still rule a commit out; without this a split between a
+        validator's reason and replicas that gave the request up
+        (:data:`.viewchange.UNORDERED`) would leave the client waiting forever."""
+        refusals = [(count, answer) for answer, count in votes.items() if answer[1]]
+        if sum(count for count, _ in refusals) < self.refusal_quorum:
+            return []
+        unheard = self.n - len(self.replies)
+        best = max(count for count, _ in refusals)
+        if best + unheard >= self.refusal_quorum and not timed_out:
+            return []  # one reason may still reach a quorum: wait for it
+        return [min(refusals, key=lambda x: (-x[0], x[1][1]))[1]]
+
     def _handle_reply(self, src: int, reply: Reply) -> None:
         req = self.outstanding
         if src != reply.replica or not 0 <= reply.replica < self.n:
@@ -165,6 +186,12 @@ class Client:
             self._reject(reply, "not authentic")
             return
         self.replies[reply.replica] = reply
+        self._decide(timed_out=False)
+
+    def _decide(self, timed_out: bool) -> bool:
+        """Complete the outstanding request if the replies decide it (True when they did)."""
+        req = self.outstanding
+        assert req is not None
         votes = Counter((r.result, r.refusal) for r in self.replies.values())
         decided = [
             answer
@@ -172,7 +199,9 @@ class Client:
             if count >= (self.refusal_quorum if answer[1] else self.f + 1)
         ]
         if not decided:
-            return
+            decided = self._mixed_refusals(votes, timed_out)
+        if not decided:
+            return False
         # at most one result can reach f+1 (one honest replica in it, and all honest compute the
         # same), and a refusal quorum leaves fewer than f+1 replicas for a result
         (result, refusal) = decided[0]
@@ -192,3 +221,4 @@ class Client:
         self.outstanding = None
         self.replies = {}
         self._maybe_send()
+        return True

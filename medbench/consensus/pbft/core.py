@@ -164,6 +164,11 @@ class ReplicaCore(ABC):
         self.last_timestamp: dict[int, int] = {}
         # request key -> (time its timer started, request): the view-change timers (TOCS §4.4)
         self.pending: dict[tuple[int, int], tuple[int, Request]] = {}
+        # request key -> new views it stayed pending through, unordered (ViewChanges._rejudge),
+        # and the pending requests this replica gave up (they keep their timers a while)
+        self.pending_views: Counter[tuple[int, int]] = Counter()
+        self.gave_up: set[tuple[int, int]] = set()
+        self.installed_view = 0  # the view of the last NEW-VIEW installed
         self.future: dict[int, list[tuple[int, Any]]] = {}  # early messages of a coming view
         self.future_count: Counter[int] = Counter()  # early messages held, per sender
         self.queue: deque[tuple[Item, int]] = deque()  # primary: (item, arrival time)
@@ -281,8 +286,25 @@ class ReplicaCore(ABC):
             return "request refused earlier"
         reason = self._verify_item(item)
         if reason is not None and type(item) is Request and reason.startswith(INVALID):
+            if self._accepted_earlier(item):
+                # it voted for a batch holding the request (its own pre-prepare, one it
+                # prepared, one a NEW-VIEW re-issued): a refusal now could show the client a
+                # refusal for a request that commits; execution decides it
+                return "request in a pre-prepare accepted earlier"
             self._refuse(item, reason[len(INVALID) :])
         return reason
+
+    def _accepted_earlier(self, req: Request, view: int | None = None) -> bool:
+        """True when a pre-prepare this replica holds in its log (of ``view`` only, if given)
+        carries ``req``: only ever asked on the rare path of a validator refusal."""
+        d = req.digest()
+        for slot in self.log:
+            pp = slot.pre_prepare
+            if pp is None or (view is not None and pp.view != view):
+                continue
+            if any(item.digest() == d for item in pp.batch):
+                return True
+        return False
 
     def _refuse(self, req: Request, reason: str) -> None:
         """Send ``req``'s client an authenticated refusal; remember it and drop its timer."""
@@ -342,6 +364,9 @@ class ReplicaCore(ABC):
         key = (client, req.timestamp)
         if key not in self.pending:
             self.pending[key] = (self.now, req)
+            for old in [k for k in self.gave_up if k[0] == client and k[1] < req.timestamp]:
+                self.gave_up.discard(old)  # the client moved on: no view change for that one
+                self.pending.pop(old, None)
         if self.is_primary and self.active:
             self._enqueue(req)
         elif src == client and self.active:

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from medbench.consensus.pbft.checkpoint import verify_proof
+from medbench.consensus.pbft.core import INVALID
 from medbench.consensus.pbft.log import ViewRecord
 from medbench.consensus.pbft.messages import (
     NULL_DIGEST,
@@ -51,6 +52,9 @@ from medbench.consensus.pbft.messages import (
 from medbench.consensus.pbft.statetransfer import StateTransfer
 from medbench.node import Note
 from medbench.quorum import strong_quorum
+
+UNORDERED = "unordered: pending through more than f new views"
+"""Why a replica gives up a request no view ordered (:meth:`ViewChanges._gives_up`)."""
 
 
 def check_view_change(
@@ -332,6 +336,15 @@ class ViewChanges(StateTransfer):
         self.install_view(v, plan, nv.pre_prepares)
 
     def install_view(self, v: int, plan: Plan, pps: tuple[PrePrepare, ...]) -> None:
+        # pending requests some primary proposed since the last view installed start over
+        # counting the views that did not order them (_rejudge)
+        for slot in self.log:
+            pp = slot.pre_prepare
+            if pp is not None and pp.view >= self.installed_view:
+                for item in pp.batch:
+                    if type(item) is Request:
+                        self.pending_views.pop((item.client, item.timestamp), None)
+        self.installed_view = v
         self.view = v
         self.active = True
         self.vc_deadline = None
@@ -363,11 +376,15 @@ class ViewChanges(StateTransfer):
         for key, (_, req) in list(self.pending.items()):
             if req.digest() in ordered:
                 continue
-            reason = self._admit(req)  # a refusal is answered to its client (Replica._refuse)
+            reason = self._rejudge(key, req)  # a refusal is answered to its client (_refuse)
             if reason is not None:
                 self.pending.pop(key, None)
                 self._reject(req, reason)
         self.pending = {k: (self.now, req) for k, (_, req) in self.pending.items()}
+        self.pending_views = Counter(
+            {k: c for k, c in self.pending_views.items() if k in self.pending}
+        )
+        self.gave_up &= self.pending.keys()
         if self.unblocked_since is not None:
             self.unblocked_since = self.now
         if self.is_primary:
@@ -385,6 +402,44 @@ class ViewChanges(StateTransfer):
         self.future_count = Counter(src for held in self.future.values() for src, _ in held)
         for src, msg in early:
             self._handlers[type(msg)](src, msg)
+
+    def _rejudge(self, key: tuple[int, int], req: Request) -> str | None:
+        """Judge a pending request again right after installing a new view (``None``: it stays
+        pending). Unlike :meth:`_admit`, a pre-prepare of an *earlier* view that carried it does
+        not hold the verdict back: had the request committed in an earlier view, this NEW-VIEW
+        would have re-issued it (TOCS §4.4: 2f+1 view changes hold a certificate of every
+        committed batch), and it did not (the caller skipped re-issued ones), so a refusal now
+        contradicts no commit; and from now on this replica never prepares it.
+
+        A request still valid but pending through more than f new views in a row whose primaries
+        never proposed it is given up (:data:`UNORDERED`). Refusals are decided at admission, so
+        honest replicas may split on a request (one judged it before a grant executed, another
+        after): with f+1 honest refusers it can never commit, and with fewer than a refusal
+        quorum its client never completes, while the others keep it pending and change views
+        for it forever. In f+1 successive views at least one primary is honest; a request none
+        of them proposed is refused like any other (persisted, never prepared); one proposed but
+        not ordered (say, while no quorum is reachable) is not given up. Its timer keeps running
+        for f+1 more views (or until its client sends a newer request), so that the replicas
+        still holding it pending change views and give it up too, and the client hears a
+        refusal quorum (:class:`~.client.Client` takes one of mixed reasons when no single
+        reason can reach a quorum, or when its timer runs out).
+        """
+        views = self.pending_views[key] = self.pending_views[key] + 1
+        if self.refused.refused(req.client, req.timestamp):
+            if key in self.gave_up and views <= 2 * self.f + 2:
+                return None  # its timer still runs, for the replicas that hold it pending
+            return "request refused earlier"
+        reason = self._verify_item(req)
+        if reason is not None and reason.startswith(INVALID):
+            self._refuse(req, reason[len(INVALID) :])
+            return reason
+        if reason is not None:
+            return reason
+        if views > self.f and not self._accepted_earlier(req, self.view):
+            self._refuse(req, UNORDERED)  # drops its timer: kept for f+1 more views
+            self.pending[key] = (self.now, req)
+            self.gave_up.add(key)
+        return None
 
     def pending_items(self) -> Iterable[Item]:
         """Requests a new primary knows to be unexecuted: uncommitted slots, then pending timers."""

@@ -54,7 +54,11 @@ from medbench.node import Note
 from medbench.quorum import strong_quorum
 
 UNORDERED = "unordered: pending through more than f new views"
-"""Why a replica gives up a request no view ordered (:meth:`ViewChanges._gives_up`)."""
+"""Why a replica gives up a request no view ordered (:meth:`ViewChanges._rejudge`)."""
+GIVE_UP_VIEWS = 2
+"""A request given up keeps its view-change timer for up to ``GIVE_UP_VIEWS * n`` new views (or
+until its client sends a newer one): every other honest replica becomes primary meanwhile, so
+one that still held it pending sees f+1 views in a row not propose it and gives it up too."""
 
 
 def check_view_change(
@@ -419,14 +423,14 @@ class ViewChanges(StateTransfer):
         for it forever. In f+1 successive views at least one primary is honest; a request none
         of them proposed is refused like any other (persisted, never prepared); one proposed but
         not ordered (say, while no quorum is reachable) is not given up. Its timer keeps running
-        for f+1 more views (or until its client sends a newer request), so that the replicas
-        still holding it pending change views and give it up too, and the client hears a
-        refusal quorum (:class:`~.client.Client` takes one of mixed reasons when no single
+        a while (:data:`GIVE_UP_VIEWS`, or until its client sends a newer request), so that the
+        replicas still holding it pending change views and give it up too, and the client hears
+        a refusal quorum (:class:`~.client.Client` takes one of mixed reasons when no single
         reason can reach a quorum, or when its timer runs out).
         """
         views = self.pending_views[key] = self.pending_views[key] + 1
         if self.refused.refused(req.client, req.timestamp):
-            if key in self.gave_up and views <= 2 * self.f + 2:
+            if key in self.gave_up and views <= GIVE_UP_VIEWS * self.n:
                 return None  # its timer still runs, for the replicas that hold it pending
             return "request refused earlier"
         reason = self._verify_item(req)
@@ -436,7 +440,7 @@ class ViewChanges(StateTransfer):
         if reason is not None:
             return reason
         if views > self.f and not self._accepted_earlier(req, self.view):
-            self._refuse(req, UNORDERED)  # drops its timer: kept for f+1 more views
+            self._refuse(req, UNORDERED)  # drops its timer: kept a while (GIVE_UP_VIEWS)
             self.pending[key] = (self.now, req)
             self.gave_up.add(key)
         return None

@@ -1,0 +1,116 @@
+"""Regressions for what the adversary's schedules found in the refusal rule (issue 13).
+
+1. **A request split at admission livelocked.** Refusals are decided at admission, so honest
+   replicas may disagree (one judged a request before the grant it needs executed, another
+   after). With f+1 honest refusers the request can never commit; with fewer than a refusal
+   quorum its client never completes; the replicas that admitted it kept it pending and changed
+   views for it forever (seed 34 of the schedules; Medical Chain seed 15: a care session's
+   record stuck behind its grant). Now a request that f+1 installed views in a row did not
+   propose is given up (``unordered``) and the client takes a refusal quorum of mixed reasons.
+2. **A replica refused a request it had accepted in a pre-prepare** (seed 207): after a restart
+   (its admission cache empty) or a new view it judged a retransmission afresh, found it expired,
+   and refused it — while its own pre-prepare had it on the way to commit, so the client saw a
+   refusal for a request that executed. Now a replica never refuses a request held in an
+   accepted pre-prepare of its log, and a new primary re-judges only what its NEW-VIEW did not
+   re-issue (the residue of defect 6).
+"""
+
+from __future__ import annotations
+
+from pbft_harness import Network, safety_violations
+from schedules import check_seed
+
+from medbench.consensus.pbft import Client, make_keyrings
+from medbench.consensus.pbft.messages import Reply, Submit
+
+KEYS = make_keyrings("modeled", 4, range(6))
+
+
+def _split_network() -> Network:
+    """Replicas 0 and 1 refuse ``split``; 2 and 3 admit it (as if they judged it later)."""
+    net = Network(n=4, clients=1, seed=5, client_timeout_us=100_000, view_change_timeout_us=50_000)
+
+    def make(refuses: bool):  # type: ignore[no-untyped-def]
+        def rule(req):  # type: ignore[no-untyped-def]
+            return "no-grant: not yet" if refuses and req.operation == b"split" else None
+
+        return rule
+
+    for r in net.replicas():
+        r.validator = make(r.node_id in (0, 1))
+    return net
+
+
+def test_a_request_split_at_admission_completes_refused_and_the_client_moves_on() -> None:
+    net = _split_network()
+    net.submit(4, b"split")
+    net.submit(4, b"next")
+    assert net.run_until_idle(30_000_000)  # was: the client waited forever
+    first, second = sorted(net.completed, key=lambda c: c.timestamp)
+    assert first.refusal in ("no-grant", "unordered") and first.result == b""
+    assert second.refusal == "" and second.result
+    executed = [q.operation for r in net.replicas() for b in r.history.values() for q in b.requests]
+    assert b"split" not in executed and executed.count(b"next") == 4
+    assert safety_violations(net, range(4)) == []
+
+
+def test_mixed_refusal_reasons_complete_only_once_no_reason_can_reach_a_quorum() -> None:
+    c = Client(4, 4, KEYS[4], retransmit_timeout_us=1_000)
+    (send,) = c.step(4, Submit(b"op")).messages
+    ts = send.msg.timestamp
+
+    def refusal(replica: int, code: str) -> Reply:
+        r = Reply(0, ts, 4, replica, b"", refusal=code)
+        return r.with_auth(KEYS[replica].sign(r.body(), 4))
+
+    assert not c.step(0, refusal(0, "no-grant")).completed
+    assert not c.step(1, refusal(1, "unordered")).completed
+    # three refusals, but "no-grant" could still reach three with replica 3's answer: wait
+    assert not c.step(2, refusal(2, "no-grant")).completed
+    (done,) = c.step(3, refusal(3, "unordered")).completed  # now no reason can: refused
+    assert done.refusal == "no-grant" and done.result == b""
+
+
+def test_a_silent_replica_does_not_hold_mixed_refusals_back_past_the_timer() -> None:
+    c = Client(4, 4, KEYS[4], retransmit_timeout_us=1_000)
+    (send,) = c.step(4, Submit(b"op")).messages
+    ts = send.msg.timestamp
+    for replica, code in ((0, "no-grant"), (1, "unordered"), (2, "no-grant")):
+        r = Reply(0, ts, 4, replica, b"", refusal=code)
+        assert not c.step(replica, r.with_auth(KEYS[replica].sign(r.body(), 4))).completed
+    (done,) = c.tick(5_000).completed  # replica 3 never answers
+    assert done.refusal == "no-grant"
+
+
+def test_a_restarted_primary_does_not_refuse_what_it_pre_prepared() -> None:
+    """Replica 0 pre-prepares a request that expires before it commits; restarted (its cache of
+    admitted requests gone), it must not refuse the client's retransmission."""
+    net = Network(n=4, clients=1, seed=3, client_timeout_us=30_000, view_change_timeout_us=10**7)
+    deadline = 20_000
+
+    def rule(req):  # type: ignore[no-untyped-def]
+        return None if net.now <= deadline else "expired: too late"
+
+    for r in net.replicas():
+        r.validator = rule
+    net.isolated.add(3)
+    net.cut_link(0, 2)
+    net.submit(4, b"exp")
+    net.run(15_000)
+    r0 = net.replicas([0])[0]
+    assert any(s.pre_prepare and s.pre_prepare.batch for s in r0.log)  # pre-prepared, stuck
+    net.crash(0)
+    net.restart(0)
+    net.replicas([0])[0].validator = rule
+    net.run(60_000)  # past the deadline; the client retransmits to everyone
+    refusals = [m for m in net.recent if isinstance(m, Reply) and m.replica == 0 and m.refusal]
+    assert refusals == []
+    assert r0 is not net.replicas([0])[0]
+
+
+def test_schedule_seed_207_no_longer_shows_a_refusal_for_an_executed_request() -> None:
+    check_seed(207)
+
+
+def test_schedule_seed_34_no_longer_livelocks() -> None:
+    check_seed(34)

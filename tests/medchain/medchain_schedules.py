@@ -61,7 +61,9 @@ FAST = {"block_size": 8, "block_interval_us": 50_000, "checkpoint_interval": 4, 
         "view_change_timeout_us": 200_000, "max_view_change_timeout_us": 3_200_000,
         "fetch_timeout_us": 100_000}  # fmt: skip
 STORE_FAULTS = ("bitrot", "rewrite", "rollback")
-MED_CLASSIC = tuple(k for k in CLASSIC if k not in ("rewinding-clock", "late-equivocating"))
+MED_CLASSIC = tuple(
+    k for k in CLASSIC if k not in ("rewinding-clock", "late-equivocating", "forged-digest")
+)
 MAX_U63 = 2**63 - 1
 
 

@@ -79,6 +79,7 @@ CLASSIC = (
     "black-hole",
     "future-clock",
     "rewinding-clock",
+    "forged-digest",
 )
 STORE_FAULTS = ("rollback", "drop-record", "corrupt-batch", "corrupt-time", "bitrot")
 CATEGORIES: tuple[tuple[str, float], ...] = (
@@ -93,7 +94,7 @@ CATEGORIES: tuple[tuple[str, float], ...] = (
 )
 PRIMARY_FIRST = {
     "silent", "dropping", "altering", "equivocating", "late-equivocating", "future-clock",
-    "rewinding-clock", "reviver", "colluding", "split-brain",
+    "rewinding-clock", "reviver", "colluding", "split-brain", "forged-digest",
 }  # fmt: skip
 CHECKPOINT_INTERVAL = 4
 FLOOD_LIMIT = 300  # messages per flooder: enough to show unbounded memory, cheap to run
@@ -170,16 +171,46 @@ def _behaviour(rng: random.Random, mode: BlockMode) -> str:
         return cat
 
 
+ALL_BEHAVIOURS = (
+    *CLASSIC,
+    "colluding",
+    "split-brain",
+    *(f"new-view:{s}" for s in lies.NEW_VIEW_STRATEGIES),
+    *(f"blocker:{s}" for s in lies.BLOCK_LIES),
+    *(f"reply:{s}" for s in lies.REPLY_LIES),
+    *(f"state:{s}" for s in lies.STATE_LIES),
+    "reviver",
+    *(f"flood:{s}" for s in lies.FLOODS),
+    *(f"store:{s}" for s in STORE_FAULTS),
+)
+"""Every behaviour the generator draws (:func:`stratified` walks them in turn)."""
+
+
+def stratified(index: int) -> Draw:
+    """The ``index``-th stratified draw: seed ``20_000 + index`` with its first faulty replica
+    forced to ``ALL_BEHAVIOURS[index % len]`` (everything else as the seed draws it), so every
+    behaviour comes up once in each run of ``len(ALL_BEHAVIOURS)`` draws."""
+    return draw(20_000 + index, behaviour=ALL_BEHAVIOURS[index % len(ALL_BEHAVIOURS)])
+
+
 def draw(
-    seed: int, scheme: str = "modeled", recovery: bool = False, colluders: int | None = None
+    seed: int,
+    scheme: str = "modeled",
+    recovery: bool = False,
+    colluders: int | None = None,
+    behaviour: str | None = None,
 ) -> Draw:
     """The fault mix of ``seed``; ``colluders`` forces a coalition of that many colluding
     equivocators (f+1 for the non-vacuity figure), ``recovery`` focuses on crashes around a
-    view change to a late-equivocating primary of view 1."""
+    view change to a late-equivocating primary of view 1, ``behaviour`` forces the behaviour
+    of one faulty replica (blocker mode for a lying blocker, the stateful application for a
+    reviver or a reply liar, an honest replica crashing for a state-transfer liar to answer)."""
     rng = random.Random(seed)
     n = rng.choice((4, 4, 4, 7))
     f = (n - 1) // 3
     mode = rng.choice((BlockMode.INTEGRATED, BlockMode.BLOCKER))
+    if behaviour is not None and behaviour.startswith("blocker:"):
+        mode = BlockMode.BLOCKER
     batch_size = rng.choice((1, 2, 4))
     batch_delay = rng.choice((0, 2_000))
     k = f if rng.random() < 0.8 else rng.randint(0, f - 1)
@@ -188,18 +219,24 @@ def draw(
         k, coalition = colluders, "colluding"
     elif recovery:
         k = max(k, 1)
+    elif behaviour in ("colluding", "split-brain"):
+        k, coalition = f, behaviour
+    elif behaviour is not None:
+        k = max(k, 1)
     elif k and rng.random() < 0.25:
         coalition = "split-brain" if rng.random() < 0.2 else "colluding"
     kinds = [coalition] * k if coalition else [_behaviour(rng, mode) for _ in range(k)]
     if recovery and k:
         kinds[0] = "late-equivocating"
+    if behaviour is not None and coalition is None:
+        kinds[0] = behaviour
     faulty: dict[int, str] = {}
     free = list(range(n))
     for kind in kinds:
         want = 0 if kind in PRIMARY_FIRST else 1 if kind.startswith("new-view") else None
         if recovery and kind == "late-equivocating" and 1 in free:
             r = 1
-        elif want is not None and want in free and (coalition or rng.random() < 0.6):
+        elif want is not None and want in free and (coalition or behaviour or rng.random() < 0.6):
             r = want
         else:
             r = rng.choice(free)
@@ -214,6 +251,8 @@ def draw(
         lying = rng.choice(("replay", "conflict", "partial-mac") if scheme == "macs" else
                            ("replay", "conflict"))  # fmt: skip
     app = rng.random() < 0.5
+    if behaviour is not None and behaviour.split(":")[0] in ("reviver", "reply"):
+        app = True
     drop = rng.choice((0.0, 0.0, 0.02, 0.05))
     cut = tuple(rng.sample(range(n), 2)) if rng.random() < 0.5 else None
     delay = (rng.randrange(n), rng.randint(1_000, 30_000)) if rng.random() < 0.3 else None
@@ -231,6 +270,10 @@ def draw(
         crashes.append(Crash("primary", rng.randint(0, phase // 3), 0, rng.randint(5_000, 150_000)))
         for _ in range(rng.randint(1, 3)):
             crashes.append(Crash("new-view", 0, rng.randrange(n), rng.randint(5_000, 60_000)))
+    if behaviour is not None and behaviour.startswith("state:"):  # someone to answer a FETCH
+        crashes.append(Crash("time", rng.randint(0, phase // 2), rng.choice(honest), phase))
+    if behaviour is not None and behaviour.startswith("new-view:"):  # a view change to choose
+        crashes.append(Crash("primary", rng.randint(phase // 8, phase // 2), 0, phase))
     for r, kind in faulty.items():  # a failing store shows only at a restart
         if kind.startswith("store:"):
             crashes.append(Crash("store", rng.randint(phase // 4, phase), r,
@@ -299,6 +342,7 @@ class Schedule:
     flooders: list[Any] = field(default_factory=list)
     sent: dict[int, list[bytes]] = field(default_factory=dict)  # client -> ops, by timestamp
     name: str = ""  # how verdicts name the run (default: its seed)
+    background: int | None = None  # an honest client that keeps traffic going once healed
 
     @property
     def seed(self) -> int:
@@ -316,9 +360,17 @@ class Schedule:
 
 
 class _Capped(lies.Flooder):
+    """A flood of ``FLOOD_LIMIT`` messages, then a drip: one every 20 ticks, for ever."""
+
+    ticks = 0
+
     def tick(self, now: int) -> Any:
-        if self.count >= FLOOD_LIMIT:
+        self.ticks += 1
+        if self.count < FLOOD_LIMIT:
+            return super().tick(now)
+        if self.ticks % 20:
             return self._filter(self.inner.tick(now))
+        self.per_tick = 1
         return super().tick(now)
 
 
@@ -344,6 +396,8 @@ def _wrap(net: Network, r: int, kind: str, coalition: lies.Coalition | None, out
         node = faults.SkewedClockPrimary(inner, 60_000_000)
     elif kind == "rewinding-clock":  # back before the previous batch, within the skew bound
         node = faults.SkewedClockPrimary(inner, -30_000, honest=1)
+    elif kind == "forged-digest":
+        node = lies.DigestForger(inner)
     elif kind == "colluding":
         assert coalition is not None
         node = lies.ColludingEquivocator(inner, coalition)
@@ -369,7 +423,7 @@ def _wrap(net: Network, r: int, kind: str, coalition: lies.Coalition | None, out
 
 def build(d: Draw) -> Schedule:
     """The network of draw ``d`` with its faulty replicas and clients in place."""
-    clients = 2
+    clients = 3  # two with the workload, one for background traffic once healed
     net = Network(
         n=d.n,
         clients=clients + (1 if d.lying_client else 0),
@@ -412,7 +466,7 @@ def build(d: Draw) -> Schedule:
     honest_clients = list(range(d.n, d.n + clients))
     net.client_ids = honest_clients
     honest = [r for r in range(d.n) if r not in d.faulty]
-    sched = Schedule(d, net, honest, suspects, honest_clients, liar)
+    sched = Schedule(d, net, honest, suspects, honest_clients, liar, background=d.n + 2)
     sched.flooders = [node for node in net.nodes.values() if isinstance(node, _Capped)]
     return sched
 
@@ -520,6 +574,8 @@ def run_schedule(sched: Schedule) -> Schedule:
         net.extra_delay[d.delay[0]] = d.delay[1]
     for k in range(d.rounds):
         for c in sched.clients:
+            if c == sched.background:
+                continue
             sched.submit(c, _operation(rng, b"seed%d-c%d-op%d" % (d.seed, c, k), d.app, net.now))
         if sched.liar is not None:
             net.submit(sched.liar, b"seed%d-liar-op%d" % (d.seed, k))
@@ -656,15 +712,42 @@ def check_seed(
     seed: int, scheme: str = "modeled", recovery: bool = False, colluders: int | None = None
 ) -> Schedule:
     """Draw, run and judge one seed; raise a :class:`verdicts.VerdictFailure` on a violation."""
-    sched = run_schedule(build(draw(seed, scheme, recovery, colluders)))
-    return check_healed(sched)
+    return check_draw(draw(seed, scheme, recovery, colluders))
+
+
+def check_draw(d: Draw) -> Schedule:
+    """Build, run and judge the draw ``d``."""
+    return check_healed(run_schedule(build(d)))
+
+
+def run_with_traffic(sched: Schedule, limit_us: int) -> bool:
+    """Run until the workload's clients are idle (True) or ``limit_us`` passes (False), the
+    background client submitting a plain request every 200 ms meanwhile.
+
+    Liveness is judged under continued traffic, as PBFT guarantees it (TOCS §4.5.2): a sequence
+    is decided only once something is proposed for it, so a request a replica voted for at a
+    sequence left open (and may not refuse, :meth:`~.core.ReplicaCore._may_refuse`) is settled
+    only by later traffic.
+    """
+    net, bg = sched.net, sched.background
+    workload = [c for c in sched.clients if c != bg]
+    spent = k = 0
+    while spent < limit_us:
+        if all(net.nodes[c].idle for c in workload):
+            return True
+        if bg is not None and spent % 200_000 == 0 and net.nodes[bg].idle:
+            sched.submit(bg, b"%s-background%d" % (sched.label.encode(), k))
+            k += 1
+        net.run(20_000)
+        spent += 20_000
+    return all(net.nodes[c].idle for c in workload)
 
 
 def check_healed(sched: Schedule) -> Schedule:
     """After the faults healed: liveness, convergence at a common stable checkpoint, agreement
     and exactly-once execution, safety all along (the verdicts of the module docstring)."""
     net = sched.net
-    done = net.run_until_idle(limit_us=20_000_000, step_us=20_000)
+    done = run_with_traffic(sched, limit_us=20_000_000)
     check_safety(sched, "after the clients")
     if not done:
         raise LivenessViolation(

@@ -5,20 +5,21 @@
    after). With f+1 honest refusers the request can never commit; with fewer than a refusal
    quorum its client never completes; the replicas that admitted it kept it pending and changed
    views for it forever (seed 34 of the schedules; Medical Chain seed 15: a care session's
-   record stuck behind its grant). Now a request that f+1 installed views in a row did not
-   propose is given up (``unordered``) and the client takes a refusal quorum of mixed reasons.
-2. **A replica refused a request it had accepted in a pre-prepare** (seed 207): after a restart
-   (its admission cache empty) or a new view it judged a retransmission afresh, found it expired,
-   and refused it — while its own pre-prepare had it on the way to commit, so the client saw a
-   refusal for a request that executed. Now a replica never refuses a request held in an
-   accepted pre-prepare of its log, and a new primary re-judges only what its NEW-VIEW did not
-   re-issue (the residue of defect 6).
+   record stuck behind its grant). Now a request that f+1 whole views in a row did not propose,
+   while their primaries proposed other batches, is given up (``unordered``), and the client
+   takes a refusal quorum of mixed reasons.
+2. **A replica refused a request it had voted for** (seed 207, stratified seed 20194; the
+   residue of defect 6): after a restart (its admission cache empty) or a new view it judged a
+   retransmission afresh, found it expired, and refused it — while a pre-prepare it had
+   accepted carried it, and a later NEW-VIEW re-issued that certificate, so the client saw a
+   refusal for a request that executed. Now a replica never refuses a request it voted for at a
+   sequence it has not executed yet (its PREPARE may be part of a certificate).
 """
 
 from __future__ import annotations
 
 from pbft_harness import Network, safety_violations
-from schedules import check_seed
+from schedules import check_draw, check_seed, stratified
 
 from medbench.consensus.pbft import Client, make_keyrings
 from medbench.consensus.pbft.messages import Reply, Submit
@@ -28,7 +29,7 @@ KEYS = make_keyrings("modeled", 4, range(6))
 
 def _split_network() -> Network:
     """Replicas 0 and 1 refuse ``split``; 2 and 3 admit it (as if they judged it later)."""
-    net = Network(n=4, clients=1, seed=5, client_timeout_us=100_000, view_change_timeout_us=50_000)
+    net = Network(n=4, clients=2, seed=5, client_timeout_us=100_000, view_change_timeout_us=50_000)
 
     def make(refuses: bool):  # type: ignore[no-untyped-def]
         def rule(req):  # type: ignore[no-untyped-def]
@@ -45,8 +46,14 @@ def test_a_request_split_at_admission_completes_refused_and_the_client_moves_on(
     net = _split_network()
     net.submit(4, b"split")
     net.submit(4, b"next")
-    assert net.run_until_idle(30_000_000)  # was: the client waited forever
-    first, second = sorted(net.completed, key=lambda c: c.timestamp)
+    for k in range(300):  # another client keeps traffic going (liveness is under traffic)
+        if net.nodes[4].idle:
+            break
+        if net.nodes[5].idle:
+            net.submit(5, b"other %d" % k)
+        net.run(100_000)
+    assert net.nodes[4].idle  # was: the client waited forever
+    first, second = sorted((c for c in net.completed if c.client == 4), key=lambda c: c.timestamp)
     assert first.refusal in ("no-grant", "unordered") and first.result == b""
     assert second.refusal == "" and second.result
     executed = [q.operation for r in net.replicas() for b in r.history.values() for q in b.requests]
@@ -114,3 +121,7 @@ def test_schedule_seed_207_no_longer_shows_a_refusal_for_an_executed_request() -
 
 def test_schedule_seed_34_no_longer_livelocks() -> None:
     check_seed(34)
+
+
+def test_stratified_seed_20194_an_equivocating_new_primary_cannot_revive_a_refusal() -> None:
+    check_draw(stratified(194))

@@ -203,6 +203,22 @@ def scenarios(n: int, rounds: int = ROUNDS, beyond_f: bool = False) -> Iterator[
             yield Scenario(n, twins, tuple(combo))
 
 
+def scenario_at(n: int, index: int, rounds: int = ROUNDS) -> Scenario:
+    """The ``index``-th scenario of :func:`scenarios` (mod the count), without listing them."""
+    index %= count(n, rounds)
+    for twins in twin_sets(n):
+        per_round = list(product(range(n), range(len(partitions(n, twins)))))
+        size = len(per_round) ** rounds
+        if index < size:
+            combo = []
+            for _ in range(rounds):
+                index, digit = divmod(index, len(per_round))
+                combo.append(per_round[digit])
+            return Scenario(n, twins, tuple(reversed(combo)))
+        index -= size
+    raise AssertionError("unreachable")
+
+
 def subset(n: int, stride: int, offset: int = 0, beyond_f: bool = False) -> list[Scenario]:
     """Every ``stride``-th scenario from ``offset``: a deterministic sample of the bound."""
     every = scenarios(n, beyond_f=beyond_f)
@@ -213,15 +229,15 @@ def run_scenario(sc: Scenario, mode: BlockMode = BlockMode.INTEGRATED) -> Schedu
     """Play the rounds of ``sc``, heal, and judge the run (raises a verdict on a violation)."""
     n = sc.n
     net = TwinsNetwork(
-        n, sc.twins, clients=2, seed=1, tick_us=5_000, latency_us=(200, 3_000),
+        n, sc.twins, clients=3, seed=1, tick_us=5_000, latency_us=(200, 3_000),
         checkpoint_interval=4, log_window=8, max_batch_size=2, view_change_timeout_us=TIMEOUT_US,
         fetch_timeout_us=40_000, client_timeout_us=40_000, block_mode=mode, block_size=3,
         block_interval_us=50_000,
     )  # fmt: skip
     net.set_timeouts(LONG_TIMEOUT_US)
     honest = [r for r in range(n) if r not in sc.twins]
-    clients = [n, n + 1]
-    sched = Schedule(None, net, honest, [], clients, None, name=str(sc))
+    clients = [n, n + 1, n + 2]  # the last: background traffic once healed
+    sched = Schedule(None, net, honest, [], clients, None, name=str(sc), background=n + 2)
     parts = partitions(n, sc.twins)
     view = -1
     for k, (leader, p) in enumerate(sc.rounds):
@@ -231,7 +247,7 @@ def run_scenario(sc: Scenario, mode: BlockMode = BlockMode.INTEGRATED) -> Schedu
         net.partition = parts[p]
         if view > 0:
             net.force_view(view)
-        for c in clients:
+        for c in clients[:2]:
             sched.submit(c, b"%s r%d c%d" % (str(sc).encode(), k, c))
         net.run(ROUND_US)
         check_safety(sched, f"in round {k}")

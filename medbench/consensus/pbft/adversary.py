@@ -12,6 +12,9 @@ the randomized schedules (``tests/pbft/schedules.py``) draw from here:
   sends two conflicting pre-prepares to two halves of the honest replicas and every member
   prepares and commits *each* digest to its half. With at most f members each half lacks a
   quorum on one side (PBFT stays safe); with f+1 both halves commit (the checker must see it);
+* :class:`DigestForger` — as primary, the real pre-prepare to half of the backups and, to the
+  other half, one with the same digest and time over another batch (its last item dropped):
+  only the backups' digest check stands between that and two histories under one digest;
 * :class:`NewViewChooser` — as a new primary it picks which VIEW-CHANGEs (and so which prepared
   certificates) its NEW-VIEW carries (``fewest``, ``oldest``, ``all``), sends two different
   NEW-VIEWs to two halves (``equivocate``), or lies: a NEW-VIEW whose pre-prepares ignore the
@@ -37,7 +40,6 @@ the randomized schedules (``tests/pbft/schedules.py``) draw from here:
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -50,6 +52,7 @@ from medbench.consensus.pbft.messages import (
     Block,
     Checkpoint,
     Commit,
+    Fetch,
     NewView,
     Prepare,
     PrePrepare,
@@ -138,6 +141,25 @@ class ColludingEquivocator(Byzantine):
         return ready
 
 
+class DigestForger(Byzantine):
+    """Same digest, different batches to two halves (see the module docstring)."""
+
+    def outgoing(self, send: Send) -> list[Send]:
+        """Split this primary's own pre-prepares."""
+        pp = send.msg
+        if not isinstance(pp, PrePrepare) or pp.replica != self.node_id or not pp.batch:
+            return [send]
+        if len(send.dsts) < 2:
+            return [send]
+        forged = PrePrepare(pp.view, pp.sequence, pp.batch_digest, pp.timestamp, pp.batch[:-1],
+                            pp.replica)  # fmt: skip
+        half = len(send.dsts) // 2
+        return [
+            Send(send.dsts[:half], pp),
+            Send(send.dsts[half:], _seal(self.inner.keyring, forged)),
+        ]
+
+
 # --- a new primary choosing its certificates --------------------------------------------------
 
 
@@ -151,13 +173,26 @@ class NewViewChooser(Byzantine):
     has a choice, then replaces the honest choice of :meth:`ViewChanges.maybe_new_view`.
     """
 
+    STALL_AFTER = 2  # pre-prepares it still sends in a view it started, then it goes silent
+
     def __init__(self, inner: Replica, strategy: str) -> None:
         super().__init__(inner)
         if strategy not in NEW_VIEW_STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}")
         self.strategy = strategy
         self.first_seen: dict[int, int] = {}
+        self.sent: dict[int, int] = {}  # view it started -> pre-prepares sent in it
         inner.maybe_new_view = self._maybe_new_view  # type: ignore[method-assign]
+
+    def outgoing(self, send: Send) -> list[Send]:
+        """In a view it started, stall after a few batches, so another view change follows
+        and the certificates of its view are judged against older ones."""
+        m = send.msg
+        if isinstance(m, PrePrepare) and m.replica == self.node_id and m.view in self.sent:
+            self.sent[m.view] += 1
+            if self.sent[m.view] > self.STALL_AFTER:
+                return []
+        return [send]
 
     def tick(self, now: int) -> Ready:
         """Tick the replica, then perhaps send the NEW-VIEW it waited to choose."""
@@ -183,6 +218,7 @@ class NewViewChooser(Byzantine):
         r.new_view_sent.add(v)
         r.last_new_view = nv
         r._ready.persist.append(nv)
+        self.sent[v] = 0
         backups = r.others
         if self.strategy == "equivocate" and len(vcs) > r.quorum:
             other = self._choose(list(vcs.values())[::-1], r.quorum, reverse=True)
@@ -203,8 +239,18 @@ class NewViewChooser(Byzantine):
         s = self.strategy
         if s == "all":
             return sorted(vcs, key=lambda vc: vc.replica)
-        if s == "small":
-            return sorted(vcs, key=lambda vc: len(vc.prepared))[: self.inner.f + 1]
+        if s == "small":  # f+1 view changes: its own, emptied of certificates, and the barest
+            r = self.inner
+            mine = [vc for vc in vcs if vc.replica == r.node_id]
+            own = [
+                _seal(r.keyring, ViewChange(vc.view, vc.stable_sequence, vc.checkpoint_proof, (),
+                                            vc.replica))
+                for vc in mine
+            ]  # fmt: skip
+            rest = sorted(
+                (vc for vc in vcs if vc.replica != r.node_id), key=lambda vc: len(vc.prepared)
+            )
+            return (own + rest)[: r.f + 1]
         if s == "oldest":
 
             def age(vc: ViewChange) -> int:
@@ -320,7 +366,12 @@ STATE_LIES = ("contents", "repeated-proof", "forged-proof", "lone-proof")
 
 
 class StateLiar(Byzantine):
-    """Answers FETCH with a forged STATE (module docstring); ``lie`` is one of ``STATE_LIES``."""
+    """Answers FETCH with a forged STATE (module docstring); ``lie`` is one of ``STATE_LIES``.
+
+    ``contents`` rewrites its genuine answers (their proof kept); the proof lies answer every
+    FETCH at once from its own history, up to its last executed batch, whether or not it holds
+    a stable checkpoint there, and its genuine answers are swallowed.
+    """
 
     def __init__(self, inner: Replica, lie: str) -> None:
         super().__init__(inner)
@@ -328,29 +379,46 @@ class StateLiar(Byzantine):
             raise ValueError(f"unknown lie {lie!r}")
         self.lie = lie
 
+    def step(self, src: int, msg: Any) -> Ready:
+        """Deliver; answer a FETCH with a made-up STATE (the proof lies)."""
+        ready = super().step(src, msg)
+        if self.lie != "contents" and isinstance(msg, Fetch) and src == msg.replica:
+            r = self.inner
+            batches = [
+                StateBatch(q, b.timestamp, b.items)
+                for q in range(msg.sequence, r.last_executed + 1)
+                if (b := r.history.get(q)) is not None
+            ]
+            if batches and len(batches) == r.last_executed + 1 - msg.sequence:
+                forged = self._forge(msg.sequence, r.last_executed, batches, ())
+                if forged is not None:
+                    ready.messages.append(Send((src,), forged))
+        return ready
+
     def outgoing(self, send: Send) -> list[Send]:
-        """Replace this replica's STATE answers by forged ones."""
+        """Replace (``contents``) or swallow this replica's genuine STATE answers."""
         m = send.msg
         if not isinstance(m, State) or m.replica != self.node_id:
             return [send]
-        forged = self._forge(m)
+        if self.lie != "contents":
+            return []
+        forged = self._forge(m.sequence, m.checkpoint_sequence, list(m.batches), m.proof)
         return [Send(send.dsts, forged)] if forged is not None else [send]
 
-    def _forge(self, m: State) -> State | None:
+    def _forge(
+        self, seq: int, cs: int, batches: list[StateBatch], proof: tuple[Checkpoint, ...]
+    ) -> State | None:
         r = self.inner
-        batches = list(m.batches)
         victim = next((i for i, b in enumerate(batches) if b.items), None)
         if victim is None:
             return None
         b = batches[victim]
         batches[victim] = StateBatch(b.sequence, b.timestamp, ())  # an executed batch made null
-        proof = m.proof
         if self.lie != "contents":
-            prev = r.history.get(m.sequence - 1)
+            prev = r.history.get(seq - 1)
             d = prev.state_digest if prev is not None else GENESIS_DIGEST
             for x in batches:
                 d = chain_digest(d, x.sequence, compute_batch_digest(x.timestamp, x.items))
-            cs = m.checkpoint_sequence
             own = _seal(r.keyring, Checkpoint(cs, d, r.node_id))
             if self.lie == "repeated-proof":
                 proof = (own,) * r.quorum
@@ -363,7 +431,7 @@ class StateLiar(Byzantine):
                 proof = (own, *fakes)
             else:
                 proof = (own,)
-        forged = State(m.sequence, m.checkpoint_sequence, tuple(batches), proof, r.node_id)
+        forged = State(seq, cs, tuple(batches), proof, r.node_id)
         return _seal(r.keyring, forged)  # type: ignore[no-any-return]
 
 
@@ -454,7 +522,7 @@ class LyingClient(Client):
         if lie not in CLIENT_LIES:
             raise ValueError(f"unknown lie {lie!r}")
         self.lie = lie
-        self.rng = random.Random(seed)
+        self.seed = seed
         self.sent: list[Request] = []
         self.ticks = 0
 
@@ -466,7 +534,8 @@ class LyingClient(Client):
         req = self.outstanding
         assert req is not None
         if self.lie == "partial-mac" and type(req.auth) is tuple and len(req.auth) == self.n:
-            victims = set(self.rng.sample(range(self.n), max(1, self.n // 2)))
+            first = (self.seed + req.timestamp) % self.n  # a rotating half of the replicas
+            victims = {(first + k) % self.n for k in range(max(1, self.n // 2))}
             bad = req.with_auth(
                 tuple(bytes(len(e)) if j in victims else e for j, e in enumerate(req.auth))
             )

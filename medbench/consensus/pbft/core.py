@@ -169,6 +169,14 @@ class ReplicaCore(ABC):
         self.pending_views: Counter[tuple[int, int]] = Counter()
         self.gave_up: set[tuple[int, int]] = set()
         self.installed_view = 0  # the view of the last NEW-VIEW installed
+        # for ViewChanges._rejudge: fresh batches proposed to this replica since that install,
+        # whether the view before it had some, and the requests pending when it began
+        self.fresh_proposals = 0
+        self.view_proposed = False
+        self.pending_before: set[tuple[int, int]] = set()
+        # (client, timestamp) -> highest sequence of a pre-prepare holding it this replica
+        # accepted or proposed, until it executes (_may_refuse)
+        self.voted: dict[tuple[int, int], int] = {}
         self.future: dict[int, list[tuple[int, Any]]] = {}  # early messages of a coming view
         self.future_count: Counter[int] = Counter()  # early messages held, per sender
         self.queue: deque[tuple[Item, int]] = deque()  # primary: (item, arrival time)
@@ -286,24 +294,42 @@ class ReplicaCore(ABC):
             return "request refused earlier"
         reason = self._verify_item(item)
         if reason is not None and type(item) is Request and reason.startswith(INVALID):
-            if self._accepted_earlier(item):
+            if not self._may_refuse(item):
                 # it voted for a batch holding the request (its own pre-prepare, one it
-                # prepared, one a NEW-VIEW re-issued): a refusal now could show the client a
-                # refusal for a request that commits; execution decides it
+                # prepared, one a NEW-VIEW re-issued) at a sequence still open: a refusal now
+                # could show the client a refusal for a request that commits
                 return "request in a pre-prepare accepted earlier"
             self._refuse(item, reason[len(INVALID) :])
         return reason
 
-    def _accepted_earlier(self, req: Request, view: int | None = None) -> bool:
-        """True when a pre-prepare this replica holds in its log (of ``view`` only, if given)
-        carries ``req``: only ever asked on the rare path of a validator refusal."""
-        d = req.digest()
-        for slot in self.log:
-            pp = slot.pre_prepare
-            if pp is None or (view is not None and pp.view != view):
-                continue
-            if any(item.digest() == d for item in pp.batch):
-                return True
+    def _note_votes(self, pp: PrePrepare) -> None:
+        """Remember the requests of a pre-prepare this replica accepted or proposed, with the
+        highest sequence it voted for each at (:meth:`_may_refuse`)."""
+        s = pp.sequence
+        voted = self.voted
+        for item in pp.batch:
+            if type(item) is Request:
+                key = (item.client, item.timestamp)
+                if voted.get(key, 0) < s:
+                    voted[key] = s
+
+    def _may_refuse(self, req: Request) -> bool:
+        """True unless this replica voted for ``req`` at a sequence it has not executed yet.
+
+        A refusal promises the client that this replica never helps the request commit (the
+        refusal quorum's f+1 honest refusers rule a commit out). Its PREPARE for a batch holding
+        the request, in any view, may already be part of a prepared certificate that a later
+        NEW-VIEW re-issues (and every replica then accepts), so it must not refuse while that
+        sequence is open; once it executed the sequence, another batch was decided there and
+        that certificate is dead.
+        """
+        key = (req.client, req.timestamp)
+        s = self.voted.get(key)
+        if s is None:
+            return True
+        if s <= self.last_executed:
+            del self.voted[key]
+            return True
         return False
 
     def _refuse(self, req: Request, reason: str) -> None:
@@ -403,6 +429,7 @@ class ReplicaCore(ABC):
         self._ready.persist.append(pp)
         self._send(self.others, pp)
         self._accept_pre_prepare(self.log.slot(s), pp)
+        self.fresh_proposals += 1
 
     # --- normal case (TOCS §4.2) -----------------------------------------------------------------
 
@@ -450,6 +477,7 @@ class ReplicaCore(ABC):
                 return
         self._ready.persist.append(pp)
         self._accept_pre_prepare(slot, pp)
+        self.fresh_proposals += bool(pp.batch)
 
     def _time_floor(self, s: int) -> int:
         """The time a batch at ``s`` may not precede: the newest batch time known below ``s``.
@@ -497,6 +525,7 @@ class ReplicaCore(ABC):
 
     def _accept_pre_prepare(self, slot: Slot, pp: PrePrepare) -> None:
         slot.accept(pp)
+        self._note_votes(pp)
         v, s, d = pp.view, pp.sequence, pp.batch_digest
         self.votes.add(PREPARE_PHASE, v, s, d, pp.replica)
         if pp.replica == self.node_id:
@@ -634,6 +663,7 @@ class ReplicaCore(ABC):
                 reply = Reply(self.view, item.timestamp, c, self.node_id, result)
                 self.last_timestamp[c] = item.timestamp
                 self.pending.pop((c, item.timestamp), None)
+                self.voted.pop((c, item.timestamp), None)
                 # ordered all the same (other replicas admitted it): execution decides, and
                 # refusals at or below this timestamp are spent
                 self.refused.executed(c, item.timestamp)

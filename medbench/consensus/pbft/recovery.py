@@ -107,8 +107,12 @@ class Recovery(ViewChanges):
                     slot.proof = rec
             elif isinstance(rec, (PrePrepare, Prepare, Commit)):
                 own.append(rec)
+                if isinstance(rec, PrePrepare):
+                    self._note_votes(rec)  # it voted for these requests: never refuse them
             elif isinstance(rec, NewView):
                 new_views[rec.view] = rec
+                for pp in rec.pre_prepares:
+                    self._note_votes(pp)
             elif isinstance(rec, ViewChange) and rec.replica == node_id:
                 view_changes[rec.view] = rec
             elif (

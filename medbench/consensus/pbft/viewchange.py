@@ -341,13 +341,17 @@ class ViewChanges(StateTransfer):
 
     def install_view(self, v: int, plan: Plan, pps: tuple[PrePrepare, ...]) -> None:
         # pending requests some primary proposed since the last view installed start over
-        # counting the views that did not order them (_rejudge)
+        # counting the views that did not order them (_rejudge); the view just left counts only
+        # for requests pending since it began and only if its primary proposed fresh batches
+        # to this replica (else it says nothing about the request)
         for slot in self.log:
             pp = slot.pre_prepare
             if pp is not None and pp.view >= self.installed_view:
                 for item in pp.batch:
                     if type(item) is Request:
                         self.pending_views.pop((item.client, item.timestamp), None)
+        self.view_proposed = self.fresh_proposals > 0
+        self.fresh_proposals = 0
         self.installed_view = v
         self.view = v
         self.active = True
@@ -389,6 +393,7 @@ class ViewChanges(StateTransfer):
             {k: c for k, c in self.pending_views.items() if k in self.pending}
         )
         self.gave_up &= self.pending.keys()
+        self.pending_before = set(self.pending)
         if self.unblocked_since is not None:
             self.unblocked_since = self.now
         if self.is_primary:
@@ -409,37 +414,39 @@ class ViewChanges(StateTransfer):
 
     def _rejudge(self, key: tuple[int, int], req: Request) -> str | None:
         """Judge a pending request again right after installing a new view (``None``: it stays
-        pending). Unlike :meth:`_admit`, a pre-prepare of an *earlier* view that carried it does
-        not hold the verdict back: had the request committed in an earlier view, this NEW-VIEW
-        would have re-issued it (TOCS §4.4: 2f+1 view changes hold a certificate of every
-        committed batch), and it did not (the caller skipped re-issued ones), so a refusal now
-        contradicts no commit; and from now on this replica never prepares it.
+        pending). A request this replica voted for at a sequence still open stays pending
+        whatever the validator says now (:meth:`_may_refuse`): execution decides it.
 
-        A request still valid but pending through more than f new views in a row whose primaries
-        never proposed it is given up (:data:`UNORDERED`). Refusals are decided at admission, so
-        honest replicas may split on a request (one judged it before a grant executed, another
-        after): with f+1 honest refusers it can never commit, and with fewer than a refusal
-        quorum its client never completes, while the others keep it pending and change views
-        for it forever. In f+1 successive views at least one primary is honest; a request none
-        of them proposed is refused like any other (persisted, never prepared); one proposed but
-        not ordered (say, while no quorum is reachable) is not given up. Its timer keeps running
-        a while (:data:`GIVE_UP_VIEWS`, or until its client sends a newer request), so that the
-        replicas still holding it pending change views and give it up too, and the client hears
-        a refusal quorum (:class:`~.client.Client` takes one of mixed reasons when no single
-        reason can reach a quorum, or when its timer runs out).
+        A request still valid but pending through more than f whole views in a row whose primaries
+        proposed fresh batches to this replica, never with it, is given up (:data:`UNORDERED`).
+        Refusals are decided at admission, so honest replicas may split on a request (one judged it
+        before a grant executed, another after): with f+1 honest refusers it can never commit, and
+        with fewer than a refusal quorum its client never completes, while the others keep it
+        pending and change views for it forever. In f+1 successive views at least one primary is
+        honest; a request none of them proposed, while they proposed others, is refused like any
+        other (persisted, never prepared); one proposed but not ordered (say, while no quorum is
+        reachable) is not given up, nor one in views that ordered nothing. Its timer keeps running a
+        while (:data:`GIVE_UP_VIEWS`, or until its client sends a newer request), so that the
+        replicas still holding it pending change views and give it up too, and the client hears a
+        refusal quorum (:class:`~.client.Client` takes one of mixed reasons when no single reason
+        can reach a quorum, or when its timer runs out).
         """
-        views = self.pending_views[key] = self.pending_views[key] + 1
+        views = self.pending_views[key]
+        if (self.view_proposed and key in self.pending_before) or key in self.gave_up:
+            views = self.pending_views[key] = views + 1
         if self.refused.refused(req.client, req.timestamp):
             if key in self.gave_up and views <= GIVE_UP_VIEWS * self.n:
                 return None  # its timer still runs, for the replicas that hold it pending
             return "request refused earlier"
+        if not self._may_refuse(req):
+            return None
         reason = self._verify_item(req)
         if reason is not None and reason.startswith(INVALID):
             self._refuse(req, reason[len(INVALID) :])
             return reason
         if reason is not None:
             return reason
-        if views > self.f and not self._accepted_earlier(req, self.view):
+        if views > self.f:
             self._refuse(req, UNORDERED)  # drops its timer: kept a while (GIVE_UP_VIEWS)
             self.pending[key] = (self.now, req)
             self.gave_up.add(key)

@@ -1,0 +1,110 @@
+"""Run the adversary's schedules against one (mutated) copy of the package; print one JSON line.
+
+Called by ``runner.py`` as ``python tests/mutation/child.py --scratch DIR --plan quick|full``:
+``DIR/medbench`` is imported instead of the real package (checked). The plan interleaves the
+schedule families — randomized PBFT seeds, recovery-focused seeds, MAC seeds, Twins scenarios at
+n = 4 and n = 7, Medical Chain seeds — evenly by count, in a fixed order, and stops at the first
+verdict that kills (safety, liveness, agreement). Anything else a run raises (a ``NodeCrashed``,
+a resource verdict, an exception of broken code) is counted as an error, and the plan goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PLANS: dict[str, dict[str, int]] = {
+    # family -> runs; "quick" is the subset inside make test
+    "quick": {"stratified": 88, "twins4": 40, "pbft": 30, "recovery": 20, "twins7": 10,
+              "macs": 6, "medchain": 2},
+    "full": {"stratified": 1_320, "pbft": 3_000, "twins4": 5_184, "recovery": 1_000, "macs": 200,
+             "signatures": 40, "twins7": 2_000, "medchain": 160},
+}  # fmt: skip
+TIME_CAPS = {"quick": 12.0, "full": 600.0}  # seconds per mutant, a safety net over the counts
+
+
+def _spread(i: int, n: int) -> int:
+    """A fixed permutation of ``range(n)`` spreading neighbours apart (a stride coprime to n)."""
+    step = next(s for s in (7919, 104729, 1299709) if n % s)
+    return (i * step) % n
+
+
+def families(scratch_tmp: Path) -> dict[str, Callable[[int], Any]]:
+    """Family name -> run(index) (raises a verdict on a violation)."""
+    import schedules
+    import twins
+
+    c4, c7 = twins.count(4), twins.count(7)
+
+    def medchain(i: int) -> Any:
+        import medchain_schedules  # the access layer is slow to import: only when asked
+
+        with tempfile.TemporaryDirectory(dir=scratch_tmp) as tmp:
+            return medchain_schedules.check(i, Path(tmp))
+
+    return {
+        "stratified": lambda i: schedules.check_draw(schedules.stratified(i)),
+        "pbft": lambda i: schedules.check_seed(i),
+        "recovery": lambda i: schedules.check_seed(i, recovery=True),
+        "macs": lambda i: schedules.check_seed(i, "macs"),
+        "signatures": lambda i: schedules.check_seed(i, "signatures"),
+        "twins4": lambda i: twins.run_scenario(twins.scenario_at(4, _spread(i, c4))),
+        "twins7": lambda i: twins.run_scenario(twins.scenario_at(7, _spread(i, c7))),
+        "medchain": medchain,
+    }
+
+
+def order(plan: dict[str, int]) -> list[tuple[str, int]]:
+    """Every (family, index) of ``plan``, the families interleaved evenly by count."""
+    keyed = [((k + 0.5) / count, name, k) for name, count in plan.items() for k in range(count)]
+    return [(name, k) for _, name, k in sorted(keyed)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scratch", required=True)
+    ap.add_argument("--plan", default="quick", choices=sorted(PLANS))
+    args = ap.parse_args()
+    scratch = Path(args.scratch).resolve()
+    sys.path[:0] = [str(scratch), str(ROOT / "tests" / "pbft"), str(ROOT / "tests" / "medchain")]
+    import medbench
+
+    if not Path(medbench.__file__).resolve().is_relative_to(scratch):
+        print(json.dumps({"fatal": f"imported {medbench.__file__}, not the scratch copy"}))
+        return 2
+    from verdicts import KILL_KINDS, VerdictFailure
+
+    runs = families(scratch)
+    start = time.monotonic()
+    out: dict[str, Any] = {"killed": False, "runs": 0, "errors": 0, "other_verdicts": 0}
+    for name, k in order(PLANS[args.plan]):
+        if time.monotonic() - start > TIME_CAPS[args.plan]:
+            out["capped"] = True
+            break
+        out["runs"] += 1
+        try:
+            runs[name](k)
+        except VerdictFailure as exc:
+            if exc.kind in KILL_KINDS:
+                out.update(killed=True, kind=exc.kind, by=f"{name} {k}", message=str(exc)[:300])
+                break
+            out["other_verdicts"] += 1
+            out.setdefault("first_other", f"{name} {k}: {exc.kind}: {str(exc)[:200]}")
+        except Exception as exc:  # broken code or a node raising: not a kill
+            out["errors"] += 1
+            out.setdefault("first_error", f"{name} {k}: {type(exc).__name__}: {str(exc)[:200]}")
+    out["seconds"] = round(time.monotonic() - start, 2)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -436,6 +436,7 @@ def build(d: Draw) -> Schedule:
         max_batch_size=d.batch_size,
         max_batch_delay_us=d.batch_delay,
         view_change_timeout_us=60_000,
+        max_view_change_timeout_us=1_920_000,  # a few backoffs: liveness is judged in 20 s
         fetch_timeout_us=40_000,
         client_timeout_us=80_000,
         block_mode=d.mode,

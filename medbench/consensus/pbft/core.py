@@ -169,9 +169,9 @@ class ReplicaCore(ABC):
         self.pending_views: Counter[tuple[int, int]] = Counter()
         self.gave_up: set[tuple[int, int]] = set()
         self.installed_view = 0  # the view of the last NEW-VIEW installed
-        # for ViewChanges._rejudge: fresh batches proposed to this replica since that install,
-        # whether the view before it had some, and the requests pending when it began
-        self.fresh_proposals = 0
+        # for ViewChanges._rejudge: the last executed sequence at that install, whether the
+        # view before it executed anything, and the requests pending when it began
+        self.progress_mark = 0
         self.view_proposed = False
         self.pending_before: set[tuple[int, int]] = set()
         # (client, timestamp) -> highest sequence of a pre-prepare holding it this replica
@@ -399,6 +399,8 @@ class ReplicaCore(ABC):
             self._send((self.primary(),), req)  # relay to the primary (TOCS §4.1)
 
     def _enqueue(self, item: Item) -> None:
+        if type(item) is Request and self.pending_views[(item.client, item.timestamp)] > self.f:
+            return  # views ordered others without it: it is being given up (ViewChanges._rejudge)
         d = item.digest()
         if d in self.queued:
             return
@@ -429,7 +431,6 @@ class ReplicaCore(ABC):
         self._ready.persist.append(pp)
         self._send(self.others, pp)
         self._accept_pre_prepare(self.log.slot(s), pp)
-        self.fresh_proposals += 1
 
     # --- normal case (TOCS §4.2) -----------------------------------------------------------------
 
@@ -477,7 +478,6 @@ class ReplicaCore(ABC):
                 return
         self._ready.persist.append(pp)
         self._accept_pre_prepare(slot, pp)
-        self.fresh_proposals += bool(pp.batch)
 
     def _time_floor(self, s: int) -> int:
         """The time a batch at ``s`` may not precede: the newest batch time known below ``s``.

@@ -340,18 +340,10 @@ class ViewChanges(StateTransfer):
         self.install_view(v, plan, nv.pre_prepares)
 
     def install_view(self, v: int, plan: Plan, pps: tuple[PrePrepare, ...]) -> None:
-        # pending requests some primary proposed since the last view installed start over
-        # counting the views that did not order them (_rejudge); the view just left counts only
-        # for requests pending since it began and only if its primary proposed fresh batches
-        # to this replica (else it says nothing about the request)
-        for slot in self.log:
-            pp = slot.pre_prepare
-            if pp is not None and pp.view >= self.installed_view:
-                for item in pp.batch:
-                    if type(item) is Request:
-                        self.pending_views.pop((item.client, item.timestamp), None)
-        self.view_proposed = self.fresh_proposals > 0
-        self.fresh_proposals = 0
+        # the view just left counts against the requests pending since it began, unordered, if
+        # this replica executed something in it (_rejudge): it made progress without them
+        self.view_proposed = self.last_executed > self.progress_mark
+        self.progress_mark = self.last_executed
         self.installed_view = v
         self.view = v
         self.active = True
@@ -417,15 +409,16 @@ class ViewChanges(StateTransfer):
         pending). A request this replica voted for at a sequence still open stays pending
         whatever the validator says now (:meth:`_may_refuse`): execution decides it.
 
-        A request still valid but pending through more than f whole views in a row whose primaries
-        proposed fresh batches to this replica, never with it, is given up (:data:`UNORDERED`).
-        Refusals are decided at admission, so honest replicas may split on a request (one judged it
-        before a grant executed, another after): with f+1 honest refusers it can never commit, and
-        with fewer than a refusal quorum its client never completes, while the others keep it
-        pending and change views for it forever. In f+1 successive views at least one primary is
-        honest; a request none of them proposed, while they proposed others, is refused like any
-        other (persisted, never prepared); one proposed but not ordered (say, while no quorum is
-        reachable) is not given up, nor one in views that ordered nothing. Its timer keeps running a
+        A request still valid but pending, unordered, through more than f whole views in a row in
+        which this replica executed other batches is given up (:data:`UNORDERED`); a primary no
+        longer proposes it meanwhile (:meth:`~.core.ReplicaCore._enqueue`). Refusals are decided at
+        admission, so honest replicas may split on a request (one judged it before a grant executed,
+        another after): with f+1 honest refusers (or, with f replicas silent, one) it can never
+        commit, and with fewer than a refusal quorum its client never completes, while the others
+        keep proposing it and change views for it forever. In f+1 successive views at least one
+        primary is honest; a request that stayed unordered while they ordered others is refused like
+        any other (persisted, never prepared), once no vote of this replica for it is open. In views
+        that order nothing (no quorum reachable, say) nothing is given up. Its timer keeps running a
         while (:data:`GIVE_UP_VIEWS`, or until its client sends a newer request), so that the
         replicas still holding it pending change views and give it up too, and the client hears a
         refusal quorum (:class:`~.client.Client` takes one of mixed reasons when no single reason

@@ -181,6 +181,12 @@ CATALOGUE: tuple[Mutant, ...] = (
         "msg.proof, msg.checkpoint_sequence, self.n, 1, self.keyring.verify",
         "one CHECKPOINT proves a state transfer",
     ),
+    Mutant(
+        "checkpoints-not-resent", "checkpoints", PB + "viewchange.py",
+        "        self.resend_checkpoints()\n",
+        "",
+        "a replica never sends its CHECKPOINTs again (one lost keeps the log window full)",
+    ),
     # --- persistence and recovery (persist before send) ---------------------------------------
     Mutant(
         "primary-forgets-pre-prepare", "persist", PB + "core.py",

@@ -62,7 +62,9 @@ def check_catalogue(package: Path) -> list[str]:
     return problems
 
 
-def run_one(mutant: Mutant | None, plan: str, package: Path, workdir: Path) -> Outcome:
+def run_one(
+    mutant: Mutant | None, plan: str, package: Path, workdir: Path, cap: float = 0.0
+) -> Outcome:
     """Copy the package, apply ``mutant`` (None: the baseline), run the plan in a child."""
     scratch = Path(tempfile.mkdtemp(prefix=f"{mutant.id if mutant else 'baseline'}-",
                                     dir=workdir))  # fmt: skip
@@ -75,9 +77,10 @@ def run_one(mutant: Mutant | None, plan: str, package: Path, workdir: Path) -> O
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         t0 = time.monotonic()
         proc = subprocess.run(
-            [sys.executable, str(HERE / "child.py"), "--scratch", str(scratch), "--plan", plan],
+            [sys.executable, str(HERE / "child.py"), "--scratch", str(scratch), "--plan", plan,
+             "--cap", str(cap)],
             capture_output=True, text=True, env=env, cwd=str(scratch),
-            timeout=TIME_CAPS[plan] * 3 + 60,
+            timeout=(cap or TIME_CAPS[plan]) * 3 + 60,
         )  # fmt: skip
         seconds = time.monotonic() - t0
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -87,7 +90,7 @@ def run_one(mutant: Mutant | None, plan: str, package: Path, workdir: Path) -> O
             result = json.loads(lines[-1])
         return Outcome(mutant, result, seconds)
     except subprocess.TimeoutExpired:
-        return Outcome(mutant, {"fatal": "child timed out"}, TIME_CAPS[plan] * 3 + 60)
+        return Outcome(mutant, {"fatal": "child timed out"}, (cap or TIME_CAPS[plan]) * 3 + 60)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -126,6 +129,7 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--table", default="", help="write the kill table here")
     ap.add_argument("--need", type=float, default=100.0, help="percent that must be killed")
+    ap.add_argument("--cap", type=float, default=0.0, help="seconds per mutant (default: plan's)")
     args = ap.parse_args()
     package = ROOT / "medbench"
     problems = check_catalogue(package)
@@ -135,14 +139,14 @@ def main() -> int:
     mutants = [m for m in CATALOGUE if not args.only or m.id in args.only.split(",")]
     with tempfile.TemporaryDirectory(prefix="medbench-mutants-") as tmp:
         work = Path(tmp)
-        baseline = run_one(None, args.plan, package, work)
+        baseline = run_one(None, args.plan, package, work, args.cap)
         r = baseline.result
         if r.get("killed") or r.get("errors") or r.get("other_verdicts") or "fatal" in r:
             print("the unmutated tree does not pass the plan; no mutant can be judged:", r)
             return 3
         print(f"baseline clean: {r['runs']} runs in {baseline.seconds:.1f} s", flush=True)
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = [pool.submit(run_one, m, args.plan, package, work) for m in mutants]
+            futures = [pool.submit(run_one, m, args.plan, package, work, args.cap) for m in mutants]
             outcomes = []
             for m, fut in zip(mutants, futures, strict=True):
                 o = fut.result()

@@ -177,6 +177,9 @@ class ReplicaCore(ABC):
         # (client, timestamp) -> highest sequence of a pre-prepare holding it this replica
         # accepted or proposed, until it executes (_may_refuse)
         self.voted: dict[tuple[int, int], int] = {}
+        # this replica's CHECKPOINTs above its stable one: sent again at every new view and
+        # after a restart, so lost ones cannot leave the log window full for ever
+        self.own_checkpoints: dict[int, Checkpoint] = {}
         self.future: dict[int, list[tuple[int, Any]]] = {}  # early messages of a coming view
         self.future_count: Counter[int] = Counter()  # early messages held, per sender
         self.queue: deque[tuple[Item, int]] = deque()  # primary: (item, arrival time)
@@ -712,8 +715,20 @@ class ReplicaCore(ABC):
             cp = self._seal(Checkpoint(s, self.state_digest, self.node_id))
             self._ready.persist.append(cp)
             self._send(self.others, cp)
+            self.own_checkpoints[s] = cp
             self.add_checkpoint(cp)
         return batch
+
+    def resend_checkpoints(self) -> None:
+        """Send again this replica's CHECKPOINTs above its stable checkpoint (they are sent once
+        when made; one lost, or forgotten by peers that restarted, would otherwise keep the
+        checkpoint from becoming stable and the log window full for ever)."""
+        stable = self.checkpoints.stable
+        for s in sorted(self.own_checkpoints):
+            if s <= stable:
+                del self.own_checkpoints[s]
+            else:
+                self._send(self.others, self.own_checkpoints[s])
 
     # --- blocks (docs/medical-chain.md §1.5)
     # ------------------------------------------------------------------

@@ -44,6 +44,7 @@ from medbench.consensus.pbft.log import (
     ViewRecord,
 )
 from medbench.consensus.pbft.messages import (
+    Checkpoint,
     Commit,
     Fetch,
     NewView,
@@ -89,6 +90,7 @@ class Recovery(ViewChanges):
         own: list[PrePrepare | Prepare | Commit] = []
         new_views: dict[int, NewView] = {}
         view_changes: dict[int, ViewChange] = {}
+        own_checkpoints: dict[int, Checkpoint] = {}
         for rec in records:
             if isinstance(rec, ExecutedBatch):
                 if rec.sequence == self.last_executed + 1:
@@ -115,6 +117,8 @@ class Recovery(ViewChanges):
                     self._note_votes(pp)
             elif isinstance(rec, ViewChange) and rec.replica == node_id:
                 view_changes[rec.view] = rec
+            elif isinstance(rec, Checkpoint) and rec.replica == node_id:
+                own_checkpoints[rec.sequence] = rec  # counted and sent again below
             elif (
                 isinstance(rec, Reply)
                 and rec.replica == node_id
@@ -166,6 +170,12 @@ class Recovery(ViewChanges):
             self.vc_deadline = now + self._timeout()
         ready = Ready()
         self._ready = ready
+        # its own checkpoints count again, and go out again (peers may have lost them too)
+        for s, cp in sorted(own_checkpoints.items()):
+            if stable < s <= self.last_executed and cp.state_digest == self.history[s].state_digest:
+                self.own_checkpoints[s] = cp
+                self.add_checkpoint(cp)
+        self.resend_checkpoints()
         # ask every peer for what was committed while this replica was down
         ready.messages.append(Send(self.others, self._seal(Fetch(self.last_executed + 1, node_id))))
         return ready

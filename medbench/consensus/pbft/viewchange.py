@@ -399,6 +399,7 @@ class ViewChanges(StateTransfer):
                 if self._admit(item) is None:
                     self._enqueue(item)
         self._execute_ready()
+        self.resend_checkpoints()
         early = [m for w in sorted(self.future) if w <= v for m in self.future.pop(w)]
         self.future_count = Counter(src for held in self.future.values() for src, _ in held)
         for src, msg in early:

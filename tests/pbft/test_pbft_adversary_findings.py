@@ -1,4 +1,4 @@
-"""Regressions for what the adversary's schedules found in the refusal rule (issue 13).
+"""Regressions for what the adversary's schedules found (issue 13), beyond the twelve known defects.
 
 1. **A request split at admission livelocked.** Refusals are decided at admission, so honest
    replicas may disagree (one judged a request before the grant it needs executed, another
@@ -14,6 +14,7 @@
    accepted carried it, and a later NEW-VIEW re-issued that certificate, so the client saw a
    refusal for a request that executed. Now a replica never refuses a request it voted for at a
    sequence it has not executed yet (its PREPARE may be part of a certificate).
+3. **Lost CHECKPOINTs wedged the group** (seeds 584, 876, 1124): see below.
 """
 
 from __future__ import annotations
@@ -125,3 +126,33 @@ def test_schedule_seed_34_no_longer_livelocks() -> None:
 
 def test_stratified_seed_20194_an_equivocating_new_primary_cannot_revive_a_refusal() -> None:
     check_draw(stratified(194))
+
+
+# --- 3. lost CHECKPOINTs wedged the group (seeds 584, 876, 1124) ------------------------------
+#
+# A replica sent each CHECKPOINT once and forgot it at a restart; a peer that lost it (a drop, its
+# own restart) never got it again. With two replicas restarted after their checkpoints, no
+# checkpoint became stable, the log window stayed full, and no primary could propose again: the
+# group was live in name only. Now a replica restores its own checkpoints at a restart and sends
+# those above its stable one again then and at every new view.
+
+
+def test_a_restarted_replica_counts_and_resends_its_own_checkpoints() -> None:
+    from medbench.consensus.pbft import Replica
+    from medbench.consensus.pbft.log import StableRecord
+    from medbench.consensus.pbft.messages import Checkpoint
+
+    net = Network(n=4, clients=1, seed=9, checkpoint_interval=2, log_window=4)
+    net.submit(4, b"a")
+    net.submit(4, b"b")
+    assert net.run_until_idle(2_000_000)
+    records = [r for r in net.persisted[1] if not isinstance(r, StableRecord)]  # never stable
+    r1, ready = Replica.recover(1, net.config, net.keyrings[1], records, now=net.now)
+    resent = [s.msg for s in ready.messages if isinstance(s.msg, Checkpoint)]
+    assert [(c.sequence, c.replica) for c in resent] == [(2, 1)]
+    assert r1.checkpoints.stable == 0 and 2 in r1.checkpoints._votes
+
+
+def test_schedule_seeds_584_876_1124_are_live_again() -> None:
+    for seed in (584, 876, 1124):
+        check_seed(seed)

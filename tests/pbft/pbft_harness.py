@@ -118,6 +118,10 @@ class Network:
         self.executed_times: list[tuple[int, int, int, int]] = []
         # replicas whose stable storage was rolled back: they may commit a sequence again
         self.amnesiac: set[int] = set()
+        # (replica, sequence) -> the view it was in when it committed that sequence, and the
+        # votes replicas sent, from then on, for another batch there
+        self.commit_views: dict[tuple[int, int], int] = {}
+        self.votes_after_commit: list[tuple[int, str, int, int]] = []
 
     # --- faults -----------------------------------------------------------------------------------
 
@@ -183,18 +187,25 @@ class Network:
         except Exception as exc:
             raise NodeCrashed(f"node {i} raised in tick at {self.now}: {exc!r}") from exc
 
+    def _vote(self, src: int, kind: str, view: int, seq: int, digest: bytes) -> None:
+        self.votes_sent.setdefault((src, kind, view, seq), set()).add(digest)
+        # once committed, a sequence is settled: from the view it committed in on, a replica may
+        # only vote for that batch there (a later NEW-VIEW must re-issue it)
+        cv = self.commit_views.get((src, seq))
+        if cv is not None and view >= cv and digest != self.committed[src][seq].batch_digest:
+            self.votes_after_commit.append((src, kind, view, seq))
+
     def _record_votes(self, src: int, send: Send) -> None:
         m = send.msg
         votes = self.votes_sent
         if isinstance(m, (PrePrepare, Prepare, Commit)):
             if m.replica == src:
-                votes.setdefault((src, str(m.kind), m.view, m.sequence), set()).add(m.batch_digest)
+                self._vote(src, str(m.kind), m.view, m.sequence, m.batch_digest)
         elif isinstance(m, NewView):
             if m.replica == src:  # the new primary's own pre-prepares (a relay is only a copy)
                 for pp in m.pre_prepares:
                     if pp.replica == src:
-                        key = (src, "pre-prepare", pp.view, pp.sequence)
-                        votes.setdefault(key, set()).add(pp.batch_digest)
+                        self._vote(src, "pre-prepare", pp.view, pp.sequence, pp.batch_digest)
         elif isinstance(m, Checkpoint):
             if m.replica == src:
                 votes.setdefault((src, "checkpoint", 0, m.sequence), set()).add(m.state_digest)
@@ -213,6 +224,8 @@ class Network:
                 raise SafetyViolation(f"replica {src} committed {c.sequence} twice")
             log[c.sequence] = batch
             self.executed_times.append((src, c.sequence, batch.timestamp, self.now))
+            node = self.nodes[src]
+            self.commit_views.setdefault((src, c.sequence), getattr(node, "inner", node).view)
             if self.trace_on:
                 self.trace.append(f"{self.now:>9} commit {src} s={c.sequence}")
         self.completed.extend(ready.completed)
@@ -304,7 +317,8 @@ class Network:
 
 def safety_violations(net: Network, honest: Iterable[int]) -> list[str]:
     """Safety: no honest replica votes for two digests at one (view, sequence) — PRE-PREPAREs
-    (those inside its NEW-VIEWs too), PREPAREs, COMMITs —, nor sends two state digests for one
+    (those inside its NEW-VIEWs too), PREPAREs, COMMITs —, nor, in the view it committed a
+    sequence or a later one, for another batch at that sequence, nor sends two state digests for one
     checkpoint or two results for one request; honest replicas never commit or execute different
     batches (digest or contents) at one sequence number, nor reach different state digests;
     their chains of blocks agree on their common prefix and list each executed transaction at
@@ -316,6 +330,9 @@ def safety_violations(net: Network, honest: Iterable[int]) -> list[str]:
         if i in honest and len(digests) > 1:
             where = f"client {v} timestamp {s}" if kind == "reply" else f"view {v} seq {s}"
             problems.append(f"replica {i} sent {len(digests)} different {kind}s at {where}")
+    for i, kind, v, s in net.votes_after_commit:
+        if i in honest:
+            problems.append(f"replica {i} sent a {kind} at view {v} against seq {s}, committed")
     by_seq: dict[int, tuple[int, bytes, tuple[bytes, ...]]] = {}
     for i in honest:
         log = net.committed[i]

@@ -30,8 +30,8 @@ the randomized schedules (``tests/pbft/schedules.py``) draw from here:
   repeated, peers' checkpoints it cannot sign, or its checkpoint alone);
 * :class:`RequestReviver` — remembers every request it saw and keeps proposing (as primary) or
   relaying (as backup) the old ones, refused ones included;
-* :class:`Flooder` — floods CHECKPOINTs (many sequences and digests) or VIEW-CHANGEs (one per
-  view, ever higher) that are each authentic;
+* :class:`Flooder` — floods CHECKPOINTs (many sequences and digests) or VIEW-CHANGEs (ever
+  higher views, each one it would lead) that are each authentic;
 * :class:`LyingClient` — a client whose requests carry MAC authenticators valid only at some
   replicas (``partial-mac``, the "big MAC" attack), that replays all its old requests
   (``replay``), or sends a conflicting request under each timestamp to half of the replicas
@@ -499,8 +499,9 @@ class Flooder(Byzantine):
                 s = r.checkpoints.stable + self.count % (4 * r.config.log_window) + 1
                 d = sha256(b"flood %d" % self.count)
                 msg: Any = _seal(r.keyring, Checkpoint(s, d, r.node_id))
-            else:
-                v = r.view + self.count
+            else:  # ever higher views, each one this replica would lead (so none starts)
+                v = r.view + self.count * r.n
+                v += (r.node_id - v) % r.n
                 cp = r.checkpoints
                 msg = _seal(r.keyring, ViewChange(v, cp.stable, cp.stable_proof, (), r.node_id))
             ready.messages.append(Send(r.others, msg))

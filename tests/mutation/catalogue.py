@@ -182,10 +182,10 @@ CATALOGUE: tuple[Mutant, ...] = (
         "one CHECKPOINT proves a state transfer",
     ),
     Mutant(
-        "checkpoints-not-resent", "checkpoints", PB + "viewchange.py",
-        "        self.resend_checkpoints()\n",
-        "",
-        "a replica never sends its CHECKPOINTs again (one lost keeps the log window full)",
+        "checkpoints-not-restored", "checkpoints", PB + "recovery.py",
+        "                self.own_checkpoints[s] = cp\n                self.add_checkpoint(cp)\n",
+        "                pass\n",
+        "a restarted replica forgets its own CHECKPOINTs (lost ones keep the log window full)",
     ),
     # --- persistence and recovery (persist before send) ---------------------------------------
     Mutant(
@@ -238,10 +238,10 @@ CATALOGUE: tuple[Mutant, ...] = (
         "a replica remembers only a client's newest refusal (defect 5)",
     ),
     Mutant(
-        "new-view-refuses-reissued", "refusals", PB + "viewchange.py",
-        "            if req.digest() in ordered:\n                continue\n",
-        "",
-        "a new view refuses requests its NEW-VIEW re-issued (defect 6)",
+        "votes-forgotten", "refusals", PB + "core.py",
+        "        slot.accept(pp)\n        self._note_votes(pp)\n",
+        "        slot.accept(pp)\n",
+        "a replica forgets which requests it voted for, and may refuse them later",
     ),
     Mutant(
         "refuses-accepted", "refusals", PB + "core.py",

@@ -722,6 +722,25 @@ def check_seed(
     return check_draw(draw(seed, scheme, recovery, colluders))
 
 
+FINDINGS: tuple[tuple[str, int], ...] = (
+    ("seed", 34),  # a request split at admission livelocked
+    ("seed", 207),  # a restarted primary refused what it had pre-prepared
+    ("stratified", 194),  # a refusal revived by a later NEW-VIEW (on main too)
+    ("stratified", 542),  # the split with f silent replicas
+    ("seed", 584),  # lost CHECKPOINTs wedged the group
+    ("seed", 876),
+    ("seed", 1124),
+)
+"""The draws on which the adversary found bugs beyond issue 13's list (the mutation gate runs
+them first; ``test_pbft_adversary_findings.py`` keeps them green)."""
+
+
+def check_finding(index: int) -> Schedule:
+    """Run ``FINDINGS[index]``."""
+    kind, k = FINDINGS[index % len(FINDINGS)]
+    return check_draw(stratified(k) if kind == "stratified" else draw(k))
+
+
 def check_draw(d: Draw) -> Schedule:
     """Build, run and judge the draw ``d``."""
     return check_healed(run_schedule(build(d)))

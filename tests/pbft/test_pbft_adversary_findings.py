@@ -128,6 +128,10 @@ def test_stratified_seed_20194_an_equivocating_new_primary_cannot_revive_a_refus
     check_draw(stratified(194))
 
 
+def test_stratified_seed_20542_a_split_with_f_silent_replicas_completes() -> None:
+    check_draw(stratified(542))
+
+
 # --- 3. lost CHECKPOINTs wedged the group (seeds 584, 876, 1124) ------------------------------
 #
 # A replica sent each CHECKPOINT once and forgot it at a restart; a peer that lost it (a drop, its

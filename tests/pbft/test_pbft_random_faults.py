@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 from pbft_harness import Network, safety_violations
-from schedules import check_seed
+from schedules import check_draw, check_seed, stratified
 from verdicts import VerdictFailure
 
 from medbench.consensus.pbft import Replica
@@ -33,6 +33,14 @@ def test_random_schedules(chunk: int) -> None:
     """300 seeds in ten chunks of 30."""
     for seed in range(chunk * 30, chunk * 30 + 30):
         check_seed(seed)
+
+
+@pytest.mark.parametrize("chunk", range(6))
+def test_stratified_schedules(chunk: int) -> None:
+    """264 stratified draws: each of the 44 behaviours six times (the mutation gate's quick plan
+    walks the same draws)."""
+    for i in range(chunk * 44, chunk * 44 + 44):
+        check_draw(stratified(i))
 
 
 @pytest.mark.parametrize("chunk", range(4))

@@ -33,9 +33,9 @@ the randomized schedules (``tests/pbft/schedules.py``) draw from here:
 * :class:`Flooder` — floods CHECKPOINTs (many sequences and digests) or VIEW-CHANGEs (ever
   higher views, each one it would lead) that are each authentic;
 * :class:`LyingClient` — a client whose requests carry MAC authenticators valid only at some
-  replicas (``partial-mac``, the "big MAC" attack), that replays all its old requests
-  (``replay``), or sends a conflicting request under each timestamp to half of the replicas
-  (``conflict``).
+  replicas (``partial-mac``, the "big MAC" attack; with signed requests, a spoiled copy goes to
+  half of the replicas), that replays all its old requests (``replay``), or sends a conflicting
+  request under each timestamp to half of the replicas (``conflict``).
 """
 
 from __future__ import annotations
@@ -534,14 +534,19 @@ class LyingClient(Client):
             return
         req = self.outstanding
         assert req is not None
+        first = (self.seed + req.timestamp) % self.n  # a rotating half of the replicas
+        victims = tuple(sorted({(first + k) % self.n for k in range(max(1, self.n // 2))}))
         if self.lie == "partial-mac" and type(req.auth) is tuple and len(req.auth) == self.n:
-            first = (self.seed + req.timestamp) % self.n  # a rotating half of the replicas
-            victims = {(first + k) % self.n for k in range(max(1, self.n // 2))}
             bad = req.with_auth(
                 tuple(bytes(len(e)) if j in victims else e for j, e in enumerate(req.auth))
             )
             self.outstanding = bad
             self._ready.messages[-1] = Send(tuple(range(self.n)), bad)
+        elif self.lie == "partial-mac":  # a signed request: a spoiled copy to half of them
+            spoiled = req.with_auth(bytes(len(req.auth)) if type(req.auth) is bytes else b"")
+            others = tuple(r for r in range(self.n) if r not in victims)
+            self._ready.messages[-1] = Send(others, req)
+            self._ready.messages.append(Send(victims, spoiled))
         elif self.lie == "conflict":
             other = Request(self.node_id, req.timestamp, req.operation + b"/conflict")
             other = other.with_auth(self.keyring.sign(other.body()))

@@ -319,6 +319,14 @@ def make_app(net: Network, i: int) -> tuple[Any, Any]:
     return validator, service
 
 
+REVIVAL = (
+    (b"need:0", b"need:0", b"need:1", b"need:1", b"need:1", b"need:1"),
+    (b"op", b"op", b"grant:0", b"op", b"op", b"grant:1"),
+)
+"""The workload beside a request reviver: the first client's requests are refused, then
+become valid once the second client's grants execute (the reviver proposes them again)."""
+
+
 def _operation(rng: random.Random, tag: bytes, app: bool, now: int) -> bytes:
     if not app:
         return tag
@@ -583,7 +591,12 @@ def run_schedule(sched: Schedule) -> Schedule:
         for c in sched.clients:
             if c == sched.background:
                 continue
-            sched.submit(c, _operation(rng, b"seed%d-c%d-op%d" % (d.seed, c, k), d.app, net.now))
+            tag = b"seed%d-c%d-op%d" % (d.seed, c, k)
+            if "reviver" in d.faulty.values() and d.app:  # refusals that become valid later
+                body = REVIVAL[c - d.n][k % len(REVIVAL[0])]
+                sched.submit(c, tag + b"|" + body)
+            else:
+                sched.submit(c, _operation(rng, tag, d.app, net.now))
         if sched.liar is not None:
             net.submit(sched.liar, b"seed%d-liar-op%d" % (d.seed, k))
     restarts: dict[int, int] = {}

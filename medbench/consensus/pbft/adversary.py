@@ -29,7 +29,7 @@ the randomized schedules (``tests/pbft/schedules.py``) draw from here:
   executed ones), under the genuine proof or under proofs it makes up (its own checkpoint
   repeated, peers' checkpoints it cannot sign, or its checkpoint alone);
 * :class:`RequestReviver` — remembers every request it saw and keeps proposing (as primary) or
-  relaying (as backup) the old ones, refused ones included;
+  relaying (as backup) the ones not executed yet, refused ones included, in turn;
 * :class:`Flooder` — floods CHECKPOINTs (many sequences and digests) or VIEW-CHANGEs (ever
   higher views, each one it would lead) that are each authentic;
 * :class:`LyingClient` — a client whose requests carry MAC authenticators valid only at some
@@ -462,10 +462,10 @@ class RequestReviver(Byzantine):
         """Every ``every`` ticks, revive one old request."""
         ready = self.inner.tick(now)
         self.count += 1
-        if self.seen and self.count % self.every == 0:
-            reqs = list(self.seen.values())
-            req = reqs[(self.count // self.every) % len(reqs)]
-            r = self.inner
+        r = self.inner
+        live = [q for q in self.seen.values() if q.timestamp > r.last_timestamp.get(q.client, 0)]
+        if live and self.count % self.every == 0:
+            req = live[(self.count // self.every) % len(live)]
             if r.is_primary and r.active:
                 r._ready = ready
                 r.queue.append((req, r.now))  # past its own refusal memory and reply cache

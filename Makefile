@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NATIVE := $(wildcard _native/*.pyx _native/*.pxd _native/*.h _native/sha256*.c)
 EXTRAS ?= dev,notebooks,fhir,fuzz,gateway
 
-.PHONY: run test test-pure test-native lint typecheck bench bench-check bench-cluster validate lab soak fuzz native clean futures
+.PHONY: run test test-pure test-native lint typecheck bench bench-check bench-cluster validate lab soak fuzz mutants native clean futures
 
 # --- set-up -----------------------------------------------------------------------------------
 $(STAMP): pyproject.toml setup.py $(NATIVE)
@@ -96,6 +96,12 @@ FUZZ_MIN_EXECS ?= 1000000
 fuzz: $(STAMP)
 	$(PY) -m fuzz all --per-target $(FUZZ_SECONDS) --total $(FUZZ_TOTAL) \
 	  --min-execs $(FUZZ_MIN_EXECS) $(FUZZ_ARGS)
+
+# the mutation gate: every catalogued protocol bug (tests/mutation/catalogue.py) applied to a
+# scratch copy of the package and run against the adversary's full plan; the kill table is
+# printed and kept in reports/mutants.md; fails unless every mutant is killed
+mutants: $(STAMP)
+	$(PY) tests/mutation/runner.py --plan full --jobs 2 --table reports/mutants.md
 
 lab: $(STAMP)
 	$(PY) -m jupyter lab --ip=127.0.0.1 --no-browser notebooks

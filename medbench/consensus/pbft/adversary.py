@@ -31,7 +31,7 @@ the randomized schedules (``tests/pbft/schedules.py``) draw from here:
 * :class:`RequestReviver` — remembers every request it saw and keeps proposing (as primary) or
   relaying (as backup) the ones not executed yet, refused ones included, in turn;
 * :class:`Flooder` — floods CHECKPOINTs (many sequences and digests) or VIEW-CHANGEs (ever
-  higher views, each one it would lead) that are each authentic;
+  higher views, each one it would lead, and where it would stay silent) that are each authentic;
 * :class:`LyingClient` — a client whose requests carry MAC authenticators valid only at some
   replicas (``partial-mac``, the "big MAC" attack; with signed requests, a spoiled copy goes to
   half of the replicas), that replays all its old requests (``replay``), or sends a conflicting
@@ -488,6 +488,12 @@ class Flooder(Byzantine):
         self.what = what
         self.per_tick = per_tick
         self.count = 0
+
+    def outgoing(self, send: Send) -> list[Send]:
+        """A view-change flooder leads the views it drags the others into, and stalls there."""
+        if self.what == "view-changes" and isinstance(send.msg, (NewView, PrePrepare)):
+            return []
+        return [send]
 
     def tick(self, now: int) -> Ready:
         """Tick the replica and add this tick's flood."""

@@ -193,6 +193,7 @@ def build(d: MedDraw, store_dir: Path) -> MedSchedule:
     net = network(dep, seed=d.seed)
     users = dep.user_ids[:2]
     suspects = [r for r, k in d.faulty.items() if k.startswith("store:")]
+    net.amnesiac.update(suspects)  # a store rolled back may commit a sequence again
     # the honest nodes' hospital clients (the records they draft) and the honest users
     net.client_ids = [*(4 + r for r in range(4) if r not in d.faulty), *users]
     honest = [r for r in range(4) if r not in d.faulty]

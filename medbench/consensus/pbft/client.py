@@ -11,7 +11,10 @@ from 2f+1 replicas (in general n + f + 1 minus the strong quorum) complete the r
 replicas may disagree (a lagging state, a clock at the edge of a window): f+1 refusals would
 leave room for the request to commit elsewhere, while 2f+1 include f+1 honest refusers, who
 persist the refusal and never prepare that request, so it can never gather a prepared
-certificate. f faulty replicas can neither fake a result nor make a request look refused. To try
+certificate. Refusals of different reasons count together once no single reason can still reach
+the quorum (or the retransmission timer ran out with a quorum in hand): every honest refusal,
+whatever its reason, is kept and rules the request out alike; the reported reason is the most
+frequent. f faulty replicas can neither fake a result nor make a request look refused. To try
 again the application submits anew: a new timestamp, judged afresh. If replies do not arrive
 within the retransmission timeout the client broadcasts the request to every replica (backups
 relay it to the primary and start their view-change timers) and doubles the timeout. The client

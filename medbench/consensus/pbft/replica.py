@@ -19,12 +19,18 @@ Clients are any other node id. The protocol, rule by rule (TOCS section in brack
 * Refusals: an authentic request the validator refuses — on arrival, inside a PRE-PREPARE, or
   when a new view re-judges what waits — is answered with an authenticated REPLY carrying the
   typed reason (``Reply.refusal``, the part of the reason before its first colon) and is
-  remembered, one per client like the reply cache: a retransmission gets the same refusal, and
-  this replica never re-judges, proposes or prepares that (client, timestamp) again; a request
-  with a newer timestamp is judged afresh. The client completes on 2f+1 matching refusals: at
-  least f+1 of them are honest, and an honest replica persists its refusal and never prepares that
-  request, so at most 2f replicas are left to prepare it and it can never commit. (A result needs
-  only f+1 matching replies: execution is ordered, so every honest replica computes the same one.)
+  remembered (:mod:`.refusals`): a retransmission gets the same refusal, and this replica never
+  re-judges, proposes or prepares that (client, timestamp) again; a request with a newer
+  timestamp is judged afresh. The client completes on 2f+1 matching refusals: at least f+1 of
+  them are honest, and an honest replica persists its refusal and never prepares that request,
+  so at most 2f replicas are left to prepare it and it can never commit. (A result needs only
+  f+1 matching replies: execution is ordered, so every honest replica computes the same one.)
+  A replica never refuses a request it voted for at a sequence it has not executed yet (its
+  PREPARE may sit in a certificate a later NEW-VIEW re-issues). Honest replicas that split at
+  admission (one judged before a grant executed, one after) could leave a request neither
+  committable nor refused for ever: a request still pending after f+1 whole views that executed
+  other batches is given up (refusal ``unordered``, :meth:`~.viewchange.ViewChanges._rejudge`),
+  and the client takes 2f+1 refusals of mixed reasons once no single reason can reach 2f+1.
 * Batching [§5.1]: the primary sends a PRE-PREPARE when ``max_batch_size`` requests wait, or when
   the oldest has waited ``max_batch_delay_us`` (0: at once), and only inside the watermarks.
 * Agreed time [§4.6, non-determinism]: the primary puts its clock reading (from ``tick``, never

@@ -159,7 +159,10 @@ DEFAULTS: dict[str, Any] = {
     "latency_us": 1000,
     "bandwidth_mbps": 1000,
     "loss": 0.0,
-    "jitter_us": 0,
+    # Seeded network jitter: each copy's one-way delay gains a uniform draw from [0, jitter_us]
+    # (10% of the default 1 ms link; links stay FIFO), so different seeds give different traces
+    # and a figure's spread over seeds means something. 0 gives the jitter-free network.
+    "jitter_us": 100,
     "tick_us": 1000,
     "cpu": "profile",
     "crypto": "modeled",

@@ -85,21 +85,19 @@ def measure(
     row["wall_s"] = time.perf_counter() - t0
     row["block_wait_ms"] = waited / 1000
     row["unblocked_left"] = left
-    row.update(_node_figures(sim, record, profile))
     live = bool(row["liveness"]) and row["completed"] > 0 and left == 0
     if left:
         row["liveness_reason"] = f"{left} accepted transaction(s) left outside blocks"
-    nodes = metrics.node_table(record)  # CPU up to the last completion (or block), like the row
-    # Storage and chains are read once the other replicas caught up with the last commit.
+    # Work, storage and chains are read once the other replicas caught up with the last commit:
+    # with network jitter the run stops at the last completion while copies of the last block
+    # are still on their way to some replicas, whose work for it belongs to the transactions.
     row["drain_ms"] = sim.drain(replicas) / 1000 if live else 0.0
     after = sim.snapshot()
+    row.update(_node_figures(sim, after, profile))
+    nodes = metrics.node_table(after)  # CPU up to the caught-up point, like the row
     row.update(_storage_and_chains(sim, after, replicas))
-    for node_row in metrics.node_table(after):
-        mine = nodes[node_row["node"]]
-        for key in [k for k in mine if k.startswith("storage_bytes")]:
-            del mine[key]
-        mine.update({k: v for k, v in node_row.items() if k.startswith("storage_bytes")})
-        mine["alive"] = sim.alive(node_row["node"])
+    for mine in nodes:
+        mine["alive"] = sim.alive(mine["node"])
     row["params"] = params
     reason = "" if live else str(row.get("liveness_reason") or "nothing committed")
     return Trial(system.key, n, crashed, True, live, reason, row, nodes=nodes)

@@ -17,10 +17,13 @@ not inflate the figures) and the best of several repeats (the least disturbed me
   :class:`~medbench.consensus.baselines.poi.PoiParams`' default shape, numpy) divided by the
   FLOPs :mod:`~medbench.consensus.baselines.poi` counts for it, call overhead included.
 
-* ``message_base_ns``: dispatching one input through a PBFT replica beyond decoding, timed as
-  :meth:`~medbench.consensus.pbft.replica.Replica.step` on a duplicate PREPARE (dispatch table,
-  sender, view and watermark checks, the authenticator check, the quorum tracker's answer)
-  minus the time of that authenticator check alone (the profile charges it as ``verify``);
+* ``message_base_ns``: handling one representative message in a PBFT replica beyond decoding:
+  a four-replica normal case (modeled signatures, so the authenticator checks the profile charges
+  as ``verify`` are counted, not computed) runs in the simulator and every replica's ``step``
+  is timed; the figure is the median over its PREPARE and COMMIT messages (the bulk of PBFT's
+  traffic: admission checks, the vote log, quorum tracking, the phase change and the messages it
+  emits), the best of several runs. (It used to be a duplicate PREPARE, the cheapest branch, which
+  returns before any of that work.)
 * ``send_per_dst_ns``: handing one 256-byte copy to the network, a UDP ``sendto`` on the
   loopback interface (127.0.0.1) into a bound, non-blocking socket (the kernel's per-copy cost;
   a TCP stream would add framing but not change the order of magnitude);
@@ -39,14 +42,24 @@ not inflate the figures) and the best of several repeats (the least disturbed me
   (as many as nodes will share the disk: its contention is in the figure).
 
 :func:`save` / :func:`load` store a profile as JSON (``medbench calibrate --out profile.json``).
+
+**A busy machine gives wrong figures** (on a shared two-core box under load they came out about
+3x too high). Before timing, :func:`machine_state` looks at the 1-minute load average against the
+CPU count, the CPU time stolen by a hypervisor over half a second (``/proc/stat``) and the spread
+of ten timings of one fixed task; when one of them says the machine is busy, :func:`calibrate`
+warns (:class:`BusyMachineWarning`) and the profile's ``conditions`` field records it, with the
+host and date, so a profile always says under what conditions it was measured.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
+import statistics
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from medbench import codec, hashing, merkle
@@ -74,22 +87,130 @@ def _message(payload: bytes) -> tuple[object, ...]:
     return ("prepare", 3, 1_000_017, os.urandom(32), os.urandom(32), 7, payload, os.urandom(64))
 
 
+class BusyMachineWarning(UserWarning):
+    """The machine was busy while calibrating: the figures are likely too high."""
+
+
+LOAD_PER_CPU_BUSY = 0.5
+"""A 1-minute load average above this many runnable tasks per CPU counts as busy."""
+STEAL_BUSY = 0.05
+"""More than this share of CPU time stolen by the hypervisor counts as busy."""
+SPREAD_BUSY = 0.15
+"""A spread (coefficient of variation) of ten timings of one task above this counts as busy."""
+
+
+@dataclass(frozen=True, slots=True)
+class MachineState:
+    """What :func:`machine_state` saw: load per CPU, stolen share, timing spread, and verdicts."""
+
+    load_per_cpu: float | None
+    steal: float | None
+    spread: float
+    reasons: tuple[str, ...]
+
+    @property
+    def busy(self) -> bool:
+        """True when any check found the machine busy."""
+        return bool(self.reasons)
+
+    def describe(self) -> str:
+        """One line for a profile's ``conditions``."""
+        load = "n/a" if self.load_per_cpu is None else f"{self.load_per_cpu:.2f}"
+        steal = "n/a" if self.steal is None else f"{self.steal:.1%}"
+        seen = f"load average per CPU {load}, CPU steal {steal}, timing spread {self.spread:.1%}"
+        return seen + ("; BUSY: " + "; ".join(self.reasons) if self.reasons else "; quiet")
+
+
+def _steal_share(seconds: float = 0.5) -> float | None:
+    """The share of CPU time stolen by a hypervisor over ``seconds`` (``None`` off Linux)."""
+
+    def read() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as fh:
+                fields = fh.readline().split()
+        except OSError:
+            return None
+        if not fields or fields[0] != "cpu" or len(fields) < 9:
+            return None
+        values = [int(v) for v in fields[1:]]
+        return sum(values[:8]), values[7]
+
+    a = read()
+    if a is None:
+        return None
+    time.sleep(seconds)
+    b = read()
+    if b is None or b[0] <= a[0]:
+        return None
+    return (b[1] - a[1]) / (b[0] - a[0])
+
+
+def _timing_spread(runs: int = 10) -> float:
+    """Coefficient of variation of ``runs`` timings of one fixed pure-Python task."""
+
+    def task() -> int:
+        total = 0
+        for i in range(20_000):
+            total += i * i % 7
+        return total
+
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        task()
+        times.append(time.perf_counter_ns() - t0)
+    mean = statistics.fmean(times)
+    return statistics.pstdev(times) / mean if mean > 0 else 0.0
+
+
+def machine_state() -> MachineState:
+    """Is this machine quiet enough to calibrate on? (See the module docstring.)"""
+    cpus = os.cpu_count() or 1
+    try:
+        load: float | None = os.getloadavg()[0] / cpus
+    except (OSError, AttributeError):
+        load = None
+    steal = _steal_share()
+    spread = _timing_spread()
+    reasons = []
+    if load is not None and load > LOAD_PER_CPU_BUSY:
+        reasons.append(f"load average {load * cpus:.1f} on {cpus} CPUs")
+    if steal is not None and steal > STEAL_BUSY:
+        reasons.append(f"{steal:.0%} of CPU time stolen by the hypervisor")
+    if spread > SPREAD_BUSY:
+        reasons.append(f"timings of one task vary by {spread:.0%}")
+    return MachineState(load, steal, spread, tuple(reasons))
+
+
 def calibrate(
     quick: bool = False,
     *,
     transport: str = "udp",
     storage: str | Path | None = None,
     concurrent: int = 1,
+    state: MachineState | None = None,
 ) -> CostProfile:
     """Time the primitives on this host and return the profile (``quick``: fewer repeats).
 
     ``transport``: ``udp`` (a datagram per copy), or the runtime's ``tls`` / ``plain`` frames;
     ``storage``: where to time the commits, ``concurrent`` committers at once (the nodes that
-    will share the disk; see the module docstring).
+    will share the disk; see the module docstring). Warns (:class:`BusyMachineWarning`) when
+    :func:`machine_state` (or ``state``) finds the machine busy; the profile's provenance fields
+    record host, date, method and conditions.
     """
     if transport not in ("udp", "tls", "plain"):
         raise ValueError(f"transport must be udp, tls or plain, not {transport!r}")
     from nacl.signing import SigningKey
+
+    state = state if state is not None else machine_state()
+    if state.busy:
+        warnings.warn(
+            "the machine is busy (" + "; ".join(state.reasons) + "): calibrated figures are "
+            "likely too high (under load they came out about 3x off); calibrate on a quiet "
+            "machine",
+            BusyMachineWarning,
+            stacklevel=2,
+        )
 
     scale = 1 if quick else 5
     repeat = 3 if quick else 7
@@ -147,6 +268,12 @@ def calibrate(
         persist_ns=round(persist_ns, 1),
         persist_cpu_ns=round(persist_cpu_ns, 1),
         host=host_name(),
+        date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        method=(
+            f"medbench calibrate{' --quick' if quick else ''} (transport {transport}): best of "
+            f"{repeat} repeats per figure (module medbench.experiments.calibrate)"
+        ),
+        conditions=state.describe(),
     )
 
 
@@ -313,21 +440,45 @@ def _learning_step_ns(scale: int, repeat: int) -> float:
 
 
 def _message_base_ns(scale: int, repeat: int) -> float:
-    """A replica's per-message dispatch cost beyond decoding (see the module docstring)."""
-    from medbench.consensus.auth import Scheme as AuthScheme
-    from medbench.consensus.auth import make_keyrings
-    from medbench.consensus.pbft.messages import Prepare
-    from medbench.consensus.pbft.replica import Config, Replica
+    """A replica's cost of handling a PREPARE or COMMIT beyond decoding (see the module doc)."""
+    from medbench.experiments.runner import build_simulator
 
-    rings = make_keyrings(AuthScheme.MODELED, 4, [], seed=os.urandom(32))
-    replica = Replica(1, Config(n=4), rings[1])
-    vote = Prepare(0, 1, os.urandom(32), 2)
-    vote = vote.with_auth(rings[2].sign(vote.body()))
-    replica.step(2, vote)  # counted once; every later copy is a duplicate
-    body, auth = vote.body(), vote.auth
-    step = _best_ns(lambda: replica.step(2, vote), 200 * scale, repeat)
-    check = _best_ns(lambda: rings[1].verify(2, body, auth), 200 * scale, repeat)
-    return max(step - check, 0.0)
+    params = {
+        "protocol": "pbft",
+        "n": 4,
+        "requests": 40 * scale,
+        "clients": 4,
+        "rate_tps": 0,  # unpaced: every request at once, four closed-loop clients
+        "cpu": "none",
+        "jitter_us": 0,
+        "auth": "modeled",
+    }
+    best = float("inf")
+    for attempt in range(max(2, repeat // 2)):
+        sim, dep = build_simulator(params, attempt)
+        times: list[int] = []
+        replicas = dep.replicas if dep.replicas is not None else range(sim.n)
+        for i in replicas:
+            _time_votes(sim.nodes[i], times)
+        sim.run(60_000_000, stop_when_complete=True)
+        if times:
+            best = min(best, statistics.median(times))
+    return best if best != float("inf") else 0.0
+
+
+def _time_votes(node: object, times: list[int]) -> None:
+    """Wrap ``node.step`` so that each PREPARE and COMMIT it handles adds its time to ``times``."""
+    inner = node.step  # type: ignore[attr-defined]
+    clock = time.perf_counter_ns
+
+    def step(src: int, msg: object) -> object:
+        t0 = clock()
+        out = inner(src, msg)
+        if type(msg).__name__ in ("Prepare", "Commit"):
+            times.append(clock() - t0)
+        return out
+
+    node.step = step  # type: ignore[attr-defined]
 
 
 def _send_per_dst_ns(scale: int, repeat: int) -> float:

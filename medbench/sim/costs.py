@@ -60,6 +60,23 @@ OPS: tuple[str, ...] = (
 """Operation names a :class:`CostProfile` prices directly."""
 
 
+DEFAULT_PROVENANCE: dict[str, str] = {
+    "host": "reference (round figures for a 2020s x86 core; the host was not recorded)",
+    "date": "2026-11-22",
+    "method": (
+        "set by hand as round figures when the simulator was written (commit 46d249c, "
+        "2026-11-22): Ed25519 sign/verify of PyNaCl, hashlib SHA-256, the canonical codec; "
+        "flop_ns added with ModelChain's learning cost (commit 5f0b066, 2026-12-02), measured "
+        "as numpy's time per counted FLOP of one learning step on such a core. Not a "
+        "calibration of this host: 'medbench calibrate' measures one"
+    ),
+    "conditions": "not recorded",
+}
+"""What is known of where :meth:`CostProfile.default`'s figures came from."""
+
+_TEXT_FIELDS = frozenset({"host", "date", "method", "conditions"})
+
+
 class CostProfileError(ValueError):
     """A profile file is malformed."""
 
@@ -97,15 +114,21 @@ class CostProfile:
     persist_cpu_ns: float = 0.0
     extra_ns: dict[str, float] = field(default_factory=dict)
     host: str = "default"
+    # Provenance: where the figures came from (a calibrated profile fills these in).
+    date: str = ""  # when they were measured or set (ISO 8601)
+    method: str = ""  # how: a tool and its settings, or "set by hand"
+    conditions: str = ""  # the machine's state while measuring (load, steal, timing spread)
 
     @classmethod
     def default(cls) -> CostProfile:
         """The fixed reference profile (a 2020s x86 core, PyNaCl Ed25519, hashlib SHA-256).
 
         ``flop_ns`` is numpy's cost per counted FLOP of one ModelChain learning step at its
-        default shape (200 x 10, call overhead included), measured on such a core.
+        default shape (200 x 10, call overhead included), measured on such a core. Its
+        provenance fields (:data:`DEFAULT_PROVENANCE`) say what is known of their origin.
         """
-        return cls()
+        p = DEFAULT_PROVENANCE
+        return cls(host=p["host"], date=p["date"], method=p["method"], conditions=p["conditions"])
 
     @classmethod
     def zero(cls) -> CostProfile:
@@ -113,7 +136,7 @@ class CostProfile:
         zeros: dict[str, Any] = {
             f.name: 0.0 for f in fields(cls) if f.name.endswith("_ns") and f.name != "extra_ns"
         }
-        return cls(**zeros, host="zero")
+        return cls(**zeros, host="zero", method="every operation free: network timing only")
 
     def op_ns(self, op: str, count: int) -> int:
         """Nanoseconds for ``count`` units of operation ``op``."""
@@ -141,6 +164,17 @@ class CostProfile:
             return self.persist_cpu_ns
         return float(self.extra_ns.get(op, 0.0))
 
+    def provenance(self) -> str:
+        """One line on where the figures came from (host, date, method, conditions)."""
+        parts = [f"host {self.host}"]
+        if self.date:
+            parts.append(f"date {self.date}")
+        if self.method:
+            parts.append(f"method: {self.method}")
+        if self.conditions:
+            parts.append(f"conditions: {self.conditions}")
+        return "; ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return asdict(self)
@@ -155,7 +189,7 @@ class CostProfile:
             raise CostProfileError(f"unknown cost profile fields: {sorted(unknown)}")
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            if key == "host":
+            if key in _TEXT_FIELDS:
                 kwargs[key] = str(value)
             elif key == "extra_ns":
                 if not isinstance(value, Mapping):

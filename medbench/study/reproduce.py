@@ -1,34 +1,41 @@
-"""``medbench reproduce``: Table 1, the PBFT scaling sweep and a fault-tolerance comparison.
+"""``medbench reproduce``: Table 1, every system at an offered load and at saturation, faults.
 
 Theory of operation
 -------------------
-:func:`reproduce` measures, in the deterministic simulator and from one seed:
+:func:`reproduce` measures, in the deterministic simulator:
 
-1. **Table 1** (:mod:`medbench.study.table1`): every system at its minimal and a common
-   configuration, the measured table beside the paper's with match marks and reasons, and every
-   search trial.
-2. **Scaling**: every registered system (Table 1's variant rows included) at ``n`` in
-   :data:`SCALING_N` (4, 7, 10, 16) with the same workload: throughput, median latency, CPU and
-   hashes per transaction, storage per node. The PBFT rows are the paper's scaling sweep
-   (Medical Chain with f = 1, 2, 3, 5), also run under saturating load (:func:`pbft_saturation`).
-3. **Faults**: each system at the common size with ``k`` nodes crashed from the start, up to the
-   first ``k`` that loses liveness; then the Byzantine behaviours each protocol has:
-   PBFT's equivocating and silent primaries at n = 3 (f = 0) and n = 4 (f = 1), ModelChain
-   sites publishing poisoned model updates, and the attacks of :func:`attacks`: PoW's 51%
-   attack (a private miner with a majority and with a minority of the hash power) and the
-   central relay's Byzantine centre rewriting history.
-4. **Consensus futures** (:mod:`medbench.study.futures`): PBFT, chained HotStuff and Raft at the
-   consortium sizes of the paper's question (n = 4, 16, 64, 100; two seeds; ``--quick``: 4 and
-   16) — throughput at saturation, latency, messages, CPU and storage per transaction, the cost
-   of a leader crash, and the crossover points, with plots and sentences computed from the data.
+1. **Table 1** (:mod:`medbench.study.table1`, seed ``Options.seed``): every system at its minimal
+   and a common configuration, the measured table beside the paper's with match marks and
+   reasons, where each row was measured (scaled-down configurations named), and every search
+   trial ("nodes needed" includes the Byzantine trials of a BFT system).
+2. **Offered load**: every registered system (Table 1's variant rows included) at ``n`` in
+   :data:`SCALING_N` (4, 7, 10, 16) with the common open-loop workload (50 tx/s), for each seed
+   of :meth:`Options.seed_list` (3 seeds, 2 with ``--quick``): throughput, median latency,
+   messages, CPU and storage per node. A throughput at the offered rate says a system kept up,
+   not what it can do; so:
+3. **Saturation**: the systems whose adapter takes a closed-loop load
+   (:func:`closed_loop_params`; PBFT's clients are closed loops, in both block modes) with
+   :data:`SATURATION_CLIENTS` clients and every request sent as soon as the previous one
+   completed, per seed: the throughput the system itself sets.
+4. **Faults**: each system at the common size with ``k`` nodes crashed from the start, up to the
+   first ``k`` that loses liveness, per seed; then (seed ``Options.seed``) the Byzantine
+   behaviours each protocol has: PBFT's equivocating and silent primaries at n = 3 (f = 0) and
+   n = 4 (f = 1), ModelChain sites publishing poisoned model updates, and the attacks of
+   :func:`attacks`: PoW's 51% attack (a private miner with a majority and with a minority of the
+   hash power) and the central relay's Byzantine centre rewriting history.
+
+Every table names its network, workload and cost profile (:mod:`medbench.study.conditions`, in
+its caption and in its CSV's JSON sidecar); every sentence that states a result is written from
+the rows it describes (:mod:`medbench.study.findings`); every figure that compares systems shows
+the mean over seeds with the range as error bars (:mod:`medbench.study.figures`).
 
 The report folder (default ``reports/latest``) gets ``README.md`` (the tables), one CSV per table
-(``table1_cpu.csv``: CPU per committed transaction by operation at the common configuration),
-``nodes.csv`` (per node of the Table 1 common and scaling runs: CPU seconds and counts by operation,
-storage bytes by category), ``futures_*.csv`` (the consensus comparison's runs, summary over seeds,
-headline and crossovers), PNG plots and ``metadata.json`` (versions, backend, cost profile, seed,
-settings, wall time).
-Everything except ``metadata.json``'s host fields and wall times is a function of the seed.
+with a JSON sidecar (``table1_cpu.csv``: CPU per committed transaction by operation at the common
+configuration; ``nodes.csv``: per node of the Table 1 common runs and the first seed's
+offered-load runs: CPU seconds and counts by operation, storage bytes by category), PNG figures
+and ``metadata.json`` (versions, backend, cost profile and its provenance, seeds, settings, wall
+times). Everything except ``metadata.json``'s host fields and wall times is a function of the
+seeds.
 """
 
 from __future__ import annotations
@@ -44,8 +51,10 @@ from medbench import metrics
 from medbench.consensus.baselines.central import Rewrite
 from medbench.sim.costs import CostProfile
 from medbench.sim.engine import Simulator
-from medbench.study import futures, report, table1
-from medbench.study.report import Plot, Report
+from medbench.study import conditions, findings, report, table1
+from medbench.study.figures import Figure, Panel
+from medbench.study.measure import run_params
+from medbench.study.report import Report
 
 SCALING_N = (4, 7, 10, 16)
 """Node counts of the scaling sweep (PBFT: f = 1, 2, 3, 5)."""
@@ -61,6 +70,12 @@ class Options:
     quick: bool = False
     scaling_n: tuple[int, ...] = SCALING_N
     profile: CostProfile | None = None  # None: CostProfile.default()
+    seeds: int = 0  # seeds of the figures that compare systems (0: 3, or 2 with quick)
+
+    def seed_list(self) -> list[int]:
+        """The figures' seeds: ``seed``, ``seed + 1``, ..."""
+        k = self.seeds or (2 if self.quick else 3)
+        return [self.seed + i for i in range(k)]
 
     def settings(self) -> table1.Settings:
         """The Table 1 settings of this mode."""
@@ -113,55 +128,137 @@ def node_rows(trial: table1.Trial, run: str) -> list[dict[str, Any]]:
     return [{**key, **r} for r in trial.nodes]
 
 
-def pbft_saturation(
-    ns: Sequence[int], s: table1.Settings, clients: int = 16
-) -> list[dict[str, Any]]:
-    """PBFT at ``n`` in ``ns`` under saturating load: ``clients`` closed loops, all at time 0.
+SATURATION_CLIENTS = 16
+"""Closed-loop clients of the saturation runs."""
 
-    Both block modes: the paper's blocker (:data:`medbench.study.table1.MEDICAL_CHAIN`; the run goes
-    on until every transaction is in a block, so messages per transaction include the BLOCK
-    rounds) and integrated blocks.
+SATURATION_VALUES = ("throughput_tps", "latency_ms_p50", "msgs_per_tx", "cpu_s_max_node")
+
+
+def closed_loop_params(
+    system: table1.System, n: int, s: table1.Settings, clients: int = SATURATION_CLIENTS
+) -> dict[str, Any]:
+    """The parameters of ``system`` at ``n`` under closed-loop load (the saturation hook).
+
+    PBFT's clients are closed loops already (one request outstanding each): every request is
+    released at time 0 and each client sends its next one when the previous completes. The
+    other adapters get the common workload vocabulary's ``load = "closed"``; an adapter that
+    does not take it yet refuses the parameters, and :func:`saturation` leaves it out.
+    """
+    options = system.options_for(n)
+    if system.protocol == "pbft":
+        return {
+            "protocol": "pbft",
+            "n": n,
+            "requests": s.txs,
+            "clients": clients,
+            "interval_us": 0,
+            "payload_bytes": s.tx_bytes,
+            "duration_ms": s.duration_ms,
+            **system.run_options,
+            **options,
+        }
+    p = run_params(system, n, options, s)
+    p.update(load="closed", clients=clients)
+    p.pop("rate_tps", None)
+    return p
+
+
+def saturation(
+    systems: Sequence[table1.System], ns: Sequence[int], s: table1.Settings,
+    clients: int = SATURATION_CLIENTS,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Every system that takes a closed-loop load, at each ``n`` (see :func:`closed_loop_params`).
+
+    A blocker-mode PBFT run goes on until every transaction is in a block, so its messages
+    per transaction include the BLOCK rounds.
     """
     rows = []
-    for mode in ("blocker", "integrated"):
+    for system in systems:
         for n in ns:
-            rows.append(_saturation_row(n, mode, s, clients))
+            params = closed_loop_params(system, n, s, clients)
+            try:
+                sim, dep = ex.build_simulator(params, s.seed, s.cost_profile())
+            except (ex.ExperimentError, ValueError, TypeError):
+                break  # this adapter takes no closed-loop load (yet)
+            record = sim.run(int(s.duration_ms) * 1000, stop_when_complete=True)
+            left, waited = table1.wait_for_blocks(sim, range(n))
+            if waited:
+                record = sim.snapshot()
+            r = metrics.summarize(record, dep.checkers)
+            rows.append(
+                {
+                    "system": system.name,
+                    "protocol": system.protocol,
+                    "n": n,
+                    "clients": clients,
+                    "live": bool(r["liveness"]) and left == 0,
+                    "completed": r["completed"],
+                    "throughput_tps": float(r["throughput_tps"]),
+                    "latency_ms_p50": float(r["latency_ms_p50"]),
+                    "latency_ms_p95": float(r["latency_ms_p95"]),
+                    "msgs_per_tx": float(r["msgs_per_tx"]),
+                    "bytes_per_tx": float(r["bytes_per_tx"]),
+                    "cpu_s_max_node": float(r["cpu_s_max_node"]),
+                    "unblocked_left": left,
+                    "safety": r["safety"],
+                }
+            )
     return rows
 
 
-def _saturation_row(n: int, mode: str, s: table1.Settings, clients: int) -> dict[str, Any]:
-    params = {
-        "protocol": "pbft",
-        "n": n,
-        "requests": s.txs,
-        "clients": clients,
-        "interval_us": 0,
-        "payload_bytes": s.tx_bytes,
-        **table1.MEDICAL_CHAIN,
-        "block_mode": mode,
-    }
-    sim, dep = ex.build_simulator(params, s.seed, s.cost_profile())
-    record = sim.run(int(s.duration_ms) * 1000, stop_when_complete=True)
-    left, waited = table1.wait_for_blocks(sim, range(n))
-    if waited:
-        record = sim.snapshot()
-    r = metrics.summarize(record, dep.checkers)
-    return {
-        "block_mode": mode,
-        "n": n,
-        "f": (n - 1) // 3,
-        "clients": clients,
-        "completed": r["completed"],
-        "throughput_tps": float(r["throughput_tps"]),
-        "latency_ms_p50": float(r["latency_ms_p50"]),
-        "latency_ms_p95": float(r["latency_ms_p95"]),
-        "msgs_per_tx": float(r["msgs_per_tx"]),
-        "bytes_per_tx": float(r["bytes_per_tx"]),
-        "cpu_s_max_node": float(r["cpu_s_max_node"]),
-        "unblocked_left": left,
-        "safety": r["safety"],
-        "liveness": r["liveness"],
-    }
+def saturation_figure(rows: list[dict[str, Any]], caption: str) -> Figure:
+    """Throughput and median latency under closed-loop load, over seeds."""
+    return Figure(
+        "saturation",
+        [
+            Panel(
+                rows,
+                "n",
+                "throughput_tps",
+                "system",
+                "Throughput at saturation",
+                "nodes n",
+                "committed tx/s",
+                ylim0=True,
+            ),
+            Panel(
+                rows,
+                "n",
+                "latency_ms_p50",
+                "system",
+                "Median latency at saturation",
+                "nodes n",
+                "submit to commit",
+                unit="ms",
+                ylim0=True,
+            ),
+        ],
+        title=f"Saturation: {SATURATION_CLIENTS} closed-loop clients, against node count",
+        caption=caption,
+    )
+
+
+def crash_figure(rows: list[dict[str, Any]], n: int, caption: str) -> Figure:
+    """Committed share of the workload against crashed nodes, per system, over seeds."""
+    shown = [
+        {**r, "committed_pct": 100.0 * float(r["completed"]) / max(1, int(r["txs"]))} for r in rows
+    ]
+    return Figure(
+        "faults_crash",
+        [
+            Panel(
+                shown,
+                "crashed",
+                "committed_pct",
+                "system",
+                f"Transactions committed with k of {n} nodes crashed at time 0",
+                "nodes crashed k",
+                "committed (% of the workload)",
+                ylim0=True,
+            ),
+        ],
+        caption=caption,
+    )
 
 
 BYZANTINE: tuple[tuple[str, int, dict[str, Any], str], ...] = (
@@ -285,11 +382,11 @@ def attacks(systems: Sequence[table1.System], s: table1.Settings) -> list[dict[s
 
 
 def faults(
-    systems: Sequence[table1.System], n: int, s: table1.Settings
+    systems: Sequence[table1.System], n: int, s: table1.Settings, crashes: bool = True
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Crash runs per system at ``n`` (until liveness is lost) and the Byzantine runs."""
     crash_rows = []
-    for system in systems:
+    for system in systems if crashes else ():
         k, trials = table1.faults_tolerated(system, n, system.options_for(n), s)
         for t in trials:
             crash_rows.append(
@@ -300,6 +397,7 @@ def faults(
                     "live": t.live,
                     "safety": t.row.get("safety", ""),
                     "completed": t.row.get("completed", 0),
+                    "txs": s.txs,
                     "latency_ms_p50": float(t.row.get("latency_ms_p50", float("nan"))),
                     "tolerated": k,
                 }
@@ -315,6 +413,121 @@ def faults(
     return crash_rows, byz_rows
 
 
+def seed_rows(
+    fn: Callable[[table1.Settings], list[dict[str, Any]]], s: table1.Settings, seeds: Sequence[int]
+) -> list[dict[str, Any]]:
+    """``fn`` run once per seed, each row labelled with its ``seed``."""
+    rows = []
+    for seed in seeds:
+        for r in fn(replace(s, seed=seed)):
+            rows.append({"seed": seed, **r})
+    return rows
+
+
+def spread_rows(
+    rows: Sequence[Mapping[str, Any]], keys: Sequence[str], values: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One row per ``keys`` group: each of ``values`` as the mean over seeds, with min and max."""
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out = []
+    for key, runs in groups.items():
+        d: dict[str, Any] = dict(zip(keys, key, strict=True))
+        d["seeds"] = len(runs)
+        d["live"] = f"{sum(bool(r.get('live', True)) for r in runs)}/{len(runs)}"
+        for v in values:
+            xs = [float(r[v]) for r in runs if isinstance(r.get(v), (int, float))]
+            xs = [x for x in xs if x == x]
+            d[v] = sum(xs) / len(xs) if xs else float("nan")
+            d[f"{v}_min"] = min(xs) if xs else float("nan")
+            d[f"{v}_max"] = max(xs) if xs else float("nan")
+        out.append(d)
+    return out
+
+
+def spread_markdown(rows: Sequence[Mapping[str, Any]], keys: Sequence[str],
+                    values: Sequence[str]) -> str:  # fmt: skip
+    """:func:`spread_rows` as a markdown table: ``mean (min–max)`` per value."""
+    shown = []
+    for r in rows:
+        d: dict[str, Any] = {k: r[k] for k in (*keys, "seeds", "live")}
+        for v in values:
+            mean, lo, hi = r[v], r[f"{v}_min"], r[f"{v}_max"]
+            cell = report.fmt(mean, v)
+            if lo == lo and hi == hi and report.fmt(lo, v) != report.fmt(hi, v):
+                cell += f" ({report.fmt(lo, v)} – {report.fmt(hi, v)})"
+            d[v] = cell
+        shown.append(d)
+    return report.markdown_table(shown)
+
+
+SCALING_VALUES = (
+    "throughput_tps",
+    "latency_ms_p50",
+    "msgs_per_tx",
+    "cpu_ms_per_tx",
+    "storage_kb_per_node",
+)
+
+
+def scaling_figure(rows: list[dict[str, Any]], s: table1.Settings, caption: str) -> Figure:
+    """Small multiples of :func:`scaling` over seeds: throughput, latency, CPU, storage."""
+    x, xl = "n", "nodes n"
+    return Figure(
+        "scaling",
+        [
+            Panel(
+                rows,
+                x,
+                "throughput_tps",
+                "system",
+                "Throughput",
+                xl,
+                "committed tx/s",
+                hline=(s.rate_tps, f"offered load {s.rate_tps:g} tx/s"),
+                ylim0=True,
+            ),
+            Panel(
+                rows,
+                x,
+                "latency_ms_p50",
+                "system",
+                "Median latency",
+                xl,
+                "submit to commit (log scale)",
+                logy=True,
+                unit="ms",
+            ),
+            Panel(
+                rows,
+                x,
+                "cpu_ms_per_tx",
+                "system",
+                "CPU time per transaction",
+                xl,
+                "all nodes' CPU per committed tx (log)",
+                logy=True,
+                unit="ms",
+            ),
+            Panel(
+                rows,
+                x,
+                "storage_kb_per_node",
+                "system",
+                "Storage per node",
+                xl,
+                "encoded bytes kept per node",
+                unit="KiB",
+                ylim0=True,
+            ),
+        ],
+        title=f"Every system at the offered load of {s.rate_tps:g} tx/s, against node count",
+        caption=caption,
+        columns=2,
+    )
+
+
 def reproduce(
     out: str | Path = DEFAULT_OUT,
     options: Options | None = None,
@@ -323,106 +536,131 @@ def reproduce(
     """Run everything (see the module docstring) and write the report; returns ``README.md``."""
     o = options if options is not None else Options()
     s = o.settings()
+    seeds = o.seed_list()
     say = progress if progress is not None else (lambda _msg: None)
     t0 = time.perf_counter()
+    wall: dict[str, float] = {}
     systems = table1.available()
     say("Table 1")
     rows = table1.measure_table(s, systems, progress=lambda name: say(f"  {name}"))
     cmp = table1.compare(rows)
-    t_table = time.perf_counter() - t0
-    say("scaling")
+    wall["table1"] = time.perf_counter() - t0
+    say(f"offered load, seeds {seeds}")
     nodes = [r for row in rows for r in node_rows(row.common, "table1 common")]
-    scale = scaling(
-        systems, o.scaling_n, replace(s, duration_ms=min(s.duration_ms, 600_000)), nodes
-    )
-    t_scale = time.perf_counter() - t0 - t_table
+    scale_s = replace(s, duration_ms=min(s.duration_ms, 600_000))
+    first = [seeds[0]]
+    scale = seed_rows(lambda ss: scaling(systems, o.scaling_n, ss,
+                      nodes if ss.seed == first[0] else None), scale_s, seeds)  # fmt: skip
+    wall["offered"] = time.perf_counter() - t0 - sum(wall.values())
+    say("saturation")
+    sat = seed_rows(lambda ss: saturation(systems, o.scaling_n, ss), s, seeds)
+    wall["saturation"] = time.perf_counter() - t0 - sum(wall.values())
     say("faults")
     # Variants change one setting of a row (PBFT's authentication): scaling shows them, the
     # fault runs stay on the systems themselves.
     primary = [sy for sy in systems if not sy.variant_of]
-    crash_rows, byz_rows = faults(primary, s.common_n, s)
+    crash_rows = seed_rows(lambda ss: faults(primary, s.common_n, ss)[0], s, seeds)
+    _, byz_rows = faults(primary, s.common_n, s, crashes=False)
     say("attacks")
     byz_rows.extend(attacks(primary, s))
-    say("consensus futures")
-    t_fut = time.perf_counter()
-    fs = futures.Settings.quick() if o.quick else futures.Settings.reproduce()
-    fut = futures.compare(replace(fs, profile=s.cost_profile()), say)
-    t_fut = time.perf_counter() - t_fut
-    wall = time.perf_counter() - t0
+    wall["faults"] = time.perf_counter() - t0 - sum(wall.values())
+    wall["total"] = time.perf_counter() - t0
 
     rep = Report("medbench reproduce: Medical Chain Table 1 and consensus comparison")
     missing = [sy.name for sy in table1.SYSTEMS if sy not in systems]
+    prof = s.cost_profile()
     rep.text(
-        f"Mode: {'quick' if o.quick else 'full'}; seed {o.seed}; workload {s.txs} transactions "
-        f"of {s.tx_bytes} bytes at {s.rate_tps:g} tx/s; common configuration n = {s.common_n}."
+        f"Mode: {'quick' if o.quick else 'full'}. Table 1 and the attack runs use seed "
+        f"{o.seed}; every figure that compares systems runs seeds "
+        f"{', '.join(map(str, seeds))} and shows their spread.\n\n"
+        f"**Network** (every table and figure): {conditions.network()}. Each system's "
+        "nodes sit one per site; PBFT's clients sit beside their hospital's replica (a LAN "
+        "link of 0.1 ms).\n\n"
+        f"**Cost profile**: {conditions.profile(prof)}.\n\n"
+        f"**Workloads**: Table 1, the offered-load figure and the fault runs: "
+        f"{conditions.workload(s)}; the saturation figure: "
+        f"{conditions.workload(s, 'closed', SATURATION_CLIENTS)}."
         + (
             f" Not registered in the simulator (rows missing): {', '.join(missing)}."
             if missing
             else ""
         )
     )
+    t1_caption = conditions.caption(s, seeds=[o.seed])
+    t1_context = conditions.context(s, seeds=[o.seed])
     rep.text("## Table 1 (measured; ✓/✗ = matches the paper's cell)")
     rep.text(table1.markdown(rows, cmp))
-    rep.table("table1", table1.table_rows(rows, cmp), show=False)
-    rep.table("table1_cpu", table1.breakdown_rows(rows), show=False)
+    rep.text(t1_caption)
+    for row in rows:
+        minimal = row.minimal.row if row.minimal.live else {}
+        line = findings.scaled_down(
+            row.system.name, table1.measured_where(row), minimal, row.cells["nodes_needed"]
+        )
+        if line:
+            rep.text(line)
+    rep.table("table1", table1.table_rows(rows, cmp), show=False, context=t1_context)
+    rep.table("table1_cpu", table1.breakdown_rows(rows), show=False, context=t1_context)
     rep.text("### Searches behind 'nodes needed' and 'faults tolerated'")
-    rep.table("table1_trials", table1.trial_rows(rows), show=False)
+    rep.text(table1.NODES_NEEDED_DEFINITION)
+    trials = table1.trial_rows(rows)
+    for row in rows:
+        if row.system.byzantine_behaviours:
+            rep.text(findings.nodes_needed(trials, row.system.name, row.cells["nodes_needed"]))
+    rep.table("table1_trials", trials, show=False, context=t1_context)
     rep.text(report.markdown_table(table1.trial_summary(rows)))
-    pbft_rows = [r for r in scale if r["protocol"] == "pbft"]
-    rep.text("## PBFT scaling (Medical Chain, n = " + ", ".join(map(str, o.scaling_n)) + ")")
-    if pbft_rows:
+    rep.text(t1_caption)
+
+    rep.text(f"## Every system at the offered load ({s.rate_tps:g} tx/s) against node count")
+    cap = conditions.caption(scale_s, seeds=seeds)
+    rep.text(findings.offered_load(scale, s.rate_tps))
+    rep.figure(scaling_figure(scale, s, cap))
+    agg = spread_rows(scale, ("system", "n"), SCALING_VALUES)
+    rep.text(spread_markdown(agg, ("system", "n"), SCALING_VALUES))
+    rep.text("Cells: mean over seeds (min – max where the seeds differ). " + cap)
+    rep.table("scaling", scale, show=False, caption="", context=conditions.context(
+        scale_s, seeds=seeds))  # fmt: skip
+
+    rep.text("## At saturation (closed-loop load) against node count")
+    sat_cap = conditions.caption(s, "closed", SATURATION_CLIENTS, seeds=seeds)
+    if sat:
+        rep.text(findings.saturation(sat))
+        rep.figure(saturation_figure(sat, sat_cap))
+        agg = spread_rows(sat, ("system", "n"), SATURATION_VALUES)
+        rep.text(spread_markdown(agg, ("system", "n"), SATURATION_VALUES))
+        rep.text("Cells: mean over seeds (min – max where the seeds differ). " + sat_cap)
+    skipped = sorted({sy.name for sy in systems} - {r["system"] for r in sat})
+    if skipped:
         rep.text(
-            f"Offered load {s.rate_tps:g} tx/s (the common workload), each Medical Chain row "
-            "of Table 1:"
+            "No closed-loop load in this build for: " + ", ".join(skipped) + " (their adapters "
+            "do not take `load = closed` yet; :func:`medbench.study.reproduce.closed_loop_params` "
+            "is the hook, and they appear here once they do)."
         )
-        rep.table("pbft_scaling", pbft_rows)
-        sat = pbft_saturation(o.scaling_n, s)
-        rep.text(
-            "Saturating load (16 closed-loop clients, every request at time 0), the paper's "
-            "blocker mode and integrated blocks:"
-        )
-        rep.table("pbft_saturation", sat)
-        label = {"blocker": "blocker (paper)", "integrated": "integrated blocks"}
-        sat_plot = [{**r, "series": label[r["block_mode"]]} for r in sat]
-        title = "PBFT saturation throughput against n"
-        rep.plot(Plot("pbft_saturation", sat_plot, "n", "throughput_tps", "series", title))
-    else:
-        rep.text("PBFT is not registered in the simulator: no scaling rows.")
-    rep.text("## Every system against node count")
-    rep.table("scaling", scale)
-    for y, logy in (
-        ("throughput_tps", True),
-        ("latency_ms_p50", True),
-        ("cpu_ms_per_tx", True),
-        ("storage_kb_per_node", False),
-    ):
-        rep.plot(Plot(f"scaling_{y}", scale, "n", y, "system", f"{y} against n", logy))
+    rep.table("saturation", sat, show=False, context=conditions.context(
+        s, "closed", SATURATION_CLIENTS, seeds=seeds))  # fmt: skip
+
     rep.text(f"## Fault tolerance (crash k nodes at time 0, n = {s.common_n})")
-    rep.table("faults_crash", crash_rows)
-    rep.plot(Plot("faults_crash", crash_rows, "crashed", "completed", "system",
-                  "completed transactions with k nodes crashed"))  # fmt: skip
+    crash_cap = conditions.caption(s, seeds=seeds)
+    rep.text(findings.crashes(crash_rows))
+    rep.figure(crash_figure(crash_rows, s.common_n, crash_cap))
+    rep.table("faults_crash", crash_rows, show=False, context=conditions.context(s, seeds=seeds))
     rep.text("## Byzantine behaviour and attacks")
-    rep.text(
-        "PBFT's faulty primaries up to f are caught by the vote quorums (safe, live); the "
-        "PoW private miner with a hash majority rewrites committed blocks (commits_undone > 0, "
-        "safety lost) and a minority one does not; the central relay's Byzantine centre "
-        "rewrites history and no node server rejects it (rejections = 0)."
-    )
-    rep.table("faults_byzantine", byz_rows)
+    rep.text(findings.byzantine(byz_rows))
+    rep.table("faults_byzantine", byz_rows, caption=conditions.caption(s, seeds=[o.seed]),
+              context=conditions.context(s, seeds=[o.seed]))  # fmt: skip
     rep.text(
         "Per-node CPU seconds by operation and storage bytes by category of every Table 1 "
-        "common-configuration and scaling run: [nodes.csv](nodes.csv)."
+        f"common-configuration run and the seed-{seeds[0]} offered-load runs: "
+        "[nodes.csv](nodes.csv)."
     )
-    rep.table("nodes", nodes, show=False)
-    futures.section(rep, fut)
+    rep.table("nodes", nodes, show=False, context=t1_context)
     rep.meta = {
-        **ex.metadata(seeds=[o.seed], profile=s.cost_profile()),
+        **ex.metadata(seeds=seeds, profile=prof),
         "options": asdict(o),
         "settings": asdict(s),
+        "network": conditions.network(),
         "systems": [sy.name for sy in systems],
         "large_hashes_per_tx": table1.LARGE_HASHES_PER_TX,
-        "futures": futures.settings_dict(fut.settings),
-        "wall_s": {"table1": t_table, "scaling": t_scale, "futures": t_fut, "total": wall},
+        "wall_s": wall,
     }
     return rep.write(out)
 
@@ -431,12 +669,20 @@ __all__ = [
     "ATTACK_SHARES",
     "BYZANTINE",
     "DEFAULT_OUT",
+    "SATURATION_CLIENTS",
     "SCALING_N",
     "Options",
     "attacks",
+    "closed_loop_params",
+    "crash_figure",
     "faults",
     "node_rows",
     "reproduce",
     "run_for",
+    "saturation",
+    "saturation_figure",
     "scaling",
+    "scaling_figure",
+    "seed_rows",
+    "spread_rows",
 ]

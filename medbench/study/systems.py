@@ -69,6 +69,9 @@ class System:
     quorum_safety: bool = False
     run_options: Mapping[str, Any] = field(default_factory=dict)  # every run of this row
     variant_of: str = ""  # the key of the row this one varies (one setting changed)
+    # Byzantine behaviours (the protocol's ``byzantine`` option) that ``required_faults``
+    # replicas play in the "nodes needed" search; every one must leave the run safe and live.
+    byzantine_behaviours: tuple[str, ...] = ()
 
     def options_for(self, n: int) -> dict[str, Any]:
         """Protocol options for a run with ``n`` nodes at the common configuration."""
@@ -82,6 +85,21 @@ class System:
         first = [i for i in self.crash_first if i < n]
         return first + [i for i in range(n - 1, -1, -1) if i not in first]
 
+
+PBFT_BEHAVIOURS: tuple[str, ...] = (
+    "split-brain",  # with one replica: a primary equivocating in every phase
+    "equivocating-primary",
+    "silent-primary",
+    "dropping-primary",
+    "altering-primary",
+    "bad-voter",
+    "bad-voter-view",
+    "bad-voter-sequence",
+    "replayer",
+    "crashed",
+)
+"""The kit's PBFT Byzantine behaviours (:data:`medbench.experiments.pbft.BEHAVIOURS`), the most
+damaging first: the "nodes needed" search stops at the first one a membership does not survive."""
 
 MEDICAL_CHAIN: dict[str, Any] = {
     "block_mode": "blocker",
@@ -110,6 +128,7 @@ SYSTEMS: tuple[System, ...] = (
         "BFT",
         required_faults=1,
         quorum_safety=True,
+        byzantine_behaviours=PBFT_BEHAVIOURS,
         # the paper's two levels: PBFT orders transactions, then the rotating blocker's BLOCK
         run_options=MEDICAL_CHAIN,
     ),
@@ -132,6 +151,7 @@ SYSTEMS: tuple[System, ...] = (
         required_faults=1,
         in_paper=False,
         quorum_safety=True,
+        byzantine_behaviours=PBFT_BEHAVIOURS,
         # TOCS §3's authenticators between replicas; requests stay signed by their clients
         run_options={**MEDICAL_CHAIN, "auth": "macs", "client_signatures": 1},
         variant_of="medicalchain",
@@ -145,6 +165,7 @@ SYSTEMS: tuple[System, ...] = (
         required_faults=1,
         in_paper=False,
         quorum_safety=True,
+        byzantine_behaviours=PBFT_BEHAVIOURS,
         run_options={**MEDICAL_CHAIN, "block_mode": "integrated"},
         variant_of="medicalchain",
     ),
@@ -202,6 +223,8 @@ class Trial:
     reason: str = ""
     row: dict[str, Any] = field(default_factory=dict)
     tolerated: int | None = None  # faults the membership tolerates (set by the searches)
+    behaviour: str = ""  # the Byzantine behaviour of the run's faulty replicas ("" = none)
+    safe: bool | None = None  # the run's safety verdict (None: not judged)
     nodes: list[dict[str, Any]] = field(default_factory=list)  # metrics.node_table of the run
 
 

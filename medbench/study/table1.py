@@ -23,11 +23,15 @@ a PBFT request); :func:`cpu_breakdown` keeps that apart from the protocol's own 
 
 Every column comes from runs of :func:`medbench.experiments.build_simulator`:
 
-* **nodes needed** — :func:`nodes_needed` tries ``n = 1, 2, ...``: a trial *starts* when the
-  protocol's own rules accept ``n`` members (MDSM refuses fewer than 121), is *live* when every
-  submitted transaction completes, and must then survive the ``required_faults`` crashes of the
-  paper configuration (1 for Medical Chain, whose point is ``f >= 1``; 0 for the others). The
-  first trial that passes is the answer; every trial is kept (so ``n = 3`` PBFT shows 0 faults).
+* **nodes needed** — :func:`nodes_needed` tries ``n = 1, 2, ...``: the smallest ``n`` that
+  *starts* (the protocol's own rules accept ``n`` members: MDSM refuses fewer than 121), is
+  *live* (every submitted transaction completes, crash-free) and, for a system whose paper
+  configuration must tolerate ``required_faults`` Byzantine replicas (Medical Chain: f = 1, the
+  paper's "at least 4"), stays *safe and live* with that many replicas playing each of the kit's
+  Byzantine behaviours in turn (:data:`~medbench.study.systems.PBFT_BEHAVIOURS`, the most
+  damaging first; the search moves on at the first behaviour a membership does not survive).
+  Crash-free, PBFT is live at n = 2 and 3 too; what those memberships lack is tolerance of one
+  Byzantine replica, and the trials show it. Every trial is kept.
 * **faults tolerated** — :func:`faults_tolerated` crashes ``k = 0, 1, ...`` nodes at time 0 in
   the system's crash order (clients submit at the nodes crashed last) until a run loses
   liveness; the answer is the last ``k`` that stayed live.
@@ -90,11 +94,13 @@ from medbench.study.systems import (
     large_cpu_ms,
 )
 from medbench.study.table1_text import (
+    NODES_NEEDED_DEFINITION,
     Comparison,
     breakdown_markdown,
     breakdown_rows,
     compare,
     markdown,
+    measured_where,
     mismatch_reason,
     table_rows,
     trial_rows,
@@ -154,21 +160,58 @@ def faults_tolerated(
     return best, trials
 
 
+BYZANTINE_GRACE_MS = 30_000
+"""How long after the workload's span a Byzantine trial may take before liveness counts as lost
+(60 of PBFT's 0.5 s view-change timeouts)."""
+
+
+def byzantine_trials(system: System, n: int, s: Settings) -> list[Trial]:
+    """``system.required_faults`` replicas of ``n`` play each Byzantine behaviour in turn.
+
+    Stops at the first run that is not both safe and live (that membership does not survive).
+    A run has :data:`BYZANTINE_GRACE_MS` after the workload's span to finish.
+    """
+    trials: list[Trial] = []
+    span_ms = 1000.0 * s.txs / s.rate_tps
+    run_s = replace(s, duration_ms=int(min(s.duration_ms, span_ms + BYZANTINE_GRACE_MS)))
+    for behaviour in system.byzantine_behaviours:
+        opts = {
+            **system.paper_options,
+            "byzantine": behaviour,
+            "byzantine_count": system.required_faults,
+        }
+        t = measure(system, n, opts, run_s)
+        t.behaviour = behaviour
+        t.safe = bool(t.row.get("safety", False)) if t.started else None
+        if t.started and not t.safe:
+            t.reason = "safety lost: " + str(t.row.get("safety_reason", ""))[:60]
+        trials.append(t)
+        if not (t.live and t.safe):
+            break
+    return trials
+
+
+def survives(trials: Sequence[Trial]) -> bool:
+    """Every trial started, stayed live and (where judged) safe."""
+    return bool(trials) and all(t.started and t.live and t.safe is not False for t in trials)
+
+
 def nodes_needed(system: System, s: Settings) -> tuple[int | None, list[Trial]]:
-    """The smallest ``n`` that starts, stays live and tolerates ``required_faults`` faults."""
+    """The smallest ``n`` that starts and stays live (crash-free) and, with
+    ``system.required_faults`` Byzantine replicas, stays safe and live under every behaviour of
+    ``system.byzantine_behaviours`` (see the module docstring)."""
     trials: list[Trial] = []
     for n in range(1, s.max_n + 1):
-        if not system.required_faults:
-            t = measure(system, n, system.paper_options, s)
-            trials.append(t)
-            if t.live:
-                return n, trials
+        t = measure(system, n, system.paper_options, s)
+        t.safe = bool(t.row.get("safety", False)) if t.started else None
+        trials.append(t)
+        if not (t.live and t.safe is not False):
             continue
-        k, ft = faults_tolerated(system, n, system.paper_options, s)
-        for t in ft:
-            t.tolerated = k
-        trials.extend(ft)
-        if k >= system.required_faults:
+        if not (system.required_faults and system.byzantine_behaviours):
+            return n, trials
+        byz = byzantine_trials(system, n, s)
+        trials.extend(byz)
+        if survives(byz):
             return n, trials
     return None, trials
 
@@ -230,7 +273,9 @@ def measure_system(system: System, s: Settings) -> Row:
     """Every column of ``system``'s row (see the module docstring)."""
     needed, search = nodes_needed(system, s)
     n_min = needed if needed is not None else s.max_n
-    fault_trials = [t for t in search if t.n == n_min and t.tolerated is not None]
+    fault_trials = [
+        t for t in search if t.n == n_min and t.tolerated is not None and not t.behaviour
+    ]
     if fault_trials:
         tolerated = int(fault_trials[0].tolerated or 0)
     else:
@@ -321,10 +366,12 @@ def measure_table(
 __all__ = [
     "BLOCK_WAIT_US",
     "BREAKDOWN",
+    "BYZANTINE_GRACE_MS",
     "COLUMNS",
     "EXTRA_COLUMNS",
     "LARGE_HASHES_PER_TX",
     "MEDICAL_CHAIN",
+    "NODES_NEEDED_DEFINITION",
     "PAPER",
     "SYSTEMS",
     "Comparison",
@@ -335,6 +382,7 @@ __all__ = [
     "available",
     "breakdown_markdown",
     "breakdown_rows",
+    "byzantine_trials",
     "compare",
     "compute_demand",
     "cpu_breakdown",
@@ -345,11 +393,13 @@ __all__ = [
     "measure",
     "measure_system",
     "measure_table",
+    "measured_where",
     "mismatch_reason",
     "nodes_needed",
     "observed_family",
     "quorum_bound",
     "run_params",
+    "survives",
     "table_rows",
     "trial_rows",
     "trial_summary",

@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tabulate import tabulate
+
 from medbench.sim.costs import CostProfile
 from medbench.study.measure import BREAKDOWN
+from medbench.study.report import LABELS, fmt
 from medbench.study.systems import (
     COLUMNS,
     EXTRA_COLUMNS,
@@ -84,19 +87,36 @@ def compare(rows: Sequence[Row]) -> Comparison:
     return Comparison(marks, reasons)
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return "-"
-        return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.3e}"
-    return str(v)
+def _fmt(v: Any, column: str = "") -> str:
+    return fmt(v, column)
+
+
+def measured_where(row: Row) -> str:
+    """Where a row's measured columns come from (scaled-down configurations named)."""
+    n = row.common.n if row.common.live else row.minimal.n
+    opts = row.system.options_for(n)
+    parts = " + ".join(f"{v} {k}" for k, v in opts.items() if isinstance(v, int))
+    where = f"n = {n}" + (f" ({parts})" if parts else "")
+    needed = row.cells.get("nodes_needed", "")
+    if needed.isdigit() and int(needed) > n:
+        where += f"; scaled down: its own configuration needs {needed} to start"
+    return where
+
+
+NODES_NEEDED_DEFINITION = (
+    "'nodes needed' is the smallest n that starts and stays live (crash-free) and, for a system "
+    "whose paper configuration must tolerate f Byzantine replicas (Medical Chain: f = 1, the "
+    "paper's 'at least 4'), stays safe and live with f replicas playing each of the kit's "
+    "Byzantine behaviours in turn."
+)
+"""The definition the search implements (:func:`medbench.study.table1.nodes_needed`)."""
 
 
 def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
     """The measured table (match marks on paper rows), the paper's table and the reasons."""
     cmp = cmp if cmp is not None else compare(rows)
-    head = ["System", *COLUMNS, *EXTRA_COLUMNS]
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = ["System", "measured at", *COLUMNS, *(LABELS.get(c, c) for c in EXTRA_COLUMNS)]
+    body = []
     for row in rows:
         cells = []
         for col in COLUMNS:
@@ -106,16 +126,22 @@ def markdown(rows: Sequence[Row], cmp: Comparison | None = None) -> str:
             elif row.system.key in cmp.marks:
                 mark = " ✓" if cmp.marks[row.system.key][col] else " ✗"
             cells.append(row.cells[col] + mark)
-        extras = [_fmt(row.extras[c]) for c in EXTRA_COLUMNS]
-        out.append("| " + " | ".join([row.system.name, *cells, *extras]) + " |")
+        extras = [_fmt(row.extras[c], c) for c in EXTRA_COLUMNS]
+        body.append([row.system.name, measured_where(row), *cells, *extras])
+    out = [tabulate(body, headers=head, tablefmt="github", disable_numparse=True)]
+    out.append("")
+    out.append(
+        "Every measured column except 'nodes needed' and 'faults tolerated' comes from the "
+        "configuration named under 'measured at'. " + NODES_NEEDED_DEFINITION
+    )
     out.append("")
     out.append("Paper (docs/medical-chain.md §1.8):")
     out.append("")
-    out.append("| System | " + " | ".join(COLUMNS) + " |")
-    out.append("|" + "---|" * (len(COLUMNS) + 1))
     names = {s.key: s.name for s in SYSTEMS}
-    for key, cells_ in PAPER.items():
-        out.append("| " + " | ".join([names[key], *(cells_[c] for c in COLUMNS)]) + " |")
+    paper = [[names[key], *(cells_[c] for c in COLUMNS)] for key, cells_ in PAPER.items()]
+    out.append(
+        tabulate(paper, headers=["System", *COLUMNS], tablefmt="github", disable_numparse=True)
+    )
     out.append("")
     threshold = rows[0].large_cpu_ms if rows else large_cpu_ms(CostProfile.default())
     out.append(
@@ -191,10 +217,8 @@ def breakdown_markdown(rows: Sequence[Row]) -> str:
     if not flat:
         return ""
     head = list(flat[0])
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for d in flat:
-        out.append("| " + " | ".join(_fmt(d[k]) for k in head) + " |")
-    out.append("")
+    body = [[_fmt(d[k], k) for k in head] for d in flat]
+    out = [tabulate(body, headers=head, tablefmt="github", disable_numparse=True), ""]
     out.append(
         "CPU ms per committed transaction at the common configuration, summed over every node "
         "(PBFT's clients included). Client signatures follow one rule in every row: the client "
@@ -236,6 +260,7 @@ def trial_summary(rows: Sequence[Row]) -> list[dict[str, Any]]:
             and not last["started"]
             and last["system"] == t["system"]
             and last["search"] == t["search"]
+            and last["byzantine"] == t["byzantine"]
         ):
             first = str(last["n"]).split("..")[0]
             last["n"] = f"{first}..{t['n']}"
@@ -259,8 +284,10 @@ def trial_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
                         "search": kind,
                         "n": t.n,
                         "crashed": t.crashed,
+                        "byzantine": t.behaviour or "-",
                         "started": t.started,
                         "live": t.live,
+                        "safety": "" if t.safe is None else t.safe,
                         "reason": t.reason,
                         "tolerated": "" if t.tolerated is None else t.tolerated,
                         "completed": t.row.get("completed", 0),

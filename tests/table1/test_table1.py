@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from medbench.cli import reproduce as reproduce_cli
 from medbench.consensus.baselines import REGISTRY
 from medbench.experiments.baselines import make_nodes
 from medbench.study import reproduce, table1
+from medbench.study.report import LABELS
 
 QUICK = table1.Settings.quick()
 
@@ -119,8 +121,8 @@ def test_table1_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert run_cli(["table1", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for s in table1.SYSTEMS:
-        assert f"| {s.name} |" in out
-    for col in (*table1.COLUMNS, *table1.EXTRA_COLUMNS):
+        assert re.search(rf"\| {re.escape(s.name)} +\|", out), s.name
+    for col in (*table1.COLUMNS, *(LABELS.get(c, c) for c in table1.EXTRA_COLUMNS)):
         assert col in out
     assert (tmp_path / "table1.csv").read_text().count("\n") == len(table1.SYSTEMS) + 1
 
@@ -133,12 +135,13 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
         "metadata.json",
         "table1.csv",
         "table1_trials.csv",
-        "pbft_scaling.csv",
-        "pbft_saturation.csv",
         "scaling.csv",
+        "scaling.json",
+        "saturation.csv",
         "faults_crash.csv",
         "faults_byzantine.csv",
-        "scaling_throughput_tps.png",
+        "scaling.png",
+        "saturation.png",
         "faults_crash.png",
         "nodes.csv",
         "table1_cpu.csv",
@@ -158,20 +161,28 @@ def test_reproduce_quick_report(tmp_path: Path) -> None:
     assert all(int(r["storage_bytes.blocks"]) > 0 for r in replicas)
     assert {r["system"] for r in nodes if r["run"] == "scaling"} >= {"medicalchain", "mdsm"}
     md = readme.read_text()
-    assert "| System | blockchain | consensus |" in md
-    assert "| Medical Chain |" in md
-    with (tmp_path / "pbft_scaling.csv").open() as fh:
+    assert re.search(r"\| System +\| measured at +\| blockchain +\| consensus", md)
+    assert re.search(r"\| Medical Chain +\|", md)
+    # Every table names its network, workload and profile (caption and JSON sidecar).
+    assert "complete graph, 1 ms one way, 1 Gbit/s per pair" in md
+    sidecar = json.loads((tmp_path / "scaling.json").read_text())
+    assert "jitter" in sidecar["network"] and "offered load" in sidecar["workload"]
+    assert "2026-11-22" in sidecar["cost_profile"]
+    seeds = reproduce.Options(quick=True).seed_list()
+    assert len(seeds) >= 2
+    with (tmp_path / "scaling.csv").open() as fh:
         scaled = list(csv.DictReader(fh))
     pbft_rows = [s.name for s in table1.SYSTEMS if s.protocol == "pbft"]
     assert len(pbft_rows) >= 2  # Medical Chain and its variant rows
     for name in pbft_rows:
-        assert [r["n"] for r in scaled if r["system"] == name] == ["4", "7", "10", "16"]
-    with (tmp_path / "pbft_saturation.csv").open() as fh:
+        got = sorted((int(r["seed"]), int(r["n"])) for r in scaled if r["system"] == name)
+        assert got == [(seed, n) for seed in seeds for n in (4, 7, 10, 16)]
+    with (tmp_path / "saturation.csv").open() as fh:
         sat = list(csv.DictReader(fh))
-    assert {(r["block_mode"], r["n"]) for r in sat} == {
-        (m, n) for m in ("blocker", "integrated") for n in ("4", "7", "10", "16")
+    assert {(r["system"], r["n"]) for r in sat} >= {
+        (name, n) for name in pbft_rows for n in ("4", "7", "10", "16")
     }
-    assert all(r["unblocked_left"] == "0" and r["liveness"] == "True" for r in sat)
+    assert all(r["unblocked_left"] == "0" and r["live"] == "True" for r in sat)
     with (tmp_path / "table1_cpu.csv").open() as fh:
         assert {r["system"] for r in csv.DictReader(fh)} == {s.name for s in table1.SYSTEMS}
     with (tmp_path / "faults_byzantine.csv").open() as fh:

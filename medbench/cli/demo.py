@@ -20,7 +20,10 @@ def cmd_referral(args: argparse.Namespace) -> int:
     if args.out:
         output_file(args.out)
     mode = args.trace or ("full" if args.out else "summary")
-    text = "\n".join(referral.run_demo(args.seed, full=mode == "full")) + "\n"
+    lines = referral.run_demo(
+        args.seed, full=mode == "full", diagram=args.diagram, trace_out=args.trace_out
+    )
+    text = "\n".join(lines) + "\n"
     if args.out:
         Path(args.out).write_text(text)
     else:
@@ -50,6 +53,14 @@ def register(subparsers: Any) -> None:
         default=None,
         help="full: also every message, transaction and block (default: summary on the "
         "terminal, full with --out)",
+    )
+    p.add_argument(
+        "--diagram", default=None, help="write step 4 as a message-sequence diagram (PNG)"
+    )
+    p.add_argument(
+        "--trace-out",
+        default=None,
+        help="write every message of steps 1-5 as Chrome trace events (JSON; open in Perfetto)",
     )
     p.set_defaults(func=cmd_referral)
     p = subparsers.add_parser(

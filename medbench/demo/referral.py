@@ -29,6 +29,7 @@ Output is a pure function of the seed: no wall-clock times, no paths.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from medbench import codec, merkle
@@ -43,7 +44,7 @@ from medbench.consensus.pbft.messages import (
     Request,
     ViewChange,
 )
-from medbench.demo import attacks
+from medbench.demo import attacks, sequence
 from medbench.demo.deployment import (
     H_A,
     H_B,
@@ -76,6 +77,7 @@ from medbench.records import (
 )
 from medbench.records import register as register_entity
 from medbench.rotation import blocker_offset, expected_blocker
+from medbench.sim import trace as sim_trace
 
 # --- the steps ---------------------------------------------------------------------------------
 
@@ -486,17 +488,43 @@ def step5_block(run: Run) -> list[str]:
     return out
 
 
-def run_demo(seed: int = 0, full: bool = False) -> list[str]:
+def run_demo(
+    seed: int = 0,
+    full: bool = False,
+    diagram: str | Path | None = None,
+    trace_out: str | Path | None = None,
+) -> list[str]:
     """The whole walk-through and the attacks, as report lines.
 
     ``full`` appends :func:`full_trace` (every message, transaction and block of steps 1-5).
+    ``diagram``: write step 4's PBFT round as a message-sequence diagram (PNG,
+    :mod:`medbench.demo.sequence`); ``trace_out``: write every message copy of steps 1-5 as
+    Chrome trace events (Perfetto opens them, :mod:`medbench.sim.trace`).
     """
     run = setup(seed)
+    recorder = sim_trace.record(run.sim)
     try:
         lines = list(run.lines)
         for step in (step1_entity, step2_query, step3_save, step4_pbft, step5_block):
             lines += step(run)
         trace = full_trace(run) if full else []  # before the attacks add their own traffic
+        copies = list(recorder.deliveries)
+        if diagram is not None:
+            env = run.facts["env"]
+            step4 = sequence.step4_messages(copies, [e.to_wire() for e in env], run.facts["seq"])
+            title = (
+                f"Step 4 (docs/medical-chain.md §1.7): TX1 and TX2 ordered by PBFT at sequence "
+                f"{run.facts['seq']}\n{len(step4)} message copies, city topology, seed {seed}"
+            )
+            sequence.draw(step4, run.name, diagram, title)
+            lines.append(f"message-sequence diagram of step 4 written to {Path(diagram).name}")
+        if trace_out is not None:
+            names = [run.name(i) for i in range(run.sim.n)]
+            sim_trace.write_chrome_trace(trace_out, copies, names)
+            lines.append(
+                f"{len(copies)} message copies of steps 1-5 written as Chrome trace events to "
+                f"{Path(trace_out).name} (open it in ui.perfetto.dev)"
+            )
         lines += attacks.attacks(run, seed)
         lines += trace
     finally:

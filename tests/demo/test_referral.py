@@ -3,6 +3,7 @@ deterministic."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -182,3 +183,20 @@ def test_undeleted_record_is_not_reported_as_repaired(monkeypatch: pytest.Monkey
             attacks.attack_deleted(run)
     finally:
         run.close()
+
+
+def test_diagram_and_perfetto_trace(tmp_path: Path) -> None:
+    """--diagram draws step 4 as a message-sequence PNG; --trace-out writes Chrome trace
+    events of steps 1-5 (every copy a send slice, a receive slice and a flow arrow)."""
+    png, trace_json = tmp_path / "referral.png", tmp_path / "referral.trace.json"
+    args = ["demo", "referral", "--seed", "0", "--out", str(tmp_path / "r.txt")]
+    assert cli.main([*args, "--diagram", str(png), "--trace-out", str(trace_json)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    events = json.loads(trace_json.read_text())["traceEvents"]
+    names = {e["args"]["name"] for e in events if e.get("name") == "thread_name"}
+    assert {"VA_0", "VA_1", "VA_2", "VA_3"} <= names
+    flows = [e for e in events if e["ph"] in ("s", "f")]
+    assert flows and len(flows) % 2 == 0
+    assert any(e["name"] == "recv pre-prepare" for e in events)
+    text = (tmp_path / "r.txt").read_text()
+    assert "message-sequence diagram of step 4 written to referral.png" in text

@@ -1,19 +1,26 @@
 # medbench — every target sets itself up: a fresh clone needs only `make run` or `make test`.
+# `make run` installs what the reproduction needs (the package and its dependencies);
+# `make test` and `make lab` add the extras of TEST_EXTRAS (test tools, notebooks, Parquet, Dask).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-extras
 NATIVE := $(wildcard _native/*.pyx _native/*.pxd _native/*.h _native/sha256*.c)
-EXTRAS ?= dev,notebooks,fhir,fuzz,gateway
+TEST_EXTRAS ?= dev,notebooks,parquet,dask,gateway
+# the extras' requirements, one a line, read from pyproject.toml (no reinstall of the package)
+extra_reqs = $(PY) -c 'import sys, tomllib; \
+  d = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; \
+  print("\n".join(sorted({r for e in sys.argv[1].split(",") for r in d[e]})))' $(1)
 
 .PHONY: run test test-pure test-native lint typecheck bench bench-check bench-cluster validate lab soak fuzz mutants native clean futures
 
 # --- set-up -----------------------------------------------------------------------------------
 $(STAMP): pyproject.toml setup.py $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip "setuptools>=69" wheel "Cython>=3.0"
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77" wheel "Cython>=3.0"
 	MEDBENCH_REQUIRE_NATIVE=$${MEDBENCH_REQUIRE_NATIVE:-0} \
-	  $(PY) -m pip install --quiet --no-build-isolation -e ".[$(EXTRAS)]"
+	  $(PY) -m pip install --quiet --no-build-isolation -e .
 	@# MEDBENCH_REQUIRE_NATIVE=1 (CI): a native core that did not load stops make here.
 	if [ "$${MEDBENCH_REQUIRE_NATIVE:-0}" = 1 ]; then \
 	  $(PY) -m medbench.backend --require-native; \
@@ -23,14 +30,23 @@ $(STAMP): pyproject.toml setup.py $(NATIVE)
 	fi
 	touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(call extra_reqs,$(TEST_EXTRAS)) | xargs -d '\n' $(PY) -m pip install --quiet
+	touch $(TEST_STAMP)
+
 native: $(STAMP)
 	$(PY) setup.py --quiet build_ext --inplace
 
 # --- the main job ------------------------------------------------------------------------------
 run: $(STAMP)
 	$(PY) -m medbench reproduce --out reports/latest
-	$(PY) -m medbench demo referral --seed 0 --out reports/latest/referral.txt
-	@echo "referral walk-through (docs/medical-chain.md §1.7) written to reports/latest/referral.txt"
+	$(PY) -m medbench demo referral --seed 0 --out reports/latest/referral.txt \
+	  --diagram reports/latest/referral.png --trace-out reports/latest/referral.trace.json \
+	  > /dev/null
+	@echo "referral walk-through (docs/medical-chain.md §1.7): reports/latest/referral.txt," \
+	  "its PBFT round as a diagram: reports/latest/referral.png, every message for Perfetto" \
+	  "(ui.perfetto.dev): reports/latest/referral.trace.json"
+	@echo "report: reports/latest/README.md"
 
 # the full PBFT / HotStuff / Raft comparison (n = 4 ... 100, three seeds; docs/futures is a copy)
 futures: $(STAMP)
@@ -39,27 +55,27 @@ futures: $(STAMP)
 # --- every test: both backends, lint, types, notebooks, benchmark gate --------------------------
 test: $(STAMP) lint typecheck test-native test-pure bench-check
 
-test-native: $(STAMP)
+test-native: $(TEST_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
-test-pure: $(STAMP)
+test-pure: $(TEST_STAMP)
 	MEDBENCH_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(PY) -m ruff check medbench tests benchmarks fuzz setup.py
 	$(PY) -m ruff format --check medbench tests benchmarks fuzz setup.py
 	$(VENV)/bin/lint-imports --no-cache
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(PY) -m mypy
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	mkdir -p .benchmarks
 	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only \
 	  --benchmark-json=.benchmarks/latest.json
 	$(PY) -m benchmarks.gate report .benchmarks/latest.json
 
-bench-check: $(STAMP)
+bench-check: $(TEST_STAMP)
 	mkdir -p .benchmarks
 	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only -m "not full" \
 	  --benchmark-json=.benchmarks/check.json
@@ -84,7 +100,7 @@ bench-cluster: $(STAMP)
 validate: $(STAMP)
 	$(PY) -m medbench validate --out reports/validate --nodes 4,7
 
-soak: $(STAMP)
+soak: $(TEST_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m slow
 
 # Coverage-guided fuzzing (atheris): every decoder and two node step()s, native and pure backends,
@@ -93,18 +109,28 @@ soak: $(STAMP)
 FUZZ_SECONDS   ?= 10
 FUZZ_TOTAL     ?= 1800
 FUZZ_MIN_EXECS ?= 1000000
-fuzz: $(STAMP)
+fuzz: $(TEST_STAMP)
+	$(call extra_reqs,fuzz) | xargs -d '\n' $(PY) -m pip install --quiet
 	$(PY) -m fuzz all --per-target $(FUZZ_SECONDS) --total $(FUZZ_TOTAL) \
 	  --min-execs $(FUZZ_MIN_EXECS) $(FUZZ_ARGS)
 
 # the mutation gate: every catalogued protocol bug (tests/mutation/catalogue.py) applied to a
 # scratch copy of the package and run against the adversary's full plan; the kill table is
 # printed and kept in reports/mutants.md; fails unless every mutant is killed
-mutants: $(STAMP)
+mutants: $(TEST_STAMP)
 	$(PY) tests/mutation/runner.py --plan full --jobs 2 --table reports/mutants.md
 
-lab: $(STAMP)
-	$(PY) -m jupyter lab --ip=127.0.0.1 --no-browser notebooks
+# JupyterLab on 127.0.0.1 with the notebooks (jupytext .py scripts) opening as notebooks: the
+# jupytext extension's contents manager reads them, and the settings override beside the
+# environment makes "Jupytext Notebook" the default viewer of Python files. --allow-root when
+# run as root (containers, CI machines).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+lab: $(TEST_STAMP)
+	mkdir -p $(dir $(LAB_SETTINGS))
+	cp notebooks/jupyterlab-overrides.json $(LAB_SETTINGS)
+	$(PY) -m jupyter lab --ip=127.0.0.1 --no-browser \
+	  --ServerApp.contents_manager_class=jupytext.TextFileContentsManager \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS) notebooks
 
 clean:
 	rm -rf $(VENV) build .benchmarks medbench/_native/*.so

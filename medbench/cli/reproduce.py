@@ -66,8 +66,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     prof = _profile(args)
     opts = reproduce.Options(seed=args.seed, quick=args.quick, profile=prof)
     readme = reproduce.reproduce(args.out, opts, progress=lambda m: print(m, flush=True))
-    sys.stdout.write(readme.read_text())
-    print(f"\nwrote {readme.parent}/ in {time.perf_counter() - t0:.1f} s")
+    sys.stdout.write("\n" + (readme.parent / "summary.txt").read_text())
+    print(f"\nreport: {readme} (tables, figures, CSVs) written in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

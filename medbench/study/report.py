@@ -124,6 +124,7 @@ class Report:
     title: str
     sections: list[tuple[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    summary: list[str] = field(default_factory=list)  # a few lines for the terminal
 
     def text(self, markdown: str) -> None:
         """Add a markdown paragraph."""
@@ -182,6 +183,7 @@ class Report:
                     md.append(item.caption.rstrip() + "\n")
         readme = out / "README.md"
         readme.write_text("\n".join(md))
+        (out / "summary.txt").write_text("\n".join(self.summary) + "\n" if self.summary else "")
         (out / "metadata.json").write_text(
             json.dumps(self.meta, indent=2, sort_keys=True, default=str) + "\n"
         )

@@ -528,6 +528,27 @@ def scaling_figure(rows: list[dict[str, Any]], s: table1.Settings, caption: str)
     )
 
 
+def summary_lines(
+    rows: Sequence[table1.Row],
+    cmp: table1.Comparison,
+    trials: Sequence[Mapping[str, Any]],
+    sat: Sequence[Mapping[str, Any]],
+) -> list[str]:
+    """A few lines for the terminal: Table 1's match count, nodes needed, saturation."""
+    marks = [ok for cols in cmp.marks.values() for ok in cols.values()]
+    misses = [f"{k}/{c}" for k, cols in cmp.marks.items() for c, ok in cols.items() if not ok]
+    out = [
+        f"Table 1: {sum(marks)} of {len(marks)} measured paper cells reproduced"
+        + (f" (differ: {', '.join(misses)}; reasons in the report)" if misses else "")
+    ]
+    for row in rows:
+        if row.system.byzantine_behaviours and not row.system.variant_of:
+            out.append(findings.nodes_needed(trials, row.system.name, row.cells["nodes_needed"]))
+    if sat:
+        out.append(findings.saturation(sat))
+    return out
+
+
 def reproduce(
     out: str | Path = DEFAULT_OUT,
     options: Options | None = None,
@@ -653,6 +674,7 @@ def reproduce(
         "[nodes.csv](nodes.csv)."
     )
     rep.table("nodes", nodes, show=False, context=t1_context)
+    rep.summary = summary_lines(rows, cmp, trials, sat)
     rep.meta = {
         **ex.metadata(seeds=seeds, profile=prof),
         "options": asdict(o),

@@ -182,7 +182,7 @@ def test_grid_runner_joblib_one_and_two_jobs_agree() -> None:
 
 
 def test_grid_runner_on_a_dask_local_cluster() -> None:
-    import dask.distributed as distributed  # the dev extra installs it
+    import dask.distributed as distributed  # make test installs the dask extra
 
     cluster = distributed.LocalCluster(
         n_workers=1,
@@ -210,7 +210,7 @@ def test_write_results_csv_parquet_and_metadata(tmp_path: Path) -> None:
     sidecar = json.loads((tmp_path / "csv" / "results.json").read_text())
     assert sidecar["medbench_version"] and sidecar["seeds"] == [0]
     assert "groups" in sidecar["backend"] and sidecar["cost_profile"]["sign_ns"] > 0
-    import pyarrow.parquet as pq  # the dev extra installs it
+    import pyarrow.parquet as pq  # make test installs the parquet extra
 
     ppath = experiments.write_results(rows, tmp_path / "pq", fmt="parquet", meta=meta)
     back = pq.read_table(ppath).to_pylist()

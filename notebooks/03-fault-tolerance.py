@@ -57,7 +57,7 @@ def sweep(rows_of):
     """Concatenate the rows of several grids into a DataFrame."""
     rows = []
     for grid in rows_of:
-        rows += experiments.run_grid({**BASE, **grid}, SEEDS, progress=False)
+        rows += experiments.run_grid({**BASE, **grid}, SEEDS, progress=not SMALL)
     return pd.DataFrame(rows)
 
 
@@ -138,3 +138,24 @@ plt.show()
 # placement) break liveness. Behaviours that only corrupt their own messages remain harmless
 # to safety even at `f + 1`, because honest replicas verify the requests and digests they vote
 # for; what `n >= 3f + 1` buys is the guarantee, whatever the faulty replicas do.
+
+# %% [markdown]
+# ## What the figures show
+# Written from the runs above.
+
+# %%
+from IPython.display import Markdown, display
+
+w = within.groupby("behaviour").mean(numeric_only=True)
+slowest = w["latency_ms_p50"].idxmax()
+unsafe = sorted(beyond[~beyond["safety"].astype(bool)]["byzantine"].unique())
+stalled = sorted(beyond[~beyond["liveness"].astype(bool)]["byzantine"].unique())
+display(Markdown(
+    f"With f faulty replicas, {int(within['safety'].sum())} of {len(within)} runs were safe and "
+    f"{int(within['liveness'].sum())} live (n = {', '.join(map(str, NS))}, {SEEDS} seed(s)); the "
+    f"costliest behaviour was '{slowest}' (median latency {w['latency_ms_p50'][slowest]:.0f} ms "
+    f"against {w['latency_ms_p50']['none']:.1f} ms fault-free, "
+    f"{w['view_changes'][slowest]:.1f} view changes on average). With f + 1 at n = {n1}, safety "
+    f"was lost under {', '.join(unsafe) or 'no behaviour'} and liveness under "
+    f"{', '.join(stalled) or 'no behaviour'}."
+))

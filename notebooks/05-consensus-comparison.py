@@ -12,13 +12,23 @@
 # ---
 
 # %% [markdown]
-# # 05 — Consensus comparison against node count
+# # 05 — Consensus comparison against node count, at an offered load and at saturation
 #
-# Every system of Table 1 (and the extra rows) runs the same workload at growing membership:
-# throughput, median latency, CPU time and storage per node, then how many crashed nodes each
-# tolerates at one size. Runs are deterministic simulations (`medbench.study.reproduce.scaling`); MDSM
-# is scaled down to a quarter of auditors (its 121-member paper configuration is in notebook 04).
-# `MEDBENCH_SMALL=1` (set by `make test`) uses the `--quick` workload and fewer sizes.
+# Every system of Table 1 (and the extra rows) runs the same workload at growing membership on
+# the default network (complete graph, 1 ms one way, 1 Gbit/s per pair, seeded jitter up to
+# 0.1 ms, no loss) with the default cost profile. Each size runs with several seeds and the
+# figures show their mean and range. Two loads, kept apart because they answer different
+# questions:
+#
+# * an **offered load** (the common open-loop workload): does a system keep up, and at what
+#   latency? A throughput equal to the offered rate measures the workload, not the system;
+# * **saturation** (closed-loop clients): how much can the system itself commit per second?
+#   (PBFT's clients are closed loops; the baselines join once their adapters take a
+#   closed-loop load.)
+#
+# MDSM is scaled down to a quarter of auditors (its 121-member paper configuration is in
+# notebook 04). `MEDBENCH_SMALL=1` (set by `make test`) uses the `--quick` workload, fewer sizes
+# and two seeds.
 
 # %%
 import os
@@ -26,57 +36,60 @@ import os
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from medbench.study import reproduce, table1
-from medbench.study.report import markdown_table
+from medbench.study import conditions, findings, reproduce, table1
+from medbench.study.figures import render
 
 SMALL = os.environ.get("MEDBENCH_SMALL") == "1"
 settings = table1.Settings.quick() if SMALL else table1.Settings()
-sizes = (4, 7, 10) if SMALL else reproduce.SCALING_N
+sizes = (4, 7) if SMALL else reproduce.SCALING_N
+seeds = [1, 2] if SMALL else [1, 2, 3]
 systems = table1.available()
-rows = reproduce.scaling(systems, sizes, settings)
-shown = ["system", "n", "live", "throughput_tps", "latency_ms_p50", "cpu_ms_per_tx", "storage_kb_per_node"]
-display(Markdown(markdown_table(rows, shown)))
+offered = reproduce.seed_rows(lambda s: reproduce.scaling(systems, sizes, s), settings, seeds)
+caption = conditions.caption(settings, seeds=seeds)
+display(Markdown(caption))
 
 # %% [markdown]
-# ## Throughput, latency, compute and storage against n
-# Proof-of-work chains wait for 12 confirmations of 15-second blocks, so their latency is minutes
-# whatever n; PBFT's grows with the n² vote messages; MDSM's is set by its 3-second slots.
+# ## At the offered load: throughput, latency, compute and storage against n
 
 # %%
-fig, axes = plt.subplots(2, 2, figsize=(10, 7))
-for ax, (col, label) in zip(
-    axes.flat,
-    [
-        ("throughput_tps", "throughput (tx/s)"),
-        ("latency_ms_p50", "median latency (ms)"),
-        ("cpu_ms_per_tx", "CPU ms per committed tx"),
-        ("storage_kb_per_node", "storage per node (KiB)"),
-    ],
-):
-    for system in systems:
-        pts = [(r["n"], r[col]) for r in rows if r["system"] == system.name]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=system.name)
-    ax.set_xlabel("nodes")
-    ax.set_ylabel(label)
-    if col != "storage_kb_per_node":
-        ax.set_yscale("log")
-    ax.grid(True, alpha=0.3)
-axes[0, 0].legend(fontsize="small")
-plt.tight_layout()
+render(reproduce.scaling_figure(offered, settings, ""))
 plt.show()
+values = ("throughput_tps", "latency_ms_p50", "cpu_ms_per_tx", "storage_kb_per_node")
+display(Markdown(reproduce.spread_markdown(
+    reproduce.spread_rows(offered, ("system", "n"), values), ("system", "n"), values)))
+
+# %% [markdown]
+# ## At saturation: what each system commits when the clients never wait
+
+# %%
+saturated = reproduce.seed_rows(lambda s: reproduce.saturation(systems, sizes, s), settings, seeds)
+render(reproduce.saturation_figure(saturated, ""))
+plt.show()
+display(Markdown(conditions.caption(settings, "closed", reproduce.SATURATION_CLIENTS, seeds=seeds)))
 
 # %% [markdown]
 # ## Crash faults at one size
-# `k` nodes crash at time 0 (MDSM's auditors and the relay's centre first); the table shows the
-# largest `k` that still commits every transaction. For PBFT the count is also capped by quorum
+# `k` nodes crash at time 0 (MDSM's auditors and the relay's centre first); the largest `k`
+# that still commits every transaction. For PBFT the count is also capped by quorum
 # intersection (safety against Byzantine replicas).
 
 # %%
-crash_rows, byz_rows = reproduce.faults(systems, sizes[1], settings)
-for system in systems:
-    k = next(r["tolerated"] for r in crash_rows if r["system"] == system.name)
-    print(f"{system.name:20s} tolerates {k} crashed node(s) of {sizes[1]}")
-display(Markdown(markdown_table(byz_rows)))
+n_faults = sizes[-1]
+crash_rows = reproduce.seed_rows(
+    lambda s: reproduce.faults(systems, n_faults, s)[0], settings, seeds
+)
+render(reproduce.crash_figure(crash_rows, n_faults, ""))
+plt.show()
+
+# %% [markdown]
+# ## What the figures show
+# Written from the rows above (`medbench.study.findings`), so it changes when the data do.
 
 # %%
-assert all(r["live"] for r in rows), [r for r in rows if not r["live"]]
+conclusion = [
+    findings.offered_load(offered, settings.rate_tps),
+    findings.saturation(saturated),
+    findings.crashes(crash_rows),
+]
+display(Markdown("\n\n".join(conclusion)))
+assert all(r["live"] for r in offered), [r for r in offered if not r["live"]]

@@ -9,9 +9,9 @@ thing to index from Python) computed once from a :mod:`networkx` graph:
 
 * every edge carries ``latency_us`` (int), ``bandwidth_bps`` (int) and optionally ``loss``;
 * for a pair of sites that is not an edge (a multi-hop graph with routers), the route is the
-  shortest path by latency (all pairs at once, Floyd-Warshall on numpy arrays); the route's
-  latency is the sum, its bandwidth the bottleneck (minimum) and its loss
-  ``1 - prod(1 - loss_e)``.
+  shortest path by latency (all pairs at once by :func:`networkx.floyd_warshall_numpy`; among
+  equally short routes a direct edge wins); the route's latency is the sum, its bandwidth the
+  bottleneck (minimum) and its loss ``1 - prod(1 - loss_e)``.
 
 Presets place hospitals at random points (from an injected ``random.Random``) and map distance to
 latency: :func:`city` (about 1-5 ms one way), :func:`province` (5-20 ms) and :func:`country`
@@ -132,31 +132,13 @@ def from_graph(
         loss = data.get("loss", 0.0)
         if not (_finite(loss) and 0.0 <= loss <= 1.0):
             raise TopologyError(f"edge ({u}, {v}) has a loss outside [0, 1]")
-    # All-pairs shortest latency with a next-hop table: Floyd-Warshall, vectorised with numpy
-    # (one pass per intermediate vertex), far cheaper than a Dijkstra per source for the dense
-    # graphs of the presets. Strict improvement only, so direct edges win ties.
+    # All-pairs shortest latency: networkx's Floyd-Warshall on numpy (one matrix of distances).
+    # A route is then walked hop by hop: from u towards t, the direct edge when it is a shortest
+    # route (so direct edges win ties), else the first neighbour v (adjacency order) with
+    # w(u, v) + dist(v, t) == dist(u, t).
     vertices = list(graph.nodes)
     pos = {v: i for i, v in enumerate(vertices)}
-    size = len(vertices)
-    dist = np.full((size, size), np.inf)
-    np.fill_diagonal(dist, 0.0)
-    hop = np.full((size, size), -1, dtype=np.int64)
-    np.fill_diagonal(hop, np.arange(size))
-    pairs = (
-        graph.edges if graph.is_directed() else [*graph.edges, *((v, u) for u, v in graph.edges)]
-    )
-    for u, v in pairs:
-        i, j = pos[u], pos[v]
-        w = float(graph.edges[u, v]["latency_us"])
-        if w < dist[i, j]:
-            dist[i, j] = w
-            hop[i, j] = j
-    for k in range(size):
-        alt = dist[:, k : k + 1] + dist[k : k + 1, :]
-        better = alt < dist
-        if better.any():
-            dist = np.where(better, alt, dist)
-            hop = np.where(better, hop[:, k : k + 1], hop)
+    dist = nx.floyd_warshall_numpy(graph, nodelist=vertices, weight="latency_us")
     n = len(endpoints)
     lat = [[0] * n for _ in range(n)]
     bw = [[10 * GBIT] * n for _ in range(n)]
@@ -167,13 +149,14 @@ def from_graph(
             j = index[b]
             if a == b:
                 continue
-            u, target = pos[a], pos[b]
-            if hop[u, target] < 0:
+            target = pos[b]
+            if not np.isfinite(dist[pos[a], target]):
                 raise TopologyError(f"no route from {a} to {b}")
+            u = a
             total, bottleneck, keep = 0, None, 1.0
-            while u != target:
-                v = int(hop[u, target])
-                e = graph.edges[vertices[u], vertices[v]]
+            while u != b:
+                v = _next_hop(graph, u, b, dist, pos)
+                e = graph.edges[u, v]
                 total += int(e["latency_us"])
                 b_e = int(e["bandwidth_bps"])
                 bottleneck = b_e if bottleneck is None else min(bottleneck, b_e)
@@ -193,6 +176,22 @@ def from_graph(
 def _finite(x: object) -> bool:
     """A finite real number (not a bool, a string, NaN or infinity, which GraphML can give)."""
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _next_hop(
+    graph: nx.Graph, u: Hashable, t: Hashable, dist: np.ndarray, pos: dict[Hashable, int]
+) -> Hashable:
+    """The next vertex on a shortest route from ``u`` to ``t`` (a direct edge first)."""
+    want = float(dist[pos[u], pos[t]])
+    slack = 1e-9 * max(1.0, want)  # float latencies: sums may round differently
+    succ = graph.succ[u] if graph.is_directed() else graph.adj[u]
+    if t in succ and abs(float(succ[t]["latency_us"]) - want) <= slack:
+        return t
+    for v, data in succ.items():
+        if abs(float(data["latency_us"]) + float(dist[pos[v], pos[t]]) - want) <= slack:
+            hop: Hashable = v
+            return hop
+    raise TopologyError(f"no route from {u} to {t}")  # unreachable for a finite distance
 
 
 def complete_graph(

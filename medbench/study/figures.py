@@ -108,6 +108,16 @@ def draw(figure: Figure, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    fig = render(figure)
+    # Fixed metadata so the bytes of a PNG depend only on the data.
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def render(figure: Figure) -> Any:
+    """``figure`` as a matplotlib figure on the current backend (a notebook shows it inline)."""
+    import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
     panels = figure.panels
@@ -207,9 +217,7 @@ def draw(figure: Figure, path: Path) -> None:
             frameon=False,
         )
     fig.tight_layout(rect=(0.0, 0.0, 1.0 - legend_w / fig.get_figwidth(), 1.0))
-    # Fixed metadata so the bytes of a PNG depend only on the data.
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    return fig
 
 
-__all__ = ["LINESTYLES", "MARKERS", "Figure", "Panel", "aggregate", "draw"]
+__all__ = ["LINESTYLES", "MARKERS", "Figure", "Panel", "aggregate", "draw", "render"]

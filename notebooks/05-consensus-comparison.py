@@ -76,7 +76,7 @@ display(Markdown(conditions.caption(settings, "closed", reproduce.SATURATION_CLI
 # %%
 n_faults = sizes[-1]
 crash_rows = reproduce.seed_rows(
-    lambda s: reproduce.faults(systems, n_faults, s)[0], settings, seeds
+    lambda s: reproduce.faults(systems, n_faults, s, byzantine=False)[0], settings, seeds
 )
 render(reproduce.crash_figure(crash_rows, n_faults, ""))
 plt.show()

@@ -382,7 +382,11 @@ def attacks(systems: Sequence[table1.System], s: table1.Settings) -> list[dict[s
 
 
 def faults(
-    systems: Sequence[table1.System], n: int, s: table1.Settings, crashes: bool = True
+    systems: Sequence[table1.System],
+    n: int,
+    s: table1.Settings,
+    crashes: bool = True,
+    byzantine: bool = True,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Crash runs per system at ``n`` (until liveness is lost) and the Byzantine runs."""
     crash_rows = []
@@ -404,7 +408,7 @@ def faults(
             )
     byz_rows = []
     by_protocol = {sy.protocol: sy for sy in systems if not sy.variant_of}  # the paper's rows
-    for protocol, size, opts, what in BYZANTINE:
+    for protocol, size, opts, what in BYZANTINE if byzantine else ():
         target = by_protocol.get(protocol)
         if target is None:
             continue
@@ -580,7 +584,7 @@ def reproduce(
     # Variants change one setting of a row (PBFT's authentication): scaling shows them, the
     # fault runs stay on the systems themselves.
     primary = [sy for sy in systems if not sy.variant_of]
-    crash_rows = seed_rows(lambda ss: faults(primary, s.common_n, ss)[0], s, seeds)
+    crash_rows = seed_rows(lambda ss: faults(primary, s.common_n, ss, byzantine=False)[0], s, seeds)
     _, byz_rows = faults(primary, s.common_n, s, crashes=False)
     say("attacks")
     byz_rows.extend(attacks(primary, s))

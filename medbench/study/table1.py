@@ -166,15 +166,22 @@ BYZANTINE_GRACE_MS = 30_000
 (60 of PBFT's 0.5 s view-change timeouts)."""
 
 
+BYZANTINE_TXS = 50
+"""Transactions of a Byzantine trial (the workload's first ones, at its rate): the trial asks
+whether the membership stays safe and live, which 50 transactions through several views show."""
+
+
 def byzantine_trials(system: System, n: int, s: Settings) -> list[Trial]:
     """``system.required_faults`` replicas of ``n`` play each Byzantine behaviour in turn.
 
     Stops at the first run that is not both safe and live (that membership does not survive).
-    A run has :data:`BYZANTINE_GRACE_MS` after the workload's span to finish.
+    A run offers the workload's first :data:`BYZANTINE_TXS` transactions and has
+    :data:`BYZANTINE_GRACE_MS` after their span to finish.
     """
     trials: list[Trial] = []
-    span_ms = 1000.0 * s.txs / s.rate_tps
-    run_s = replace(s, duration_ms=int(min(s.duration_ms, span_ms + BYZANTINE_GRACE_MS)))
+    txs = min(s.txs, BYZANTINE_TXS)
+    span_ms = 1000.0 * txs / s.rate_tps
+    run_s = replace(s, txs=txs, duration_ms=int(min(s.duration_ms, span_ms + BYZANTINE_GRACE_MS)))
     for behaviour in system.byzantine_behaviours:
         opts = {
             **system.paper_options,
@@ -368,6 +375,7 @@ __all__ = [
     "BLOCK_WAIT_US",
     "BREAKDOWN",
     "BYZANTINE_GRACE_MS",
+    "BYZANTINE_TXS",
     "COLUMNS",
     "EXTRA_COLUMNS",
     "LARGE_HASHES_PER_TX",

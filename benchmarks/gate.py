@@ -47,6 +47,7 @@ from typing import Any
 
 FLOORS_FILE = Path(__file__).with_name("floors.json")
 OPENSSL_KEY = "openssl_speed_ns_per_hash"
+REFERENCE_KEY = "reference_s"  # benchmarks/reference.py: the reference time beside each case
 OPENSSL_RATIO = "sha256_many: openssl speed / native (per hash)"
 SHA_NATIVE_CASE = "test_sha256_many[native]"
 SHA_NI_KEY = "medbench_sha_ni"  # written into machine_info by benchmarks/conftest.py
@@ -177,6 +178,9 @@ def compute_ratios(
         if name == OPENSSL_RATIO:
             results.append(_openssl_ratio(name, cases, floor, goal, measure_openssl))
             continue
+        if spec.get("against") == "reference":
+            results.append(_reference_ratio(name, cases, spec, full))
+            continue
         slow, fast = cases.get(spec["slow"]), cases.get(spec["fast"])
         if slow is None or fast is None:
             absent = [c for c in (spec["slow"], spec["fast"]) if c not in cases]
@@ -202,6 +206,22 @@ def _rate_ratio(
         return RatioResult(name, None, floor, goal, f"no {key} recorded", missing=True)
     note = f"{key}: {a:,.0f} / {b:,.0f}"
     return RatioResult(name, float(a) / float(b), floor, goal, note)
+
+
+def _reference_ratio(
+    name: str, cases: dict[str, Case], spec: dict[str, Any], full: set[str]
+) -> RatioResult:
+    """Reference time (timed beside the case) / the case's best time."""
+    floor, goal = spec.get("floor"), spec.get("goal")
+    case = cases.get(spec["case"])
+    if case is None:
+        required = spec["case"] not in full
+        note = f"not run: {spec['case']}" + ("" if required else " (full only)")
+        return RatioResult(name, None, floor, goal, note, missing=required)
+    ref = case.extra.get(REFERENCE_KEY)
+    if not ref:
+        return RatioResult(name, None, floor, goal, "no reference time recorded", missing=True)
+    return RatioResult(name, float(ref) / case.best, floor, goal)
 
 
 def _openssl_ratio(
@@ -255,7 +275,11 @@ def render(cases: dict[str, Case], ratios: list[RatioResult], problems: list[str
     """The human-readable report."""
     lines = [f"{'case':58s} {'mean':>11s} {'best':>11s} rounds  counts"]
     for case in sorted(cases.values(), key=lambda c: c.name):
-        counts = ", ".join(f"{k}={v}" for k, v in sorted(case.extra.items()) if k != OPENSSL_KEY)
+        counts = ", ".join(
+            f"{k}={v}"
+            for k, v in sorted(case.extra.items())
+            if k not in (OPENSSL_KEY, REFERENCE_KEY)
+        )
         lines.append(
             f"{case.name:58s} {_fmt_time(case.mean)} {_fmt_time(case.best)} {case.rounds:6d}  "
             f"{counts}"
@@ -281,11 +305,59 @@ def render(cases: dict[str, Case], ratios: list[RatioResult], problems: list[str
     return "\n".join(lines)
 
 
+REFERENCE_CASE = "test_reference_python"
+FLOOR_MARGIN = 1.35
+"""A proposed floor is the median ratio of several runs divided by this: a 1.5x regression of the
+case (ratio / 1.5) falls below it, run-to-run noise up to 1.35x does not."""
+NOISY = 1.25
+"""A case whose ratio varied by more than this across the runs is flagged: the floor may flake."""
+
+
+def family_of(fullname: str) -> str:
+    """``benchmarks/test_pbft_sim.py::...`` -> ``pbft_sim``."""
+    return fullname.split("::")[0].rsplit("/", 1)[-1].removeprefix("test_").removesuffix(".py")
+
+
+def propose(paths: list[Path]) -> dict[str, Any]:
+    """Floors for every case against the reference workload, from several runs' JSON files.
+
+    Each case's ratio (reference best / case best, same run) is taken in every run; the proposed
+    floor is the median over the runs divided by :data:`FLOOR_MARGIN` (rounded down to 3
+    significant digits). Returns ``{"ratios": {name: spec}, "noise": {name: max/min}}``.
+    """
+    runs = [json.loads(p.read_text()) for p in paths]
+    per_run = [cases_of(d) for d in runs]
+    families = {b["name"]: family_of(b.get("fullname", "")) for d in runs for b in d["benchmarks"]}
+    names = set.intersection(*(set(c) for c in per_run)) - {REFERENCE_CASE}
+    ratios: dict[str, Any] = {}
+    noise: dict[str, float] = {}
+    for name in sorted(names):
+        if any(not c[name].extra.get(REFERENCE_KEY) for c in per_run):
+            continue
+        values = sorted(float(c[name].extra[REFERENCE_KEY]) / c[name].best for c in per_run)
+        median = values[len(values) // 2]
+        floor = float(f"{median / FLOOR_MARGIN:.3g}")
+        key = f"{families[name]}: {name} vs reference"
+        ratios[key] = {"against": "reference", "case": name, "floor": floor, "goal": None}
+        noise[key] = values[-1] / values[0]
+    return {"ratios": ratios, "noise": noise}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.gate (report|check) FILE.json``."""
+    """``python -m benchmarks.gate (report|check) FILE.json`` or ``floors FILE.json...``."""
     args = sys.argv[1:] if argv is None else argv
+    if len(args) >= 2 and args[0] == "floors":
+        got = propose([Path(a) for a in args[1:]])
+        for name, spec in got["ratios"].items():
+            flag = "  NOISY" if got["noise"][name] > NOISY else ""
+            print(f"{name:90s} floor {spec['floor']:<10g} spread {got['noise'][name]:.2f}{flag}")
+        print(json.dumps(got["ratios"], indent=1))
+        return 0
     if len(args) != 2 or args[0] not in {"report", "check"}:
-        print("usage: python -m benchmarks.gate (report|check) FILE.json", file=sys.stderr)
+        print(
+            "usage: python -m benchmarks.gate (report|check) FILE.json | floors FILE.json...",
+            file=sys.stderr,
+        )
         return 2
     mode, path = args[0], Path(args[1])
     try:

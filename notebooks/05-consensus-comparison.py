@@ -32,6 +32,7 @@
 
 # %%
 import os
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
@@ -44,6 +45,7 @@ settings = table1.Settings.quick() if SMALL else table1.Settings()
 sizes = (4, 7) if SMALL else reproduce.SCALING_N
 seeds = [1, 2] if SMALL else [1, 2, 3]
 systems = table1.available()
+names = [s.name for s in systems]  # one colour and marker per system in every figure
 offered = reproduce.seed_rows(lambda s: reproduce.scaling(systems, sizes, s), settings, seeds)
 caption = conditions.caption(settings, seeds=seeds)
 display(Markdown(caption))
@@ -52,7 +54,7 @@ display(Markdown(caption))
 # ## At the offered load: throughput, latency, compute and storage against n
 
 # %%
-render(reproduce.scaling_figure(offered, settings, ""))
+render(replace(reproduce.scaling_figure(offered, settings, ""), series=names))
 plt.show()
 values = ("throughput_tps", "latency_ms_p50", "cpu_ms_per_tx", "storage_kb_per_node")
 display(Markdown(reproduce.spread_markdown(
@@ -63,7 +65,7 @@ display(Markdown(reproduce.spread_markdown(
 
 # %%
 saturated = reproduce.seed_rows(lambda s: reproduce.saturation(systems, sizes, s), settings, seeds)
-render(reproduce.saturation_figure(saturated, ""))
+render(replace(reproduce.saturation_figure(saturated, ""), series=names))
 plt.show()
 display(Markdown(conditions.caption(settings, "closed", reproduce.SATURATION_CLIENTS, seeds=seeds)))
 
@@ -78,7 +80,7 @@ n_faults = sizes[-1]
 crash_rows = reproduce.seed_rows(
     lambda s: reproduce.faults(systems, n_faults, s, byzantine=False)[0], settings, seeds
 )
-render(reproduce.crash_figure(crash_rows, n_faults, ""))
+render(replace(reproduce.crash_figure(crash_rows, n_faults, ""), series=names))
 plt.show()
 
 # %% [markdown]

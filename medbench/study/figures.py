@@ -21,11 +21,11 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medbench.study.units import with_unit
+from medbench.study.units import number, with_unit
 
 LEGEND_WRAP = 26
 """Legend labels are wrapped at this many characters."""
@@ -63,6 +63,7 @@ class Figure:
     title: str = ""
     caption: str = ""  # markdown under the figure in the report
     columns: int = 0  # panels per row (0: all in one row up to 3, then 2 per row)
+    series: list[str] = field(default_factory=list)  # style order shared by figures ([]: seen)
 
 
 def aggregate(
@@ -124,7 +125,12 @@ def render(figure: Figure) -> Any:
     k = len(panels)
     cols = figure.columns or (k if k <= 3 else 2)
     nrows = math.ceil(k / cols)
-    names = _series_order(panels)
+    seen = _series_order(panels)
+    names = [nm for nm in figure.series if nm in seen] + [
+        nm for nm in seen if nm not in figure.series
+    ]
+    slot = {nm: (figure.series.index(nm) if nm in figure.series else len(figure.series) + i)
+            for i, nm in enumerate(names)}  # fmt: skip
     labels = {nm: textwrap.fill(nm, LEGEND_WRAP) for nm in names}
     widest = max((len(line) for nm in names for line in labels[nm].splitlines()), default=0)
     legend_w = 0.6 + 0.075 * widest if len(names) > 1 else 0.0
@@ -137,11 +143,11 @@ def render(figure: Figure) -> Any:
     )
     style = {
         name: {
-            "color": f"C{i % 10}",
-            "marker": MARKERS[i % len(MARKERS)],
-            "linestyle": LINESTYLES[(i // 10 + i) % len(LINESTYLES)],
+            "color": f"C{slot[name] % 10}",
+            "marker": MARKERS[slot[name] % len(MARKERS)],
+            "linestyle": LINESTYLES[(slot[name] // 10 + slot[name]) % len(LINESTYLES)],
         }
-        for i, name in enumerate(names)
+        for name in names
     }
     handles: dict[str, Any] = {}
     for ax, panel in zip(axes.flat, panels, strict=False):
@@ -196,6 +202,8 @@ def render(figure: Figure) -> Any:
             ax.set_ylim(bottom=0)
         if panel.unit:
             ax.yaxis.set_major_formatter(FuncFormatter(_tick(panel.unit)))
+        elif panel.logy:
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: number(v)))
         if xs and all(float(v).is_integer() for v in xs) and len(xs) <= 12:
             ax.set_xticks(xs)
             ax.set_xticklabels([str(int(v)) for v in xs])

@@ -81,7 +81,8 @@ def offered_load(rows: Sequence[Mapping[str, Any]], rate_tps: float) -> str:
 def saturation(rows: Sequence[Mapping[str, Any]]) -> str:
     """Each system's throughput under closed-loop load at its smallest and largest n."""
     parts = []
-    for (system,), runs in _by(rows, "system").items():
+    dead = sorted({r["system"] for r in rows if not r.get("live", True)})
+    for (system,), runs in _by([r for r in rows if r.get("live", True)], "system").items():
         by_n = {n: _mean([float(r["throughput_tps"]) for r in rs]) for (n,), rs in
                 _by(runs, "n").items()}  # fmt: skip
         ns = sorted(by_n)
@@ -99,14 +100,24 @@ def saturation(rows: Sequence[Mapping[str, Any]]) -> str:
             f"{system} {number(by_n[lo])} tx/s at n = {lo} and {number(by_n[hi])} tx/s at "
             f"n = {hi} ({trend})"
         )
-    if not parts:
+    if not parts and not dead:
         return "No system ran under closed-loop load."
-    best = max(rows, key=lambda r: float(r["throughput_tps"]))
-    return (
-        "Under saturation (closed-loop clients, so the system sets the pace), mean throughput "
-        "over seeds: " + "; ".join(parts) + f". The highest single run: {best['system']} at "
-        f"n = {best['n']}, {number(float(best['throughput_tps']))} tx/s."
-    )
+    text = ""
+    if parts:
+        best = max(
+            (r for r in rows if r.get("live", True)), key=lambda r: float(r["throughput_tps"])
+        )
+        text = (
+            "Under saturation (closed-loop clients, so the system sets the pace), mean "
+            "throughput over seeds: " + "; ".join(parts) + f". The highest single run: "
+            f"{best['system']} at n = {best['n']}, {number(float(best['throughput_tps']))} tx/s."
+        )
+    if dead:
+        text += (
+            f" Not live under closed-loop load (some transactions never committed; left out of "
+            f"the figure): {_join(dead)}."
+        )
+    return text.strip()
 
 
 def crashes(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -131,6 +131,9 @@ def node_rows(trial: table1.Trial, run: str) -> list[dict[str, Any]]:
 SATURATION_CLIENTS = 16
 """Closed-loop clients of the saturation runs."""
 
+SATURATION_DURATION_MS = 3_600_000
+"""Virtual time a saturation run may take (the slowest systems confirm one block in minutes)."""
+
 SATURATION_VALUES = ("throughput_tps", "latency_ms_p50", "msgs_per_tx", "cpu_s_max_node")
 
 
@@ -173,6 +176,7 @@ def saturation(
     per transaction include the BLOCK rounds.
     """
     rows = []
+    s = replace(s, duration_ms=max(s.duration_ms, SATURATION_DURATION_MS))
     for system in systems:
         for n in ns:
             params = closed_loop_params(system, n, s, clients)
@@ -207,7 +211,8 @@ def saturation(
 
 
 def saturation_figure(rows: list[dict[str, Any]], caption: str) -> Figure:
-    """Throughput and median latency under closed-loop load, over seeds."""
+    """Throughput and median latency under closed-loop load, over seeds (live runs only)."""
+    rows = [r for r in rows if r.get("live")]
     return Figure(
         "saturation",
         [
@@ -218,8 +223,8 @@ def saturation_figure(rows: list[dict[str, Any]], caption: str) -> Figure:
                 "system",
                 "Throughput at saturation",
                 "nodes n",
-                "committed tx/s",
-                ylim0=True,
+                "committed tx/s (log scale)",
+                logy=True,
             ),
             Panel(
                 rows,
@@ -228,9 +233,9 @@ def saturation_figure(rows: list[dict[str, Any]], caption: str) -> Figure:
                 "system",
                 "Median latency at saturation",
                 "nodes n",
-                "submit to commit",
+                "submit to commit (log scale)",
                 unit="ms",
-                ylim0=True,
+                logy=True,
             ),
         ],
         title=f"Saturation: {SATURATION_CLIENTS} closed-loop clients, against node count",
@@ -592,6 +597,7 @@ def reproduce(
     wall["total"] = time.perf_counter() - t0
 
     rep = Report("medbench reproduce: Medical Chain Table 1 and consensus comparison")
+    names = [sy.name for sy in systems]  # one style per system across the figures
     missing = [sy.name for sy in table1.SYSTEMS if sy not in systems]
     prof = s.cost_profile()
     rep.text(
@@ -638,7 +644,7 @@ def reproduce(
     rep.text(f"## Every system at the offered load ({s.rate_tps:g} tx/s) against node count")
     cap = conditions.caption(scale_s, seeds=seeds)
     rep.text(findings.offered_load(scale, s.rate_tps))
-    rep.figure(scaling_figure(scale, s, cap))
+    rep.figure(replace(scaling_figure(scale, s, cap), series=names))
     agg = spread_rows(scale, ("system", "n"), SCALING_VALUES)
     rep.text(spread_markdown(agg, ("system", "n"), SCALING_VALUES))
     rep.text("Cells: mean over seeds (min – max where the seeds differ). " + cap)
@@ -649,7 +655,7 @@ def reproduce(
     sat_cap = conditions.caption(s, "closed", SATURATION_CLIENTS, seeds=seeds)
     if sat:
         rep.text(findings.saturation(sat))
-        rep.figure(saturation_figure(sat, sat_cap))
+        rep.figure(replace(saturation_figure(sat, sat_cap), series=names))
         agg = spread_rows(sat, ("system", "n"), SATURATION_VALUES)
         rep.text(spread_markdown(agg, ("system", "n"), SATURATION_VALUES))
         rep.text("Cells: mean over seeds (min – max where the seeds differ). " + sat_cap)
@@ -666,7 +672,7 @@ def reproduce(
     rep.text(f"## Fault tolerance (crash k nodes at time 0, n = {s.common_n})")
     crash_cap = conditions.caption(s, seeds=seeds)
     rep.text(findings.crashes(crash_rows))
-    rep.figure(crash_figure(crash_rows, s.common_n, crash_cap))
+    rep.figure(replace(crash_figure(crash_rows, s.common_n, crash_cap), series=names))
     rep.table("faults_crash", crash_rows, show=False, context=conditions.context(s, seeds=seeds))
     rep.text("## Byzantine behaviour and attacks")
     rep.text(findings.byzantine(byz_rows))

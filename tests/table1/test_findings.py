@@ -131,3 +131,14 @@ def test_figure_aggregates_seeds_and_draws(tmp_path: Path) -> None:
                   logy=True, unit="ms")  # fmt: skip
     draw(Figure("f", [panel, panel]), tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_saturation_sentence_names_systems_that_were_not_live() -> None:
+    rows = [
+        {"system": "P", "n": 4, "throughput_tps": 1000.0, "live": True},
+        {"system": "R", "n": 4, "throughput_tps": 0.0, "live": False},
+    ]
+    text = findings.saturation(rows)
+    assert "Not live under closed-loop load" in text and "R" in text.split("Not live")[1]
+    rows[1]["live"] = True
+    assert "Not live" not in findings.saturation(rows)

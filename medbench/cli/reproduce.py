@@ -17,7 +17,7 @@ import time
 
 from medbench.cli.errors import input_file, output_folder, seed
 from medbench.sim.costs import CostProfile
-from medbench.study import reproduce, table1
+from medbench.study import conditions, reproduce, table1
 from medbench.study.report import Report, markdown_table
 
 
@@ -41,7 +41,7 @@ def cmd_table1(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     rows = table1.measure_table(s, progress=lambda name: print(f"measuring {name} ...", flush=True))
     cmp = table1.compare(rows)
-    md = table1.markdown(rows, cmp)
+    md = table1.markdown(rows, cmp) + "\n" + conditions.caption(s, seeds=[s.seed]) + "\n"
     print(md)
     print(f"({time.perf_counter() - t0:.1f} s)")
     if args.out:

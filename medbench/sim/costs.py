@@ -61,7 +61,7 @@ OPS: tuple[str, ...] = (
 
 
 DEFAULT_PROVENANCE: dict[str, str] = {
-    "host": "reference (round figures for a 2020s x86 core; the host was not recorded)",
+    "host": "a 2020s x86 core (reference figures; the host was not recorded)",
     "date": "2026-11-22",
     "method": (
         "set by hand as round figures when the simulator was written (commit 46d249c, "

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from medbench import experiments as ex
-from medbench.sim.costs import CostProfile
+from medbench.sim.costs import DEFAULT_PROVENANCE, CostProfile
 from medbench.study.systems import Settings
 from medbench.study.units import duration, number
 
@@ -57,9 +57,16 @@ def workload(s: Settings, load: str = "offered", clients: int = 0, txs: int = 0)
     )
 
 
+def profile_name(p: CostProfile) -> str:
+    """``the default cost profile`` or ``the cost profile of HOST``."""
+    if p.host == DEFAULT_PROVENANCE["host"]:
+        return "the default cost profile"
+    return f"the cost profile of {p.host}"
+
+
 def profile(p: CostProfile) -> str:
     """The cost profile and where its figures came from."""
-    return f"cost profile '{p.host}' ({p.provenance()})"
+    return f"{profile_name(p)}: {p.provenance()}"
 
 
 def caption(
@@ -76,8 +83,8 @@ def caption(
         )
     prof = s.cost_profile()
     return (
-        f"*Network: {network()}. Workload: {workload(s, load, clients, txs)}. CPU: cost "
-        f"profile '{prof.host.split(' (')[0]}' (provenance in metadata.json).{seed_text}*"
+        f"*Network: {network()}. Workload: {workload(s, load, clients, txs)}. CPU: "
+        f"{profile_name(prof)} (its provenance: metadata.json).{seed_text}*"
     )
 
 
@@ -98,4 +105,4 @@ def context(
     }
 
 
-__all__ = ["caption", "context", "network", "profile", "workload"]
+__all__ = ["caption", "context", "network", "profile", "profile_name", "workload"]

@@ -607,7 +607,7 @@ def reproduce(
         f"**Network** (every table and figure): {conditions.network()}. Each system's "
         "nodes sit one per site; PBFT's clients sit beside their hospital's replica (a LAN "
         "link of 0.1 ms).\n\n"
-        f"**Cost profile**: {conditions.profile(prof)}.\n\n"
+        f"**CPU costs**: {conditions.profile(prof)}.\n\n"
         f"**Workloads**: Table 1, the offered-load figure and the fault runs: "
         f"{conditions.workload(s)}; the saturation figure: "
         f"{conditions.workload(s, 'closed', SATURATION_CLIENTS)}."

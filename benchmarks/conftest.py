@@ -27,7 +27,7 @@ def reference_beside(request: pytest.FixtureRequest) -> Iterator[None]:
     if "benchmark" not in request.fixturenames:
         yield
         return
+    bench = request.getfixturevalue("benchmark")  # set up first, so torn down after this one
     before = best_time()
     yield
-    bench = request.getfixturevalue("benchmark")
     bench.extra_info[REFERENCE_KEY] = min(before, best_time())

@@ -16,6 +16,18 @@ because noise from other processes on a shared CI box only ever adds time. The e
 *measured* on the call it timed) are facts about the work done and must match exactly, so a
 benchmark that silently measures something smaller fails the gate.
 
+**Every family is gated against a reference workload** (``benchmarks/reference.py``): a fixed
+pure-Python mix timed just before and just after each case (``benchmarks/conftest.py``), its best
+time recorded in the case's ``extra_info["reference_s"]``. A ratio with ``"against":
+"reference"`` is that time divided by the case's best time, so a case that gets slower lowers it
+whatever the machine. ``make bench`` and ``make bench-check`` time with the process's CPU clock
+(``--benchmark-timer=time.process_time``): on a shared machine other processes steal wall time,
+not this process's CPU time (wall-clock runs on the 2-core box varied 1.5-5x from run to run;
+CPU-time runs far less). Waiting for the disk (the store's ``fsync``) is not CPU time: those
+cases gate the CPU work around it. Floors are set by ``python -m benchmarks.gate floors RUN.json
+...`` over several runs: the median ratio divided by :data:`FLOOR_MARGIN` (1.35), so that a 1.5x
+regression of a case fails and run-to-run noise below 1.35x does not.
+
 ``floors.json`` is the whole specification: ``ratios`` (name -> slow case, fast case, floor,
 goal; with ``"rate": KEY`` the ratio is the fast case's ``extra_info[KEY]`` over the slow
 case's, for benchmarks that record a throughput such as simulated messages per second),

@@ -145,9 +145,64 @@ def test_committed_floors_name_real_cases() -> None:
     source = "".join(f.read_text() for f in sorted(here.glob("test_*.py")))
     for name, spec in floors["ratios"].items():
         assert spec["floor"] is not None and spec["floor"] > 0, name
-        for side in ("slow", "fast"):
+        if spec.get("goal") is not None:
+            assert spec["goal"] >= spec["floor"], f"{name}: goal below its floor"
+        for side in ("slow", "fast", "case"):
             if side in spec:
                 assert spec[side].split("[")[0] in source
+
+
+def test_every_family_is_gated_against_the_reference() -> None:
+    """Each benchmark file (family) has its cases gated by a ratio to the reference workload."""
+    floors = json.loads((Path(gate.__file__).with_name("floors.json")).read_text())
+    gated = {s["case"] for s in floors["ratios"].values() if s.get("against") == "reference"}
+    here = Path(gate.__file__).parent
+    for path in sorted(here.glob("test_*.py")):
+        family = path.stem.removeprefix("test_")
+        if family == "reference":
+            continue
+        names = {c.split("[")[0] for c in gated}
+        defined = {
+            line.split("(")[0].removeprefix("def ")
+            for line in path.read_text().splitlines()
+            if line.startswith("def test_")
+        }
+        assert names & defined, f"no case of benchmarks/{path.name} is gated"
+
+
+def test_reference_ratio_uses_the_time_recorded_beside_the_case(tmp_path: Path) -> None:
+    floors = {
+        "ratios": {"sim vs reference": {"against": "reference", "case": "test_sim", "floor": 2.0}},
+        "counts": {},
+    }
+    (tmp_path / "floors.json").write_text(json.dumps(floors))
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps({"benchmarks": [_case("test_sim", 0.01, reference_s=0.03)]}))
+    assert gate.main(["check", str(ok)]) == 0  # 3.0 >= 2.0
+    slow = tmp_path / "slow.json"
+    slow.write_text(json.dumps({"benchmarks": [_case("test_sim", 0.02, reference_s=0.03)]}))
+    assert gate.main(["check", str(slow)]) == 1  # 1.5x slower: 1.5 < 2.0
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps({"benchmarks": [_case("test_sim", 0.01)]}))
+    assert gate.main(["check", str(bare)]) == 1  # no reference time: not measured
+
+
+def test_proposed_floors_fail_a_1_5x_regression(tmp_path: Path) -> None:
+    runs = []
+    for k, noise in enumerate((1.0, 1.1, 0.95)):
+        path = tmp_path / f"r{k}.json"
+        cases = [
+            _case("test_a", 0.010 * noise, reference_s=0.03),
+            {**_case("test_b", 0.5, reference_s=0.05), "fullname": "benchmarks/test_x.py::test_b"},
+        ]
+        path.write_text(json.dumps({"benchmarks": cases}))
+        runs.append(path)
+    got = gate.propose(runs)
+    spec = got["ratios"]["x: test_b vs reference"]
+    assert spec["against"] == "reference" and spec["case"] == "test_b"
+    a = next(v for k, v in got["ratios"].items() if v["case"] == "test_a")
+    median = 0.03 / 0.010
+    assert median / 1.5 < a["floor"] < 0.03 / (0.010 * 1.1)  # a 1.5x regression fails, noise not
 
 
 def test_missing_required_ratio_case_fails_check(

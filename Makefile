@@ -72,13 +72,13 @@ typecheck: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	mkdir -p .benchmarks
 	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only \
-	  --benchmark-timer=time.process_time --benchmark-json=.benchmarks/latest.json
+	  --benchmark-timer=time.process_time --benchmark-min-time=0.001 --benchmark-json=.benchmarks/latest.json
 	$(PY) -m benchmarks.gate report .benchmarks/latest.json
 
 bench-check: $(TEST_STAMP)
 	mkdir -p .benchmarks
 	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only -m "not full" \
-	  --benchmark-timer=time.process_time --benchmark-json=.benchmarks/check.json
+	  --benchmark-timer=time.process_time --benchmark-min-time=0.001 --benchmark-json=.benchmarks/check.json
 	$(PY) -m benchmarks.gate check .benchmarks/check.json
 
 # --- the real cluster (medbench.runtime): load sweeps and fault scenarios on real processes -------

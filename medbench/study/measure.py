@@ -40,19 +40,15 @@ def run_params(
     dead = order[:crashed]
     if dead:
         p["faults"] = ";".join(f"crash:{i}@0" for i in dead)
+    # The common workload vocabulary (medbench.experiments.load): an open load at the rate.
+    p.update(requests=s.txs, rate_tps=s.rate_tps, payload_bytes=s.tx_bytes)
     if system.protocol == "pbft":
         # Clients are separate nodes (never crashed); four closed loops keep the pipeline busy.
-        p.update(
-            requests=s.txs,
-            interval_us=int(1e6 / s.rate_tps),
-            payload_bytes=s.tx_bytes,
-            clients=4,
-            tick_us=1000,
-        )
+        p.update(clients=4, tick_us=1000)
     else:
         # One client at the first eligible node, which every crash order crashes last: a
         # transaction left open then means lost liveness, not a crashed entry point.
-        p.update(txs=s.txs, rate_tps=s.rate_tps, tx_bytes=s.tx_bytes, clients=1)
+        p.update(clients=1)
     return p
 
 

@@ -142,25 +142,12 @@ def closed_loop_params(
 ) -> dict[str, Any]:
     """The parameters of ``system`` at ``n`` under closed-loop load (the saturation hook).
 
-    PBFT's clients are closed loops already (one request outstanding each): every request is
-    released at time 0 and each client sends its next one when the previous completes. The
-    other adapters get the common workload vocabulary's ``load = "closed"``; an adapter that
-    does not take it yet refuses the parameters, and :func:`saturation` leaves it out.
+    Every adapter takes the common workload vocabulary's ``load = "closed"``
+    (:mod:`medbench.experiments.load`): each client sends its next transaction when the previous
+    one completed. An adapter that does not take it refuses the parameters, and
+    :func:`saturation` leaves it out.
     """
-    options = system.options_for(n)
-    if system.protocol == "pbft":
-        return {
-            "protocol": "pbft",
-            "n": n,
-            "requests": s.txs,
-            "clients": clients,
-            "interval_us": 0,
-            "payload_bytes": s.tx_bytes,
-            "duration_ms": s.duration_ms,
-            **system.run_options,
-            **options,
-        }
-    p = run_params(system, n, options, s)
+    p = run_params(system, n, system.options_for(n), s)
     p.update(load="closed", clients=clients)
     p.pop("rate_tps", None)
     return p
@@ -349,9 +336,9 @@ def attacks(systems: Sequence[table1.System], s: table1.Settings) -> list[dict[s
                 "protocol": "pow",
                 "n": 4,
                 "tick_us": 0,
-                "txs": s.txs,
+                "requests": s.txs,
                 "rate_tps": s.rate_tps,
-                "tx_bytes": s.tx_bytes,
+                "payload_bytes": s.tx_bytes,
                 "clients": 1,
                 "confirmations": 3,
                 "hashrates": (honest, honest, honest, attacker),
@@ -366,9 +353,9 @@ def attacks(systems: Sequence[table1.System], s: table1.Settings) -> list[dict[s
             "protocol": "central",
             "n": 4,
             "tick_us": 0,
-            "txs": s.txs,
+            "requests": s.txs,
             "rate_tps": s.rate_tps,
-            "tx_bytes": s.tx_bytes,
+            "payload_bytes": s.tx_bytes,
         }
         at_us = int(1e6 * s.txs / s.rate_tps) + 2_000_000  # after the workload's blocks
 
@@ -406,7 +393,7 @@ def faults(
                     "live": t.live,
                     "safety": t.row.get("safety", ""),
                     "completed": t.row.get("completed", 0),
-                    "txs": s.txs,
+                    "requests": s.txs,
                     "latency_ms_p50": float(t.row.get("latency_ms_p50", float("nan"))),
                     "tolerated": k,
                 }

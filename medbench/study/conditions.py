@@ -43,7 +43,7 @@ def network(params: Mapping[str, Any] | None = None) -> str:
     return f"{base}, {jit}, {lossy}"
 
 
-def workload(s: Settings, load: str = "offered", clients: int = 0, txs: int = 0) -> str:
+def workload(s: Settings, load: str = "offered", clients: int | str = 0, txs: int = 0) -> str:
     """The workload in words: ``offered`` (open loop at ``s.rate_tps``) or ``closed`` loops."""
     count = txs or s.txs
     if load == "closed":
@@ -70,7 +70,11 @@ def profile(p: CostProfile) -> str:
 
 
 def caption(
-    s: Settings, load: str = "offered", clients: int = 0, txs: int = 0, seeds: Sequence[int] = ()
+    s: Settings,
+    load: str = "offered",
+    clients: int | str = 0,
+    txs: int = 0,
+    seeds: Sequence[int] = (),
 ) -> str:
     """The italic line under a table or figure: network, workload, profile (and seeds)."""
     seed_text = ""
@@ -89,7 +93,11 @@ def caption(
 
 
 def context(
-    s: Settings, load: str = "offered", clients: int = 0, txs: int = 0, seeds: Sequence[int] = ()
+    s: Settings,
+    load: str = "offered",
+    clients: int | str = 0,
+    txs: int = 0,
+    seeds: Sequence[int] = (),
 ) -> dict[str, Any]:
     """The facts of :func:`caption` for a table's JSON sidecar."""
     prof = s.cost_profile()

@@ -12,6 +12,9 @@ from typing import Any
 
 from medbench.study.units import duration, number
 
+LITTLE = 0.9
+"""A closed-loop run is client-bound when throughput x latency reaches this share of its clients."""
+
 KEEP_UP = 0.95
 """A system *keeps up* with an offered load when its throughput reaches this share of it."""
 
@@ -111,6 +114,21 @@ def saturation(rows: Sequence[Mapping[str, Any]]) -> str:
             "Under saturation (closed-loop clients, so the system sets the pace), mean "
             "throughput over seeds: " + "; ".join(parts) + f". The highest single run: "
             f"{best['system']} at n = {best['n']}, {number(float(best['throughput_tps']))} tx/s."
+        )
+    bound = sorted(
+        {
+            r["system"]
+            for r in rows
+            if r.get("live", True)
+            and r.get("clients")
+            and float(r["throughput_tps"]) * float(r["latency_ms_p50"]) / 1000
+            >= LITTLE * int(r["clients"])
+        }
+    )
+    if bound:
+        text += (
+            f" Limited by their clients rather than by the system (throughput x median latency "
+            f"reaches {LITTLE:.0%} of the clients in flight, Little's law): {_join(bound)}."
         )
     if dead:
         text += (

@@ -142,3 +142,11 @@ def test_saturation_sentence_names_systems_that_were_not_live() -> None:
     assert "Not live under closed-loop load" in text and "R" in text.split("Not live")[1]
     rows[1]["live"] = True
     assert "Not live" not in findings.saturation(rows)
+
+
+def test_saturation_sentence_flags_client_bound_runs() -> None:
+    rows = [{"system": "S", "n": 4, "throughput_tps": 5.0, "latency_ms_p50": 3000.0,
+             "clients": 16, "live": True}]  # fmt: skip
+    assert "Limited by their clients" in findings.saturation(rows)  # 5 tx/s x 3 s = 15 of 16
+    rows[0]["clients"] = 200
+    assert "Limited by their clients" not in findings.saturation(rows)

@@ -243,7 +243,8 @@ def saturation_figure(rows: list[dict[str, Any]], caption: str) -> Figure:
 def crash_figure(rows: list[dict[str, Any]], n: int, caption: str) -> Figure:
     """Committed share of the workload against crashed nodes, per system, over seeds."""
     shown = [
-        {**r, "committed_pct": 100.0 * float(r["completed"]) / max(1, int(r["txs"]))} for r in rows
+        {**r, "committed_pct": 100.0 * float(r["completed"]) / max(1, int(r["requests"]))}
+        for r in rows
     ]
     return Figure(
         "faults_crash",

@@ -12,8 +12,8 @@ from typing import Any
 
 from medbench.study.units import duration, number
 
-LITTLE = 0.9
-"""A closed-loop run is client-bound when throughput x latency reaches this share of its clients."""
+CPU_BOUND = 0.8
+"""A saturation run is CPU-bound when its busiest node's CPU was busy this share of the run."""
 
 KEEP_UP = 0.95
 """A system *keeps up* with an offered load when its throughput reaches this share of it."""
@@ -115,20 +115,28 @@ def saturation(rows: Sequence[Mapping[str, Any]]) -> str:
             "throughput over seeds: " + "; ".join(parts) + f". The highest single run: "
             f"{best['system']} at n = {best['n']}, {number(float(best['throughput_tps']))} tx/s."
         )
-    bound = sorted(
-        {
-            r["system"]
-            for r in rows
-            if r.get("live", True)
-            and r.get("clients")
-            and float(r["throughput_tps"]) * float(r["latency_ms_p50"]) / 1000
-            >= LITTLE * int(r["clients"])
-        }
-    )
-    if bound:
+    busy: dict[str, list[float]] = {}
+    for r in rows:
+        tps = float(r.get("throughput_tps", 0.0))
+        if not r.get("live", True) or tps <= 0 or "cpu_s_max_node" not in r:
+            continue
+        makespan = float(r["completed"]) / tps
+        busy.setdefault(r["system"], []).append(float(r["cpu_s_max_node"]) / makespan)
+    cpu_bound = sorted(k for k, v in busy.items() if max(v) >= CPU_BOUND)
+    paced = sorted(k for k, v in busy.items() if max(v) < CPU_BOUND)
+    if cpu_bound:
         text += (
-            f" Limited by their clients rather than by the system (throughput x median latency "
-            f"reaches {LITTLE:.0%} of the clients in flight, Little's law): {_join(bound)}."
+            " CPU-bound (the busiest node's CPU busy at least "
+            f"{CPU_BOUND:.0%} of the run): "
+            + _join([f"{k} (up to {max(busy[k]):.0%})" for k in cpu_bound])
+            + "."
+        )
+    if paced:
+        text += (
+            " Not CPU-bound, so paced by the protocol's timing (slots, block intervals, "
+            "confirmations) or by its clients: "
+            + _join([f"{k} (busiest node {max(busy[k]):.1%} busy)" for k in paced])
+            + "."
         )
     if dead:
         text += (
@@ -225,6 +233,7 @@ def scaled_down(row_name: str, where: str, minimal: Mapping[str, Any], needed: s
 
 
 __all__ = [
+    "CPU_BOUND",
     "KEEP_UP",
     "byzantine",
     "crashes",

@@ -144,9 +144,15 @@ def test_saturation_sentence_names_systems_that_were_not_live() -> None:
     assert "Not live" not in findings.saturation(rows)
 
 
-def test_saturation_sentence_flags_client_bound_runs() -> None:
-    rows = [{"system": "S", "n": 4, "throughput_tps": 5.0, "latency_ms_p50": 3000.0,
-             "clients": 16, "live": True}]  # fmt: skip
-    assert "Limited by their clients" in findings.saturation(rows)  # 5 tx/s x 3 s = 15 of 16
-    rows[0]["clients"] = 200
-    assert "Limited by their clients" not in findings.saturation(rows)
+def test_saturation_sentence_says_what_bounds_each_system() -> None:
+    rows = [
+        {"system": "P", "n": 4, "throughput_tps": 1000.0, "completed": 200,
+         "cpu_s_max_node": 0.19, "live": True},
+        {"system": "W", "n": 4, "throughput_tps": 1.0, "completed": 200,
+         "cpu_s_max_node": 0.02, "live": True},
+    ]  # fmt: skip
+    text = findings.saturation(rows)
+    assert "CPU-bound" in text and "P (up to 95%)" in text  # 0.19 s busy of a 0.2 s run
+    assert "W (busiest node 0.0% busy)" in text
+    rows[0]["cpu_s_max_node"] = 0.05
+    assert "CPU-bound (" not in findings.saturation(rows)

@@ -154,6 +154,6 @@ display(Markdown(
     f"({', '.join(f'{v} {k}' for k, v in kinds.items())}) within {span_ms:.1f} ms of virtual "
     f"time from the first request to the last reply. Of the {len(numbered)} attacks of §1.7 "
     f"item 6, {len(caught)} were caught ("
-    + "; ".join(line.strip().split(' caught by ')[0] for line in caught)
+    + "; ".join(line.strip().split(' caught by ')[0].rstrip(';') for line in caught)
     + ")."
 ))

@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 :func:`record` attaches a :class:`TraceRecorder` to a :class:`~medbench.sim.engine.Simulator`
-before (or while) it runs: it wraps the simulator's two network hooks on the instance (``_route``,
-where a Send leaves its node, and ``_deliver``, where a batch of copies arrives), so the engine's
+before (or between) its runs: it wraps the simulator's network hooks on the instance
+(``_route``, where a Send leaves its node, and ``_deliver`` / ``_deliver_hosts``, where a batch of
+copies arrives, with one server per node or on shared hosts), so the engine's
 hot path is untouched for every run that records nothing. Each copy that reaches a live node over
 an open link becomes one :class:`Delivery`: when it was sent and when it arrived (virtual
 microseconds: transmission, latency, jitter and link FIFO included), its source and destination,
@@ -63,7 +64,6 @@ def record(sim: Simulator) -> TraceRecorder:
     """Attach a recorder to ``sim``: every later delivered copy is appended to it."""
     rec = TraceRecorder()
     route: Callable[..., None] = sim._route
-    deliver: Callable[[int, Any], None] = sim._deliver
 
     def traced_route(
         src: int, depart: int, msg: Any, kind: str, size: int, dsts: Sequence[int]
@@ -71,17 +71,23 @@ def record(sim: Simulator) -> TraceRecorder:
         rec._sent[(id(msg), src)] = depart
         route(src, depart, msg, kind, size, dsts)
 
-    def traced_deliver(t: int, data: tuple[int, Any, str, int, list[int]]) -> None:
-        src, msg, kind, size, dsts = data
-        blocked = sim._blocked[src]
-        sent = rec._sent.get((id(msg), src), t)
-        for dst in dsts:
-            if sim.alive(dst) and dst not in blocked:
-                rec.deliveries.append(Delivery(sent, t, src, dst, str(kind), size, msg))
-        deliver(t, data)
+    def traced(deliver: Callable[[int, Any], None]) -> Callable[[int, Any], None]:
+        def traced_deliver(t: int, data: tuple[int, Any, str, int, list[int]]) -> None:
+            src, msg, kind, size, dsts = data
+            blocked = sim._blocked[src]
+            sent = rec._sent.get((id(msg), src), t)
+            for dst in dsts:
+                if sim.alive(dst) and dst not in blocked:
+                    rec.deliveries.append(Delivery(sent, t, src, dst, str(kind), size, msg))
+            deliver(t, data)
+
+        return traced_deliver
 
     sim._route = traced_route  # type: ignore[method-assign]
-    sim._deliver = traced_deliver  # type: ignore[method-assign]
+    # Both delivery paths: one server per node, or nodes sharing a host's cores.
+    for name in ("_deliver", "_deliver_hosts"):
+        if hasattr(sim, name):
+            setattr(sim, name, traced(getattr(sim, name)))
     return rec
 
 

@@ -119,7 +119,13 @@ def draw(figure: Figure, path: Path) -> None:
 def render(figure: Figure) -> Any:
     """``figure`` as a matplotlib figure on the current backend (a notebook shows it inline)."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import (
+        FixedLocator,
+        FuncFormatter,
+        LogLocator,
+        MaxNLocator,
+        NullFormatter,
+    )
 
     panels = figure.panels
     k = len(panels)
@@ -204,9 +210,12 @@ def render(figure: Figure) -> Any:
             ax.yaxis.set_major_formatter(FuncFormatter(_tick(panel.unit)))
         elif panel.logy:
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: number(v)))
-        if xs and all(float(v).is_integer() for v in xs) and len(xs) <= 12:
-            ax.set_xticks(xs)
-            ax.set_xticklabels([str(int(v)) for v in xs])
+        if xs and all(float(v).is_integer() for v in xs):
+            if len(xs) <= 12:
+                ax.set_xticks(xs)
+                ax.set_xticklabels([str(int(v)) for v in xs])
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(panel.xlabel)
         ax.set_ylabel(panel.ylabel)
         ax.set_title(panel.title, fontsize="medium")

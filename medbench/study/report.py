@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,11 @@ class Report:
         """Add a figure written to ``figure.name + '.png'``."""
         self.sections.append(("figure", figure))
 
+    def image(self, name: str, title: str, render: Callable[[Path], None]) -> None:
+        """Add a figure that ``render(path)`` draws into ``name + '.png'`` (any matplotlib
+        figure: error bars, bands, several axes)."""
+        self.sections.append(("image", (name, title, render)))
+
     def plot(self, panel: Panel, name: str, caption: str = "") -> None:
         """Add a one-panel figure."""
         self.figure(Figure(name, [panel], caption=caption))
@@ -175,6 +180,10 @@ class Report:
                 if caption:
                     md.append(caption.rstrip() + "\n")
                 md.append(f"Data: [`{name}.csv`]({name}.csv) (how it was run: `{name}.json`)\n")
+            elif kind == "image":
+                name, title, render = item
+                render(out / f"{name}.png")
+                md.append(f"![{title}]({name}.png)\n")
             else:
                 draw(item, out / f"{item.name}.png")
                 alt = item.title or item.panels[0].title

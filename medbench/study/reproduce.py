@@ -24,6 +24,11 @@ Theory of operation
    :func:`attacks`: PoW's 51% attack (a private miner with a majority and with a minority of the
    hash power) and the central relay's Byzantine centre rewriting history.
 
+5. **Consensus futures** (:mod:`medbench.study.futures`): PBFT, chained HotStuff and Raft at the
+   consortium sizes of the paper's question (n = 4, 16, 64, 100; two seeds; ``--quick``: 4 and
+   16) — throughput at saturation, latency, messages, CPU and storage per transaction, the cost
+   of a leader crash, and the crossover points, with plots and sentences computed from the data.
+
 Every table names its network, workload and cost profile (:mod:`medbench.study.conditions`, in
 its caption and in its CSV's JSON sidecar); every sentence that states a result is written from
 the rows it describes (:mod:`medbench.study.findings`); every figure that compares systems shows
@@ -51,7 +56,7 @@ from medbench import metrics
 from medbench.consensus.baselines.central import Rewrite
 from medbench.sim.costs import CostProfile
 from medbench.sim.engine import Simulator
-from medbench.study import conditions, findings, report, table1
+from medbench.study import conditions, findings, futures, report, table1
 from medbench.study.figures import Figure, Panel
 from medbench.study.measure import run_params
 from medbench.study.report import Report
@@ -592,6 +597,10 @@ def reproduce(
     say("attacks")
     byz_rows.extend(attacks(primary, s))
     wall["faults"] = time.perf_counter() - t0 - sum(wall.values())
+    say("consensus futures")
+    fs = futures.Settings.quick() if o.quick else futures.Settings.reproduce()
+    fut = futures.compare(replace(fs, profile=s.cost_profile()), say)
+    wall["futures"] = time.perf_counter() - t0 - sum(wall.values())
     wall["total"] = time.perf_counter() - t0
 
     rep = Report("medbench reproduce: Medical Chain Table 1 and consensus comparison")
@@ -684,12 +693,14 @@ def reproduce(
         "[nodes.csv](nodes.csv)."
     )
     rep.table("nodes", nodes, show=False, context=t1_context)
+    futures.section(rep, fut)
     rep.summary = summary_lines(rows, cmp, trials, sat)
     rep.meta = {
         **ex.metadata(seeds=seeds, profile=prof),
         "options": asdict(o),
         "settings": asdict(s),
         "network": conditions.network(),
+        "futures": futures.settings_dict(fut.settings),
         "systems": [sy.name for sy in systems],
         "large_hashes_per_tx": table1.LARGE_HASHES_PER_TX,
         "wall_s": wall,

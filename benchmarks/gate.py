@@ -299,9 +299,9 @@ def render(cases: dict[str, Case], ratios: list[RatioResult], problems: list[str
     lines.append("")
     lines.append(f"{'ratio (best times, same run)':58s} {'value':>8s} {'floor':>7s} {'goal':>7s}")
     for r in ratios:
-        value = "     n/a" if r.value is None else f"{r.value:8.2f}"
-        floor = "      -" if r.floor is None else f"{r.floor:7.2f}"
-        goal = "      -" if r.goal is None else f"{r.goal:7.2f}"
+        value = "     n/a" if r.value is None else f"{r.value:8.3g}"
+        floor = "      -" if r.floor is None else f"{r.floor:7.3g}"
+        goal = "      -" if r.goal is None else f"{r.goal:7.3g}"
         verdict = "FAIL (not run)" if r.missing else ""
         if r.not_applicable:
             verdict = "not applicable"

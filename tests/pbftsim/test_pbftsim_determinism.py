@@ -44,7 +44,7 @@ CASES: list[dict[str, Any]] = [
         "block_size": 5,
         "block_interval_us": 50_000,
         "auth": "macs",
-        "interval_us": 5_000,
+        "rate_tps": 200,  # one request per 5 ms
         "faults": "crash:2@20ms;recover:2@60ms",
     },
 ]

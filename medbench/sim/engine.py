@@ -726,6 +726,7 @@ class Simulator:
         units = self._units
         op_counts = self._op_counts
         emit = self._emit
+        deadline = self._deadline
         recv = self._recv_ns.get(size)
         if recv is None:
             recv = int(self._msg_base_ns + self._dec_byte_ns * size)
@@ -769,6 +770,8 @@ class Simulator:
             if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
                 end = emit(dst, ready, end)
             busy[dst] = end
+            if deadline[dst] is not None:
+                self._arm(dst, deadline[dst])  # a message may move the node's deadline
         if got:
             self._delivered += len(got)
             if h is not None:
@@ -791,7 +794,7 @@ class Simulator:
         if self._inbox[dst] or (b > tns and b > (self._barrier - 1) * 1000):
             self._enqueue(dst, (src, msg, size, tns))
         else:
-            # -- as the inlined service of _deliver (which does not re-arm deadline timers) --
+            # -- as the inlined service of _deliver --
             ready = self._nodes[dst].step(src, msg)
             cost = self._recv_ns.get(size)
             if cost is None:
@@ -815,6 +818,10 @@ class Simulator:
             if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
                 end = self._emit(dst, ready, end)
             self._busy[dst] = end
+            dl = self._deadline[dst]
+            if dl is not None:
+                self._arm(dst, dl)  # a message may move the node's deadline (a closed loop's
+                # only inputs after its first ticks are messages: without this it never woke)
         self._delivered += 1
         h = self._hash
         if h is not None:

@@ -518,3 +518,41 @@ def test_drain_runs_until_lagging_nodes_caught_up() -> None:
     assert 29_000 <= sim2.drain([0, 1], chunk_us=10_000) <= 40_000
     # Bounded by max_us whatever the nodes do.
     assert sim.drain(range(3), chunk_us=1000, quiet_us=10**9, max_us=5000) == 5000
+
+
+# ---------------------------------------------------------------------------- deadline ticks
+class _Alarmed(Recorder):
+    """A deadline-driven node whose deadline only a message sets (500 us after it)."""
+
+    alarm: int | None = None
+
+    def step(self, src: int, msg: Any) -> Ready:
+        """Record; a blob sets the alarm."""
+        if isinstance(msg, Blob):
+            self.alarm = self.sim.now + 500
+        return super().step(src, msg)
+
+    def tick(self, now: int) -> Ready:
+        """Record the tick; the alarm has rung once it is due."""
+        if self.alarm is not None and now >= self.alarm:
+            self.alarm = None
+        return super().tick(now)
+
+    def next_deadline(self) -> int | None:
+        """The alarm, if set."""
+        return self.alarm
+
+
+@pytest.mark.parametrize("dsts", [(1,), (1, 2)])
+def test_a_message_that_sets_a_deadline_wakes_the_node_without_ticks(dsts: tuple[int, ...]) -> None:
+    # one destination and a broadcast take different inlined delivery paths; both must re-read
+    # the deadline (a closed-loop baseline whose only later inputs were messages never woke)
+    nodes = [_Alarmed(i) for i in range(3)]
+    sim = Simulator(nodes, topology.complete(3, 1000, 10**12), tick_us=0)
+    attach(sim)
+    sim.schedule_input(100, 0, Do(sends=(Send(dsts, Blob(0)),)))
+    sim.run(5000)
+    for i in dsts:
+        assert times(nodes[i]) == [1100]
+        assert nodes[i].ticks[1:] == [1600]  # the first tick at 0, then the alarm's
+    assert nodes[0].ticks == [0]

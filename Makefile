@@ -59,7 +59,7 @@ test-native: $(TEST_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 test-pure: $(TEST_STAMP)
-	MEDBENCH_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	MEDBENCH_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider -m "not slow and not once"
 
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check medbench tests benchmarks fuzz setup.py

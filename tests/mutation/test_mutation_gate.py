@@ -1,12 +1,12 @@
 """The mutation gate inside ``make test``: the catalogue applies, and the quick plan kills >= 90 %.
 
 ``make mutants`` runs the full plan (``runner.py --plan full``); here the quick plan runs once per
-``make test``, on the native run (the mutants are edits of pure-Python protocol code, the same on
-both backends; the pure-Python run of the schedules covers the reference quorum tracker). The
-quick plan's draws are all draws of the normal suite (the findings, the first 264 stratified
-draws, the first random, recovery and MAC seeds, the Twins strides, the first Medical Chain
-seed), so the unmutated tree passes it whenever ``make test`` passes; the runner skips its
-baseline here.
+``make test``, on the native run (marker ``once``, which ``make test-pure`` deselects: the mutants
+are edits of pure-Python protocol code, the same on both backends; the pure-Python run of the
+schedules covers the reference quorum tracker). The quick plan's draws are all draws of the
+normal suite (the findings, the first 264 stratified draws, the first random, recovery and MAC
+seeds, the Twins strides, the first Medical Chain seed), so the unmutated tree passes it whenever
+``make test`` passes; the runner skips its baseline here.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from medbench import backend
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -38,9 +36,7 @@ def test_an_edit_that_no_longer_applies_fails_loudly() -> None:
         m.apply("nothing to see here")
 
 
-@pytest.mark.skipif(
-    backend.pure_python_forced(), reason="the gate runs once per make test, on the native run"
-)
+@pytest.mark.once  # make test-pure deselects it (see the module docstring)
 def test_the_quick_gate_kills_at_least_90_percent(tmp_path: Path) -> None:
     table = tmp_path / "mutants-quick.md"
     proc = subprocess.run(

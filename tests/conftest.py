@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -109,3 +110,13 @@ def merkle_impl(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
 def quorum_impl(request: pytest.FixtureRequest) -> ModuleType:
     """``medbench.reference.quorum`` and, when built, ``medbench._native.quorum``."""
     return request.param[0]  # type: ignore[no-any-return]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop joblib's worker processes (the parallel-run tests start them; loky keeps them for
+    reuse until interpreter exit, which is after pytest: every process a test starts is stopped
+    by the suite)."""
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(loky, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)

@@ -163,6 +163,17 @@ class Metrics:
         )
         self.blobs = Gauge("medbench_gateway_blobs", "Blobs per tier", ["tier"], registry=r)
         self.height = Gauge("medbench_gateway_indexed_height", "Height indexed", registry=r)
+        self.block_wait = Histogram(
+            "medbench_gateway_block_wait_seconds",
+            "After a commit, the wait until its block is in the node's store",
+            registry=r,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+        )
+        self.block_timeouts = Counter(
+            "medbench_gateway_block_wait_timeouts",
+            "Commits whose block was not in the node's store within the bound",
+            registry=r,
+        )
 
 
 class Gateway:
@@ -194,6 +205,8 @@ class Gateway:
         self.metrics = Metrics()
         self.nodes_status = nodes_status
         self.commit_wait_s = commit_wait_s
+        self._waiters: dict[bytes, list[asyncio.Future[int]]] = {}  # tx ID -> waiting requests
+        self._poller: asyncio.Task[None] | None = None
         self.started = time.time()
 
     # --- identity and signing ----------------------------------------------------------------
@@ -264,15 +277,44 @@ class Gateway:
         raise Problem(*_refusal_status(out, if_match))
 
     async def indexed(self, tx_id: bytes) -> int:
-        """Wait (bounded) until the node's store holds ``tx_id``; its block height (0: not yet)."""
-        end = time.monotonic() + self.commit_wait_s
-        while True:
-            self.index.refresh()
-            h = self.index.tx_height.get(tx_id, 0)
-            if h or time.monotonic() > end:
-                self.metrics.height.set(self.index.height)
-                return h
+        """Wait (bounded) until the node's store holds ``tx_id``; its block height (0: not yet).
+
+        One poller task refreshes the index for every waiting request (see :meth:`_poll`): with
+        ``c`` creates in flight, polling per request ran ``c`` store queries per round on the event
+        loop that also runs the PBFT clients.
+        """
+        start = time.monotonic()
+        self.index.refresh()
+        h = self.index.tx_height.get(tx_id, 0)
+        if not h:
+            fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(tx_id, []).append(fut)
+            if self._poller is None or self._poller.done():
+                self._poller = asyncio.create_task(self._poll())
+            try:
+                h = await asyncio.wait_for(fut, self.commit_wait_s)
+            except TimeoutError:
+                h = 0
+                self.metrics.block_timeouts.inc()
+            finally:
+                futs = self._waiters.get(tx_id, [])
+                if fut in futs:
+                    futs.remove(fut)
+                if not futs:
+                    self._waiters.pop(tx_id, None)
+        self.metrics.block_wait.observe(time.monotonic() - start)
+        self.metrics.height.set(self.index.height)
+        return h
+
+    async def _poll(self) -> None:
+        """Refresh the index every 2 ms while requests wait; wake those whose block arrived."""
+        while self._waiters:
             await asyncio.sleep(0.002)
+            self.index.refresh()
+            for tx_id in [t for t in self._waiters if t in self.index.tx_height]:
+                for fut in self._waiters.pop(tx_id):
+                    if not fut.done():
+                        fut.set_result(self.index.tx_height[tx_id])
 
     async def query(self, user: User, patient: bytes, category: str, history: bool = False) -> None:
         """A ``read`` query on chain (audited); raises on refusal."""

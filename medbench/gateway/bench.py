@@ -18,8 +18,9 @@ One fresh 4-node Medical Chain consortium with a gateway on node 0 (:mod:`.proce
 
 Latencies of requests *started* in the measurement window (after ``warmup``) are kept;
 requests/s = completed in the window / window. The gateway's own commit time (f+1 replies, its
-``medbench_gateway_commit_seconds``) is also reported, so what the gateway adds splits into
-HTTP + FHIR + signing (create p50 - commit p50) and the wait for the block.
+``medbench_gateway_commit_seconds``) and its wait for the block after the commit
+(``medbench_gateway_block_wait_seconds``, and how many waits hit the bound) are also reported,
+so what the gateway adds splits into the wait for the block and HTTP + FHIR + signing.
 """
 
 from __future__ import annotations
@@ -116,20 +117,34 @@ async def _closed_loop(
     }
 
 
-def _gateway_commit_ms(base: str, ctx: ssl.SSLContext) -> tuple[float, float]:
-    """Total commit seconds and count from the gateway's histogram (for deltas)."""
+GATEWAY_SERIES = (
+    "medbench_gateway_commit_seconds_sum",
+    "medbench_gateway_commit_seconds_count",
+    "medbench_gateway_block_wait_seconds_sum",
+    "medbench_gateway_block_wait_seconds_count",
+    "medbench_gateway_block_wait_timeouts_total",
+)
+
+
+def _gateway_series(base: str, ctx: ssl.SSLContext) -> dict[str, float]:
+    """The gateway's commit and block-wait totals from its ``/metrics`` (for deltas)."""
     import urllib.request
 
     url = base.removesuffix("/fhir") + "/metrics"
     with urllib.request.urlopen(url, context=ctx, timeout=5) as r:
         text = r.read().decode()
-    total = count = 0.0
+    out = dict.fromkeys(GATEWAY_SERIES, 0.0)
     for line in text.splitlines():
-        if line.startswith("medbench_gateway_commit_seconds_sum"):
-            total = float(line.split()[-1])
-        elif line.startswith("medbench_gateway_commit_seconds_count"):
-            count = float(line.split()[-1])
-    return total, count
+        name = line.split(" ", 1)[0]
+        if name in out:
+            out[name] = float(line.split()[-1])
+    return out
+
+
+def _mean_ms(before: dict[str, float], after: dict[str, float], what: str) -> float:
+    total = after[f"{what}_sum"] - before[f"{what}_sum"]
+    count = after[f"{what}_count"] - before[f"{what}_count"]
+    return total / max(count, 1) * 1000
 
 
 def _direct(root: Path, conns: int, warmup: float, duration: float, out: Path) -> dict[str, Any]:
@@ -217,7 +232,7 @@ def run_bench(out: Path, connections: list[int], duration: float, warmup: float)
             )
             read_id = r.json()["id"]
         for conns in connections:
-            s0, n0 = _gateway_commit_ms(base, ctx)
+            m0 = _gateway_series(base, ctx)
             create = asyncio.run(
                 _closed_loop(
                     base,
@@ -228,8 +243,11 @@ def run_bench(out: Path, connections: list[int], duration: float, warmup: float)
                     lambda k, i: ("POST", "/Encounter", _encounter(pid)),
                 )
             )
-            s1, n1 = _gateway_commit_ms(base, ctx)
-            commit_ms = (s1 - s0) / max(n1 - n0, 1) * 1000
+            m1 = _gateway_series(base, ctx)
+            commit_ms = _mean_ms(m0, m1, "medbench_gateway_commit_seconds")
+            wait_ms = _mean_ms(m0, m1, "medbench_gateway_block_wait_seconds")
+            key = "medbench_gateway_block_wait_timeouts_total"
+            wait_timeouts = int(m1[key] - m0[key])
             read = asyncio.run(
                 _closed_loop(
                     base,
@@ -249,6 +267,8 @@ def run_bench(out: Path, connections: list[int], duration: float, warmup: float)
                         **{k: r_[k] for k in ("req_s", "p50_ms", "p99_ms", "n")},
                         "errors": json.dumps(r_["errors"]),
                         "gateway_commit_mean_ms": commit_ms if what == "fhir-create" else "",
+                        "block_wait_mean_ms": wait_ms if what == "fhir-create" else "",
+                        "block_wait_timeouts": wait_timeouts if what == "fhir-create" else "",
                     }
                 )
             print(
@@ -256,7 +276,8 @@ def run_bench(out: Path, connections: list[int], duration: float, warmup: float)
                 f"p99 {create['p99_ms']:.1f}; read {read['req_s']:.1f}/s p50 "
                 f"{read['p50_ms']:.1f} p99 {read['p99_ms']:.1f}; direct {direct['req_s']:.1f}/s "
                 f"p50 {direct['p50_ms']:.1f} p99 {direct['p99_ms']:.1f}; gateway commit mean "
-                f"{commit_ms:.1f} ms",
+                f"{commit_ms:.1f} ms, block wait mean {wait_ms:.1f} ms "
+                f"({wait_timeouts} hit the bound)",
                 flush=True,
             )
     finally:

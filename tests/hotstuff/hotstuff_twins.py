@@ -217,6 +217,22 @@ def scenarios(n: int = 4, rounds: int = ROUNDS, beyond_f: bool = False) -> Itera
             yield Scenario(n, twins, tuple(combo))
 
 
+def scenario_at(index: int, n: int = 4, rounds: int = ROUNDS) -> Scenario:
+    """The ``index``-th scenario of :func:`scenarios` (mod the count), without listing them."""
+    index %= count(n, rounds)
+    for twins in twin_sets(n):
+        per_round = list(product(range(n), range(len(partitions(n, twins)))))
+        size = len(per_round) ** rounds
+        if index < size:
+            combo = []
+            for _ in range(rounds):
+                index, digit = divmod(index, len(per_round))
+                combo.append(per_round[digit])
+            return Scenario(n, twins, tuple(reversed(combo)))
+        index -= size
+    raise AssertionError("unreachable")
+
+
 def subset(stride: int, offset: int = 0, beyond_f: bool = False, n: int = 4) -> list[Scenario]:
     """Every ``stride``-th scenario from ``offset``: a deterministic sample of the bound."""
     every = scenarios(n, beyond_f=beyond_f)

@@ -26,6 +26,13 @@ def test_the_bound_is_as_documented() -> None:
         assert all(p[t] != p[twins.TWIN + t] for p in parts[1:])
 
 
+def test_scenario_at_indexes_the_enumeration() -> None:
+    """The mutation gate's full plan reaches scenario ``i`` without listing the bound."""
+    every = list(twins.scenarios())
+    for i in (0, 1, 35, 1_296, 2_600, 5_183):
+        assert twins.scenario_at(i) == every[i]
+
+
 def test_twin_copies_speak_as_one_identity() -> None:
     """A message to a twinned replica reaches both copies; both copies sign as the replica."""
     net = twins.TwinsNetwork(4, (2,), clients=1, seed=3)

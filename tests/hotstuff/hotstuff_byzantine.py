@@ -21,7 +21,10 @@ it alters with its *own* keys (it cannot forge another replica's signature). The
   carry no QC: the certificate does not contradict the stale justify). Chained HotStuff's locks
   refuse depth 3 and make depths 1 and 2 harmless (Yin et al., PODC 2019, §4.2: the locked block
   sits two below a certified block); a replica that commits on a two-chain, or votes without
-  the lock, is forked away from what it committed.
+  the lock, is forked away from what it committed;
+* ``forged-qc`` (in :data:`FORKING`) — the depth-3 fork, justified instead by a QC of the
+  previous view made of its own vote for the fork's parent, repeated: an honest replica refuses
+  the QC (one voter, not a quorum); one that counts a voter twice follows it past its lock.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ BEHAVIOURS = (
     "late-equivocating",
 )
 
-FORKING = ("forking-1", "forking-2", "forking-3")
+FORKING = ("forking-1", "forking-2", "forking-3", "forged-qc")
 """The stale-QC leaders (kept apart from :data:`BEHAVIOURS`: the random draws stay as they were)."""
 
 
@@ -107,8 +110,8 @@ class Byzantine:
             bad = QC(b.justify.view, b.justify.block_hash, (votes[0],) * len(votes))
             blk = Block(b.view, b.height, b.parent, bad, b.timestamp, b.batch, b.proposer)
             return [Send(send.dsts, seal(r, Proposal(blk, m.timeout_cert, m.replica)))]
-        if kind.startswith("forking-") and isinstance(m, Proposal) and len(send.dsts) > 1:
-            fork = self.fork(m, int(kind[-1]))
+        if kind in FORKING and isinstance(m, Proposal) and len(send.dsts) > 1:
+            fork = self.fork(m, 3) if kind == "forged-qc" else self.fork(m, int(kind[-1]))
             if fork is not None:
                 return [Send(send.dsts[:1], m), Send(send.dsts[1:], fork)]
             return [send]
@@ -145,6 +148,12 @@ class Byzantine:
         base = r.tree.get(qc.block_hash)
         if base is None:
             return None
+        if self.kind == "forged-qc":  # one vote of the previous view, counted quorum times
+            own = seal(r, Vote(v - 1, base.hash, r.node_id))
+            forged = QC(v - 1, base.hash, (own,) * r.quorum)
+            ts = max(b.timestamp, base.timestamp)
+            blk = Block(v, base.height + 1, base.hash, forged, ts, (), b.proposer)
+            return seal(r, Proposal(blk, (), m.replica))
         votes = [r.collector.first.get((v - 1, i)) for i in range(r.n)]
         tc = tuple(x for x in votes if x is not None)[: r.quorum]
         if len(tc) < r.quorum:

@@ -267,13 +267,6 @@ CATALOGUE: tuple[Mutant, ...] = (
         "hotstuff",
     ),
     Mutant(
-        "hs-non-consecutive-commit", "hs-commit", HS + "blocktree.py",
-        "        if b2.view != b1.view + 1 or b1.view != b0.view + 1:\n            return None\n",
-        "",
-        "a three-chain commits even when its views are not consecutive",
-        "hotstuff",
-    ),
-    Mutant(
         "hs-vote-without-lock", "hs-voting", HS + "safety.py",
         "        if justify.view > locked.view:\n            return None\n",
         "        if justify.view >= 0:\n            return None\n",

@@ -35,7 +35,7 @@ PLANS: dict[str, dict[str, int]] = {
 HS_PLANS: dict[str, dict[str, int]] = {
     # the quick plan walks draws of the normal suite: seeds 0.., 500.. and 2000.. (forking
     # leaders) of test_hotstuff_random, the Twins stride of test_hotstuff_twins.test_twins_subset
-    "quick": {"hs-random": 50, "hs-recovery": 20, "hs-forking": 50, "hs-twins": 120},
+    "quick": {"hs-random": 100, "hs-recovery": 20, "hs-forking": 50, "hs-twins": 120},
     "full": {"hs-random": 2_000, "hs-recovery": 400, "hs-forking": 1_000, "hs-macs": 20,
              "hs-twins": 5_184},
 }  # fmt: skip

@@ -13,7 +13,18 @@ it alters with its *own* keys (it cannot forge another replica's signature). The
 * ``stale-new-view`` — sends NEW-VIEWs with the genesis QC and a vote for a made-up block;
 * ``late-equivocating`` — as leader, keeps offering every replica fresh conflicting blocks for
   views it already proposed in (an honest replica refuses: it voted in that view; one that
-  forgot its vote on a restart would vote twice).
+  forgot its vote on a restart would vote twice);
+* ``forking-<d>`` (:data:`FORKING`; d = 1, 2, 3) — as leader, sends its honest proposal to one
+  replica and to the others a block that forks ``d`` blocks below it: a sibling of the ``d``-th
+  ancestor of its block, justified by that ancestor's parent's QC, with the votes of the
+  previous view it collected as a timeout certificate (they prove a quorum left that view, and
+  carry no QC: the certificate does not contradict the stale justify). Chained HotStuff's locks
+  refuse depth 3 and make depths 1 and 2 harmless (Yin et al., PODC 2019, §4.2: the locked block
+  sits two below a certified block); a replica that commits on a two-chain, or votes without
+  the lock, is forked away from what it committed;
+* ``forged-qc`` (in :data:`FORKING`) — the depth-3 fork, justified instead by a QC of the
+  previous view made of its own vote for the fork's parent, repeated: an honest replica refuses
+  the QC (one voter, not a quorum); one that counts a voter twice follows it past its lock.
 """
 
 from __future__ import annotations
@@ -33,6 +44,9 @@ BEHAVIOURS = (
     "stale-new-view",
     "late-equivocating",
 )
+
+FORKING = ("forking-1", "forking-2", "forking-3", "forged-qc")
+"""The stale-QC leaders (kept apart from :data:`BEHAVIOURS`: the random draws stay as they were)."""
 
 
 def seal(replica: Replica, msg: Any) -> Any:
@@ -96,6 +110,11 @@ class Byzantine:
             bad = QC(b.justify.view, b.justify.block_hash, (votes[0],) * len(votes))
             blk = Block(b.view, b.height, b.parent, bad, b.timestamp, b.batch, b.proposer)
             return [Send(send.dsts, seal(r, Proposal(blk, m.timeout_cert, m.replica)))]
+        if kind in FORKING and isinstance(m, Proposal) and len(send.dsts) > 1:
+            fork = self.fork(m, 3) if kind == "forged-qc" else self.fork(m, int(kind[-1]))
+            if fork is not None:
+                return [Send(send.dsts[:1], m), Send(send.dsts[1:], fork)]
+            return [send]
         if kind == "late-equivocating" and isinstance(m, Proposal):
             self.sent.append(m)
             return [send]
@@ -111,3 +130,35 @@ class Byzantine:
             vote = seal(r, Vote(m.view - 1, sha256(b"made up"), m.replica))
             return [Send(send.dsts, seal(r, NewView(m.view, GENESIS_QC, vote, True, m.replica)))]
         return [send]
+
+    def fork(self, m: Proposal, depth: int) -> Proposal | None:
+        """The proposal forking ``depth`` blocks below ``m``'s block (module docstring), or
+        ``None`` if the inner replica lacks the blocks or a timeout certificate of votes."""
+        r = self.inner
+        b = m.block
+        v = b.view
+        child = r.tree.get(b.parent)  # walk down: child's justify certifies its parent
+        for _ in range(depth - 1):
+            if child is None or child.height == 0:
+                return None
+            child = r.tree.get(child.parent)
+        if child is None or child.height == 0:
+            return None
+        qc = child.justify
+        base = r.tree.get(qc.block_hash)
+        if base is None:
+            return None
+        if self.kind == "forged-qc":  # one vote of the previous view, counted quorum times
+            own = seal(r, Vote(v - 1, base.hash, r.node_id))
+            forged = QC(v - 1, base.hash, (own,) * r.quorum)
+            ts = max(b.timestamp, base.timestamp)
+            blk = Block(v, base.height + 1, base.hash, forged, ts, (), b.proposer)
+            return seal(r, Proposal(blk, (), m.replica))
+        votes = [r.collector.first.get((v - 1, i)) for i in range(r.n)]
+        tc = tuple(x for x in votes if x is not None)[: r.quorum]
+        if len(tc) < r.quorum:
+            return None
+        blk = Block(
+            v, base.height + 1, base.hash, qc, max(b.timestamp, base.timestamp), (), b.proposer
+        )
+        return seal(r, Proposal(blk, tc, m.replica))

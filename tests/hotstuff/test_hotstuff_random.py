@@ -21,15 +21,18 @@ import random
 from collections import Counter
 
 import pytest
-from hotstuff_byzantine import BEHAVIOURS, Byzantine
+from hotstuff_byzantine import BEHAVIOURS, FORKING, Byzantine
 from hotstuff_harness import Network, executed_ops, safety_violations
 
 
-def run_schedule(seed: int, scheme: str = "modeled", recovery: bool = False) -> Network:
+def run_schedule(
+    seed: int, scheme: str = "modeled", recovery: bool = False, forking: bool = False
+) -> Network:
     """Run one seed's fault phase and recovery; assert safety, liveness and convergence.
 
     ``recovery`` focuses the draw on restarts: replica 1 is a ``late-equivocating`` leader and
-    honest replicas crash and restart more often (the other draws stay random).
+    honest replicas crash and restart more often (the other draws stay random). ``forking``
+    makes f replicas stale-QC leaders (``hotstuff_byzantine.FORKING``, one depth each).
     """
     rng = random.Random(seed)
     n = rng.choice((4, 4, 5, 7))
@@ -50,10 +53,12 @@ def run_schedule(seed: int, scheme: str = "modeled", recovery: bool = False) -> 
         max_sync_blocks=rng.choice((2, 8, 64)),
         disk_roundtrip=rng.random() < 0.3,
     )
-    byzantine = [1] if recovery else rng.sample(range(n), rng.randint(0, f))
+    byzantine = [1] if recovery else rng.sample(range(n), f if forking else rng.randint(0, f))
     holes = set()
     for r in byzantine:
         kind = "late-equivocating" if recovery else rng.choice((*BEHAVIOURS, "black-hole"))
+        if forking:
+            kind = rng.choice(FORKING)
         if kind == "black-hole":
             holes.add(r)
         else:
@@ -111,6 +116,9 @@ def run_schedule(seed: int, scheme: str = "modeled", recovery: bool = False) -> 
     assert not problems, f"seed {seed}: {problems}"
     net.heal()
     net.black_holes |= holes  # a Byzantine black hole stays one
+    for r in byzantine:  # forking leaders stop forking (their forks left one replica ahead,
+        if forking:  # and the tips of an idle chain need not meet while it goes on)
+            net.nodes[r].kind = "honest"
     for r in sorted(net.crashed):
         net.restart(r)
     done = net.run_until_idle(limit_us=30_000_000, step_us=20_000)
@@ -151,6 +159,13 @@ def test_random_schedules_recovering_next_to_a_late_equivocator(chunk: int) -> N
     """50 seeds focused on restarts while a faulty leader offers conflicting blocks."""
     for seed in range(500 + chunk * 25, 500 + chunk * 25 + 25):
         run_schedule(seed, recovery=True)
+
+
+@pytest.mark.parametrize("chunk", range(2))
+def test_random_schedules_with_forking_leaders(chunk: int) -> None:
+    """50 seeds where f replicas lead with stale QCs (forks below their blocks)."""
+    for seed in range(2_000 + chunk * 25, 2_000 + chunk * 25 + 25):
+        run_schedule(seed, forking=True)
 
 
 @pytest.mark.parametrize(("scheme", "seeds"), [("macs", 10), ("signatures", 5)])

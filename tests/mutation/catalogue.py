@@ -23,6 +23,7 @@ class Mutant:
     find: str
     replace: str
     what: str
+    protocol: str = "pbft"  # whose schedules judge it (tests/mutation/child.py)
 
     def apply(self, text: str) -> str:
         """``text`` with the edit made; ``ValueError`` unless ``find`` occurs exactly once."""
@@ -33,6 +34,7 @@ class Mutant:
 
 
 PB = "consensus/pbft/"
+HS = "consensus/hotstuff/"
 
 CATALOGUE: tuple[Mutant, ...] = (
     # --- quorum thresholds ---------------------------------------------------------------------
@@ -254,5 +256,63 @@ CATALOGUE: tuple[Mutant, ...] = (
         "            decided = self._mixed_refusals(votes, timed_out)\n",
         "            decided = []\n",
         "a client waits for matching refusals forever (the split livelock)",
+    ),
+    # --- chained HotStuff (judged by tests/hotstuff: random schedules and Twins) --------------
+    Mutant(
+        "hs-two-chain-commit", "hs-commit", HS + "blocktree.py",
+        "        if b1 is None or b1.height == 0:\n            return None\n",
+        "        if b1 is None:\n            return None\n"
+        "        if b2.parent == b1.hash and b2.view == b1.view + 1:\n            return b1\n",
+        "a block commits on a two-chain (its child and grandchild certified), not a three-chain",
+        "hotstuff",
+    ),
+    Mutant(
+        "hs-vote-without-lock", "hs-voting", HS + "safety.py",
+        "        if justify.view > locked.view:\n            return None\n",
+        "        if justify.view >= 0:\n            return None\n",
+        "a replica votes without the locked-QC rule (safeNode always true)",
+        "hotstuff",
+    ),
+    Mutant(
+        "hs-vote-twice", "hs-voting", HS + "safety.py",
+        "        if block.view <= self.last_voted_view:\n",
+        "        if block.view < self.last_voted_view:\n",
+        "a replica may vote for a second block in the view it last voted in",
+        "hotstuff",
+    ),
+    Mutant(
+        "hs-small-quorum", "hs-quorum", HS + "replica.py",
+        "        self.quorum = strong_quorum(n)",
+        "        self.quorum = strong_quorum(n) - 1",
+        "QCs (and timeout certificates) formed and accepted with n - f - 1 votes",
+        "hotstuff",
+    ),
+    Mutant(
+        "hs-qc-duplicate-voters", "hs-quorum", HS + "certificates.py",
+        "        if r in seen:\n            return \"duplicate voter\"\n",
+        "",
+        "a QC may count one replica's vote several times",
+        "hotstuff",
+    ),
+    Mutant(
+        "hs-vote-not-persisted", "hs-persist", HS + "safety.py",
+        "        return VoteDecision(vote, (vote,), None, False)\n",
+        "        return VoteDecision(vote, (), None, False)\n",
+        "the last voted view is not persisted (a restarted replica may vote twice in a view)",
+        "hotstuff",
+    ),
+    Mutant(
+        "hs-qc-high-frozen", "hs-qc-high", HS + "replica.py",
+        "        self._raise_qc_high(qc, src)\n        b2 = self.tree.get(qc.block_hash)\n",
+        "        b2 = self.tree.get(qc.block_hash)\n",
+        "qc_high is not raised by the QCs of proposals (a leader proposes on a stale QC)",
+        "hotstuff",
+    ),
+    Mutant(
+        "hs-no-view-timer", "hs-liveness", HS + "pacemaker.py",
+        "        return self.deadline is not None and now >= self.deadline\n",
+        "        return False\n",
+        "the pacemaker's view timer never fires (a silent leader stalls the chain)",
+        "hotstuff",
     ),
 )  # fmt: skip

@@ -1,10 +1,13 @@
 """Run the adversary's schedules against one (mutated) copy of the package; print one JSON line.
 
-Called by ``runner.py`` as ``python tests/mutation/child.py --scratch DIR --plan quick|full``:
-``DIR/medbench`` is imported instead of the real package (checked). The plan interleaves the
-schedule families — randomized PBFT seeds, recovery-focused seeds, MAC seeds, Twins scenarios at
-n = 4 and n = 7, Medical Chain seeds — evenly by count, in a fixed order, and stops at the first
-verdict that kills (safety, liveness, agreement). Anything else a run raises (a ``NodeCrashed``,
+Called by ``runner.py`` as ``python tests/mutation/child.py --scratch DIR --plan quick|full
+[--protocol pbft|hotstuff]``: ``DIR/medbench`` is imported instead of the real package (checked).
+The plan interleaves the schedule families of the mutant's protocol — for PBFT randomized seeds,
+recovery-focused seeds, MAC seeds, Twins scenarios at n = 4 and n = 7, Medical Chain seeds; for
+HotStuff the random fault schedules of ``tests/hotstuff/test_hotstuff_random.py`` (plain and
+recovery-focused) and the Twins scenarios of ``tests/hotstuff/hotstuff_twins.py`` — evenly by
+count, in a fixed order, and stops at the first verdict that kills (safety, liveness,
+agreement). Anything else a run raises (a ``NodeCrashed``,
 a resource verdict, an exception of broken code) is counted as an error, and the plan goes on.
 """
 
@@ -29,6 +32,14 @@ PLANS: dict[str, dict[str, int]] = {
     "full": {"findings": 7, "stratified": 6_600, "pbft": 3_000, "recovery": 1_000,
              "twins4": 5_184, "macs": 200, "signatures": 40, "twins7": 2_000, "medchain": 160},
 }  # fmt: skip
+HS_PLANS: dict[str, dict[str, int]] = {
+    # the quick plan walks draws of the normal suite: seeds 0.., 500.. and 2000.. (forking
+    # leaders) of test_hotstuff_random, the Twins stride of test_hotstuff_twins.test_twins_subset
+    "quick": {"hs-random": 100, "hs-recovery": 20, "hs-forking": 50, "hs-twins": 120},
+    "full": {"hs-random": 2_000, "hs-recovery": 400, "hs-forking": 1_000, "hs-macs": 20,
+             "hs-twins": 5_184},
+}  # fmt: skip
+PROTOCOL_PLANS = {"pbft": PLANS, "hotstuff": HS_PLANS}
 TIME_CAPS = {"quick": 60.0, "full": 900.0}  # seconds per mutant: a safety net over the counts
 
 
@@ -71,6 +82,28 @@ def families(scratch_tmp: Path, plan: str = "full") -> dict[str, Callable[[int],
     }
 
 
+def hotstuff_families(plan: str = "full") -> dict[str, Callable[[int], Any]]:
+    """HotStuff family name -> run(index) (raises a verdict on a violation)."""
+    import hotstuff_schedules
+    import hotstuff_twins
+
+    total = hotstuff_twins.count()
+    stride = hotstuff_twins.subset(8)  # the quick plan: test_hotstuff_twins's stride
+
+    def twin(i: int) -> Any:
+        if plan == "quick":
+            return hotstuff_twins.run_scenario(stride[_spread(i, len(stride))])
+        return hotstuff_twins.run_scenario(hotstuff_twins.scenario_at(_spread(i, total)))
+
+    return {
+        "hs-random": hotstuff_schedules.check_seed,
+        "hs-recovery": lambda i: hotstuff_schedules.check_seed(500 + i, recovery=True),
+        "hs-forking": lambda i: hotstuff_schedules.check_seed(2_000 + i, forking=True),
+        "hs-macs": lambda i: hotstuff_schedules.check_seed(1_000 + i, scheme="macs"),
+        "hs-twins": twin,
+    }
+
+
 def order(plan: dict[str, int]) -> list[tuple[str, int]]:
     """Every (family, index) of ``plan``: the findings first, then the other families
     interleaved evenly by count."""
@@ -85,10 +118,13 @@ def main() -> int:
     ap.add_argument("--scratch", required=True)
     ap.add_argument("--plan", default="quick", choices=sorted(PLANS))
     ap.add_argument("--cap", type=float, default=0.0, help="seconds (default: the plan's)")
+    ap.add_argument("--protocol", default="pbft", choices=sorted(PROTOCOL_PLANS))
     args = ap.parse_args()
     cap = args.cap or TIME_CAPS[args.plan]
     scratch = Path(args.scratch).resolve()
-    sys.path[:0] = [str(scratch), str(ROOT / "tests" / "pbft"), str(ROOT / "tests" / "medchain")]
+    # HotStuff: tests/pbft after tests/hotstuff, for the verdicts (never its twins module)
+    helpers = ("hotstuff", "pbft") if args.protocol == "hotstuff" else ("pbft", "medchain")
+    sys.path[:0] = [str(scratch), *(str(ROOT / "tests" / h) for h in helpers)]
     import medbench
 
     if not Path(medbench.__file__).resolve().is_relative_to(scratch):
@@ -96,10 +132,13 @@ def main() -> int:
         return 2
     from verdicts import KILL_KINDS, VerdictFailure
 
-    runs = families(scratch, args.plan)
+    if args.protocol == "hotstuff":
+        runs = hotstuff_families(args.plan)
+    else:
+        runs = families(scratch, args.plan)
     start = time.monotonic()
     out: dict[str, Any] = {"killed": False, "runs": 0, "errors": 0, "other_verdicts": 0}
-    for name, k in order(PLANS[args.plan]):
+    for name, k in order(PROTOCOL_PLANS[args.protocol][args.plan]):
         if time.monotonic() - start > cap:
             out["capped"] = True
             break

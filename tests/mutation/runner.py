@@ -5,8 +5,9 @@ subset in ``make test``, ``tests/mutation/test_mutation_gate.py``):
 
 1. every entry of :data:`catalogue.CATALOGUE` must apply to the current tree (its snippet occurs
    exactly once), else the gate fails at once (exit 2): the catalogue cannot rot silently;
-2. the *unmutated* copy runs the same plan first and must come out clean — no verdict, no error
-   (exit 3 otherwise): a kill then means the mutant, not the schedules;
+2. the *unmutated* copy runs the same plan first — once per protocol among the mutants run (PBFT,
+   HotStuff: each mutant is judged by its own protocol's schedules) — and must come out clean,
+   no verdict, no error (exit 3 otherwise): a kill then means the mutant, not the schedules;
 3. each mutant: ``medbench/`` is copied to a fresh scratch directory, the edit applied there (the
    real tree is never touched), and ``child.py`` runs the plan in a new interpreter against it.
    Killed = a safety, liveness or agreement verdict; errors (a node raising, an exception of broken
@@ -63,9 +64,17 @@ def check_catalogue(package: Path) -> list[str]:
 
 
 def run_one(
-    mutant: Mutant | None, plan: str, package: Path, workdir: Path, cap: float = 0.0
+    mutant: Mutant | None,
+    plan: str,
+    package: Path,
+    workdir: Path,
+    cap: float = 0.0,
+    protocol: str = "pbft",
 ) -> Outcome:
-    """Copy the package, apply ``mutant`` (None: the baseline), run the plan in a child."""
+    """Copy the package, apply ``mutant`` (None: the baseline of ``protocol``), run the plan of
+    the mutant's protocol in a child."""
+    if mutant is not None:
+        protocol = mutant.protocol
     scratch = Path(tempfile.mkdtemp(prefix=f"{mutant.id if mutant else 'baseline'}-",
                                     dir=workdir))  # fmt: skip
     try:
@@ -78,7 +87,7 @@ def run_one(
         t0 = time.monotonic()
         proc = subprocess.run(
             [sys.executable, str(HERE / "child.py"), "--scratch", str(scratch), "--plan", plan,
-             "--cap", str(cap)],
+             "--cap", str(cap), "--protocol", protocol],
             capture_output=True, text=True, env=env, cwd=str(scratch),
             timeout=(cap or TIME_CAPS[plan]) * 3 + 60,
         )  # fmt: skip
@@ -95,15 +104,21 @@ def run_one(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def table(outcomes: list[Outcome], plan: str, baseline: Outcome) -> str:
-    """The kill table (markdown)."""
+def table(outcomes: list[Outcome], plan: str, baselines: dict[str, Outcome]) -> str:
+    """The kill table (markdown); ``baselines``: protocol -> its unmutated run."""
     killed = sum(o.killed for o in outcomes)
     lines = [
         f"# Mutation gate, plan {plan!r}: {killed}/{len(outcomes)} mutants killed "
         f"({100 * killed / max(len(outcomes), 1):.0f} %)",
         "",
-        f"Baseline (unmutated copy): {baseline.result.get('runs')} runs, "
-        f"{baseline.result.get('errors', '?')} errors, no verdict, {baseline.seconds:.1f} s.",
+    ]
+    for protocol, baseline in baselines.items():
+        name = "" if list(baselines) == ["pbft"] else f" ({protocol} schedules)"
+        lines.append(
+            f"Baseline (unmutated copy){name}: {baseline.result.get('runs')} runs, "
+            f"{baseline.result.get('errors', '?')} errors, no verdict, {baseline.seconds:.1f} s."
+        )
+    lines += [
         "",
         "| mutant | category | bug | verdict | killed by | runs | errors | s |",
         "|---|---|---|---|---|---|---|---|",
@@ -141,17 +156,23 @@ def main() -> int:
         print("the mutation catalogue no longer applies to the tree:", *problems, sep="\n  ")
         return 2
     mutants = [m for m in CATALOGUE if not args.only or m.id in args.only.split(",")]
+    protocols = sorted({m.protocol for m in mutants}, key=lambda p: (p != "pbft", p))
+    baselines: dict[str, Outcome] = {}
     with tempfile.TemporaryDirectory(prefix="medbench-mutants-") as tmp:
         work = Path(tmp)
-        if args.no_baseline:
-            baseline = Outcome(None, {"runs": "skipped", "errors": "-"}, 0.0)
-        else:
-            baseline = run_one(None, args.plan, package, work, args.cap)
+        for protocol in protocols:
+            if args.no_baseline:
+                baselines[protocol] = Outcome(None, {"runs": "skipped", "errors": "-"}, 0.0)
+                continue
+            baseline = run_one(None, args.plan, package, work, args.cap, protocol)
             r = baseline.result
             if r.get("killed") or r.get("errors") or r.get("other_verdicts") or "fatal" in r:
-                print("the unmutated tree does not pass the plan; no mutant can be judged:", r)
+                print(f"the unmutated tree does not pass the {protocol} plan; no mutant can be "
+                      f"judged: {r}")  # fmt: skip
                 return 3
-            print(f"baseline clean: {r['runs']} runs in {baseline.seconds:.1f} s", flush=True)
+            print(f"baseline clean ({protocol}): {r['runs']} runs in {baseline.seconds:.1f} s",
+                  flush=True)  # fmt: skip
+            baselines[protocol] = baseline
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             futures = [pool.submit(run_one, m, args.plan, package, work, args.cap) for m in mutants]
             outcomes = []
@@ -161,7 +182,7 @@ def main() -> int:
                 state = o.result.get("kind", "killed") if o.killed else "SURVIVED"
                 print(f"  {m.id:34} {state:9} {o.result.get('by', '')} ({o.seconds:.1f} s)",
                       flush=True)  # fmt: skip
-    text = table(outcomes, args.plan, baseline)
+    text = table(outcomes, args.plan, baselines)
     print(text)
     if args.table:
         Path(args.table).parent.mkdir(parents=True, exist_ok=True)

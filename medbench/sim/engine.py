@@ -770,8 +770,9 @@ class Simulator:
             if ready.messages or ready.committed or ready.completed or ready.notes or ready.persist:
                 end = emit(dst, ready, end)
             busy[dst] = end
-            if deadline[dst] is not None:
-                self._arm(dst, deadline[dst])  # a message may move the node's deadline
+            dl = deadline[dst]
+            if dl is not None:
+                self._arm(dst, dl)  # a message may move the node's deadline
         if got:
             self._delivered += len(got)
             if h is not None:

@@ -743,6 +743,7 @@ FINDINGS: tuple[tuple[str, int], ...] = (
     ("seed", 584),  # lost CHECKPOINTs wedged the group
     ("seed", 876),
     ("seed", 1124),
+    ("seed", 14627),  # a reviving primary kept a giving-up replica's vote open (soak)
 )
 """The draws on which the adversary found bugs beyond issue 13's list (the mutation gate runs
 them first; ``test_pbft_adversary_findings.py`` keeps them green)."""

@@ -15,6 +15,7 @@
    refusal for a request that executed. Now a replica never refuses a request it voted for at a
    sequence it has not executed yet (its PREPARE may be part of a certificate).
 3. **Lost CHECKPOINTs wedged the group** (seeds 584, 876, 1124): see below.
+4. **A reviving primary kept a vote open for ever** (soak seed 14627): see below.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from pbft_harness import Network, safety_violations
 from schedules import check_draw, check_seed, stratified
 
 from medbench.consensus.pbft import Client, make_keyrings
+from medbench.consensus.pbft.adversary import RequestReviver
 from medbench.consensus.pbft.messages import Reply, Submit
 
 KEYS = make_keyrings("modeled", 4, range(6))
 
 
-def _split_network() -> Network:
-    """Replicas 0 and 1 refuse ``split``; 2 and 3 admit it (as if they judged it later)."""
+def _split_network(refusers: tuple[int, ...] = (0, 1)) -> Network:
+    """Replicas ``refusers`` refuse ``split``; the others admit it (as if they judged it later)."""
     net = Network(n=4, clients=2, seed=5, client_timeout_us=100_000, view_change_timeout_us=50_000)
 
     def make(refuses: bool):  # type: ignore[no-untyped-def]
@@ -39,7 +41,7 @@ def _split_network() -> Network:
         return rule
 
     for r in net.replicas():
-        r.validator = make(r.node_id in (0, 1))
+        r.validator = make(r.node_id in refusers)
     return net
 
 
@@ -160,3 +162,38 @@ def test_a_restarted_replica_counts_and_resends_its_own_checkpoints() -> None:
 def test_schedule_seeds_584_876_1124_are_live_again() -> None:
     for seed in (584, 876, 1124):
         check_seed(seed)
+
+
+# --- 4. a reviving primary kept a vote open for ever (soak seed 14627) ---------------------------
+#
+# Replicas 0 and 2 refused a request, honest replica 1 admitted it. Views ordered others without
+# it, so replica 1 was giving it up (more than f views), but a replica gives up only once its
+# votes for the request are closed (it may not refuse what its PREPARE may have certified). The
+# faulty replica 3, a request reviver, proposed the request again in every view it led, at fresh
+# sequences above the executed ones, and replica 1 voted for it each time: its vote never closed,
+# the request stayed pending, and replica 1's timer and the reviver's changed views for ever
+# (views 202, 103 batches executed in 20 s). Now a backup casts no new vote for a request it is
+# giving up (a NEW-VIEW's re-issued certificates it still accepts).
+
+
+def test_a_reviving_primary_cannot_keep_a_request_pending_for_ever() -> None:
+    net = _split_network(refusers=(0, 2))  # replica 1 and the reviver admit "split"
+    net.nodes[3] = RequestReviver(net.nodes[3], every=1)
+    net.submit(4, b"split")
+    net.submit(4, b"next")
+    for k in range(100):  # another client keeps traffic going (liveness is under traffic)
+        if net.nodes[4].idle:
+            break
+        if net.nodes[5].idle:
+            net.submit(5, b"other %d" % k)
+        net.run(100_000)
+    assert net.nodes[4].idle  # was: replica 1 kept it pending, views changed for ever
+    r1 = net.replicas([1])[0]
+    assert r1.rejections["request being given up"] > 0  # the reviver did re-propose it
+    first = min((c for c in net.completed if c.client == 4), key=lambda c: c.timestamp)
+    assert first.refusal in ("no-grant", "unordered")
+    assert safety_violations(net, range(3)) == []
+
+
+def test_schedule_seed_14627_is_live_again() -> None:
+    check_seed(14627)

@@ -475,12 +475,26 @@ class ReplicaCore(ABC):
             self._reject(pp, reason)  # no PREPARE: the request timers move to a new primary
             return
         for item in pp.batch:
-            reason = self._admit(item)
+            reason = self._admit(item) or self._giving_up(item)
             if reason is not None:
                 self._reject(pp, reason)
                 return
         self._ready.persist.append(pp)
         self._accept_pre_prepare(slot, pp)
+
+    def _giving_up(self, item: Item) -> str | None:
+        """Why a backup does not vote for ``item`` in a fresh pre-prepare, or ``None``.
+
+        A request pending, unordered, through more than f views that ordered others is being
+        given up (:meth:`~.viewchange.ViewChanges._rejudge`), once this replica's votes for it
+        are closed (:meth:`_may_refuse`). A new vote at a higher sequence would reopen them: a
+        primary re-proposing it in every view it leads (a request reviver, soak seed 14627) kept
+        it pending here, and this replica's timer changed views, for ever. Not voting is always
+        safe; the certificates a NEW-VIEW re-issues are accepted all the same (``install_view``).
+        """
+        if type(item) is Request and self.pending_views[(item.client, item.timestamp)] > self.f:
+            return "request being given up"
+        return None
 
     def _time_floor(self, s: int) -> int:
         """The time a batch at ``s`` may not precede: the newest batch time known below ``s``.

@@ -31,6 +31,8 @@ Clients are any other node id. The protocol, rule by rule (TOCS section in brack
   committable nor refused for ever: a request still pending after f+1 whole views that executed
   other batches is given up (refusal ``unordered``, :meth:`~.viewchange.ViewChanges._rejudge`),
   and the client takes 2f+1 refusals of mixed reasons once no single reason can reach 2f+1.
+  Meanwhile a backup prepares no fresh pre-prepare holding it (a primary re-proposing it at
+  ever higher sequences would otherwise keep this replica's vote, and the request, open).
 * Batching [§5.1]: the primary sends a PRE-PREPARE when ``max_batch_size`` requests wait, or when
   the oldest has waited ``max_batch_delay_us`` (0: at once), and only inside the watermarks.
 * Agreed time [§4.6, non-determinism]: the primary puts its clock reading (from ``tick``, never

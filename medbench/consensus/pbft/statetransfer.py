@@ -63,6 +63,10 @@ class StateTransfer(ReplicaCore):
         self.checkpoints.make_stable(s, digest, proof)
         self.log.collect(s)
         self.votes.forget_below(s + 1)
+        # votes at executed sequences are closed (_may_refuse): forget them, or the requests of
+        # every executed batch a NEW-VIEW re-issues would stay in ``voted`` for ever
+        done = min(s, self.last_executed)
+        self.voted = {k: q for k, q in self.voted.items() if q > done}
         self._ready.persist.append(StableRecord(s, digest, proof))
         if s > self.last_executed:
             self.start_fetch(s, digest, proof)

@@ -150,3 +150,16 @@ def test_a_hostile_unsigned_block_from_a_peer_is_never_stored(tmp_path: Path) ->
     for i in [0, 1, 2, 3]:
         assert dep.nodes[i].store.block_height_of(forged.id) is None
         assert dep.nodes[i].verify(dep.signer_policy()).findings == ()
+
+
+def test_a_gateway_proof_of_an_unsigned_block_says_so() -> None:
+    from medbench.crypto.keys import Scheme, SigningKey
+    from medbench.gateway.proofs import inclusion_doc, verify_proof
+
+    key = SigningKey.generate(Scheme.ED25519, seed=bytes(32))
+    ids = (bytes(range(32)), bytes(32))
+    signed = Block.make(1, bytes(32), key, ids, 5)
+    assert verify_proof(inclusion_doc(signed, ids[1], [key.public]))[1] == []
+    unsigned = Block(signed.header, b"", ids)
+    _, problems = verify_proof(inclusion_doc(unsigned, ids[1], [key.public]))
+    assert problems == ["block 1: not signed yet (awaiting its blocker; ask again)"]

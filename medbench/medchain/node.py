@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +245,7 @@ class MedicalChainNode:
                 [chain.ids[self.stored_height + 1]] if self.stored_height + 1 < chain.length else []
             )
             # the oldest stored-but-unsigned blocks (dict order is height order), bounded per round
-            wanted.extend(list(self.unsigned)[:WANT_LIMIT])
+            wanted.extend(islice(self.unsigned, WANT_LIMIT))
             if wanted:
                 self._wanted_at = now
             for block_id in wanted:

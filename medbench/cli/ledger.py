@@ -33,10 +33,12 @@ ATTACKS = ("none", "alter", "delete", "forge", "link", "blocker")
 
 
 def _print_report(title: str, report: ChainReport) -> None:
+    advisory = len(report.findings) - len(report.defects)  # e.g. an unsigned tip: not a defect
     print(
         f"{title}: {report.blocks_checked} blocks, {report.transactions_checked} transactions, "
         f"{report.signatures_checked} signatures -> "
-        + ("OK" if report.ok else f"{len(report.findings)} finding(s)")
+        + ("OK" if report.ok else f"{len(report.defects)} finding(s)")
+        + (f" ({advisory} advisory)" if advisory else "")
     )
     for f in report.findings:
         print(f"  {f}")

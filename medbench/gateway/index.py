@@ -17,7 +17,9 @@ indexes every committed transaction the node stored:
   ``blacklist``.
 
 Each indexed version keeps its transaction ID and block height (what ``meta`` and the chain
-endpoints show). :meth:`StoreIndex.refresh` is incremental and cheap when nothing changed.
+endpoints show). :meth:`StoreIndex.refresh` is incremental and cheap when nothing changed;
+it also re-reads (bounded) the blocks the node stored before their signature arrived, so the
+chain endpoints and proofs pick the signature up (docs/medical-chain.md §1.5).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,8 @@ from medbench.store.reads import Snapshot
 from medbench.store.rows import StoredBlock
 
 ID_BYTES = 16
+RECHECK = 256
+"""Most unsigned indexed blocks one :meth:`StoreIndex.refresh` re-reads for a late signature."""
 """A logical id is the hex of the first 16 bytes of the creating transaction's ID."""
 
 
@@ -164,6 +169,9 @@ class StoreIndex:
         self.blobs: dict[bytes, BlobInfo] = {}
         self.tx_height: dict[bytes, int] = {}
         self.blocks: list[Block] = []  # height h at index h - 1
+        # heights of indexed blocks stored before their signature (docs/medical-chain.md §1.5),
+        # re-read by refresh() until signed; oldest first, rotated so each gets its turn
+        self.unsigned: dict[int, None] = {}
         self.skipped = 0
 
     # --- the store -------------------------------------------------------------------------------
@@ -190,6 +198,8 @@ class StoreIndex:
             if snap is None:
                 return self.height
             try:
+                if self.unsigned:
+                    self._recheck_signatures(snap)
                 tip = snap.tip()
                 if tip is None or tip[0] <= self.height:
                     return self.height
@@ -201,11 +211,26 @@ class StoreIndex:
                 return self.height
             return self.height
 
+    def _recheck_signatures(self, snap: Snapshot) -> None:
+        """Pick up signatures filled in since indexing, for at most :data:`RECHECK` blocks."""
+        heights = list(islice(self.unsigned, RECHECK))
+        headers = snap.block_headers(heights)
+        for h in heights:
+            del self.unsigned[h]
+            sig = codec.decode(headers[h])[1] if h in headers else b""
+            if sig:
+                old = self.blocks[h - 1]
+                self.blocks[h - 1] = Block(old.header, sig, old.tx_ids)
+            else:
+                self.unsigned[h] = None  # to the back: the others get their turn first
+
     def _index_block(self, row: StoredBlock, bodies: list[bytes]) -> None:
         fields = codec.decode(row.header)
         header = BlockHeader.from_fields(fields[0])
         self.blocks.append(Block(header, fields[1], row.tx_ids))
         h = row.height
+        if not fields[1]:
+            self.unsigned[h] = None
         for t in row.tx_ids:
             self.tx_height[t] = h
         for body in bodies:

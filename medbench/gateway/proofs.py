@@ -136,7 +136,9 @@ def _signed(h: BlockHeader, sig: bytes, validators: set[bytes]) -> list[str]:
     problems = []
     if h.blocker not in validators:
         problems.append(f"block {h.height}: blocker is not a listed validator")
-    if not verify(Scheme.ED25519, h.blocker, h.id, sig):
+    if not sig:  # stored before its signature arrived (docs/medical-chain.md §1.5)
+        problems.append(f"block {h.height}: not signed yet (awaiting its blocker; ask again)")
+    elif not verify(Scheme.ED25519, h.blocker, h.id, sig):
         problems.append(f"block {h.height}: blocker signature does not verify")
     return problems
 

@@ -14,11 +14,28 @@ Header checks (need no bodies; also what an outside auditor runs, :mod:`medbench
 * ``LINK_BROKEN`` — ``previous_id`` is not the ID of the block before it (or of the genesis);
 * ``WRONG_BLOCKER`` — the header names a validator other than
   :func:`~medbench.rotation.expected_blocker` (``B = L mod (N-1)`` after the primary);
-* ``BLOCK_SIGNATURE_INVALID`` — the blocker's signature over the block ID does not verify;
+* ``BLOCK_SIGNATURE_INVALID`` — the blocker's signature over the block ID does not verify (a
+  present but wrong signature; or an empty one that no signed block above vouches for, see below);
 * ``MERKLE_ROOT_MISMATCH`` — the header's root is not the Merkle root of the listed IDs (the root
   or the ID list was altered);
 * ``TIMESTAMP_REGRESSION`` — a block is older than its predecessor;
-* ``DUPLICATE_TRANSACTION`` — one ID is listed twice.
+* ``DUPLICATE_TRANSACTION`` — one ID is listed twice;
+* ``UNSIGNED_TIP`` (advisory: :attr:`ChainReport.ok` stays true) — a block with no signature yet
+  and no signed block above it, i.e. at the tip of the chain, awaiting its blocker's signature.
+
+**Unsigned blocks** (docs/medical-chain.md §1.5, integrated mode). A node stores a block it built
+from a PBFT-committed batch at once and fills the blocker's signature in when it arrives, so a
+stored block may carry an empty signature. The block ID is the hash of the header and every
+header holds its predecessor's ID, so a block whose signature verifies under the expected
+blocker's key authenticates, by the unbroken ``previous_id`` links below it, every block under
+it: an empty signature there is no finding. An empty signature with no such block above it is
+``UNSIGNED_TIP`` when only unsigned blocks (with intact links) sit above it, and
+``BLOCK_SIGNATURE_INVALID`` when a broken link cuts it off from the signed part (nothing vouches
+for it). An unsigned tip is *not authenticated yet*: its bytes could be anything, so an auditor
+trusts the chain up to its highest signed block only (a node never stores a block it did not
+build from committed batches, so its own unsigned tip is its committed chain). A present
+signature that does not verify is always ``BLOCK_SIGNATURE_INVALID``: a signature is never
+overwritten, only filled in where empty (:meth:`medbench.store.LedgerStore.set_signature`).
 
 Body checks (with a store): for each block the stored bodies are fetched by listed ID and their IDs
 recomputed. When the recomputed list differs from the listed one, ``medbench.merkle.diff`` walks
@@ -79,7 +96,11 @@ class FindingKind(StrEnum):
     SIGNER_MISSING = "signer-missing"
     TRANSACTION_UNLISTED = "transaction-unlisted"
     ID_LIST_DIFFERS = "id-list-differs"
+    UNSIGNED_TIP = "unsigned-tip"
 
+
+ADVISORY: frozenset[FindingKind] = frozenset({FindingKind.UNSIGNED_TIP})
+"""Findings that are reported but are not defects: :attr:`ChainReport.ok` ignores them."""
 
 REPAIRABLE: frozenset[FindingKind] = frozenset(
     {FindingKind.TRANSACTION_MISSING, FindingKind.BODY_ALTERED, FindingKind.SIGNATURE_INVALID}
@@ -118,8 +139,14 @@ class ChainReport:
 
     @property
     def ok(self) -> bool:
-        """True if nothing was found."""
-        return not self.findings
+        """True if nothing but advisory findings (:data:`ADVISORY`, e.g. an unsigned tip) was
+        found."""
+        return all(f.kind in ADVISORY for f in self.findings)
+
+    @property
+    def defects(self) -> tuple[Finding, ...]:
+        """The findings that are not advisory (what makes :attr:`ok` false)."""
+        return tuple(f for f in self.findings if f.kind not in ADVISORY)
 
     def of_kind(self, kind: FindingKind) -> list[Finding]:
         """The findings of one kind, in chain order."""
@@ -195,7 +222,7 @@ def check_headers(
                         f"{want[:4].hex() if want else 'none (primary unknown)'}",
                     )
                 )
-        if not block.signature_ok(genesis.scheme):
+        if block.signature and not block.signature_ok(genesis.scheme):
             findings.append(
                 Finding(FindingKind.BLOCK_SIGNATURE_INVALID, height, detail="blocker signature")
             )
@@ -229,6 +256,49 @@ def check_headers(
             else:
                 seen[tid] = height
         prev_id, prev_ts = block.id, h.timestamp_us
+    findings.extend(_unsigned_findings(genesis, blocks, primary_at))
+    return sorted(findings, key=lambda f: f.height or 0)  # stable: chain order, kinds as found
+
+
+def _unsigned_findings(
+    genesis: Genesis, blocks: Sequence[Block], primary_at: Callable[[int], bytes]
+) -> list[Finding]:
+    """Findings for blocks with an empty signature (see "Unsigned blocks" above).
+
+    Walks down from the tip: ``vouched`` is ``"tip"`` until the first block whose signature
+    verifies under the expected blocker (then ``"signed"``), and ``"cut"`` below a broken
+    ``previous_id`` link (the block above does not commit to the one below) until the next such
+    signed block.
+    """
+    findings: list[Finding] = []
+    validators = genesis.validators
+    vouched = "tip"
+    for pos in range(len(blocks) - 1, -1, -1):
+        block, height = blocks[pos], pos + 1
+        h = block.header
+        if not block.signature:
+            if vouched == "tip":
+                findings.append(
+                    Finding(FindingKind.UNSIGNED_TIP, height, detail="awaiting its signature")
+                )
+            elif vouched == "cut":
+                findings.append(
+                    Finding(
+                        FindingKind.BLOCK_SIGNATURE_INVALID,
+                        height,
+                        detail="unsigned, and no signed block above it links down to it",
+                    )
+                )
+        elif block.signature_ok(genesis.scheme):
+            p = primary_at(height)
+            expected = len(validators) < 2 or (
+                p in validators and h.blocker == expected_blocker(height, validators, p)
+            )
+            if expected:
+                vouched = "signed"
+        below = blocks[pos - 1].id if pos > 0 else genesis.id
+        if h.previous_id != below:
+            vouched = "cut"
     return findings
 
 

@@ -24,6 +24,15 @@ Two translations are needed:
   anybody but the expected blocker is never prepared by an honest replica and the stall makes the
   view — hence the blocker — change.
 
+In ``integrated`` mode there is no BLOCK message: every replica builds the block of each committed
+batch, and the one validator the rotation under ``VA_0`` names for that height signs it on
+execution and sends its :class:`BlockSignature`. That validator may be crashed or slow, so a
+node stores the block at once with an empty signature and fills the signature in when it
+arrives (:meth:`medbench.store.LedgerStore.set_signature`: once, only one that verifies); the
+signed blocks above an unsigned one vouch for it through the hash chain (the signature is not
+part of the block ID), and :func:`medbench.ledger.verify_chain` reports an unsigned tip as
+``UNSIGNED_TIP`` (docs/medical-chain.md §1.5).
+
 Block timestamps are the primary's PBFT clock (TOCS §4.6), counted from the genesis timestamp.
 The genesis block is the chain's block 0 (``build(0, ...)`` returns it), so PBFT's chain IDs are
 the ledger's block IDs. :func:`primary_for` recovers which primary a stored block was made under
@@ -216,8 +225,9 @@ class LedgerBlockFormat:
     def validate(self, block: Any) -> str | None:
         """Merkle root, blocker among the validators, and the signature when it is present.
 
-        A block whose signature has not arrived yet (caught up by state transfer) is valid but
-        incomplete; the node persists it only once :meth:`complete` fills the signature in.
+        A block whose signature has not arrived yet is valid but incomplete: in blocker mode the
+        node persists it only once :meth:`complete` fills the signature in (a block caught up by
+        state transfer), in integrated mode at once, and fills the signature in later.
         """
         if isinstance(block, Genesis):
             return None if block == self.genesis else "not this consortium's genesis"

@@ -16,8 +16,17 @@ this order:
 2. **blocker duty**: a BLOCK this replica sends goes out with a :class:`BlockSignature` first
    (the ledger signature over the block ID; FIFO links deliver it before the BLOCK);
 3. **ledger**: every block the chain gained is written with the bodies of its transactions in
-   one commit (:meth:`~medbench.store.LedgerStore.append`), in height order, once its signature
-   is known (a block caught up by state transfer waits for a :class:`SignatureWanted` answer).
+   one commit (:meth:`~medbench.store.LedgerStore.append`), in height order. In blocker mode a
+   block is stored once its signature is known (a block caught up by state transfer waits for a
+   :class:`SignatureWanted` answer: every replica that prepared it holds the signature). In
+   integrated mode a block is stored at once, signed or not, and its signature is filled in
+   (:meth:`~medbench.store.LedgerStore.set_signature`, only if it verifies) when its
+   :class:`BlockSignature` arrives — or is asked for again with :class:`SignatureWanted`, at most
+   :data:`WANT_LIMIT` blocks per view-change timeout. The one validator that signs a height
+   (docs/medical-chain.md §1.5) may be crashed or slow; waiting for it stopped block storage on
+   every node. An unsigned stored block is still one this node built from batches PBFT committed
+   (no path stores a block a peer sent), and the signed block above it vouches for it through the
+   hash chain (:func:`medbench.ledger.verify_chain`).
 
 In blocker mode a BLOCK (at the primary) or a PRE-PREPARE carrying a block (at a backup) is
 admitted only when the block's ledger signature by the expected blocker is known and verifies;
@@ -36,6 +45,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +80,8 @@ from medbench.store.node_store import NodeStore, Synchronous
 
 HOLD_LIMIT = 64
 """Most messages a node holds while waiting for a block signature."""
+WANT_LIMIT = 8
+"""Most stored-but-unsigned blocks whose signature a node asks for per view-change timeout."""
 
 
 @dataclass(frozen=True)
@@ -117,9 +129,12 @@ class MedicalChainNode:
             self.ledger.append_genesis(setup.genesis)
         stored = self.ledger.blocks()
         self.stored_height = len(stored)
+        # block ID -> height of the stored blocks still awaiting their signature (integrated mode)
+        self.unsigned: dict[bytes, int] = {b.id: b.height for b in stored if not b.signature}
         if recover:
             for b in stored:
-                self.format.add_signature(b.id, b.signature)
+                if b.signature:
+                    self.format.add_signature(b.id, b.signature)
             # a log whose record changed on disk, or does not decode, is refused: the node does
             # not start (a lost or altered vote could make it vote twice; defect 2 of issue 13)
             records = []
@@ -196,6 +211,7 @@ class MedicalChainNode:
             ready = Ready()
             self._retry_held(ready)
             self._persist_blocks(ready)
+            self._fill_signature(ready, msg.block_id)
             return ready
         if isinstance(msg, SignatureWanted):
             sig = self.format.known_signature(msg.block_id)
@@ -223,11 +239,17 @@ class MedicalChainNode:
             self._refuse(ready, item[1], "block signature missing or invalid")
         self._retry_held(ready)
         self._persist_blocks(ready)
-        chain = self.replica.chain
-        if self.stored_height + 1 < chain.length and now - self._wanted_at >= limit:
-            self._wanted_at = now
-            want = SignatureWanted(chain.ids[self.stored_height + 1])
-            ready.messages.append(Send(self.replica.others, want))
+        if now - self._wanted_at >= limit:
+            chain = self.replica.chain
+            wanted = (
+                [chain.ids[self.stored_height + 1]] if self.stored_height + 1 < chain.length else []
+            )
+            # the oldest stored-but-unsigned blocks (dict order is height order), bounded per round
+            wanted.extend(islice(self.unsigned, WANT_LIMIT))
+            if wanted:
+                self._wanted_at = now
+            for block_id in wanted:
+                ready.messages.append(Send(self.replica.others, SignatureWanted(block_id)))
         return ready
 
     # --- admission of blocks (docs/medical-chain.md §1.5: replicas check the expected blocker
@@ -308,14 +330,41 @@ class MedicalChainNode:
         return ready
 
     def _persist_blocks(self, ready: Ready) -> None:
+        """Store the blocks the local chain gained, in height order (see the module docstring).
+
+        Every block comes from ``replica.chain``, which this replica built itself from batches
+        PBFT committed (:meth:`LedgerBlockFormat.build`); nothing a peer sends is stored as a
+        block, so an empty signature never lets a foreign block in.
+        """
         chain = self.replica.chain
+        integrated = self.setup.config.block_mode is BlockMode.INTEGRATED
         while self.stored_height + 1 < chain.length:
             h = self.stored_height + 1
             block = self.format.complete(chain.blocks[h])
-            if not block.signature:
-                return
+            if not block.signature and not integrated:
+                return  # blocker mode: f+1 honest replicas that prepared it hold the signature
             chain.blocks[h] = block
             txs = [self.access.accepted.pop(t) for t in block.tx_ids if t in self.access.accepted]
             self.ledger.append(block, txs)
             self.stored_height = h
+            if not block.signature:
+                self.unsigned[block.id] = h
             ready.notes.append(Note("block-stored", h))
+
+    def _fill_signature(self, ready: Ready, block_id: bytes) -> None:
+        """Fill in the signature of the stored unsigned block ``block_id`` if one verifies now."""
+        h = self.unsigned.get(block_id)
+        if h is None:
+            return
+        stored = self.ledger.block(h)
+        if stored is None or stored.id != block_id:
+            return
+        sig = self.format.signature_for(stored.header)  # checked against the header's blocker
+        if sig is None:
+            return
+        if stored.signature or self.ledger.set_signature(h, sig, self.setup.genesis.scheme):
+            del self.unsigned[block_id]
+            chain = self.replica.chain
+            if h < chain.length and chain.ids[h] == block_id:
+                chain.blocks[h] = Block(stored.header, sig, stored.tx_ids)
+            ready.notes.append(Note("block-signed", h))

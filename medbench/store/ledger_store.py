@@ -11,7 +11,9 @@ tamper localisation and repair (:mod:`medbench.ledger.chain`) run against a node
   retention policy keeps by producer (docs/medical-chain.md §1.4);
 * the genesis block is stored at height 0 with its canonical bytes as header; block ``h >= 1`` is
   stored with ``header = encode([header fields, blocker signature])`` and its IDs as membership
-  rows, so the block is rebuilt exactly from the store;
+  rows, so the block is rebuilt exactly from the store; the signature is empty while the block
+  awaits it (integrated mode, docs/medical-chain.md §1.5) and :meth:`LedgerStore.set_signature`
+  fills it in once, only with one that verifies;
 * the attachments an ``add`` record references (:func:`medbench.records.attachments_of`) are
   recorded as blob metadata — digest, the record's producer, the record's timestamp, size — in the
   same commit as the record, which is what lets :func:`medbench.store.retention.apply_retention`
@@ -29,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
 from medbench import codec
+from medbench.crypto.keys import Scheme
 from medbench.ledger.block import Block, BlockHeader, Genesis
 from medbench.ledger.errors import LedgerDecodeError
 from medbench.ledger.transaction import Kind, Transaction
@@ -135,6 +138,31 @@ class LedgerStore(MutableMapping[bytes, Transaction]):
             blobs=blobs,
         )
 
+    def block(self, height: int) -> Block | None:
+        """The block stored at ``height >= 1``, or ``None``."""
+        row = self.store.get_block(height)
+        return None if row is None or height == 0 else _block_of(row.header, row.tx_ids, height)
+
+    def set_signature(self, height: int, signature: bytes, scheme: str | Scheme) -> bool:
+        """Fill in the blocker signature of the block stored unsigned at ``height``.
+
+        Only an empty signature is filled, and only with one that verifies under the stored
+        header's blocker key over its block ID: a stored signature is never overwritten, and a
+        forged one changes nothing. Returns whether the store changed. (An integrated-mode node
+        stores its blocks before their signature arrives: docs/medical-chain.md §1.5.)
+        """
+        row = self.store.get_block(height)
+        if row is None or height == 0:
+            return False
+        block = _block_of(row.header, row.tx_ids, height)
+        if block.signature or type(signature) is not bytes or not 0 < len(signature) <= 512:
+            return False
+        signed = Block(block.header, signature, block.tx_ids)
+        if not signed.signature_ok(scheme):
+            return False
+        new = codec.encode([block.header.to_fields(), signature])
+        return self.store.replace_block_header(height, row.block_id, row.header, new)
+
     def genesis(self) -> Genesis:
         """The genesis block stored at height 0."""
         row = self.store.get_block(0)
@@ -144,13 +172,13 @@ class LedgerStore(MutableMapping[bytes, Transaction]):
 
     def blocks(self) -> list[Block]:
         """Every block above genesis, in height order, rebuilt from the store."""
-        out: list[Block] = []
-        for row in self.store.iter_blocks(start=1):
-            try:
-                fields = codec.decode(row.header)
-                header_fields, signature = fields
-                header = BlockHeader.from_fields(header_fields)
-                out.append(Block(header, signature, row.tx_ids))
-            except (codec.DecodeError, ValueError, TypeError) as exc:
-                raise LedgerDecodeError(f"stored block {row.height} is malformed: {exc}") from None
-        return out
+        return [_block_of(row.header, row.tx_ids, row.height) for row in self.store.iter_blocks(1)]
+
+
+def _block_of(header_bytes: bytes, tx_ids: tuple[bytes, ...], height: int) -> Block:
+    """The block rebuilt from a stored row; raises :class:`LedgerDecodeError` if malformed."""
+    try:
+        header_fields, signature = codec.decode(header_bytes)
+        return Block(BlockHeader.from_fields(header_fields), signature, tx_ids)
+    except (codec.DecodeError, ValueError, TypeError) as exc:
+        raise LedgerDecodeError(f"stored block {height} is malformed: {exc}") from None

@@ -433,6 +433,27 @@ class NodeStore(_Reads):
             self._insert_membership(conn, block)
         return block
 
+    def replace_block_header(
+        self, height: int, block_id: bytes, expected: bytes, header_bytes: bytes
+    ) -> bool:
+        """Swap the header bytes of the stored block ``(height, block_id)`` from ``expected`` to
+        ``header_bytes``, atomically; False (store unchanged) if the row is not exactly that.
+
+        A compare-and-set for :meth:`medbench.store.LedgerStore.set_signature`, which fills in a
+        late blocker signature; the block ID, links and membership rows never change, and the
+        caller checks that the new bytes hold the same header.
+        """
+        height = check_int(height, "height")
+        block_id = check_id(block_id, "block ID")
+        expected = check_blob(expected, "expected header")
+        header_bytes = check_blob(header_bytes, "header")
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE blocks SET header = ? WHERE height = ? AND id = ? AND header = ?",
+                (header_bytes, height, block_id, expected),
+            )
+            return cur.rowcount == 1
+
     def _check_block(
         self, conn: sqlite3.Connection, block: StoredBlock, require_transactions: bool
     ) -> None:

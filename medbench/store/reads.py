@@ -187,6 +187,21 @@ class _Reads:
             ]
         return _block_from_row(row, ids)
 
+    def block_headers(self, heights: Iterable[int]) -> dict[int, bytes]:
+        """Height -> stored header bytes for those of ``heights`` that are stored (one query per
+        :data:`_CHUNK` heights): what a reader re-reads to see a signature filled in later."""
+        hs = [check_int(h, "height") for h in heights]
+        out: dict[int, bytes] = {}
+        with self._read() as conn:
+            for i in range(0, len(hs), _CHUNK):
+                part = hs[i : i + _CHUNK]
+                for h, header in conn.execute(
+                    f"SELECT height, header FROM blocks WHERE height IN ({_marks(len(part))})",
+                    part,
+                ):
+                    out[int(h)] = bytes(header)
+        return out
+
     def block_height_of(self, block_id: bytes) -> int | None:
         """Height of the block with ID ``block_id``, or ``None``."""
         block_id = check_id(block_id, "block ID")

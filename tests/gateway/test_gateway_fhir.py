@@ -216,8 +216,15 @@ def test_proofs_verify_offline(consortium: Consortium, patient_id: str, tmp_path
     st, hdr, _ = consortium.call("POST", f"{base}/Encounter", DOCTOR, _encounter(patient_id))
     assert st == 201
     tx = hdr["x-medbench-transaction"]
-    st, _, proof = consortium.call("GET", f"{root}/chain/transactions/{tx}/proof")
-    assert st == 200
+    # the create answers once its block is stored; the block's signature may land a moment later
+    # (docs/medical-chain.md §1.5), and a proof of a block not signed yet does not verify
+    end = time.monotonic() + 10
+    while True:
+        st, _, proof = consortium.call("GET", f"{root}/chain/transactions/{tx}/proof")
+        assert st == 200
+        if proof["signature"] or time.monotonic() > end:
+            break
+        time.sleep(0.05)
     f = tmp_path / "inclusion.json"
     f.write_text(json.dumps(proof))
     assert cli_main(["verify", "--proof", str(f)]) == 0
@@ -225,8 +232,12 @@ def test_proofs_verify_offline(consortium: Consortium, patient_id: str, tmp_path
     f.write_text(json.dumps(proof))
     assert cli_main(["verify", "--proof", str(f)]) == 1
     height = int(hdr["x-medbench-block-height"])
-    st, _, cons = consortium.call("GET", f"{root}/chain/consistency?first=1&second={height}")
-    assert st == 200
+    while True:
+        st, _, cons = consortium.call("GET", f"{root}/chain/consistency?first=1&second={height}")
+        assert st == 200
+        if all(h["signature"] for h in cons["headers"]) or time.monotonic() > end:
+            break
+        time.sleep(0.05)
     f.write_text(json.dumps(cons))
     assert cli_main(["verify", "--proof", str(f)]) == 0
     st, _, blk = consortium.call("GET", f"{root}/chain/blocks/{height}")

@@ -2,13 +2,12 @@
 
 In ``integrated`` block mode every committed batch is a block whose ledger signature comes from
 one validator fixed by the height (the rotation under ``VA_0``:
-:meth:`medbench.medchain.block_format.LedgerBlockFormat.build`), and every node stores its blocks
-in height order once signed (:meth:`medbench.medchain.node.MedicalChainNode._persist_blocks`).
-So one stopped or lagging validator stops block storage on *every* node at the first block it
-must sign: transactions still commit (f+1 replies) but a gateway create never sees its block and
-answers after the 5 s bound with block height 0. This test stops node 2 and expects every create
-to come back with its block; it fails until the signer no longer depends on one validator (see
-the report of branch gateway2: the fix needs the block-signing design, not the gateway).
+:meth:`medbench.medchain.block_format.LedgerBlockFormat.build`). Nodes used to store blocks in
+height order only once signed, so one stopped validator stopped block storage on *every* node at
+the first block it had to sign, and a gateway create answered after its 5 s bound with block
+height 0. Now a node stores each block at once and fills the signature in when it arrives
+(:meth:`medbench.medchain.node.MedicalChainNode._persist_blocks`, docs/medical-chain.md §1.5):
+this test stops node 2 and expects every create to come back with its block.
 """
 
 from __future__ import annotations
@@ -21,8 +20,6 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from medbench.gateway import processes
 from medbench.runtime import cluster
@@ -43,10 +40,6 @@ def _ctx(root: Path, user: str) -> ssl.SSLContext:
     return ctx
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="integrated-mode blocks wait for one designated validator's signature on every node",
-)
 def test_creates_get_their_block_with_one_validator_stopped(tmp_path: Path) -> None:
     root = tmp_path / "c"
     lay = cluster.Layout(root)

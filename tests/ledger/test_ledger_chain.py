@@ -339,3 +339,76 @@ def test_merkle_diff_localises_many(world) -> None:  # type: ignore[no-untyped-d
 def test_header_equality_helper() -> None:
     h = BlockHeader(1, bytes(32), b"k", bytes(32), 0)
     assert replace(h, height=2).id != h.id
+
+
+# --- unsigned blocks (integrated mode stores a block before its signature arrives) ---------------
+
+
+def _unsigned(block: Block) -> Block:
+    return Block(block.header, b"", block.tx_ids)
+
+
+def test_unsigned_tip_is_an_advisory_finding(world) -> None:  # type: ignore[no-untyped-def]
+    wl, genesis, blocks = world
+    chain = [*blocks[:-2], _unsigned(blocks[-2]), _unsigned(blocks[-1])]
+    report = verify_chain(genesis, chain, wl.store(), policy=wl.policy)
+    assert [(f.kind, f.height) for f in report.findings] == [
+        (FindingKind.UNSIGNED_TIP, len(blocks) - 1),
+        (FindingKind.UNSIGNED_TIP, len(blocks)),
+    ]
+    assert report.ok and report.defects == ()  # awaiting a signature is not a defect
+
+
+def test_unsigned_block_under_a_signed_one_is_vouched_for(world) -> None:  # type: ignore[no-untyped-def]
+    wl, genesis, blocks = world
+    chain = [_unsigned(blocks[0]), blocks[1], _unsigned(blocks[2]), *blocks[3:]]
+    report = verify_chain(genesis, chain, wl.store(), policy=wl.policy)
+    assert report.findings == ()
+
+
+def test_a_wrong_signature_is_never_excused_by_a_signed_block_above(world) -> None:  # type: ignore[no-untyped-def]
+    wl, genesis, blocks = world
+    b = blocks[1]
+    other = next(v for v in wl.validators if v.public != b.header.blocker)
+    chain = [blocks[0], Block(b.header, other.sign(b.id), b.tx_ids), *blocks[2:]]
+    report = verify_chain(genesis, chain, wl.store())
+    assert [(f.kind, f.height) for f in report.findings] == [
+        (FindingKind.BLOCK_SIGNATURE_INVALID, 2)
+    ]
+
+
+def test_an_unsigned_forged_block_is_caught(world) -> None:  # type: ignore[no-untyped-def]
+    wl, genesis, blocks = world
+    # a forger swaps block 2's IDs and strips the signature it cannot make: block 3's link breaks
+    # and nothing signed vouches for the forged block any more
+    b = blocks[1]
+    ids = (*b.tx_ids[:-1], blocks[0].tx_ids[0])
+    header = replace(b.header, merkle_root=merkle.root(ids))
+    chain = [blocks[0], Block(header, b"", ids), *blocks[2:]]
+    report = verify_chain(genesis, chain, wl.store())
+    assert not report.ok
+    assert (FindingKind.LINK_BROKEN, 3) in [(f.kind, f.height) for f in report.findings]
+    assert (FindingKind.BLOCK_SIGNATURE_INVALID, 2) in [(f.kind, f.height) for f in report.findings]
+    # forged at the tip instead, nothing above can tell: the finding says the tip is not
+    # authenticated yet (a node never stores such a block: it builds its blocks from committed
+    # batches; an auditor trusts the chain up to the highest signed block)
+    t = blocks[-1]
+    ids = (*t.tx_ids[:-1], blocks[0].tx_ids[0])
+    forged = Block(replace(t.header, merkle_root=merkle.root(ids)), b"", ids)
+    report = verify_chain(genesis, [*blocks[:-1], forged])
+    assert [(f.kind, f.height) for f in report.findings] == [
+        (FindingKind.DUPLICATE_TRANSACTION, len(blocks)),
+        (FindingKind.UNSIGNED_TIP, len(blocks)),
+    ]
+
+
+def test_a_block_signed_by_the_wrong_blocker_vouches_for_nothing(world) -> None:  # type: ignore[no-untyped-def]
+    wl, genesis, blocks = world
+    b = blocks[-1]
+    wrong = next(v for v in wl.validators if v.public not in (b.header.blocker,))
+    chain = [*blocks[:-2], _unsigned(blocks[-2]), resign(b, wrong, blocker=wrong.public)]
+    report = verify_chain(genesis, chain, wl.store())
+    assert (FindingKind.UNSIGNED_TIP, len(blocks) - 1) in [
+        (f.kind, f.height) for f in report.findings
+    ]
+    assert report.of_kind(FindingKind.WRONG_BLOCKER)

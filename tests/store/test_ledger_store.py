@@ -64,3 +64,33 @@ def test_deleted_and_altered_bodies_are_localised_and_repaired_from_a_peer(
     assert set(result.restored) == {lost, altered}
     assert result.complete and result.report is not None and result.report.ok
     assert verify_chain(genesis, local.blocks(), local.bodies).ok
+
+
+def test_a_late_signature_is_filled_in_once_and_only_if_it_verifies(tmp_path: Path, chain) -> None:  # type: ignore[no-untyped-def]
+    from medbench.ledger import Block
+
+    workload, genesis, blocks = chain
+    store = LedgerStore(NodeStore(tmp_path / "u.sqlite3"))
+    store.append_genesis(genesis)
+    by_id = {t.id: t for t in workload.transactions}
+    for block in blocks:  # every block stored before its signature arrived
+        store.append(Block(block.header, b"", block.tx_ids), [by_id[i] for i in block.tx_ids])
+    b = blocks[0]
+    signer = next(v for v in workload.validators if v.public == b.header.blocker)
+    other = next(v for v in workload.validators if v.public != b.header.blocker)
+    scheme = genesis.scheme
+    assert not store.set_signature(1, other.sign(b.id), scheme)  # not the blocker's
+    assert not store.set_signature(1, signer.sign(blocks[1].id), scheme)  # another block's
+    assert not store.set_signature(1, bytes(64), scheme)
+    assert not store.set_signature(1, b"x" * 600, scheme)  # hostile length: refused, no raise
+    assert not store.set_signature(len(blocks) + 1, b.signature, scheme)  # no such block
+    assert not store.set_signature(0, b.signature, scheme)  # the genesis has no signature
+    assert store.block(1) == Block(b.header, b"", b.tx_ids)
+    assert store.set_signature(1, b.signature, scheme)
+    assert store.block(1) == b
+    # never overwritten, not even by another valid signature of the blocker (Ed25519 is
+    # deterministic, so re-signing gives the same bytes: the stored row is left alone)
+    assert not store.set_signature(1, signer.sign(b.id), scheme)
+    assert store.blocks()[0] == b and store.store.check_consistency() == []
+    report = verify_chain(genesis, store.blocks(), store.bodies)
+    assert report.ok and {f.kind for f in report.findings} <= {FindingKind.UNSIGNED_TIP}

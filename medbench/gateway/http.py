@@ -17,6 +17,7 @@ from medbench.gateway.service import MAX_DEPTH, MAX_JSON_BYTES, Problem
 
 # --- request helpers --------------------------------------------------------------------------
 def depth_ok(value: Any) -> bool:
+    """Whether parsed JSON nests at most ``MAX_DEPTH`` deep (and is not absurdly large)."""
     stack = [(value, 0)]
     seen = 0
     while stack:
@@ -32,6 +33,7 @@ def depth_ok(value: Any) -> bool:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 once it exceeds ``limit`` bytes (declared or sent)."""
     cl = request.headers.get("content-length")
     if cl is not None and (not (cl.isascii() and cl.isdigit()) or int(cl) > limit):
         raise Problem(413, "too-costly", f"the body exceeds {limit} bytes")
@@ -45,6 +47,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def read_json(request: Request) -> Any:
+    """The FHIR JSON body: content type, size, syntax and depth checked (typed 4xx problems)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in (FHIR_JSON, "application/json"):
         raise Problem(415, "not-supported", f"content type must be {FHIR_JSON}")
@@ -59,6 +62,7 @@ async def read_json(request: Request) -> Any:
 
 
 def rtype_of(request: Request, allowed: tuple[str, ...] = fhir.ALL_TYPES) -> str:
+    """The resource type of the path, if served here (404 otherwise)."""
     rtype = str(request.path_params.get("type", ""))
     if rtype not in allowed:
         raise Problem(404, "not-supported", f"resource type {rtype[:40]!r} is not served here")
@@ -66,6 +70,7 @@ def rtype_of(request: Request, allowed: tuple[str, ...] = fhir.ALL_TYPES) -> str
 
 
 def rid_of(request: Request, key: str = "id") -> str:
+    """A FHIR id from the path (400 if malformed)."""
     rid = str(request.path_params.get(key, ""))
     if not fhir.ID_RE.match(rid):
         raise Problem(400, "value", "malformed id")
@@ -73,6 +78,7 @@ def rid_of(request: Request, key: str = "id") -> str:
 
 
 def int_param(request: Request, key: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter in ``[lo, hi]``, or ``default`` when absent (400 otherwise)."""
     raw = request.query_params.get(key)
     if raw is None:
         return default

@@ -44,6 +44,14 @@ def gateway_pid(root: Path, i: int) -> int | None:
     pidf = _files(root, i)[0]
     try:
         pid = int(pidf.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    proc = _children.get(pid)
+    if proc is not None:
+        # started here: its exit status decides (between fork and exec, /proc still shows our
+        # own command line, and a gateway that was starting looked dead: "did not start")
+        return pid if proc.poll() is None else None
+    try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, ValueError, IndexError):

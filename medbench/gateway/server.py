@@ -40,6 +40,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from medbench.access.scenario import GENESIS_US
 from medbench.gateway import app as app_mod
+from medbench.gateway import service
 from medbench.gateway.chain import ChainClient
 from medbench.gateway.enrol import GatewayFiles
 from medbench.gateway.index import StoreIndex
@@ -66,11 +67,11 @@ class PeerCertProtocol(H11Protocol):
             der = obj.getpeercert(binary_form=True)
             if der:
                 self._peer_key = (str(peer[0]), int(peer[1]))
-                app_mod.PEERS[self._peer_key] = der
+                service.PEERS[self._peer_key] = der
 
     def connection_lost(self, exc: Exception | None) -> None:
         if getattr(self, "_peer_key", None) is not None:
-            app_mod.PEERS.pop(self._peer_key, None)  # type: ignore[arg-type]
+            service.PEERS.pop(self._peer_key, None)  # type: ignore[arg-type]
         super().connection_lost(exc)
 
 
@@ -142,7 +143,7 @@ def _scrape_all(urls: list[str | None]) -> list[dict[str, Any]]:
 class Retention:
     """The scheduled retention pass over this hospital's images (see the module docstring)."""
 
-    def __init__(self, gw: app_mod.Gateway, policy: RetentionPolicy, own: bytes) -> None:
+    def __init__(self, gw: service.Gateway, policy: RetentionPolicy, own: bytes) -> None:
         self.gw, self.policy, self.own = gw, policy, own
 
     def run_once(self) -> None:
@@ -216,7 +217,7 @@ async def serve(cfg: GatewayConfig, ready: asyncio.Event | None = None) -> None:
         return await asyncio.to_thread(_scrape_all, urls)
 
     base = f"https://{cfg.host}:{cfg.port}/fhir"
-    gw = app_mod.Gateway(
+    gw = service.Gateway(
         node=cfg.node,
         world=world,
         chain=chain,

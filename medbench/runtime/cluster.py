@@ -306,6 +306,10 @@ def node_pid(lay: Layout, i: int) -> int | None:
     except (OSError, ValueError):
         return None
     _reap(pid)
+    if pid in _children:
+        # started here and not exited: between fork and exec /proc still shows our own command
+        # line, so the check below would call a node that is starting "not running"
+        return pid
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:

@@ -13,7 +13,9 @@ Theory of operation
     DIR/node-<i>/data/           SQLite store, trust bundle; node.log and node.pid beside
     DIR/clients/load-<k>.*       load-generator identities (certificate naming its client ids)
 
-Addresses default to 127.0.0.1 with free ports; ``hosts`` puts member ``i`` on
+The consensus protocol is PBFT unless ``consensus`` names ``hotstuff`` or ``raft`` (null service
+only, :mod:`.protocols`); each has its own ``[protocol]`` defaults. Addresses default to
+127.0.0.1 with free ports; ``hosts`` puts member ``i`` on
 ``hosts[i % len(hosts)]`` (several machines: copy ``consortium.toml`` and ``node-<i>/`` to each
 host and run ``medbench node run node-<i>/node.toml`` there).
 

@@ -4,10 +4,12 @@
 
     medbench cluster init   --nodes N --dir DIR [--service null|medchain] [--transport tls|plain]
                             [--hosts h1,h2,...] [--base-port P] [--durability FULL|NORMAL]
+                            [--protocol pbft|hotstuff|raft]  (hotstuff, raft: null service only)
     medbench cluster up     --nodes N --dir DIR [same options; generates DIR unless present]
     medbench cluster status --dir DIR
     medbench cluster down   --dir DIR
-    medbench cluster bench  --out RESULTS [--nodes 4] [--clients 1,16,64] [--service ...] ...
+    medbench cluster bench  --out RESULTS [--nodes 4] [--clients 1,16,64] [--service ...]
+                            [--protocols pbft,hotstuff,raft] ...
     medbench cluster faults --out RESULTS [--scenarios kill-backup,kill-primary,...]
 
 The logic lives in :mod:`medbench.runtime` (:mod:`~medbench.runtime.cluster`,
@@ -28,6 +30,8 @@ def _gen_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "transport": args.transport,
         "durability": args.durability,
     }
+    if args.protocol != "pbft":
+        kw["consensus"] = args.protocol
     if args.hosts:
         kw["hosts"] = [h.strip() for h in args.hosts.split(",") if h.strip()]
     if args.base_port:
@@ -39,7 +43,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     """Write a consortium directory without starting it."""
     from medbench.runtime.cluster import generate
 
-    lay = generate(args.dir, args.nodes, **_gen_kwargs(args))
+    try:
+        lay = generate(args.dir, args.nodes, **_gen_kwargs(args))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {lay.consortium} and {args.nodes} node directories under {lay.root}")
     print(f"run each node with: medbench node run {lay.root}/node-<i>/node.toml")
     return 0
@@ -51,6 +59,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     try:
         _lay, line = up(args.dir, args.nodes, timeout=args.timeout, **_gen_kwargs(args))
+    except ValueError as exc:  # a combination the runtime does not run
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -88,6 +99,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         nodes=[int(x) for x in args.nodes_list.split(",")],
         clients=[int(x) for x in args.clients.split(",")],
         services=args.services.split(","),
+        protocols=args.protocols.split(","),
         transports=args.transports.split(","),
         mode=args.mode,
         rates=[float(x) for x in args.rates.split(",")] if args.rates else [],
@@ -98,7 +110,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         profile=args.profile,
         quiet_wait_s=args.quiet_wait,
     )
-    run_bench(spec, args.out, args.work)
+    try:
+        run_bench(spec, args.out, args.work)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -139,8 +155,12 @@ def cmd_load(args: argparse.Namespace) -> int:
     lo, hi = res.window_start_us, res.window_end_us
     done = len(res.window)
     tps = done / ((hi - lo) / 1e6) if hi > lo else 0.0
+    from medbench.runtime.config import load_consortium
+
+    rule = "the leader's reply" if load_consortium(lay.consortium).consensus == "raft" else (
+        "f+1 matching replies")  # fmt: skip
     print(
-        f"{res.completed} committed (f+1 matching replies), {res.refused} refused, "
+        f"{res.completed} committed ({rule}), {res.refused} refused, "
         f"{done} in the {args.duration:.0f} s window: {tps:.0f} req/s"
     )
     return 0
@@ -151,6 +171,10 @@ def _cluster_options(p: argparse.ArgumentParser, *, nodes: bool = True) -> None:
         p.add_argument("--nodes", type=int, default=4, help="members (default 4)")
     p.add_argument("--dir", required=True, help="the consortium directory")
     p.add_argument("--service", choices=("null", "medchain"), default="null")
+    p.add_argument(
+        "--protocol", choices=("pbft", "hotstuff", "raft"), default="pbft",
+        help="consensus protocol (hotstuff and raft: null service only)",
+    )  # fmt: skip
     p.add_argument("--transport", choices=("tls", "plain"), default="tls")
     p.add_argument("--durability", choices=("FULL", "NORMAL"), default="FULL")
     p.add_argument("--hosts", help="comma-separated member hosts (default 127.0.0.1)")
@@ -201,6 +225,7 @@ def register(subparsers: Any) -> None:
     q.add_argument("--nodes", dest="nodes_list", default="4", help="e.g. 4,7")
     q.add_argument("--clients", default="1,16,64", help="closed-loop outstanding requests")
     q.add_argument("--services", default="null", help="null,medchain")
+    q.add_argument("--protocols", default="pbft", help="pbft,hotstuff,raft (null service)")
     q.add_argument("--transports", default="tls", help="tls,plain")
     q.add_argument("--mode", choices=("closed", "open"), default="closed")
     q.add_argument("--rates", default="", help="open loop: requests/s, e.g. 200,400")

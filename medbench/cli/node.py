@@ -1,8 +1,9 @@
 """The ``medbench node run NODE.toml`` subcommand: one hospital node process.
 
 ``register(subparsers)`` adds it to the ``medbench`` parser. It runs the node described by a
-node file (:mod:`medbench.runtime.config`) until SIGTERM or SIGINT; SIGHUP re-reads the node
-file's ``[link_faults]``.
+node file (:mod:`medbench.runtime.config`), with the consortium's consensus protocol (PBFT,
+HotStuff or Raft: :mod:`medbench.runtime.protocols`), until SIGTERM or SIGINT; SIGHUP re-reads
+the node file's ``[link_faults]``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 def cmd_node_run(args: argparse.Namespace) -> int:
     """Run one node until a stop signal."""
-    from medbench.runtime.node import run_node
+    from medbench.runtime.protocols import run_node
 
     return run_node(args.config)
 

@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 :mod:`medbench.sim` drives the protocol nodes (:class:`medbench.node.Node`) in virtual time from a
 cost model; this package drives the *same* objects — PBFT replicas and clients, Medical Chain
-nodes — with real sockets, clocks and disks, one operating-system process per hospital:
+nodes, HotStuff and Raft replicas and clients — with real sockets, clocks and disks, one
+operating-system process per hospital:
 
 * :mod:`.config` — the consortium file every member shares and each node's local file (TOML);
 * :mod:`.certs` — the consortium CA's transport certificates (ids as SAN URIs, strict X.509),
@@ -16,6 +17,8 @@ nodes — with real sockets, clocks and disks, one operating-system process per 
   persist before send), ticks from the monotonic clock;
 * :mod:`.node` — a hospital node process (``medbench node run``): null service or Medical Chain,
   restart from its store, SIGTERM/SIGHUP;
+* :mod:`.protocols` — the same process running chained HotStuff or Raft instead of PBFT (null
+  service), and the audit of their stores;
 * :mod:`.world` — the simulated users every process rebuilds, and the medical transactions the
   load generator signs and seals;
 * :mod:`.loadgen` — closed- and open-loop clients in processes of their own (f+1 matching

@@ -21,7 +21,7 @@ allowed for a node that was down at the end) from "diverging" (never allowed).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,13 +105,17 @@ def audit(
     committed: Iterable[bytes] = (),
     *,
     complete: Iterable[int] | None = None,
+    reader: Callable[[int, Path], NodeLog] | None = None,
 ) -> AuditReport:
     """Check the stores of the nodes ``stores`` (see the module docstring).
 
     ``committed``: digests of the requests clients saw committed; they must be in every node of
     ``complete`` (default: every node whose log reaches the highest executed sequence).
+    ``reader`` decodes one store (default :func:`read_node`, PBFT's;
+    :mod:`.protocols` has HotStuff's and Raft's).
     """
-    logs = {i: read_node(i, p) for i, p in sorted(stores.items())}
+    read = reader or read_node
+    logs = {i: read(i, p) for i, p in sorted(stores.items())}
     problems: list[str] = []
     chosen: dict[int, tuple[int, bytes]] = {}
     for i, log in logs.items():

@@ -2,7 +2,8 @@
 
 Theory of operation
 -------------------
-Each point of the sweep (members ``n``, service, transport, and one client count in closed loop
+Each point of the sweep (members ``n``, consensus protocol — PBFT, chained HotStuff or Raft,
+:mod:`.protocols` —, service, transport, and one client count in closed loop
 or one rate in open loop) gets a **fresh consortium** (:func:`.cluster.generate` + ``up``) and
 ``procs`` load-generator processes (:mod:`.loadgen`) started together: setup (connections,
 Medical Chain grants and pre-built transactions), then ``warmup_s``, then the steady window of
@@ -20,8 +21,9 @@ process over the window, 100 = one core), ``rss_mb_max``, ``load_cpu_s`` (the lo
 ``batch_mean`` (requests per executed batch), ``loadavg_1m`` and ``host_busy_pct_before`` (the
 host's load and CPU use just before the point started, without the cluster: other users' work on
 a shared machine shows here; ``quiet_wait_s`` waits for a quiet host first). **A request counts
-as committed when its client holds f+1 matching replies.** The ``safety`` column comes from an
-audit of the stopped nodes' stores (:mod:`.audit`).
+as committed when its client holds f+1 matching replies** (Raft: the leader's reply). The
+``safety`` column comes from an audit of the stopped nodes' stores (:mod:`.audit`,
+:func:`.protocols.audit_stores`).
 
 Outputs in ``out``: ``results.csv`` (+ ``results.json`` metadata), ``throughput_latency.png``
 (throughput and p50 latency against clients, or against the offered rate), ``summary.md``, and
@@ -47,8 +49,9 @@ import psutil
 
 from medbench import metrics
 from medbench.runtime import cluster
-from medbench.runtime.audit import audit, committed_digests
+from medbench.runtime.audit import committed_digests
 from medbench.runtime.loadgen import merged_histogram
+from medbench.runtime.protocols import audit_stores
 
 US = 1_000_000
 
@@ -67,6 +70,7 @@ class BenchSpec:
     nodes: list[int] = field(default_factory=lambda: [4])
     clients: list[int] = field(default_factory=lambda: [1, 16, 64])
     services: list[str] = field(default_factory=lambda: ["null"])
+    protocols: list[str] = field(default_factory=lambda: ["pbft"])
     transports: list[str] = field(default_factory=lambda: ["tls"])
     mode: str = "closed"
     rates: list[float] = field(default_factory=list)
@@ -98,16 +102,21 @@ def wait_quiet(limit_s: float, threshold_pct: float = 15.0) -> float:
 def _points(spec: BenchSpec) -> list[dict[str, Any]]:
     pts = []
     loads = spec.clients if spec.mode == "closed" else spec.rates
-    for n in spec.nodes:
+    for protocol in spec.protocols:
         for service in spec.services:
-            for transport in spec.transports:
-                for load in loads:
-                    clients = int(load) if spec.mode == "closed" else max(spec.clients)
-                    rate = 0.0 if spec.mode == "closed" else float(load)
-                    pts.append(
-                        {"n": n, "service": service, "transport": transport,
-                         "clients": clients, "rate": rate}
-                    )  # fmt: skip
+            if protocol != "pbft" and service != "null":
+                raise ValueError(f"the {service} service runs on PBFT only, not on {protocol}")
+    for n in spec.nodes:
+        for protocol in spec.protocols:
+            for service in spec.services:
+                for transport in spec.transports:
+                    for load in loads:
+                        clients = int(load) if spec.mode == "closed" else max(spec.clients)
+                        rate = 0.0 if spec.mode == "closed" else float(load)
+                        pts.append(
+                            {"n": n, "protocol": protocol, "service": service,
+                             "transport": transport, "clients": clients, "rate": rate}
+                        )  # fmt: skip
     return pts
 
 
@@ -161,14 +170,16 @@ def run_point(
     """One sweep point on a fresh consortium: its row and raw facts."""
     n, service, transport = point["n"], point["service"], point["transport"]
     clients, rate = point["clients"], point["rate"]
+    protocol = point.get("protocol", "pbft")
     procs_n = max(1, min(spec.procs, clients))
     per_proc = math.ceil(clients / procs_n)
-    d = work / f"p{index:03d}-n{n}-{service}-{transport}-c{clients}-r{int(rate)}"
+    d = work / f"p{index:03d}-n{n}-{protocol}-{service}-{transport}-c{clients}-r{int(rate)}"
     busy = wait_quiet(spec.quiet_wait_s) if spec.quiet_wait_s else host_busy_pct(1.0)
     loadavg = os.getloadavg()[0]
     cluster.generate(
         d, n, service=service, transport=transport, durability=spec.durability,
         client_groups=procs_n, clients_per_group=max(per_proc, 1), protocol=spec.protocol,
+        consensus=protocol,
     )  # fmt: skip
     env = {1: {"MEDBENCH_PROFILE": str(d / "node-1.prof")}} if spec.profile else None
     lay, _ = cluster.up(d, n, timeout=60, env=env)
@@ -217,7 +228,7 @@ def run_point(
         cluster.down(d)
     results = [json.loads(f.read_text()) for f in sorted(d.glob("load-*.json"))]
     stores = {i: lay.node_dir(i) / "data" / "node.sqlite" for i in range(n)}
-    report = audit(stores, committed_digests(results))
+    report = audit_stores(protocol, stores, committed_digests(results))
     window = t1 - t0
     record = metrics.RunRecord(n_nodes=n, replicas=tuple(range(n)))
     record.end_us = int(spec.duration_s * US)
@@ -247,11 +258,11 @@ def run_point(
     row.update(
         {
             "driver": "cluster",
-            "protocol": "pbft",
+            "protocol": protocol,
             "service": service,
             "transport": transport,
             "n": n,
-            "f": (n - 1) // 3,
+            "f": (n - 1) // (2 if protocol == "raft" else 3),
             "clients": clients,
             "mode": spec.mode,
             "rate": rate,
@@ -315,10 +326,11 @@ def plot(rows: list[dict[str, Any]], path: Path, mode: str) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     series: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in rows:
-        series.setdefault((r["service"], r["transport"], r["n"]), []).append(r)
-    for (service, transport, n), rs in sorted(series.items()):
+        key = (r.get("protocol", "pbft"), r["service"], r["transport"], r["n"])
+        series.setdefault(key, []).append(r)
+    for (protocol, service, transport, n), rs in sorted(series.items()):
         rs = sorted(rs, key=lambda r: r[xkey])
-        label = f"{service}, {transport}, n={n}"
+        label = f"{protocol}, {service}, {transport}, n={n}"
         xs = [r[xkey] for r in rs]
         ax1.plot(xs, [r["throughput_tps"] for r in rs], marker="o", label=label)
         ax2.plot(xs, [r["latency_ms_p50"] for r in rs], marker="o", label=label)
@@ -328,10 +340,11 @@ def plot(rows: list[dict[str, Any]], path: Path, mode: str) -> None:
         if mode == "closed":
             ax.set_xscale("log", base=2)
         ax.grid(alpha=0.3)
-    ax1.set_ylabel("committed requests/s (f+1 matching replies)")
+    ax1.set_ylabel("committed requests/s (f+1 matching replies; Raft: the leader's)")
     ax2.set_ylabel("latency p50 (ms)")
     ax1.legend(fontsize=8)
-    fig.suptitle("medbench cluster: PBFT on real processes (loopback)")
+    names = sorted({str(r.get("protocol", "pbft")) for r in rows})
+    fig.suptitle(f"medbench cluster: {', '.join(names)} on real processes (loopback)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -345,15 +358,16 @@ def summary(rows: list[dict[str, Any]], spec: BenchSpec) -> str:
         f"Host: {platform.node()} ({os.cpu_count()} cores), Python {platform.python_version()}; "
         f"durability {spec.durability}; steady window {spec.duration_s:.0f} s after "
         f"{spec.warmup_s:.0f} s warm-up; a request counts as committed when its client holds "
-        "f+1 matching replies.",
+        "f+1 matching replies (Raft: the leader's reply).",
         "",
-        "| n | service | transport | clients | rate | tx/s | p50 ms | p99 ms | p99.9 ms | "
-        "batch | CPU % max node | CPU ms/tx | RSS MB | safety | host busy before |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| n | protocol | service | transport | clients | rate | tx/s | p50 ms | p99 ms | "
+        "p99.9 ms | batch | CPU % max node | CPU ms/tx | RSS MB | safety | host busy before |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['n']} | {r['service']} | {r['transport']} | {r['clients']} | "
+            f"| {r['n']} | {r.get('protocol', 'pbft')} | {r['service']} | {r['transport']} | "
+            f"{r['clients']} | "
             f"{r['rate'] or '-'} | {r['throughput_tps']:.0f} | {r['latency_ms_p50']:.2f} | "
             f"{r['latency_ms_p99']:.2f} | {r['latency_ms_p999']:.2f} | {r['batch_mean']:.1f} | "
             f"{r['cpu_pct_node_max']:.0f} | {r['cpu_ms_per_tx']:.2f} | {r['rss_mb_max']:.0f} | "

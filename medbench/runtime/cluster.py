@@ -13,7 +13,9 @@ Theory of operation
     DIR/node-<i>/data/           SQLite store, trust bundle; node.log and node.pid beside
     DIR/clients/load-<k>.*       load-generator identities (certificate naming its client ids)
 
-Addresses default to 127.0.0.1 with free ports; ``hosts`` puts member ``i`` on
+The consensus protocol is PBFT unless ``consensus`` names ``hotstuff`` or ``raft`` (null service
+only, :mod:`.protocols`); each has its own ``[protocol]`` defaults. Addresses default to
+127.0.0.1 with free ports; ``hosts`` puts member ``i`` on
 ``hosts[i % len(hosts)]`` (several machines: copy ``consortium.toml`` and ``node-<i>/`` to each
 host and run ``medbench node run node-<i>/node.toml`` there).
 
@@ -56,6 +58,28 @@ DEFAULT_PROTOCOL: dict[str, Any] = {
     "client_retransmit_us": 1_000_000,
 }
 """PBFT settings of a generated consortium (see :mod:`.driver` for ``max_batch_delay_us``)."""
+
+HOTSTUFF_PROTOCOL: dict[str, Any] = {
+    "max_batch_size": 64,
+    "max_batch_delay_us": 1,
+    "view_timeout_us": 1_000_000,
+    "client_retransmit_us": 1_000_000,
+}
+"""Chained HotStuff settings of a generated consortium: PBFT's batch bound and adaptive batching
+(a leader proposes what arrived by its round's tick), and PBFT's view-change timeout."""
+
+RAFT_PROTOCOL: dict[str, Any] = {
+    "max_entries_per_append": 64,
+    "election_timeout_us": 1_000_000,
+    "heartbeat_interval_us": 100_000,
+    "snapshot_interval": 0,
+    "client_retransmit_us": 1_000_000,
+}
+"""Raft settings of a generated consortium: PBFT's batch bound, an election timeout as long as
+PBFT's view-change timeout (a loaded host must not depose a working leader), no snapshots (the
+log on disk is the committed order the audit reads, :mod:`.protocols`)."""
+
+PROTOCOL_DEFAULTS = {"pbft": DEFAULT_PROTOCOL, "hotstuff": HOTSTUFF_PROTOCOL, "raft": RAFT_PROTOCOL}
 
 MEDCHAIN_PROTOCOL: dict[str, Any] = {
     "checkpoint_interval": 16,
@@ -132,13 +156,21 @@ def generate(
     limits: dict[str, Any] | None = None,
     rogue: bool = False,
     name: str = "",
+    consensus: str = "pbft",
 ) -> Layout:
     """Write a consortium of ``n`` members into ``directory`` (see the module docstring).
+
+    ``consensus``: ``pbft``, ``hotstuff`` or ``raft`` (the last two with the null service only:
+    :mod:`.protocols`); ``protocol`` overrides that protocol's defaults.
 
     ``rogue`` also writes test material under ``DIR/rogue/``: a certificate for member 1 from the
     consortium CA with another key, revoked on the CRL (``revoked.*``), one from a foreign CA
     (``foreign.*``), and a valid client certificate of the consortium CA (``client.*``).
     """
+    if consensus not in PROTOCOL_DEFAULTS:
+        raise ValueError(f"unknown consensus {consensus!r} (pbft, hotstuff or raft)")
+    if consensus != "pbft" and service != "null":
+        raise ValueError(f"the {service} service runs on PBFT only, not on {consensus}")
     lay = Layout(Path(directory))
     lay.root.mkdir(parents=True, exist_ok=True)
     if lay.consortium.exists():
@@ -225,9 +257,10 @@ def generate(
             "access_seed": access_seed,
             "ca_certificate": certs.cert_pem(ca.cert),
             "crl": certs.crl_pem(ca),
+            **({"consensus": consensus} if consensus != "pbft" else {}),
         },
         "protocol": {
-            **DEFAULT_PROTOCOL,
+            **PROTOCOL_DEFAULTS[consensus],
             **(MEDCHAIN_PROTOCOL if service == "medchain" else {}),
             **(protocol or {}),
         },
@@ -414,7 +447,8 @@ def up(
             f"cluster not ready after {timeout:.0f} s (not answering: {bad}); see node logs"
         )
     line = (
-        f"cluster ready: {cons.n} hospitals (f={cons.f}) over {cons.transport}, "
+        f"cluster ready: {cons.n} hospitals running {cons.consensus} (f={cons.f}) "
+        f"over {cons.transport}, "
         f"service {cons.service}, in {dt:.1f} s; status: medbench cluster status --dir {lay.root}"
     )
     return lay, line

@@ -15,8 +15,12 @@ not the node's) and Fabric's channel configuration, everything the members must 
     enrol users through the KMC instead); the CA certificate and its CRL (PEM, inline);
     ``transport`` (``tls`` or ``plain``); ``durability`` (SQLite ``synchronous``: ``FULL``);
 ``[protocol]``
-    PBFT's :class:`~medbench.consensus.pbft.Config` fields (batching, window, timeouts, block
-    mode) and the clients' retransmission timeout;
+    the consensus protocol's settings and the clients' retransmission timeout: PBFT's
+    :class:`~medbench.consensus.pbft.Config` fields (batching, window, timeouts, block mode) by
+    default; with ``consensus = "hotstuff"`` or ``"raft"`` in ``[consortium]`` (null service
+    only) the fields of :class:`medbench.consensus.hotstuff.Config` or
+    :class:`medbench.consensus.raft.Config` instead (Raft's election jitter seed is derived from
+    the consortium's name, so every member draws the same timeouts);
 ``[transport_limits]``
     frame size, queue bounds, handshake / hello / frame deadlines, reconnect backoff;
 ``[[members]]``
@@ -45,9 +49,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from medbench.consensus import hotstuff, raft
 from medbench.consensus.pbft import BlockMode, Config
 
 SERVICES = ("null", "medchain")
+CONSENSUS = ("pbft", "hotstuff", "raft")
 TRANSPORTS = ("tls", "plain")
 DURABILITY = ("FULL", "NORMAL", "EXTRA")
 
@@ -159,6 +165,8 @@ class Consortium:
     members: tuple[Member, ...]
     clients: tuple[ClientGroup, ...]
     path: Path | None = None
+    consensus: str = "pbft"
+    consensus_config: Any = None  # HotStuff's or Raft's Config (``protocol`` is then unused)
 
     @property
     def n(self) -> int:
@@ -167,13 +175,16 @@ class Consortium:
 
     @property
     def f(self) -> int:
-        """Faults tolerated."""
-        return (self.n - 1) // 3
+        """Faults tolerated: ``(n - 1) // 3`` (Byzantine), ``(n - 1) // 2`` for Raft (crashes)."""
+        return (self.n - 1) // (2 if self.consensus == "raft" else 3)
 
     @property
     def digest(self) -> bytes:
-        """What a HELLO names: the consortium's name, service and members' keys."""
-        h = hashlib.sha256(f"{self.name}|{self.service}|{self.n}".encode())
+        """What a HELLO names: the consortium's name, service, protocol and members' keys."""
+        ident = f"{self.name}|{self.service}|{self.n}"
+        if self.consensus != "pbft":  # PBFT keeps its earlier digest
+            ident += f"|{self.consensus}"
+        h = hashlib.sha256(ident.encode())
         for m in self.members:
             h.update(m.validator_key)
         return h.digest()
@@ -241,16 +252,15 @@ def parse_consortium(doc: dict[str, Any], path: Path | None = None) -> Consortiu
         )
     n = len(members)
     p = _table(doc, "protocol", required=False)
-    unknown = set(p) - _PROTOCOL_KEYS - {"client_retransmit_us"}
-    if unknown:
-        raise ConfigError(f"[protocol]: unknown keys {sorted(unknown)}")
-    kwargs = {k: v for k, v in p.items() if k in _PROTOCOL_KEYS}
-    if "block_mode" in kwargs:
-        kwargs["block_mode"] = BlockMode(kwargs["block_mode"])
-    try:
-        protocol = Config(n=n, **kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[protocol]: {exc}") from None
+    consensus = c.get("consensus", "pbft")
+    if consensus not in CONSENSUS:
+        raise ConfigError(f"{where}: consensus must be one of {CONSENSUS}")
+    if consensus != "pbft" and service != "null":
+        raise ConfigError(f"{where}: the {service} service runs on PBFT only, not {consensus}")
+    if consensus == "pbft":
+        protocol, other = _pbft_config(p, n), None
+    else:
+        protocol, other = Config(n=n), _other_config(consensus, p, n, _get(c, "name", str, where))
     retransmit = p.get("client_retransmit_us", 1_000_000)
     lim_doc = _table(doc, "transport_limits", required=False)
     lim_names = {f.name for f in fields(TransportLimits)}
@@ -287,7 +297,39 @@ def parse_consortium(doc: dict[str, Any], path: Path | None = None) -> Consortiu
         members=tuple(members),
         clients=tuple(clients),
         path=path,
+        consensus=consensus,
+        consensus_config=other,
     )
+
+
+def _pbft_config(p: dict[str, Any], n: int) -> Config:
+    unknown = set(p) - _PROTOCOL_KEYS - {"client_retransmit_us"}
+    if unknown:
+        raise ConfigError(f"[protocol]: unknown keys {sorted(unknown)}")
+    kwargs = {k: v for k, v in p.items() if k in _PROTOCOL_KEYS}
+    if "block_mode" in kwargs:
+        kwargs["block_mode"] = BlockMode(kwargs["block_mode"])
+    try:
+        return Config(n=n, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[protocol]: {exc}") from None
+
+
+def _other_config(consensus: str, p: dict[str, Any], n: int, name: str) -> Any:
+    """HotStuff's or Raft's :class:`Config` from the ``[protocol]`` table."""
+    cls: Any = hotstuff.Config if consensus == "hotstuff" else raft.Config
+    keys = {f.name for f in fields(cls)} - {"n", "seed"}
+    unknown = set(p) - keys - {"client_retransmit_us"}
+    if unknown:
+        raise ConfigError(f"[protocol]: unknown {consensus} keys {sorted(unknown)}")
+    kwargs = {k: v for k, v in p.items() if k in keys}
+    if consensus == "raft":
+        # every member must draw the same election timeouts for a given (node, term)
+        kwargs["seed"] = hashlib.sha256(f"raft|{name}".encode()).digest()[:16]
+    try:
+        return cls(n=n, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[protocol]: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Any
 
+from medbench.consensus import hotstuff, raft
 from medbench.consensus.pbft.messages import Reply
 from medbench.node import Ready
 from medbench.runtime.framing import FrameError, decode_payload, message_frame
@@ -247,8 +248,12 @@ class Driver:
             net.flush()
 
 
+REPLY_TYPES = frozenset({Reply, hotstuff.Reply, raft.Reply})
+"""The client-bound REPLY of each protocol the runtime drives."""
+
+
 def reply_target(msg: Any, local_clients: frozenset[int] | set[int]) -> int | None:
-    """The local client a REPLY is for, if any."""
-    if type(msg) is Reply and msg.client in local_clients:
+    """The local client a REPLY (of any protocol) is for, if any."""
+    if type(msg) in REPLY_TYPES and msg.client in local_clients:
         return int(msg.client)
     return None

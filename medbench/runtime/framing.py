@@ -22,7 +22,12 @@ Frame types:
 * ``PBFT`` — a PBFT message in its wire form (:func:`medbench.consensus.pbft.decode_message`:
   bounded, canonical, typed errors);
 * ``SIDE`` — a Medical Chain node-level message (block signatures,
-  :func:`medbench.medchain.decode_side_message`).
+  :func:`medbench.medchain.decode_side_message`);
+* ``HOTSTUFF`` / ``RAFT`` — a chained HotStuff or Raft message in its wire form
+  (:func:`medbench.consensus.hotstuff.decode_message`,
+  :func:`medbench.consensus.raft.decode_message`), for a consortium whose ``consensus`` is one
+  of them. The protocols' wire codes overlap, so the frame type says which decoder applies; a
+  consortium's HELLO digest names its protocol, so members of different protocols never link.
 
 :class:`FrameReader` is incremental (``feed(bytes) -> frames``) and keeps at most one partial
 frame; it remembers when the current partial frame started, so a peer that trickles a frame
@@ -38,13 +43,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from medbench import codec
+from medbench.consensus import hotstuff, raft
 from medbench.consensus.pbft import MessageError, decode_message
 from medbench.medchain.block_format import BlockSignature, SignatureWanted, decode_side_message
 
 HEADER = struct.Struct(">IBI")
 MIN_LENGTH = 5
-HELLO, PBFT, SIDE = 1, 2, 3
-FRAME_TYPES = frozenset({HELLO, PBFT, SIDE})
+HELLO, PBFT, SIDE, HOTSTUFF, RAFT = 1, 2, 3, 4, 5
+FRAME_TYPES = frozenset({HELLO, PBFT, SIDE, HOTSTUFF, RAFT})
+_PACKAGE_FRAMES = {"medbench.consensus.hotstuff": HOTSTUFF, "medbench.consensus.raft": RAFT}
+_frame_of: dict[type, int] = {BlockSignature: SIDE, SignatureWanted: SIDE}
 DEFAULT_MAX_FRAME = codec.MAX_MESSAGE_BYTES + 64
 HELLO_MAGIC = "medbench-hello"
 PROTOCOL_VERSION = 1
@@ -65,10 +73,18 @@ def frame(kind: int, src: int, payload: bytes) -> bytes:
     return HEADER.pack(len(payload) + MIN_LENGTH, kind, src) + payload
 
 
+def frame_type(cls: type) -> int:
+    """The frame type of a message class: by the protocol package that defines it (cached)."""
+    kind = _frame_of.get(cls)
+    if kind is None:
+        package = cls.__module__.rpartition(".")[0]
+        kind = _frame_of[cls] = _PACKAGE_FRAMES.get(package, PBFT)
+    return kind
+
+
 def message_frame(src: int, msg: Any) -> bytes:
-    """The frame carrying a PBFT or side message (by its type) sent by ``src``."""
-    kind = SIDE if isinstance(msg, (BlockSignature, SignatureWanted)) else PBFT
-    return frame(kind, src, msg.encode())
+    """The frame carrying a protocol or side message (by its type) sent by ``src``."""
+    return frame(frame_type(type(msg)), src, msg.encode())
 
 
 class FrameReader:
@@ -121,11 +137,22 @@ class FrameReader:
 
 
 def decode_payload(kind: int, payload: bytes) -> Any:
-    """The message a PBFT or SIDE frame carries; raises :class:`FrameError` only."""
+    """The message a PBFT, HotStuff, Raft or SIDE frame carries; raises :class:`FrameError`
+    only."""
     if kind == PBFT:
         try:
             return decode_message(payload)
         except MessageError as exc:
+            raise FrameError("bad-message", str(exc)[:120]) from None
+    if kind == HOTSTUFF:
+        try:
+            return hotstuff.decode_message(payload)
+        except hotstuff.MessageError as exc:
+            raise FrameError("bad-message", str(exc)[:120]) from None
+    if kind == RAFT:
+        try:
+            return raft.decode_message(payload)
+        except raft.MessageError as exc:
             raise FrameError("bad-message", str(exc)[:120]) from None
     if kind == SIDE:
         try:

@@ -9,6 +9,14 @@ client ids, :mod:`.certs`) and runs ``clients`` sans-IO PBFT clients
 f+1 matching replies from distinct replicas** (TOCS §4.1; a refusal needs 2f+1 matching
 refusals) — the client's own rule, so no single replica can fake a commit.
 
+With ``consensus = "hotstuff"`` the clients are :class:`medbench.consensus.hotstuff.Client`
+(they broadcast each signed request to every replica — every view has another leader — and
+complete on f+1 matching signed replies, the same rule); with ``"raft"``
+:class:`medbench.consensus.raft.Client` (each sends its request to the leader it knows, first
+member ``c mod n``, follows not-leader redirects and tries the next member after a timeout, and
+completes on the leader's one reply: Raft trusts its servers). Both start their timestamps at the
+clock, as PBFT's do, so a second run is never answered from the first one's reply cache.
+
 Two kinds of load:
 
 * **closed loop** (BFT-SMaRt's ThroughputLatency client): every client keeps one request
@@ -46,6 +54,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 from nacl.signing import VerifyKey
 
+from medbench.consensus import hotstuff, raft
 from medbench.consensus.auth import SignatureKeyring
 from medbench.consensus.pbft import Client, Completion, Submit
 from medbench.runtime import certs
@@ -56,6 +65,8 @@ from medbench.runtime.transport import Network, public_key_of_pem, stats_of
 
 log = logging.getLogger("medbench.runtime.loadgen")
 US = 1_000_000
+COMPLETIONS = (Completion, hotstuff.Completion, raft.Completion)
+"""What a client of each protocol reports when one of its requests finished."""
 
 
 @dataclass
@@ -120,9 +131,18 @@ class LoadHost(Driver):
         directory.update({c: VerifyKey(group.public_key) for c in ids})
         signing = nacl_key(key)
         stamp = self.clock.now_us()
+        self.submit_type: Any = Submit
         for c in ids:
             ring = SignatureKeyring(c, cons.n, signing, directory)
-            client = Client(c, cons.n, ring, cons.client_retransmit_us)
+            client: Any
+            if cons.consensus == "hotstuff":
+                client = hotstuff.Client(c, cons.n, ring, cons.client_retransmit_us)
+                self.submit_type = hotstuff.Submit
+            elif cons.consensus == "raft":
+                client = raft.Client(c, cons.n, cons.client_retransmit_us, leader=c % cons.n)
+                self.submit_type = raft.Submit
+            else:
+                client = Client(c, cons.n, ring, cons.client_retransmit_us)
             # PBFT timestamps must grow across client restarts (TOCS §4.1: the client's clock)
             client.timestamp = stamp
             self.nodes[c] = client
@@ -170,15 +190,16 @@ class LoadHost(Driver):
         res = self.result
         lo, hi = self.window
         for comp in ready.completed:
-            if not isinstance(comp, Completion):
+            if not isinstance(comp, COMPLETIONS):
                 continue
             queue = self.issued[comp.client]
             submitted = queue.popleft() if queue else comp.submitted_us
             res.completed += 1
             res.retransmissions += comp.retransmissions
-            if comp.refusal:
+            refusal = getattr(comp, "refusal", "")  # only PBFT's clients are refused
+            if refusal:
                 res.refused += 1
-                res.refusals[comp.refusal] = res.refusals.get(comp.refusal, 0) + 1
+                res.refusals[refusal] = res.refusals.get(refusal, 0) + 1
             elif self.spec.keep_ids:
                 res.completed_ids.append(comp.request_id.hex())
                 if self.ops is not None:
@@ -190,7 +211,7 @@ class LoadHost(Driver):
             if self.spec.mode == "closed" and self.submitting:
                 self._submit(comp.client, now)
 
-    def _ledger_id(self, comp: Completion) -> str:
+    def _ledger_id(self, comp: Any) -> str:
         """The ledger transaction ID a Medical Chain result names (else the request digest)."""
         from medbench import codec
 
@@ -200,14 +221,14 @@ class LoadHost(Driver):
                 return bytes(doc[1]).hex()
         except Exception:  # a result we cannot read: keep the request digest
             pass
-        return comp.request_id.hex()
+        return str(comp.request_id.hex())
 
     def _submit(self, client: int, at_us: int) -> None:
         self.issued[client].append(at_us)
         self.result.submitted += 1
         if self.window[0] <= at_us < self.window[1]:
             self.result.window_submitted += 1
-        self.local.append((client, client, Submit(self._op())))
+        self.local.append((client, client, self.submit_type(self._op())))
         self.wake()
 
     # --- the run ---------------------------------------------------------------------------------
@@ -291,7 +312,7 @@ class LoadHost(Driver):
         c = min(self.client_ids)
         for g in grants:
             self.issued[c].append(self.clock.now_us())
-            self.local.append((c, c, Submit(g)))
+            self.local.append((c, c, self.submit_type(g)))
         self.wake()
         end = time.monotonic() + 30.0
         while not self.nodes[c].idle and time.monotonic() < end:

@@ -41,7 +41,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +193,7 @@ class NodeHost(Driver):
         self.service: Any
         if cons.service == "null":
             store = NodeStore(cfg.data_dir / "node.sqlite", synchronous=cfg.durability)  # type: ignore[arg-type]
-            self.service = NullNode(cfg.id, cons.protocol, self.keyring, store, now)
+            self.service = self.null_service(store, now)
             self.nodes[cfg.id] = self.service
             self.local_clients: frozenset[int] = frozenset()
         else:
@@ -207,12 +207,22 @@ class NodeHost(Driver):
         self.committed_batches = 0
         self.committed_requests = 0
         self.completed = 0
-        self.last_executed = self.service.replica.last_executed
+        self.last_executed = self.position()[1]
         self.trust_path = cfg.data_dir / "trust.pem"
         self.trust_path.write_text(cons.ca_pem + cons.crl_pem)
         self._password = password
         self.stop_event: asyncio.Event | None = None
         self.metrics_server: Any = None
+
+    # --- protocol hooks (medbench.runtime.protocols overrides them for HotStuff and Raft) ---------
+    def null_service(self, store: NodeStore, now: int) -> Any:
+        """The null service's protocol node: a PBFT :class:`NullNode`."""
+        return NullNode(self.cfg.id, self.cons.protocol, self.keyring, store, now)
+
+    def position(self) -> tuple[int, int]:
+        """``(view, last executed)`` of the local replica, for the readiness line."""
+        r = self.service.replica
+        return int(r.view), int(r.last_executed)
 
     # --- Driver hooks ----------------------------------------------------------------------------
     def dispatch(self, src: int, msg: Any) -> int | None:
@@ -296,7 +306,7 @@ class NodeHost(Driver):
         print(
             f"node {cfg.id} ready: pid {os.getpid()} listening on {cfg.listen[0]}:{cfg.listen[1]} "
             f"({cons.transport}), service {cons.service}, n={self.n} f={cons.f}, "
-            f"durability {cfg.durability}, view {self.service.replica.view}, "
+            f"durability {cfg.durability}, view {self.position()[0]}, "
             f"last executed {self.last_executed}, recovered {bool(self.service.recovered)}, "
             f"metrics {metrics}",
             flush=True,
@@ -361,8 +371,12 @@ class NodeHost(Driver):
         return out
 
 
-def run_node(path: str | Path) -> int:
-    """Entry point of ``medbench node run``: load, run until a stop signal; exit code."""
+def run_node(path: str | Path, host_for: Callable[[NodeConfig], Any] | None = None) -> int:
+    """Entry point of ``medbench node run``: load, run until a stop signal; exit code.
+
+    ``host_for`` builds the host from the loaded configuration (default :class:`NodeHost`;
+    :func:`medbench.runtime.protocols.run_node` picks the consensus protocol's host).
+    """
     logging.basicConfig(
         level=os.environ.get("MEDBENCH_LOG", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -376,7 +390,7 @@ def run_node(path: str | Path) -> int:
     install_loop()
 
     async def main() -> None:
-        host = NodeHost(cfg)
+        host = (host_for or NodeHost)(cfg)
         await host.run()
 
     profile_to = os.environ.get("MEDBENCH_PROFILE", "")

@@ -46,7 +46,8 @@ from typing import Any
 import tomli_w
 
 from medbench.runtime import cluster
-from medbench.runtime.audit import AuditReport, audit, committed_digests
+from medbench.runtime.audit import AuditReport, committed_digests
+from medbench.runtime.protocols import audit_stores
 
 FAST_PROTOCOL = {
     "checkpoint_interval": 16,
@@ -56,6 +57,11 @@ FAST_PROTOCOL = {
     "fetch_timeout_us": 300_000,
 }
 FAST_LIMITS = {"reconnect_min_ms": 20, "reconnect_max_ms": 300}
+FAST_OTHER: dict[str, dict[str, Any]] = {
+    "hotstuff": {"view_timeout_us": 500_000, "client_retransmit_us": 500_000},
+    "raft": {"election_timeout_us": 500_000, "client_retransmit_us": 500_000},
+}
+"""The short timeouts of :data:`FAST_PROTOCOL` for HotStuff and Raft consortia."""
 
 
 @dataclass
@@ -74,6 +80,7 @@ class LiveCluster:
     lay: cluster.Layout
     n: int
     service: str = "null"
+    consensus: str = "pbft"
     samples: list[Sample] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
@@ -86,11 +93,13 @@ class LiveCluster:
     ) -> LiveCluster:
         """Generate and start a fresh consortium in ``work/name``."""
         d = work / name
-        protocol = {**FAST_PROTOCOL, **kw.pop("protocol", {})}
+        consensus = kw.get("consensus", "pbft")
+        fast = FAST_OTHER.get(consensus, FAST_PROTOCOL)
+        protocol = {**fast, **kw.pop("protocol", {})}
         limits = {**FAST_LIMITS, **kw.pop("limits", {})}
         cluster.generate(d, n, service=service, protocol=protocol, limits=limits, **kw)
         lay, _line = cluster.up(d, n, timeout=60)
-        live = cls(lay, n, service)
+        live = cls(lay, n, service, consensus)
         live.start_polling()
         return live
 
@@ -135,6 +144,19 @@ class LiveCluster:
         """The primary most live nodes agree on."""
         views = [int(s["view"]) for i in range(self.n) if (s := self.status(i)) is not None]
         return max(set(views), key=views.count) % self.n if views else 0
+
+    def leader(self, timeout: float = 10.0) -> int | None:
+        """The leader (``primary`` metric) a majority of the members name, for any protocol
+        (Raft's leader is elected, not ``view mod n``); ``None`` if none within ``timeout``."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            named = [int(s.get("primary", -1)) for i in range(self.n)
+                     if (s := self.status(i)) is not None]  # fmt: skip
+            for cand in set(named) - {-1}:
+                if named.count(cand) > self.n // 2:
+                    return cand
+            time.sleep(0.1)
+        return None
 
     # --- observation -----------------------------------------------------------------------------
     def start_polling(self) -> None:
@@ -240,7 +262,7 @@ class LiveCluster:
     def audit(self, results: list[Any], complete: list[int] | None = None) -> AuditReport:
         """The safety audit of the stopped consortium's stores."""
         stores = {i: self.lay.node_dir(i) / "data" / "node.sqlite" for i in range(self.n)}
-        return audit(stores, committed_digests(results), complete=complete)
+        return audit_stores(self.consensus, stores, committed_digests(results), complete=complete)
 
 
 # --- the scenarios -------------------------------------------------------------------------------

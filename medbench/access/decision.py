@@ -46,6 +46,7 @@ class Reason(enum.Enum):
     NOT_AUTHORITY = "not-authority"
     OUT_OF_SCOPE = "out-of-scope"
     DELEGATION_NOT_PERMITTED = "delegation-not-permitted"
+    NOT_PERMITTED = "not-permitted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,9 @@ access layer:
 * ``operation`` (an :class:`Operation`) maps onto one ledger kind (:data:`LEDGER_KIND`);
 * ``content`` = ``{"op", "requester", "patient", "category", "nonce", "body"}`` — everything the
   rules need, in one canonical dict;
+* a *visibility query* (who may see Consents and AuditEvents) is a plain ``read`` whose
+  ``category`` is one of :data:`VISIBILITY_SCOPES` (``consent:own``, ``audit:all``, ...): no new
+  operation, field or encoding, so its ID and ledger kind (``query``, audited) are a read's;
 * ``timestamp_us`` is the request's *consensus* time, the only clock the rules ever read;
 * ``signatures``: one :class:`Signature` per creator, each with the signer's raw Ed25519 key, its
   signature over the request ID and its certificate chain (leaf first). The first signer is the
@@ -60,6 +63,26 @@ MAX_BODY_BYTES = 1 << 20
 NONCE_LEN = 16
 ALL = "*"
 """The category meaning "all records"."""
+
+CONSENT_OWN = "consent:own"
+CONSENT_GRANTEE = "consent:grantee"
+CONSENT_ALL = "consent:all"
+AUDIT_OWN = "audit:own"
+AUDIT_ALL = "audit:all"
+VISIBILITY_SCOPES = frozenset({CONSENT_OWN, CONSENT_GRANTEE, CONSENT_ALL, AUDIT_OWN, AUDIT_ALL})
+"""The categories of a *visibility query*: a ``read`` asking to see permissions (Consents, i.e.
+grants) or the audit trail rather than records (docs/medical-chain.md §1.6, "Who sees the
+permissions"): ``own`` (the requester's own), ``grantee`` (the grants of ``patient`` naming the
+requester), ``all`` (an authority's view, the blacklist included)."""
+
+VISIBILITY_PREFIXES = ("consent:", "audit:")
+"""Category prefixes reserved for visibility queries: never a record category."""
+
+
+def is_visibility(category: str) -> bool:
+    """Whether ``category`` lies in the reserved visibility namespace (a known scope or a forged
+    one, which the validator refuses as ``invalid-body``)."""
+    return category.startswith(VISIBILITY_PREFIXES)
 
 
 class RequestError(ValueError):

@@ -24,7 +24,15 @@ stops at the first refusal:
 4. :class:`CountersignatureRule` — staff record changes carry their institution's signature;
 5. :class:`BlacklistRule` — a subject with ``refuse_after`` blacklist entries is refused;
 6. :class:`PermissionRule` — the RBAC policy, grants and delegations (a table of per-operation
-   handlers, not an if-ladder).
+   handlers, not an if-ladder), and who may see permissions and the audit trail: a ``read``
+   whose category is a visibility scope (:data:`~medbench.access.request.VISIBILITY_SCOPES`,
+   docs/medical-chain.md §1.6 "Who sees the permissions") is judged by
+   :meth:`PermissionRule._visibility`, never by grants — a patient sees her own Consents and
+   audit trail, anyone the Consents of a patient that name them, an active authority everything
+   (the blacklist included); anyone else is refused ``not-permitted``. Such a refusal is audited
+   like every query but blacklists nobody: it reveals no record, and a gateway asks on its
+   users' behalf whenever they list Consents. Claiming an authority's view (``*:all``) without
+   being one is ``not-authority``, an attempt beyond one's rights that blacklists staff (§1.5).
 
 ``check(request, state)`` is pure: it reads the state and never changes it (the replica applies
 accepted requests and the produced drafts after commit, see :mod:`medbench.access.state`). The
@@ -63,11 +71,16 @@ from medbench.access.grants import GRANT_OPS
 from medbench.access.rbac import AccessVerdict, authority_active, decide_data_access
 from medbench.access.request import (
     ALL,
+    AUDIT_OWN,
+    CONSENT_GRANTEE,
+    CONSENT_OWN,
     ENVELOPE_FIELDS,
+    VISIBILITY_SCOPES,
     AccessRequest,
     Operation,
     RequestError,
     from_transaction_fields,
+    is_visibility,
     sealed_aad,
 )
 from medbench.access.state import ChainState
@@ -382,7 +395,7 @@ class PermissionRule:
 
     def __init__(self) -> None:
         self.handlers: dict[Operation, Callable[[Context], Refusal | None]] = {
-            Operation.READ: self._data,
+            Operation.READ: self._read,
             Operation.ADD: self._data,
             Operation.MODIFY: self._data,
             Operation.DELETE: self._data,
@@ -395,9 +408,52 @@ class PermissionRule:
 
     def check(self, ctx: Context) -> Refusal | None:
         """Validate the body shape, then dispatch on the operation."""
-        if not _body_ok(ctx.request.operation, ctx.request.body):
-            return Refusal(Reason.INVALID_BODY, f"body does not fit {ctx.request.operation.value}")
-        return self.handlers[ctx.request.operation](ctx)
+        req = ctx.request
+        if not _body_ok(req.operation, req.body):
+            return Refusal(Reason.INVALID_BODY, f"body does not fit {req.operation.value}")
+        if is_visibility(req.category) and req.operation is not Operation.READ:
+            # the reserved namespace names what a query may see, never a record (§1.6)
+            return Refusal(Reason.INVALID_BODY, f"{req.category!r} is not a record category")
+        if req.operation is Operation.GRANT and any(
+            type(c) is str and is_visibility(c) for c in req.body["categories"]
+        ):
+            return Refusal(Reason.INVALID_BODY, "a grant cannot confer a visibility scope")
+        return self.handlers[req.operation](ctx)
+
+    def _read(self, ctx: Context) -> Refusal | None:
+        if is_visibility(ctx.request.category):
+            return self._visibility(ctx)
+        return self._data(ctx)
+
+    def _visibility(self, ctx: Context) -> Refusal | None:
+        """Who sees Consents and the audit trail (docs/medical-chain.md §1.6, "Who sees the
+        permissions"): decided here, on chain, so no gateway has a say of its own."""
+        req, state = ctx.request, ctx.state
+        assert ctx.identity is not None
+        scope = req.category
+        if scope not in VISIBILITY_SCOPES:
+            return Refusal(Reason.INVALID_BODY, f"unknown visibility scope {scope!r}")
+        if req.body["history"]:
+            return Refusal(Reason.INVALID_BODY, "a visibility query has no past versions")
+        if req.patient:
+            refusal = self._patient(ctx)
+            if refusal:
+                return refusal
+        if scope.endswith(":all"):
+            return _require_authority(ctx)
+        if scope in (CONSENT_OWN, AUDIT_OWN):
+            if req.patient and req.patient != req.requester:
+                return Refusal(Reason.NOT_PERMITTED, "another patient's consents and audit trail")
+            if scope == CONSENT_OWN and not state.policy.is_a(ctx.identity.info.role, "patient"):
+                return Refusal(Reason.NOT_PERMITTED, "only a patient has consents of her own")
+            return None
+        assert scope == CONSENT_GRANTEE
+        if not req.patient:
+            return Refusal(Reason.INVALID_BODY, "consent:grantee names the patient")
+        # a Consent stays visible to its actor after it expires or is revoked: any record counts
+        if not state.grants.by_pair.get((req.patient, req.requester)):
+            return Refusal(Reason.NOT_PERMITTED, "no consent of this patient names the requester")
+        return None
 
     @staticmethod
     def _patient(ctx: Context) -> Refusal | None:

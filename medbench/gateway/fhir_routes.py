@@ -1,5 +1,13 @@
 """The FHIR R4 REST routes: create, read, search, history, update, delete, transaction Bundles and
 the CapabilityStatement, each a chain transaction signed for the user (see :mod:`.app`).
+
+Who sees a Consent or an AuditEvent is the chain's decision, like any record read
+(docs/medical-chain.md §1.6, "Who sees the permissions"): before answering, the gateway signs one
+visibility query for the user (:meth:`.service.Gateway.visibility`) asking for the scope that
+would cover the answer — an authority ``all``, a patient her ``own``, anyone else the Consents
+``naming`` them (``consent:grantee``) — and the validators allow or refuse it (403 with their
+reason). Only then is the store index read, filtered to exactly the scope the chain allowed: a
+single resource outside it is refused, a search shows what lies inside it.
 """
 
 from __future__ import annotations
@@ -16,7 +24,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from medbench.access.request import ALL, AccessRequest, Operation
+from medbench.access.request import (
+    ALL,
+    AUDIT_ALL,
+    AUDIT_OWN,
+    CONSENT_ALL,
+    CONSENT_GRANTEE,
+    CONSENT_OWN,
+    AccessRequest,
+    Operation,
+)
 from medbench.access.scenario import GENESIS_US
 from medbench.gateway import fhir
 from medbench.gateway.chain import Outcome
@@ -214,8 +231,10 @@ def fhir_routes(gw: Gateway) -> list[Route]:
         if rtype == "Binary":
             return await read_binary(request, user, rid)
         if rtype == "AuditEvent":
+            scope = await audit_scope(user)
             row = next((a for a in gw.index.audits if a.id == rid), None)
-            if row is None or not audit_visible(user, row):
+            if row is None or not in_audit_scope(scope, user, row):
+                # outside the scope the chain allowed: as unknown as a row that never was
                 raise Problem(404, "not-found", f"AuditEvent/{rid} is not known")
             return fhir_response(audit_event(row))
         gw.index.refresh()
@@ -223,20 +242,41 @@ def fhir_routes(gw: Gateway) -> list[Route]:
         if entry is None:
             raise Problem(404, "not-found", f"{rtype}/{rid} is not known")
         if rtype == "Consent":
-            consent_visible(user, entry)
+            await see_consent(user, entry)
         else:
             await gw.query(user, entry.patient, fhir.category_of(rtype))
         if entry.current.resource is None:
             raise Problem(410, "deleted", f"{rtype}/{rid} was deleted")
         return fhir_response(gw.view(entry), headers={"ETag": f'W/"{entry.current.number}"'})
 
-    def consent_visible(user: User, entry: Entry) -> None:
-        g = (entry.current.resource or {}).get("_grant", {})
-        if user.role == "authority" or user.ident.public_key in (entry.patient, g.get("grantee")):
-            return
-        raise Problem(
-            403, "forbidden", "a Consent is shown to its patient, its actor and authorities"
-        )
+    def consent_scope(user: User, patient: bytes) -> str:
+        """The visibility scope to ask the chain for, to see ``patient``'s Consents (the chain
+        decides; asking for a scope one does not hold is refused, not widened)."""
+        if user.role == "authority":
+            return CONSENT_ALL
+        return CONSENT_OWN if user.ident.public_key == patient else CONSENT_GRANTEE
+
+    def in_consent_scope(scope: str, user: User, entry: Entry) -> bool:
+        """Whether the Consent ``entry`` lies inside the ``scope`` the chain allowed."""
+        if scope == CONSENT_ALL:
+            return True
+        if scope == CONSENT_OWN:
+            return entry.patient == user.ident.public_key
+        g = (entry.versions[0].resource or entry.current.resource or {}).get("_grant", {})
+        return bool(g.get("grantee") == user.ident.public_key)
+
+    async def see_consent(user: User, entry: Entry) -> None:
+        """One visibility query on chain for this Consent; 403 if refused or outside it."""
+        scope = consent_scope(user, entry.patient)
+        await gw.visibility(user, scope, entry.patient)
+        if not in_consent_scope(scope, user, entry):
+            raise Problem(
+                403,
+                "forbidden",
+                f"this Consent lies outside the scope the chain allowed ({scope}): it does not "
+                "name you",
+                "not-permitted",
+            )
 
     async def read_binary(request: Request, user: User, rid: str) -> Response:
         try:
@@ -285,7 +325,7 @@ def fhir_routes(gw: Gateway) -> list[Route]:
             raise Problem(404, "not-found", f"{rtype}/{rid}/_history/{vid} is not known")
         n = int(vid)
         if rtype == "Consent":
-            consent_visible(user, entry)
+            await see_consent(user, entry)
         else:
             await gw.query(user, entry.patient, fhir.category_of(rtype), n != len(entry.versions))
         if entry.versions[n - 1].resource is None:
@@ -317,7 +357,7 @@ def fhir_routes(gw: Gateway) -> list[Route]:
         if entry is None or rtype in ("AuditEvent", "Binary"):
             raise Problem(404, "not-found", f"{rtype}/{rid} is not known")
         if rtype == "Consent":
-            consent_visible(user, entry)
+            await see_consent(user, entry)
         else:
             await gw.query(user, entry.patient, fhir.category_of(rtype), True)
         entries = []
@@ -353,8 +393,8 @@ def fhir_routes(gw: Gateway) -> list[Route]:
                 names = [n for n in names if n == q["_id"]]
             items = [gw.directory(rtype, n) or {} for n in names]
         elif rtype == "AuditEvent":
-            gw.index.refresh()
-            rows = [a for a in gw.index.audits if audit_visible(user, a)]
+            scope = await audit_scope(user)
+            rows = [a for a in gw.index.audits if in_audit_scope(scope, user, a)]
             kind = q.get("type")
             if kind:
                 rows = [a for a in rows if a.kind == kind.rpartition("|")[2]]
@@ -367,9 +407,10 @@ def fhir_routes(gw: Gateway) -> list[Route]:
         else:
             patient = search_patient(user, rtype, q)
             if rtype == "Consent":
-                gw.index.refresh()
+                scope = consent_scope(user, patient)
+                await gw.visibility(user, scope, patient)  # one chain query per search
                 entries = [e for e in gw.index.iter_type("Consent") if e.patient == patient]
-                entries = [e for e in entries if _visible(consent_visible, user, e)]
+                entries = [e for e in entries if in_consent_scope(scope, user, e)]
             else:
                 await gw.query(user, patient, fhir.category_of(rtype))
                 entries = gw.index.of_patient(rtype, patient)
@@ -411,10 +452,21 @@ def fhir_routes(gw: Gateway) -> list[Route]:
             "audited chain transaction about one patient (docs/medical-chain.md §1.3)",
         )
 
-    def audit_visible(user: User, row: Any) -> bool:
+    async def audit_scope(user: User) -> str:
+        """One visibility query on chain for the audit trail: an authority asks for all of it
+        (the blacklist included), anyone else for their own (as patient or requester)."""
         if user.role == "authority":
+            await gw.visibility(user, AUDIT_ALL)
+            return AUDIT_ALL
+        own = user.ident.public_key if user.role == "patient" else b""
+        await gw.visibility(user, AUDIT_OWN, own)
+        return AUDIT_OWN
+
+    def in_audit_scope(scope: str, user: User, row: Any) -> bool:
+        """Whether the audit or blacklist ``row`` lies inside the ``scope`` the chain allowed."""
+        if scope == AUDIT_ALL:
             return True
-        if row.kind == "blacklist":
+        if row.kind == "blacklist":  # an authority's view only
             return False
         return user.ident.public_key in (row.patient, row.requester)
 
@@ -612,14 +664,6 @@ def fhir_routes(gw: Gateway) -> list[Route]:
         Route("/fhir/{type}/{id}/_history", handler("history", history), methods=["GET"]),
         Route("/fhir/{type}/{id}/_history/{vid}", handler("vread", vread), methods=["GET"]),
     ]
-
-
-def _visible(check: Callable[..., None], *args: Any) -> bool:
-    try:
-        check(*args)
-    except Problem:
-        return False
-    return True
 
 
 def _ref(value: str) -> dict[str, Any]:

@@ -56,6 +56,7 @@ PERMISSION = {
     "not-authority",
     "out-of-scope",
     "delegation-not-permitted",
+    "not-permitted",
     "record-hidden",
     "blacklisted",
     "cert-invalid",
@@ -236,6 +237,16 @@ class Gateway:
     async def query(self, user: User, patient: bytes, category: str, history: bool = False) -> None:
         """A ``read`` query on chain (audited); raises on refusal."""
         req = self.sign(user, Operation.READ, patient, category, {"history": history})
+        await self.commit(req)
+        await self.indexed_any()
+
+    async def visibility(self, user: User, scope: str, patient: bytes = b"") -> None:
+        """A visibility query on chain (a ``read`` whose category is ``scope``, one of
+        :data:`~medbench.access.request.VISIBILITY_SCOPES`; audited): the validators, not this
+        gateway, decide whether ``user`` may see those Consents or audit records
+        (docs/medical-chain.md §1.6, "Who sees the permissions"); raises 403 with the chain's
+        reason on refusal."""
+        req = self.sign(user, Operation.READ, patient, scope, {"history": False})
         await self.commit(req)
         await self.indexed_any()
 

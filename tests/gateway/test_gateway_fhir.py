@@ -186,6 +186,53 @@ def test_chain_decides_and_answers_with_typed_reasons(
     assert st == 200 and doc["resourceType"] == "CapabilityStatement" and doc["fhirVersion"]
 
 
+def _code(doc: dict[str, Any]) -> str:
+    return str(doc["issue"][0]["details"]["coding"][0]["code"])
+
+
+def test_chain_decides_who_sees_consents_and_audit_events(
+    consortium: Consortium, patient_id: str
+) -> None:
+    """docs/medical-chain.md §1.6 "Who sees the permissions": every Consent or AuditEvent read
+    is a visibility query the validators judge; a refusal comes back with their reason."""
+    base = consortium.urls[1]
+    st, _, doc = consortium.call("GET", f"{base}/Consent?patient={patient_id}", PATIENT)
+    assert st == 200 and doc["total"] >= 1, doc
+    cid = doc["entry"][0]["resource"]["id"]
+    for user in (PATIENT, DOCTOR, "authority"):  # her own, naming him, everything
+        st, _, got = consortium.call("GET", f"{base}/Consent/{cid}", user)
+        assert st == 200 and got["id"] == cid, (user, got)
+    st, _, doc = consortium.call("GET", f"{base}/Consent?patient={patient_id}", DOCTOR)
+    assert st == 200 and cid in {e["resource"]["id"] for e in doc["entry"]}
+    # another patient, named by none of patient-1's consents: the chain refuses
+    st, _, doc = consortium.call("GET", f"{base}/Consent/{cid}", "patient-0")
+    assert st == 403 and _code(doc) == "not-permitted", doc
+    st, _, doc = consortium.call("GET", f"{base}/Consent?patient={patient_id}", "patient-0")
+    assert st == 403 and _code(doc) == "not-permitted", doc
+    # a doctor of another hospital, on his own gateway, likewise
+    other = consortium.urls[0]
+    st, _, doc = consortium.call("GET", f"{other}/Consent?patient={patient_id}", "doctor-0")
+    assert st == 403 and _code(doc) == "not-permitted", doc
+    # the visibility queries are audited: the patient sees them in her own trail
+    st, _, doc = consortium.call("GET", f"{base}/AuditEvent?patient={patient_id}", PATIENT)
+    assert st == 200
+    cats = {
+        e["what"]["display"] for r in doc["entry"] for e in r["resource"].get("entity", [])
+        if "display" in e["what"]
+    }  # fmt: skip
+    assert "category consent:own" in cats, cats
+    aid = doc["entry"][0]["resource"]["id"]
+    st, _, got = consortium.call("GET", f"{base}/AuditEvent/{aid}", PATIENT)
+    assert st == 200 and got["id"] == aid
+    st, _, _ = consortium.call("GET", f"{base}/AuditEvent/{aid}", "authority")
+    assert st == 200
+    # the blacklist is an authority's view: a patient's search shows none of it
+    st, _, doc = consortium.call("GET", f"{base}/AuditEvent?type=blacklist", PATIENT)
+    assert st == 200 and doc["total"] == 0
+    st, _, doc = consortium.call("GET", f"{base}/AuditEvent?type=blacklist", "authority")
+    assert st == 200 and doc["total"] >= 1  # doctor-1's refused _history read
+
+
 def test_hostile_input_gets_bounded_4xx(consortium: Consortium, patient_id: str) -> None:
     base = consortium.urls[1]
     t0 = time.monotonic()

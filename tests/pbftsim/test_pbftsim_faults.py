@@ -98,7 +98,7 @@ def test_unknown_behaviour_is_an_error() -> None:
 def test_crash_and_recover_fault_string() -> None:
     """A backup crashes and recovers (rebuilt from its records); safety and liveness hold."""
     row = experiments.run(
-        params(4, "", 0, requests=40, interval_us=5_000, faults="crash:3@20ms;recover:3@100ms"),
+        params(4, "", 0, requests=40, rate_tps=200, faults="crash:3@20ms;recover:3@100ms"),
         0,
     )
     assert verdicts(row) == (True, True, True)

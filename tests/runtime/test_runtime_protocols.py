@@ -69,10 +69,16 @@ def test_raft_commits_and_elects_a_new_leader_when_the_leader_dies(tmp_path: Pat
         def act() -> dict[str, object]:
             leader = live.leader()
             assert leader is not None
-            before = live.progress()
             live.kill(leader)
-            resumed = live.wait_progress(before + 5, 20.0)
-            new = live.leader()
+            # the followers keep naming the dead leader until their election timers fire, and
+            # entries in flight may still execute: wait for a new leader, then for progress
+            new = None
+            end = time.monotonic() + 20.0
+            while new is None and time.monotonic() < end:
+                named = live.leader(timeout=1.0)
+                new = named if named is not None and named != leader else None
+            before = live.progress()
+            resumed = live.wait_progress(before + 5, 20.0) if new is not None else None
             live.restart(leader)
             return {"old": leader, "new": new, "resumed": resumed}
 

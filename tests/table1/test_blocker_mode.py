@@ -29,7 +29,7 @@ def blocker_run(n: int, requests: int, block_size: int) -> tuple[Any, Any]:
         "n": n,
         "clients": 4,
         "requests": requests,
-        "interval_us": 20_000,
+        "rate_tps": 50,  # one request per 20 ms
         "checkpoint_interval": K,
         "log_window": 4 * K,
         "block_mode": "blocker",
@@ -121,7 +121,7 @@ def test_a_crashed_blocker_is_replaced_through_a_view_change() -> None:
         "n": n,
         "clients": 4,
         "requests": requests,
-        "interval_us": 20_000,
+        "rate_tps": 50,  # one request per 20 ms
         "block_mode": "blocker",
         "block_size": 8,
         "block_interval_us": 300_000,

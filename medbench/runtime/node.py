@@ -86,8 +86,31 @@ def keyring_for(node_id: int, key: SigningKey, cfg: Any) -> SignatureKeyring:
     return SignatureKeyring(node_id, n, nacl_key(key), directory)
 
 
-class NullNode:
+class RestoredReplica:
+    """A replica rebuilt from its persisted records (a fresh one when there are none): its
+    recovery's output (``first``) leaves with its first tick, after the transport is up.
+    :class:`NullNode` and the HotStuff and Raft nodes of :mod:`medbench.runtime.protocols`."""
+
+    replica: Any
+    first: Ready
+
+    def step(self, src: int, msg: Any) -> Ready:
+        """The replica's step."""
+        return self.replica.step(src, msg)  # type: ignore[no-any-return]
+
+    def tick(self, now: int) -> Ready:
+        """The replica's tick, with the recovery's output before the first one."""
+        ready: Ready = self.replica.tick(now)
+        if self.first:
+            first, self.first = self.first, Ready()
+            ready = first.extend(ready)
+        return ready
+
+
+class NullNode(RestoredReplica):
     """A PBFT replica of empty operations, persisted by the runtime (see the module docstring)."""
+
+    replica: Replica
 
     def __init__(
         self, node_id: int, config: Config, keyring: SignatureKeyring, store: NodeStore, now: int
@@ -106,18 +129,6 @@ class NullNode:
         else:
             self.replica, self.first = Replica(node_id, config, keyring), Ready()
         self.recovered = len(records)
-
-    def step(self, src: int, msg: Any) -> Ready:
-        """The replica's step."""
-        return self.replica.step(src, msg)
-
-    def tick(self, now: int) -> Ready:
-        """The replica's tick (the recovery's first output with the first tick)."""
-        ready = self.replica.tick(now)
-        if self.first:
-            first, self.first = self.first, Ready()
-            ready = first.extend(ready)
-        return ready
 
     def persist(self, outputs: list[tuple[int, Ready]]) -> None:
         """Every record of the round in the consensus log (inside the round's group)."""

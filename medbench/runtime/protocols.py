@@ -90,7 +90,7 @@ def _append(
         store.append_log_batch(entries)
 
 
-class HotStuffNode:
+class HotStuffNode(node_mod.RestoredReplica):
     """A chained HotStuff replica of empty operations, persisted by the runtime (module doc)."""
 
     def __init__(
@@ -106,18 +106,6 @@ class HotStuffNode:
         else:
             self.replica, self.first = hotstuff.Replica(node_id, config, keyring), Ready()
         self.recovered = len(records)
-
-    def step(self, src: int, msg: Any) -> Ready:
-        """The replica's step."""
-        return self.replica.step(src, msg)
-
-    def tick(self, now: int) -> Ready:
-        """The replica's tick (the recovery's first output, its block fetch, with the first)."""
-        ready = self.replica.tick(now)
-        if self.first:
-            first, self.first = self.first, Ready()
-            ready = first.extend(ready)
-        return ready
 
     def persist(self, outputs: list[tuple[int, Ready]]) -> None:
         """Every record of the round in the consensus log (votes and locks before they leave)."""
@@ -149,7 +137,7 @@ class HotStuffNode:
         return len(self.replica.mempool)
 
 
-class RaftNode:
+class RaftNode(node_mod.RestoredReplica):
     """A Raft node of empty operations, persisted by the runtime (see the module docstring)."""
 
     def __init__(self, node_id: int, config: raft.Config, store: NodeStore, now: int) -> None:
@@ -160,18 +148,6 @@ class RaftNode:
         # time 0 (which would make every member stand for election at its first tick)
         self.replica, self.first = raft.Replica.recover(node_id, config, records, now=now)
         self.recovered = len(records)
-
-    def step(self, src: int, msg: Any) -> Ready:
-        """The node's step."""
-        return self.replica.step(src, msg)
-
-    def tick(self, now: int) -> Ready:
-        """The node's tick."""
-        ready = self.replica.tick(now)
-        if self.first:
-            first, self.first = self.first, Ready()
-            ready = first.extend(ready)
-        return ready
 
     def persist(self, outputs: list[tuple[int, Ready]]) -> None:
         """Every record of the round (term, vote, entries) before any answer leaves."""

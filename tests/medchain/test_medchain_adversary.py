@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from medchain_schedules import check, draw
+from medchain_schedules import FINDINGS, check, draw
 
 
 def test_the_medchain_mix() -> None:
@@ -39,6 +39,13 @@ def test_medchain_schedules(chunk: int, tmp_path: Path) -> None:
     """24 seeds in three chunks."""
     for seed in range(chunk * 8, chunk * 8 + 8):
         check(seed, tmp_path)
+
+
+@pytest.mark.parametrize("seed", FINDINGS)
+def test_medchain_findings(seed: int, tmp_path: Path) -> None:
+    """Soak seeds whose requests split at admission stayed open without traffic (``FINDINGS``)."""
+    sched = check(seed, tmp_path)
+    assert sched.background is not None and sched.sent.get(sched.background)
 
 
 @pytest.mark.slow

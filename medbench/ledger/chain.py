@@ -195,9 +195,11 @@ def check_headers(
     validators = genesis.validators
     prev_id, prev_ts = genesis.id, genesis.timestamp_us
     seen: dict[bytes, int] = {}
+    marks: list[tuple[bool, bool, bool]] = []  # (signed, vouches for those below, linked down)
     for pos, block in enumerate(blocks):
         height = pos + 1
         h = block.header
+        blocker_ok = True
         if h.height != height:
             findings.append(
                 Finding(FindingKind.HEIGHT_MISMATCH, height, detail=f"header says {h.height}")
@@ -213,7 +215,8 @@ def check_headers(
         if len(validators) >= 2:
             p = primary_at(height)
             want = expected_blocker(height, validators, p) if p in validators else None
-            if h.blocker != want:
+            blocker_ok = h.blocker == want
+            if not blocker_ok:
                 findings.append(
                     Finding(
                         FindingKind.WRONG_BLOCKER,
@@ -222,10 +225,12 @@ def check_headers(
                         f"{want[:4].hex() if want else 'none (primary unknown)'}",
                     )
                 )
-        if block.signature and not block.signature_ok(genesis.scheme):
+        sig_ok = bool(block.signature) and block.signature_ok(genesis.scheme)
+        if block.signature and not sig_ok:
             findings.append(
                 Finding(FindingKind.BLOCK_SIGNATURE_INVALID, height, detail="blocker signature")
             )
+        marks.append((bool(block.signature), sig_ok and blocker_ok, h.previous_id == prev_id))
         if not block.root_ok():
             findings.append(
                 Finding(
@@ -256,27 +261,25 @@ def check_headers(
             else:
                 seen[tid] = height
         prev_id, prev_ts = block.id, h.timestamp_us
-    findings.extend(_unsigned_findings(genesis, blocks, primary_at))
+    findings.extend(_unsigned_findings(marks))
     return sorted(findings, key=lambda f: f.height or 0)  # stable: chain order, kinds as found
 
 
-def _unsigned_findings(
-    genesis: Genesis, blocks: Sequence[Block], primary_at: Callable[[int], bytes]
-) -> list[Finding]:
-    """Findings for blocks with an empty signature (see "Unsigned blocks" above).
+def _unsigned_findings(marks: Sequence[tuple[bool, bool, bool]]) -> list[Finding]:
+    """Findings for blocks with an empty signature (see "Unsigned blocks" above), from the marks
+    :func:`check_headers` took per block: signed, vouching (signature verified under the expected
+    blocker) and linked to the block below (no signature checked or ID hashed twice).
 
-    Walks down from the tip: ``vouched`` is ``"tip"`` until the first block whose signature
-    verifies under the expected blocker (then ``"signed"``), and ``"cut"`` below a broken
-    ``previous_id`` link (the block above does not commit to the one below) until the next such
-    signed block.
+    Walks down from the tip: ``vouched`` is ``"tip"`` until the first vouching block (then
+    ``"signed"``), and ``"cut"`` below a broken ``previous_id`` link (the block above does not
+    commit to the one below) until the next vouching block.
     """
     findings: list[Finding] = []
-    validators = genesis.validators
     vouched = "tip"
-    for pos in range(len(blocks) - 1, -1, -1):
-        block, height = blocks[pos], pos + 1
-        h = block.header
-        if not block.signature:
+    for pos in range(len(marks) - 1, -1, -1):
+        signed, vouches, linked = marks[pos]
+        height = pos + 1
+        if not signed:
             if vouched == "tip":
                 findings.append(
                     Finding(FindingKind.UNSIGNED_TIP, height, detail="awaiting its signature")
@@ -289,15 +292,9 @@ def _unsigned_findings(
                         detail="unsigned, and no signed block above it links down to it",
                     )
                 )
-        elif block.signature_ok(genesis.scheme):
-            p = primary_at(height)
-            expected = len(validators) < 2 or (
-                p in validators and h.blocker == expected_blocker(height, validators, p)
-            )
-            if expected:
-                vouched = "signed"
-        below = blocks[pos - 1].id if pos > 0 else genesis.id
-        if h.previous_id != below:
+        elif vouches:
+            vouched = "signed"
+        if not linked:
             vouched = "cut"
     return findings
 

@@ -287,28 +287,31 @@ def _run(params: Mapping[str, Any], seed: int, s: Settings, experiment: str) -> 
     return derive(row)
 
 
-def saturation(s: Settings, say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """One row per (protocol, n, seed) at saturation."""
+def _sweep(
+    kind: str,
+    params_of: Callable[[str, int, Settings], dict[str, Any]],
+    s: Settings,
+    say: Callable[[str], None] | None,
+) -> list[dict[str, Any]]:
+    """One ``kind`` row per (protocol, n, seed), the parameters from ``params_of``."""
     rows = []
     for n in s.ns:
         for protocol in s.protocols:
             if say is not None:
-                say(f"  saturation {protocol} n={n}")
+                say(f"  {kind} {protocol} n={n}")
             for seed in s.seeds:
-                rows.append(_run(saturation_params(protocol, n, s), seed, s, "saturation"))
+                rows.append(_run(params_of(protocol, n, s), seed, s, kind))
     return rows
+
+
+def saturation(s: Settings, say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """One row per (protocol, n, seed) at saturation."""
+    return _sweep("saturation", saturation_params, s, say)
 
 
 def latency(s: Settings, say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """One row per (protocol, n, seed) under light load."""
-    rows = []
-    for n in s.ns:
-        for protocol in s.protocols:
-            if say is not None:
-                say(f"  latency {protocol} n={n}")
-            for seed in s.seeds:
-                rows.append(_run(latency_params(protocol, n, s), seed, s, "latency"))
-    return rows
+    return _sweep("latency", latency_params, s, say)
 
 
 def current_leader(sim: Any, protocol: str, n: int) -> int:
